@@ -1,0 +1,72 @@
+/** Named domain errors. Each maps to one HTTP status in the coordinator's error handler. */
+import type { Stage } from './stages.js';
+
+export interface ErrorDetail {
+  path: string;
+  message: string;
+}
+
+export abstract class ConveyorError extends Error {
+  abstract readonly code: string;
+  readonly details: ErrorDetail[];
+  constructor(message: string, options?: { cause?: unknown; details?: ErrorDetail[] }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.details = options?.details ?? [];
+  }
+}
+
+/** Input that does not validate (HTTP 400). */
+export class ValidationError extends ConveyorError {
+  readonly code = 'invalid_input';
+}
+
+/** Missing or unknown credentials (HTTP 401). */
+export class UnauthenticatedError extends ConveyorError {
+  readonly code = 'unauthenticated';
+}
+
+/** A valid token without the right role or product (HTTP 403). */
+export class ForbiddenError extends ConveyorError {
+  readonly code = 'forbidden';
+}
+
+/** No such job, factory or event (HTTP 404). */
+export class NotFoundError extends ConveyorError {
+  readonly code = 'not_found';
+}
+
+/** A write with an epoch that does not hold the lease (HTTP 409). Carries the current epoch. */
+export class FencedError extends ConveyorError {
+  readonly code = 'stale_epoch';
+  constructor(
+    readonly jobId: string,
+    readonly sentEpoch: number,
+    readonly currentEpoch: number,
+    reason: string,
+  ) {
+    super(
+      `job ${jobId}: lease epoch ${sentEpoch} is not current (current epoch ${currentEpoch}: ${reason}); stop work on this job`,
+    );
+  }
+}
+
+/** A stage change the stage machine does not allow (HTTP 422). Names the allowed targets. */
+export class IllegalTransitionError extends ConveyorError {
+  readonly code = 'illegal_transition';
+  constructor(
+    readonly jobId: string,
+    readonly from: Stage,
+    readonly to: Stage,
+    readonly allowed: Stage[],
+  ) {
+    super(
+      `job ${jobId}: cannot move from ${from} to ${to}; allowed from ${from}: ${allowed.length > 0 ? allowed.join(', ') : 'none'}`,
+    );
+  }
+}
+
+/** Configuration that cannot be used; the message names the key and the fix. */
+export class ConfigError extends ConveyorError {
+  readonly code = 'invalid_config';
+}

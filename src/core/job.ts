@@ -1,0 +1,177 @@
+/** Job, run, event, factory and token: the domain records and the schema of a job submission. */
+import { z } from 'zod';
+import type { Actor, Stage } from './stages.js';
+
+export const RUNTIMES = ['builtin', 'claude-code', 'codex', 'droid', 'gemini', 'command'] as const;
+export const SHIP_POLICIES = ['none', 'branch', 'merge', 'pr'] as const;
+export type ShipPolicy = (typeof SHIP_POLICIES)[number];
+
+const name = z.string().trim().min(1).max(200);
+const glob = z.string().min(1).max(500);
+
+export const AgentSpecSchema = z.strictObject({
+  runtime: z.enum(RUNTIMES),
+  model: name.optional(),
+  run: z.string().min(1).max(10_000).optional(),
+});
+export type AgentSpec = z.infer<typeof AgentSpecSchema>;
+
+export const ScopeSchema = z.strictObject({
+  write: z.array(glob).max(200).optional(),
+  read: z.array(glob).max(200).optional(),
+});
+export type Scope = z.infer<typeof ScopeSchema>;
+
+export const ConstraintsSchema = z.strictObject({
+  maxFilesChanged: z.int().positive().optional(),
+  maxDiffBytes: z.int().positive().optional(),
+  timeoutSec: z
+    .int()
+    .positive()
+    .max(7 * 24 * 3600)
+    .optional(),
+  deny: z.array(z.string().min(1).max(500)).max(200).optional(),
+});
+export type Constraints = z.infer<typeof ConstraintsSchema>;
+
+/** What a client sends to create a job (API JSON body, or the normalised form of a task file). */
+export const JobSubmissionSchema = z.strictObject({
+  title: z.string().trim().min(1).max(300).optional(),
+  body: z.string().min(1, 'the task body must not be empty').max(200_000),
+  source: z.string().min(1).max(500).optional(),
+  repo: z.string().min(1).max(2000).optional(),
+  base: name.optional(),
+  target: name.optional(),
+  capabilities: z.array(name).max(50).optional(),
+  priority: z.int().min(-1000).max(1000).optional(),
+  maxAttempts: z.int().min(1).max(100).optional(),
+  agent: AgentSpecSchema.optional(),
+  pipeline: name.optional(),
+  skills: z.array(name).max(100).optional(),
+  scope: ScopeSchema.optional(),
+  constraints: ConstraintsSchema.optional(),
+  verify: z.array(z.string().min(1).max(10_000)).max(50).optional(),
+  ship: z.enum(SHIP_POLICIES).optional(),
+  idempotencyKey: z.string().min(1).max(200).optional(),
+  metadata: z.record(z.string(), z.unknown()).optional(),
+});
+export type JobSubmission = z.infer<typeof JobSubmissionSchema>;
+
+/** The parts of a submission kept as one JSON document on the job (not queried by the store). */
+export interface JobSpec {
+  agent?: AgentSpec;
+  pipeline?: string;
+  skills?: string[];
+  scope?: Scope;
+  constraints?: Constraints;
+  verify?: string[];
+  ship?: ShipPolicy;
+  metadata?: Record<string, unknown>;
+}
+
+export interface Lease {
+  factoryId: string;
+  epoch: number;
+  expiresAt: number;
+}
+
+export const CheckpointSchema = z.strictObject({
+  wipBranch: z.string().min(1).max(500),
+  wipCommit: z.string().regex(/^[0-9a-f]{7,64}$/, 'must be a git commit id (hex)'),
+});
+export type Checkpoint = z.infer<typeof CheckpointSchema>;
+
+export const JobErrorSchema = z.strictObject({
+  code: z.string().min(1).max(100).optional(),
+  message: z.string().min(1).max(20_000),
+  retryable: z.boolean().optional(),
+});
+export type JobError = z.infer<typeof JobErrorSchema>;
+
+/** What a factory reports when a job ships (or any stage carrying partial results). Open-ended on purpose. */
+export const JobResultSchema = z.record(z.string(), z.unknown());
+export type JobResult = z.infer<typeof JobResultSchema>;
+
+export interface Clarification {
+  question: string;
+  answer: string;
+  answeredAt: number;
+}
+
+/** A job as the store holds it. Times are milliseconds since the epoch. */
+export interface Job {
+  id: string;
+  product: string;
+  title: string;
+  body: string;
+  source: string;
+  repo: string | null;
+  base: string | null;
+  target: string | null;
+  requiredCapabilities: string[];
+  priority: number;
+  runAfter: number;
+  attempts: number;
+  maxAttempts: number;
+  spec: JobSpec;
+  idempotencyKey: string | null;
+  stage: Stage;
+  leaseEpoch: number;
+  lease: Lease | null;
+  checkpoint: Checkpoint | null;
+  result: JobResult | null;
+  error: JobError | null;
+  clarifications: Clarification[];
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface Run {
+  jobId: string;
+  epoch: number;
+  factoryId: string;
+  startedAt: number;
+  endedAt: number | null;
+  outcome: Stage | 'expired' | 'released' | null;
+}
+
+export interface ConveyorEvent {
+  seq: number;
+  at: number;
+  product: string;
+  jobId: string | null;
+  epoch: number | null;
+  type: string;
+  actor: Actor;
+  payload: Record<string, unknown>;
+}
+
+export const FACTORY_HEALTH = ['ok', 'degraded', 'draining'] as const;
+export type FactoryHealth = (typeof FACTORY_HEALTH)[number];
+
+export interface Factory {
+  id: string;
+  product: string;
+  capabilities: string[];
+  health: FactoryHealth;
+  load: number;
+  slots: number | null;
+  version: string | null;
+  drain: boolean;
+  lost: boolean;
+  joinedAt: number;
+  lastHeartbeatAt: number;
+}
+
+export const ROLES = ['admin', 'submit', 'factory'] as const;
+export type Role = (typeof ROLES)[number];
+
+export interface Token {
+  id: string;
+  role: Role;
+  product: string | null;
+  label: string | null;
+  createdAt: number;
+}
+
+export const DEFAULT_PRODUCT = 'default';

@@ -1,0 +1,116 @@
+/** The stage machine: every legal transition, and who may make it. */
+
+export const STAGES = [
+  'queued',
+  'assigned',
+  'building',
+  'review',
+  'testing',
+  'shipped',
+  'blocked',
+  'failed',
+  'dead_letter',
+  'cancelled',
+  'quarantined',
+] as const;
+export type Stage = (typeof STAGES)[number];
+
+export const ACTORS = ['factory', 'coordinator', 'human'] as const;
+export type Actor = (typeof ACTORS)[number];
+
+/** Stages in which a factory holds a lease on the job. */
+export const ACTIVE_STAGES: readonly Stage[] = ['assigned', 'building', 'review', 'testing'];
+
+/** Stages a job stays in until a human acts (retry); reaching one ends the job's current life. */
+export const TERMINAL_STAGES: readonly Stage[] = ['shipped', 'failed', 'dead_letter', 'cancelled'];
+
+/** Stages that count towards the factory's own reports (what `PATCH /api/fleet/jobs/:id` may ask for). */
+export const FACTORY_REPORTABLE_STAGES: readonly Stage[] = [
+  'building',
+  'review',
+  'testing',
+  'shipped',
+  'failed',
+  'blocked',
+];
+
+type TransitionTable = Readonly<Record<Stage, Partial<Record<Stage, readonly Actor[]>>>>;
+
+const F: readonly Actor[] = ['factory'];
+const C: readonly Actor[] = ['coordinator'];
+const H: readonly Actor[] = ['human'];
+
+/**
+ * `TRANSITIONS[from][to]` lists the actors allowed to move a job from `from` to `to`.
+ * Anything absent is illegal (HTTP 422 naming the allowed targets).
+ */
+export const TRANSITIONS: TransitionTable = {
+  queued: { assigned: C, cancelled: H },
+  assigned: {
+    building: F,
+    failed: F,
+    blocked: F,
+    queued: C,
+    dead_letter: C,
+    quarantined: C,
+    cancelled: H,
+  },
+  building: {
+    review: F,
+    testing: F,
+    failed: F,
+    blocked: F,
+    queued: C,
+    dead_letter: C,
+    quarantined: C,
+    cancelled: H,
+  },
+  review: {
+    building: F,
+    testing: F,
+    failed: F,
+    blocked: F,
+    queued: C,
+    dead_letter: C,
+    quarantined: C,
+    cancelled: H,
+  },
+  testing: {
+    shipped: F,
+    building: F,
+    failed: F,
+    blocked: F,
+    queued: C,
+    dead_letter: C,
+    quarantined: C,
+    cancelled: H,
+  },
+  shipped: {},
+  blocked: { queued: H, cancelled: H },
+  failed: { queued: [...C, ...H], dead_letter: C },
+  dead_letter: { queued: H },
+  cancelled: { queued: H },
+  quarantined: { queued: H, cancelled: H },
+};
+
+export function canTransition(from: Stage, to: Stage, actor: Actor): boolean {
+  return TRANSITIONS[from][to]?.includes(actor) ?? false;
+}
+
+/** The stages `actor` may move a job to from `from`. */
+export function allowedTargets(from: Stage, actor: Actor): Stage[] {
+  return STAGES.filter((to) => canTransition(from, to, actor));
+}
+
+/** The stages from which `actor` may move a job to `to`. */
+export function allowedSources(to: Stage, actor: Actor): Stage[] {
+  return STAGES.filter((from) => canTransition(from, to, actor));
+}
+
+export function isActive(stage: Stage): boolean {
+  return ACTIVE_STAGES.includes(stage);
+}
+
+export function isTerminal(stage: Stage): boolean {
+  return TERMINAL_STAGES.includes(stage);
+}

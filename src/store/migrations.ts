@@ -1,0 +1,161 @@
+/**
+ * The one migration set, for both backends. Where the SQL must differ (auto-increment keys, the
+ * PostgreSQL transaction id used to order the event stream), the migration asks which backend it runs on.
+ */
+import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from 'kysely';
+import type { Database } from './schema.js';
+
+export type BackendKind = 'sqlite' | 'postgres';
+
+function migrations(kind: BackendKind): Record<string, Migration> {
+  const pg = kind === 'postgres';
+  return {
+    '0001_init': {
+      async up(db: Kysely<unknown>): Promise<void> {
+        await db.schema
+          .createTable('jobs')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('product', 'text', (c) => c.notNull())
+          .addColumn('title', 'text', (c) => c.notNull())
+          .addColumn('body', 'text', (c) => c.notNull())
+          .addColumn('source', 'text', (c) => c.notNull())
+          .addColumn('repo', 'text')
+          .addColumn('base_ref', 'text')
+          .addColumn('target_branch', 'text')
+          .addColumn('required_capabilities', 'text', (c) => c.notNull())
+          .addColumn('priority', 'integer', (c) => c.notNull())
+          .addColumn('run_after', 'bigint', (c) => c.notNull())
+          .addColumn('attempts', 'integer', (c) => c.notNull())
+          .addColumn('max_attempts', 'integer', (c) => c.notNull())
+          .addColumn('spec', 'text', (c) => c.notNull())
+          .addColumn('idempotency_key', 'text')
+          .addColumn('stage', 'text', (c) => c.notNull())
+          .addColumn('lease_epoch', 'integer', (c) => c.notNull())
+          .addColumn('lease_factory', 'text')
+          .addColumn('lease_expires_at', 'bigint')
+          .addColumn('checkpoint', 'text')
+          .addColumn('result', 'text')
+          .addColumn('error', 'text')
+          .addColumn('clarifications', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createIndex('jobs_claim')
+          .on('jobs')
+          .columns(['product', 'priority desc', 'id'])
+          .where(sql.ref('stage'), '=', 'queued')
+          .execute();
+        await db.schema
+          .createIndex('jobs_leases')
+          .on('jobs')
+          .column('lease_expires_at')
+          .where(sql.ref('lease_expires_at'), 'is not', null)
+          .execute();
+        await db.schema.createIndex('jobs_product_stage').on('jobs').columns(['product', 'stage', 'id']).execute();
+        await db.schema
+          .createIndex('jobs_idempotency')
+          .unique()
+          .on('jobs')
+          .columns(['product', 'idempotency_key'])
+          .where(sql.ref('idempotency_key'), 'is not', null)
+          .execute();
+
+        await db.schema
+          .createTable('runs')
+          .addColumn('job_id', 'text', (c) => c.notNull().references('jobs.id'))
+          .addColumn('epoch', 'integer', (c) => c.notNull())
+          .addColumn('factory_id', 'text', (c) => c.notNull())
+          .addColumn('started_at', 'bigint', (c) => c.notNull())
+          .addColumn('ended_at', 'bigint')
+          .addColumn('outcome', 'text')
+          .addPrimaryKeyConstraint('runs_pk', ['job_id', 'epoch'])
+          .execute();
+
+        await db.schema
+          .createTable('events')
+          .addColumn('seq', pg ? 'bigserial' : 'integer', (c) => (pg ? c.primaryKey() : c.primaryKey().autoIncrement()))
+          .addColumn('at', 'bigint', (c) => c.notNull())
+          .addColumn('product', 'text', (c) => c.notNull())
+          .addColumn('job_id', 'text')
+          .addColumn('epoch', 'integer')
+          .addColumn('type', 'text', (c) => c.notNull())
+          .addColumn('actor', 'text', (c) => c.notNull())
+          .addColumn('payload', 'text', (c) => c.notNull())
+          .addColumn('ends_run', 'integer', (c) => c.check(sql`ends_run = 1`))
+          .addColumn('ends_job', 'integer', (c) => c.check(sql`ends_job = 1`))
+          .execute();
+        if (pg) {
+          // Sequence values are handed out before commit, so `seq` order is not commit order on
+          // PostgreSQL. The stream is read in (transaction id, seq) order, only below the oldest
+          // running transaction: see postgres/backend.ts.
+          await sql`alter table events add column tx_id xid8 not null default pg_current_xact_id()`.execute(db);
+          await sql`create index events_stream on events (tx_id, seq)`.execute(db);
+        }
+        await db.schema.createIndex('events_job').on('events').columns(['job_id', 'seq']).execute();
+        // At most one terminal event per run and per job life, enforced by the schema.
+        await db.schema
+          .createIndex('events_one_run_end')
+          .unique()
+          .on('events')
+          .columns(['job_id', 'epoch'])
+          .where(sql.ref('ends_run'), '=', 1)
+          .execute();
+        await db.schema
+          .createIndex('events_one_job_end')
+          .unique()
+          .on('events')
+          .columns(['job_id', 'epoch'])
+          .where(sql.ref('ends_job'), '=', 1)
+          .execute();
+
+        await db.schema
+          .createTable('factories')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('product', 'text', (c) => c.notNull())
+          .addColumn('capabilities', 'text', (c) => c.notNull())
+          .addColumn('health', 'text', (c) => c.notNull())
+          .addColumn('load', 'integer', (c) => c.notNull())
+          .addColumn('slots', 'integer')
+          .addColumn('version', 'text')
+          .addColumn('drain', 'integer', (c) => c.notNull())
+          .addColumn('lost', 'integer', (c) => c.notNull())
+          .addColumn('joined_at', 'bigint', (c) => c.notNull())
+          .addColumn('last_heartbeat_at', 'bigint', (c) => c.notNull())
+          .execute();
+
+        await db.schema
+          .createTable('tokens')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('hash', 'text', (c) => c.notNull().unique())
+          .addColumn('role', 'text', (c) => c.notNull())
+          .addColumn('product', 'text')
+          .addColumn('label', 'text')
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .execute();
+      },
+    },
+  };
+}
+
+class StaticProvider implements MigrationProvider {
+  constructor(private readonly kind: BackendKind) {}
+  getMigrations(): Promise<Record<string, Migration>> {
+    return Promise.resolve(migrations(this.kind));
+  }
+}
+
+/** Brings the schema to the latest version; throws with the failing migration's name. */
+export async function migrateToLatest(db: Kysely<Database>, kind: BackendKind): Promise<void> {
+  const migrator = new Migrator({
+    db,
+    provider: new StaticProvider(kind),
+    migrationTableName: 'conveyor_migrations',
+    migrationLockTableName: 'conveyor_migrations_lock',
+  });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error !== undefined) {
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
+    throw new Error(`database migration ${failed} failed`, { cause: error });
+  }
+}

@@ -1,0 +1,108 @@
+/** Mapping between stored rows and domain records. The only place that parses the JSON columns. */
+import type { Selectable } from 'kysely';
+import type {
+  Clarification,
+  ConveyorEvent,
+  Factory,
+  FactoryHealth,
+  Job,
+  JobSpec,
+  Role,
+  Run,
+  Token,
+} from '../core/job.js';
+import type { Actor, Stage } from '../core/stages.js';
+import type { EventsTable, FactoriesTable, JobsTable, RunsTable, TokensTable } from './schema.js';
+
+export type JobRow = Selectable<JobsTable>;
+export type EventRow = Selectable<EventsTable>;
+
+function parse(text: string | null): unknown {
+  return text === null ? null : JSON.parse(text);
+}
+
+export function toJob(row: JobRow): Job {
+  return {
+    id: row.id,
+    product: row.product,
+    title: row.title,
+    body: row.body,
+    source: row.source,
+    repo: row.repo,
+    base: row.base_ref,
+    target: row.target_branch,
+    requiredCapabilities: JSON.parse(row.required_capabilities) as string[],
+    priority: row.priority,
+    runAfter: row.run_after,
+    attempts: row.attempts,
+    maxAttempts: row.max_attempts,
+    spec: JSON.parse(row.spec) as JobSpec,
+    idempotencyKey: row.idempotency_key,
+    stage: row.stage as Stage,
+    leaseEpoch: row.lease_epoch,
+    lease:
+      row.lease_factory === null || row.lease_expires_at === null
+        ? null
+        : { factoryId: row.lease_factory, epoch: row.lease_epoch, expiresAt: row.lease_expires_at },
+    checkpoint: parse(row.checkpoint) as Job['checkpoint'],
+    result: parse(row.result) as Job['result'],
+    error: parse(row.error) as Job['error'],
+    clarifications: JSON.parse(row.clarifications) as Clarification[],
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+export function toEvent(row: EventRow): ConveyorEvent {
+  return {
+    seq: row.seq,
+    at: row.at,
+    product: row.product,
+    jobId: row.job_id,
+    epoch: row.epoch,
+    type: row.type,
+    actor: row.actor as Actor,
+    payload: JSON.parse(row.payload) as Record<string, unknown>,
+  };
+}
+
+export function toRun(row: Selectable<RunsTable>): Run {
+  return {
+    jobId: row.job_id,
+    epoch: row.epoch,
+    factoryId: row.factory_id,
+    startedAt: row.started_at,
+    endedAt: row.ended_at === null ? null : row.ended_at,
+    outcome: row.outcome as Run['outcome'],
+  };
+}
+
+export function toFactory(row: Selectable<FactoriesTable>): Factory {
+  return {
+    id: row.id,
+    product: row.product,
+    capabilities: JSON.parse(row.capabilities) as string[],
+    health: row.health as FactoryHealth,
+    load: row.load,
+    slots: row.slots,
+    version: row.version,
+    drain: row.drain === 1,
+    lost: row.lost === 1,
+    joinedAt: row.joined_at,
+    lastHeartbeatAt: row.last_heartbeat_at,
+  };
+}
+
+export function toToken(row: Selectable<TokensTable>): Token {
+  return {
+    id: row.id,
+    role: row.role as Role,
+    product: row.product,
+    label: row.label,
+    createdAt: row.created_at,
+  };
+}
+
+export function json(value: unknown): string {
+  return JSON.stringify(value);
+}

@@ -1,0 +1,90 @@
+/** Kysely table types: the rows exactly as both backends store them (JSON as text, booleans as 0/1, times in ms). */
+import type { Generated } from 'kysely';
+
+export interface JobsTable {
+  id: string;
+  product: string;
+  title: string;
+  body: string;
+  source: string;
+  repo: string | null;
+  base_ref: string | null;
+  target_branch: string | null;
+  /** JSON array of strings. */
+  required_capabilities: string;
+  priority: number;
+  run_after: number;
+  attempts: number;
+  max_attempts: number;
+  /** JSON `JobSpec`. */
+  spec: string;
+  idempotency_key: string | null;
+  stage: string;
+  lease_epoch: number;
+  lease_factory: string | null;
+  lease_expires_at: number | null;
+  /** JSON or null. */
+  checkpoint: string | null;
+  result: string | null;
+  error: string | null;
+  /** JSON array of `Clarification`. */
+  clarifications: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface RunsTable {
+  job_id: string;
+  epoch: number;
+  factory_id: string;
+  started_at: number;
+  ended_at: number | null;
+  outcome: string | null;
+}
+
+export interface EventsTable {
+  seq: Generated<number>;
+  at: number;
+  product: string;
+  job_id: string | null;
+  epoch: number | null;
+  type: string;
+  actor: string;
+  /** JSON object. */
+  payload: string;
+  /** 1 on the one event that ends a run (job id, epoch): unique by schema. */
+  ends_run: number | null;
+  /** 1 on the one event that puts a job in a terminal stage at an epoch: unique by schema. */
+  ends_job: number | null;
+}
+
+export interface FactoriesTable {
+  id: string;
+  product: string;
+  capabilities: string;
+  health: string;
+  load: number;
+  slots: number | null;
+  version: string | null;
+  drain: number;
+  lost: number;
+  joined_at: number;
+  last_heartbeat_at: number;
+}
+
+export interface TokensTable {
+  id: string;
+  hash: string;
+  role: string;
+  product: string | null;
+  label: string | null;
+  created_at: number;
+}
+
+export interface Database {
+  jobs: JobsTable;
+  runs: RunsTable;
+  events: EventsTable;
+  factories: FactoriesTable;
+  tokens: TokensTable;
+}

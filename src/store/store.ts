@@ -1,0 +1,145 @@
+/**
+ * The `Store` interface: everything the coordinator persists. Two implementations (SQLite, PostgreSQL)
+ * share one query layer (`sql-store.ts`). Every state change and the events describing it are one
+ * transaction; every factory write is fenced by the lease epoch.
+ */
+import type {
+  Checkpoint,
+  ConveyorEvent,
+  Factory,
+  FactoryHealth,
+  Job,
+  JobError,
+  JobResult,
+  JobSpec,
+  Role,
+  Run,
+  Token,
+} from '../core/job.js';
+import type { Stage } from '../core/stages.js';
+
+/** A job about to be inserted: the normalised submission. */
+export interface NewJob {
+  product: string;
+  title: string;
+  body: string;
+  source: string;
+  repo: string | null;
+  base: string | null;
+  target: string | null;
+  requiredCapabilities: string[];
+  priority: number;
+  maxAttempts: number;
+  spec: JobSpec;
+  idempotencyKey: string | null;
+}
+
+export interface Claim {
+  job: Job;
+  leaseEpoch: number;
+  leaseExpiresAt: number;
+}
+
+export interface ClaimRequest {
+  product: string;
+  factoryId: string;
+  capabilities: string[];
+  leaseTtlMs: number;
+}
+
+export interface StageReport {
+  jobId: string;
+  product: string;
+  leaseEpoch: number;
+  stage: Stage;
+  checkpoint?: Checkpoint | undefined;
+  result?: JobResult | undefined;
+  error?: JobError | undefined;
+}
+
+export interface JobFilter {
+  product: string;
+  stages?: Stage[] | undefined;
+  text?: string | undefined;
+  /** Return jobs with an id below this one (ids sort by creation time). */
+  before?: string | undefined;
+  limit: number;
+}
+
+export interface HeartbeatInput {
+  product: string;
+  factoryId: string;
+  capabilities: string[];
+  health: FactoryHealth;
+  load: number;
+  slots?: number | undefined;
+  version?: string | undefined;
+}
+
+export interface RetryPolicy {
+  /** Delay before a failed or expired job is claimable again, given its attempt count. */
+  backoffMs(attempts: number): number;
+}
+
+export interface ExpiredLease {
+  jobId: string;
+  product: string;
+  epoch: number;
+  factoryId: string | null;
+  stage: Stage;
+}
+
+/** What changed, for waiters in this process and (PostgreSQL) in other coordinators. */
+export type StoreSignal = { kind: 'jobs'; product: string } | { kind: 'events' };
+
+export interface EventCursorQuery {
+  /** The last `seq` the reader has seen; 0 for the beginning. */
+  after: number;
+  /** Only this product's events; undefined for every product. */
+  product?: string | undefined;
+  limit: number;
+}
+
+export interface Store {
+  readonly kind: 'sqlite' | 'postgres';
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+  /** Answers when the database can serve queries. */
+  ping(): Promise<void>;
+
+  submit(job: NewJob): Promise<{ job: Job; created: boolean }>;
+  getJob(product: string, id: string): Promise<Job | undefined>;
+  listJobs(filter: JobFilter): Promise<Job[]>;
+  countByStage(): Promise<{ product: string; stage: Stage; count: number }[]>;
+
+  claim(request: ClaimRequest): Promise<Claim | undefined>;
+  report(report: StageReport, policy: RetryPolicy): Promise<Job>;
+  renew(product: string, jobId: string, leaseEpoch: number, leaseTtlMs: number): Promise<number>;
+  release(product: string, jobId: string, leaseEpoch: number): Promise<Job>;
+
+  cancel(product: string, jobId: string, reason: string | undefined): Promise<Job>;
+  retry(product: string, jobId: string): Promise<Job>;
+  unblock(product: string, jobId: string, answer: string): Promise<Job>;
+
+  /** Requeues (or dead-letters) every job whose lease expired before now; each one a fenced CAS. */
+  expireLeases(policy: RetryPolicy): Promise<ExpiredLease[]>;
+
+  heartbeat(input: HeartbeatInput): Promise<{ factory: Factory; joined: boolean }>;
+  markLostFactories(silentForMs: number): Promise<Factory[]>;
+  listFactories(product: string): Promise<Factory[]>;
+  setDrain(product: string, factoryId: string, drain: boolean): Promise<Factory>;
+
+  jobRuns(product: string, jobId: string): Promise<Run[]>;
+  jobEvents(product: string, jobId: string): Promise<ConveyorEvent[]>;
+  /**
+   * Events after a cursor, in an order that never lets a later read find an event that sorts before
+   * one already returned (gap-free resumption for the SSE stream).
+   */
+  readEvents(query: EventCursorQuery): Promise<ConveyorEvent[]>;
+
+  createToken(input: { hash: string; role: Role; product: string | null; label: string | null }): Promise<Token>;
+  findToken(hash: string): Promise<Token | undefined>;
+
+  /** Subscribes to signals emitted after commits (here and, on PostgreSQL, in other coordinators). */
+  onSignal(listener: (signal: StoreSignal) => void): () => void;
+}
