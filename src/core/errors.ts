@@ -1,4 +1,5 @@
 /** Named domain errors. Each maps to one HTTP status in the coordinator's error handler. */
+import type { z } from 'zod';
 import type { Stage } from './stages.js';
 
 export interface ErrorDetail {
@@ -64,6 +65,22 @@ export class IllegalTransitionError extends ConveyorError {
       `job ${jobId}: cannot move from ${from} to ${to}; allowed from ${from}: ${allowed.length > 0 ? allowed.join(', ') : 'none'}`,
     );
   }
+}
+
+/**
+ * A `ValidationError` naming every bad field of `where` (`body`, `front matter`, …): unknown fields are
+ * reported with the fix (remove or respell), others with Zod's message.
+ */
+export function fromZodError(where: string, error: z.ZodError, pathPrefix?: string): ValidationError {
+  const details = error.issues.map((issue) => ({
+    path: [...(pathPrefix === undefined ? [] : [pathPrefix]), ...issue.path.map(String)].join('.') || '(top level)',
+    message:
+      issue.code === 'unrecognized_keys'
+        ? `unknown field(s) ${issue.keys.map((k) => `"${k}"`).join(', ')}: remove them or check the spelling`
+        : issue.message,
+  }));
+  const summary = details.map((d) => `${d.path}: ${d.message}`).join('; ');
+  return new ValidationError(`invalid ${where}: ${summary}`, { details });
 }
 
 /** Configuration that cannot be used; the message names the key and the fix. */

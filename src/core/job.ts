@@ -58,16 +58,10 @@ export const JobSubmissionSchema = z.strictObject({
 export type JobSubmission = z.infer<typeof JobSubmissionSchema>;
 
 /** The parts of a submission kept as one JSON document on the job (not queried by the store). */
-export interface JobSpec {
-  agent?: AgentSpec;
-  pipeline?: string;
-  skills?: string[];
-  scope?: Scope;
-  constraints?: Constraints;
-  verify?: string[];
-  ship?: ShipPolicy;
-  metadata?: Record<string, unknown>;
-}
+export type JobSpec = Pick<
+  JobSubmission,
+  'agent' | 'pipeline' | 'skills' | 'scope' | 'constraints' | 'verify' | 'ship' | 'metadata'
+>;
 
 export interface Lease {
   factoryId: string;

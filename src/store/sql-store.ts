@@ -460,24 +460,25 @@ export class SqlStore implements Store {
           .where('lease_expires_at', '<', now);
         if (this.backend.rowLocks) lock = lock.forUpdate().skipLocked();
         const row = await lock.executeTakeFirst();
-        if (row === undefined) return false;
+        if (row === undefined) return undefined;
         const attempts = row.attempts + 1;
-        await this.requeueOrDeadLetter(trx, now, row, policy, {
+        const next = await this.requeueOrDeadLetter(trx, now, row, policy, {
           type: 'lease.expired',
           attempts,
           patch: { attempts, lease_epoch: row.lease_epoch + 1 },
           payload: { expiredEpoch: row.lease_epoch, factoryId: row.lease_factory },
           runOutcome: 'expired',
         });
-        return true;
+        return next.stage as ExpiredLease['outcome'];
       });
-      if (done) {
+      if (done !== undefined) {
         expired.push({
           jobId: c.id,
           product: c.product,
           epoch: c.lease_epoch,
           factoryId: c.lease_factory,
           stage: c.stage as Stage,
+          outcome: done,
         });
         this.emit({ kind: 'events' }, { kind: 'jobs', product: c.product });
       }
@@ -666,6 +667,10 @@ export class SqlStore implements Store {
       .returningAll()
       .executeTakeFirstOrThrow();
     return toToken(row);
+  }
+
+  async hasTokens(): Promise<boolean> {
+    return (await this.db.selectFrom('tokens').select('id').limit(1).executeTakeFirst()) !== undefined;
   }
 
   async findToken(hash: string): Promise<Token | undefined> {

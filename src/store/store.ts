@@ -86,7 +86,10 @@ export interface ExpiredLease {
   product: string;
   epoch: number;
   factoryId: string | null;
+  /** The stage the lease expired in. */
   stage: Stage;
+  /** Where the job went: back to the queue, or dead-lettered after its last attempt. */
+  outcome: 'queued' | 'dead_letter';
 }
 
 /** What changed, for waiters in this process and (PostgreSQL) in other coordinators. */
@@ -139,6 +142,8 @@ export interface Store {
 
   createToken(input: { hash: string; role: Role; product: string | null; label: string | null }): Promise<Token>;
   findToken(hash: string): Promise<Token | undefined>;
+  /** Whether any token exists (a fresh store gets a generated admin token on first start). */
+  hasTokens(): Promise<boolean>;
 
   /** Subscribes to signals emitted after commits (here and, on PostgreSQL, in other coordinators). */
   onSignal(listener: (signal: StoreSignal) => void): () => void;

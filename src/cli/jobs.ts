@@ -1,0 +1,135 @@
+/** Client commands: submit, jobs, job, factories. */
+import type { Command } from 'commander';
+import type { ConveyorEvent } from '../core/job.js';
+import { STAGES } from '../core/stages.js';
+import type { eventView, factoryView, JobView, runView } from '../coordinator/views.js';
+import { formatForPath, parseTaskFile } from '../intake/task-file.js';
+import { CliError, clientOptions, request } from './client.js';
+import { configFrom, intFlag, readInput } from './common.js';
+import { ago, printJson, table } from './format.js';
+
+type EventJson = ReturnType<typeof eventView>;
+type RunJson = ReturnType<typeof runView>;
+type FactoryJson = ReturnType<typeof factoryView>;
+
+function describeEvent(event: EventJson | ConveyorEvent): string {
+  const { from, to, ...rest } = event.payload as { from?: string; to?: string } & Record<string, unknown>;
+  const move = from !== undefined && to !== undefined ? `${from} → ${to}` : '';
+  const extra = Object.keys(rest).length > 0 ? JSON.stringify(rest) : '';
+  return [event.type, move, extra].filter((s) => s !== '').join('  ');
+}
+
+export function registerJobCommands(program: Command): void {
+  program
+    .command('submit')
+    .description('Submit a task file (Markdown with YAML front matter, or a YAML task); "-" reads standard input.')
+    .argument('<file>', 'task file, or - for standard input')
+    .option('--yaml', 'treat standard input as YAML (files ending in .yaml/.yml always are)')
+    .option('--json', 'print the created job as JSON')
+    .action(async (file: string, flags: { yaml?: boolean; json?: boolean }, command: Command) => {
+      const config = configFrom(command);
+      const text = readInput(file);
+      const format = flags.yaml === true ? 'yaml' : formatForPath(file);
+      // Validate locally first: the error then names the file, before any network call.
+      parseTaskFile(text, format);
+      const { status, data } = await request<JobView>(clientOptions(config), 'POST', '/api/jobs', {
+        text,
+        contentType: format === 'yaml' ? 'application/yaml' : 'text/markdown',
+      });
+      if (flags.json === true) printJson(data);
+      else {
+        process.stdout.write(`${data.id}\n`);
+        process.stderr.write(`${status === 201 ? 'submitted' : 'already submitted'}: ${data.title} (${data.stage})\n`);
+      }
+    });
+
+  program
+    .command('jobs')
+    .description('List jobs, newest first.')
+    .option('--stage <stages>', `comma list of stages (${STAGES.join(', ')})`)
+    .option('--search <text>', 'only jobs whose title or body contains the text')
+    .option('--limit <n>', 'how many (1-200, default 50)')
+    .option('--json', 'print the API answer as JSON')
+    .action(async (flags: { stage?: string; search?: string; limit?: string; json?: boolean }, command: Command) => {
+      const config = configFrom(command);
+      const params = new URLSearchParams();
+      if (flags.stage !== undefined) {
+        const unknown = flags.stage.split(',').filter((s) => !(STAGES as readonly string[]).includes(s));
+        if (unknown.length > 0)
+          throw new CliError(`--stage: unknown stage ${unknown.join(', ')}; use ${STAGES.join(', ')}`, 2);
+        params.set('stage', flags.stage);
+      }
+      if (flags.search !== undefined) params.set('q', flags.search);
+      const limit = intFlag('--limit', flags.limit, 1, 200);
+      if (limit !== undefined) params.set('limit', String(limit));
+      const query = params.size > 0 ? `?${params.toString()}` : '';
+      const { data } = await request<{ jobs: JobView[]; nextCursor: string | null }>(
+        clientOptions(config),
+        'GET',
+        `/api/jobs${query}`,
+      );
+      if (flags.json === true) return printJson(data);
+      if (data.jobs.length === 0) return void process.stdout.write('no jobs\n');
+      const rows = data.jobs.map((j) => [j.id, j.stage, String(j.leaseEpoch), ago(j.updatedAt), j.title]);
+      process.stdout.write(`${table([['ID', 'STAGE', 'EPOCH', 'UPDATED', 'TITLE'], ...rows])}\n`);
+    });
+
+  program
+    .command('job')
+    .description('Show one job with its runs (and its events with --events).')
+    .argument('<id>', 'job id')
+    .option('--events', 'also list the job’s events')
+    .option('--json', 'print {job, runs, events?} as JSON')
+    .action(async (id: string, flags: { events?: boolean; json?: boolean }, command: Command) => {
+      const options = clientOptions(configFrom(command));
+      const path = `/api/jobs/${encodeURIComponent(id)}`;
+      const [{ data: job }, { data: runs }] = await Promise.all([
+        request<JobView>(options, 'GET', path),
+        request<RunJson[]>(options, 'GET', `${path}/runs`),
+      ]);
+      const events =
+        flags.events === true ? (await request<EventJson[]>(options, 'GET', `${path}/events`)).data : undefined;
+      if (flags.json === true) return printJson({ job, runs, ...(events === undefined ? {} : { events }) });
+      const lines = [
+        `${job.id}  ${job.title}`,
+        `stage ${job.stage}, epoch ${String(job.leaseEpoch)}, attempts ${String(job.attempts)}/${String(job.maxAttempts)}, updated ${ago(job.updatedAt)}`,
+        job.lease === null ? 'no lease' : `leased by ${job.lease.factoryId} until ${job.lease.expiresAt}`,
+      ];
+      if (job.error !== null) lines.push(`error: ${job.error.message}`);
+      if (job.checkpoint !== null) lines.push(`checkpoint: ${job.checkpoint.wipBranch} @ ${job.checkpoint.wipCommit}`);
+      if (runs.length > 0) {
+        lines.push(
+          '',
+          table([
+            ['EPOCH', 'FACTORY', 'STARTED', 'OUTCOME'],
+            ...runs.map((r) => [String(r.epoch), r.factoryId, r.startedAt, r.outcome ?? 'running']),
+          ]),
+        );
+      }
+      if (events !== undefined) {
+        lines.push(
+          '',
+          ...events.map((e) => `${String(e.seq).padStart(6)}  ${e.at}  ${e.actor.padEnd(11)} ${describeEvent(e)}`),
+        );
+      }
+      process.stdout.write(`${lines.join('\n')}\n`);
+    });
+
+  program
+    .command('factories')
+    .description('List factories with health, load and heartbeat age.')
+    .option('--json', 'print the API answer as JSON')
+    .action(async (flags: { json?: boolean }, command: Command) => {
+      const { data } = await request<FactoryJson[]>(clientOptions(configFrom(command)), 'GET', '/api/factories');
+      if (flags.json === true) return printJson(data);
+      if (data.length === 0) return void process.stdout.write('no factories\n');
+      const rows = data.map((f) => [
+        f.id,
+        f.lost ? 'lost' : f.drain ? 'draining' : f.health,
+        `${String(f.load)}/${f.slots === null ? '?' : String(f.slots)}`,
+        `${String(Math.round(f.heartbeatAgeMs / 1000))}s`,
+        f.capabilities.join(','),
+      ]);
+      process.stdout.write(`${table([['FACTORY', 'HEALTH', 'LOAD', 'HEARTBEAT', 'CAPABILITIES'], ...rows])}\n`);
+    });
+}

@@ -1,0 +1,58 @@
+/** `conveyor serve`: run a coordinator until SIGINT or SIGTERM. */
+import type { Command } from 'commander';
+import { startServer } from '../coordinator/server.js';
+import { createLogger } from '../logger.js';
+import { isPostgresUrl } from '../store/open-store.js';
+import { configFrom, intFlag } from './common.js';
+
+interface ServeFlags {
+  host?: string;
+  port?: string;
+  db?: string;
+  logLevel?: string;
+  logFormat?: string;
+}
+
+export function registerServeCommand(program: Command): void {
+  program
+    .command('serve')
+    .description('Run a coordinator: the fleet protocol, the jobs API and the event stream over HTTP.')
+    .option('--host <host>', 'address to listen on (default 127.0.0.1; env CONVEYOR_HOST)')
+    .option('--port <port>', 'port to listen on, 0 for any free port (default 7878; env CONVEYOR_PORT)')
+    .option('--db <url>', 'SQLite file or postgres://… URL (default .conveyor/conveyor.db; env CONVEYOR_DB)')
+    .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (default info)')
+    .option('--log-format <format>', 'json (default) or pretty')
+    .addHelpText(
+      'after',
+      `
+Tokens: set CONVEYOR_ADMIN_TOKEN to bootstrap an admin token; on a store with no tokens at all, the
+first start prints a generated admin token once. Several coordinators may share one PostgreSQL database.`,
+    )
+    .action(async (flags: ServeFlags, command: Command) => {
+      const config = configFrom(command, {
+        'server.host': flags.host,
+        'server.port': intFlag('--port', flags.port, 0, 65_535),
+        'server.db': flags.db,
+        'server.logLevel': flags.logLevel,
+        'server.logFormat': flags.logFormat,
+      });
+      const logger = createLogger({ level: config.server.logLevel, format: config.server.logFormat });
+      const server = await startServer(config, logger);
+      const where = isPostgresUrl(config.server.db) ? 'PostgreSQL' : `SQLite ${config.server.db}`;
+      process.stderr.write(`conveyor: coordinator listening on ${server.url} (store: ${where})\n`);
+      if (server.generatedAdminToken !== undefined) {
+        process.stderr.write(
+          `conveyor: this store had no tokens; admin token (shown once, keep it):\n  ${server.generatedAdminToken}\n`,
+        );
+      }
+      await new Promise<void>((resolve) => {
+        const stop = (): void => {
+          process.stderr.write('conveyor: shutting down\n');
+          resolve();
+        };
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      });
+      await server.close();
+    });
+}

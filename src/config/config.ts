@@ -1,0 +1,216 @@
+/**
+ * The one config loader: `conveyor.toml` (working directory or `--config`), then `CONVEYOR_*`
+ * environment variables, then command-line flags, validated with Zod and compiled to typed options
+ * with units in their names. Nothing else in Conveyor reads `process.env`.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parse as parseToml } from 'smol-toml';
+import { z } from 'zod';
+import { ConfigError } from '../core/errors.js';
+
+const port = z.coerce.number().int().min(0).max(65_535);
+const positiveSeconds = z.coerce.number().positive().max(86_400);
+
+const FileSchema = z.strictObject({
+  server: z
+    .strictObject({
+      host: z.string().min(1).optional(),
+      port: port.optional(),
+      db: z.string().min(1).optional(),
+      bodyLimitBytes: z.coerce
+        .number()
+        .int()
+        .min(1024)
+        .max(100 * 1024 * 1024)
+        .optional(),
+      logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
+      logFormat: z.enum(['json', 'pretty']).optional(),
+    })
+    .optional(),
+  leases: z
+    .strictObject({
+      ttlSec: positiveSeconds.optional(),
+      heartbeatSec: positiveSeconds.optional(),
+      maxAttempts: z.coerce.number().int().min(1).max(100).optional(),
+      retryBaseSec: positiveSeconds.optional(),
+      retryMaxSec: positiveSeconds.optional(),
+    })
+    .optional(),
+  client: z
+    .strictObject({
+      url: z.url().optional(),
+      token: z.string().min(1).optional(),
+      product: z.string().min(1).optional(),
+    })
+    .optional(),
+});
+type FileConfig = z.infer<typeof FileSchema>;
+
+/** Environment variables and the config keys they set. */
+export const ENV_KEYS: Readonly<Record<string, string>> = {
+  CONVEYOR_HOST: 'server.host',
+  CONVEYOR_PORT: 'server.port',
+  CONVEYOR_DB: 'server.db',
+  CONVEYOR_BODY_LIMIT_BYTES: 'server.bodyLimitBytes',
+  CONVEYOR_LOG_LEVEL: 'server.logLevel',
+  CONVEYOR_LOG_FORMAT: 'server.logFormat',
+  CONVEYOR_LEASE_TTL_SEC: 'leases.ttlSec',
+  CONVEYOR_HEARTBEAT_SEC: 'leases.heartbeatSec',
+  CONVEYOR_MAX_ATTEMPTS: 'leases.maxAttempts',
+  CONVEYOR_RETRY_BASE_SEC: 'leases.retryBaseSec',
+  CONVEYOR_RETRY_MAX_SEC: 'leases.retryMaxSec',
+  CONVEYOR_URL: 'client.url',
+  CONVEYOR_TOKEN: 'client.token',
+  CONVEYOR_PRODUCT: 'client.product',
+};
+
+export interface Config {
+  /** Where the config came from, for messages. */
+  source: string;
+  server: {
+    /** @default "127.0.0.1" */
+    host: string;
+    /** @default 7878 */
+    port: number;
+    /** SQLite path or `postgres://` URL. @default ".conveyor/conveyor.db" */
+    db: string;
+    /** Largest request body accepted. @default 1 MiB */
+    bodyLimitBytes: number;
+    /** @default "info" */
+    logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+    /** @default "json" */
+    logFormat: 'json' | 'pretty';
+    /** Bootstraps an admin token (`CONVEYOR_ADMIN_TOKEN`); never written to config files. */
+    adminToken: string | undefined;
+  };
+  leases: {
+    /** @default 30 000 */
+    ttlMs: number;
+    /** @default 10 000 */
+    heartbeatMs: number;
+    /** @default 3 */
+    maxAttempts: number;
+    /** @default 2 000 */
+    retryBaseMs: number;
+    /** @default 300 000 */
+    retryMaxMs: number;
+  };
+  client: {
+    /** Coordinator URL for CLI commands. @default "http://127.0.0.1:7878" */
+    url: string;
+    token: string | undefined;
+    product: string | undefined;
+  };
+}
+
+export interface LoadOptions {
+  /** `--config`: a file that must exist. Otherwise `conveyor.toml` in `cwd` if present. */
+  configPath?: string | undefined;
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Flags, as dotted keys (`server.port`), applied last. */
+  overrides?: Record<string, string | number | undefined>;
+}
+
+function setPath(target: Record<string, unknown>, path: string, value: unknown): void {
+  const [section, key] = path.split('.') as [string, string];
+  const existing = target[section];
+  const bucket = (typeof existing === 'object' && existing !== null ? existing : {}) as Record<string, unknown>;
+  bucket[key] = value;
+  target[section] = bucket;
+}
+
+function readFile(path: string): Record<string, unknown> {
+  try {
+    return parseToml(readFileSync(path, 'utf8')) as Record<string, unknown>;
+  } catch (error) {
+    throw new ConfigError(
+      `${path}: not valid TOML (${(error as Error).message.split('\n')[0] ?? ''}); fix the syntax`,
+      {
+        cause: error,
+      },
+    );
+  }
+}
+
+export function loadConfig(options: LoadOptions = {}): Config {
+  const cwd = options.cwd ?? process.cwd();
+  const env = options.env ?? process.env;
+  let source = 'defaults';
+  let raw: Record<string, unknown> = {};
+  if (options.configPath !== undefined) {
+    const path = resolve(cwd, options.configPath);
+    if (!existsSync(path)) throw new ConfigError(`--config ${path}: no such file; pass an existing conveyor.toml`);
+    raw = readFile(path);
+    source = path;
+  } else if (existsSync(resolve(cwd, 'conveyor.toml'))) {
+    source = resolve(cwd, 'conveyor.toml');
+    raw = readFile(source);
+  }
+  const origin = new Map<string, string>();
+  for (const [name, path] of Object.entries(ENV_KEYS)) {
+    const value = env[name];
+    if (value === undefined || value === '') continue;
+    setPath(raw, path, value);
+    origin.set(path, `environment variable ${name}`);
+  }
+  for (const [path, value] of Object.entries(options.overrides ?? {})) {
+    if (value === undefined) continue;
+    setPath(raw, path, value);
+    origin.set(path, `flag for ${path}`);
+  }
+  const parsed = FileSchema.safeParse(raw);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => {
+      const key = issue.path.join('.');
+      const where = origin.get(key) ?? `${source === 'defaults' ? 'config' : source}: ${key || '(top level)'}`;
+      const fix =
+        issue.code === 'unrecognized_keys'
+          ? `remove ${issue.keys.join(', ')} (known keys are in docs/CONFIG.md)`
+          : 'fix or remove the value';
+      return `${where}: ${issue.message}; ${fix}`;
+    });
+    throw new ConfigError(problems.join('\n'));
+  }
+  return compile(parsed.data, source, env);
+}
+
+function compile(file: FileConfig, source: string, env: NodeJS.ProcessEnv): Config {
+  const leases = file.leases ?? {};
+  const ttlMs = Math.round((leases.ttlSec ?? 30) * 1000);
+  const heartbeatMs = Math.round((leases.heartbeatSec ?? 10) * 1000);
+  if (heartbeatMs >= ttlMs) {
+    throw new ConfigError(
+      `leases.heartbeatSec (${heartbeatMs / 1000}) must be shorter than leases.ttlSec (${ttlMs / 1000}); lower the heartbeat or raise the TTL`,
+    );
+  }
+  const server = file.server ?? {};
+  const client = file.client ?? {};
+  const host = server.host ?? '127.0.0.1';
+  const portNumber = server.port ?? 7878;
+  return {
+    source,
+    server: {
+      host,
+      port: portNumber,
+      db: server.db ?? '.conveyor/conveyor.db',
+      bodyLimitBytes: server.bodyLimitBytes ?? 1024 * 1024,
+      logLevel: server.logLevel ?? 'info',
+      logFormat: server.logFormat ?? 'json',
+      adminToken: env.CONVEYOR_ADMIN_TOKEN === '' ? undefined : env.CONVEYOR_ADMIN_TOKEN,
+    },
+    leases: {
+      ttlMs,
+      heartbeatMs,
+      maxAttempts: leases.maxAttempts ?? 3,
+      retryBaseMs: Math.round((leases.retryBaseSec ?? 2) * 1000),
+      retryMaxMs: Math.round((leases.retryMaxSec ?? 300) * 1000),
+    },
+    client: {
+      url: client.url ?? `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${portNumber}`,
+      token: client.token,
+      product: client.product,
+    },
+  };
+}

@@ -1,0 +1,118 @@
+/**
+ * Builds a coordinator: the Fastify app with every route, the claim waiters, metrics and the reaper,
+ * over a store it is given. `close()` stops the reaper, ends long polls and streams, and closes HTTP
+ * (the store belongs to the caller).
+ */
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController, type RouteOptions } from 'fastify';
+import { type Clock, systemClock } from '../core/clock.js';
+import { backoffMs } from '../core/retry.js';
+import type { Store } from '../store/store.js';
+import { Authenticator } from './auth.js';
+import { ClaimWaiters } from './claim-waiters.js';
+import type { CoordinatorContext, CoordinatorOptions } from './context.js';
+import { errorHandler } from './errors.js';
+import { CoordinatorMetrics } from './metrics.js';
+import { openApiDocument } from './openapi.js';
+import { startReaper } from './reaper.js';
+import { type AnyRouteSpec, registerRoutes } from './route.js';
+import { eventRoutes } from './routes/events.js';
+import { factoryRoutes } from './routes/factories.js';
+import { fleetRoutes } from './routes/fleet.js';
+import { jobRoutes } from './routes/jobs.js';
+import { systemRoutes } from './routes/system.js';
+import { VERSION } from '../version.js';
+
+export interface Coordinator {
+  app: FastifyInstance;
+  /** Every route Fastify registered, as the router saw it (for the auth matrix and docs). */
+  routes: RouteOptions[];
+  context: CoordinatorContext;
+  close(): Promise<void>;
+}
+
+export interface BuildOptions extends CoordinatorOptions {
+  store: Store;
+  logger: FastifyBaseLogger;
+  clock?: Clock;
+}
+
+const TEXT_TYPES = [
+  'text/markdown',
+  'text/x-markdown',
+  'text/plain',
+  'text/yaml',
+  'application/yaml',
+  'application/x-yaml',
+  'text/x-yaml',
+];
+
+export async function buildCoordinator(options: BuildOptions): Promise<Coordinator> {
+  const { store, logger } = options;
+  const app = Fastify({
+    loggerInstance: logger,
+    // Requests are measured in metrics; the log keeps errors and lifecycle.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: options.bodyLimitBytes,
+    forceCloseConnections: true,
+    return503OnClosing: true,
+  });
+  const closing = new AbortController();
+  const metrics = new CoordinatorMetrics(store);
+  const waiters = new ClaimWaiters(store);
+  const context: CoordinatorContext = {
+    store,
+    options,
+    metrics,
+    waiters,
+    clock: options.clock ?? systemClock,
+    policy: {
+      backoffMs: (attempts) => backoffMs(attempts, { baseMs: options.retryBaseMs, maxMs: options.retryMaxMs }),
+    },
+    log: logger,
+    closing: closing.signal,
+  };
+
+  const routes: RouteOptions[] = [];
+  app.addHook('onRoute', (route) => {
+    routes.push(route);
+  });
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler((request, reply) => {
+    void reply.code(404).send({
+      error: {
+        code: 'not_found',
+        message: `no route ${request.method} ${request.url.split('?')[0] ?? ''}; see /api/openapi.json`,
+        details: [],
+      },
+    });
+  });
+  app.addContentTypeParser(TEXT_TYPES, { parseAs: 'string' }, (_request, body, done) => {
+    done(null, body);
+  });
+  app.addHook('onResponse', (request, reply, done) => {
+    metrics.httpDuration.observe(
+      { method: request.method, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) },
+      reply.elapsedTime / 1000,
+    );
+    done();
+  });
+
+  const specs = [...fleetRoutes(context), ...jobRoutes(context), ...factoryRoutes(context), ...eventRoutes(context)];
+  let document: Record<string, unknown> | undefined;
+  const all: AnyRouteSpec[] = [...specs, ...systemRoutes(context, () => (document ??= openApiDocument(all, VERSION)))];
+  registerRoutes(app, new Authenticator(store), all);
+  await app.ready();
+
+  const stopReaper = startReaper(context, options.reaperIntervalMs ?? Math.min(1000, options.leaseTtlMs / 4));
+  return {
+    app,
+    routes,
+    context,
+    async close() {
+      closing.abort();
+      waiters.close();
+      await stopReaper();
+      await app.close();
+    },
+  };
+}

@@ -1,0 +1,36 @@
+/** What every route module needs: the store, options, metrics, waiters, clock. */
+import type { FastifyBaseLogger } from 'fastify';
+import type { Clock } from '../core/clock.js';
+import type { Store } from '../store/store.js';
+import type { ClaimWaiters } from './claim-waiters.js';
+import type { CoordinatorMetrics } from './metrics.js';
+import type { RetryPolicy } from '../store/store.js';
+
+export interface CoordinatorOptions {
+  /** @default 30 000 */
+  leaseTtlMs: number;
+  /** @default 10 000 */
+  heartbeatMs: number;
+  /** @default 3 */
+  maxAttempts: number;
+  /** @default 2 000 */
+  retryBaseMs: number;
+  /** @default 300 000 */
+  retryMaxMs: number;
+  /** How often the reaper looks for expired leases and silent factories. @default min(1 000, leaseTtlMs / 4) */
+  reaperIntervalMs?: number;
+  /** @default 1 MiB */
+  bodyLimitBytes: number;
+}
+
+export interface CoordinatorContext {
+  store: Store;
+  options: CoordinatorOptions;
+  metrics: CoordinatorMetrics;
+  waiters: ClaimWaiters;
+  clock: Clock;
+  policy: RetryPolicy;
+  log: FastifyBaseLogger;
+  /** Fires when the coordinator shuts down, ending long polls and streams. */
+  closing: AbortSignal;
+}

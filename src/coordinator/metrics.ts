@@ -1,0 +1,53 @@
+/** Prometheus metrics for one coordinator (its own registry, so several can live in one process). */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Store } from '../store/store.js';
+
+export class CoordinatorMetrics {
+  readonly registry = new Registry();
+  readonly claims = new Counter({
+    name: 'conveyor_claims_total',
+    help: 'Jobs handed to factories.',
+    registers: [this.registry],
+  });
+  readonly fenceRejections = new Counter({
+    name: 'conveyor_fence_rejections_total',
+    help: 'Factory writes refused with 409 for a stale lease epoch.',
+    registers: [this.registry],
+  });
+  readonly leaseExpiries = new Counter({
+    name: 'conveyor_lease_expiries_total',
+    help: 'Leases that expired and were requeued or dead-lettered by the reaper.',
+    registers: [this.registry],
+  });
+  readonly deadLetters = new Counter({
+    name: 'conveyor_dead_letters_total',
+    help: 'Jobs moved to dead_letter.',
+    registers: [this.registry],
+  });
+  readonly httpDuration = new Histogram({
+    name: 'conveyor_http_request_duration_seconds',
+    help: 'HTTP request latency by route.',
+    labelNames: ['method', 'route', 'status'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 30],
+    registers: [this.registry],
+  });
+  readonly sseClients = new Gauge({
+    name: 'conveyor_sse_clients',
+    help: 'Open Server-Sent Events streams.',
+    registers: [this.registry],
+  });
+
+  constructor(store: Store) {
+    collectDefaultMetrics({ register: this.registry, prefix: 'conveyor_' });
+    new Gauge({
+      name: 'conveyor_jobs',
+      help: 'Jobs by product and stage.',
+      labelNames: ['product', 'stage'] as const,
+      registers: [this.registry],
+      async collect() {
+        this.reset();
+        for (const row of await store.countByStage()) this.set({ product: row.product, stage: row.stage }, row.count);
+      },
+    });
+  }
+}

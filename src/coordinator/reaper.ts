@@ -1,0 +1,30 @@
+/** The reaper: requeues (or dead-letters) expired leases and marks silent factories lost, on a timer. */
+import type { CoordinatorContext } from './context.js';
+
+export function startReaper(ctx: CoordinatorContext, intervalMs: number): () => Promise<void> {
+  let running: Promise<void> | undefined;
+  const tick = async (): Promise<void> => {
+    try {
+      const expired = await ctx.store.expireLeases(ctx.policy);
+      for (const lease of expired) {
+        ctx.metrics.leaseExpiries.inc();
+        ctx.log.warn({ jobId: lease.jobId, epoch: lease.epoch, factoryId: lease.factoryId }, 'lease expired');
+      }
+      ctx.metrics.deadLetters.inc(expired.filter((lease) => lease.outcome === 'dead_letter').length);
+      const lost = await ctx.store.markLostFactories(ctx.options.heartbeatMs * 3);
+      for (const factory of lost) ctx.log.warn({ factoryId: factory.id }, 'factory lost: no heartbeat for 3 intervals');
+    } catch (error) {
+      ctx.log.error({ err: error }, 'reaper pass failed');
+    }
+  };
+  const timer = setInterval(() => {
+    running ??= tick().finally(() => {
+      running = undefined;
+    });
+  }, intervalMs);
+  timer.unref();
+  return async () => {
+    clearInterval(timer);
+    await running;
+  };
+}

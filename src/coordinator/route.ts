@@ -1,0 +1,124 @@
+/**
+ * `defineRoute`: one declaration per endpoint with its roles and Zod schemas. The same declarations
+ * register the Fastify route, authenticate (before the body is even parsed), validate every input
+ * with unknown fields rejected, and feed the OpenAPI document.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 'fastify';
+import { z } from 'zod';
+import type { Role } from '../core/job.js';
+import type { Authenticator, Principal } from './auth.js';
+import { fromZodError } from '../core/errors.js';
+import { UnsupportedMediaError } from './errors.js';
+
+export type Access = 'public' | readonly Role[];
+
+export interface RouteContext<P, Q, B> {
+  params: P;
+  query: Q;
+  body: B;
+  principal: Principal;
+  request: FastifyRequest;
+  reply: FastifyReply;
+}
+
+export interface RouteSpec<P = unknown, Q = unknown, B = unknown> {
+  method: HTTPMethods;
+  url: string;
+  summary: string;
+  access: Access;
+  params?: z.ZodType<P>;
+  query?: z.ZodType<Q>;
+  body?: z.ZodType<B>;
+  /** Content types the body may have besides JSON (the handler gets the raw string). */
+  textBody?: readonly string[];
+  /** Status for a result that is not undefined. @default 200 */
+  status?: number;
+  /** Returns the JSON to send, undefined for 204, or takes over the reply itself (SSE). */
+  handler(ctx: RouteContext<P, Q, B>): Promise<unknown>;
+}
+
+/** Erases the generics so specs of different shapes can sit in one list. */
+export type AnyRouteSpec = RouteSpec<never, never, never>;
+
+export function defineRoute<P = undefined, Q = undefined, B = undefined>(spec: RouteSpec<P, Q, B>): AnyRouteSpec {
+  return spec as unknown as AnyRouteSpec;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal?: Principal;
+  }
+  interface FastifyContextConfig {
+    access?: Access;
+  }
+}
+
+function parse<T>(schema: z.ZodType<T>, value: unknown, where: string): T {
+  const result = schema.safeParse(value);
+  if (!result.success) throw fromZodError(where, result.error, where);
+  return result.data;
+}
+
+/** What a route without a query or body schema accepts: nothing. */
+const NOTHING = z.strictObject({}).optional();
+
+const NO_PRINCIPAL: Principal = Object.defineProperties({} as Principal, {
+  token: {
+    get: () => {
+      throw new Error('a public route has no principal');
+    },
+  },
+  product: {
+    get: () => {
+      throw new Error('a public route has no principal');
+    },
+  },
+});
+
+function contentType(request: FastifyRequest): string {
+  return (request.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+}
+
+export function registerRoutes(app: FastifyInstance, auth: Authenticator, specs: readonly AnyRouteSpec[]): void {
+  for (const spec of specs as readonly RouteSpec[]) {
+    app.route({
+      method: spec.method,
+      url: spec.url,
+      config: { access: spec.access },
+      onRequest: async (request) => {
+        if (spec.access === 'public') return;
+        const product = request.headers['x-product-id'];
+        request.principal = await auth.authenticate(
+          request.headers.authorization,
+          Array.isArray(product) ? product.join(',') : product,
+          spec.access,
+        );
+      },
+      handler: async (request, reply) => {
+        const query = parse(spec.query ?? NOTHING, request.query, 'query');
+        const params = parse(spec.params ?? z.unknown(), request.params, 'params');
+        let body: unknown;
+        if (typeof request.body === 'string') {
+          const type = contentType(request);
+          if (spec.textBody?.includes(type) !== true) {
+            throw new UnsupportedMediaError(`this call does not take ${type} bodies; send application/json`);
+          }
+          body = request.body;
+        } else {
+          body = parse(spec.body ?? NOTHING, request.body ?? undefined, 'body');
+        }
+        const result = await spec.handler({
+          params,
+          query,
+          body,
+          principal: request.principal ?? NO_PRINCIPAL,
+          request,
+          reply,
+        });
+        if (reply.sent) return reply;
+        if (result === undefined) return reply.code(204).send();
+        return reply.code(spec.status ?? 200).send(result);
+      },
+    });
+  }
+}

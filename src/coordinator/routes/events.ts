@@ -1,0 +1,109 @@
+/**
+ * `GET /api/events`: the event log as Server-Sent Events. Each event's `id` is its `seq`; a client that
+ * reconnects with `Last-Event-ID` (or `?after=`) continues exactly after the last event it received.
+ */
+import { z } from 'zod';
+import { ValidationError } from '../../core/errors.js';
+import type { Role } from '../../core/job.js';
+import type { CoordinatorContext } from '../context.js';
+import { type AnyRouteSpec, defineRoute } from '../route.js';
+import { eventView } from '../views.js';
+
+const PEOPLE: readonly Role[] = ['submit', 'admin'];
+const BATCH = 500;
+const KEEPALIVE_MS = 15_000;
+/** Re-read even without a signal, for events committed by another coordinator whose NOTIFY was lost. */
+const POLL_MS = 2_000;
+
+const CURSOR = z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+
+export function eventRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
+  const { store, metrics } = ctx;
+  return [
+    defineRoute({
+      method: 'GET',
+      url: '/api/events',
+      summary: 'Server-Sent Events of the product’s event log; resume with Last-Event-ID or ?after=SEQ.',
+      access: PEOPLE,
+      query: z.strictObject({ after: CURSOR.optional() }),
+      async handler({ query, principal, request, reply }) {
+        const header = request.headers['last-event-id'];
+        let cursor = query.after ?? 0;
+        if (header !== undefined) {
+          const parsed = CURSOR.safeParse(header);
+          if (!parsed.success) {
+            throw new ValidationError('header Last-Event-ID: must be the seq number of the last event received', {
+              details: [{ path: 'header.Last-Event-ID', message: 'must be a non-negative integer' }],
+            });
+          }
+          cursor = parsed.data;
+        }
+        reply.hijack();
+        const raw = reply.raw;
+        raw.writeHead(200, {
+          'content-type': 'text/event-stream; charset=utf-8',
+          'cache-control': 'no-cache, no-transform',
+          connection: 'keep-alive',
+          'x-accel-buffering': 'no',
+        });
+        raw.write(': connected\n\n');
+        metrics.sseClients.inc();
+
+        let closed = false;
+        let wake: (() => void) | undefined;
+        let pending = true;
+        const unsubscribe = store.onSignal((signal) => {
+          if (signal.kind !== 'events') return;
+          pending = true;
+          wake?.();
+        });
+        const close = (): void => {
+          closed = true;
+          wake?.();
+        };
+        request.raw.once('close', close);
+        ctx.closing.addEventListener('abort', close);
+        try {
+          let lastWrite = Date.now();
+          while (!closed) {
+            if (pending) {
+              pending = false;
+              for (;;) {
+                const events = await store.readEvents({ after: cursor, product: principal.product, limit: BATCH });
+                for (const event of events) {
+                  raw.write(`id: ${event.seq}\nevent: ${event.type}\ndata: ${JSON.stringify(eventView(event))}\n\n`);
+                  cursor = event.seq;
+                }
+                if (events.length > 0) lastWrite = Date.now();
+                if (events.length < BATCH || closed) break;
+              }
+            }
+            if (Date.now() - lastWrite >= KEEPALIVE_MS) {
+              raw.write(': keepalive\n\n');
+              lastWrite = Date.now();
+            }
+            await new Promise<void>((resolve) => {
+              const timer = setTimeout(() => {
+                pending = true;
+                resolve();
+              }, POLL_MS);
+              wake = () => {
+                clearTimeout(timer);
+                resolve();
+              };
+              if (pending || closed) wake();
+            });
+            wake = undefined;
+          }
+        } finally {
+          unsubscribe();
+          request.raw.off('close', close);
+          ctx.closing.removeEventListener('abort', close);
+          metrics.sseClients.dec();
+          raw.end();
+        }
+        return undefined;
+      },
+    }),
+  ];
+}

@@ -1,0 +1,36 @@
+/** The fleet as people see it: list factories, drain one. */
+import { z } from 'zod';
+import type { Role } from '../../core/job.js';
+import type { CoordinatorContext } from '../context.js';
+import { type AnyRouteSpec, defineRoute } from '../route.js';
+import { FactoryParams } from '../schemas.js';
+import { factoryView } from '../views.js';
+
+const PEOPLE: readonly Role[] = ['submit', 'admin'];
+
+export function factoryRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
+  const { store, clock } = ctx;
+  return [
+    defineRoute({
+      method: 'GET',
+      url: '/api/factories',
+      summary: 'Factories of the product with health, load, capabilities and heartbeat age.',
+      access: PEOPLE,
+      async handler({ principal }) {
+        const now = clock.now();
+        return (await store.listFactories(principal.product)).map((f) => factoryView(f, now));
+      },
+    }),
+    defineRoute({
+      method: 'POST',
+      url: '/api/factories/:id/drain',
+      summary: 'Ask a factory to stop claiming and finish its running jobs (drain: false undoes it).',
+      access: ['admin'],
+      params: FactoryParams,
+      body: z.strictObject({ drain: z.boolean().optional() }).optional(),
+      async handler({ params, body, principal }) {
+        return factoryView(await store.setDrain(principal.product, params.id, body?.drain ?? true), clock.now());
+      },
+    }),
+  ];
+}

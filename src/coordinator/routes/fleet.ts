@@ -1,0 +1,152 @@
+/** The fleet protocol (DESIGN §4): heartbeat, claim, report, renew, release, runs and events. */
+import { z } from 'zod';
+import { FencedError } from '../../core/errors.js';
+import { CheckpointSchema, FACTORY_HEALTH, JobErrorSchema, JobResultSchema, type Role } from '../../core/job.js';
+import type { CoordinatorContext } from '../context.js';
+import { type AnyRouteSpec, defineRoute } from '../route.js';
+import { CAPABILITIES, FACTORY_ID, JobParams, LEASE_EPOCH, STAGE } from '../schemas.js';
+import { jobView } from '../views.js';
+import { jobReadRoutes } from './job-reads.js';
+
+const FLEET: readonly Role[] = ['factory', 'admin'];
+const MAX_WAIT_MS = 30_000;
+
+const Heartbeat = z.strictObject({
+  factoryId: FACTORY_ID,
+  capabilities: CAPABILITIES,
+  health: z.enum(FACTORY_HEALTH),
+  load: z.int().min(0).max(10_000),
+  slots: z.int().min(1).max(10_000).optional(),
+  version: z.string().min(1).max(100).optional(),
+});
+
+const ClaimBody = z.strictObject({
+  factoryId: FACTORY_ID,
+  capabilities: CAPABILITIES,
+  waitMs: z.int().min(0).max(MAX_WAIT_MS).optional(),
+});
+
+const Report = z.strictObject({
+  stage: STAGE,
+  leaseEpoch: LEASE_EPOCH,
+  checkpoint: CheckpointSchema.optional(),
+  result: JobResultSchema.optional(),
+  error: JobErrorSchema.optional(),
+});
+
+const EpochBody = z.strictObject({ leaseEpoch: LEASE_EPOCH });
+
+export function fleetRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
+  const { store, options, metrics, waiters } = ctx;
+
+  /** Counts a refused write in the metrics, then lets the error handler answer 409. */
+  async function fenced<T>(work: Promise<T>): Promise<T> {
+    try {
+      return await work;
+    } catch (error) {
+      if (error instanceof FencedError) metrics.fenceRejections.inc();
+      throw error;
+    }
+  }
+
+  return [
+    defineRoute({
+      method: 'POST',
+      url: '/api/fleet/factories/heartbeat',
+      summary: 'Register (first call) or refresh a factory; answers whether it should drain.',
+      access: FLEET,
+      body: Heartbeat,
+      async handler({ body, principal }) {
+        const { factory } = await store.heartbeat({ ...body, product: principal.product });
+        return {
+          drain: factory.drain,
+          heartbeatSec: options.heartbeatMs / 1000,
+          leaseTtlSec: options.leaseTtlMs / 1000,
+        };
+      },
+    }),
+    defineRoute({
+      method: 'POST',
+      url: '/api/fleet/claim',
+      summary: 'Claim the next matching job (204 when none); waitMs long-polls up to 30 s.',
+      access: FLEET,
+      body: ClaimBody,
+      async handler({ body, principal, request }) {
+        const abort = new AbortController();
+        const onClose = (): void => {
+          abort.abort();
+        };
+        request.raw.once('close', onClose);
+        ctx.closing.addEventListener('abort', onClose);
+        try {
+          const deadline = Date.now() + (body.waitMs ?? 0);
+          for (;;) {
+            const waiter = waiters.arm(principal.product);
+            const claim = await store.claim({
+              product: principal.product,
+              factoryId: body.factoryId,
+              capabilities: body.capabilities,
+              leaseTtlMs: options.leaseTtlMs,
+            });
+            if (claim !== undefined) {
+              waiter.disarm();
+              metrics.claims.inc();
+              return {
+                job: jobView(claim.job),
+                leaseEpoch: claim.leaseEpoch,
+                leaseExpiresAt: new Date(claim.leaseExpiresAt).toISOString(),
+              };
+            }
+            const remaining = deadline - Date.now();
+            if (remaining <= 0 || abort.signal.aborted) {
+              waiter.disarm();
+              return undefined;
+            }
+            await waiter.wait(remaining, abort.signal);
+          }
+        } finally {
+          request.raw.off('close', onClose);
+          ctx.closing.removeEventListener('abort', onClose);
+        }
+      },
+    }),
+    defineRoute({
+      method: 'PATCH',
+      url: '/api/fleet/jobs/:id',
+      summary:
+        'Report a stage (with checkpoint, result or error) under the lease epoch; 409 when stale, 422 when illegal.',
+      access: FLEET,
+      params: JobParams,
+      body: Report,
+      async handler({ params, body, principal }) {
+        const job = await fenced(store.report({ ...body, jobId: params.id, product: principal.product }, ctx.policy));
+        if (job.stage === 'dead_letter') metrics.deadLetters.inc();
+        return jobView(job);
+      },
+    }),
+    defineRoute({
+      method: 'POST',
+      url: '/api/fleet/jobs/:id/lease/renew',
+      summary: 'Extend the lease by the TTL; 409 when the epoch is stale.',
+      access: FLEET,
+      params: JobParams,
+      body: EpochBody,
+      async handler({ params, body, principal }) {
+        const expiresAt = await fenced(store.renew(principal.product, params.id, body.leaseEpoch, options.leaseTtlMs));
+        return { leaseExpiresAt: new Date(expiresAt).toISOString() };
+      },
+    }),
+    defineRoute({
+      method: 'POST',
+      url: '/api/fleet/jobs/:id/lease/release',
+      summary: 'Give the job back to the queue without counting an attempt; 409 when the epoch is stale.',
+      access: FLEET,
+      params: JobParams,
+      body: EpochBody,
+      async handler({ params, body, principal }) {
+        return jobView(await fenced(store.release(principal.product, params.id, body.leaseEpoch)));
+      },
+    }),
+    ...jobReadRoutes(ctx, '/api/fleet/jobs', FLEET),
+  ];
+}

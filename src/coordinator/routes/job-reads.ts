@@ -1,0 +1,45 @@
+/** Reading one job, its runs and its events: the same three calls for factories and for people. */
+import { NotFoundError } from '../../core/errors.js';
+import type { Role } from '../../core/job.js';
+import type { CoordinatorContext } from '../context.js';
+import { type AnyRouteSpec, defineRoute } from '../route.js';
+import { JobParams } from '../schemas.js';
+import { eventView, jobView, runView } from '../views.js';
+
+export function jobReadRoutes(ctx: CoordinatorContext, prefix: string, access: readonly Role[]): AnyRouteSpec[] {
+  const { store } = ctx;
+  return [
+    defineRoute({
+      method: 'GET',
+      url: `${prefix}/:id`,
+      summary: 'One job.',
+      access,
+      params: JobParams,
+      async handler({ params, principal }) {
+        const job = await store.getJob(principal.product, params.id);
+        if (job === undefined) throw new NotFoundError(`no job ${params.id} in product ${principal.product}`);
+        return jobView(job);
+      },
+    }),
+    defineRoute({
+      method: 'GET',
+      url: `${prefix}/:id/runs`,
+      summary: 'The runs (one per lease) of a job, oldest first.',
+      access,
+      params: JobParams,
+      async handler({ params, principal }) {
+        return (await store.jobRuns(principal.product, params.id)).map(runView);
+      },
+    }),
+    defineRoute({
+      method: 'GET',
+      url: `${prefix}/:id/events`,
+      summary: 'The events of a job in seq order.',
+      access,
+      params: JobParams,
+      async handler({ params, principal }) {
+        return (await store.jobEvents(principal.product, params.id)).map(eventView);
+      },
+    }),
+  ];
+}

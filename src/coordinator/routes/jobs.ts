@@ -1,0 +1,118 @@
+/** The jobs API for people and tools: submit, list, read, cancel, retry, unblock. */
+import { z } from 'zod';
+import { ValidationError } from '../../core/errors.js';
+import { JobSubmissionSchema, type Role } from '../../core/job.js';
+import { parseTaskFile } from '../../intake/task-file.js';
+import type { CoordinatorContext } from '../context.js';
+import { type AnyRouteSpec, defineRoute } from '../route.js';
+import { JOB_ID, JobParams, STAGE } from '../schemas.js';
+import { toNewJob } from '../submission.js';
+import { jobView } from '../views.js';
+import { jobReadRoutes } from './job-reads.js';
+
+const PEOPLE: readonly Role[] = ['submit', 'admin'];
+const MARKDOWN_TYPES = ['text/markdown', 'text/x-markdown', 'text/plain'];
+const YAML_TYPES = ['text/yaml', 'application/yaml', 'application/x-yaml', 'text/x-yaml'];
+
+const ListQuery = z.strictObject({
+  stage: z
+    .string()
+    .transform((value) => value.split(',').filter((s) => s !== ''))
+    .pipe(z.array(STAGE))
+    .optional(),
+  q: z.string().max(200).optional(),
+  cursor: JOB_ID.optional(),
+  limit: z.coerce.number().int().min(1).max(200).optional(),
+});
+
+export function jobRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
+  const { store, options } = ctx;
+  return [
+    defineRoute({
+      method: 'POST',
+      url: '/api/jobs',
+      summary:
+        'Submit a job: JSON, or a task file as text/markdown or YAML. 201 when created, 200 when the idempotency key matched.',
+      access: PEOPLE,
+      body: JobSubmissionSchema,
+      textBody: [...MARKDOWN_TYPES, ...YAML_TYPES],
+      async handler({ body, principal, request, reply }) {
+        const submission =
+          typeof body === 'string'
+            ? parseTaskFile(
+                body,
+                YAML_TYPES.includes(request.headers['content-type']?.split(';')[0]?.trim() ?? '') ? 'yaml' : 'markdown',
+              )
+            : body;
+        const header = request.headers['idempotency-key'];
+        if (Array.isArray(header) || (header !== undefined && (header === '' || header.length > 200))) {
+          throw new ValidationError('header Idempotency-Key: must be one value of 1-200 characters', {
+            details: [{ path: 'header.Idempotency-Key', message: 'must be one value of 1-200 characters' }],
+          });
+        }
+        const { job, created } = await store.submit(
+          toNewJob(submission, {
+            product: principal.product,
+            source: typeof body === 'string' ? 'api:task-file' : 'api',
+            defaultMaxAttempts: options.maxAttempts,
+            idempotencyKey: header,
+          }),
+        );
+        void reply.code(created ? 201 : 200);
+        return reply.send(jobView(job));
+      },
+    }),
+    defineRoute({
+      method: 'GET',
+      url: '/api/jobs',
+      summary: 'List jobs, newest first: filter by stage (comma list) and text; page with cursor.',
+      access: PEOPLE,
+      query: ListQuery,
+      async handler({ query, principal }) {
+        const limit = query.limit ?? 50;
+        const jobs = await store.listJobs({
+          product: principal.product,
+          stages: query.stage,
+          text: query.q,
+          before: query.cursor,
+          limit: limit + 1,
+        });
+        const page = jobs.slice(0, limit);
+        return { jobs: page.map(jobView), nextCursor: jobs.length > limit ? (page.at(-1)?.id ?? null) : null };
+      },
+    }),
+    ...jobReadRoutes(ctx, '/api/jobs', PEOPLE),
+    defineRoute({
+      method: 'POST',
+      url: '/api/jobs/:id/cancel',
+      summary: 'Cancel a job that has not finished; a running factory is fenced on its next write.',
+      access: PEOPLE,
+      params: JobParams,
+      body: z.strictObject({ reason: z.string().min(1).max(2000).optional() }).optional(),
+      async handler({ params, body, principal }) {
+        return jobView(await store.cancel(principal.product, params.id, body?.reason));
+      },
+    }),
+    defineRoute({
+      method: 'POST',
+      url: '/api/jobs/:id/retry',
+      summary: 'Requeue a failed, dead-lettered, cancelled or quarantined job with fresh attempts.',
+      access: PEOPLE,
+      params: JobParams,
+      async handler({ params, principal }) {
+        return jobView(await store.retry(principal.product, params.id));
+      },
+    }),
+    defineRoute({
+      method: 'POST',
+      url: '/api/jobs/:id/unblock',
+      summary: 'Answer a blocked job’s question; the job is requeued with the answer attached.',
+      access: PEOPLE,
+      params: JobParams,
+      body: z.strictObject({ answer: z.string().trim().min(1, 'the answer must not be empty').max(20_000) }),
+      async handler({ params, body, principal }) {
+        return jobView(await store.unblock(principal.product, params.id, body.answer));
+      },
+    }),
+  ];
+}

@@ -1,0 +1,47 @@
+/** Health, readiness, metrics and the OpenAPI document. */
+import type { CoordinatorContext } from '../context.js';
+import { type AnyRouteSpec, defineRoute } from '../route.js';
+
+export function systemRoutes(ctx: CoordinatorContext, openApi: () => Record<string, unknown>): AnyRouteSpec[] {
+  return [
+    defineRoute({
+      method: 'GET',
+      url: '/healthz',
+      summary: 'The process is up.',
+      access: 'public',
+      handler: () => Promise.resolve({ ok: true }),
+    }),
+    defineRoute({
+      method: 'GET',
+      url: '/readyz',
+      summary: 'The coordinator can reach its database (503 when it cannot).',
+      access: 'public',
+      async handler({ reply }) {
+        try {
+          await ctx.store.ping();
+          return { ok: true, store: ctx.store.kind };
+        } catch (error) {
+          ctx.log.warn({ err: error }, 'readiness check failed');
+          return reply.code(503).send({ ok: false, store: ctx.store.kind });
+        }
+      },
+    }),
+    defineRoute({
+      method: 'GET',
+      url: '/metrics',
+      summary: 'Prometheus metrics.',
+      access: ['admin'],
+      async handler({ reply }) {
+        const text = await ctx.metrics.registry.metrics();
+        return reply.type(ctx.metrics.registry.contentType).send(text);
+      },
+    }),
+    defineRoute({
+      method: 'GET',
+      url: '/api/openapi.json',
+      summary: 'This API as an OpenAPI 3.1 document.',
+      access: 'public',
+      handler: () => Promise.resolve(openApi()),
+    }),
+  ];
+}

@@ -1,0 +1,52 @@
+/** `conveyor serve`: opens the store, makes sure an admin token exists, and serves the coordinator. */
+import type { Logger } from 'pino';
+import type { Config } from '../config/config.js';
+import { openStore } from '../store/open-store.js';
+import type { Store } from '../store/store.js';
+import { bootstrapAdminToken, createToken } from './auth.js';
+import { buildCoordinator, type Coordinator } from './app.js';
+
+export interface RunningServer {
+  url: string;
+  store: Store;
+  coordinator: Coordinator;
+  /** Printed once when the store had no token at all and none was configured. */
+  generatedAdminToken: string | undefined;
+  close(): Promise<void>;
+}
+
+export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
+  const store = await openStore(config.server.db);
+  let generatedAdminToken: string | undefined;
+  try {
+    if (config.server.adminToken !== undefined) {
+      await bootstrapAdminToken(store, config.server.adminToken);
+    } else if (!(await store.hasTokens())) {
+      generatedAdminToken = (await createToken(store, { role: 'admin', product: null, label: 'first start' })).secret;
+    }
+    const coordinator = await buildCoordinator({
+      store,
+      logger,
+      leaseTtlMs: config.leases.ttlMs,
+      heartbeatMs: config.leases.heartbeatMs,
+      maxAttempts: config.leases.maxAttempts,
+      retryBaseMs: config.leases.retryBaseMs,
+      retryMaxMs: config.leases.retryMaxMs,
+      bodyLimitBytes: config.server.bodyLimitBytes,
+    });
+    const address = await coordinator.app.listen({ host: config.server.host, port: config.server.port });
+    return {
+      url: address,
+      store,
+      coordinator,
+      generatedAdminToken,
+      async close() {
+        await coordinator.close();
+        await store.close();
+      },
+    };
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+}

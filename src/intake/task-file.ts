@@ -1,0 +1,176 @@
+/**
+ * Task files (DESIGN §10): Markdown with YAML front matter, the YAML task shape
+ * `{id, goal, description, edits, verify, …}`, and capability requests `{name, description, inputs,
+ * outputs, constraints}`. Each is normalised to a `JobSubmission`; anything that does not validate is
+ * a `ValidationError` naming the field, the problem and the fix.
+ */
+import { parseDocument } from 'yaml';
+import { z } from 'zod';
+import { fromZodError, ValidationError } from '../core/errors.js';
+import { JobSubmissionSchema, type JobSubmission } from '../core/job.js';
+
+export type TaskFormat = 'markdown' | 'yaml';
+
+const FRONT_MATTER = /^---[ \t]*\r?\n([\s\S]*?)\r?\n---[ \t]*(?:\r?\n|$)/;
+
+const YamlTaskSchema = z.strictObject({
+  id: z.union([z.string(), z.number()]).transform(String).optional(),
+  goal: z.string().min(1),
+  description: z.string().optional(),
+  edits: z.array(z.unknown()).optional(),
+  verify: z.array(z.string().min(1)).optional(),
+  applicable_skills: z.array(z.string().min(1)).optional(),
+  scope: z
+    .strictObject({
+      allowed_write_globs: z.array(z.string().min(1)).optional(),
+      allowed_read_globs: z.array(z.string().min(1)).optional(),
+    })
+    .optional(),
+  constraints: z
+    .strictObject({
+      max_files_changed: z.int().positive().optional(),
+      max_diff_bytes: z.int().positive().optional(),
+      timeout_seconds: z.int().positive().optional(),
+      denylisted_commands: z.array(z.string().min(1)).optional(),
+    })
+    .optional(),
+  parent_issue: z.union([z.string(), z.number()]).optional(),
+  subtask: z.unknown().optional(),
+});
+
+const CapabilityRequestSchema = z.strictObject({
+  name: z.string().min(1),
+  description: z.string().min(1),
+  inputs: z.unknown().optional(),
+  outputs: z.unknown().optional(),
+  constraints: z
+    .strictObject({ network: z.unknown().optional(), storage: z.unknown().optional(), secrets: z.unknown().optional() })
+    .optional(),
+});
+
+function parseYaml(text: string, where: string): unknown {
+  const doc = parseDocument(text, { prettyErrors: true });
+  const first = doc.errors[0];
+  if (first !== undefined) {
+    const line = first.linePos?.[0].line;
+    throw new ValidationError(
+      `${where}: not valid YAML${line === undefined ? '' : ` at line ${line}`} (${first.message.split('\n')[0] ?? ''}); fix the syntax`,
+      { details: [{ path: where, message: first.message }] },
+    );
+  }
+  return doc.toJS() as unknown;
+}
+
+/** The default title: the body's first heading, else its first line. */
+export function titleFromBody(body: string): string {
+  const heading = /^#{1,6}\s+(.+?)\s*#*\s*$/m.exec(body)?.[1];
+  const line = heading ?? body.split('\n').find((l) => l.trim() !== '') ?? 'Untitled task';
+  const trimmed = line.trim();
+  return trimmed.length > 120 ? `${trimmed.slice(0, 117)}...` : trimmed;
+}
+
+function validateSubmission(value: unknown, where: string): JobSubmission {
+  const result = JobSubmissionSchema.safeParse(value);
+  if (!result.success) throw fromZodError(where, result.error);
+  return result.data.title === undefined ? { ...result.data, title: titleFromBody(result.data.body) } : result.data;
+}
+
+function fromMarkdown(text: string): JobSubmission {
+  const match = FRONT_MATTER.exec(text);
+  if (match === null) return validateSubmission({ body: text.trim() }, 'task file');
+  const front = parseYaml(match[1] ?? '', 'front matter');
+  if (front !== null && (typeof front !== 'object' || Array.isArray(front))) {
+    throw new ValidationError(
+      'front matter: must be a YAML mapping of fields (title: …, repo: …); fix the block between the --- lines',
+    );
+  }
+  const body = text.slice(match[0].length).trim();
+  return validateSubmission({ ...(front as Record<string, unknown> | null), body }, 'front matter');
+}
+
+function fromYamlTask(value: unknown): JobSubmission {
+  const result = YamlTaskSchema.safeParse(value);
+  if (!result.success) throw fromZodError('YAML task', result.error);
+  const task = result.data;
+  const parts = [task.description ?? task.goal];
+  if (task.edits !== undefined && task.edits.length > 0) {
+    parts.push('## Edits', ...task.edits.map((e) => `- ${typeof e === 'string' ? e : JSON.stringify(e)}`));
+  }
+  const constraints = task.constraints;
+  return validateSubmission(
+    {
+      title: task.goal.length > 120 ? `${task.goal.slice(0, 117)}...` : task.goal,
+      body: parts.join('\n\n'),
+      verify: task.verify,
+      skills: task.applicable_skills,
+      scope:
+        task.scope === undefined
+          ? undefined
+          : { write: task.scope.allowed_write_globs, read: task.scope.allowed_read_globs },
+      constraints:
+        constraints === undefined
+          ? undefined
+          : {
+              maxFilesChanged: constraints.max_files_changed,
+              maxDiffBytes: constraints.max_diff_bytes,
+              timeoutSec: constraints.timeout_seconds,
+              deny: constraints.denylisted_commands,
+            },
+      idempotencyKey: task.id === undefined ? undefined : `task:${task.id}`,
+      metadata: {
+        taskId: task.id,
+        goal: task.goal,
+        edits: task.edits,
+        parentIssue: task.parent_issue,
+        subtask: task.subtask,
+      },
+    },
+    'YAML task',
+  );
+}
+
+function fromCapabilityRequest(value: unknown): JobSubmission {
+  const result = CapabilityRequestSchema.safeParse(value);
+  if (!result.success) throw fromZodError('capability request', result.error);
+  const request = result.data;
+  const section = (heading: string, content: unknown): string[] =>
+    content === undefined ? [] : [`## ${heading}`, '```json', JSON.stringify(content, null, 2), '```'];
+  return validateSubmission(
+    {
+      title: `Capability request: ${request.name}`,
+      body: [
+        request.description,
+        ...section('Inputs', request.inputs),
+        ...section('Outputs', request.outputs),
+        ...section('Constraints', request.constraints),
+      ].join('\n\n'),
+      metadata: { capabilityRequest: request },
+    },
+    'capability request',
+  );
+}
+
+/** Parses a task file's text. `format` comes from the file extension or the request content type. */
+export function parseTaskFile(text: string, format: TaskFormat): JobSubmission {
+  if (text.trim() === '')
+    throw new ValidationError('task file is empty; write the task as Markdown (a body is required)');
+  if (format === 'markdown') return fromMarkdown(text);
+  const value = parseYaml(text, 'YAML task file');
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new ValidationError(
+      'YAML task file: must be a mapping with `goal` (a task) or `name` (a capability request)',
+    );
+  }
+  if ('goal' in value) return fromYamlTask(value);
+  if ('name' in value) return fromCapabilityRequest(value);
+  if ('body' in value) return validateSubmission(value, 'YAML task file');
+  throw new ValidationError(
+    'YAML task file: found neither `goal` (a task) nor `name` (a capability request) nor `body`; add one of them',
+    { details: [{ path: 'goal', message: 'required' }] },
+  );
+}
+
+/** The format a file name implies. */
+export function formatForPath(path: string): TaskFormat {
+  return /\.ya?ml$/i.test(path) ? 'yaml' : 'markdown';
+}

@@ -1,0 +1,5 @@
+/** Conveyor's version, as the package declares it. */
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+export const VERSION: string = (require('../package.json') as { version: string }).version;
