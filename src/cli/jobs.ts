@@ -2,17 +2,13 @@
 import type { Command } from 'commander';
 import type { ConveyorEvent } from '../core/job.js';
 import { STAGES } from '../core/stages.js';
-import type { eventView, factoryView, JobView, runView } from '../coordinator/views.js';
+import type { EventView, FactoryView, JobView, RunView } from '../coordinator/views.js';
 import { formatForPath, parseTaskFile } from '../intake/task-file.js';
 import { CliError, clientOptions, request } from './client.js';
 import { configFrom, intFlag, readInput } from './common.js';
 import { ago, printJson, table } from './format.js';
 
-type EventJson = ReturnType<typeof eventView>;
-type RunJson = ReturnType<typeof runView>;
-type FactoryJson = ReturnType<typeof factoryView>;
-
-function describeEvent(event: EventJson | ConveyorEvent): string {
+function describeEvent(event: EventView | ConveyorEvent): string {
   const { from, to, ...rest } = event.payload as { from?: string; to?: string } & Record<string, unknown>;
   const move = from !== undefined && to !== undefined ? `${from} → ${to}` : '';
   const extra = Object.keys(rest).length > 0 ? JSON.stringify(rest) : '';
@@ -68,7 +64,10 @@ export function registerJobCommands(program: Command): void {
         'GET',
         `/api/jobs${query}`,
       );
-      if (flags.json === true) return printJson(data);
+      if (flags.json === true) {
+        printJson(data);
+        return;
+      }
       if (data.jobs.length === 0) return void process.stdout.write('no jobs\n');
       const rows = data.jobs.map((j) => [j.id, j.stage, String(j.leaseEpoch), ago(j.updatedAt), j.title]);
       process.stdout.write(`${table([['ID', 'STAGE', 'EPOCH', 'UPDATED', 'TITLE'], ...rows])}\n`);
@@ -85,11 +84,14 @@ export function registerJobCommands(program: Command): void {
       const path = `/api/jobs/${encodeURIComponent(id)}`;
       const [{ data: job }, { data: runs }] = await Promise.all([
         request<JobView>(options, 'GET', path),
-        request<RunJson[]>(options, 'GET', `${path}/runs`),
+        request<RunView[]>(options, 'GET', `${path}/runs`),
       ]);
       const events =
-        flags.events === true ? (await request<EventJson[]>(options, 'GET', `${path}/events`)).data : undefined;
-      if (flags.json === true) return printJson({ job, runs, ...(events === undefined ? {} : { events }) });
+        flags.events === true ? (await request<EventView[]>(options, 'GET', `${path}/events`)).data : undefined;
+      if (flags.json === true) {
+        printJson({ job, runs, ...(events === undefined ? {} : { events }) });
+        return;
+      }
       const lines = [
         `${job.id}  ${job.title}`,
         `stage ${job.stage}, epoch ${String(job.leaseEpoch)}, attempts ${String(job.attempts)}/${String(job.maxAttempts)}, updated ${ago(job.updatedAt)}`,
@@ -120,8 +122,11 @@ export function registerJobCommands(program: Command): void {
     .description('List factories with health, load and heartbeat age.')
     .option('--json', 'print the API answer as JSON')
     .action(async (flags: { json?: boolean }, command: Command) => {
-      const { data } = await request<FactoryJson[]>(clientOptions(configFrom(command)), 'GET', '/api/factories');
-      if (flags.json === true) return printJson(data);
+      const { data } = await request<FactoryView[]>(clientOptions(configFrom(command)), 'GET', '/api/factories');
+      if (flags.json === true) {
+        printJson(data);
+        return;
+      }
       if (data.length === 0) return void process.stdout.write('no factories\n');
       const rows = data.map((f) => [
         f.id,

@@ -123,7 +123,7 @@ function setPath(target: Record<string, unknown>, path: string, value: unknown):
 
 function readFile(path: string): Record<string, unknown> {
   try {
-    return parseToml(readFileSync(path, 'utf8')) as Record<string, unknown>;
+    return parseToml(readFileSync(path, 'utf8'));
   } catch (error) {
     throw new ConfigError(
       `${path}: not valid TOML (${(error as Error).message.split('\n')[0] ?? ''}); fix the syntax`,

@@ -5,7 +5,7 @@ import type { AnyRouteSpec, RouteSpec } from './route.js';
 const ERROR_RESPONSE = { $ref: '#/components/responses/Error' };
 
 function jsonSchema(schema: z.ZodType): Record<string, unknown> {
-  return z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+  return z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' });
 }
 
 function parameters(schema: z.ZodType | undefined, where: 'path' | 'query'): Record<string, unknown>[] {

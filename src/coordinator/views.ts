@@ -4,9 +4,21 @@ import type { ConveyorEvent, Factory, Job, Run } from '../core/job.js';
 const iso = (ms: number): string => new Date(ms).toISOString();
 const isoOrNull = (ms: number | null): string | null => (ms === null ? null : iso(ms));
 
-export type JobView = ReturnType<typeof jobView>;
+type Iso<T, K extends keyof T> = Omit<T, K> & { [P in K]: T[P] extends number ? string : string | null };
 
-export function jobView(job: Job) {
+export type JobView = Omit<Job, 'spec' | 'lease' | 'clarifications' | 'runAfter' | 'createdAt' | 'updatedAt'> &
+  Job['spec'] & {
+    runAfter: string;
+    lease: { factoryId: string; epoch: number; expiresAt: string } | null;
+    clarifications: { question: string; answer: string; answeredAt: string }[];
+    createdAt: string;
+    updatedAt: string;
+  };
+export type RunView = Iso<Run, 'startedAt' | 'endedAt'>;
+export type EventView = Iso<ConveyorEvent, 'at'>;
+export type FactoryView = Iso<Factory, 'joinedAt' | 'lastHeartbeatAt'> & { heartbeatAgeMs: number };
+
+export function jobView(job: Job): JobView {
   const { spec, lease, clarifications, runAfter, createdAt, updatedAt, ...rest } = job;
   return {
     ...rest,
@@ -19,15 +31,15 @@ export function jobView(job: Job) {
   };
 }
 
-export function runView(run: Run) {
+export function runView(run: Run): RunView {
   return { ...run, startedAt: iso(run.startedAt), endedAt: isoOrNull(run.endedAt) };
 }
 
-export function eventView(event: ConveyorEvent) {
+export function eventView(event: ConveyorEvent): EventView {
   return { ...event, at: iso(event.at) };
 }
 
-export function factoryView(factory: Factory, now: number) {
+export function factoryView(factory: Factory, now: number): FactoryView {
   return {
     ...factory,
     joinedAt: iso(factory.joinedAt),

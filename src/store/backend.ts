@@ -1,7 +1,9 @@
 /** What differs between SQLite and PostgreSQL, behind one small interface the shared query layer uses. */
 import type { Kysely, RawBuilder, SqlBool } from 'kysely';
 import type { BackendKind } from './migrations.js';
-import type { EventRow } from './rows.js';
+import type { Checkpoint, JobError, JobResult } from '../core/job.js';
+import type { Stage } from '../core/stages.js';
+import type { EventRow, JobRow } from './rows.js';
 import type { Database } from './schema.js';
 import type { EventCursorQuery, StoreSignal } from './store.js';
 
@@ -21,4 +23,46 @@ export interface Backend {
   /** Receives other processes' signals. */
   listen(listener: (signal: StoreSignal) => void): Promise<void>;
   close(): Promise<void>;
+  /** One-statement versions of the hottest writes, where the backend has them (PostgreSQL). */
+  readonly fastPaths?: FastPaths;
+}
+
+/** A fenced factory report whose outcome depends on nothing but the stage guard. */
+export interface FencedMove {
+  product: string;
+  jobId: string;
+  leaseEpoch: number;
+  now: number;
+  to: Stage;
+  /** Stages the job may be in for this move (including `to` itself for a same-stage report). */
+  allowedFrom: Stage[];
+  checkpoint?: Checkpoint | undefined;
+  result?: JobResult | undefined;
+  error?: JobError | undefined;
+  /** The move leaves the active stages: the lease is cleared and the run ends with outcome `to`. */
+  endsRun: boolean;
+  endsJob: boolean;
+}
+
+/**
+ * Each returns the changed row, or undefined when nothing matched (no claimable job, or a guard that
+ * did not pass); the shared path then decides, and names the error.
+ */
+export interface FastPaths {
+  claim(input: {
+    product: string;
+    factoryId: string;
+    capabilities: string[];
+    now: number;
+    expiresAt: number;
+  }): Promise<JobRow | undefined>;
+  move(move: FencedMove): Promise<JobRow | undefined>;
+  renew(input: {
+    product: string;
+    jobId: string;
+    leaseEpoch: number;
+    now: number;
+    expiresAt: number;
+    activeStages: readonly Stage[];
+  }): Promise<JobRow | undefined>;
 }

@@ -12,6 +12,7 @@ import type { Clarification, ConveyorEvent, Factory, Job, JobError, Role, Run, T
 import {
   ACTIVE_STAGES,
   type Actor,
+  allowedSources,
   allowedTargets,
   canTransition,
   isActive,
@@ -219,6 +220,14 @@ export class SqlStore implements Store {
 
   async claim(request: ClaimRequest): Promise<Claim | undefined> {
     const now = this.clock.now();
+    const fast = this.backend.fastPaths;
+    if (fast !== undefined) {
+      const expiresAt = now + request.leaseTtlMs;
+      const row = await fast.claim({ ...request, now, expiresAt });
+      if (row === undefined) return undefined;
+      this.emit({ kind: 'events' });
+      return { job: toJob(row), leaseEpoch: row.lease_epoch, leaseExpiresAt: expiresAt };
+    }
     const claim = await this.backend.writeTransaction(async (trx) => {
       let pick = trx
         .selectFrom('jobs')
@@ -260,6 +269,25 @@ export class SqlStore implements Store {
   }
 
   async report(report: StageReport, policy: RetryPolicy): Promise<Job> {
+    const fast = this.backend.fastPaths;
+    if (fast !== undefined && report.stage !== 'failed' && report.stage !== 'queued') {
+      // Everything but a failure (whose outcome depends on attempts) is decided by the stage guard alone.
+      const to = report.stage;
+      const allowedFrom = [...allowedSources(to, 'factory'), ...(isActive(to) ? [to] : [])].filter(isActive);
+      const row = await fast.move({
+        ...report,
+        now: this.clock.now(),
+        to,
+        allowedFrom,
+        endsRun: !isActive(to),
+        endsJob: isTerminal(to),
+      });
+      if (row !== undefined) {
+        this.emit({ kind: 'events' });
+        return toJob(row);
+      }
+      // The guard did not pass: the shared path below names the reason (or wins a race legitimately).
+    }
     const { job, signals } = await this.fencedWrite(
       report.product,
       report.jobId,
@@ -312,6 +340,22 @@ export class SqlStore implements Store {
   }
 
   async renew(product: string, jobId: string, leaseEpoch: number, leaseTtlMs: number): Promise<number> {
+    const fast = this.backend.fastPaths;
+    if (fast !== undefined) {
+      const now = this.clock.now();
+      const row = await fast.renew({
+        product,
+        jobId,
+        leaseEpoch,
+        now,
+        expiresAt: now + leaseTtlMs,
+        activeStages: ACTIVE_STAGES,
+      });
+      if (row !== undefined) {
+        this.emit({ kind: 'events' });
+        return now + leaseTtlMs;
+      }
+    }
     const { job } = await this.fencedWrite(product, jobId, leaseEpoch, async (trx, row, now) => {
       const next = await this.updateJob(trx, now, row, { lease_expires_at: now + leaseTtlMs });
       await this.appendEvents(trx, now, [

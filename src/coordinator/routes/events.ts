@@ -49,25 +49,25 @@ export function eventRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
         raw.write(': connected\n\n');
         metrics.sseClients.inc();
 
-        let closed = false;
         let wake: (() => void) | undefined;
-        let pending = true;
+        // Mutated by callbacks: an object, so the loop re-reads it after every await.
+        const state = { closed: false, pending: true };
         const unsubscribe = store.onSignal((signal) => {
           if (signal.kind !== 'events') return;
-          pending = true;
+          state.pending = true;
           wake?.();
         });
         const close = (): void => {
-          closed = true;
+          state.closed = true;
           wake?.();
         };
         request.raw.once('close', close);
         ctx.closing.addEventListener('abort', close);
         try {
           let lastWrite = Date.now();
-          while (!closed) {
-            if (pending) {
-              pending = false;
+          while (!state.closed) {
+            if (state.pending) {
+              state.pending = false;
               for (;;) {
                 const events = await store.readEvents({ after: cursor, product: principal.product, limit: BATCH });
                 for (const event of events) {
@@ -75,7 +75,7 @@ export function eventRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
                   cursor = event.seq;
                 }
                 if (events.length > 0) lastWrite = Date.now();
-                if (events.length < BATCH || closed) break;
+                if (events.length < BATCH || raw.destroyed) break;
               }
             }
             if (Date.now() - lastWrite >= KEEPALIVE_MS) {
@@ -84,14 +84,14 @@ export function eventRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
             }
             await new Promise<void>((resolve) => {
               const timer = setTimeout(() => {
-                pending = true;
+                state.pending = true;
                 resolve();
               }, POLL_MS);
               wake = () => {
                 clearTimeout(timer);
                 resolve();
               };
-              if (pending || closed) wake();
+              if (state.pending || state.closed) wake();
             });
             wake = undefined;
           }

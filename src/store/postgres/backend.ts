@@ -2,6 +2,7 @@
 import { Kysely, PostgresDialect, type RawBuilder, type SqlBool, sql } from 'kysely';
 import pg from 'pg';
 import type { Backend } from '../backend.js';
+import { postgresFastPaths } from './one-statement.js';
 import type { EventRow } from '../rows.js';
 import type { Database } from '../schema.js';
 import type { EventCursorQuery, StoreSignal } from '../store.js';
@@ -35,15 +36,17 @@ export function openPostgresBackend(options: PostgresOptions): Backend {
   const notifier = new Notifier(pool);
   let listener: pg.Client | undefined;
 
+  const capabilitiesMatch = (capabilities: string[]): RawBuilder<SqlBool> =>
+    sql<SqlBool>`(jobs.required_capabilities = '[]' or jobs.required_capabilities::jsonb <@ ${JSON.stringify(capabilities)}::jsonb)`;
+
   return {
     kind: 'postgres',
+    fastPaths: postgresFastPaths(db, capabilitiesMatch),
+    capabilitiesMatch,
     db,
     rowLocks: true,
     writeTransaction<T>(fn: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
       return db.transaction().execute(fn);
-    },
-    capabilitiesMatch(capabilities: string[]): RawBuilder<SqlBool> {
-      return sql<SqlBool>`(jobs.required_capabilities = '[]' or jobs.required_capabilities::jsonb <@ ${JSON.stringify(capabilities)}::jsonb)`;
     },
     async readEvents(query: EventCursorQuery): Promise<EventRow[]> {
       // Sequence numbers are taken before commit, so a smaller seq can become visible after a larger

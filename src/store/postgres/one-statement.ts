@@ -1,0 +1,106 @@
+/**
+ * PostgreSQL fast paths: the hottest writes (claim, a fenced stage report, a renew) as one statement
+ * each, with data-modifying CTEs, instead of five or six round trips in a transaction. Each statement
+ * is still atomic (the job row, the run and the events change together), and it does exactly what the
+ * shared path in sql-store.ts does for the same input: the conformance suite runs both. When the fence
+ * or stage guard does not pass, the statement changes nothing and returns no row; the caller then takes
+ * the shared path, which names the reason (404, 409 or 422).
+ */
+import { type Kysely, type RawBuilder, type SqlBool, sql } from 'kysely';
+import type { JobRow } from '../rows.js';
+import type { Database } from '../schema.js';
+import type { FastPaths, FencedMove } from '../backend.js';
+
+export function postgresFastPaths(
+  db: Kysely<Database>,
+  capabilitiesMatch: (capabilities: string[]) => RawBuilder<SqlBool>,
+): FastPaths {
+  return {
+    async claim({ product, factoryId, capabilities, now, expiresAt }) {
+      const payload = JSON.stringify({ from: 'queued', to: 'assigned', factoryId, leaseExpiresAt: expiresAt });
+      const result = await sql<JobRow>`
+        with pick as (
+          select id from jobs
+          where product = ${product} and stage = 'queued' and run_after <= ${now} and ${capabilitiesMatch(capabilities)}
+          order by priority desc, id
+          limit 1
+          for update skip locked
+        ), upd as (
+          update jobs j
+          set stage = 'assigned', lease_epoch = j.lease_epoch + 1, lease_factory = ${factoryId},
+              lease_expires_at = ${expiresAt}, updated_at = ${now}
+          from pick where j.id = pick.id
+          returning j.*
+        ), run as (
+          insert into runs (job_id, epoch, factory_id, started_at, ended_at, outcome)
+          select id, lease_epoch, ${factoryId}, ${now}, null, null from upd
+          returning 1
+        ), ev as (
+          insert into events (at, product, job_id, epoch, type, actor, payload, ends_run, ends_job)
+          select ${now}, product, id, lease_epoch, 'job.claimed', 'coordinator', ${payload}, null, null from upd
+          returning 1
+        )
+        select * from upd`.execute(db);
+      return result.rows[0];
+    },
+
+    async move(move: FencedMove) {
+      const checkpoint = move.checkpoint === undefined ? null : JSON.stringify(move.checkpoint);
+      const value = (v: unknown): string | null => (v === undefined ? null : JSON.stringify(v));
+      const result = await sql<JobRow>`
+        with old as (
+          select id, stage from jobs
+          where id = ${move.jobId} and product = ${move.product} and lease_epoch = ${move.leaseEpoch}
+            and lease_factory is not null and lease_expires_at > ${move.now}
+            and stage = any(${move.allowedFrom}::text[])
+          for update
+        ), upd as (
+          update jobs j
+          set stage = ${move.to}, updated_at = ${move.now},
+              checkpoint = coalesce(${checkpoint}::text, j.checkpoint),
+              result = coalesce(${value(move.result)}::text, j.result),
+              error = coalesce(${value(move.error)}::text, j.error),
+              lease_factory = case when ${move.endsRun}::boolean then null else j.lease_factory end,
+              lease_expires_at = case when ${move.endsRun}::boolean then null else j.lease_expires_at end
+          from old where j.id = old.id
+          returning j.*, old.stage as old_stage
+        ), ended as (
+          update runs r set ended_at = ${move.now}, outcome = ${move.to}
+          from upd where ${move.endsRun}::boolean and r.job_id = upd.id and r.epoch = upd.lease_epoch
+          returning 1
+        ), ev as (
+          insert into events (at, product, job_id, epoch, type, actor, payload, ends_run, ends_job)
+          select ${move.now}, upd.product, upd.id, upd.lease_epoch, e.type, 'factory', e.payload, e.ends_run, e.ends_job
+          from upd cross join lateral (values
+            (1, 'checkpoint.saved',
+              (jsonb_build_object('stage', upd.old_stage) || coalesce(${checkpoint}::jsonb, '{}'::jsonb))::text,
+              null::int, null::int),
+            (2, 'stage.changed', json_build_object('from', upd.old_stage, 'to', upd.stage)::text,
+              case when ${move.endsRun}::boolean then 1 end, case when ${move.endsJob}::boolean then 1 end)
+          ) as e(n, type, payload, ends_run, ends_job)
+          where (e.n = 1 and ${checkpoint}::text is not null) or (e.n = 2 and upd.old_stage <> upd.stage)
+          order by e.n
+          returning 1
+        )
+        select * from upd`.execute(db);
+      return result.rows[0];
+    },
+
+    async renew({ product, jobId, leaseEpoch, now, expiresAt, activeStages }) {
+      const payload = JSON.stringify({ leaseExpiresAt: expiresAt });
+      const result = await sql<JobRow>`
+        with upd as (
+          update jobs set lease_expires_at = ${expiresAt}, updated_at = ${now}
+          where id = ${jobId} and product = ${product} and lease_epoch = ${leaseEpoch}
+            and lease_factory is not null and lease_expires_at > ${now} and stage = any(${activeStages}::text[])
+          returning *
+        ), ev as (
+          insert into events (at, product, job_id, epoch, type, actor, payload, ends_run, ends_job)
+          select ${now}, product, id, lease_epoch, 'lease.renewed', 'factory', ${payload}, null, null from upd
+          returning 1
+        )
+        select * from upd`.execute(db);
+      return result.rows[0];
+    },
+  };
+}
