@@ -61,7 +61,8 @@ export function eventRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
           state.closed = true;
           wake?.();
         };
-        request.raw.once('close', close);
+        // The response's 'close' means the client went away (the request's fires once its body is read).
+        reply.raw.once('close', close);
         ctx.closing.addEventListener('abort', close);
         try {
           let lastWrite = Date.now();
@@ -97,7 +98,7 @@ export function eventRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
           }
         } finally {
           unsubscribe();
-          request.raw.off('close', close);
+          reply.raw.off('close', close);
           ctx.closing.removeEventListener('abort', close);
           metrics.sseClients.dec();
           raw.end();

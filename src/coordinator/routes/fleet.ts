@@ -71,12 +71,13 @@ export function fleetRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
       summary: 'Claim the next matching job (204 when none); waitMs long-polls up to 30 s.',
       access: FLEET,
       body: ClaimBody,
-      async handler({ body, principal, request }) {
+      async handler({ body, principal, reply }) {
         const abort = new AbortController();
         const onClose = (): void => {
           abort.abort();
         };
-        request.raw.once('close', onClose);
+        // The response's 'close' means the client went away (the request's fires once its body is read).
+        reply.raw.once('close', onClose);
         ctx.closing.addEventListener('abort', onClose);
         try {
           const deadline = Date.now() + (body.waitMs ?? 0);
@@ -105,7 +106,7 @@ export function fleetRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
             await waiter.wait(remaining, abort.signal);
           }
         } finally {
-          request.raw.off('close', onClose);
+          reply.raw.off('close', onClose);
           ctx.closing.removeEventListener('abort', onClose);
         }
       },
