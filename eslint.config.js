@@ -4,7 +4,7 @@ import { importX } from 'eslint-plugin-import-x';
 import tseslint from 'typescript-eslint';
 
 export default defineConfig(
-  { ignores: ['node_modules/**', 'coverage/**', 'artifacts/**', '.conveyor/**'] },
+  { ignores: ['node_modules/**', 'coverage/**', 'artifacts/**', '.conveyor/**', '.scratch/**'] },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {

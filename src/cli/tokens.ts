@@ -3,16 +3,17 @@ import { type Command, Option } from 'commander';
 import { createToken } from '../coordinator/auth.js';
 import { ROLES, type Role } from '../core/job.js';
 import { openStore } from '../store/open-store.js';
-import { configFrom } from './common.js';
+import { configFrom, type GlobalFlags } from './common.js';
 import { printJson } from './format.js';
 
 export function registerTokenCommands(program: Command): void {
   const tokens = program.command('tokens').description('Manage API tokens (directly in the store).');
   tokens
     .command('create')
-    .description('Create a token and print its secret once; only its hash is stored.')
+    .description(
+      'Create a token and print its secret once; only its hash is stored. The global --product binds it to one product.',
+    )
     .addOption(new Option('--role <role>', 'what the token may do').choices(ROLES).makeOptionMandatory())
-    .option('--product <id>', 'bind the token to one product')
     .option('--label <text>', 'a note to recognise the token by')
     .option('--db <url>', 'SQLite file or postgres://… URL (default .conveyor/conveyor.db; env CONVEYOR_DB)')
     .option('--json', 'print {id, role, product, secret} as JSON')
@@ -26,7 +27,7 @@ export function registerTokenCommands(program: Command): void {
         try {
           const { secret, token } = await createToken(store, {
             role: flags.role,
-            product: flags.product ?? null,
+            product: command.optsWithGlobals<GlobalFlags>().product ?? null,
             label: flags.label ?? null,
           });
           if (flags.json === true) printJson({ ...token, secret });

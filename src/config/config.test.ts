@@ -1,0 +1,58 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from './config.js';
+
+function dirWith(toml?: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'conveyor-config-'));
+  if (toml !== undefined) writeFileSync(join(dir, 'conveyor.toml'), toml);
+  return dir;
+}
+
+describe('config', () => {
+  it('has working defaults with units in the names', () => {
+    const config = loadConfig({ cwd: dirWith(), env: {} });
+    expect(config.server).toMatchObject({
+      host: '127.0.0.1',
+      port: 7878,
+      db: '.conveyor/conveyor.db',
+      logFormat: 'json',
+    });
+    expect(config.leases).toEqual({
+      ttlMs: 30_000,
+      heartbeatMs: 10_000,
+      maxAttempts: 3,
+      retryBaseMs: 2000,
+      retryMaxMs: 300_000,
+    });
+    expect(config.client.url).toBe('http://127.0.0.1:7878');
+  });
+
+  it('reads conveyor.toml, then the environment, then flags', () => {
+    const cwd = dirWith('[server]\nport = 9000\ndb = "file.db"\n[leases]\nttlSec = 12\nheartbeatSec = 3\n');
+    const config = loadConfig({
+      cwd,
+      env: { CONVEYOR_PORT: '9100', CONVEYOR_ADMIN_TOKEN: 'secret', CONVEYOR_TOKEN: 't' },
+      overrides: { 'server.port': 9200, 'server.host': undefined },
+    });
+    expect(config.server).toMatchObject({ port: 9200, db: 'file.db', adminToken: 'secret' });
+    expect(config.leases).toMatchObject({ ttlMs: 12_000, heartbeatMs: 3000 });
+    expect(config.client).toMatchObject({ token: 't', url: 'http://127.0.0.1:9200' });
+  });
+
+  it('names the key, the source and the fix when a value is wrong', () => {
+    expect(() => loadConfig({ cwd: dirWith('[server]\nport = "lots"\n'), env: {} })).toThrow(
+      /conveyor\.toml: server\.port: .*; fix or remove the value/,
+    );
+    expect(() => loadConfig({ cwd: dirWith(), env: { CONVEYOR_LEASE_TTL_SEC: '-1' } })).toThrow(
+      /environment variable CONVEYOR_LEASE_TTL_SEC: .*fix or remove the value/,
+    );
+    expect(() => loadConfig({ cwd: dirWith('[server]\nprot = 1\n'), env: {} })).toThrow(/remove prot/);
+    expect(() => loadConfig({ cwd: dirWith('[leases]\nttlSec = 5\nheartbeatSec = 10\n'), env: {} })).toThrow(
+      /leases\.heartbeatSec \(10\) must be shorter than leases\.ttlSec \(5\)/,
+    );
+    expect(() => loadConfig({ cwd: dirWith('[server\n'), env: {} })).toThrow(/not valid TOML/);
+    expect(() => loadConfig({ cwd: dirWith(), env: {}, configPath: 'missing.toml' })).toThrow(/no such file/);
+  });
+});
