@@ -37,6 +37,19 @@ const FileSchema = z.strictObject({
       retryMaxSec: positiveSeconds.optional(),
     })
     .optional(),
+  factory: z
+    .strictObject({
+      id: z
+        .string()
+        .regex(/^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/, 'must be 1-128 letters, digits or . _ : @ -')
+        .optional(),
+      slots: z.coerce.number().int().min(1).max(64).optional(),
+      capabilities: z.array(z.string().min(1)).optional(),
+      workdir: z.string().min(1).optional(),
+      graceSec: positiveSeconds.optional(),
+      keepFailed: z.boolean().optional(),
+    })
+    .optional(),
   client: z
     .strictObject({
       url: z.url().optional(),
@@ -60,6 +73,9 @@ export const ENV_KEYS: Readonly<Record<string, string>> = {
   CONVEYOR_MAX_ATTEMPTS: 'leases.maxAttempts',
   CONVEYOR_RETRY_BASE_SEC: 'leases.retryBaseSec',
   CONVEYOR_RETRY_MAX_SEC: 'leases.retryMaxSec',
+  CONVEYOR_FACTORY_ID: 'factory.id',
+  CONVEYOR_SLOTS: 'factory.slots',
+  CONVEYOR_WORKDIR: 'factory.workdir',
   CONVEYOR_URL: 'client.url',
   CONVEYOR_TOKEN: 'client.token',
   CONVEYOR_PRODUCT: 'client.product',
@@ -96,6 +112,22 @@ export interface Config {
     /** @default 300 000 */
     retryMaxMs: number;
   };
+  factory: {
+    /** @default hostname + a short random suffix */
+    id: string | undefined;
+    /** Jobs run at once. @default 1 */
+    slots: number;
+    /** Overrides detection when set. */
+    capabilities: string[] | undefined;
+    /** Mirrors, worktrees and the outbox live here. @default ".conveyor/factory" */
+    workdir: string;
+    /** Time running jobs get to finish when draining. @default 60 000 */
+    graceMs: number;
+    /** Keep the worktree of a failed job for debugging. @default false */
+    keepFailed: boolean;
+  };
+  /** The environment child processes (agents, verify commands, git) start from. */
+  processEnv: Readonly<Record<string, string>>;
   client: {
     /** Coordinator URL for CLI commands. @default "http://127.0.0.1:7878" */
     url: string;
@@ -187,6 +219,7 @@ function compile(file: FileConfig, source: string, env: NodeJS.ProcessEnv): Conf
   }
   const server = file.server ?? {};
   const client = file.client ?? {};
+  const factory = file.factory ?? {};
   const host = server.host ?? '127.0.0.1';
   const portNumber = server.port ?? 7878;
   return {
@@ -207,6 +240,17 @@ function compile(file: FileConfig, source: string, env: NodeJS.ProcessEnv): Conf
       retryBaseMs: Math.round((leases.retryBaseSec ?? 2) * 1000),
       retryMaxMs: Math.round((leases.retryMaxSec ?? 300) * 1000),
     },
+    factory: {
+      id: factory.id,
+      slots: factory.slots ?? 1,
+      capabilities: factory.capabilities,
+      workdir: factory.workdir ?? '.conveyor/factory',
+      graceMs: Math.round((factory.graceSec ?? 60) * 1000),
+      keepFailed: factory.keepFailed ?? false,
+    },
+    processEnv: Object.fromEntries(
+      Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined),
+    ),
     client: {
       url: client.url ?? `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${portNumber}`,
       token: client.token,

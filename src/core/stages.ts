@@ -41,50 +41,28 @@ const C: readonly Actor[] = ['coordinator'];
 const H: readonly Actor[] = ['human'];
 
 /**
+ * How any active stage may be left: the factory fails or blocks the job; the coordinator requeues,
+ * dead-letters or quarantines it when the lease is lost; a human cancels it.
+ */
+const LEAVING_ACTIVE: Partial<Record<Stage, readonly Actor[]>> = {
+  failed: F,
+  blocked: F,
+  queued: C,
+  dead_letter: C,
+  quarantined: C,
+  cancelled: H,
+};
+
+/**
  * `TRANSITIONS[from][to]` lists the actors allowed to move a job from `from` to `to`.
  * Anything absent is illegal (HTTP 422 naming the allowed targets).
  */
 export const TRANSITIONS: TransitionTable = {
   queued: { assigned: C, cancelled: H },
-  assigned: {
-    building: F,
-    failed: F,
-    blocked: F,
-    queued: C,
-    dead_letter: C,
-    quarantined: C,
-    cancelled: H,
-  },
-  building: {
-    review: F,
-    testing: F,
-    failed: F,
-    blocked: F,
-    queued: C,
-    dead_letter: C,
-    quarantined: C,
-    cancelled: H,
-  },
-  review: {
-    building: F,
-    testing: F,
-    failed: F,
-    blocked: F,
-    queued: C,
-    dead_letter: C,
-    quarantined: C,
-    cancelled: H,
-  },
-  testing: {
-    shipped: F,
-    building: F,
-    failed: F,
-    blocked: F,
-    queued: C,
-    dead_letter: C,
-    quarantined: C,
-    cancelled: H,
-  },
+  assigned: { building: F, ...LEAVING_ACTIVE },
+  building: { review: F, testing: F, ...LEAVING_ACTIVE },
+  review: { building: F, testing: F, ...LEAVING_ACTIVE },
+  testing: { shipped: F, building: F, ...LEAVING_ACTIVE },
   shipped: {},
   blocked: { queued: H, cancelled: H },
   failed: { queued: [...C, ...H], dead_letter: C },

@@ -39,13 +39,7 @@ import type {
 type Trx = Kysely<Database>;
 type JobPatch = Partial<Omit<JobsTable, 'id' | 'product' | 'created_at'>>;
 
-interface NewEvent {
-  product: string;
-  jobId: string | null;
-  epoch: number | null;
-  type: string;
-  actor: Actor;
-  payload: Record<string, unknown>;
+interface NewEvent extends Omit<ConveyorEvent, 'seq' | 'at'> {
   endsRun?: boolean;
   endsJob?: boolean;
 }

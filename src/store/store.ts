@@ -11,7 +11,6 @@ import type {
   Job,
   JobError,
   JobResult,
-  JobSpec,
   Role,
   Run,
   Token,
@@ -19,20 +18,21 @@ import type {
 import type { Stage } from '../core/stages.js';
 
 /** A job about to be inserted: the normalised submission. */
-export interface NewJob {
-  product: string;
-  title: string;
-  body: string;
-  source: string;
-  repo: string | null;
-  base: string | null;
-  target: string | null;
-  requiredCapabilities: string[];
-  priority: number;
-  maxAttempts: number;
-  spec: JobSpec;
-  idempotencyKey: string | null;
-}
+export type NewJob = Pick<
+  Job,
+  | 'product'
+  | 'title'
+  | 'body'
+  | 'source'
+  | 'repo'
+  | 'base'
+  | 'target'
+  | 'requiredCapabilities'
+  | 'priority'
+  | 'maxAttempts'
+  | 'spec'
+  | 'idempotencyKey'
+>;
 
 export interface Claim {
   job: Job;
