@@ -1,0 +1,83 @@
+/**
+ * The executor interface every agent runtime implements (`command` now; `builtin`, `claude-code`,
+ * `codex`, `droid`, `gemini` later): start an agent in a worktree with a prompt, stream normalized
+ * events, honour timeout, cancellation and deny rules, and end with one `AgentOutcome`.
+ */
+
+/** Progress from a running agent, the same shape whatever the runtime. */
+export type AgentEvent =
+  | { type: 'message'; text: string }
+  | { type: 'tool_call'; tool: string; input: unknown }
+  | { type: 'usage'; inputTokens: number; outputTokens: number; costUsd?: number }
+  | { type: 'output'; text: string };
+
+export interface AgentRun {
+  /** The git worktree the agent works in (its working directory). */
+  worktree: string;
+  /** The task: the job body, or the pipeline role's prompt built from it. */
+  prompt: string;
+  jobId: string;
+  /** Environment for the agent's processes, on top of the runtime's own `CONVEYOR_*` variables. */
+  env: Record<string, string>;
+  /** The run is killed (outcome `timed_out`) after this long. */
+  timeoutMs: number;
+  /** Aborted on cancellation or a fenced abort (outcome `cancelled`). */
+  signal: AbortSignal;
+  /** The job's denied command patterns (`constraints.deny`); see `checkDenied`. */
+  deny: readonly string[];
+  onEvent(event: AgentEvent): void;
+}
+
+export type AgentStatus = 'completed' | 'failed' | 'timed_out' | 'cancelled' | 'denied';
+
+export interface AgentOutcome {
+  status: AgentStatus;
+  /** One or a few lines for people: what happened, or why it did not. */
+  summary: string;
+  /** The process's exit code when the runtime ran one (null when killed by a signal). */
+  exitCode?: number | null;
+  /** The JSON of the first `<result>…</result>` block in the final answer, when there is one. */
+  result?: unknown;
+  /** The last part of the agent's output, for the run record and failure reports. */
+  outputTail: string;
+}
+
+/** An agent runtime. `start` resolves with an outcome; expected failures are never thrown. */
+export interface AgentExecutor {
+  readonly runtime: string;
+  start(run: AgentRun): Promise<AgentOutcome>;
+}
+
+export type ResultBlock =
+  { found: false } | { found: true; ok: true; value: unknown } | { found: true; ok: false; error: string };
+
+const RESULT_BLOCK = /<result>([\s\S]*?)<\/result>/;
+
+/**
+ * Finds the first `<result>{json}</result>` block in `text` and parses its JSON. No block is fine
+ * (`found: false`); a block whose content is not valid JSON is an error naming the problem.
+ */
+export function parseResultBlock(text: string): ResultBlock {
+  const match = RESULT_BLOCK.exec(text);
+  if (match === null) return { found: false };
+  const raw = (match[1] ?? '').trim();
+  try {
+    return { found: true, ok: true, value: JSON.parse(raw) };
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    const excerpt = raw.length > 120 ? `${raw.slice(0, 120)}…` : raw;
+    return { found: true, ok: false, error: `malformed JSON in <result> block: ${reason} (block: ${excerpt})` };
+  }
+}
+
+/**
+ * Applies the final answer's `<result>` block to a completed outcome: its value becomes `result`, and
+ * malformed JSON turns the outcome into a failure that says so. Other outcomes are returned unchanged.
+ */
+export function withResultBlock(outcome: AgentOutcome, finalText: string): AgentOutcome {
+  if (outcome.status !== 'completed') return outcome;
+  const block = parseResultBlock(finalText);
+  if (!block.found) return outcome;
+  if (!block.ok) return { ...outcome, status: 'failed', summary: block.error };
+  return { ...outcome, result: block.value };
+}
