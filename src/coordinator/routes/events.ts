@@ -14,6 +14,11 @@ const BATCH = 500;
 const KEEPALIVE_MS = 15_000;
 /** Re-read even without a signal, for events committed by another coordinator whose NOTIFY was lost. */
 const POLL_MS = 2_000;
+/**
+ * After a signal, re-read soon (doubling up to POLL_MS): on PostgreSQL the store holds back events
+ * committed behind a transaction still running anywhere in the cluster, and that one's end sends no signal.
+ */
+const SETTLE_FIRST_MS = 50;
 
 const CURSOR = z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 
@@ -51,10 +56,11 @@ export function eventRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
 
         let wake: (() => void) | undefined;
         // Mutated by callbacks: an object, so the loop re-reads it after every await.
-        const state = { closed: false, pending: true };
+        const state = { closed: false, pending: true, settleMs: SETTLE_FIRST_MS };
         const unsubscribe = store.onSignal((signal) => {
           if (signal.kind !== 'events') return;
           state.pending = true;
+          state.settleMs = SETTLE_FIRST_MS;
           wake?.();
         });
         const close = (): void => {
@@ -83,11 +89,13 @@ export function eventRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
               raw.write(': keepalive\n\n');
               lastWrite = Date.now();
             }
+            const waitMs = Math.min(state.settleMs, POLL_MS);
+            state.settleMs = Math.min(state.settleMs * 2, POLL_MS);
             await new Promise<void>((resolve) => {
               const timer = setTimeout(() => {
                 state.pending = true;
                 resolve();
-              }, POLL_MS);
+              }, waitMs);
               wake = () => {
                 clearTimeout(timer);
                 resolve();
