@@ -5,6 +5,7 @@ import { ROLES } from '../core/job.js';
 import { STAGES } from '../core/stages.js';
 import { VERSION } from '../version.js';
 import { CliError } from './client.js';
+import { registerFactoryCommand } from './factory.js';
 import { registerJobCommands } from './jobs.js';
 import { registerServeCommand } from './serve.js';
 import { registerTokenCommands } from './tokens.js';
@@ -21,6 +22,7 @@ function buildProgram(): Command {
     .exitOverride();
   registerServeCommand(program);
   registerJobCommands(program);
+  registerFactoryCommand(program);
   registerTokenCommands(program);
   program.addHelpText(
     'after',

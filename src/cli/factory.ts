@@ -1,0 +1,130 @@
+/** `conveyor factory`: a worker that claims jobs from a coordinator and runs them in git worktrees. */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { Command } from 'commander';
+import { pino } from 'pino';
+import { killAllProcessGroups } from '../agents/process-groups.js';
+import { createRedactor, pinoRedaction, redactingDestination } from '../core/redact.js';
+import { detectCapabilities } from '../factory/capabilities.js';
+import { startFactory } from '../factory/factory.js';
+import { FleetClient, httpTransport } from '../factory/fleet-client.js';
+import { gitSteps } from '../factory/git-steps.js';
+import { VERSION } from '../version.js';
+import { CliError } from './client.js';
+import { configFrom, type GlobalFlags, intFlag } from './common.js';
+
+interface FactoryFlags {
+  coordinator?: string;
+  slots?: string;
+  capabilities?: string;
+  workdir?: string;
+  id?: string;
+  once?: boolean;
+  keepFailed?: boolean;
+  logLevel?: string;
+}
+
+export function registerFactoryCommand(program: Command): void {
+  program
+    .command('factory')
+    .description(
+      'Run a factory: heartbeat, claim jobs matching its capabilities, run each in a git worktree, report every stage.',
+    )
+    .option('--coordinator <url>', 'coordinator URL (same as the global --url; env CONVEYOR_URL)')
+    .option('--slots <n>', 'jobs run at once (default 1)')
+    .option(
+      '--capabilities <list>',
+      'comma list overriding detection (os, git, node, python, bubblewrap, agent CLIs, GPU)',
+    )
+    .option('--workdir <dir>', 'mirrors, worktrees and the outbox (default .conveyor/factory)')
+    .option('--id <id>', 'factory id (default: hostname and a short random suffix)')
+    .option('--once', 'claim up to --slots jobs once, run them, exit 0 only when all shipped')
+    .option('--keep-failed', 'keep the worktree of a failed job for debugging')
+    .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (default info)')
+    .addHelpText(
+      'after',
+      `
+The token (--token or CONVEYOR_TOKEN) needs the factory or admin role. SIGTERM or SIGINT drains: no new
+claims, running jobs get the grace period, then their leases are released. A 409 from the coordinator
+stops the job at once and ships nothing.`,
+    )
+    .action(async (flags: FactoryFlags, command: Command) => {
+      const config = configFrom(command, {
+        'client.url': flags.coordinator ?? command.optsWithGlobals<GlobalFlags>().url,
+        'factory.slots': intFlag('--slots', flags.slots, 1, 64),
+        'factory.workdir': flags.workdir,
+        'factory.id': flags.id,
+        'server.logLevel': flags.logLevel,
+      });
+      const token = config.client.token;
+      if (token === undefined) throw new CliError('no token: pass --token or set CONVEYOR_TOKEN (a factory token)');
+      const redactor = createRedactor([token]);
+      const logger = pino(
+        { level: config.server.logLevel, name: 'factory', ...pinoRedaction(redactor) },
+        redactingDestination(redactor, pino.destination(2)),
+      );
+      const workdir = resolve(config.factory.workdir);
+      const capabilities =
+        flags.capabilities !== undefined
+          ? flags.capabilities
+              .split(',')
+              .map((c) => c.trim())
+              .filter((c) => c !== '')
+          : (config.factory.capabilities ?? detectCapabilities(config.processEnv.PATH ?? ''));
+      const id = config.factory.id ?? `${hostname()}-${randomBytes(3).toString('hex')}`;
+      const client = new FleetClient(httpTransport(config.client.url, token, config.client.product));
+      logger.info(
+        { factoryId: id, coordinator: config.client.url, slots: config.factory.slots, capabilities },
+        'factory starting',
+      );
+      const factory = startFactory({
+        id,
+        client,
+        capabilities,
+        slots: config.factory.slots,
+        version: VERSION,
+        outboxDir: join(workdir, 'outbox'),
+        graceMs: config.factory.graceMs,
+        once: flags.once === true,
+        steps: gitSteps({
+          workdir,
+          defaultRepo: process.cwd(),
+          env: config.processEnv,
+          keepFailed: flags.keepFailed === true || config.factory.keepFailed,
+        }),
+        log: (fields, message) => {
+          logger.info({ factoryId: id, ...fields }, message);
+        },
+        quarantine: (job, leaseEpoch, result, reason) => {
+          // Kept locally for a human; never shipped automatically.
+          const dir = join(workdir, 'quarantine');
+          mkdirSync(dir, { recursive: true });
+          writeFileSync(
+            join(dir, `${job.id}-${String(leaseEpoch)}.json`),
+            JSON.stringify(redactor.redactDeep({ job: job.id, leaseEpoch, reason, result }), null, 2),
+          );
+          logger.warn(
+            { jobId: job.id, epoch: leaseEpoch, reason },
+            'result quarantined: the lease was lost while the coordinator was unreachable',
+          );
+          return Promise.resolve();
+        },
+      });
+      const stop = (signal: string): void => {
+        factory.drain(`received ${signal}`);
+      };
+      process.once('SIGTERM', () => {
+        stop('SIGTERM');
+      });
+      process.once('SIGINT', () => {
+        stop('SIGINT');
+      });
+      const outcomes = await factory.done;
+      killAllProcessGroups();
+      const shipped = outcomes.filter((o) => o.kind === 'shipped').length;
+      logger.info({ factoryId: id, jobs: outcomes.length, shipped }, 'factory stopped');
+      if (flags.once === true && shipped !== outcomes.length) process.exitCode = 1;
+    });
+}

@@ -1,0 +1,159 @@
+/**
+ * The factory process: heartbeats, claims jobs with long polls while a slot is free, runs them, and
+ * drains on request (SIGTERM or the coordinator's drain flag): stop claiming, let running jobs finish
+ * within the grace period, then release the leases of those still running.
+ */
+import type { JobView } from '../coordinator/views.js';
+import type { JobResult } from '../core/job.js';
+import type { ClaimedJob, FleetClient } from './fleet-client.js';
+import { runJob, type RunOutcome } from './job-runner.js';
+import { sleep } from './sleep.js';
+import type { JobSteps } from './steps.js';
+
+export interface FactoryOptions {
+  id: string;
+  client: FleetClient;
+  steps: JobSteps;
+  capabilities: string[];
+  slots: number;
+  version: string;
+  outboxDir: string;
+  /** Until the first heartbeat answers. @default 30 000 */
+  leaseTtlMs?: number;
+  /** How long a claim waits for a job. @default 20 000 */
+  claimWaitMs?: number;
+  /** Time given to running jobs when draining. @default 60 000 */
+  graceMs?: number;
+  /** Claim up to `slots` jobs once, run them, then stop. */
+  once?: boolean;
+  log(fields: Record<string, unknown>, message: string): void;
+  quarantine(job: JobView, leaseEpoch: number, result: JobResult, reason: string): Promise<void>;
+}
+
+export interface FactoryRun {
+  /** Resolves when the factory stopped; lists what each job came to. */
+  done: Promise<RunOutcome[]>;
+  /** Starts draining (idempotent). */
+  drain(reason: string): void;
+}
+
+export function startFactory(options: FactoryOptions): FactoryRun {
+  const outcomes: RunOutcome[] = [];
+  const draining = new AbortController();
+  const stopJobs = new AbortController();
+  const claimWaitMs = options.claimWaitMs ?? 20_000;
+  let leaseTtlMs = options.leaseTtlMs ?? 30_000;
+  let heartbeatMs = 10_000;
+  let running = 0;
+  const log = options.log;
+
+  const drain = (reason: string): void => {
+    if (draining.signal.aborted) return;
+    log({ reason, running }, 'draining: no new claims');
+    draining.abort();
+    const grace = setTimeout(() => {
+      if (running > 0) log({ running }, 'grace period over: releasing the leases of running jobs');
+      stopJobs.abort();
+    }, options.graceMs ?? 60_000);
+    grace.unref();
+  };
+
+  const heartbeat = async (): Promise<void> => {
+    const answer = await options.client.heartbeat({
+      factoryId: options.id,
+      capabilities: options.capabilities,
+      health: draining.signal.aborted ? 'draining' : 'ok',
+      load: running,
+      slots: options.slots,
+      version: options.version,
+    });
+    if (answer.kind !== 'ok') {
+      log({ answer: answer.kind, message: 'message' in answer ? answer.message : '' }, 'heartbeat not accepted');
+      return;
+    }
+    leaseTtlMs = answer.value.leaseTtlSec * 1000;
+    heartbeatMs = answer.value.heartbeatSec * 1000;
+    if (answer.value.drain) drain('the coordinator asked this factory to drain');
+  };
+
+  const slot = async (n: number): Promise<void> => {
+    while (!draining.signal.aborted) {
+      const claim = await options.client.claim(
+        { factoryId: options.id, capabilities: options.capabilities, waitMs: options.once === true ? 0 : claimWaitMs },
+        draining.signal,
+      );
+      if (draining.signal.aborted && claim.kind === 'ok' && claim.value !== undefined) {
+        // Claimed while starting to drain: give it straight back.
+        await options.client.release(claim.value.job.id, claim.value.leaseEpoch);
+        return;
+      }
+      if (claim.kind === 'rejected') {
+        // A refused claim (a bad token, a wrong product) will not get better by retrying.
+        drain(`the coordinator refused to hand out jobs: ${claim.message}`);
+        return;
+      }
+      if (claim.kind !== 'ok') {
+        if (draining.signal.aborted) return;
+        log({ slot: n, answer: claim.kind, message: claim.message }, 'claim failed; retrying');
+        await sleep(1000, draining.signal);
+        continue;
+      }
+      if (claim.value === undefined) {
+        if (options.once === true) return;
+        continue;
+      }
+      outcomes.push(await run(claim.value));
+      if (options.once === true) return;
+    }
+  };
+
+  const run = async (claim: ClaimedJob): Promise<RunOutcome> => {
+    running += 1;
+    log({ jobId: claim.job.id, epoch: claim.leaseEpoch, title: claim.job.title }, 'claimed');
+    try {
+      const outcome = await runJob(claim, {
+        client: options.client,
+        steps: options.steps,
+        outboxDir: options.outboxDir,
+        leaseTtlMs,
+        log,
+        stop: stopJobs.signal,
+        quarantine: options.quarantine,
+      });
+      log({ jobId: claim.job.id, epoch: claim.leaseEpoch, outcome: outcome.kind }, `job ${outcome.kind}`);
+      return outcome;
+    } catch (error) {
+      log({ jobId: claim.job.id, err: error }, 'job crashed in the factory');
+      const message = `factory error: ${(error as Error).message}`;
+      await options.client.report(claim.job.id, {
+        stage: 'failed',
+        leaseEpoch: claim.leaseEpoch,
+        error: { code: 'factory_error', message, retryable: true },
+      });
+      return { kind: 'failed', error: { code: 'factory_error', message, retryable: true } };
+    } finally {
+      running -= 1;
+    }
+  };
+
+  const done = (async (): Promise<RunOutcome[]> => {
+    await heartbeat();
+    let beating = true;
+    const beat = async (): Promise<void> => {
+      while (beating) {
+        await sleep(heartbeatMs, stopJobs.signal);
+        if (beating) await heartbeat();
+      }
+    };
+    const beats = beat();
+    await Promise.all(Array.from({ length: options.slots }, (_, n) => slot(n)));
+    beating = false;
+    stopJobs.abort();
+    await beats;
+    // A last heartbeat so the fleet view shows the factory drained and idle.
+    await heartbeat();
+    return outcomes;
+  })();
+
+  return { done, drain };
+}

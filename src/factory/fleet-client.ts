@@ -1,0 +1,132 @@
+/**
+ * How a factory talks to its coordinator: the fleet calls of DESIGN §4, each answering with an
+ * outcome the factory acts on (never an exception for an expected answer): `ok`, `fenced` (409: stop
+ * at once), `rejected` (another 4xx: a bug or bad input, not worth retrying) or `unreachable`
+ * (connection refused, timeout, 5xx: keep working and retry later).
+ */
+import type { JobView } from '../coordinator/views.js';
+import type { Checkpoint, FactoryHealth, JobError, JobResult } from '../core/job.js';
+import type { Stage } from '../core/stages.js';
+
+export type FleetOutcome<T> =
+  | { kind: 'ok'; value: T }
+  | { kind: 'fenced'; currentEpoch: number | null; message: string }
+  | { kind: 'rejected'; status: number; message: string }
+  | { kind: 'unreachable'; message: string };
+
+export interface ClaimedJob {
+  job: JobView;
+  leaseEpoch: number;
+  leaseExpiresAt: string;
+}
+
+export interface HeartbeatAnswer {
+  drain: boolean;
+  heartbeatSec: number;
+  leaseTtlSec: number;
+}
+
+export interface StageReportBody {
+  stage: Stage;
+  leaseEpoch: number;
+  checkpoint?: Checkpoint;
+  result?: JobResult;
+  error?: JobError;
+}
+
+/** Sends one HTTP request and answers with status and parsed JSON; throws only when nothing answered. */
+export type Transport = (request: {
+  method: string;
+  path: string;
+  body?: unknown;
+  timeoutMs: number;
+  signal?: AbortSignal;
+}) => Promise<{ status: number; body: unknown }>;
+
+export class FleetClient {
+  constructor(
+    private readonly transport: Transport,
+    private readonly timeoutMs = 10_000,
+  ) {}
+
+  heartbeat(body: {
+    factoryId: string;
+    capabilities: string[];
+    health: FactoryHealth;
+    load: number;
+    slots: number;
+    version: string;
+  }): Promise<FleetOutcome<HeartbeatAnswer>> {
+    return this.call('POST', '/api/fleet/factories/heartbeat', body);
+  }
+
+  /** 204 (nothing to do) is `ok` with `undefined`. */
+  /** `signal` ends a long poll early (the factory is draining). */
+  claim(
+    body: { factoryId: string; capabilities: string[]; waitMs: number },
+    signal?: AbortSignal,
+  ): Promise<FleetOutcome<ClaimedJob | undefined>> {
+    return this.call('POST', '/api/fleet/claim', body, body.waitMs + this.timeoutMs, signal);
+  }
+
+  report(jobId: string, body: StageReportBody): Promise<FleetOutcome<JobView>> {
+    return this.call('PATCH', `/api/fleet/jobs/${jobId}`, body);
+  }
+
+  renew(jobId: string, leaseEpoch: number): Promise<FleetOutcome<{ leaseExpiresAt: string }>> {
+    return this.call('POST', `/api/fleet/jobs/${jobId}/lease/renew`, { leaseEpoch });
+  }
+
+  release(jobId: string, leaseEpoch: number): Promise<FleetOutcome<JobView>> {
+    return this.call('POST', `/api/fleet/jobs/${jobId}/lease/release`, { leaseEpoch });
+  }
+
+  private async call<T>(
+    method: string,
+    path: string,
+    body: unknown,
+    timeoutMs = this.timeoutMs,
+    signal?: AbortSignal,
+  ): Promise<FleetOutcome<T>> {
+    let answer: { status: number; body: unknown };
+    try {
+      answer = await this.transport({ method, path, body, timeoutMs, ...(signal === undefined ? {} : { signal }) });
+    } catch (error) {
+      const cause = (error as { cause?: { code?: string } }).cause?.code;
+      return { kind: 'unreachable', message: `${method} ${path}: ${cause ?? (error as Error).message}` };
+    }
+    const error = (answer.body as { error?: { message?: string; currentEpoch?: number } } | undefined)?.error;
+    const message = `${method} ${path}: ${String(answer.status)} ${error?.message ?? ''}`.trim();
+    if (answer.status === 409) return { kind: 'fenced', currentEpoch: error?.currentEpoch ?? null, message };
+    if (answer.status >= 500 || answer.status === 429) return { kind: 'unreachable', message };
+    if (answer.status >= 400) return { kind: 'rejected', status: answer.status, message };
+    return { kind: 'ok', value: (answer.status === 204 ? undefined : answer.body) as T };
+  }
+}
+
+/** The fleet over HTTP (a remote coordinator). */
+export function httpTransport(baseUrl: string, token: string, product?: string): Transport {
+  const base = baseUrl.replace(/\/$/, '');
+  return async ({ method, path, body, timeoutMs, signal }) => {
+    const headers: Record<string, string> = { authorization: `Bearer ${token}` };
+    if (product !== undefined) headers['x-product-id'] = product;
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    const response = await fetch(`${base}${path}`, {
+      method,
+      headers,
+      signal:
+        signal === undefined
+          ? AbortSignal.timeout(timeoutMs)
+          : AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]),
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const text = await response.text();
+    let parsed: unknown = undefined;
+    try {
+      parsed = text === '' ? undefined : JSON.parse(text);
+    } catch {
+      parsed = undefined;
+    }
+    return { status: response.status, body: parsed };
+  };
+}

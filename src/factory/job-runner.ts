@@ -1,0 +1,173 @@
+/**
+ * Runs one claimed job (DESIGN §5): worktree → agent → scope check → checkpoint → verify → ship,
+ * reporting every stage with the lease epoch through the outbox. A 409 at any point aborts at once
+ * (the agent's process tree is killed) and nothing ships. Shipping happens only after every report
+ * was accepted and the lease was confirmed right before the push.
+ */
+import type { JobView } from '../coordinator/views.js';
+import type { JobError, JobResult } from '../core/job.js';
+import type { Stage } from '../core/stages.js';
+import type { ClaimedJob, FleetClient } from './fleet-client.js';
+import { LeaseKeeper } from './lease-keeper.js';
+import { type FlushResult, Outbox } from './outbox.js';
+import { sleep } from './sleep.js';
+import type { JobSteps, StepFailure } from './steps.js';
+
+export type RunOutcome =
+  | { kind: 'shipped'; result: JobResult }
+  | { kind: 'failed'; error: JobError }
+  | { kind: 'fenced'; reason: string }
+  | { kind: 'quarantined'; reason: string }
+  | { kind: 'released' };
+
+export interface RunnerOptions {
+  client: FleetClient;
+  steps: JobSteps;
+  outboxDir: string;
+  leaseTtlMs: number;
+  /** Re-tries the outbox this often while the coordinator is unreachable. @default 1 000 */
+  retryMs?: number;
+  log(fields: Record<string, unknown>, message: string): void;
+  /** Aborts the run from outside (the factory is stopping past its grace period). */
+  stop: AbortSignal;
+  /** Called when a result must be kept for human triage (the lease was lost while offline). */
+  quarantine(job: JobView, leaseEpoch: number, result: JobResult, reason: string): Promise<void>;
+}
+
+class Fenced extends Error {}
+
+export async function runJob(claim: ClaimedJob, options: RunnerOptions): Promise<RunOutcome> {
+  const { job, leaseEpoch } = claim;
+  const log = (message: string, fields: Record<string, unknown> = {}): void => {
+    options.log({ jobId: job.id, epoch: leaseEpoch, ...fields }, message);
+  };
+  const lease = new LeaseKeeper(
+    options.client,
+    job.id,
+    leaseEpoch,
+    Math.max(100, Math.floor(options.leaseTtlMs / 3)),
+    (m) => {
+      log(m);
+    },
+  );
+  const outbox = new Outbox(options.outboxDir, job.id, options.client);
+  const onStop = (): void => {
+    lease.abort('the factory is stopping');
+  };
+  options.stop.addEventListener('abort', onStop);
+  lease.start();
+
+  /** Sends a report; a fence aborts the run. Unreachable is fine: the outbox keeps it. */
+  const report = async (
+    stage: Stage,
+    extra: { checkpoint?: { wipBranch: string; wipCommit: string }; result?: JobResult; error?: JobError } = {},
+  ): Promise<void> => {
+    const flushed = await outbox.send({ stage, leaseEpoch, ...extra });
+    if (flushed.kind === 'fenced') {
+      lease.check({ kind: 'fenced', currentEpoch: null, message: flushed.message });
+      throw new Fenced(flushed.message);
+    }
+    if (flushed.kind === 'unreachable')
+      log('coordinator unreachable; report kept in the outbox', { stage, pending: flushed.pending });
+    if (flushed.kind === 'rejected') log(`report refused: ${flushed.message}`, { stage });
+    if (lease.signal.aborted) throw new Fenced(lease.fencedBy ?? 'aborted');
+  };
+
+  /** Before anything leaves the machine: every report accepted, and the lease still ours. */
+  const confirmLease = async (): Promise<FlushResult> => {
+    for (;;) {
+      if (lease.signal.aborted) return { kind: 'fenced', message: lease.fencedBy ?? 'aborted' };
+      const flushed = await outbox.flush();
+      if (flushed.kind === 'unreachable') {
+        await sleep(options.retryMs ?? 1000, lease.signal);
+        continue;
+      }
+      if (flushed.kind !== 'flushed') return flushed;
+      const renewed = await options.client.renew(job.id, leaseEpoch);
+      if (renewed.kind === 'ok') return { kind: 'flushed' };
+      if (renewed.kind === 'fenced') return { kind: 'fenced', message: renewed.message };
+      if (renewed.kind === 'rejected') return { kind: 'rejected', message: renewed.message };
+      await sleep(options.retryMs ?? 1000, lease.signal);
+    }
+  };
+
+  const fail = async (failure: StepFailure): Promise<RunOutcome> => {
+    const error: JobError = { code: failure.code, message: failure.message, retryable: failure.retryable };
+    log(`failed: ${failure.message}`, { code: failure.code });
+    await report('failed', { error, ...(failure.result === undefined ? {} : { result: failure.result }) });
+    const confirmed = await outbox.flush();
+    if (confirmed.kind === 'fenced') return { kind: 'fenced', reason: confirmed.message };
+    return { kind: 'failed', error };
+  };
+
+  let failed = false;
+  try {
+    await report('building');
+    const prepared = await options.steps.prepare(job, lease.signal);
+    if ('failure' in prepared) return await fail(prepared.failure);
+    const workspace = prepared.workspace;
+    try {
+      const built = await options.steps.build(job, workspace, lease.signal, (fields, message) => {
+        log(message, fields);
+      });
+      if (lease.signal.aborted) throw new Fenced(lease.fencedBy ?? 'aborted');
+      const checkpoint = await options.steps.checkpoint(job, workspace);
+      if (built.failure !== undefined) {
+        failed = true;
+        return await fail(built.failure);
+      }
+      await report('review', { checkpoint });
+      await report('testing');
+      const verified = await options.steps.verify(job, workspace, lease.signal);
+      if (lease.signal.aborted) throw new Fenced(lease.fencedBy ?? 'aborted');
+      if (verified.failure !== undefined) {
+        failed = true;
+        return await fail(verified.failure);
+      }
+      const summary = { summary: built.summary, verify: verified.results };
+      const confirmed = await confirmLease();
+      if (confirmed.kind === 'fenced') {
+        const result = { ...summary, checkpoint };
+        failed = true;
+        await options.quarantine(job, leaseEpoch, result, confirmed.message);
+        return { kind: 'quarantined', reason: confirmed.message };
+      }
+      if (confirmed.kind === 'rejected')
+        return await fail({ code: 'report_refused', message: confirmed.message, retryable: true });
+      const shipped = await options.steps.ship(job, workspace, async () => {
+        // Right before the push: the lease must still be ours.
+        const renewed = await options.client.renew(job.id, leaseEpoch);
+        if (!lease.check(renewed) || renewed.kind !== 'ok')
+          throw new Fenced(`cannot confirm the lease before shipping: ${renewed.kind}`);
+      });
+      if ('failure' in shipped) {
+        failed = true;
+        return await fail(shipped.failure);
+      }
+      const result: JobResult = { ...summary, ship: shipped.ship, checkpoint };
+      await report('shipped', { result });
+      const final = await confirmLease().catch(() => ({ kind: 'flushed' as const }));
+      if (final.kind === 'fenced') log('shipped, but the final report met a fence', { reason: final.message });
+      return { kind: 'shipped', result };
+    } finally {
+      await options.steps.cleanup(workspace, failed);
+    }
+  } catch (error) {
+    if (error instanceof Fenced || lease.signal.aborted) {
+      const reason = lease.fencedBy ?? (error as Error).message;
+      if (options.stop.aborted && lease.fencedBy === undefined) {
+        const released = await options.client.release(job.id, leaseEpoch);
+        log('released the lease: the factory is stopping', { answer: released.kind });
+        outbox.discard();
+        return { kind: 'released' };
+      }
+      log('fenced abort: stopped the job, shipped nothing', { reason });
+      outbox.discard();
+      return { kind: 'fenced', reason };
+    }
+    throw error;
+  } finally {
+    lease.stop();
+    options.stop.removeEventListener('abort', onStop);
+  }
+}

@@ -1,0 +1,107 @@
+/**
+ * The durable outbox: every report about a job is appended (and fsynced) to a file in the workdir
+ * before it is sent, and removed once the coordinator accepted it. While the coordinator is
+ * unreachable reports pile up in order; `flush` replays them in order when it answers again. A 409
+ * during replay means the job was reclaimed meanwhile: the caller quarantines the local result.
+ */
+import {
+  appendFileSync,
+  closeSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import type { FleetClient, FleetOutcome, StageReportBody } from './fleet-client.js';
+
+export type FlushResult =
+  | { kind: 'flushed' }
+  | { kind: 'unreachable'; pending: number; message: string }
+  | { kind: 'fenced'; message: string }
+  | { kind: 'rejected'; message: string };
+
+export class Outbox {
+  private readonly file: string;
+  private flushing: Promise<FlushResult> | undefined;
+
+  constructor(
+    dir: string,
+    readonly jobId: string,
+    private readonly client: FleetClient,
+  ) {
+    mkdirSync(dir, { recursive: true });
+    this.file = join(dir, `${jobId}.jsonl`);
+  }
+
+  /** Appends durably, then tries to send everything pending, in order. */
+  async send(report: StageReportBody): Promise<FlushResult> {
+    const fd = openSync(this.file, 'a');
+    try {
+      appendFileSync(fd, `${JSON.stringify(report)}\n`);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    return this.flush();
+  }
+
+  pending(): StageReportBody[] {
+    let text: string;
+    try {
+      text = readFileSync(this.file, 'utf8');
+    } catch {
+      return [];
+    }
+    return text
+      .split('\n')
+      .filter((line) => line !== '')
+      .map((line) => JSON.parse(line) as StageReportBody);
+  }
+
+  /** Replays pending reports in order; one flush at a time. */
+  flush(): Promise<FlushResult> {
+    const run = async (): Promise<FlushResult> => {
+      for (;;) {
+        const queue = this.pending();
+        const next = queue[0];
+        if (next === undefined) return { kind: 'flushed' };
+        const outcome: FleetOutcome<unknown> = await this.client.report(this.jobId, next);
+        if (outcome.kind === 'unreachable')
+          return { kind: 'unreachable', pending: queue.length, message: outcome.message };
+        if (outcome.kind === 'fenced') return { kind: 'fenced', message: outcome.message };
+        if (outcome.kind === 'rejected') {
+          // A report the coordinator refuses for good (not a fence) must not block the ones after it.
+          this.rewrite(queue.slice(1));
+          return { kind: 'rejected', message: outcome.message };
+        }
+        this.rewrite(queue.slice(1));
+      }
+    };
+    this.flushing ??= run().finally(() => {
+      this.flushing = undefined;
+    });
+    return this.flushing;
+  }
+
+  private rewrite(rest: StageReportBody[]): void {
+    if (rest.length === 0) {
+      rmSync(this.file, { force: true });
+      return;
+    }
+    const tmp = `${this.file}.tmp`;
+    writeFileSync(tmp, rest.map((r) => `${JSON.stringify(r)}\n`).join(''));
+    const fd = openSync(tmp, 'r');
+    fsyncSync(fd);
+    closeSync(fd);
+    // rename is atomic: a crash leaves either the old or the new queue, never half of one.
+    renameSync(tmp, this.file);
+  }
+
+  discard(): void {
+    rmSync(this.file, { force: true });
+  }
+}

@@ -1,0 +1,235 @@
+/** Factories as real processes against a real coordinator, on real git repositories. */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startTestCoordinator, type TestCoordinator } from './helpers/coordinator.js';
+import { gitIn, makeRepo } from './helpers/git-repo.js';
+
+const BIN = resolve(import.meta.dirname, '..', 'bin', 'conveyor.js');
+
+interface FactoryProcess {
+  child: ChildProcess;
+  workdir: string;
+  log: () => string;
+  exited: Promise<number | null>;
+}
+
+describe('factory', () => {
+  let tc: TestCoordinator;
+  const children: ChildProcess[] = [];
+
+  beforeAll(async () => {
+    tc = await startTestCoordinator('sqlite', {
+      leaseTtlMs: 2000,
+      heartbeatMs: 500,
+      reaperIntervalMs: 100,
+      retryBaseMs: 50,
+    });
+  });
+  afterEach(() => {
+    for (const child of children.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
+  });
+  afterAll(async () => {
+    await tc.close();
+  });
+
+  function startFactory(args: string[], id: string, env: Record<string, string> = {}): FactoryProcess {
+    const workdir = mkdtempSync(join(tmpdir(), 'conveyor-factory-'));
+    const child = spawn(
+      process.execPath,
+      [
+        BIN,
+        'factory',
+        '--coordinator',
+        tc.url,
+        '--token',
+        tc.tokens.factory,
+        '--workdir',
+        workdir,
+        '--id',
+        id,
+        ...args,
+      ],
+      { env: { ...process.env, CONVEYOR_TOKEN: '', CONVEYOR_URL: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    children.push(child);
+    let output = '';
+    child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
+    return { child, workdir, log: () => output, exited };
+  }
+
+  async function submit(json: Record<string, unknown>): Promise<string> {
+    const res = await tc.call('POST', '/api/jobs', {
+      token: tc.tokens.submit,
+      json: { body: 'Do the task.', ...json },
+    });
+    expect(res.status, JSON.stringify(res.body)).toBe(201);
+    return res.body.id as string;
+  }
+
+  async function job(id: string): Promise<any> {
+    return (await tc.call('GET', `/api/jobs/${id}`)).body;
+  }
+
+  async function waitFor(id: string, stages: string[], timeoutMs = 20_000): Promise<any> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const current = await job(id);
+      if (stages.includes(current.stage)) return current;
+      if (Date.now() > deadline) throw new Error(`job ${id} is ${String(current.stage)}, not ${stages.join('/')}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  it('runs a job from submit to merge: the change lands exactly once, verify output is recorded, the worktree is gone', async () => {
+    const repo = makeRepo();
+    const id = await submit({
+      title: 'Add notes',
+      repo,
+      base: 'main',
+      agent: { runtime: 'command', run: 'echo "hello from $CONVEYOR_JOB_ID" >> notes.txt' },
+      verify: ['grep -c hello notes.txt'],
+      ship: 'merge',
+    });
+    const factory = startFactory(['--once'], 'merge-1');
+    expect(await factory.exited, factory.log()).toBe(0);
+    const shipped = await job(id);
+    expect(shipped.stage).toBe('shipped');
+    expect(shipped.result.verify).toEqual([
+      expect.objectContaining({ command: 'grep -c hello notes.txt', exitCode: 0, outputTail: '1\n' }),
+    ]);
+    expect(shipped.result.ship).toMatchObject({ policy: 'merge', alreadyShipped: false });
+    expect(readFileSync(join(repo, 'notes.txt'), 'utf8')).toBe(`hello from ${id}\n`);
+    const trailers = gitIn(repo, 'log', 'main', '--format=%(trailers:key=Conveyor-Job,valueonly)')
+      .trim()
+      .split('\n')
+      .filter((l) => l !== '');
+    expect(trailers.filter((t) => t === id).length).toBeGreaterThanOrEqual(1);
+    expect(gitIn(repo, 'status', '--porcelain')).toBe('');
+    expect(readdirSync(join(factory.workdir, 'worktrees'))).toEqual([]);
+    const events = (await tc.call('GET', `/api/jobs/${id}/events`)).body as {
+      type: string;
+      payload: { to?: string };
+    }[];
+    expect(events.filter((e) => e.type === 'stage.changed').map((e) => e.payload.to)).toEqual([
+      'building',
+      'review',
+      'testing',
+      'shipped',
+    ]);
+    expect(events.some((e) => e.type === 'checkpoint.saved')).toBe(true);
+  });
+
+  it('fails a run that writes outside its scope, naming the rule and the file', async () => {
+    const repo = makeRepo();
+    const id = await submit({
+      repo,
+      agent: { runtime: 'command', run: 'mkdir -p src && echo x > src/ok.ts && echo y > secrets.txt' },
+      scope: { write: ['src/**'] },
+      ship: 'merge',
+    });
+    const factory = startFactory(['--once'], 'scope-1');
+    expect(await factory.exited).toBe(1);
+    const failed = await job(id);
+    expect(failed.stage).toBe('failed');
+    expect(failed.error.message).toMatch(/scope\.write: .*secrets\.txt/);
+    expect(existsSync(join(repo, 'secrets.txt'))).toBe(false);
+  });
+
+  it('refuses a denied command before it runs', async () => {
+    const repo = makeRepo();
+    const id = await submit({
+      repo,
+      agent: { runtime: 'command', run: 'touch ran.txt && git push --force' },
+      constraints: { deny: ['git push --force'] },
+    });
+    const factory = startFactory(['--once'], 'deny-1');
+    expect(await factory.exited).toBe(1);
+    const failed = await job(id);
+    expect(failed.stage).toBe('failed');
+    expect(failed.error.message).toBe(
+      'deny: command "touch ran.txt && git push --force" matches denied pattern "git push --force"',
+    );
+  });
+
+  it('fails a run whose verify fails, and the retry happens on the next claim', async () => {
+    const repo = makeRepo();
+    const id = await submit({
+      repo,
+      agent: { runtime: 'command', run: 'echo attempt >> attempts.txt' },
+      verify: ['test "$(wc -l < attempts.txt)" -ge 5'],
+      maxAttempts: 2,
+    });
+    const first = startFactory(['--once'], 'verify-1');
+    expect(await first.exited).toBe(1);
+    const requeued = await job(id);
+    expect(requeued).toMatchObject({ stage: 'queued', attempts: 1 });
+    expect(requeued.error.message).toMatch(/^verify: `test .*` exited with 1/);
+    await new Promise((r) => setTimeout(r, 300));
+    const second = startFactory(['--once'], 'verify-2');
+    expect(await second.exited).toBe(1);
+    expect(await job(id)).toMatchObject({ stage: 'dead_letter', attempts: 2 });
+  });
+
+  it('survives a factory killed with -9 mid-job: another one takes the job with a higher epoch and ships it once', async () => {
+    const repo = makeRepo();
+    const id = await submit({
+      repo,
+      // Factory A is started with SLOW=1 so it is still in its agent step when it is killed.
+      agent: { runtime: 'command', run: 'if [ "$SLOW" = 1 ]; then sleep 30; fi; echo done >> result.txt' },
+      ship: 'merge',
+    });
+    const a = startFactory([], 'crash-a', { SLOW: '1' });
+    const running = await waitFor(id, ['building']);
+    expect(running.lease.factoryId).toBe('crash-a');
+    a.child.kill('SIGKILL');
+    const requeued = await waitFor(id, ['queued'], 10_000);
+    expect(requeued.leaseEpoch).toBeGreaterThan(running.leaseEpoch);
+    const b = startFactory(['--once'], 'crash-b');
+    expect(await b.exited, b.log()).toBe(0);
+    const shipped = await job(id);
+    expect(shipped.stage).toBe('shipped');
+    expect(shipped.leaseEpoch).toBeGreaterThan(running.leaseEpoch);
+    const runs = (await tc.call('GET', `/api/jobs/${id}/runs`)).body as {
+      epoch: number;
+      factoryId: string;
+      outcome: string;
+    }[];
+    expect(runs.map((r) => [r.factoryId, r.outcome])).toEqual([
+      ['crash-a', 'expired'],
+      ['crash-b', 'shipped'],
+    ]);
+    expect(readFileSync(join(repo, 'result.txt'), 'utf8')).toBe('done\n');
+  });
+
+  it('fences a zombie: a factory stopped past its lease gets 409 when it wakes, aborts and ships nothing', async () => {
+    const repo = makeRepo();
+    const id = await submit({
+      repo,
+      agent: {
+        runtime: 'command',
+        run: 'if [ "$SLOW" = 1 ]; then sleep 4; echo zombie >> result.txt; else echo healthy >> result.txt; fi',
+      },
+      ship: 'merge',
+    });
+    const a = startFactory([], 'zombie-a', { SLOW: '1' });
+    const running = await waitFor(id, ['building']);
+    a.child.kill('SIGSTOP');
+    await waitFor(id, ['queued'], 10_000);
+    const b = startFactory(['--once'], 'zombie-b');
+    expect(await b.exited, b.log()).toBe(0);
+    a.child.kill('SIGCONT');
+    // A wakes up: its next write is refused, it aborts and never ships its change.
+    const deadline = Date.now() + 15_000;
+    while (!/fenced abort/.test(a.log()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(a.log()).toMatch(/fenced abort/);
+    const events = (await tc.call('GET', `/api/jobs/${id}/events`)).body as { type: string; epoch: number }[];
+    expect(events.some((e) => e.type === 'fence.rejected' && e.epoch === running.leaseEpoch)).toBe(true);
+    expect(readFileSync(join(repo, 'result.txt'), 'utf8')).toBe('healthy\n');
+    expect((await job(id)).stage).toBe('shipped');
+  });
+});
