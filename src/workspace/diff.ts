@@ -1,0 +1,42 @@
+/** What the agent changed: files and unified-diff size between the base and the working tree, committed or not. */
+import { randomBytes } from 'node:crypto';
+import { copyFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { git, gitOutputBytes } from './git.js';
+import type { Worktree } from './worktree.js';
+
+export interface DiffStats {
+  /** Paths (relative to the repository root) added, modified or deleted since `baseCommit`, sorted; a rename counts as both. */
+  files: string[];
+  /** Size of `git diff --binary` from `baseCommit` to the working tree. */
+  bytes: number;
+}
+
+const DIFF_FLAGS = ['--no-renames', '--no-ext-diff', '--no-textconv', '--no-color'];
+
+/**
+ * Files and diff size from `wt.baseCommit` to the working tree, including uncommitted and untracked
+ * (not ignored) files. Works on a throw-away copy of the index, so the worktree and its index are untouched.
+ */
+export async function diffStats(wt: Worktree): Promise<DiffStats> {
+  const cwd = wt.path;
+  const gitDir = (await git(['rev-parse', '--absolute-git-dir'], { cwd })).trim();
+  const index = join(gitDir, `conveyor-diff-index-${randomBytes(4).toString('hex')}`);
+  const env = { GIT_INDEX_FILE: index };
+  try {
+    // A copy of the real index keeps its stat data, so `add` hashes only the files that changed.
+    try {
+      await copyFile(join(gitDir, 'index'), index);
+    } catch {
+      await git(['read-tree', 'HEAD'], { cwd, env });
+    }
+    await git(['add', '--all'], { cwd, env });
+    const names = await git(['diff', '--cached', '--name-only', '-z', ...DIFF_FLAGS, wt.baseCommit], { cwd, env });
+    const bytes = await gitOutputBytes(['diff', '--cached', '--binary', ...DIFF_FLAGS, wt.baseCommit], { cwd, env });
+    const files = names.split('\0').filter((name) => name !== '');
+    return { files: files.sort(), bytes };
+  } finally {
+    await rm(index, { force: true });
+    await rm(`${index}.lock`, { force: true });
+  }
+}

@@ -1,0 +1,162 @@
+/** Runs the `git` binary (no shell) with a fixed identity, no prompts, and errors that name the command. */
+import { spawn } from 'node:child_process';
+import { GitError } from './errors.js';
+
+export interface GitOptions {
+  /** Directory to run in. */
+  cwd: string;
+  /** Extra environment variables; they override the defaults (including the identity). */
+  env?: Record<string, string>;
+  /** Kill git (SIGKILL) after this long. @default 120000 */
+  timeoutMs?: number;
+  /** Written to git's stdin (stdin is closed either way). */
+  input?: string;
+}
+
+export interface GitIdentity {
+  name: string;
+  email: string;
+}
+
+/** Who Conveyor's own commits (WIP, ship) are by, unless `env` sets `GIT_AUTHOR_*`/`GIT_COMMITTER_*`. */
+export const CONVEYOR_IDENTITY: GitIdentity = { name: 'Conveyor', email: 'conveyor@localhost' };
+
+export const DEFAULT_GIT_TIMEOUT_MS = 120_000;
+const STDERR_TAIL_BYTES = 4000;
+
+/** Variables that would point git at another repository or index (set when running inside a git hook). */
+const INHERITED_GIT_VARS = [
+  'GIT_DIR',
+  'GIT_WORK_TREE',
+  'GIT_INDEX_FILE',
+  'GIT_OBJECT_DIRECTORY',
+  'GIT_ALTERNATE_OBJECT_DIRECTORIES',
+  'GIT_COMMON_DIR',
+  'GIT_NAMESPACE',
+  'GIT_PREFIX',
+];
+
+/** The environment variables that make commits by `identity`. */
+export function identityEnv(identity: GitIdentity): Record<string, string> {
+  return {
+    GIT_AUTHOR_NAME: identity.name,
+    GIT_AUTHOR_EMAIL: identity.email,
+    GIT_COMMITTER_NAME: identity.name,
+    GIT_COMMITTER_EMAIL: identity.email,
+  };
+}
+
+function childEnv(extra: Record<string, string> | undefined): NodeJS.ProcessEnv {
+  // The child needs PATH, HOME and credential helpers' variables, so it inherits the environment.
+  const env: NodeJS.ProcessEnv = Object.fromEntries(
+    Object.entries(process.env).filter(([name]) => !INHERITED_GIT_VARS.includes(name)),
+  );
+  // C locale: the push-rejection messages we recognise are the English ones.
+  return { ...env, LC_ALL: 'C', GIT_TERMINAL_PROMPT: '0', ...identityEnv(CONVEYOR_IDENTITY), ...extra };
+}
+
+/** Hides `user:token@` in URLs so credentials never reach an error message or a log. */
+export function redactUrls(text: string): string {
+  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^/@\s]+@/gi, '$1***@');
+}
+
+export interface GitResult {
+  stdout: string;
+  /** Bytes git wrote to stdout (also when `stdout` was not kept). */
+  stdoutBytes: number;
+  stderr: string;
+  exitCode: number;
+}
+
+function failure(args: readonly string[], options: GitOptions, detail: string, extra: Partial<GitError>): GitError {
+  const command = redactUrls(`git ${args.join(' ')}`);
+  return new GitError(
+    `${command} failed in ${options.cwd}: ${redactUrls(detail)}`,
+    args.map(redactUrls),
+    options.cwd,
+    extra.exitCode ?? null,
+    redactUrls(extra.stderr ?? ''),
+    extra.timedOut ?? false,
+    extra.cause === undefined ? undefined : { cause: extra.cause },
+  );
+}
+
+function run(args: readonly string[], options: GitOptions, keepStdout: boolean): Promise<GitResult> {
+  return new Promise((resolve, reject) => {
+    // Its own process group, so a timeout also kills what git started (ssh, credential helpers, aliases).
+    const child = spawn('git', args, { cwd: options.cwd, env: childEnv(options.env), stdio: 'pipe', detached: true });
+    const timeoutMs = options.timeoutMs ?? DEFAULT_GIT_TIMEOUT_MS;
+    const out: Buffer[] = [];
+    let stdoutBytes = 0;
+    let stderr = '';
+    let settled = false;
+    const settle = (action: () => void): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      action();
+    };
+    const timer = setTimeout(() => {
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        child.kill('SIGKILL');
+      }
+      settle(() => {
+        reject(failure(args, options, `timed out after ${timeoutMs} ms`, { stderr, timedOut: true }));
+      });
+    }, timeoutMs);
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdoutBytes += chunk.length;
+      if (keepStdout) out.push(chunk);
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr = (stderr + chunk.toString('utf8')).slice(-STDERR_TAIL_BYTES);
+    });
+    // git may exit before reading all of stdin; the exit code tells what happened.
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(options.input ?? '');
+    child.on('error', (cause) => {
+      settle(() => {
+        reject(failure(args, options, `could not run git: ${cause.message}`, { cause }));
+      });
+    });
+    child.on('close', (code, signal) => {
+      settle(() => {
+        if (code === null) reject(failure(args, options, `killed by ${signal ?? 'a signal'}`, { stderr }));
+        else resolve({ stdout: Buffer.concat(out).toString('utf8'), stdoutBytes, stderr, exitCode: code });
+      });
+    });
+  });
+}
+
+/** Runs git and resolves with its outcome whatever the exit code; rejects only if it could not run or timed out. */
+export function gitResult(args: readonly string[], options: GitOptions): Promise<GitResult> {
+  return run(args, options, true);
+}
+
+/** `result` when git exited 0; otherwise the `GitError` for it. */
+export function ensureSuccess(args: readonly string[], options: GitOptions, result: GitResult): GitResult {
+  if (result.exitCode === 0) return result;
+  const tail = result.stderr.trim().split('\n').slice(-5).join(' | ') || '(no output)';
+  throw failure(args, options, `exit ${result.exitCode}: ${tail}`, {
+    exitCode: result.exitCode,
+    stderr: result.stderr,
+  });
+}
+
+/** Runs git and resolves with its stdout; throws `GitError` (command, exit code, stderr tail) on failure. */
+export async function git(args: readonly string[], options: GitOptions): Promise<string> {
+  return ensureSuccess(args, options, await run(args, options, true)).stdout;
+}
+
+/** Runs git and resolves with the number of bytes it wrote to stdout, without holding them in memory. */
+export async function gitOutputBytes(args: readonly string[], options: GitOptions): Promise<number> {
+  return ensureSuccess(args, options, await run(args, options, false)).stdoutBytes;
+}
+
+/** The commit `rev` names in `cwd`, or undefined when it names none. */
+export async function tryRevParse(rev: string, cwd: string): Promise<string | undefined> {
+  const result = await gitResult(['rev-parse', '--verify', '--quiet', '--end-of-options', `${rev}^{commit}`], { cwd });
+  return result.exitCode === 0 ? result.stdout.trim() : undefined;
+}

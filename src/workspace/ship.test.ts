@@ -1,0 +1,55 @@
+import { describe, expect, it } from 'vitest';
+import { ship } from './ship.js';
+import { git } from './git.js';
+import { UncommittedChangesError } from './errors.js';
+import { jobWith, makeBare, makeRepo, rev, writeFiles } from './test-repos.js';
+
+class Fenced extends Error {}
+const fenced = (): Promise<void> => Promise.reject(new Fenced('lease lost'));
+
+describe('ship none', () => {
+  it('keeps the job branch on this machine', async () => {
+    const origin = await makeRepo();
+    const before = await git(['for-each-ref'], { cwd: origin });
+    const wt = await jobWith(origin, 'job1', { 'a.txt': 'a\n' });
+    const result = await ship(wt, { policy: 'none', repo: origin, beforePush: fenced });
+    expect(result).toEqual({
+      policy: 'none',
+      branch: 'conveyor/job1',
+      commit: await rev(wt.path, 'HEAD'),
+      alreadyShipped: false,
+      empty: false,
+      attempts: 0,
+    });
+    expect(await git(['for-each-ref'], { cwd: origin })).toBe(before);
+  });
+
+  it('refuses to ship uncommitted work', async () => {
+    const origin = await makeRepo();
+    const wt = await jobWith(origin, 'job1', { 'a.txt': 'a\n' });
+    writeFiles(wt.path, { 'late.txt': 'not committed\n' });
+    await expect(ship(wt, { policy: 'none', repo: origin })).rejects.toThrow(UncommittedChangesError);
+  });
+});
+
+describe('ship branch', () => {
+  it('pushes conveyor/<jobId> once; a second ship finds it', async () => {
+    const { bare, url } = await makeBare();
+    const wt = await jobWith(url, 'job1', { 'a.txt': 'a\n' });
+    const head = await rev(wt.path, 'HEAD');
+    expect(await ship(wt, { policy: 'branch', repo: url })).toMatchObject({
+      branch: 'conveyor/job1',
+      commit: head,
+      alreadyShipped: false,
+    });
+    expect(await rev(bare, 'refs/heads/conveyor/job1')).toBe(head);
+    expect(await ship(wt, { policy: 'branch', repo: url })).toMatchObject({ commit: head, alreadyShipped: true });
+  });
+
+  it('pushes nothing when beforePush throws', async () => {
+    const { bare, url } = await makeBare();
+    const wt = await jobWith(url, 'job1', { 'a.txt': 'a\n' });
+    await expect(ship(wt, { policy: 'branch', repo: url, beforePush: fenced })).rejects.toThrow(Fenced);
+    expect(await git(['ls-remote', bare, 'refs/heads/conveyor/*'], { cwd: bare })).toBe('');
+  });
+});

@@ -1,0 +1,111 @@
+/**
+ * Shipping a job's committed work per policy, at most once: `none` keeps it on this machine, `branch`
+ * publishes the job branch, `merge` squash-merges it into the target branch (see `ship-merge.ts`).
+ */
+import type { ShipPolicy } from '../core/job.js';
+import { ensureSuccess, git, gitResult } from './git.js';
+import { defaultLocks, type PathLocks } from './locks.js';
+import { defaultBranch } from './mirror.js';
+import { locateRepo } from './repo.js';
+import { shipMerge } from './ship-merge.js';
+import type { Worktree } from './worktree.js';
+import { UncommittedChangesError } from './errors.js';
+
+export type WorkspaceShipPolicy = Exclude<ShipPolicy, 'pr'>;
+
+export interface ShipOptions {
+  policy: WorkspaceShipPolicy;
+  /** The job's repository, as given to `createWorktree`. */
+  repo: string;
+  /** Branch to merge into (policy `merge`). @default the repository's HEAD branch */
+  target?: string;
+  /** First paragraph of the merge commit's message; the `Conveyor-Job` trailer is added. @default "Conveyor job <jobId>" */
+  message?: string;
+  /**
+   * Called right before anything leaves the machine (each push or local fast-forward). The factory
+   * confirms its lease here and throws when fenced: the error propagates as it is and nothing is pushed.
+   */
+  beforePush?: () => Promise<void>;
+  /** Attempts when the target keeps moving under the merge. @default 5 */
+  maxAttempts?: number;
+  /** @default the process-wide `defaultLocks` */
+  locks?: PathLocks;
+}
+
+export interface ShipResult {
+  policy: WorkspaceShipPolicy;
+  /** `none`: the local job branch; `branch`: the pushed branch; `merge`: the target. */
+  branch?: string;
+  /** The commit shipped (or found already shipped); absent when there was nothing to ship. */
+  commit?: string;
+  /** True when an earlier run had already shipped this job; nothing was pushed this time. */
+  alreadyShipped: boolean;
+  /** True when the job changed nothing relative to the target, so nothing was shipped. */
+  empty: boolean;
+  /** Merge attempts made (more than 1 when the target moved under us). */
+  attempts: number;
+}
+
+async function assertCommitted(wt: Worktree): Promise<string> {
+  const status = await git(['status', '--porcelain'], { cwd: wt.path });
+  if (status.trim() !== '') {
+    throw new UncommittedChangesError(
+      `job ${wt.jobId}: the worktree ${wt.path} has uncommitted changes; commit them (commitWip) before shipping`,
+    );
+  }
+  return (await git(['rev-parse', 'HEAD'], { cwd: wt.path })).trim();
+}
+
+/** Pushes the job's HEAD as `conveyor/<jobId>` unless that branch already exists at the origin (first result wins). */
+async function shipBranch(wt: Worktree, head: string, options: ShipOptions): Promise<ShipResult> {
+  const branch = wt.branch;
+  const ref = `refs/heads/${branch}`;
+  const base = { policy: options.policy, branch, alreadyShipped: false, empty: false, attempts: 1 };
+  const existing = async (): Promise<string | undefined> => {
+    const out = await git(['ls-remote', 'origin', ref], { cwd: wt.mirror });
+    return out.split(/\s+/)[0] || undefined;
+  };
+  const found = await existing();
+  if (found !== undefined) return { ...base, commit: found, alreadyShipped: true };
+  await options.beforePush?.();
+  // Create-only: the lease with an empty expected value fails if the branch appeared meanwhile.
+  const push = ['push', '--porcelain', `--force-with-lease=${ref}:`, 'origin', `${head}:${ref}`];
+  const pushed = await gitResult(push, { cwd: wt.mirror });
+  if (pushed.exitCode !== 0) {
+    const raced = await existing();
+    if (raced !== undefined) return { ...base, commit: raced, alreadyShipped: true };
+    ensureSuccess(push, { cwd: wt.mirror }, pushed);
+  }
+  return { ...base, commit: head };
+}
+
+/** Ships the job's committed work per `options.policy`; see `ShipOptions.beforePush` for fencing. */
+export async function ship(wt: Worktree, options: ShipOptions): Promise<ShipResult> {
+  const head = await assertCommitted(wt);
+  const locks = options.locks ?? defaultLocks;
+  if (options.policy === 'none') {
+    return { policy: 'none', branch: wt.branch, commit: head, alreadyShipped: false, empty: false, attempts: 0 };
+  }
+  // Under the mirror's lock: the push also moves the mirror's refs/remotes/origin/conveyor/<jobId>.
+  if (options.policy === 'branch') return locks.withLock(wt.mirror, () => shipBranch(wt, head, options));
+  const target = options.target ?? (await defaultBranch(wt.mirror, { locks }));
+  const outcome = await shipMerge({
+    wt,
+    origin: await locateRepo(options.repo),
+    target,
+    head,
+    message: options.message ?? `Conveyor job ${wt.jobId}`,
+    maxAttempts: options.maxAttempts ?? 5,
+    locks,
+    beforePush: options.beforePush,
+  });
+  const base = { policy: options.policy, branch: target, attempts: outcome.attempts };
+  switch (outcome.kind) {
+    case 'shipped':
+      return { ...base, commit: outcome.commit, alreadyShipped: false, empty: false };
+    case 'already':
+      return { ...base, commit: outcome.commit, alreadyShipped: true, empty: false };
+    case 'empty':
+      return { ...base, alreadyShipped: false, empty: true };
+  }
+}

@@ -1,0 +1,123 @@
+/** A git worktree per job at `<workdir>/worktrees/<jobId>`, on branch `conveyor/<jobId>` in the repository's mirror. */
+import { existsSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { git, gitResult, tryRevParse } from './git.js';
+import { defaultLocks, type PathLocks } from './locks.js';
+import { ensureMirror, originHeadBranch } from './mirror.js';
+import { WorkspaceInputError } from './errors.js';
+
+export interface Worktree {
+  jobId: string;
+  /** Absolute path of the checked-out files. */
+  path: string;
+  /** `conveyor/<jobId>`, a branch of the mirror. */
+  branch: string;
+  /** What the job's changes are measured against: the base ref's commit (or, on resume, where the WIP forked from it). */
+  baseCommit: string;
+  /** Absolute path of the bare mirror the worktree belongs to. */
+  mirror: string;
+}
+
+export interface CreateWorktreeOptions {
+  workdir: string;
+  /** Local path or git URL. */
+  repo: string;
+  jobId: string;
+  /** A branch of the repository (or a commit or full ref). @default the repository's HEAD branch */
+  base?: string;
+  /** A WIP commit from an earlier run's checkpoint; looked up locally, then at the origin's `refs/conveyor/wip/<jobId>`. */
+  resumeCommit?: string;
+  /** @default the process-wide `defaultLocks` */
+  locks?: PathLocks;
+}
+
+const SAFE_JOB_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+/** Throws unless `jobId` is safe as a path segment and a branch name. */
+export function assertJobId(jobId: string): void {
+  if (!SAFE_JOB_ID.test(jobId) || jobId.includes('..') || jobId.endsWith('.lock')) {
+    throw new WorkspaceInputError(`job id "${jobId}" cannot name a worktree: use letters, digits, ".", "_" and "-"`);
+  }
+}
+
+export function wipRef(jobId: string): string {
+  return `refs/conveyor/wip/${jobId}`;
+}
+
+/** Removes whatever a crashed earlier run left at `path`, and the mirror's record of it. */
+async function clearPath(mirror: string, path: string): Promise<void> {
+  if (existsSync(path)) {
+    const removed = await gitResult(['worktree', 'remove', '--force', '--force', path], { cwd: mirror });
+    if (removed.exitCode !== 0) await rm(path, { recursive: true, force: true });
+  }
+  await git(['worktree', 'prune'], { cwd: mirror });
+}
+
+async function resolveBase(mirror: string, base: string | undefined): Promise<string> {
+  const name = base ?? (await originHeadBranch(mirror));
+  const commit = (await tryRevParse(`refs/remotes/origin/${name}`, mirror)) ?? (await tryRevParse(name, mirror));
+  if (commit === undefined) throw new WorkspaceInputError(`base ref "${name}" does not exist in the repository`);
+  return commit;
+}
+
+async function findResumeCommit(mirror: string, jobId: string, commit: string): Promise<string> {
+  if (!/^[0-9a-f]{7,64}$/i.test(commit)) throw new WorkspaceInputError(`resume commit "${commit}" is not a commit id`);
+  const local = await tryRevParse(commit, mirror);
+  if (local !== undefined) return local;
+  const ref = wipRef(jobId);
+  await gitResult(['fetch', '--no-tags', '--quiet', 'origin', `+${ref}:${ref}`], { cwd: mirror });
+  const fetched = await tryRevParse(commit, mirror);
+  if (fetched !== undefined) return fetched;
+  throw new WorkspaceInputError(
+    `resume commit ${commit} of job ${jobId} is neither in the mirror nor at the origin's ${ref}; start from the base instead`,
+  );
+}
+
+/**
+ * Fetches the mirror, then checks out a fresh worktree for the job from `base` or from `resumeCommit`.
+ * A worktree left at the same path by a crashed earlier run is removed first; the job branch is reset.
+ */
+export async function createWorktree(options: CreateWorktreeOptions): Promise<Worktree> {
+  const { workdir, repo, jobId } = options;
+  assertJobId(jobId);
+  const locks = options.locks ?? defaultLocks;
+  const mirror = await ensureMirror(workdir, repo, { locks });
+  const path = join(workdir, 'worktrees', jobId);
+  const branch = `conveyor/${jobId}`;
+  return locks.withLock(path, () =>
+    locks.withLock(mirror, async () => {
+      await clearPath(mirror, path);
+      const baseTip = await resolveBase(mirror, options.base);
+      let start = baseTip;
+      let baseCommit = baseTip;
+      if (options.resumeCommit !== undefined) {
+        start = await findResumeCommit(mirror, jobId, options.resumeCommit);
+        const forked = await gitResult(['merge-base', baseTip, start], { cwd: mirror });
+        if (forked.exitCode === 0) baseCommit = forked.stdout.trim();
+      }
+      await git(['worktree', 'add', '--quiet', '-B', branch, path, start], { cwd: mirror });
+      return { jobId, path, branch, baseCommit, mirror };
+    }),
+  );
+}
+
+export interface RemoveWorktreeOptions {
+  /** Also delete the job branch from the mirror (it is the only copy of a `none`-shipped result). @default false */
+  deleteBranch?: boolean;
+  /** @default the process-wide `defaultLocks` */
+  locks?: PathLocks;
+}
+
+/** Removes the worktree's files and the mirror's record of it. */
+export async function removeWorktree(wt: Worktree, options: RemoveWorktreeOptions = {}): Promise<void> {
+  const locks = options.locks ?? defaultLocks;
+  await locks.withLock(wt.path, () =>
+    locks.withLock(wt.mirror, async () => {
+      await clearPath(wt.mirror, wt.path);
+      if (options.deleteBranch === true) {
+        await gitResult(['branch', '--quiet', '-D', wt.branch], { cwd: wt.mirror });
+      }
+    }),
+  );
+}
