@@ -5,7 +5,7 @@ import { ship } from './ship.js';
 import { commitWip } from './wip.js';
 import { createWorktree } from './worktree.js';
 import { git } from './git.js';
-import { MergeConflictError, TargetDirtyError } from './errors.js';
+import { MergeConflictError, ShipContendedError, TargetDirtyError } from './errors.js';
 import { commitFiles, jobWith, makeBare, makeRepo, rev, tempDir, trailerCommits, writeFiles } from './test-repos.js';
 
 class Fenced extends Error {}
@@ -35,6 +35,20 @@ describe('ship merge into a local repository', () => {
     const again = await ship(wt, { policy: 'merge', repo: origin, target: 'main' });
     expect(again).toMatchObject({ alreadyShipped: true, commit: result.commit });
     expect(await count(origin, 'main')).toBe(2);
+  });
+
+  it('retries when the user commits on the checked-out target meanwhile, keeping their commit', async () => {
+    const origin = await makeRepo({ 'a.txt': 'a\n' });
+    const wt = await jobWith(origin, 'job1', { 'feature.txt': 'feature\n' });
+    let userCommit = '';
+    const userCommitsOnce = async (): Promise<void> => {
+      if (userCommit === '') userCommit = await commitFiles(origin, { 'user.txt': 'mine\n' });
+    };
+    const result = await ship(wt, { policy: 'merge', repo: origin, target: 'main', beforePush: userCommitsOnce });
+    expect(result.attempts).toBe(2);
+    expect(await rev(origin, 'main^')).toBe(userCommit);
+    expect(await git(['ls-files'], { cwd: origin })).toBe('a.txt\nfeature.txt\nuser.txt\n');
+    expect(await git(['status', '--porcelain'], { cwd: origin })).toBe('');
   });
 
   it('updates a target that is not checked out without touching the working tree', async () => {
@@ -117,6 +131,28 @@ describe('ship merge into a remote (bare) repository', () => {
     expect(await trailerCommits(bare, 'main', 'job-b')).toEqual([rb.commit]);
     expect(await git(['ls-tree', '--name-only', 'main'], { cwd: bare })).toBe('a-feature.txt\na.txt\nb-feature.txt\n');
     expect(await count(bare, 'main')).toBe(3);
+  });
+
+  it('gives up with ShipContendedError when the target moves before every push', async () => {
+    const { bare, url, seed } = await makeBare({ 'a.txt': 'a\n' });
+    const wt = await jobWith(url, 'job1', { 'feature.txt': 'feature\n' });
+    let n = 0;
+    const someoneElsePushes = async (): Promise<void> => {
+      await commitFiles(seed, { [`other-${++n}.txt`]: 'x\n' });
+      await git(['push', '--quiet', 'server', 'main'], { cwd: seed });
+    };
+    const error = await ship(wt, {
+      policy: 'merge',
+      repo: url,
+      target: 'main',
+      maxAttempts: 2,
+      beforePush: someoneElsePushes,
+    }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ShipContendedError);
+    expect((error as Error).message).toBe(
+      'job job1: main moved during each of 2 attempts to merge into it; try again later',
+    );
+    expect(await trailerCommits(bare, 'main', 'job1')).toEqual([]);
   });
 
   it('pushes nothing when beforePush throws', async () => {
