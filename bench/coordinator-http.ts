@@ -1,0 +1,79 @@
+/**
+ * A real coordinator in this process on loopback, over a fresh store, with a factory and a submit
+ * token, and a keep-alive undici Pool to call it with.
+ */
+import { setMaxListeners } from 'node:events';
+import { pino } from 'pino';
+import { Pool } from 'undici';
+import { buildCoordinator } from '../src/coordinator/app.js';
+import { createToken } from '../src/coordinator/auth.js';
+import type { CoordinatorOptions } from '../src/coordinator/context.js';
+import type { Store } from '../src/store/store.js';
+import { type BackendName, freshStore, LEASE_TTL_MS } from './conveyor-store.js';
+import type { PostgresServer } from './postgres-server.js';
+
+export const COORDINATOR_OPTIONS: CoordinatorOptions = {
+  leaseTtlMs: LEASE_TTL_MS,
+  heartbeatMs: 10_000,
+  maxAttempts: 3,
+  retryBaseMs: 2_000,
+  retryMaxMs: 300_000,
+  bodyLimitBytes: 1024 * 1024,
+};
+
+export interface Answer {
+  status: number;
+  body: any;
+}
+
+export interface BenchCoordinator {
+  url: string;
+  store: Store;
+  /** The store's database, for opening a second store on it. */
+  databaseUrl: string;
+  /** Calls the API as the factory (or with the submit token) and reads the JSON answer. */
+  call(method: 'POST' | 'PATCH', path: string, json: unknown, as?: 'factory' | 'submit'): Promise<Answer>;
+  close(): Promise<void>;
+}
+
+export async function startCoordinator(
+  backend: BackendName,
+  pg: PostgresServer | undefined,
+  connections: number,
+): Promise<BenchCoordinator> {
+  const fresh = await freshStore(backend, pg);
+  const { store } = fresh;
+  const coordinator = await buildCoordinator({ ...COORDINATOR_OPTIONS, store, logger: pino({ level: 'silent' }) });
+  // Every in-flight claim listens on the shutdown signal; past 10, Node prints a leak warning.
+  setMaxListeners(0, coordinator.context.closing);
+  const url = await coordinator.app.listen({ host: '127.0.0.1', port: 0 });
+  const tokens = {
+    factory: (await createToken(store, { role: 'factory', product: null, label: 'bench' })).secret,
+    submit: (await createToken(store, { role: 'submit', product: null, label: 'bench' })).secret,
+  };
+  const pool = new Pool(url, { connections, pipelining: 1 });
+  return {
+    url,
+    store,
+    databaseUrl: fresh.url,
+    async call(method, path, json, as = 'factory') {
+      const response = await pool.request({
+        method,
+        path,
+        headers: {
+          authorization: `Bearer ${tokens[as]}`,
+          'content-type': 'application/json',
+          'x-product-id': 'bench',
+        },
+        body: JSON.stringify(json),
+      });
+      const text = await response.body.text();
+      return { status: response.statusCode, body: text === '' ? undefined : JSON.parse(text) };
+    },
+    async close() {
+      await pool.close();
+      await coordinator.close();
+      await fresh.dispose();
+    },
+  };
+}

@@ -1,0 +1,94 @@
+/**
+ * The core benchmark (`npm run bench:core [-- --quick] [-- --jobs N --concurrency C]`): store-level
+ * drain throughput against Graphile Worker and pg-boss, HTTP fleet throughput, claim and wake-up
+ * latency, on SQLite and on a real PostgreSQL (embedded unless CONVEYOR_BENCH_PG_URL names one).
+ * A script that prints figures and the verdict on each target; not a test.
+ */
+import { cpus, totalmem } from 'node:os';
+import { removeScratchDirs } from './conveyor-store.js';
+import { readOptions } from './options.js';
+import { type PostgresServer, startPostgres } from './postgres-server.js';
+import { printSettings, printTargets, type Target } from './report.js';
+import { httpSections } from './section-http.js';
+import { storeSection } from './section-store.js';
+
+const options = readOptions(process.argv.slice(2), process.env);
+let pg: PostgresServer | undefined;
+
+process.once('SIGINT', () => {
+  console.error('\ninterrupted: stopping PostgreSQL and removing temporary files');
+  removeScratchDirs();
+  void (pg?.stop() ?? Promise.resolve()).finally(() => process.exit(130));
+});
+
+const started = performance.now();
+try {
+  pg = await startPostgres(options.pgUrl);
+  const pgSettings = await pg.settings();
+  printSettings('Conveyor core benchmark', [
+    ['mode', options.quick ? 'quick' : 'default'],
+    ['jobs per measurement', options.jobs.toString()],
+    ['concurrency', `${options.concurrency.toString()} workers / worker slots / client loops`],
+    [
+      'machine',
+      `${cpus().length.toString()} × ${cpus()[0]?.model ?? '?'}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, Node ${process.version}`,
+    ],
+    ['PostgreSQL', `${pgSettings.server_version ?? '?'} — ${pg.origin}`],
+    [
+      'PostgreSQL commit',
+      `synchronous_commit=${pgSettings.synchronous_commit ?? '?'}, fsync=${pgSettings.fsync ?? '?'}, wal_sync_method=${pgSettings.wal_sync_method ?? '?'}, shared_buffers=${pgSettings.shared_buffers ?? '?'}`,
+    ],
+    ['SQLite', 'better-sqlite3, WAL, synchronous=FULL (the store sets them), file under the temp dir'],
+    ['event log', 'on (every state change appends its events in the same transaction)'],
+  ]);
+
+  const store = await storeSection(pg, options);
+  const http = await httpSections(pg, options);
+
+  const nan = Number.NaN;
+  const pgA = store.conveyor['postgres:terminal'] ?? nan;
+  const targets: Target[] = [
+    { name: 'PostgreSQL store throughput (a)', actual: pgA, goal: 4000, better: 'higher', unit: 'jobs/s' },
+    {
+      name: 'PostgreSQL (a) vs Graphile Worker',
+      actual: pgA / (store.graphile ?? nan),
+      goal: 1,
+      better: 'higher',
+      unit: '×',
+    },
+    {
+      name: `PostgreSQL (a) vs pg-boss fastest (batchSize ${store.pgBossBest?.batchSize.toString() ?? '?'})`,
+      actual: pgA / (store.pgBossBest?.rate ?? nan),
+      goal: 2,
+      better: 'higher',
+      unit: '×',
+    },
+    ...(['sqlite', 'postgres'] as const).flatMap((backend): Target[] => [
+      {
+        name: `HTTP lifecycle, ${backend}`,
+        actual: http.lifecycle[backend] ?? nan,
+        goal: 2000,
+        better: 'higher',
+        unit: 'jobs/s',
+      },
+      {
+        name: `claim p99 at 1 000/s, ${backend}`,
+        actual: http.claimP99[backend] ?? nan,
+        goal: 15,
+        better: 'lower',
+        unit: 'ms',
+      },
+      { name: `wake-up p50, ${backend}`, actual: http.wakeP50[backend] ?? nan, goal: 4, better: 'lower', unit: 'ms' },
+    ]),
+  ];
+  printTargets(targets);
+  console.log(`\nTotal run time ${((performance.now() - started) / 1000).toFixed(0)} s`);
+} catch (error) {
+  console.error(error);
+  process.exitCode = 1;
+} finally {
+  removeScratchDirs();
+  await pg?.stop();
+}
+// Peers leave timers behind (pg-boss maintenance, Graphile's reset-locked scan); the work is done.
+process.exit();

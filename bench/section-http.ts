@@ -1,0 +1,120 @@
+/**
+ * Sections 2 and 3: the coordinator over real HTTP on both backends. Lifecycle throughput with C
+ * client loops; claim latency at a fixed offered rate; wake-up of a parked long-poll claim.
+ */
+import type { BackendName } from './conveyor-store.js';
+import { type BenchCoordinator, startCoordinator } from './coordinator-http.js';
+import { httpLifecycle } from './http-lifecycle.js';
+import { claimLatency, type SubmitPath, wakeUpLatency } from './latency.js';
+import type { BenchOptions } from './options.js';
+import type { PostgresServer } from './postgres-server.js';
+import { type Cell, formatNumber, printSettings, printTable } from './report.js';
+
+export interface HttpFigures {
+  lifecycle: Partial<Record<BackendName, number>>;
+  claimP99: Partial<Record<BackendName, number>>;
+  wakeP50: Partial<Record<BackendName, number>>;
+}
+
+function errorText(error: unknown): string {
+  return `error: ${error instanceof Error ? error.message : String(error)}`.slice(0, 120);
+}
+
+async function withCoordinator<T>(
+  backend: BackendName,
+  pg: PostgresServer | undefined,
+  connections: number,
+  fn: (coordinator: BenchCoordinator) => Promise<T>,
+): Promise<T> {
+  const coordinator = await startCoordinator(backend, pg, connections);
+  try {
+    return await fn(coordinator);
+  } finally {
+    await coordinator.close();
+  }
+}
+
+const SUBMIT_LABEL: Record<SubmitPath, string> = {
+  store: 'store.submit in the coordinator process',
+  http: 'POST /api/jobs',
+  'other-store': 'store.submit on a second store (NOTIFY)',
+};
+
+export async function httpSections(pg: PostgresServer | undefined, options: BenchOptions): Promise<HttpFigures> {
+  const figures: HttpFigures = { lifecycle: {}, claimP99: {}, wakeP50: {} };
+  const backends: BackendName[] = pg === undefined ? ['sqlite'] : ['sqlite', 'postgres'];
+
+  const lifecycleRows: Cell[][] = [];
+  for (const backend of backends) {
+    try {
+      const r = await withCoordinator(backend, pg, options.concurrency, (c) =>
+        httpLifecycle(c, {
+          jobs: options.jobs,
+          loops: options.concurrency,
+          warmupJobs: options.warmupJobs,
+          capMs: options.drainCapMs,
+        }),
+      );
+      figures.lifecycle[backend] = r.shipped / r.seconds;
+      const note = r.shipped < options.jobs ? `stopped at the ${formatNumber(options.drainCapMs / 1000)} s cap` : '';
+      lifecycleRows.push([backend, r.shipped, r.seconds, r.shipped / r.seconds, r.requests / r.seconds, note]);
+    } catch (error) {
+      lifecycleRows.push([backend, '-', '-', '-', '-', errorText(error)]);
+    }
+  }
+  printTable(
+    `2. HTTP fleet lifecycle: ${options.jobs.toString()} jobs, ${options.concurrency.toString()} client loops of claim → building → review → testing → shipped`,
+    ['backend', 'shipped', 'seconds', 'jobs/s', 'requests/s', 'note'],
+    lifecycleRows,
+  );
+
+  const claimRows: Cell[][] = [];
+  for (const backend of backends) {
+    try {
+      const r = await withCoordinator(backend, pg, 64, (c) =>
+        claimLatency(c, { ratePerSec: options.claimRatePerSec, durationMs: options.claimDurationMs }),
+      );
+      figures.claimP99[backend] = r.p99;
+      claimRows.push([backend, r.offered, r.achievedPerSec, r.p50, r.p99, r.max, r.scheduledP99, r.dropped, r.errors]);
+    } catch (error) {
+      claimRows.push([backend, options.claimRatePerSec, '-', '-', '-', '-', '-', '-', errorText(error)]);
+    }
+  }
+  printTable(
+    `3a. Claim round trip, open loop at ${options.claimRatePerSec.toString()} claims/s for ${(options.claimDurationMs / 1000).toString()} s (ms)`,
+    ['backend', 'offered/s', 'achieved/s', 'p50', 'p99', 'max', 'p99 from schedule', 'dropped', 'errors'],
+    claimRows,
+  );
+
+  const wakeRows: Cell[][] = [];
+  for (const backend of backends) {
+    const paths: SubmitPath[] = backend === 'postgres' ? ['store', 'http', 'other-store'] : ['store', 'http'];
+    try {
+      await withCoordinator(backend, pg, 4, async (c) => {
+        for (const path of paths) {
+          const r = await wakeUpLatency(c, { samples: options.wakeSamples, path });
+          if (path === 'store') figures.wakeP50[backend] = r.p50;
+          wakeRows.push([backend, SUBMIT_LABEL[path], r.samples, r.p50, r.p99, r.max, r.misses]);
+        }
+      });
+    } catch (error) {
+      wakeRows.push([backend, '-', '-', '-', '-', '-', errorText(error)]);
+    }
+  }
+  printTable(
+    '3b. Wake-up: from just before the submit to the parked claim (waitMs 5000) answering with the job (ms)',
+    ['backend', 'submitted by', 'samples', 'p50', 'p99', 'max', 'misses'],
+    wakeRows,
+  );
+  printSettings('   Settings', [
+    ['coordinator', 'buildCoordinator in this process, silent pino, 127.0.0.1:0, leaseTtlMs 30000, reaper on'],
+    ['client', 'undici Pool, keep-alive, pipelining 1; connections = loops (2), 64 (3a), 4 (3b)'],
+    ['HTTP jobs', `enqueued with store.submit; ${options.warmupJobs.toString()} warm-up jobs shipped untimed first`],
+    [
+      '3a',
+      'requests leave on a 1 ms timer by schedule; 300 warm-up claims; latency from send (p99 from schedule adds client delay); a request due while 1 000 are outstanding is dropped and counts as ∞',
+    ],
+    ['3b', 'a claim parks 15 ms before each submit; the target is the in-process store.submit row'],
+  ]);
+  return figures;
+}
