@@ -55,6 +55,8 @@ export async function buildCoordinator(options: BuildOptions): Promise<Coordinat
     bodyLimit: options.bodyLimitBytes,
     forceCloseConnections: true,
     return503OnClosing: true,
+    // Malformed URL escapes and over-long path params are answered by the router itself: same error shape.
+    frameworkErrors: errorHandler,
   });
   const closing = new AbortController();
   const metrics = new CoordinatorMetrics(store);

@@ -7,7 +7,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 
 import { z } from 'zod';
 import type { Role } from '../core/job.js';
 import type { Authenticator, Principal } from './auth.js';
-import { fromZodError } from '../core/errors.js';
+import { fromZodError, ValidationError } from '../core/errors.js';
 import { UnsupportedMediaError } from './errors.js';
 
 export type Access = 'public' | readonly Role[];
@@ -53,7 +53,35 @@ declare module 'fastify' {
   }
 }
 
+/** Deeper than any real checkpoint, result or metadata, and far from where storing it overflows the stack. */
+const MAX_DEPTH = 100;
+
+/**
+ * Refuses what validates but cannot be stored: U+0000 in any string or key (PostgreSQL text refuses
+ * it) and nesting deeper than `MAX_DEPTH` (serialising it overflows the stack). Iterative, so the
+ * check itself cannot overflow.
+ */
+export function assertStorable(value: unknown, where: string): void {
+  const invalid = (path: string, message: string): ValidationError =>
+    new ValidationError(`invalid ${where}: ${path}: ${message}`, { details: [{ path, message }] });
+  const stack: [unknown, string, number][] = [[value, where, 0]];
+  for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
+    const [current, path, depth] = item;
+    if (typeof current === 'string') {
+      if (current.includes('\u0000')) throw invalid(path, 'must not contain NUL (U+0000) characters');
+      continue;
+    }
+    if (typeof current !== 'object' || current === null) continue;
+    if (depth >= MAX_DEPTH) throw invalid(path, `must not nest deeper than ${MAX_DEPTH.toString()} levels`);
+    for (const [key, child] of Object.entries(current)) {
+      if (key.includes('\u0000')) throw invalid(path, 'field names must not contain NUL (U+0000) characters');
+      stack.push([child, `${path}.${key}`, depth + 1]);
+    }
+  }
+}
+
 function parse<T>(schema: z.ZodType<T>, value: unknown, where: string): T {
+  assertStorable(value, where);
   const result = schema.safeParse(value);
   if (!result.success) throw fromZodError(where, result.error, where);
   return result.data;

@@ -1,10 +1,10 @@
 /** The jobs API for people and tools: submit, list, read, cancel, retry, unblock. */
 import { z } from 'zod';
-import { ValidationError } from '../../core/errors.js';
-import { JobSubmissionSchema, type Role } from '../../core/job.js';
-import { parseTaskFile } from '../../intake/task-file.js';
+import { ConveyorError, ValidationError } from '../../core/errors.js';
+import { type JobSubmission, JobSubmissionSchema, type Role } from '../../core/job.js';
+import { parseTaskFile, type TaskFormat } from '../../intake/task-file.js';
 import type { CoordinatorContext } from '../context.js';
-import { type AnyRouteSpec, defineRoute } from '../route.js';
+import { type AnyRouteSpec, assertStorable, defineRoute } from '../route.js';
 import { JOB_ID, JobParams, STAGE } from '../schemas.js';
 import { toNewJob } from '../submission.js';
 import { jobView } from '../views.js';
@@ -25,6 +25,24 @@ const ListQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(200).optional(),
 });
 
+/** A task file as a submission; whatever the parser throws besides a named error (a YAML alias bomb) is bad input too. */
+function readTaskFile(text: string, format: TaskFormat): JobSubmission {
+  let submission: JobSubmission;
+  try {
+    submission = parseTaskFile(text, format);
+  } catch (error) {
+    if (error instanceof ConveyorError) throw error;
+    const message = error instanceof Error ? error.message : String(error);
+    throw new ValidationError(`task file: cannot be read (${message}); fix the ${format}`, {
+      cause: error,
+      details: [{ path: 'body', message }],
+    });
+  }
+  // Checked like a JSON body: a YAML escape such as "\0" makes a NUL the raw text does not show.
+  assertStorable(submission, 'body');
+  return submission;
+}
+
 export function jobRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
   const { store, options } = ctx;
   return [
@@ -39,7 +57,7 @@ export function jobRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
       async handler({ body, principal, request, reply }) {
         const submission =
           typeof body === 'string'
-            ? parseTaskFile(
+            ? readTaskFile(
                 body,
                 YAML_TYPES.includes(request.headers['content-type']?.split(';')[0]?.trim() ?? '') ? 'yaml' : 'markdown',
               )
