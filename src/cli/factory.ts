@@ -8,7 +8,7 @@ import { pino } from 'pino';
 import { killAllProcessGroups } from '../agents/process-groups.js';
 import { createRedactor, pinoRedaction, redactingDestination } from '../core/redact.js';
 import { detectCapabilities } from '../factory/capabilities.js';
-import { startFactory } from '../factory/factory.js';
+import { FactoryRefusedError, startFactory } from '../factory/factory.js';
 import { FleetClient, httpTransport } from '../factory/fleet-client.js';
 import { gitSteps } from '../factory/git-steps.js';
 import { VERSION } from '../version.js';
@@ -63,7 +63,7 @@ stops the job at once and ships nothing.`,
       const redactor = createRedactor([token]);
       const logger = pino(
         { level: config.server.logLevel, name: 'factory', ...pinoRedaction(redactor) },
-        redactingDestination(redactor, pino.destination(2)),
+        redactingDestination(redactor, pino.destination({ dest: 2, sync: true })),
       );
       const workdir = resolve(config.factory.workdir);
       const capabilities =
@@ -121,7 +121,10 @@ stops the job at once and ships nothing.`,
       process.once('SIGINT', () => {
         stop('SIGINT');
       });
-      const outcomes = await factory.done;
+      const outcomes = await factory.done.catch((error: unknown) => {
+        if (error instanceof FactoryRefusedError) throw new CliError(error.message);
+        throw error;
+      });
       killAllProcessGroups();
       const shipped = outcomes.filter((o) => o.kind === 'shipped').length;
       logger.info({ factoryId: id, jobs: outcomes.length, shipped }, 'factory stopped');

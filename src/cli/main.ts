@@ -56,4 +56,9 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 const code = await main(process.argv);
-process.exitCode = code;
+// Exit as soon as the output is flushed: idle keep-alive connections must not hold a finished command.
+process.stdout.write('', () => {
+  process.stderr.write('', () => {
+    process.exit(code);
+  });
+});

@@ -5,7 +5,7 @@
  */
 import type { JobView } from '../coordinator/views.js';
 import type { JobResult } from '../core/job.js';
-import type { ClaimedJob, FleetClient } from './fleet-client.js';
+import type { ClaimedJob, FleetClient, FleetOutcome, HeartbeatAnswer } from './fleet-client.js';
 import { runJob, type RunOutcome } from './job-runner.js';
 import { sleep } from './sleep.js';
 import type { JobSteps } from './steps.js';
@@ -29,6 +29,9 @@ export interface FactoryOptions {
   log(fields: Record<string, unknown>, message: string): void;
   quarantine(job: JobView, leaseEpoch: number, result: JobResult, reason: string): Promise<void>;
 }
+
+/** The coordinator refused this factory outright (a bad token, a wrong product): retrying cannot help. */
+export class FactoryRefusedError extends Error {}
 
 export interface FactoryRun {
   /** Resolves when the factory stopped; lists what each job came to. */
@@ -58,7 +61,7 @@ export function startFactory(options: FactoryOptions): FactoryRun {
     grace.unref();
   };
 
-  const heartbeat = async (): Promise<void> => {
+  const heartbeat = async (): Promise<FleetOutcome<HeartbeatAnswer>> => {
     const answer = await options.client.heartbeat({
       factoryId: options.id,
       capabilities: options.capabilities,
@@ -68,12 +71,13 @@ export function startFactory(options: FactoryOptions): FactoryRun {
       version: options.version,
     });
     if (answer.kind !== 'ok') {
-      log({ answer: answer.kind, message: 'message' in answer ? answer.message : '' }, 'heartbeat not accepted');
-      return;
+      log({ answer: answer.kind, message: answer.message }, 'heartbeat not accepted');
+      return answer;
     }
     leaseTtlMs = answer.value.leaseTtlSec * 1000;
     heartbeatMs = answer.value.heartbeatSec * 1000;
     if (answer.value.drain) drain('the coordinator asked this factory to drain');
+    return answer;
   };
 
   const slot = async (n: number): Promise<void> => {
@@ -137,7 +141,9 @@ export function startFactory(options: FactoryOptions): FactoryRun {
   };
 
   const done = (async (): Promise<RunOutcome[]> => {
-    await heartbeat();
+    const first = await heartbeat();
+    if (first.kind === 'rejected')
+      throw new FactoryRefusedError(`the coordinator refused this factory: ${first.message}`);
     let beating = true;
     const beat = async (): Promise<void> => {
       while (beating) {
