@@ -3,6 +3,7 @@
  * over a store it is given. `close()` stops the reaper, ends long polls and streams, and closes HTTP
  * (the store belongs to the caller).
  */
+import { setMaxListeners } from 'node:events';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController, type RouteOptions } from 'fastify';
 import { type Clock, systemClock } from '../core/clock.js';
 import { backoffMs } from '../core/retry.js';
@@ -59,6 +60,8 @@ export async function buildCoordinator(options: BuildOptions): Promise<Coordinat
     frameworkErrors: errorHandler,
   });
   const closing = new AbortController();
+  // Every parked claim and open stream listens for shutdown.
+  setMaxListeners(0, closing.signal);
   const metrics = new CoordinatorMetrics(store);
   const waiters = new ClaimWaiters(store);
   const context: CoordinatorContext = {

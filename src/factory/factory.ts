@@ -26,8 +26,8 @@ export interface FactoryOptions {
   graceMs?: number;
   /** Claim up to `slots` jobs once, run them, then stop. */
   once?: boolean;
-  log(fields: Record<string, unknown>, message: string): void;
-  quarantine(job: JobView, leaseEpoch: number, result: JobResult, reason: string): Promise<void>;
+  log: (fields: Record<string, unknown>, message: string) => void;
+  quarantine: (job: JobView, leaseEpoch: number, result: JobResult, reason: string) => Promise<void>;
 }
 
 /** The coordinator refused this factory outright (a bad token, a wrong product): retrying cannot help. */
@@ -49,6 +49,8 @@ export function startFactory(options: FactoryOptions): FactoryRun {
   let heartbeatMs = 10_000;
   let running = 0;
   const log = options.log;
+  // Read through a function: the flag flips in callbacks while the loops await.
+  const isDraining = (): boolean => draining.signal.aborted;
 
   const drain = (reason: string): void => {
     if (draining.signal.aborted) return;
@@ -86,7 +88,7 @@ export function startFactory(options: FactoryOptions): FactoryRun {
         { factoryId: options.id, capabilities: options.capabilities, waitMs: options.once === true ? 0 : claimWaitMs },
         draining.signal,
       );
-      if (draining.signal.aborted && claim.kind === 'ok' && claim.value !== undefined) {
+      if (isDraining() && claim.kind === 'ok' && claim.value !== undefined) {
         // Claimed while starting to drain: give it straight back.
         await options.client.release(claim.value.job.id, claim.value.leaseEpoch);
         return;
@@ -97,7 +99,7 @@ export function startFactory(options: FactoryOptions): FactoryRun {
         return;
       }
       if (claim.kind !== 'ok') {
-        if (draining.signal.aborted) return;
+        if (isDraining()) return;
         log({ slot: n, answer: claim.kind, message: claim.message }, 'claim failed; retrying');
         await sleep(1000, draining.signal);
         continue;
@@ -144,16 +146,16 @@ export function startFactory(options: FactoryOptions): FactoryRun {
     const first = await heartbeat();
     if (first.kind === 'rejected')
       throw new FactoryRefusedError(`the coordinator refused this factory: ${first.message}`);
-    let beating = true;
+    const beating = { on: true };
     const beat = async (): Promise<void> => {
-      while (beating) {
+      while (beating.on) {
         await sleep(heartbeatMs, stopJobs.signal);
-        if (beating) await heartbeat();
+        if (beating.on as boolean) await heartbeat();
       }
     };
     const beats = beat();
     await Promise.all(Array.from({ length: options.slots }, (_, n) => slot(n)));
-    beating = false;
+    beating.on = false;
     stopJobs.abort();
     await beats;
     // A last heartbeat so the fleet view shows the factory drained and idle.

@@ -27,11 +27,11 @@ export interface RunnerOptions {
   leaseTtlMs: number;
   /** Re-tries the outbox this often while the coordinator is unreachable. @default 1 000 */
   retryMs?: number;
-  log(fields: Record<string, unknown>, message: string): void;
+  log: (fields: Record<string, unknown>, message: string) => void;
   /** Aborts the run from outside (the factory is stopping past its grace period). */
   stop: AbortSignal;
   /** Called when a result must be kept for human triage (the lease was lost while offline). */
-  quarantine(job: JobView, leaseEpoch: number, result: JobResult, reason: string): Promise<void>;
+  quarantine: (job: JobView, leaseEpoch: number, result: JobResult, reason: string) => Promise<void>;
 }
 
 class Fenced extends Error {}
@@ -51,6 +51,8 @@ export async function runJob(claim: ClaimedJob, options: RunnerOptions): Promise
     },
   );
   const outbox = new Outbox(options.outboxDir, job.id, options.client);
+  // Read through a function: the lease can be lost in a callback while a step awaits.
+  const isAborted = (): boolean => lease.signal.aborted;
   const onStop = (): void => {
     lease.abort('the factory is stopping');
   };
@@ -70,7 +72,7 @@ export async function runJob(claim: ClaimedJob, options: RunnerOptions): Promise
     if (flushed.kind === 'unreachable')
       log('coordinator unreachable; report kept in the outbox', { stage, pending: flushed.pending });
     if (flushed.kind === 'rejected') log(`report refused: ${flushed.message}`, { stage });
-    if (lease.signal.aborted) throw new Fenced(lease.fencedBy ?? 'aborted');
+    if (isAborted()) throw new Fenced(lease.fencedBy ?? 'aborted');
   };
 
   /** Before anything leaves the machine: every report accepted, and the lease still ours. */
@@ -110,7 +112,7 @@ export async function runJob(claim: ClaimedJob, options: RunnerOptions): Promise
       const built = await options.steps.build(job, workspace, lease.signal, (fields, message) => {
         log(message, fields);
       });
-      if (lease.signal.aborted) throw new Fenced(lease.fencedBy ?? 'aborted');
+      if (isAborted()) throw new Fenced(lease.fencedBy ?? 'aborted');
       const checkpoint = await options.steps.checkpoint(job, workspace);
       if (built.failure !== undefined) {
         failed = true;
@@ -119,7 +121,7 @@ export async function runJob(claim: ClaimedJob, options: RunnerOptions): Promise
       await report('review', { checkpoint });
       await report('testing');
       const verified = await options.steps.verify(job, workspace, lease.signal);
-      if (lease.signal.aborted) throw new Fenced(lease.fencedBy ?? 'aborted');
+      if (isAborted()) throw new Fenced(lease.fencedBy ?? 'aborted');
       if (verified.failure !== undefined) {
         failed = true;
         return await fail(verified.failure);

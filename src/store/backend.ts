@@ -42,6 +42,10 @@ export interface FencedMove {
   /** The move leaves the active stages: the lease is cleared and the run ends with outcome `to`. */
   endsRun: boolean;
   endsJob: boolean;
+  /** A failure counts towards the job's attempts. */
+  countAttempt: boolean;
+  /** Added to the `stage.changed` event's `{from, to}` payload. */
+  payload: Record<string, unknown>;
 }
 
 /**

@@ -11,6 +11,7 @@ import { FencedError, ForbiddenError, IllegalTransitionError, NotFoundError } fr
 import type { Clarification, ConveyorEvent, Factory, Job, JobError, Role, Run, Token } from '../core/job.js';
 import {
   ACTIVE_STAGES,
+  FACTORY_REPORTABLE_STAGES,
   type Actor,
   allowedSources,
   allowedTargets,
@@ -264,8 +265,10 @@ export class SqlStore implements Store {
 
   async report(report: StageReport, policy: RetryPolicy): Promise<Job> {
     const fast = this.backend.fastPaths;
-    if (fast !== undefined && report.stage !== 'failed' && report.stage !== 'queued') {
-      // Everything but a failure (whose outcome depends on attempts) is decided by the stage guard alone.
+    const reportable = FACTORY_REPORTABLE_STAGES.includes(report.stage);
+    // A retryable failure's outcome depends on the attempts left; everything else on the stage guard alone.
+    const finalFailure = report.stage === 'failed' && report.error?.retryable === false;
+    if (fast !== undefined && reportable && (report.stage !== 'failed' || finalFailure)) {
       const to = report.stage;
       const allowedFrom = [...allowedSources(to, 'factory'), ...(isActive(to) ? [to] : [])].filter(isActive);
       const row = await fast.move({
@@ -275,6 +278,8 @@ export class SqlStore implements Store {
         allowedFrom,
         endsRun: !isActive(to),
         endsJob: isTerminal(to),
+        countAttempt: to === 'failed',
+        payload: to === 'failed' ? { error: report.error ?? null } : {},
       });
       if (row !== undefined) {
         this.emit({ kind: 'events' });
@@ -294,6 +299,11 @@ export class SqlStore implements Store {
         const events: NewEvent[] = [];
         if (report.checkpoint !== undefined) {
           events.push(this.jobEvent(row, 'checkpoint.saved', 'factory', { ...report.checkpoint, stage: row.stage }));
+        }
+        if (!reportable) {
+          // A factory never reports these (not even as its current stage, which would be a checkpoint).
+          const from = row.stage as Stage;
+          throw new IllegalTransitionError(row.id, from, report.stage, allowedTargets(from, 'factory'));
         }
         if (report.stage === row.stage) {
           await this.appendEvents(trx, now, events);

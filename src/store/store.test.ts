@@ -120,6 +120,14 @@ describe.each(BACKENDS)('store on %s', (backend) => {
     }
   });
 
+  it('refuses a report of a stage a factory never reports, even the current one', async () => {
+    const { job, leaseEpoch } = await claimed();
+    const attempt = store.report({ jobId: job.id, product: job.product, leaseEpoch, stage: 'assigned' }, policy);
+    await expect(attempt).rejects.toThrow(
+      'cannot move from assigned to assigned; allowed from assigned: building, blocked, failed',
+    );
+  });
+
   it('refuses illegal human actions with 422', async () => {
     const { job, leaseEpoch } = await claimed();
     await store.report({ jobId: job.id, product: job.product, leaseEpoch, stage: 'building' }, policy);
@@ -217,7 +225,18 @@ describe.each(BACKENDS)('store on %s', (backend) => {
       },
       policy,
     );
-    expect(final.stage).toBe('failed');
+    expect(final).toMatchObject({
+      stage: 'failed',
+      attempts: 1,
+      lease: null,
+      error: { message: 'no', retryable: false },
+    });
+    const last = (await store.jobEvents(b.job.product, b.job.id)).at(-1);
+    expect(last).toMatchObject({
+      type: 'stage.changed',
+      payload: { from: 'assigned', to: 'failed', error: { message: 'no' } },
+    });
+    expect((await store.jobRuns(b.job.product, b.job.id))[0]?.outcome).toBe('failed');
     const retried = await store.retry(b.job.product, b.job.id);
     expect(retried).toMatchObject({ stage: 'queued', attempts: 0, error: null, leaseEpoch: b.leaseEpoch + 1 });
   });

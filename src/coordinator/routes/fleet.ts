@@ -1,7 +1,6 @@
 /** The fleet protocol (DESIGN §4): heartbeat, claim, report, renew, release, runs and events. */
 import { z } from 'zod';
-import { FencedError, IllegalTransitionError } from '../../core/errors.js';
-import { allowedTargets, FACTORY_REPORTABLE_STAGES } from '../../core/stages.js';
+import { FencedError } from '../../core/errors.js';
 import { CheckpointSchema, FACTORY_HEALTH, JobErrorSchema, JobResultSchema, type Role } from '../../core/job.js';
 import type { CoordinatorContext } from '../context.js';
 import { type AnyRouteSpec, defineRoute } from '../route.js';
@@ -121,19 +120,6 @@ export function fleetRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
       params: JobParams,
       body: Report,
       async handler({ params, body, principal }) {
-        if (!FACTORY_REPORTABLE_STAGES.includes(body.stage)) {
-          // The store takes a report of the current stage as a checkpoint refresh, but a factory never
-          // reports these stages (a claimed job saying "assigned" again): refuse like any illegal move.
-          const current = await store.getJob(principal.product, params.id);
-          if (current?.stage === body.stage && current.leaseEpoch === body.leaseEpoch) {
-            throw new IllegalTransitionError(
-              current.id,
-              current.stage,
-              body.stage,
-              allowedTargets(current.stage, 'factory'),
-            );
-          }
-        }
         const job = await fenced(store.report({ ...body, jobId: params.id, product: principal.product }, ctx.policy));
         if (job.stage === 'dead_letter') metrics.deadLetters.inc();
         return jobView(job);

@@ -99,7 +99,11 @@ class Notifier {
   private pending = new Set<string>();
   private inFlight: Promise<void> | undefined;
 
-  constructor(private readonly pool: pg.Pool) {}
+  constructor(
+    private readonly pool: pg.Pool,
+    /** Gap between two NOTIFYs, so a busy coordinator sends a few per second, not one per write. */
+    private readonly minIntervalMs = 10,
+  ) {}
 
   send(signal: StoreSignal): void {
     this.pending.add(signal.kind === 'events' ? 'events' : `jobs:${signal.product}`);
@@ -110,8 +114,10 @@ class Notifier {
     while (this.pending.size > 0) {
       const payload = [...this.pending].join('\n');
       this.pending.clear();
-      // Best effort: other coordinators also poll, so a lost notification costs latency, not data.
+      // Best effort: SSE streams and claim waiters also re-check on a timer, so a lost
+      // notification costs latency, not data.
       await this.pool.query('select pg_notify($1, $2)', [CHANNEL, payload]).catch(() => undefined);
+      await new Promise((resolve) => setTimeout(resolve, this.minIntervalMs));
     }
     this.inFlight = undefined;
   }

@@ -57,6 +57,7 @@ export function postgresFastPaths(
         ), upd as (
           update jobs j
           set stage = ${move.to}, updated_at = ${move.now},
+              attempts = j.attempts + case when ${move.countAttempt}::boolean then 1 else 0 end,
               checkpoint = coalesce(${checkpoint}::text, j.checkpoint),
               result = coalesce(${value(move.result)}::text, j.result),
               error = coalesce(${value(move.error)}::text, j.error),
@@ -75,7 +76,8 @@ export function postgresFastPaths(
             (1, 'checkpoint.saved',
               (jsonb_build_object('stage', upd.old_stage) || coalesce(${checkpoint}::jsonb, '{}'::jsonb))::text,
               null::int, null::int),
-            (2, 'stage.changed', json_build_object('from', upd.old_stage, 'to', upd.stage)::text,
+            (2, 'stage.changed',
+              (jsonb_build_object('from', upd.old_stage, 'to', upd.stage) || ${JSON.stringify(move.payload)}::jsonb)::text,
               case when ${move.endsRun}::boolean then 1 end, case when ${move.endsJob}::boolean then 1 end)
           ) as e(n, type, payload, ends_run, ends_job)
           where (e.n = 1 and ${checkpoint}::text is not null) or (e.n = 2 and upd.old_stage <> upd.stage)
