@@ -27,6 +27,6 @@ export {
 } from './worktree.js';
 export { commitWip, deleteWip, JOB_TRAILER, pushWip, type PushWipOptions, type WipCommit } from './wip.js';
 export { diffStats, type DiffStats } from './diff.js';
-export { checkDenied, checkScope, denyViolation, type ScopeRule, type ScopeViolation } from './scope.js';
+export { checkScope, type ScopeRule, type ScopeViolation } from './scope.js';
 export { findShippedCommit } from './shipped.js';
 export { ship, type ShipOptions, type ShipResult, type WorkspaceShipPolicy } from './ship.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkDenied, checkScope, denyViolation } from './scope.js';
+import { checkScope } from './scope.js';
 
 const stats = (files: string[], bytes = 100) => ({ files, bytes });
 
@@ -36,30 +36,5 @@ describe('checkScope', () => {
       message: 'maxDiffBytes: the diff is 50001 bytes, the limit is 50000',
     });
     expect(checkScope(stats(['a', 'b'], 50_000), {}, { maxFilesChanged: 2, maxDiffBytes: 50_000 })).toBe(undefined);
-  });
-});
-
-describe('checkDenied', () => {
-  const deny = ['rm -rf /', 'git push --force'];
-
-  it('finds a denied pattern anywhere, whitespace collapsed, in any part of a command list', () => {
-    expect(checkDenied('rm   -rf   /', deny)).toBe('rm -rf /');
-    expect(checkDenied('npm test && git  push --force origin main', deny)).toBe('git push --force');
-    expect(checkDenied('echo ok; rm -rf /', deny)).toBe('rm -rf /');
-    expect(checkDenied('cat x | rm -rf /tmp', deny)).toBe('rm -rf /');
-  });
-
-  it('is case-sensitive and lets other commands through', () => {
-    expect(checkDenied('RM -RF /', deny)).toBe(undefined);
-    expect(checkDenied('git push origin main', deny)).toBe(undefined);
-    expect(checkDenied('anything', [])).toBe(undefined);
-  });
-
-  it('makes a violation naming the command and the pattern', () => {
-    expect(denyViolation('make &&  git push --force', deny)).toEqual({
-      rule: 'deny',
-      message: 'deny: command "make && git push --force" matches denied pattern "git push --force"',
-    });
-    expect(denyViolation('make', deny)).toBe(undefined);
   });
 });

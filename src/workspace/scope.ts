@@ -1,11 +1,11 @@
-/** Scope rules on a job's diff and denied patterns on its commands. Pure: no git, no I/O. */
+/** Scope rules on a job's diff (denied commands are agents/deny.ts). Pure: no git, no I/O. */
 import picomatch from 'picomatch';
 import type { Constraints, Scope } from '../core/job.js';
 import type { DiffStats } from './diff.js';
 
-export type ScopeRule = 'scope.write' | 'maxFilesChanged' | 'maxDiffBytes' | 'deny';
+export type ScopeRule = 'scope.write' | 'maxFilesChanged' | 'maxDiffBytes';
 
-/** A broken rule; `message` starts with the rule's name and names the offending file, numbers or command. */
+/** A broken rule; `message` starts with the rule's name and names the offending file or numbers. */
 export interface ScopeViolation {
   rule: ScopeRule;
   message: string;
@@ -61,26 +61,4 @@ export function checkScope(
     };
   }
   return undefined;
-}
-
-const collapse = (text: string): string => text.replace(/\s+/g, ' ').trim();
-
-/**
- * The first of `deny` that `command` contains (case-sensitive, runs of whitespace collapsed to one space),
- * checking the whole command and each of its `&&`, `||`, `;`, `|` and newline-separated parts.
- */
-export function checkDenied(command: string, deny: readonly string[]): string | undefined {
-  const whole = collapse(command);
-  const parts = [whole, ...command.split(/&&|\|\||[;|\n]/).map(collapse)];
-  return deny.find((pattern) => {
-    const wanted = collapse(pattern);
-    return wanted !== '' && parts.some((part) => part.includes(wanted));
-  });
-}
-
-/** `checkDenied` as a violation whose message names the command and the pattern. */
-export function denyViolation(command: string, deny: readonly string[]): ScopeViolation | undefined {
-  const pattern = checkDenied(command, deny);
-  if (pattern === undefined) return undefined;
-  return { rule: 'deny', message: `deny: command "${collapse(command)}" matches denied pattern "${pattern}"` };
 }
