@@ -9,6 +9,7 @@ import pg from 'pg';
 import type { Stage } from '../src/core/stages.js';
 import { openStore } from '../src/store/open-store.js';
 import type { NewJob, RetryPolicy, Store } from '../src/store/store.js';
+import { newJob } from '../test/helpers/jobs.js';
 import type { PostgresServer } from './postgres-server.js';
 
 export type BackendName = 'sqlite' | 'postgres';
@@ -78,20 +79,7 @@ export async function analyzeJobs(fresh: FreshStore): Promise<void> {
 }
 
 export function noopJob(i: number): NewJob {
-  return {
-    product: PRODUCT,
-    title: `noop ${i.toString()}`,
-    body: 'Does nothing.',
-    source: 'bench',
-    repo: null,
-    base: null,
-    target: null,
-    requiredCapabilities: [],
-    priority: 0,
-    maxAttempts: 3,
-    spec: {},
-    idempotencyKey: null,
-  };
+  return newJob({ product: PRODUCT, title: `noop ${i.toString()}`, body: 'Does nothing.', source: 'bench' });
 }
 
 /** Submits `count` jobs, 64 in flight at a time (SQLite group-commits them; PostgreSQL pipelines them). */

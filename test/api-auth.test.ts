@@ -6,39 +6,27 @@
  */
 import type { RouteOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Access } from '../src/coordinator/route.js';
 import { ROLES, type Role } from '../src/core/job.js';
 import { startTestCoordinator, type TestCoordinator, type TestTokens } from './helpers/coordinator.js';
 import { BACKENDS } from './helpers/databases.js';
+import { type Endpoint as RegisteredEndpoint, endpoints as registeredEndpoints } from './helpers/routes.js';
 
 /** A syntactically valid job id that names no job. */
 const JOB_ID = '01ARZ3NDEKTSV4RRFFQ69G5FAV';
 const FACTORY_ID = 'factory-1';
 const PUBLIC_URLS = ['/api/openapi.json', '/healthz', '/readyz'];
 
-interface Endpoint {
-  method: string;
-  url: string;
+interface Endpoint extends RegisteredEndpoint {
   /** The URL with its path params filled with valid values. */
   path: string;
-  access: Access;
-  name: string;
 }
 
-/** Every route Fastify registered, minus the HEAD routes it generated for the GET routes. */
+/** Every registered route, with its path params filled with valid values. */
 function endpoints(routes: readonly RouteOptions[]): Endpoint[] {
-  const pairs = routes.flatMap((route) =>
-    (Array.isArray(route.method) ? route.method : [route.method]).map((method: string) => ({ method, route })),
-  );
-  const getUrls = new Set(pairs.filter((p) => p.method === 'GET').map((p) => p.route.url));
-  return pairs
-    .filter((p) => !(p.method === 'HEAD' && getUrls.has(p.route.url)))
-    .map(({ method, route }) => {
-      const access = (route.config as { access?: Access } | undefined)?.access;
-      if (access === undefined) throw new Error(`${method} ${route.url} declares no access`);
-      const path = route.url.replace(/:(\w+)/g, () => (route.url.startsWith('/api/factories/') ? FACTORY_ID : JOB_ID));
-      return { method, url: route.url, path, access, name: `${method} ${route.url}` };
-    });
+  return registeredEndpoints(routes).map((e) => ({
+    ...e,
+    path: e.url.replace(/:(\w+)/g, () => (e.url.startsWith('/api/factories/') ? FACTORY_ID : JOB_ID)),
+  }));
 }
 
 function expectError(response: { status: number; body: unknown }, status: number, code: string, what: string): void {

