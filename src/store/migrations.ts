@@ -135,6 +135,29 @@ function migrations(kind: BackendKind): Record<string, Migration> {
           .execute();
       },
     },
+    '0002_quarantine': {
+      async up(db: Kysely<unknown>): Promise<void> {
+        // Results produced under a lease that was lost: kept for a human, never shipped automatically.
+        await db.schema
+          .createTable('quarantined_results')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('product', 'text', (c) => c.notNull())
+          .addColumn('job_id', 'text', (c) => c.notNull().references('jobs.id'))
+          .addColumn('epoch', 'integer', (c) => c.notNull())
+          .addColumn('factory_id', 'text', (c) => c.notNull())
+          .addColumn('reason', 'text', (c) => c.notNull())
+          .addColumn('result', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('triage', 'text')
+          .addColumn('triaged_at', 'bigint')
+          .execute();
+        await db.schema
+          .createIndex('quarantined_results_job')
+          .on('quarantined_results')
+          .columns(['job_id', 'epoch'])
+          .execute();
+      },
+    },
   };
 }
 

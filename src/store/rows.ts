@@ -6,13 +6,22 @@ import type {
   Factory,
   FactoryHealth,
   Job,
+  JobResult,
+  QuarantinedResult,
   JobSpec,
   Role,
   Run,
   Token,
 } from '../core/job.js';
 import type { Actor, Stage } from '../core/stages.js';
-import type { EventsTable, FactoriesTable, JobsTable, RunsTable, TokensTable } from './schema.js';
+import type {
+  EventsTable,
+  FactoriesTable,
+  JobsTable,
+  QuarantinedResultsTable,
+  RunsTable,
+  TokensTable,
+} from './schema.js';
 
 export type JobRow = Selectable<JobsTable>;
 export type EventRow = Selectable<EventsTable>;
@@ -100,6 +109,20 @@ export function toToken(row: Selectable<TokensTable>): Token {
     product: row.product,
     label: row.label,
     createdAt: row.created_at,
+  };
+}
+
+export function toQuarantined(row: Selectable<QuarantinedResultsTable>): QuarantinedResult {
+  return {
+    id: row.id,
+    jobId: row.job_id,
+    epoch: row.epoch,
+    factoryId: row.factory_id,
+    reason: row.reason,
+    result: JSON.parse(row.result) as JobResult,
+    createdAt: row.created_at,
+    triage: row.triage === null ? null : row.triage === 'accepted' ? 'accept' : 'discard',
+    triagedAt: row.triaged_at,
   };
 }
 

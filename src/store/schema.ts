@@ -81,10 +81,25 @@ export interface TokensTable {
   created_at: number;
 }
 
+export interface QuarantinedResultsTable {
+  id: string;
+  product: string;
+  job_id: string;
+  epoch: number;
+  factory_id: string;
+  reason: string;
+  /** JSON `JobResult`. */
+  result: string;
+  created_at: number;
+  triage: string | null;
+  triaged_at: number | null;
+}
+
 export interface Database {
   jobs: JobsTable;
   runs: RunsTable;
   events: EventsTable;
   factories: FactoriesTable;
   tokens: TokensTable;
+  quarantined_results: QuarantinedResultsTable;
 }

@@ -8,7 +8,19 @@ import { type Kysely, type SqlBool, sql } from 'kysely';
 import { monotonicFactory } from 'ulid';
 import type { Clock } from '../core/clock.js';
 import { FencedError, ForbiddenError, IllegalTransitionError, NotFoundError } from '../core/errors.js';
-import type { Clarification, ConveyorEvent, Factory, Job, JobError, Role, Run, Token } from '../core/job.js';
+import type {
+  Clarification,
+  ConveyorEvent,
+  Factory,
+  Job,
+  JobError,
+  JobResult,
+  QuarantinedResult,
+  Role,
+  Run,
+  Token,
+  TriageAction,
+} from '../core/job.js';
 import {
   ACTIVE_STAGES,
   FACTORY_REPORTABLE_STAGES,
@@ -21,7 +33,7 @@ import {
   type Stage,
 } from '../core/stages.js';
 import type { Backend } from './backend.js';
-import { type JobRow, json, toEvent, toFactory, toJob, toRun, toToken } from './rows.js';
+import { type JobRow, json, toEvent, toFactory, toJob, toQuarantined, toRun, toToken } from './rows.js';
 import type { Database, JobsTable } from './schema.js';
 import type {
   Claim,
@@ -724,6 +736,107 @@ export class SqlStore implements Store {
   async findToken(hash: string): Promise<Token | undefined> {
     const row = await this.db.selectFrom('tokens').selectAll().where('hash', '=', hash).executeTakeFirst();
     return row === undefined ? undefined : toToken(row);
+  }
+
+  // ---- quarantine -------------------------------------------------------------------------------
+
+  async quarantine(input: {
+    product: string;
+    jobId: string;
+    epoch: number;
+    reason: string;
+    result: JobResult;
+  }): Promise<QuarantinedResult> {
+    const now = this.clock.now();
+    const record = await this.backend.writeTransaction(async (trx) => {
+      const run = await trx
+        .selectFrom('runs')
+        .innerJoin('jobs', 'jobs.id', 'runs.job_id')
+        .select(['runs.factory_id', 'jobs.lease_epoch'])
+        .where('runs.job_id', '=', input.jobId)
+        .where('runs.epoch', '=', input.epoch)
+        .where('jobs.product', '=', input.product)
+        .executeTakeFirst();
+      if (run === undefined) throw new NotFoundError(`job ${input.jobId} has no run with epoch ${String(input.epoch)}`);
+      const row = await trx
+        .insertInto('quarantined_results')
+        .values({
+          id: newId(now),
+          product: input.product,
+          job_id: input.jobId,
+          epoch: input.epoch,
+          factory_id: run.factory_id,
+          reason: input.reason,
+          result: json(input.result),
+          created_at: now,
+          triage: null,
+          triaged_at: null,
+        })
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      await this.appendEvents(trx, now, [
+        {
+          product: input.product,
+          jobId: input.jobId,
+          epoch: input.epoch,
+          type: 'job.quarantined',
+          actor: 'factory',
+          payload: {
+            quarantineId: row.id,
+            factoryId: run.factory_id,
+            reason: input.reason,
+            currentEpoch: run.lease_epoch,
+          },
+        },
+      ]);
+      return toQuarantined(row);
+    });
+    this.emit({ kind: 'events' });
+    return record;
+  }
+
+  async listQuarantined(product: string, jobId: string): Promise<QuarantinedResult[]> {
+    await this.requireJob(product, jobId);
+    const rows = await this.db
+      .selectFrom('quarantined_results')
+      .selectAll()
+      .where('job_id', '=', jobId)
+      .orderBy('id')
+      .execute();
+    return rows.map(toQuarantined);
+  }
+
+  async triage(product: string, jobId: string, quarantineId: string, action: TriageAction): Promise<QuarantinedResult> {
+    const now = this.clock.now();
+    const record = await this.backend.writeTransaction(async (trx) => {
+      const row = await trx
+        .updateTable('quarantined_results')
+        .set({ triage: action === 'accept' ? 'accepted' : 'discarded', triaged_at: now })
+        .where('id', '=', quarantineId)
+        .where('job_id', '=', jobId)
+        .where('product', '=', product)
+        .where('triage', 'is', null)
+        .returningAll()
+        .executeTakeFirst();
+      if (row === undefined) {
+        throw new NotFoundError(
+          `no untriaged quarantined result ${quarantineId} on job ${jobId}; list them with GET /api/jobs/${jobId}/quarantine`,
+        );
+      }
+      await this.appendEvents(trx, now, [
+        {
+          product,
+          jobId,
+          epoch: row.epoch,
+          type: 'quarantine.triaged',
+          actor: 'human',
+          payload: { quarantineId, action },
+        },
+      ]);
+      return toQuarantined(row);
+    });
+    this.emit({ kind: 'events' });
+    return record;
   }
 
   // ---- shared pieces ----------------------------------------------------------------------------

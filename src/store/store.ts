@@ -11,6 +11,8 @@ import type {
   Job,
   JobError,
   JobResult,
+  QuarantinedResult,
+  TriageAction,
   Role,
   Run,
   Token,
@@ -144,6 +146,21 @@ export interface Store {
   findToken(hash: string): Promise<Token | undefined>;
   /** Whether any token exists (a fresh store gets a generated admin token on first start). */
   hasTokens(): Promise<boolean>;
+
+  /**
+   * Attaches a result produced under lease `epoch` (no longer current) to the job for human triage,
+   * with a `job.quarantined` event; the job's stage does not change.
+   */
+  quarantine(input: {
+    product: string;
+    jobId: string;
+    epoch: number;
+    reason: string;
+    result: JobResult;
+  }): Promise<QuarantinedResult>;
+  listQuarantined(product: string, jobId: string): Promise<QuarantinedResult[]>;
+  /** Records a human's decision on a quarantined result (once). */
+  triage(product: string, jobId: string, quarantineId: string, action: TriageAction): Promise<QuarantinedResult>;
 
   /** Subscribes to signals emitted after commits (here and, on PostgreSQL, in other coordinators). */
   onSignal(listener: (signal: StoreSignal) => void): () => void;

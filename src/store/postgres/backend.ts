@@ -32,6 +32,9 @@ export function openPostgresBackend(options: PostgresOptions): Backend {
     // Our bigint columns are millisecond times and counters, all well inside 2^53.
     types: { getTypeParser: typeParser },
   });
+  // An idle connection that dies (a restarted server, a dropped network) is replaced on next use; without
+  // a listener the pool's 'error' event would end the process.
+  pool.on('error', () => undefined);
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   const notifier = new Notifier(pool);
   let listener: pg.Client | undefined;
@@ -41,7 +44,7 @@ export function openPostgresBackend(options: PostgresOptions): Backend {
 
   return {
     kind: 'postgres',
-    fastPaths: postgresFastPaths(db, capabilitiesMatch),
+    fastPaths: postgresFastPaths(db, pool, capabilitiesMatch),
     capabilitiesMatch,
     db,
     rowLocks: true,
