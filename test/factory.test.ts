@@ -241,3 +241,171 @@ describe('factory', () => {
     expect((await job(id)).stage).toBe('shipped');
   });
 });
+
+describe('factory through a coordinator outage', () => {
+  const ADMIN = 'cvy_outage_test_admin_token';
+  const children: ChildProcess[] = [];
+  let dir: string;
+  let port: number;
+  let server: ChildProcess | undefined;
+  const base = (): string => `http://127.0.0.1:${String(port)}`;
+
+  async function startServer(leaseTtlSec: number): Promise<void> {
+    const child = spawn(
+      process.execPath,
+      [BIN, 'serve', '--port', String(port), '--db', join(dir, 'c.db'), '--log-level', 'warn'],
+      {
+        env: {
+          ...process.env,
+          CONVEYOR_ADMIN_TOKEN: ADMIN,
+          CONVEYOR_LEASE_TTL_SEC: String(leaseTtlSec),
+          CONVEYOR_HEARTBEAT_SEC: '0.5',
+          CONVEYOR_RETRY_BASE_SEC: '0.05',
+        },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
+    children.push(child);
+    server = child;
+    await new Promise<void>((ready, reject) => {
+      let err = '';
+      const timer = setTimeout(() => {
+        reject(new Error(`serve did not start: ${err}`));
+      }, 20_000);
+      child.stderr.on('data', (chunk: Buffer) => {
+        err += chunk.toString();
+        if (err.includes('listening on')) {
+          clearTimeout(timer);
+          ready();
+        }
+      });
+    });
+  }
+
+  async function api(method: string, path: string, json?: unknown): Promise<any> {
+    const res = await fetch(`${base()}${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${ADMIN}`,
+        ...(json === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      ...(json === undefined ? {} : { body: JSON.stringify(json) }),
+    });
+    return res.json();
+  }
+
+  async function waitStage(id: string, stages: string[], timeoutMs = 20_000): Promise<any> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const job = await api('GET', `/api/jobs/${id}`);
+      if (stages.includes(job.stage)) return job;
+      if (Date.now() > deadline) throw new Error(`job is ${String(job.stage)}, not ${stages.join('/')}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  function factory(
+    id: string,
+    args: string[],
+    env: Record<string, string> = {},
+  ): { child: ChildProcess; log: () => string; exited: Promise<number | null> } {
+    const child = spawn(
+      process.execPath,
+      [
+        BIN,
+        'factory',
+        '--coordinator',
+        base(),
+        '--token',
+        ADMIN,
+        '--workdir',
+        mkdtempSync(join(tmpdir(), 'conveyor-wd-')),
+        '--id',
+        id,
+        ...args,
+      ],
+      { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    children.push(child);
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    const exited = new Promise<number | null>((done) => {
+      child.once('exit', (code) => {
+        done(code);
+      });
+    });
+    return { child, log: () => output, exited };
+  }
+
+  beforeAll(async () => {
+    const { freePort } = await import('./helpers/free-port.js');
+    port = await freePort();
+  });
+  afterEach(() => {
+    for (const child of children.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
+  });
+
+  it('keeps working while the coordinator is down and replays its reports when it is back', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'conveyor-outage-'));
+    await startServer(30);
+    const repo = makeRepo();
+    const { id } = await api('POST', '/api/jobs', {
+      body: 'Write a file slowly.',
+      repo,
+      agent: { runtime: 'command', run: 'sleep 3; echo survived >> out.txt' },
+      ship: 'merge',
+    });
+    const a = factory('outage-a', []);
+    await waitStage(id, ['building']);
+    server?.kill('SIGKILL');
+    await new Promise((r) => setTimeout(r, 4000));
+    await startServer(30);
+    const shipped = await waitStage(id, ['shipped'], 30_000);
+    expect(shipped.leaseEpoch).toBe(1);
+    expect(readFileSync(join(repo, 'out.txt'), 'utf8')).toBe('survived\n');
+    expect(a.log()).toMatch(/coordinator unreachable; report kept in the outbox|heartbeat not accepted/);
+  });
+
+  it('quarantines a result whose lease was reclaimed during the outage: never shipped, visible for triage', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'conveyor-outage-'));
+    await startServer(2);
+    const repo = makeRepo();
+    const { id } = await api('POST', '/api/jobs', {
+      body: 'Race.',
+      repo,
+      agent: {
+        runtime: 'command',
+        run: 'if [ "$SLOW" = 1 ]; then sleep 6; echo orphan >> out.txt; else echo winner >> out.txt; fi',
+      },
+      ship: 'merge',
+    });
+    // --once: after its orphaned run, A must not claim the job again.
+    const a = factory('orphan-a', ['--once'], { SLOW: '1' });
+    const first = await waitStage(id, ['building']);
+    server?.kill('SIGKILL');
+    await new Promise((r) => setTimeout(r, 2500));
+    await startServer(2);
+    await waitStage(id, ['queued'], 10_000);
+    factory('winner-b', []);
+    await waitStage(id, ['shipped'], 20_000);
+    const deadline = Date.now() + 20_000;
+    let quarantined: any[] = [];
+    while (quarantined.length === 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 200));
+      quarantined = await api('GET', `/api/jobs/${id}/quarantine`);
+    }
+    expect(quarantined).toEqual([
+      expect.objectContaining({ epoch: first.leaseEpoch, factoryId: 'orphan-a', triage: null }),
+    ]);
+    expect(readFileSync(join(repo, 'out.txt'), 'utf8')).toBe('winner\n');
+    expect((await api('GET', `/api/jobs/${id}`)).stage).toBe('shipped');
+    const triaged = await api('POST', `/api/jobs/${id}/triage`, { quarantineId: quarantined[0].id, action: 'discard' });
+    expect(triaged).toMatchObject({ triage: 'discard' });
+    expect(a.log()).toMatch(/quarantined/);
+  });
+});

@@ -1,5 +1,5 @@
 /** How domain records look on the wire: times as ISO-8601 strings, nothing internal. */
-import type { ConveyorEvent, Factory, Job, Run } from '../core/job.js';
+import type { ConveyorEvent, Factory, Job, QuarantinedResult, Run } from '../core/job.js';
 
 const iso = (ms: number): string => new Date(ms).toISOString();
 const isoOrNull = (ms: number | null): string | null => (ms === null ? null : iso(ms));
@@ -16,6 +16,7 @@ export type JobView = Omit<Job, 'spec' | 'lease' | 'clarifications' | 'runAfter'
   };
 export type RunView = Iso<Run, 'startedAt' | 'endedAt'>;
 export type EventView = Iso<ConveyorEvent, 'at'>;
+export type QuarantineView = Iso<QuarantinedResult, 'createdAt' | 'triagedAt'>;
 export type FactoryView = Iso<Factory, 'joinedAt' | 'lastHeartbeatAt'> & { heartbeatAgeMs: number };
 
 export function jobView(job: Job): JobView {
@@ -46,4 +47,8 @@ export function factoryView(factory: Factory, now: number): FactoryView {
     lastHeartbeatAt: iso(factory.lastHeartbeatAt),
     heartbeatAgeMs: now - factory.lastHeartbeatAt,
   };
+}
+
+export function quarantineView(record: QuarantinedResult): QuarantineView {
+  return { ...record, createdAt: iso(record.createdAt), triagedAt: isoOrNull(record.triagedAt) };
 }

@@ -169,3 +169,22 @@ export interface Token {
 }
 
 export const DEFAULT_PRODUCT = 'default';
+
+export const TRIAGE_ACTIONS = ['accept', 'discard'] as const;
+export type TriageAction = (typeof TRIAGE_ACTIONS)[number];
+
+/**
+ * A result a factory produced under a lease it had lost (it found out when the coordinator answered
+ * again). Attached to the job for a human to accept or discard; never shipped automatically.
+ */
+export interface QuarantinedResult {
+  id: string;
+  jobId: string;
+  epoch: number;
+  factoryId: string;
+  reason: string;
+  result: JobResult;
+  createdAt: number;
+  triage: TriageAction | null;
+  triagedAt: number | null;
+}

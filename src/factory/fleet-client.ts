@@ -4,7 +4,7 @@
  * at once), `rejected` (another 4xx: a bug or bad input, not worth retrying) or `unreachable`
  * (connection refused, timeout, 5xx: keep working and retry later).
  */
-import type { JobView } from '../coordinator/views.js';
+import type { JobView, QuarantineView } from '../coordinator/views.js';
 import type { Checkpoint, FactoryHealth, JobError, JobResult } from '../core/job.js';
 import type { Stage } from '../core/stages.js';
 
@@ -75,6 +75,14 @@ export class FleetClient {
 
   renew(jobId: string, leaseEpoch: number): Promise<FleetOutcome<{ leaseExpiresAt: string }>> {
     return this.call('POST', `/api/fleet/jobs/${jobId}/lease/renew`, { leaseEpoch });
+  }
+
+  /** Hands a result produced under a lost lease to the coordinator for human triage. */
+  quarantine(
+    jobId: string,
+    body: { leaseEpoch: number; reason: string; result: JobResult },
+  ): Promise<FleetOutcome<QuarantineView>> {
+    return this.call('POST', `/api/fleet/jobs/${jobId}/quarantine`, body);
   }
 
   release(jobId: string, leaseEpoch: number): Promise<FleetOutcome<JobView>> {

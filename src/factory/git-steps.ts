@@ -187,8 +187,9 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
       }
     },
 
-    async cleanup(worktree, failed) {
-      if (!failed || options.keepFailed !== true) await removeWorktree(worktree);
+    async cleanup(worktree, disposition) {
+      if (disposition === 'quarantined' || (disposition === 'failed' && options.keepFailed === true)) return;
+      await removeWorktree(worktree);
     },
   };
 }

@@ -59,12 +59,29 @@ export async function runJob(claim: ClaimedJob, options: RunnerOptions): Promise
   options.stop.addEventListener('abort', onStop);
   lease.start();
 
+  /** Whether a report had to wait in the outbox: a fence found after that means the result is orphaned. */
+  const outage = { seen: false };
+  let disposition: 'done' | 'failed' | 'quarantined' = 'done';
+
+  /** Keeps the result for a human: locally, and attached to the job at the coordinator. Never shipped. */
+  const quarantine = async (result: JobResult, reason: string): Promise<RunOutcome> => {
+    disposition = 'quarantined';
+    await options.quarantine(job, leaseEpoch, result, reason);
+    const reported = await options.client.quarantine(job.id, { leaseEpoch, reason, result });
+    log('quarantined: the lease was lost while the coordinator was unreachable; kept for triage', {
+      reported: reported.kind,
+    });
+    outbox.discard();
+    return { kind: 'quarantined', reason };
+  };
+
   /** Sends a report; a fence aborts the run. Unreachable is fine: the outbox keeps it. */
   const report = async (
     stage: Stage,
     extra: { checkpoint?: { wipBranch: string; wipCommit: string }; result?: JobResult; error?: JobError } = {},
   ): Promise<void> => {
     const flushed = await outbox.send({ stage, leaseEpoch, ...extra });
+    if (flushed.kind === 'unreachable') outage.seen = true;
     if (flushed.kind === 'fenced') {
       lease.check({ kind: 'fenced', currentEpoch: null, message: flushed.message });
       throw new Fenced(flushed.message);
@@ -81,6 +98,7 @@ export async function runJob(claim: ClaimedJob, options: RunnerOptions): Promise
       if (lease.signal.aborted) return { kind: 'fenced', message: lease.fencedBy ?? 'aborted' };
       const flushed = await outbox.flush();
       if (flushed.kind === 'unreachable') {
+        outage.seen = true;
         await sleep(options.retryMs ?? 1000, lease.signal);
         continue;
       }
@@ -102,7 +120,6 @@ export async function runJob(claim: ClaimedJob, options: RunnerOptions): Promise
     return { kind: 'failed', error };
   };
 
-  let failed = false;
   try {
     await report('building');
     const prepared = await options.steps.prepare(job, lease.signal);
@@ -115,7 +132,7 @@ export async function runJob(claim: ClaimedJob, options: RunnerOptions): Promise
       if (isAborted()) throw new Fenced(lease.fencedBy ?? 'aborted');
       const checkpoint = await options.steps.checkpoint(job, workspace);
       if (built.failure !== undefined) {
-        failed = true;
+        disposition = 'failed';
         return await fail(built.failure);
       }
       await report('review', { checkpoint });
@@ -123,16 +140,14 @@ export async function runJob(claim: ClaimedJob, options: RunnerOptions): Promise
       const verified = await options.steps.verify(job, workspace, lease.signal);
       if (isAborted()) throw new Fenced(lease.fencedBy ?? 'aborted');
       if (verified.failure !== undefined) {
-        failed = true;
+        disposition = 'failed';
         return await fail(verified.failure);
       }
       const summary = { summary: built.summary, verify: verified.results };
       const confirmed = await confirmLease();
       if (confirmed.kind === 'fenced') {
-        const result = { ...summary, checkpoint };
-        failed = true;
-        await options.quarantine(job, leaseEpoch, result, confirmed.message);
-        return { kind: 'quarantined', reason: confirmed.message };
+        if (outage.seen || lease.sawOutage) return await quarantine({ ...summary, checkpoint }, confirmed.message);
+        throw new Fenced(confirmed.message);
       }
       if (confirmed.kind === 'rejected')
         return await fail({ code: 'report_refused', message: confirmed.message, retryable: true });
@@ -143,7 +158,7 @@ export async function runJob(claim: ClaimedJob, options: RunnerOptions): Promise
           throw new Fenced(`cannot confirm the lease before shipping: ${renewed.kind}`);
       });
       if ('failure' in shipped) {
-        failed = true;
+        disposition = 'failed';
         return await fail(shipped.failure);
       }
       const result: JobResult = { ...summary, ship: shipped.ship, checkpoint };
@@ -151,8 +166,19 @@ export async function runJob(claim: ClaimedJob, options: RunnerOptions): Promise
       const final = await confirmLease().catch(() => ({ kind: 'flushed' as const }));
       if (final.kind === 'fenced') log('shipped, but the final report met a fence', { reason: final.message });
       return { kind: 'shipped', result };
+    } catch (error) {
+      if (!(error instanceof Fenced) || !(outage.seen || lease.sawOutage)) throw error;
+      // The replay after an outage met a fence: what was done meanwhile is orphaned, not wrong.
+      const checkpoint = await options.steps.checkpoint(job, workspace).catch(() => undefined);
+      return await quarantine(
+        {
+          summary: 'interrupted: the lease was lost during a coordinator outage',
+          ...(checkpoint === undefined ? {} : { checkpoint }),
+        },
+        error.message,
+      );
     } finally {
-      await options.steps.cleanup(workspace, failed);
+      await options.steps.cleanup(workspace, disposition);
     }
   } catch (error) {
     if (error instanceof Fenced || lease.signal.aborted) {

@@ -9,6 +9,8 @@ export class LeaseKeeper {
   private timer: NodeJS.Timeout | undefined;
   /** Why the lease was lost, once it was. */
   fencedBy: string | undefined;
+  /** Set once a renew could not reach the coordinator: a later fence then orphans the work done meanwhile. */
+  sawOutage = false;
 
   constructor(
     private readonly client: FleetClient,
@@ -45,6 +47,7 @@ export class LeaseKeeper {
 
   /** Looks at any answer about this job; a 409 fences the run. */
   check<T>(outcome: FleetOutcome<T>): boolean {
+    if (outcome.kind === 'unreachable') this.sawOutage = true;
     if (outcome.kind === 'fenced') {
       this.fencedBy ??= outcome.message;
       this.log(`fenced: ${outcome.message}`);

@@ -38,6 +38,6 @@ export interface JobSteps<W = unknown> {
     workspace: W,
     beforePush: () => Promise<void>,
   ): Promise<{ ship: JobResult } | { failure: StepFailure }>;
-  /** Removes the workspace (a failed one may be kept for debugging). */
-  cleanup(workspace: W, failed: boolean): Promise<void>;
+  /** Removes the workspace; a quarantined one is always kept, a failed one when asked. */
+  cleanup(workspace: W, disposition: 'done' | 'failed' | 'quarantined'): Promise<void>;
 }

@@ -5,7 +5,7 @@ import { CheckpointSchema, FACTORY_HEALTH, JobErrorSchema, JobResultSchema, type
 import type { CoordinatorContext } from '../context.js';
 import { type AnyRouteSpec, defineRoute } from '../route.js';
 import { CAPABILITIES, FACTORY_ID, JobParams, LEASE_EPOCH, STAGE } from '../schemas.js';
-import { jobView } from '../views.js';
+import { jobView, quarantineView } from '../views.js';
 import { jobReadRoutes } from './job-reads.js';
 
 const FLEET: readonly Role[] = ['factory', 'admin'];
@@ -146,6 +146,30 @@ export function fleetRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
       body: EpochBody,
       async handler({ params, body, principal }) {
         return jobView(await fenced(store.release(principal.product, params.id, body.leaseEpoch)));
+      },
+    }),
+    defineRoute({
+      method: 'POST',
+      url: '/api/fleet/jobs/:id/quarantine',
+      summary:
+        'Attach a result produced under a lease that was lost (the factory learned of it after an outage) for human triage; the stage does not change.',
+      access: FLEET,
+      params: JobParams,
+      body: z.strictObject({
+        leaseEpoch: LEASE_EPOCH,
+        reason: z.string().min(1).max(2000),
+        result: JobResultSchema,
+      }),
+      status: 201,
+      async handler({ params, body, principal }) {
+        const record = await store.quarantine({
+          product: principal.product,
+          jobId: params.id,
+          epoch: body.leaseEpoch,
+          reason: body.reason,
+          result: body.result,
+        });
+        return quarantineView(record);
       },
     }),
     ...jobReadRoutes(ctx, '/api/fleet/jobs', FLEET),

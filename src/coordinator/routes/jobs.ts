@@ -1,13 +1,13 @@
 /** The jobs API for people and tools: submit, list, read, cancel, retry, unblock. */
 import { z } from 'zod';
 import { ConveyorError, ValidationError } from '../../core/errors.js';
-import { type JobSubmission, JobSubmissionSchema, type Role } from '../../core/job.js';
+import { type JobSubmission, JobSubmissionSchema, type Role, TRIAGE_ACTIONS } from '../../core/job.js';
 import { parseTaskFile, type TaskFormat } from '../../intake/task-file.js';
 import type { CoordinatorContext } from '../context.js';
 import { type AnyRouteSpec, assertStorable, defineRoute } from '../route.js';
 import { JOB_ID, JobParams, STAGE } from '../schemas.js';
 import { toNewJob } from '../submission.js';
-import { jobView } from '../views.js';
+import { jobView, quarantineView } from '../views.js';
 import { jobReadRoutes } from './job-reads.js';
 
 const PEOPLE: readonly Role[] = ['submit', 'admin'];
@@ -100,6 +100,27 @@ export function jobRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
       },
     }),
     ...jobReadRoutes(ctx, '/api/jobs', PEOPLE),
+    defineRoute({
+      method: 'GET',
+      url: '/api/jobs/:id/quarantine',
+      summary: 'Results of this job kept for triage because they were produced under a lost lease.',
+      access: PEOPLE,
+      params: JobParams,
+      async handler({ params, principal }) {
+        return (await store.listQuarantined(principal.product, params.id)).map(quarantineView);
+      },
+    }),
+    defineRoute({
+      method: 'POST',
+      url: '/api/jobs/:id/triage',
+      summary: 'Accept or discard a quarantined result (admins). Nothing is shipped: the decision is recorded.',
+      access: ['admin'],
+      params: JobParams,
+      body: z.strictObject({ quarantineId: JOB_ID, action: z.enum(TRIAGE_ACTIONS) }),
+      async handler({ params, body, principal }) {
+        return quarantineView(await store.triage(principal.product, params.id, body.quarantineId, body.action));
+      },
+    }),
     defineRoute({
       method: 'POST',
       url: '/api/jobs/:id/cancel',
