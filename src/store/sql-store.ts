@@ -5,9 +5,8 @@
  */
 import { EventEmitter } from 'node:events';
 import { type Kysely, type SqlBool, sql } from 'kysely';
-import { monotonicFactory } from 'ulid';
 import type { Clock } from '../core/clock.js';
-import { FencedError, ForbiddenError, IllegalTransitionError, NotFoundError } from '../core/errors.js';
+import { FencedError, IllegalTransitionError, NotFoundError } from '../core/errors.js';
 import type {
   Clarification,
   ConveyorEvent,
@@ -33,7 +32,11 @@ import {
   type Stage,
 } from '../core/stages.js';
 import type { Backend } from './backend.js';
-import { type JobRow, json, toEvent, toFactory, toJob, toQuarantined, toRun, toToken } from './rows.js';
+import * as factories from './factory-registry.js';
+import * as quarantined from './quarantine-queries.js';
+import { appendEvents, type NewEvent, newId, requireJob, type StoreContext, type Trx } from './store-context.js';
+import * as tokens from './token-queries.js';
+import { type JobRow, json, toEvent, toJob, toRun } from './rows.js';
 import type { Database, JobsTable } from './schema.js';
 import type {
   Claim,
@@ -49,13 +52,7 @@ import type {
   StoreSignal,
 } from './store.js';
 
-type Trx = Kysely<Database>;
 type JobPatch = Partial<Omit<JobsTable, 'id' | 'product' | 'created_at'>>;
-
-interface NewEvent extends Omit<ConveyorEvent, 'seq' | 'at'> {
-  endsRun?: boolean;
-  endsJob?: boolean;
-}
 
 /** One stage change to apply to a locked job row: the patch, the event, and what it ends. */
 interface Transition {
@@ -70,12 +67,11 @@ interface Transition {
   endsJob?: boolean;
 }
 
-const newId = monotonicFactory();
-
 export class SqlStore implements Store {
   readonly kind: Backend['kind'];
   private readonly db: Kysely<Database>;
   private readonly signals = new EventEmitter();
+  private readonly ctx: StoreContext;
 
   constructor(
     private readonly backend: Backend,
@@ -84,6 +80,14 @@ export class SqlStore implements Store {
     this.kind = backend.kind;
     this.db = backend.db;
     this.signals.setMaxListeners(0);
+    this.ctx = {
+      backend,
+      db: backend.db,
+      clock,
+      emit: (...signals) => {
+        this.emit(...signals);
+      },
+    };
   }
 
   async migrate(): Promise<void> {
@@ -164,7 +168,7 @@ export class SqlStore implements Store {
         if (existing === undefined) throw new Error('job insert conflicted but no job with that key exists');
         return { job: toJob(existing), created: false };
       }
-      await this.appendEvents(trx, now, [
+      await appendEvents(trx, now, [
         {
           product: row.product,
           jobId: row.id,
@@ -318,11 +322,11 @@ export class SqlStore implements Store {
           throw new IllegalTransitionError(row.id, from, report.stage, allowedTargets(from, 'factory'));
         }
         if (report.stage === row.stage) {
-          await this.appendEvents(trx, now, events);
+          await appendEvents(trx, now, events);
           return this.updateJob(trx, now, row, patch);
         }
         this.assertTransition(row, report.stage, 'factory');
-        await this.appendEvents(trx, now, events);
+        await appendEvents(trx, now, events);
         if (report.stage !== 'failed') {
           const next = await this.applyTransition(trx, now, row, {
             to: report.stage,
@@ -374,7 +378,7 @@ export class SqlStore implements Store {
     }
     const { job } = await this.fencedWrite(product, jobId, leaseEpoch, async (trx, row, now) => {
       const next = await this.updateJob(trx, now, row, { lease_expires_at: now + leaseTtlMs });
-      await this.appendEvents(trx, now, [
+      await appendEvents(trx, now, [
         this.jobEvent(row, 'lease.renewed', 'factory', { leaseExpiresAt: now + leaseTtlMs }),
       ]);
       return next;
@@ -426,7 +430,7 @@ export class SqlStore implements Store {
 
   private async recordFence(product: string, error: FencedError): Promise<void> {
     await this.backend.writeTransaction((trx) =>
-      this.appendEvents(trx, this.clock.now(), [
+      appendEvents(trx, this.clock.now(), [
         {
           product,
           jobId: error.jobId,
@@ -576,135 +580,16 @@ export class SqlStore implements Store {
     });
   }
 
-  // ---- factories --------------------------------------------------------------------------------
-
-  async heartbeat(input: HeartbeatInput): Promise<{ factory: Factory; joined: boolean }> {
-    const now = this.clock.now();
-    const result = await this.backend.writeTransaction(async (trx) => {
-      const existing = await trx
-        .selectFrom('factories')
-        .selectAll()
-        .where('id', '=', input.factoryId)
-        .executeTakeFirst();
-      if (existing !== undefined && existing.product !== input.product) {
-        throw new ForbiddenError(`factory id ${input.factoryId} is registered for another product; use another --id`);
-      }
-      const values = {
-        capabilities: json(input.capabilities),
-        health: input.health,
-        load: input.load,
-        slots: input.slots ?? null,
-        version: input.version ?? null,
-        lost: 0,
-        last_heartbeat_at: now,
-      };
-      const row =
-        existing === undefined
-          ? await trx
-              .insertInto('factories')
-              .values({ id: input.factoryId, product: input.product, drain: 0, joined_at: now, ...values })
-              .returningAll()
-              .executeTakeFirstOrThrow()
-          : await trx
-              .updateTable('factories')
-              .set(values)
-              .where('id', '=', input.factoryId)
-              .returningAll()
-              .executeTakeFirstOrThrow();
-      const joined = existing === undefined || existing.lost === 1;
-      if (joined) {
-        await this.appendEvents(trx, now, [
-          {
-            product: input.product,
-            jobId: null,
-            epoch: null,
-            type: 'factory.joined',
-            actor: 'factory',
-            payload: { factoryId: input.factoryId, capabilities: input.capabilities },
-          },
-        ]);
-      }
-      return { factory: toFactory(row), joined };
-    });
-    if (result.joined) this.emit({ kind: 'events' });
-    return result;
-  }
-
-  async markLostFactories(silentForMs: number): Promise<Factory[]> {
-    const now = this.clock.now();
-    const lost = await this.backend.writeTransaction(async (trx) => {
-      const rows = await trx
-        .updateTable('factories')
-        .set({ lost: 1 })
-        .where('lost', '=', 0)
-        .where('last_heartbeat_at', '<', now - silentForMs)
-        .returningAll()
-        .execute();
-      await this.appendEvents(
-        trx,
-        now,
-        rows.map((r) => ({
-          product: r.product,
-          jobId: null,
-          epoch: null,
-          type: 'factory.lost',
-          actor: 'coordinator' as const,
-          payload: { factoryId: r.id, lastHeartbeatAt: r.last_heartbeat_at },
-        })),
-      );
-      return rows.map(toFactory);
-    });
-    if (lost.length > 0) this.emit({ kind: 'events' });
-    return lost;
-  }
-
-  async listFactories(product: string): Promise<Factory[]> {
-    const rows = await this.db
-      .selectFrom('factories')
-      .selectAll()
-      .where('product', '=', product)
-      .orderBy('id')
-      .execute();
-    return rows.map(toFactory);
-  }
-
-  async setDrain(product: string, factoryId: string, drain: boolean): Promise<Factory> {
-    const now = this.clock.now();
-    const factory = await this.backend.writeTransaction(async (trx) => {
-      const row = await trx
-        .updateTable('factories')
-        .set({ drain: drain ? 1 : 0 })
-        .where('id', '=', factoryId)
-        .where('product', '=', product)
-        .returningAll()
-        .executeTakeFirst();
-      if (row === undefined) throw new NotFoundError(`no factory ${factoryId} in product ${product}`);
-      await this.appendEvents(trx, now, [
-        {
-          product,
-          jobId: null,
-          epoch: null,
-          type: drain ? 'factory.draining' : 'factory.undrained',
-          actor: 'human',
-          payload: { factoryId },
-        },
-      ]);
-      return toFactory(row);
-    });
-    this.emit({ kind: 'events' });
-    return factory;
-  }
-
   // ---- runs, events, tokens ---------------------------------------------------------------------
 
   async jobRuns(product: string, jobId: string): Promise<Run[]> {
-    await this.requireJob(product, jobId);
+    await requireJob(this.db, product, jobId);
     const rows = await this.db.selectFrom('runs').selectAll().where('job_id', '=', jobId).orderBy('epoch').execute();
     return rows.map(toRun);
   }
 
   async jobEvents(product: string, jobId: string): Promise<ConveyorEvent[]> {
-    await this.requireJob(product, jobId);
+    await requireJob(this.db, product, jobId);
     const rows = await this.db.selectFrom('events').selectAll().where('job_id', '=', jobId).orderBy('seq').execute();
     return rows.map(toEvent);
   }
@@ -713,143 +598,55 @@ export class SqlStore implements Store {
     return (await this.backend.readEvents(query)).map(toEvent);
   }
 
-  async createToken(input: { hash: string; role: Role; product: string | null; label: string | null }): Promise<Token> {
-    const row = await this.db
-      .insertInto('tokens')
-      .values({
-        id: newId(),
-        hash: input.hash,
-        role: input.role,
-        product: input.product,
-        label: input.label,
-        created_at: this.clock.now(),
-      })
-      .returningAll()
-      .executeTakeFirstOrThrow();
-    return toToken(row);
+  // ---- factories, tokens, quarantine (store/factory-registry.ts, token-queries.ts, quarantine-queries.ts)
+
+  heartbeat(input: HeartbeatInput): Promise<{ factory: Factory; joined: boolean }> {
+    return factories.heartbeat(this.ctx, input);
   }
 
-  async hasTokens(): Promise<boolean> {
-    return (await this.db.selectFrom('tokens').select('id').limit(1).executeTakeFirst()) !== undefined;
+  markLostFactories(silentForMs: number): Promise<Factory[]> {
+    return factories.markLostFactories(this.ctx, silentForMs);
   }
 
-  async findToken(hash: string): Promise<Token | undefined> {
-    const row = await this.db.selectFrom('tokens').selectAll().where('hash', '=', hash).executeTakeFirst();
-    return row === undefined ? undefined : toToken(row);
+  listFactories(product: string): Promise<Factory[]> {
+    return factories.listFactories(this.ctx, product);
   }
 
-  // ---- quarantine -------------------------------------------------------------------------------
+  setDrain(product: string, factoryId: string, drain: boolean): Promise<Factory> {
+    return factories.setDrain(this.ctx, product, factoryId, drain);
+  }
 
-  async quarantine(input: {
+  createToken(input: { hash: string; role: Role; product: string | null; label: string | null }): Promise<Token> {
+    return tokens.createToken(this.ctx, input);
+  }
+
+  hasTokens(): Promise<boolean> {
+    return tokens.hasTokens(this.ctx);
+  }
+
+  findToken(hash: string): Promise<Token | undefined> {
+    return tokens.findToken(this.ctx, hash);
+  }
+
+  quarantine(input: {
     product: string;
     jobId: string;
     epoch: number;
     reason: string;
     result: JobResult;
   }): Promise<QuarantinedResult> {
-    const now = this.clock.now();
-    const record = await this.backend.writeTransaction(async (trx) => {
-      const run = await trx
-        .selectFrom('runs')
-        .innerJoin('jobs', 'jobs.id', 'runs.job_id')
-        .select(['runs.factory_id', 'jobs.lease_epoch'])
-        .where('runs.job_id', '=', input.jobId)
-        .where('runs.epoch', '=', input.epoch)
-        .where('jobs.product', '=', input.product)
-        .executeTakeFirst();
-      if (run === undefined) throw new NotFoundError(`job ${input.jobId} has no run with epoch ${String(input.epoch)}`);
-      const row = await trx
-        .insertInto('quarantined_results')
-        .values({
-          id: newId(now),
-          product: input.product,
-          job_id: input.jobId,
-          epoch: input.epoch,
-          factory_id: run.factory_id,
-          reason: input.reason,
-          result: json(input.result),
-          created_at: now,
-          triage: null,
-          triaged_at: null,
-        })
-        .returningAll()
-        .executeTakeFirstOrThrow();
-      await this.appendEvents(trx, now, [
-        {
-          product: input.product,
-          jobId: input.jobId,
-          epoch: input.epoch,
-          type: 'job.quarantined',
-          actor: 'factory',
-          payload: {
-            quarantineId: row.id,
-            factoryId: run.factory_id,
-            reason: input.reason,
-            currentEpoch: run.lease_epoch,
-          },
-        },
-      ]);
-      return toQuarantined(row);
-    });
-    this.emit({ kind: 'events' });
-    return record;
+    return quarantined.quarantine(this.ctx, input);
   }
 
-  async listQuarantined(product: string, jobId: string): Promise<QuarantinedResult[]> {
-    await this.requireJob(product, jobId);
-    const rows = await this.db
-      .selectFrom('quarantined_results')
-      .selectAll()
-      .where('job_id', '=', jobId)
-      .orderBy('id')
-      .execute();
-    return rows.map(toQuarantined);
+  listQuarantined(product: string, jobId: string): Promise<QuarantinedResult[]> {
+    return quarantined.listQuarantined(this.ctx, product, jobId);
   }
 
-  async triage(product: string, jobId: string, quarantineId: string, action: TriageAction): Promise<QuarantinedResult> {
-    const now = this.clock.now();
-    const record = await this.backend.writeTransaction(async (trx) => {
-      const row = await trx
-        .updateTable('quarantined_results')
-        .set({ triage: action === 'accept' ? 'accepted' : 'discarded', triaged_at: now })
-        .where('id', '=', quarantineId)
-        .where('job_id', '=', jobId)
-        .where('product', '=', product)
-        .where('triage', 'is', null)
-        .returningAll()
-        .executeTakeFirst();
-      if (row === undefined) {
-        throw new NotFoundError(
-          `no untriaged quarantined result ${quarantineId} on job ${jobId}; list them with GET /api/jobs/${jobId}/quarantine`,
-        );
-      }
-      await this.appendEvents(trx, now, [
-        {
-          product,
-          jobId,
-          epoch: row.epoch,
-          type: 'quarantine.triaged',
-          actor: 'human',
-          payload: { quarantineId, action },
-        },
-      ]);
-      return toQuarantined(row);
-    });
-    this.emit({ kind: 'events' });
-    return record;
+  triage(product: string, jobId: string, quarantineId: string, action: TriageAction): Promise<QuarantinedResult> {
+    return quarantined.triage(this.ctx, product, jobId, quarantineId, action);
   }
 
   // ---- shared pieces ----------------------------------------------------------------------------
-
-  private async requireJob(product: string, jobId: string): Promise<void> {
-    const row = await this.db
-      .selectFrom('jobs')
-      .select('id')
-      .where('id', '=', jobId)
-      .where('product', '=', product)
-      .executeTakeFirst();
-    if (row === undefined) throw new NotFoundError(`no job ${jobId} in product ${product}`);
-  }
 
   private async lockJob(trx: Trx, product: string, jobId: string): Promise<JobRow> {
     let query = trx.selectFrom('jobs').selectAll().where('id', '=', jobId).where('product', '=', product);
@@ -884,7 +681,7 @@ export class SqlStore implements Store {
         .execute();
     }
     const next = await this.updateJob(trx, now, row, patch);
-    await this.appendEvents(trx, now, [
+    await appendEvents(trx, now, [
       {
         ...this.jobEvent(row, transition.type, transition.actor, { from, to: transition.to, ...transition.payload }),
         // The event belongs to the epoch it ends (the old lease), or the new one it starts.
@@ -907,26 +704,6 @@ export class SqlStore implements Store {
 
   private jobEvent(row: JobRow, type: string, actor: Actor, payload: Record<string, unknown>): NewEvent {
     return { product: row.product, jobId: row.id, epoch: row.lease_epoch, type, actor, payload };
-  }
-
-  private async appendEvents(trx: Trx, now: number, events: NewEvent[]): Promise<void> {
-    if (events.length === 0) return;
-    await trx
-      .insertInto('events')
-      .values(
-        events.map((e) => ({
-          at: now,
-          product: e.product,
-          job_id: e.jobId,
-          epoch: e.epoch,
-          type: e.type,
-          actor: e.actor,
-          payload: json(e.payload),
-          ends_run: e.endsRun === true ? 1 : null,
-          ends_job: e.endsJob === true ? 1 : null,
-        })),
-      )
-      .execute();
   }
 }
 

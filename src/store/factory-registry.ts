@@ -1,0 +1,122 @@
+/** Factories as the store keeps them: registration by heartbeat, silence → lost, the drain flag. */
+import { ForbiddenError, NotFoundError } from '../core/errors.js';
+import type { Factory } from '../core/job.js';
+import { json, toFactory } from './rows.js';
+import { appendEvents, type StoreContext } from './store-context.js';
+import type { HeartbeatInput } from './store.js';
+
+export async function heartbeat(
+  ctx: StoreContext,
+  input: HeartbeatInput,
+): Promise<{ factory: Factory; joined: boolean }> {
+  const now = ctx.clock.now();
+  const result = await ctx.backend.writeTransaction(async (trx) => {
+    const existing = await trx.selectFrom('factories').selectAll().where('id', '=', input.factoryId).executeTakeFirst();
+    if (existing !== undefined && existing.product !== input.product) {
+      throw new ForbiddenError(`factory id ${input.factoryId} is registered for another product; use another --id`);
+    }
+    const values = {
+      capabilities: json(input.capabilities),
+      health: input.health,
+      load: input.load,
+      slots: input.slots ?? null,
+      version: input.version ?? null,
+      lost: 0,
+      last_heartbeat_at: now,
+    };
+    const row =
+      existing === undefined
+        ? await trx
+            .insertInto('factories')
+            .values({ id: input.factoryId, product: input.product, drain: 0, joined_at: now, ...values })
+            .returningAll()
+            .executeTakeFirstOrThrow()
+        : await trx
+            .updateTable('factories')
+            .set(values)
+            .where('id', '=', input.factoryId)
+            .returningAll()
+            .executeTakeFirstOrThrow();
+    const joined = existing === undefined || existing.lost === 1;
+    if (joined) {
+      await appendEvents(trx, now, [
+        {
+          product: input.product,
+          jobId: null,
+          epoch: null,
+          type: 'factory.joined',
+          actor: 'factory',
+          payload: { factoryId: input.factoryId, capabilities: input.capabilities },
+        },
+      ]);
+    }
+    return { factory: toFactory(row), joined };
+  });
+  if (result.joined) ctx.emit({ kind: 'events' });
+  return result;
+}
+
+export async function markLostFactories(ctx: StoreContext, silentForMs: number): Promise<Factory[]> {
+  const now = ctx.clock.now();
+  const lost = await ctx.backend.writeTransaction(async (trx) => {
+    const rows = await trx
+      .updateTable('factories')
+      .set({ lost: 1 })
+      .where('lost', '=', 0)
+      .where('last_heartbeat_at', '<', now - silentForMs)
+      .returningAll()
+      .execute();
+    await appendEvents(
+      trx,
+      now,
+      rows.map((r) => ({
+        product: r.product,
+        jobId: null,
+        epoch: null,
+        type: 'factory.lost',
+        actor: 'coordinator' as const,
+        payload: { factoryId: r.id, lastHeartbeatAt: r.last_heartbeat_at },
+      })),
+    );
+    return rows.map(toFactory);
+  });
+  if (lost.length > 0) ctx.emit({ kind: 'events' });
+  return lost;
+}
+
+export async function listFactories(ctx: StoreContext, product: string): Promise<Factory[]> {
+  const rows = await ctx.db.selectFrom('factories').selectAll().where('product', '=', product).orderBy('id').execute();
+  return rows.map(toFactory);
+}
+
+export async function setDrain(
+  ctx: StoreContext,
+  product: string,
+  factoryId: string,
+  drain: boolean,
+): Promise<Factory> {
+  const now = ctx.clock.now();
+  const factory = await ctx.backend.writeTransaction(async (trx) => {
+    const row = await trx
+      .updateTable('factories')
+      .set({ drain: drain ? 1 : 0 })
+      .where('id', '=', factoryId)
+      .where('product', '=', product)
+      .returningAll()
+      .executeTakeFirst();
+    if (row === undefined) throw new NotFoundError(`no factory ${factoryId} in product ${product}`);
+    await appendEvents(trx, now, [
+      {
+        product,
+        jobId: null,
+        epoch: null,
+        type: drain ? 'factory.draining' : 'factory.undrained',
+        actor: 'human',
+        payload: { factoryId },
+      },
+    ]);
+    return toFactory(row);
+  });
+  ctx.emit({ kind: 'events' });
+  return factory;
+}
