@@ -77,7 +77,7 @@ describe('two coordinators sharing one PostgreSQL database', () => {
     expect(first.job.id).toBe(job.id);
     const stale = await onB('PATCH', `/api/fleet/jobs/${job.id as string}`, {
       stage: 'building',
-      leaseEpoch: first.leaseEpoch + 1,
+      leaseEpoch: (first.leaseEpoch as number) + 1,
     });
     expect(stale.status).toBe(409);
     const ok = await onB('PATCH', `/api/fleet/jobs/${job.id as string}`, {
