@@ -132,6 +132,33 @@ describe('factory', () => {
     expect(events.some((e) => e.type === 'checkpoint.saved')).toBe(true);
   });
 
+  it('runs one --once pass per --schedule tick, never two at once, and stops on SIGTERM', async () => {
+    const factory = startFactory(['--schedule', '* * * * * *'], 'schedule-1');
+    const repo = makeRepo();
+    const started = Date.now();
+    const id = await submit({
+      repo,
+      // Longer than a tick: the ticks that come meanwhile must not start a second pass.
+      agent: { runtime: 'command', run: 'sleep 2.5; echo scheduled >> notes.txt' },
+      ship: 'merge',
+    });
+    await waitFor(id, ['shipped'], 10_000);
+    expect(Date.now() - started).toBeLessThan(8000);
+    expect(readFileSync(join(repo, 'notes.txt'), 'utf8')).toBe('scheduled\n');
+    expect(factory.log()).toMatch(/schedule tick skipped: the previous pass is still running/);
+    const runs = (await tc.call('GET', `/api/jobs/${id}/runs`)).body as { factoryId: string }[];
+    expect(runs.map((r) => r.factoryId)).toEqual(['schedule-1']);
+    factory.child.kill('SIGTERM');
+    expect(await factory.exited, factory.log()).toBe(0);
+    expect(factory.log()).toMatch(/schedule stopped/);
+  });
+
+  it('refuses a --schedule that is not a cron pattern', async () => {
+    const factory = startFactory(['--schedule', 'every now and then'], 'schedule-bad');
+    expect(await factory.exited).toBe(2);
+    expect(factory.log()).toMatch(/--schedule "every now and then"/);
+  });
+
   it('fails a run that writes outside its scope, naming the rule and the file', async () => {
     const repo = makeRepo();
     const id = await submit({

@@ -8,8 +8,9 @@ import { pino } from 'pino';
 import { killAllProcessGroups } from '../agents/process-groups.js';
 import { createRedactor, pinoRedaction, redactingDestination } from '../core/redact.js';
 import { detectCapabilities } from '../factory/capabilities.js';
-import { FactoryRefusedError, startFactory } from '../factory/factory.js';
+import { FactoryRefusedError, type FactoryOptions, startFactory } from '../factory/factory.js';
 import { FleetClient, httpTransport } from '../factory/fleet-client.js';
+import { scheduleProblem, startSchedule } from '../factory/schedule.js';
 import { gitSteps } from '../factory/git-steps.js';
 import { VERSION } from '../version.js';
 import { CliError } from './client.js';
@@ -22,6 +23,8 @@ interface FactoryFlags {
   workdir?: string;
   id?: string;
   once?: boolean;
+  schedule?: string;
+  graceSec?: string;
   keepFailed?: boolean;
   logLevel?: string;
 }
@@ -41,6 +44,8 @@ export function registerFactoryCommand(program: Command): void {
     .option('--workdir <dir>', 'mirrors, worktrees and the outbox (default .conveyor/factory)')
     .option('--id <id>', 'factory id (default: hostname and a short random suffix)')
     .option('--once', 'claim up to --slots jobs once, run them, exit 0 only when all shipped')
+    .option('--schedule <cron>', 'run one --once pass per cron tick (5 fields, or 6 with seconds first)')
+    .option('--grace-sec <n>', 'seconds running jobs get to finish when draining (default 60)')
     .option('--keep-failed', 'keep the worktree of a failed job for debugging')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (default info)')
     .addHelpText(
@@ -56,6 +61,7 @@ stops the job at once and ships nothing.`,
         'factory.slots': intFlag('--slots', flags.slots, 1, 64),
         'factory.workdir': flags.workdir,
         'factory.id': flags.id,
+        'factory.graceSec': flags.graceSec,
         'server.logLevel': flags.logLevel,
       });
       const token = config.client.token;
@@ -79,7 +85,12 @@ stops the job at once and ships nothing.`,
         { factoryId: id, coordinator: config.client.url, slots: config.factory.slots, capabilities },
         'factory starting',
       );
-      const factory = startFactory({
+      if (flags.schedule !== undefined) {
+        if (flags.once === true) throw new CliError('--schedule runs --once passes itself: pass one or the other', 2);
+        const problem = scheduleProblem(flags.schedule);
+        if (problem !== undefined) throw new CliError(`--schedule "${flags.schedule}": ${problem}`, 2);
+      }
+      const options: FactoryOptions = {
         id,
         client,
         capabilities,
@@ -111,7 +122,17 @@ stops the job at once and ships nothing.`,
           );
           return Promise.resolve();
         },
-      });
+      };
+      const factory =
+        flags.schedule === undefined
+          ? startFactory(options)
+          : startSchedule(
+              flags.schedule,
+              () => startFactory({ ...options, once: true }),
+              (fields, message) => {
+                logger.info({ factoryId: id, ...fields }, message);
+              },
+            );
       const stop = (signal: string): void => {
         factory.drain(`received ${signal}`);
       };
