@@ -146,16 +146,20 @@ export function startFactory(options: FactoryOptions): FactoryRun {
     const first = await heartbeat();
     if (first.kind === 'rejected')
       throw new FactoryRefusedError(`the coordinator refused this factory: ${first.message}`);
-    const beating = { on: true };
+    // Its own signal: heartbeats go on at their pace while jobs are being stopped past the grace period
+    // (sleeping on `stopJobs` would turn this loop into a busy loop of heartbeats until they are).
+    const beating = new AbortController();
+    // Read through a function: the flag flips while the loop sleeps.
+    const beatingOn = (): boolean => !beating.signal.aborted;
     const beat = async (): Promise<void> => {
-      while (beating.on) {
-        await sleep(heartbeatMs, stopJobs.signal);
-        if (beating.on as boolean) await heartbeat();
+      while (beatingOn()) {
+        await sleep(heartbeatMs, beating.signal);
+        if (beatingOn()) await heartbeat();
       }
     };
     const beats = beat();
     await Promise.all(Array.from({ length: options.slots }, (_, n) => slot(n)));
-    beating.on = false;
+    beating.abort();
     stopJobs.abort();
     await beats;
     // A last heartbeat so the fleet view shows the factory drained and idle.

@@ -1,0 +1,73 @@
+/** `conveyor factory` as a real child process, with its output captured for assertions. */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+export const BIN = resolve(import.meta.dirname, '..', '..', 'bin', 'conveyor.js');
+
+export interface FactoryProcess {
+  child: ChildProcess;
+  workdir: string;
+  /** Everything written to stdout and stderr so far. */
+  log: () => string;
+  exited: Promise<number | null>;
+}
+
+export interface SpawnFactoryOptions {
+  url: string;
+  token: string;
+  id: string;
+  args?: string[];
+  env?: Record<string, string>;
+  /** Reuse a workdir (a restarted factory); a fresh temp dir otherwise. */
+  workdir?: string;
+}
+
+export function spawnFactory(options: SpawnFactoryOptions): FactoryProcess {
+  const workdir = options.workdir ?? mkdtempSync(join(tmpdir(), 'conveyor-factory-'));
+  const child = spawn(
+    process.execPath,
+    [
+      BIN,
+      'factory',
+      '--coordinator',
+      options.url,
+      '--token',
+      options.token,
+      '--workdir',
+      workdir,
+      '--id',
+      options.id,
+      ...(options.args ?? []),
+    ],
+    {
+      env: { ...process.env, CONVEYOR_TOKEN: '', CONVEYOR_URL: '', ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  child.stderr.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  const exited = new Promise<number | null>((done) => {
+    child.once('exit', (code) => {
+      done(code);
+    });
+  });
+  return { child, workdir, log: () => output, exited };
+}
+
+/** Polls `check` every 100 ms until it answers something other than undefined. */
+export async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
