@@ -1,8 +1,10 @@
 /** Client commands: submit, jobs, job, factories. */
+import { basename, join } from 'node:path';
 import type { Command } from 'commander';
 import type { ConveyorEvent } from '../core/job.js';
 import { STAGES } from '../core/stages.js';
 import type { EventView, FactoryView, JobView, RunView } from '../coordinator/views.js';
+import { dropIntoQueue, TASK_FILE } from '../intake/queue-folder.js';
 import { formatForPath, parseTaskFile } from '../intake/task-file.js';
 import { CliError, clientOptions, request } from './client.js';
 import { configFrom, intFlag, readInput } from './common.js';
@@ -22,12 +24,20 @@ export function registerJobCommands(program: Command): void {
     .argument('<file>', 'task file, or - for standard input')
     .option('--yaml', 'treat standard input as YAML (files ending in .yaml/.yml always are)')
     .option('--json', 'print the created job as JSON')
-    .action(async (file: string, flags: { yaml?: boolean; json?: boolean }, command: Command) => {
-      const config = configFrom(command);
+    .option('--queue <dir>', 'offline: drop the file into DIR/inbox/ for `conveyor factory --queue DIR` instead')
+    .action(async (file: string, flags: { yaml?: boolean; json?: boolean; queue?: string }, command: Command) => {
       const text = readInput(file);
       const format = flags.yaml === true ? 'yaml' : formatForPath(file);
       // Validate locally first: the error then names the file, before any network call.
       parseTaskFile(text, format);
+      if (flags.queue !== undefined) {
+        const given = file === '-' ? `stdin-${String(Date.now())}` : basename(file);
+        const name = TASK_FILE.test(given) ? given : `${given}${format === 'yaml' ? '.yaml' : '.md'}`;
+        const dropped = dropIntoQueue(flags.queue, name, text);
+        process.stdout.write(`${join(flags.queue, 'inbox', dropped)}\n`);
+        return;
+      }
+      const config = configFrom(command);
       const { status, data } = await request<JobView>(clientOptions(config), 'POST', '/api/jobs', {
         text,
         contentType: format === 'yaml' ? 'application/yaml' : 'text/markdown',
