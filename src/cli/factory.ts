@@ -12,7 +12,6 @@ import { FactoryRefusedError, type FactoryOptions, startFactory } from '../facto
 import { FleetClient, httpTransport } from '../factory/fleet-client.js';
 import { scheduleProblem, startSchedule } from '../factory/schedule.js';
 import { gitSteps } from '../factory/git-steps.js';
-import { offlineMode } from '../factory/offline.js';
 import { VERSION } from '../version.js';
 import { CliError } from './client.js';
 import { configFrom, type GlobalFlags, intFlag } from './common.js';
@@ -28,7 +27,6 @@ interface FactoryFlags {
   graceSec?: string;
   keepFailed?: boolean;
   logLevel?: string;
-  queue?: string;
 }
 
 export function registerFactoryCommand(program: Command): void {
@@ -50,7 +48,6 @@ export function registerFactoryCommand(program: Command): void {
     .option('--grace-sec <n>', 'seconds running jobs get to finish when draining (default 60)')
     .option('--keep-failed', 'keep the worktree of a failed job for debugging')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (default info)')
-    .option('--queue <dir>', 'offline: embedded coordinator in DIR/.conveyor, task files from DIR/inbox, no network')
     .addHelpText(
       'after',
       `
@@ -67,18 +64,15 @@ stops the job at once and ships nothing.`,
         'factory.graceSec': flags.graceSec,
         'server.logLevel': flags.logLevel,
       });
-      // Offline: the same coordinator, embedded and reached in-process (src/factory/offline.ts).
-      const offline = flags.queue === undefined ? undefined : offlineMode(flags.queue);
-      const token = offline?.token ?? config.client.token;
+      const token = config.client.token;
       if (token === undefined) throw new CliError('no token: pass --token or set CONVEYOR_TOKEN (a factory token)');
-      const redactor = createRedactor([token]);
+      // Tokens and the variables marked secret (factory.secretEnv) never leave the process unredacted.
+      const redactor = createRedactor([token, ...config.factory.secretEnv.map((name) => config.processEnv[name])]);
       const logger = pino(
         { level: config.server.logLevel, name: 'factory', ...pinoRedaction(redactor) },
         redactingDestination(redactor, pino.destination({ dest: 2, sync: true })),
       );
-      const workdir = resolve(
-        offline !== undefined && flags.workdir === undefined ? offline.workdir : config.factory.workdir,
-      );
+      const workdir = resolve(config.factory.workdir);
       const capabilities =
         flags.capabilities !== undefined
           ? flags.capabilities
@@ -87,19 +81,13 @@ stops the job at once and ships nothing.`,
               .filter((c) => c !== '')
           : (config.factory.capabilities ?? detectCapabilities(config.processEnv.PATH ?? ''));
       const id = config.factory.id ?? `${hostname()}-${randomBytes(3).toString('hex')}`;
-      const client =
-        offline === undefined
-          ? new FleetClient(httpTransport(config.client.url, token, config.client.product))
-          : await offline.start({
-              config,
-              logger: logger.child({ component: 'coordinator' }),
-              redactor,
-              log: (fields, message) => {
-                logger.info({ factoryId: id, ...fields }, message);
-              },
-            });
+      const client = new FleetClient(
+        httpTransport(config.client.url, token, config.client.product),
+        undefined,
+        redactor,
+      );
       logger.info(
-        { factoryId: id, coordinator: offline?.dir ?? config.client.url, slots: config.factory.slots, capabilities },
+        { factoryId: id, coordinator: config.client.url, slots: config.factory.slots, capabilities },
         'factory starting',
       );
       if (flags.schedule !== undefined) {
@@ -159,12 +147,10 @@ stops the job at once and ships nothing.`,
       process.once('SIGINT', () => {
         stop('SIGINT');
       });
-      const outcomes = await factory.done
-        .catch((error: unknown) => {
-          if (error instanceof FactoryRefusedError) throw new CliError(error.message);
-          throw error;
-        })
-        .finally(() => offline?.close());
+      const outcomes = await factory.done.catch((error: unknown) => {
+        if (error instanceof FactoryRefusedError) throw new CliError(error.message);
+        throw error;
+      });
       killAllProcessGroups();
       const shipped = outcomes.filter((o) => o.kind === 'shipped').length;
       logger.info({ factoryId: id, jobs: outcomes.length, shipped }, 'factory stopped');

@@ -41,6 +41,20 @@ describe('config', () => {
     expect(config.client).toMatchObject({ token: 't', url: 'http://127.0.0.1:9200' });
   });
 
+  it('reads the variables marked secret from conveyor.toml or CONVEYOR_SECRET_ENV, and checks their names', () => {
+    expect(loadConfig({ cwd: dirWith(), env: {} }).factory.secretEnv).toEqual([]);
+    expect(loadConfig({ cwd: dirWith('[factory]\nsecretEnv = ["A_KEY"]\n'), env: {} }).factory.secretEnv).toEqual([
+      'A_KEY',
+    ]);
+    expect(loadConfig({ cwd: dirWith(), env: { CONVEYOR_SECRET_ENV: 'A_KEY, B_KEY,' } }).factory.secretEnv).toEqual([
+      'A_KEY',
+      'B_KEY',
+    ]);
+    expect(() => loadConfig({ cwd: dirWith(), env: { CONVEYOR_SECRET_ENV: 'A_KEY,not-a-name' } })).toThrow(
+      /environment variable CONVEYOR_SECRET_ENV: .*must be an environment variable name/,
+    );
+  });
+
   it('names the key, the source and the fix when a value is wrong', () => {
     expect(() => loadConfig({ cwd: dirWith('[server]\nport = "lots"\n'), env: {} })).toThrow(
       /conveyor\.toml: server\.port: .*; fix or remove the value/,

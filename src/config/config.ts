@@ -11,6 +11,7 @@ import { ConfigError } from '../core/errors.js';
 
 const port = z.coerce.number().int().min(0).max(65_535);
 const positiveSeconds = z.coerce.number().positive().max(86_400);
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name');
 
 const FileSchema = z.strictObject({
   server: z
@@ -48,6 +49,21 @@ const FileSchema = z.strictObject({
       workdir: z.string().min(1).optional(),
       graceSec: positiveSeconds.optional(),
       keepFailed: z.boolean().optional(),
+      secretEnv: z
+        .union([
+          z.array(envName),
+          // CONVEYOR_SECRET_ENV=NAME1,NAME2
+          z
+            .string()
+            .transform((list) =>
+              list
+                .split(',')
+                .map((name) => name.trim())
+                .filter((name) => name !== ''),
+            )
+            .pipe(z.array(envName)),
+        ])
+        .optional(),
     })
     .optional(),
   client: z
@@ -76,6 +92,7 @@ export const ENV_KEYS: Readonly<Record<string, string>> = {
   CONVEYOR_FACTORY_ID: 'factory.id',
   CONVEYOR_SLOTS: 'factory.slots',
   CONVEYOR_WORKDIR: 'factory.workdir',
+  CONVEYOR_SECRET_ENV: 'factory.secretEnv',
   CONVEYOR_URL: 'client.url',
   CONVEYOR_TOKEN: 'client.token',
   CONVEYOR_PRODUCT: 'client.product',
@@ -125,6 +142,11 @@ export interface Config {
     graceMs: number;
     /** Keep the worktree of a failed job for debugging. @default false */
     keepFailed: boolean;
+    /**
+     * Environment variables whose values are secret: agents still get them, but they are redacted
+     * from everything the factory sends or writes (reports, outbox, logs, result files). @default []
+     */
+    secretEnv: string[];
   };
   /** The environment child processes (agents, verify commands, git) start from. */
   processEnv: Readonly<Record<string, string>>;
@@ -196,7 +218,11 @@ export function loadConfig(options: LoadOptions = {}): Config {
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => {
       const key = issue.path.join('.');
-      const where = origin.get(key) ?? `${source === 'defaults' ? 'config' : source}: ${key || '(top level)'}`;
+      // A list item (`factory.secretEnv.1`) came from where its key did.
+      const where =
+        origin.get(key) ??
+        origin.get(issue.path.slice(0, 2).join('.')) ??
+        `${source === 'defaults' ? 'config' : source}: ${key || '(top level)'}`;
       const fix =
         issue.code === 'unrecognized_keys'
           ? `remove ${issue.keys.join(', ')} (known keys are in docs/CONFIG.md)`
@@ -247,6 +273,7 @@ function compile(file: FileConfig, source: string, env: NodeJS.ProcessEnv): Conf
       workdir: factory.workdir ?? '.conveyor/factory',
       graceMs: Math.round((factory.graceSec ?? 60) * 1000),
       keepFailed: factory.keepFailed ?? false,
+      secretEnv: factory.secretEnv ?? [],
     },
     processEnv: Object.fromEntries(
       Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined),

@@ -2,10 +2,12 @@
  * How a factory talks to its coordinator: the fleet calls of DESIGN §4, each answering with an
  * outcome the factory acts on (never an exception for an expected answer): `ok`, `fenced` (409: stop
  * at once), `rejected` (another 4xx: a bug or bad input, not worth retrying) or `unreachable`
- * (connection refused, timeout, 5xx: keep working and retry later).
+ * (connection refused, timeout, 5xx: keep working and retry later). Every request body passes through
+ * the redactor first, and the outbox writes what `redact` answers: the one place reports leave.
  */
 import type { JobView, QuarantineView } from '../coordinator/views.js';
 import type { Checkpoint, FactoryHealth, JobError, JobResult } from '../core/job.js';
+import type { Redactor } from '../core/redact.js';
 import type { Stage } from '../core/stages.js';
 
 export type FleetOutcome<T> =
@@ -47,7 +49,14 @@ export class FleetClient {
   constructor(
     private readonly transport: Transport,
     private readonly timeoutMs = 10_000,
+    /** Secrets (tokens, secret environment variables) removed from every body sent or queued. */
+    private readonly redactor?: Redactor,
   ) {}
+
+  /** `body` with every secret the factory knows replaced; what may be sent or written to disk. */
+  redact<T>(body: T): T {
+    return this.redactor === undefined ? body : this.redactor.redactDeep(body);
+  }
 
   heartbeat(body: {
     factoryId: string;
@@ -98,7 +107,13 @@ export class FleetClient {
   ): Promise<FleetOutcome<T>> {
     let answer: { status: number; body: unknown };
     try {
-      answer = await this.transport({ method, path, body, timeoutMs, ...(signal === undefined ? {} : { signal }) });
+      answer = await this.transport({
+        method,
+        path,
+        body: this.redact(body),
+        timeoutMs,
+        ...(signal === undefined ? {} : { signal }),
+      });
     } catch (error) {
       const cause = (error as { cause?: { code?: string } }).cause?.code;
       return { kind: 'unreachable', message: `${method} ${path}: ${cause ?? (error as Error).message}` };

@@ -41,7 +41,8 @@ export class Outbox {
   async send(report: StageReportBody): Promise<FlushResult> {
     const fd = openSync(this.file, 'a');
     try {
-      appendFileSync(fd, `${JSON.stringify(report)}\n`);
+      // Redacted before it touches the disk: the outbox is a file the run leaves behind.
+      appendFileSync(fd, `${JSON.stringify(this.client.redact(report))}\n`);
       fsyncSync(fd);
     } finally {
       closeSync(fd);
