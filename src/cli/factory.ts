@@ -12,6 +12,7 @@ import { FactoryRefusedError, type FactoryOptions, startFactory } from '../facto
 import { FleetClient, httpTransport } from '../factory/fleet-client.js';
 import { scheduleProblem, startSchedule } from '../factory/schedule.js';
 import { gitSteps } from '../factory/git-steps.js';
+import { offlineMode } from '../factory/offline.js';
 import { VERSION } from '../version.js';
 import { CliError } from './client.js';
 import { configFrom, type GlobalFlags, intFlag } from './common.js';
@@ -27,6 +28,7 @@ interface FactoryFlags {
   graceSec?: string;
   keepFailed?: boolean;
   logLevel?: string;
+  queue?: string;
 }
 
 export function registerFactoryCommand(program: Command): void {
@@ -48,6 +50,7 @@ export function registerFactoryCommand(program: Command): void {
     .option('--grace-sec <n>', 'seconds running jobs get to finish when draining (default 60)')
     .option('--keep-failed', 'keep the worktree of a failed job for debugging')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (default info)')
+    .option('--queue <dir>', 'offline: embedded coordinator in DIR/.conveyor, task files from DIR/inbox, no network')
     .addHelpText(
       'after',
       `
@@ -64,7 +67,9 @@ stops the job at once and ships nothing.`,
         'factory.graceSec': flags.graceSec,
         'server.logLevel': flags.logLevel,
       });
-      const token = config.client.token;
+      // Offline: the same coordinator, embedded and reached in-process (src/factory/offline.ts).
+      const offline = flags.queue === undefined ? undefined : offlineMode(flags.queue);
+      const token = offline?.token ?? config.client.token;
       if (token === undefined) throw new CliError('no token: pass --token or set CONVEYOR_TOKEN (a factory token)');
       // Tokens and the variables marked secret (factory.secretEnv) never leave the process unredacted.
       const redactor = createRedactor([token, ...config.factory.secretEnv.map((name) => config.processEnv[name])]);
@@ -72,7 +77,9 @@ stops the job at once and ships nothing.`,
         { level: config.server.logLevel, name: 'factory', ...pinoRedaction(redactor) },
         redactingDestination(redactor, pino.destination({ dest: 2, sync: true })),
       );
-      const workdir = resolve(config.factory.workdir);
+      const workdir = resolve(
+        offline !== undefined && flags.workdir === undefined ? offline.workdir : config.factory.workdir,
+      );
       const capabilities =
         flags.capabilities !== undefined
           ? flags.capabilities
@@ -81,13 +88,19 @@ stops the job at once and ships nothing.`,
               .filter((c) => c !== '')
           : (config.factory.capabilities ?? detectCapabilities(config.processEnv.PATH ?? ''));
       const id = config.factory.id ?? `${hostname()}-${randomBytes(3).toString('hex')}`;
-      const client = new FleetClient(
-        httpTransport(config.client.url, token, config.client.product),
-        undefined,
-        redactor,
-      );
+      const client =
+        offline === undefined
+          ? new FleetClient(httpTransport(config.client.url, token, config.client.product), undefined, redactor)
+          : await offline.start({
+              config,
+              logger: logger.child({ component: 'coordinator' }),
+              redactor,
+              log: (fields, message) => {
+                logger.info({ factoryId: id, ...fields }, message);
+              },
+            });
       logger.info(
-        { factoryId: id, coordinator: config.client.url, slots: config.factory.slots, capabilities },
+        { factoryId: id, coordinator: offline?.dir ?? config.client.url, slots: config.factory.slots, capabilities },
         'factory starting',
       );
       if (flags.schedule !== undefined) {
@@ -147,10 +160,12 @@ stops the job at once and ships nothing.`,
       process.once('SIGINT', () => {
         stop('SIGINT');
       });
-      const outcomes = await factory.done.catch((error: unknown) => {
-        if (error instanceof FactoryRefusedError) throw new CliError(error.message);
-        throw error;
-      });
+      const outcomes = await factory.done
+        .catch((error: unknown) => {
+          if (error instanceof FactoryRefusedError) throw new CliError(error.message);
+          throw error;
+        })
+        .finally(() => offline?.close());
       killAllProcessGroups();
       const shipped = outcomes.filter((o) => o.kind === 'shipped').length;
       logger.info({ factoryId: id, jobs: outcomes.length, shipped }, 'factory stopped');
