@@ -17,6 +17,7 @@ import {
   removeWorktree,
   ship,
   type Worktree,
+  WorkspaceInputError,
 } from '../workspace/index.js';
 import type { JobSteps, StepFailure, VerifyResult } from './steps.js';
 
@@ -63,15 +64,24 @@ function executorFor(job: JobView): AgentExecutor | StepFailure {
 export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
   return {
     async prepare(job) {
-      try {
-        const worktree = await createWorktree({
+      const create = (resumeCommit: string | undefined): Promise<Worktree> =>
+        createWorktree({
           workdir: options.workdir,
           repo: repoOf(job, options),
           jobId: job.id,
           ...(job.base === null ? {} : { base: job.base }),
-          ...(job.checkpoint === null ? {} : { resumeCommit: job.checkpoint.wipCommit }),
+          ...(resumeCommit === undefined ? {} : { resumeCommit }),
         });
-        return { workspace: worktree };
+      try {
+        try {
+          return { workspace: await create(job.checkpoint?.wipCommit) };
+        } catch (error) {
+          // The checkpoint of a local repository lives only in the workdir of the factory that made it:
+          // when that factory is gone (killed, another machine) the WIP is lost, not the job. Start over
+          // from the base instead of failing every retry until the job is dead-lettered.
+          if (!(error instanceof WorkspaceInputError) || job.checkpoint === null) throw error;
+          return { workspace: await create(undefined) };
+        }
       } catch (error) {
         return {
           failure: {
