@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import { pino } from 'pino';
 import { killAllProcessGroups } from '../agents/process-groups.js';
 import { createRedactor, pinoRedaction, redactingDestination } from '../core/redact.js';
+import { agentEnvironment } from '../factory/agent-env.js';
 import { detectCapabilities } from '../factory/capabilities.js';
 import { FactoryRefusedError, type FactoryOptions, startFactory } from '../factory/factory.js';
 import { FleetClient, httpTransport } from '../factory/fleet-client.js';
@@ -120,7 +121,7 @@ stops the job at once and ships nothing.`,
         steps: gitSteps({
           workdir,
           defaultRepo: process.cwd(),
-          env: config.processEnv,
+          env: agentEnvironment(config.processEnv),
           keepFailed: flags.keepFailed === true || config.factory.keepFailed,
         }),
         log: (fields, message) => {

@@ -149,7 +149,8 @@ export function offlineMode(queueDir: string): OfflineMode {
     });
     stops.push(() => folder.close());
     stops.push(followJobs(store, folder, redactor, log));
-    return new FleetClient(transport);
+    // Reports are redacted before they are queued or sent, as in fleet mode.
+    return new FleetClient(transport, undefined, redactor);
   };
 
   return {
