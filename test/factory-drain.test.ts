@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startTestCoordinator, type TestCoordinator } from './helpers/coordinator.js';
+import { FAST_LEASES, startTestCoordinator, type TestCoordinator } from './helpers/coordinator.js';
 import { type FactoryProcess, spawnFactory, until } from './helpers/factory-process.js';
 import { makeRepo } from './helpers/git-repo.js';
 
@@ -17,12 +17,7 @@ describe('factory drain', () => {
   const factories: FactoryProcess[] = [];
 
   beforeAll(async () => {
-    tc = await startTestCoordinator('sqlite', {
-      leaseTtlMs: 2000,
-      heartbeatMs: 500,
-      reaperIntervalMs: 100,
-      retryBaseMs: 50,
-    });
+    tc = await startTestCoordinator('sqlite', FAST_LEASES);
   });
   afterEach(() => {
     for (const f of factories.splice(0)) if (f.child.exitCode === null) f.child.kill('SIGKILL');

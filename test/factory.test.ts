@@ -2,31 +2,18 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startTestCoordinator, type TestCoordinator } from './helpers/coordinator.js';
+import { FAST_LEASES, startTestCoordinator, type TestCoordinator } from './helpers/coordinator.js';
+import { BIN, type FactoryProcess, spawnFactory } from './helpers/factory-process.js';
 import { gitIn, makeRepo } from './helpers/git-repo.js';
-
-const BIN = resolve(import.meta.dirname, '..', 'bin', 'conveyor.js');
-
-interface FactoryProcess {
-  child: ChildProcess;
-  workdir: string;
-  log: () => string;
-  exited: Promise<number | null>;
-}
 
 describe('factory', () => {
   let tc: TestCoordinator;
   const children: ChildProcess[] = [];
 
   beforeAll(async () => {
-    tc = await startTestCoordinator('sqlite', {
-      leaseTtlMs: 2000,
-      heartbeatMs: 500,
-      reaperIntervalMs: 100,
-      retryBaseMs: 50,
-    });
+    tc = await startTestCoordinator('sqlite', FAST_LEASES);
   });
   afterEach(() => {
     for (const child of children.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
@@ -36,38 +23,9 @@ describe('factory', () => {
   });
 
   function startFactory(args: string[], id: string, env: Record<string, string> = {}): FactoryProcess {
-    const workdir = mkdtempSync(join(tmpdir(), 'conveyor-factory-'));
-    const child = spawn(
-      process.execPath,
-      [
-        BIN,
-        'factory',
-        '--coordinator',
-        tc.url,
-        '--token',
-        tc.tokens.factory,
-        '--workdir',
-        workdir,
-        '--id',
-        id,
-        ...args,
-      ],
-      { env: { ...process.env, CONVEYOR_TOKEN: '', CONVEYOR_URL: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    children.push(child);
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-    });
-    const exited = new Promise<number | null>((done) => {
-      child.once('exit', (code) => {
-        done(code);
-      });
-    });
-    return { child, workdir, log: () => output, exited };
+    const factory = spawnFactory({ url: tc.url, token: tc.tokens.factory, id, args, env });
+    children.push(factory.child);
+    return factory;
   }
 
   async function submit(json: Record<string, unknown>): Promise<string> {
@@ -331,42 +289,10 @@ describe('factory through a coordinator outage', () => {
     }
   }
 
-  function factory(
-    id: string,
-    args: string[],
-    env: Record<string, string> = {},
-  ): { child: ChildProcess; log: () => string; exited: Promise<number | null> } {
-    const child = spawn(
-      process.execPath,
-      [
-        BIN,
-        'factory',
-        '--coordinator',
-        base(),
-        '--token',
-        ADMIN,
-        '--workdir',
-        mkdtempSync(join(tmpdir(), 'conveyor-wd-')),
-        '--id',
-        id,
-        ...args,
-      ],
-      { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    children.push(child);
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-    });
-    const exited = new Promise<number | null>((done) => {
-      child.once('exit', (code) => {
-        done(code);
-      });
-    });
-    return { child, log: () => output, exited };
+  function factory(id: string, args: string[], env: Record<string, string> = {}): FactoryProcess {
+    const f = spawnFactory({ url: base(), token: ADMIN, id, args, env });
+    children.push(f.child);
+    return f;
   }
 
   beforeAll(async () => {

@@ -9,7 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startTestCoordinator, type TestCoordinator } from './helpers/coordinator.js';
+import { FAST_LEASES, startTestCoordinator, type TestCoordinator } from './helpers/coordinator.js';
 import { type FactoryProcess, spawnFactory } from './helpers/factory-process.js';
 import { gitIn, makeRepo } from './helpers/git-repo.js';
 
@@ -33,10 +33,7 @@ describe('fault run', () => {
 
   beforeAll(async () => {
     tc = await startTestCoordinator('sqlite', {
-      leaseTtlMs: 2000,
-      heartbeatMs: 500,
-      reaperIntervalMs: 100,
-      retryBaseMs: 50,
+      ...FAST_LEASES,
       retryMaxMs: 500,
     });
   });

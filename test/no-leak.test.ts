@@ -10,7 +10,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToken } from '../src/coordinator/auth.js';
-import { startTestCoordinator, type TestCoordinator } from './helpers/coordinator.js';
+import { FAST_LEASES, startTestCoordinator, type TestCoordinator } from './helpers/coordinator.js';
 import { spawnFactory } from './helpers/factory-process.js';
 import { makeRepo } from './helpers/git-repo.js';
 
@@ -29,12 +29,7 @@ describe('no-leak', () => {
   let tc: TestCoordinator;
 
   beforeAll(async () => {
-    tc = await startTestCoordinator('sqlite', {
-      leaseTtlMs: 2000,
-      heartbeatMs: 500,
-      reaperIntervalMs: 100,
-      retryBaseMs: 50,
-    });
+    tc = await startTestCoordinator('sqlite', FAST_LEASES);
   });
   afterAll(async () => {
     await tc.close();

@@ -5,6 +5,19 @@ import { openStore } from '../store/open-store.js';
 import type { Store } from '../store/store.js';
 import { bootstrapAdminToken, createToken } from './auth.js';
 import { buildCoordinator, type Coordinator } from './app.js';
+import type { CoordinatorOptions } from './context.js';
+
+/** The coordinator's options as the config sets them (served, or embedded in an offline factory). */
+export function coordinatorOptions(config: Config): CoordinatorOptions {
+  return {
+    leaseTtlMs: config.leases.ttlMs,
+    heartbeatMs: config.leases.heartbeatMs,
+    maxAttempts: config.leases.maxAttempts,
+    retryBaseMs: config.leases.retryBaseMs,
+    retryMaxMs: config.leases.retryMaxMs,
+    bodyLimitBytes: config.server.bodyLimitBytes,
+  };
+}
 
 export interface RunningServer {
   url: string;
@@ -24,16 +37,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     } else if (!(await store.hasTokens())) {
       generatedAdminToken = (await createToken(store, { role: 'admin', product: null, label: 'first start' })).secret;
     }
-    const coordinator = await buildCoordinator({
-      store,
-      logger,
-      leaseTtlMs: config.leases.ttlMs,
-      heartbeatMs: config.leases.heartbeatMs,
-      maxAttempts: config.leases.maxAttempts,
-      retryBaseMs: config.leases.retryBaseMs,
-      retryMaxMs: config.leases.retryMaxMs,
-      bodyLimitBytes: config.server.bodyLimitBytes,
-    });
+    const coordinator = await buildCoordinator({ store, logger, ...coordinatorOptions(config) });
     const address = await coordinator.app.listen({ host: config.server.host, port: config.server.port });
     return {
       url: address,

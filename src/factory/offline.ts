@@ -9,6 +9,7 @@ import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { Config } from '../config/config.js';
+import { coordinatorOptions } from '../coordinator/server.js';
 import { buildCoordinator } from '../coordinator/app.js';
 import { hashToken, newTokenSecret } from '../coordinator/auth.js';
 import type { JobView } from '../coordinator/views.js';
@@ -108,16 +109,7 @@ export function offlineMode(queueDir: string): OfflineMode {
     const store = await openStore(join(dir, '.conveyor', 'conveyor.db'));
     stops.push(() => store.close());
     await store.createToken({ hash: hashToken(token), role: 'admin', product: null, label: 'offline factory' });
-    const coordinator = await buildCoordinator({
-      store,
-      logger,
-      leaseTtlMs: config.leases.ttlMs,
-      heartbeatMs: config.leases.heartbeatMs,
-      maxAttempts: config.leases.maxAttempts,
-      retryBaseMs: config.leases.retryBaseMs,
-      retryMaxMs: config.leases.retryMaxMs,
-      bodyLimitBytes: config.server.bodyLimitBytes,
-    });
+    const coordinator = await buildCoordinator({ store, logger, ...coordinatorOptions(config) });
     stops.push(() => coordinator.close());
     const transport = injectTransport(coordinator.app, token);
     const folder = startQueueFolder({

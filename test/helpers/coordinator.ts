@@ -52,6 +52,14 @@ export const DEFAULT_TEST_OPTIONS: CoordinatorOptions = {
   bodyLimitBytes: 1024 * 1024,
 };
 
+/** Leases short enough to watch expire in a test, and a reaper and backoff to match. */
+export const FAST_LEASES: Partial<CoordinatorOptions> = {
+  leaseTtlMs: 2000,
+  heartbeatMs: 500,
+  reaperIntervalMs: 100,
+  retryBaseMs: 50,
+};
+
 export async function startTestCoordinator(
   backend: BackendName,
   options: Partial<CoordinatorOptions> & { clock?: Clock } = {},
