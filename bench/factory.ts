@@ -45,11 +45,12 @@ function removeScratch(): void {
   for (const dir of scratch.splice(0)) rmSync(dir, { recursive: true, force: true });
 }
 process.on('exit', removeScratch);
-process.once('SIGINT', () => {
-  console.error('\ninterrupted: removing temporary directories');
-  removeScratch();
-  process.exit(130);
-});
+for (const signal of ['SIGINT', 'SIGTERM'] as const)
+  process.once(signal, () => {
+    console.error('\ninterrupted: removing temporary directories');
+    removeScratch();
+    process.exit(130);
+  });
 
 function git(cwd: string, ...args: string[]): string {
   return execFileSync(
@@ -119,8 +120,33 @@ async function waitShipped(store: Store, id: string): Promise<ConveyorEvent[]> {
   }
 }
 
+/** Reference: the raw git commands a job's worktree costs, on a bare clone like the factory's mirror (median of 5). */
+function rawGit(repo: string): Record<string, number> {
+  const dir = tempDir('conveyor-bench-git-');
+  const mirror = join(dir, 'mirror.git');
+  git(dir, 'clone', '--quiet', '--bare', repo, mirror);
+  const samples: Record<string, number[]> = {};
+  const time = (name: string, cwd: string, ...args: string[]): void => {
+    const start = performance.now();
+    git(cwd, ...args);
+    (samples[name] ??= []).push(performance.now() - start);
+  };
+  for (let i = 0; i < 5; i++) {
+    const path = join(dir, `wt${String(i)}`);
+    time('fetch (mirror)', mirror, 'fetch', '--quiet', '--no-tags', repo, '+refs/heads/main:refs/heads/main');
+    time('worktree add', mirror, 'worktree', 'add', '--quiet', '-B', `b${String(i)}`, path, 'main');
+    time('add --all', path, 'add', '--all');
+    time('status', path, 'status', '--porcelain');
+    time('worktree remove', mirror, 'worktree', 'remove', '--force', '--force', path);
+  }
+  const medians: Record<string, number> = {};
+  for (const [name, xs] of Object.entries(samples)) medians[name] = percentile(xs, 50);
+  return medians;
+}
+
 interface SizeResult {
   files: number;
+  rawGit: Record<string, number>;
   firstMs: number;
   samples: JobTiming[];
   wallMs: number;
@@ -201,7 +227,7 @@ async function measure(files: number): Promise<SizeResult> {
     await factory.done;
     const commits = git(repo, 'rev-list', '--count', 'main').trim();
     console.error(`${String(files)} files: main has ${commits} commits after ${String(jobs + 1)} jobs`);
-    return { files, firstMs: first.total, samples, wallMs };
+    return { files, rawGit: rawGit(repo), firstMs: first.total, samples, wallMs };
   } finally {
     await coordinator?.close();
     await store.close();
@@ -255,6 +281,13 @@ printTable(
       median(r.samples.map((s) => s.phases[p]).filter((v): v is number => v !== undefined)),
     ),
   ]),
+);
+
+const rawNames = Object.keys(results[0]?.rawGit ?? {});
+printTable(
+  'Reference: raw git on the same repository, median of 5 (ms)',
+  ['repository', ...rawNames],
+  results.map((r) => [`${r.files.toLocaleString('en-US')} files`, ...rawNames.map((n) => r.rawGit[n] ?? Number.NaN)]),
 );
 
 const big = results.find((r) => r.files === 5000);
