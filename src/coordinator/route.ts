@@ -12,6 +12,11 @@ import { UnsupportedMediaError } from './errors.js';
 
 export type Access = 'public' | readonly Role[];
 
+/** Who may make fleet calls: factories (and admins). */
+export const FLEET: readonly Role[] = ['factory', 'admin'];
+/** Who may use the jobs, events and fleet-view calls: people and tools that submit (and admins). */
+export const PEOPLE: readonly Role[] = ['submit', 'admin'];
+
 export interface RouteContext<P, Q, B> {
   params: P;
   query: Q;

@@ -4,12 +4,10 @@
  */
 import { z } from 'zod';
 import { ValidationError } from '../../core/errors.js';
-import type { Role } from '../../core/job.js';
 import type { CoordinatorContext } from '../context.js';
-import { type AnyRouteSpec, defineRoute } from '../route.js';
+import { type AnyRouteSpec, defineRoute, PEOPLE } from '../route.js';
 import { eventView } from '../views.js';
 
-const PEOPLE: readonly Role[] = ['submit', 'admin'];
 const BATCH = 500;
 const KEEPALIVE_MS = 15_000;
 /** Re-read even without a signal, for events committed by another coordinator whose NOTIFY was lost. */

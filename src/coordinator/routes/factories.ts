@@ -1,12 +1,9 @@
 /** The fleet as people see it: list factories, drain one. */
 import { z } from 'zod';
-import type { Role } from '../../core/job.js';
 import type { CoordinatorContext } from '../context.js';
-import { type AnyRouteSpec, defineRoute } from '../route.js';
+import { type AnyRouteSpec, defineRoute, PEOPLE } from '../route.js';
 import { FactoryParams } from '../schemas.js';
 import { factoryView } from '../views.js';
-
-const PEOPLE: readonly Role[] = ['submit', 'admin'];
 
 export function factoryRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
   const { store, clock } = ctx;

@@ -1,14 +1,13 @@
 /** The fleet protocol (DESIGN §4): heartbeat, claim, report, renew, release, runs and events. */
 import { z } from 'zod';
 import { FencedError } from '../../core/errors.js';
-import { CheckpointSchema, FACTORY_HEALTH, JobErrorSchema, JobResultSchema, type Role } from '../../core/job.js';
+import { CheckpointSchema, FACTORY_HEALTH, JobErrorSchema, JobResultSchema } from '../../core/job.js';
 import type { CoordinatorContext } from '../context.js';
-import { type AnyRouteSpec, defineRoute } from '../route.js';
+import { type AnyRouteSpec, defineRoute, FLEET } from '../route.js';
 import { CAPABILITIES, FACTORY_ID, JobParams, LEASE_EPOCH, STAGE } from '../schemas.js';
 import { jobView, quarantineView } from '../views.js';
 import { jobReadRoutes } from './job-reads.js';
 
-const FLEET: readonly Role[] = ['factory', 'admin'];
 const MAX_WAIT_MS = 30_000;
 
 const Heartbeat = z.strictObject({

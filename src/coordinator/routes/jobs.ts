@@ -1,16 +1,15 @@
 /** The jobs API for people and tools: submit, list, read, cancel, retry, unblock. */
 import { z } from 'zod';
 import { ConveyorError, ValidationError } from '../../core/errors.js';
-import { type JobSubmission, JobSubmissionSchema, type Role, TRIAGE_ACTIONS } from '../../core/job.js';
+import { type JobSubmission, JobSubmissionSchema, TRIAGE_ACTIONS } from '../../core/job.js';
 import { parseTaskFile, type TaskFormat } from '../../intake/task-file.js';
 import type { CoordinatorContext } from '../context.js';
-import { type AnyRouteSpec, assertStorable, defineRoute } from '../route.js';
+import { type AnyRouteSpec, assertStorable, defineRoute, PEOPLE } from '../route.js';
 import { JOB_ID, JobParams, STAGE } from '../schemas.js';
 import { toNewJob } from '../submission.js';
 import { jobView, quarantineView } from '../views.js';
 import { jobReadRoutes } from './job-reads.js';
 
-const PEOPLE: readonly Role[] = ['submit', 'admin'];
 const MARKDOWN_TYPES = ['text/markdown', 'text/x-markdown', 'text/plain'];
 const YAML_TYPES = ['text/yaml', 'application/yaml', 'application/x-yaml', 'text/x-yaml'];
 
