@@ -567,6 +567,26 @@ describe.each(BACKENDS)('bad input over HTTP on %s', (backend) => {
     expect(yaml.body.error.details).toEqual([{ path: 'body.body', message: expect.stringContaining('NUL') as string }]);
   });
 
+  it('answers 400 naming the field to a lone surrogate, which PostgreSQL JSON cannot store', async () => {
+    const claim = await tc.call('POST', '/api/fleet/claim', {
+      body: '{"factoryId":"f1","capabilities":["\\ud800"],"waitMs":0}',
+      headers: { 'content-type': 'application/json' },
+      token: tc.tokens.factory,
+    });
+    expect(claim.status).toBe(400);
+    expect(claim.body.error.details).toEqual([
+      { path: 'body.capabilities.0', message: expect.stringContaining('lone surrogate') as string },
+    ]);
+    const key = await tc.call('POST', '/api/jobs', {
+      body: '{"body":"x","metadata":{"\\udc00":1}}',
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(key.status).toBe(400);
+    expect(key.body.error.details).toEqual([
+      { path: 'body.metadata', message: expect.stringContaining('lone surrogate') as string },
+    ]);
+  });
+
   it('answers 400 to JSON nested too deep to store', async () => {
     const depth = 10_000;
     const answer = await tc.call('PATCH', '/api/fleet/jobs/01ARZ3NDEKTSV4RRFFQ69G5FAV', {

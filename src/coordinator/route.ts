@@ -61,9 +61,11 @@ declare module 'fastify' {
 /** Deeper than any real checkpoint, result or metadata, and far from where storing it overflows the stack. */
 const MAX_DEPTH = 100;
 
+const LONE_SURROGATE = 'must be well-formed Unicode: a lone surrogate (U+D800 to U+DFFF) cannot be stored';
+
 /**
- * Refuses what validates but cannot be stored: U+0000 in any string or key (PostgreSQL text refuses
- * it) and nesting deeper than `MAX_DEPTH` (serialising it overflows the stack). Iterative, so the
+ * Refuses what validates but cannot be stored: U+0000 or a lone surrogate in any string or key
+ * (PostgreSQL text refuses the first, its JSON the second) and nesting deeper than `MAX_DEPTH` (serialising it overflows the stack). Iterative, so the
  * check itself cannot overflow.
  */
 export function assertStorable(value: unknown, where: string): void {
@@ -74,12 +76,14 @@ export function assertStorable(value: unknown, where: string): void {
     const [current, path, depth] = item;
     if (typeof current === 'string') {
       if (current.includes('\u0000')) throw invalid(path, 'must not contain NUL (U+0000) characters');
+      if (!current.isWellFormed()) throw invalid(path, LONE_SURROGATE);
       continue;
     }
     if (typeof current !== 'object' || current === null) continue;
     if (depth >= MAX_DEPTH) throw invalid(path, `must not nest deeper than ${MAX_DEPTH.toString()} levels`);
     for (const [key, child] of Object.entries(current)) {
       if (key.includes('\u0000')) throw invalid(path, 'field names must not contain NUL (U+0000) characters');
+      if (!key.isWellFormed()) throw invalid(path, `field names: ${LONE_SURROGATE}`);
       stack.push([child, `${path}.${key}`, depth + 1]);
     }
   }
