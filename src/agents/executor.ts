@@ -1,15 +1,51 @@
 /**
- * The executor interface every agent runtime implements (`command` now; `builtin`, `claude-code`,
- * `codex`, `droid`, `gemini` later): start an agent in a worktree with a prompt, stream normalized
- * events, honour timeout, cancellation and deny rules, and end with one `AgentOutcome`.
+ * The executor interface every agent runtime implements (`command`, `builtin`, `claude-code`,
+ * `codex`, `droid`, `gemini`): start an agent in a worktree with a prompt, stream normalized events,
+ * honour timeout, cancellation, limits and deny rules, and end with one `AgentOutcome`.
  */
+import type { ModelConfig } from '../core/models.js';
+
+/** One model call, as every runtime reports it (becomes an `llm.call` event). */
+export interface LlmCall {
+  /** The runtime that made the call (`builtin`, `claude-code`, …). */
+  runtime: string;
+  /** The provider (`openai-compatible`, `anthropic`, `openai`, `replay`), when known. */
+  provider?: string;
+  model: string;
+  inputTokens: number;
+  outputTokens: number;
+  cachedTokens?: number;
+  /** Set when the model has a price in config (or the CLI reports one). */
+  costUsd?: number;
+  latencyMs?: number;
+  /** True for the `replay` provider: recorded, not a live model. */
+  replay?: boolean;
+}
 
 /** Progress from a running agent, the same shape whatever the runtime. */
 export type AgentEvent =
   | { type: 'message'; text: string }
   | { type: 'tool_call'; tool: string; input: unknown }
-  | { type: 'usage'; inputTokens: number; outputTokens: number; costUsd?: number }
-  | { type: 'output'; text: string };
+  | ({ type: 'llm_call' } & LlmCall)
+  | { type: 'output'; text: string }
+  /** The runtime's session id (Claude Code, Codex): stored so a retry or follow-up resumes it. */
+  | { type: 'session'; sessionId: string }
+  /** Something people should know that is not an error, e.g. `sandbox.unavailable`. */
+  | { type: 'notice'; code: string; message: string };
+
+/** Limits a run ends at, with a named reason. All optional: unset means no limit. */
+export interface AgentLimits {
+  /** Model turns (tool loop steps). */
+  maxSteps?: number;
+  /** Output tokens per model call. */
+  maxOutputTokens?: number;
+  /** Total tokens (input + output) over the run. */
+  budgetTokens?: number;
+  /** Total cost over the run, priced from the model's config. */
+  budgetUsd?: number;
+}
+
+export type SandboxMode = 'auto' | 'required' | 'off';
 
 export interface AgentRun {
   /** The git worktree the agent works in (its working directory). */
@@ -25,6 +61,18 @@ export interface AgentRun {
   signal: AbortSignal;
   /** The job's denied command patterns (`constraints.deny`); see `checkDenied`. */
   deny: readonly string[];
+  /**
+   * The model: a `[models.NAME]` entry from config when the job's `agent.model` names one (or the
+   * configured default), else `{provider: undefined, model: agent.model}` for CLIs to pass through.
+   */
+  model?: ModelConfig;
+  /** A session to continue (from an earlier run's `session` event), for runtimes with sessions. */
+  resumeSession?: string;
+  limits?: AgentLimits;
+  /** Where commands run: bubblewrap when it works (`auto`), always (`required`) or never (`off`). @default auto */
+  sandbox?: SandboxMode;
+  /** Extra instructions (conventions, skills) the runtime writes into its instruction file for the run. */
+  instructions?: string;
   onEvent(event: AgentEvent): void;
 }
 
@@ -32,6 +80,12 @@ export type AgentStatus = 'completed' | 'failed' | 'timed_out' | 'cancelled' | '
 
 export interface AgentOutcome {
   status: AgentStatus;
+  /**
+   * A named reason when the run did not complete for a known cause: `budget_exceeded`,
+   * `step_limit`, `output_limit`, `sandbox_required`, `missing_executable`, `crashed`, … It becomes
+   * the failure code.
+   */
+  reason?: string;
   /** One or a few lines for people: what happened, or why it did not. */
   summary: string;
   /** The process's exit code when the runtime ran one (null when killed by a signal). */
@@ -40,6 +94,8 @@ export interface AgentOutcome {
   result?: unknown;
   /** The last part of the agent's output, for the run record and failure reports. */
   outputTail: string;
+  /** The runtime's session id, when it has sessions. */
+  sessionId?: string;
 }
 
 /** An agent runtime. `start` resolves with an outcome; expected failures are never thrown. */

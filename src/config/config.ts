@@ -4,10 +4,11 @@
  * with units in their names. Nothing else in Conveyor reads `process.env`.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { z } from 'zod';
 import { ConfigError } from '../core/errors.js';
+import { type ModelConfig, ModelEntrySchema } from '../core/models.js';
 
 const port = z.coerce.number().int().min(0).max(65_535);
 const positiveSeconds = z.coerce.number().positive().max(86_400);
@@ -66,6 +67,18 @@ const FileSchema = z.strictObject({
         .optional(),
     })
     .optional(),
+  agent: z
+    .strictObject({
+      /** The `[models.NAME]` a builtin run uses when the job names none. */
+      model: z.string().min(1).optional(),
+      sandbox: z.enum(['auto', 'required', 'off']).optional(),
+      maxSteps: z.coerce.number().int().min(1).max(10_000).optional(),
+      maxOutputTokens: z.coerce.number().int().min(1).max(1_000_000).optional(),
+      budgetTokens: z.coerce.number().int().min(1).optional(),
+      budgetUsd: z.coerce.number().positive().optional(),
+    })
+    .optional(),
+  models: z.record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/), ModelEntrySchema).optional(),
   client: z
     .strictObject({
       url: z.url().optional(),
@@ -148,6 +161,20 @@ export interface Config {
      */
     secretEnv: string[];
   };
+  agent: {
+    /** The model a builtin run uses when the job names none. */
+    defaultModel: string | undefined;
+    /** @default "auto" */
+    sandbox: 'auto' | 'required' | 'off';
+    /** @default 50 */
+    maxSteps: number;
+    /** @default 8192 */
+    maxOutputTokens: number;
+    budgetTokens: number | undefined;
+    budgetUsd: number | undefined;
+  };
+  /** `[models.NAME]` entries, keyed by name; `transcript` paths resolved against the config file. */
+  models: Readonly<Record<string, ModelConfig>>;
   /** The environment child processes (agents, verify commands, git) start from. */
   processEnv: Readonly<Record<string, string>>;
   client: {
@@ -215,6 +242,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
     origin.set(path, `flag for ${path}`);
   }
   const parsed = FileSchema.safeParse(raw);
+  const base = source === 'defaults' ? cwd : dirname(source);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => {
       const key = issue.path.join('.');
@@ -231,10 +259,10 @@ export function loadConfig(options: LoadOptions = {}): Config {
     });
     throw new ConfigError(problems.join('\n'));
   }
-  return compile(parsed.data, source, env);
+  return compile(parsed.data, source, env, base);
 }
 
-function compile(file: FileConfig, source: string, env: NodeJS.ProcessEnv): Config {
+function compile(file: FileConfig, source: string, env: NodeJS.ProcessEnv, base: string): Config {
   const leases = file.leases ?? {};
   const ttlMs = Math.round((leases.ttlSec ?? 30) * 1000);
   const heartbeatMs = Math.round((leases.heartbeatSec ?? 10) * 1000);
@@ -246,6 +274,32 @@ function compile(file: FileConfig, source: string, env: NodeJS.ProcessEnv): Conf
   const server = file.server ?? {};
   const client = file.client ?? {};
   const factory = file.factory ?? {};
+  const agent = file.agent ?? {};
+  const models = Object.fromEntries(
+    Object.entries(file.models ?? {}).map(([name, entry]): [string, ModelConfig] => {
+      if (entry.provider === 'openai-compatible' && entry.baseUrl === undefined) {
+        throw new ConfigError(`${source}: models.${name}.baseUrl: openai-compatible needs the endpoint; set baseUrl`);
+      }
+      if (entry.provider === 'replay' && entry.transcript === undefined) {
+        throw new ConfigError(
+          `${source}: models.${name}.transcript: replay needs a recorded transcript; set transcript`,
+        );
+      }
+      const { transcript, model, ...rest } = entry;
+      return [
+        name,
+        {
+          name,
+          ...rest,
+          model: model ?? name,
+          ...(transcript === undefined ? {} : { transcript: resolve(base, transcript) }),
+        },
+      ];
+    }),
+  );
+  if (agent.model !== undefined && !(agent.model in models)) {
+    throw new ConfigError(`${source}: agent.model: no [models.${agent.model}] is defined; define it or fix the name`);
+  }
   const host = server.host ?? '127.0.0.1';
   const portNumber = server.port ?? 7878;
   return {
@@ -275,6 +329,15 @@ function compile(file: FileConfig, source: string, env: NodeJS.ProcessEnv): Conf
       keepFailed: factory.keepFailed ?? false,
       secretEnv: factory.secretEnv ?? [],
     },
+    agent: {
+      defaultModel: agent.model,
+      sandbox: agent.sandbox ?? 'auto',
+      maxSteps: agent.maxSteps ?? 50,
+      maxOutputTokens: agent.maxOutputTokens ?? 8192,
+      budgetTokens: agent.budgetTokens,
+      budgetUsd: agent.budgetUsd,
+    },
+    models,
     processEnv: Object.fromEntries(
       Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined),
     ),
