@@ -87,6 +87,45 @@ describe.each(BACKENDS)('fleet protocol over HTTP on %s', (backend) => {
     expect(after.body).toEqual(before.body);
   });
 
+  it('records what the lease holder observed as job events, fenced like a report, and counts model usage', async () => {
+    const job = await submit('observe');
+    const { leaseEpoch } = (await claim('observe', 'f1')).body as { leaseEpoch: number };
+    const send = (json: unknown) =>
+      tc.call('POST', `/api/fleet/jobs/${job.id}/events`, {
+        token: tc.tokens.factory,
+        json,
+        headers: { 'x-product-id': 'observe' },
+      });
+    const events = [
+      {
+        type: 'llm.call',
+        payload: { runtime: 'builtin', model: 'observe-model', inputTokens: 120, outputTokens: 30, costUsd: 0.0021 },
+      },
+      { type: 'tool.call', payload: { tool: 'edit', input: { path: 'a.ts' } } },
+    ];
+    const ok = await send({ leaseEpoch, events });
+    expect(ok.status).toBe(200);
+    expect(ok.body).toEqual({ recorded: 2 });
+    const reserved = await send({ leaseEpoch, events: [{ type: 'stage.changed', payload: {} }] });
+    expect(reserved.status).toBe(400);
+    expect(reserved.body.error.details).toEqual([
+      { path: 'body.events.0.type', message: expect.stringContaining('only the coordinator') as string },
+    ]);
+    const stale = await send({ leaseEpoch: leaseEpoch - 1, events });
+    expect(stale.status).toBe(409);
+    const recorded = await tc.call('GET', `/api/jobs/${job.id}/events`, { headers: { 'x-product-id': 'observe' } });
+    const observed = (recorded.body as { type: string; actor: string; epoch: number; payload: unknown }[]).filter(
+      (e) => e.type === 'llm.call' || e.type === 'tool.call',
+    );
+    expect(observed).toEqual([
+      expect.objectContaining({ type: 'llm.call', actor: 'factory', epoch: leaseEpoch, payload: events[0]!.payload }),
+      expect.objectContaining({ type: 'tool.call', actor: 'factory', epoch: leaseEpoch, payload: events[1]!.payload }),
+    ]);
+    const metrics = await tc.call('GET', '/metrics');
+    expect(metrics.body).toMatch(/conveyor_llm_tokens_total\{model="observe-model",kind="input"\} 120\b/);
+    expect(metrics.body).toMatch(/conveyor_llm_cost_usd_total\{model="observe-model"\} 0\.0021\b/);
+  });
+
   it('expires a silent lease: the old holder gets 409, a new claim gets a higher epoch', async () => {
     const job = await submit('expiry');
     const first = (await claim('expiry', 'zombie')).body as { leaseEpoch: number };

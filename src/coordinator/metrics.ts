@@ -31,6 +31,18 @@ export class CoordinatorMetrics {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 30],
     registers: [this.registry],
   });
+  readonly llmTokens = new Counter({
+    name: 'conveyor_llm_tokens_total',
+    help: 'Model tokens reported by factories (llm.call events), by model and kind (input, output, cached).',
+    labelNames: ['model', 'kind'] as const,
+    registers: [this.registry],
+  });
+  readonly llmCostUsd = new Counter({
+    name: 'conveyor_llm_cost_usd_total',
+    help: 'Priced model cost reported by factories (llm.call events), by model.',
+    labelNames: ['model'] as const,
+    registers: [this.registry],
+  });
   readonly sseClients = new Gauge({
     name: 'conveyor_sse_clients',
     help: 'Open Server-Sent Events streams.',

@@ -11,6 +11,7 @@ import type {
   Clarification,
   ConveyorEvent,
   Factory,
+  FactoryEvent,
   Job,
   JobError,
   JobResult,
@@ -398,6 +399,23 @@ export class SqlStore implements Store {
     );
     this.emit(...signals);
     return job;
+  }
+
+  async recordEvents(
+    product: string,
+    jobId: string,
+    leaseEpoch: number,
+    events: readonly FactoryEvent[],
+  ): Promise<void> {
+    const { signals } = await this.fencedWrite(product, jobId, leaseEpoch, async (trx, row, now) => {
+      await appendEvents(
+        trx,
+        now,
+        events.map((event) => this.jobEvent(row, event.type, 'factory', event.payload)),
+      );
+      return row;
+    });
+    this.emit(...signals);
   }
 
   /**

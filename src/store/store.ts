@@ -7,6 +7,7 @@ import type {
   Checkpoint,
   ConveyorEvent,
   Factory,
+  FactoryEvent,
   FactoryHealth,
   Job,
   JobError,
@@ -121,6 +122,8 @@ export interface Store {
   report(report: StageReport, policy: RetryPolicy): Promise<Job>;
   renew(product: string, jobId: string, leaseEpoch: number, leaseTtlMs: number): Promise<number>;
   release(product: string, jobId: string, leaseEpoch: number): Promise<Job>;
+  /** Appends what the lease holder observed (`llm.call`, `tool.call`, …); fenced like a report. */
+  recordEvents(product: string, jobId: string, leaseEpoch: number, events: readonly FactoryEvent[]): Promise<void>;
 
   cancel(product: string, jobId: string, reason: string | undefined): Promise<Job>;
   retry(product: string, jobId: string): Promise<Job>;

@@ -1,7 +1,13 @@
 /** The fleet protocol (DESIGN §4): heartbeat, claim, report, renew, release, runs and events. */
 import { z } from 'zod';
 import { FencedError } from '../../core/errors.js';
-import { CheckpointSchema, FACTORY_HEALTH, JobErrorSchema, JobResultSchema } from '../../core/job.js';
+import {
+  CheckpointSchema,
+  FACTORY_HEALTH,
+  FactoryEventSchema,
+  JobErrorSchema,
+  JobResultSchema,
+} from '../../core/job.js';
 import type { CoordinatorContext } from '../context.js';
 import { type AnyRouteSpec, defineRoute, FLEET } from '../route.js';
 import { CAPABILITIES, FACTORY_ID, JobParams, LEASE_EPOCH, STAGE } from '../schemas.js';
@@ -34,6 +40,20 @@ const Report = z.strictObject({
 });
 
 const EpochBody = z.strictObject({ leaseEpoch: LEASE_EPOCH });
+
+const EventsBody = z.strictObject({
+  leaseEpoch: LEASE_EPOCH,
+  events: z.array(FactoryEventSchema).min(1).max(500),
+});
+
+/** What an `llm.call` payload carries that metrics count; anything else in it is left alone. */
+const LlmCallPayload = z.looseObject({
+  model: z.string().min(1).max(200),
+  inputTokens: z.number().nonnegative().optional(),
+  outputTokens: z.number().nonnegative().optional(),
+  cachedTokens: z.number().nonnegative().optional(),
+  costUsd: z.number().nonnegative().optional(),
+});
 
 export function fleetRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
   const { store, options, metrics, waiters } = ctx;
@@ -122,6 +142,29 @@ export function fleetRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
         const job = await fenced(store.report({ ...body, jobId: params.id, product: principal.product }, ctx.policy));
         if (job.stage === 'dead_letter') metrics.deadLetters.inc();
         return jobView(job);
+      },
+    }),
+    defineRoute({
+      method: 'POST',
+      url: '/api/fleet/jobs/:id/events',
+      summary:
+        'Record what the lease holder observed (llm.call, tool.call, verify.result, …) as job events; 409 when the epoch is stale.',
+      access: FLEET,
+      params: JobParams,
+      body: EventsBody,
+      async handler({ params, body, principal }) {
+        await fenced(store.recordEvents(principal.product, params.id, body.leaseEpoch, body.events));
+        for (const event of body.events) {
+          if (event.type !== 'llm.call') continue;
+          const call = LlmCallPayload.safeParse(event.payload);
+          if (!call.success) continue;
+          const { model, inputTokens, outputTokens, cachedTokens, costUsd } = call.data;
+          metrics.llmTokens.inc({ model, kind: 'input' }, inputTokens ?? 0);
+          metrics.llmTokens.inc({ model, kind: 'output' }, outputTokens ?? 0);
+          metrics.llmTokens.inc({ model, kind: 'cached' }, cachedTokens ?? 0);
+          if (costUsd !== undefined) metrics.llmCostUsd.inc({ model }, costUsd);
+        }
+        return { recorded: body.events.length };
       },
     }),
     defineRoute({
