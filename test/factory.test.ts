@@ -77,9 +77,11 @@ describe('factory', () => {
     expect(trailers.filter((t) => t === id).length).toBeGreaterThanOrEqual(1);
     expect(gitIn(repo, 'status', '--porcelain')).toBe('');
     expect(readdirSync(join(factory.workdir, 'worktrees'))).toEqual([]);
+    expect(shipped.result.agent).toEqual({ runtime: 'command' });
     const events = (await tc.call('GET', `/api/jobs/${id}/events`)).body as {
       type: string;
-      payload: { to?: string };
+      actor: string;
+      payload: { to?: string; command?: string; exitCode?: number };
     }[];
     expect(events.filter((e) => e.type === 'stage.changed').map((e) => e.payload.to)).toEqual([
       'building',
@@ -88,6 +90,13 @@ describe('factory', () => {
       'shipped',
     ]);
     expect(events.some((e) => e.type === 'checkpoint.saved')).toBe(true);
+    // The verify result is a factory event, recorded before the stage it led to.
+    const verify = events.findIndex((e) => e.type === 'verify.result');
+    expect(events[verify]).toMatchObject({
+      actor: 'factory',
+      payload: { command: 'grep -c hello notes.txt', exitCode: 0 },
+    });
+    expect(verify).toBeLessThan(events.findIndex((e) => e.payload.to === 'shipped'));
   });
 
   it('runs one --once pass per --schedule tick, never two at once, and stops on SIGTERM', async () => {

@@ -13,6 +13,8 @@ import { FactoryRefusedError, type FactoryOptions, startFactory } from '../facto
 import { FleetClient, httpTransport } from '../factory/fleet-client.js';
 import { scheduleProblem, startSchedule } from '../factory/schedule.js';
 import { gitSteps } from '../factory/git-steps.js';
+import type { AgentSettings } from '../factory/agent-step.js';
+import type { Config } from '../config/config.js';
 import { offlineMode } from '../factory/offline.js';
 import { VERSION } from '../version.js';
 import { CliError } from './client.js';
@@ -123,6 +125,7 @@ stops the job at once and ships nothing.`,
           defaultRepo: process.cwd(),
           env: agentEnvironment(config.processEnv),
           keepFailed: flags.keepFailed === true || config.factory.keepFailed,
+          agent: agentSettings(config),
         }),
         log: (fields, message) => {
           logger.info({ factoryId: id, ...fields }, message);
@@ -172,4 +175,19 @@ stops the job at once and ships nothing.`,
       logger.info({ factoryId: id, jobs: outcomes.length, shipped }, 'factory stopped');
       if (flags.once === true && shipped !== outcomes.length) process.exitCode = 1;
     });
+}
+
+function agentSettings(config: Config): AgentSettings {
+  const { defaultModel, sandbox, maxSteps, maxOutputTokens, budgetTokens, budgetUsd } = config.agent;
+  return {
+    defaultModel,
+    models: config.models,
+    sandbox,
+    limits: {
+      maxSteps,
+      maxOutputTokens,
+      ...(budgetTokens === undefined ? {} : { budgetTokens }),
+      ...(budgetUsd === undefined ? {} : { budgetUsd }),
+    },
+  };
 }

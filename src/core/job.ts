@@ -72,6 +72,8 @@ export interface Lease {
 export const CheckpointSchema = z.strictObject({
   wipBranch: z.string().min(1).max(500),
   wipCommit: z.string().regex(/^[0-9a-f]{7,64}$/, 'must be a git commit id (hex)'),
+  /** The agent's session (Claude Code, Codex), so a retry or follow-up continues it. */
+  agentSession: z.strictObject({ runtime: z.enum(RUNTIMES), id: z.string().min(1).max(500) }).optional(),
 });
 export type Checkpoint = z.infer<typeof CheckpointSchema>;
 

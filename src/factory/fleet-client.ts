@@ -6,7 +6,7 @@
  * the redactor first, and the outbox writes what `redact` answers: the one place reports leave.
  */
 import type { JobView, QuarantineView } from '../coordinator/views.js';
-import type { Checkpoint, FactoryHealth, JobError, JobResult } from '../core/job.js';
+import type { Checkpoint, FactoryEvent, FactoryHealth, JobError, JobResult } from '../core/job.js';
 import type { Redactor } from '../core/redact.js';
 import type { Stage } from '../core/stages.js';
 
@@ -34,6 +34,11 @@ export interface StageReportBody {
   checkpoint?: Checkpoint;
   result?: JobResult;
   error?: JobError;
+}
+
+export interface EventBatchBody {
+  leaseEpoch: number;
+  events: FactoryEvent[];
 }
 
 /** Sends one HTTP request and answers with status and parsed JSON; throws only when nothing answered. */
@@ -80,6 +85,11 @@ export class FleetClient {
 
   report(jobId: string, body: StageReportBody): Promise<FleetOutcome<JobView>> {
     return this.call('PATCH', `/api/fleet/jobs/${jobId}`, body);
+  }
+
+  /** Records what the run observed (`llm.call`, `tool.call`, …) as job events under the lease. */
+  events(jobId: string, body: EventBatchBody): Promise<FleetOutcome<{ recorded: number }>> {
+    return this.call('POST', `/api/fleet/jobs/${jobId}/events`, body);
   }
 
   renew(jobId: string, leaseEpoch: number): Promise<FleetOutcome<{ leaseExpiresAt: string }>> {

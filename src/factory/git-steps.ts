@@ -4,8 +4,6 @@
  */
 import type { JobView } from '../coordinator/views.js';
 import type { Checkpoint } from '../core/job.js';
-import { createCommandExecutor } from '../agents/command.js';
-import type { AgentExecutor } from '../agents/executor.js';
 import { runProcess } from '../agents/process.js';
 import {
   checkScope,
@@ -19,7 +17,8 @@ import {
   type Worktree,
   WorkspaceInputError,
 } from '../workspace/index.js';
-import type { JobSteps, StepFailure, VerifyResult } from './steps.js';
+import { type AgentSettings, runAgent } from './agent-step.js';
+import type { JobSteps, VerifyResult } from './steps.js';
 
 export interface GitStepsOptions {
   /** Mirrors and worktrees live under here. */
@@ -34,7 +33,11 @@ export interface GitStepsOptions {
   verifyTimeoutMs?: number;
   /** Keep the worktree of a failed job for debugging. @default false */
   keepFailed?: boolean;
+  /** Models, limits and sandbox mode for agent runtimes. @default no models, no limits, sandbox auto */
+  agent?: AgentSettings;
 }
+
+const NO_AGENT_SETTINGS: AgentSettings = { models: {}, sandbox: 'auto', limits: {} };
 
 const OUTPUT_TAIL = 4000;
 
@@ -42,26 +45,9 @@ function repoOf(job: JobView, options: GitStepsOptions): string {
   return job.repo ?? options.defaultRepo;
 }
 
-function executorFor(job: JobView): AgentExecutor | StepFailure {
-  const agent = job.agent ?? { runtime: 'command' as const };
-  if (agent.runtime !== 'command') {
-    return {
-      code: 'unsupported_runtime',
-      message: `agent runtime ${agent.runtime} is not available on this factory yet`,
-      retryable: false,
-    };
-  }
-  if (agent.run === undefined) {
-    return {
-      code: 'invalid_job',
-      message: 'agent.run: the command runtime needs a command to run; set agent.run',
-      retryable: false,
-    };
-  }
-  return createCommandExecutor({ run: agent.run });
-}
-
 export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
+  /** The agent session a build left, saved with the checkpoint that follows it. */
+  const sessions = new WeakMap<Worktree, NonNullable<Checkpoint['agentSession']>>();
   return {
     async prepare(job) {
       const create = (resumeCommit: string | undefined): Promise<Worktree> =>
@@ -93,30 +79,45 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
       }
     },
 
-    async build(job, worktree, signal, log) {
-      const executor = executorFor(job);
-      if (!('start' in executor)) return { summary: executor.message, failure: executor };
-      const outcome = await executor.start({
-        worktree: worktree.path,
-        prompt: job.body,
-        jobId: job.id,
-        env: { ...options.env },
-        timeoutMs: (job.constraints?.timeoutSec ?? 0) * 1000 || (options.agentTimeoutMs ?? 30 * 60_000),
-        signal,
-        deny: job.constraints?.deny ?? [],
-        onEvent: (event) => {
+    async build(job, worktree, signal, log, emit) {
+      const agent = job.agent ?? { runtime: 'command' as const };
+      const saved = job.checkpoint?.agentSession;
+      const ran = await runAgent(
+        agent,
+        options.agent ?? NO_AGENT_SETTINGS,
+        {
+          worktree: worktree.path,
+          prompt: job.body,
+          jobId: job.id,
+          env: { ...options.env },
+          timeoutMs: (job.constraints?.timeoutSec ?? 0) * 1000 || (options.agentTimeoutMs ?? 30 * 60_000),
+          signal,
+          deny: job.constraints?.deny ?? [],
+          ...(saved?.runtime === agent.runtime ? { resumeSession: saved.id } : {}),
+        },
+        emit,
+        (event) => {
           if (event.type !== 'output') log({ event }, 'agent');
         },
-      });
+      );
+      if ('failure' in ran) return { summary: ran.failure.message, failure: ran.failure };
+      const { outcome, usage } = ran;
+      if (outcome.sessionId !== undefined) sessions.set(worktree, { runtime: agent.runtime, id: outcome.sessionId });
+      const result = {
+        agent: { runtime: ran.runtime, ...(ran.model === undefined ? {} : { model: ran.model }) },
+        ...(usage.llmCalls === 0 ? {} : { usage }),
+        ...(outcome.result === undefined ? {} : { agentResult: outcome.result }),
+      };
       if (outcome.status !== 'completed') {
         return {
           summary: outcome.summary,
+          result,
           failure: {
-            code: `agent_${outcome.status}`,
+            code: outcome.reason ?? `agent_${outcome.status}`,
             message: outcome.summary,
-            // A denied command or a broken result block will not change by running again.
-            retryable: outcome.status !== 'denied',
-            result: { agentOutput: outcome.outputTail.slice(-OUTPUT_TAIL) },
+            // A denied command, a broken result block or a spent budget will not change by running again.
+            retryable: outcome.status !== 'denied' && outcome.reason !== 'budget_exceeded',
+            result: { ...result, agentOutput: outcome.outputTail.slice(-OUTPUT_TAIL) },
           },
         };
       }
@@ -124,20 +125,26 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
       if (violation !== undefined) {
         return {
           summary: outcome.summary,
+          result,
           failure: { code: `scope_${violation.rule}`, message: violation.message, retryable: false },
         };
       }
-      return { summary: outcome.summary };
+      return { summary: outcome.summary, result };
     },
 
     async checkpoint(job, worktree): Promise<Checkpoint> {
       const wip = await commitWip(worktree, `conveyor: work in progress on ${job.title}`);
       // A remote repository gets the WIP too, so another factory can resume from it.
       if (!(await locateRepo(repoOf(job, options))).local) await pushWip(worktree);
-      return { wipBranch: worktree.branch, wipCommit: wip.commit };
+      const session = sessions.get(worktree) ?? job.checkpoint?.agentSession;
+      return {
+        wipBranch: worktree.branch,
+        wipCommit: wip.commit,
+        ...(session === undefined ? {} : { agentSession: session }),
+      };
     },
 
-    async verify(job, worktree, signal) {
+    async verify(job, worktree, signal, emit) {
       const results: VerifyResult[] = [];
       for (const command of job.verify ?? []) {
         const run = await runProcess({
@@ -156,6 +163,7 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
           outputTail: run.outputTail.slice(-OUTPUT_TAIL),
         };
         results.push(result);
+        emit({ type: 'verify.result', payload: { ...result } });
         if (run.exitCode !== 0) {
           const why = run.timedOut ? 'timed out' : (run.error ?? `exited with ${String(run.exitCode ?? run.signal)}`);
           return {

@@ -5,7 +5,7 @@
  * was accepted and the lease was confirmed right before the push.
  */
 import type { JobView } from '../coordinator/views.js';
-import type { JobError, JobResult } from '../core/job.js';
+import type { FactoryEvent, JobError, JobResult } from '../core/job.js';
 import type { Stage } from '../core/stages.js';
 import type { ClaimedJob, FleetClient } from './fleet-client.js';
 import { LeaseKeeper } from './lease-keeper.js';
@@ -35,6 +35,9 @@ export interface RunnerOptions {
 }
 
 class Fenced extends Error {}
+
+/** Observed events (model calls, tool calls) reach the coordinator at least this often while a step runs. */
+const EVENT_FLUSH_MS = 1000;
 
 export async function runJob(claim: ClaimedJob, options: RunnerOptions): Promise<RunOutcome> {
   const { job, leaseEpoch } = claim;
@@ -75,12 +78,31 @@ export async function runJob(claim: ClaimedJob, options: RunnerOptions): Promise
     return { kind: 'quarantined', reason };
   };
 
+  /** What the run observed, sent in batches ahead of the next report (or by the timer below). */
+  const observed: FactoryEvent[] = [];
+  const emit = (event: FactoryEvent): void => {
+    observed.push(event);
+  };
+  /** Queues the observed events in the outbox; unreachable is fine, a fence aborts (the lease keeper). */
+  const sendObserved = async (): Promise<FlushResult> => {
+    if (observed.length === 0) return { kind: 'flushed' };
+    const flushed = await outbox.send({ events: { leaseEpoch, events: observed.splice(0, 500) } });
+    if (flushed.kind === 'unreachable') outage.seen = true;
+    if (flushed.kind === 'fenced') lease.check({ kind: 'fenced', currentEpoch: null, message: flushed.message });
+    if (flushed.kind === 'rejected') log(`events refused: ${flushed.message}`);
+    return flushed;
+  };
+  const observer = setInterval(() => {
+    void sendObserved();
+  }, EVENT_FLUSH_MS);
+
   /** Sends a report; a fence aborts the run. Unreachable is fine: the outbox keeps it. */
   const report = async (
     stage: Stage,
     extra: { checkpoint?: { wipBranch: string; wipCommit: string }; result?: JobResult; error?: JobError } = {},
   ): Promise<void> => {
-    const flushed = await outbox.send({ stage, leaseEpoch, ...extra });
+    while (observed.length > 0) await sendObserved();
+    const flushed = await outbox.send({ report: { stage, leaseEpoch, ...extra } });
     if (flushed.kind === 'unreachable') outage.seen = true;
     if (flushed.kind === 'fenced') {
       lease.check({ kind: 'fenced', currentEpoch: null, message: flushed.message });
@@ -126,9 +148,15 @@ export async function runJob(claim: ClaimedJob, options: RunnerOptions): Promise
     if ('failure' in prepared) return await fail(prepared.failure);
     const workspace = prepared.workspace;
     try {
-      const built = await options.steps.build(job, workspace, lease.signal, (fields, message) => {
-        log(message, fields);
-      });
+      const built = await options.steps.build(
+        job,
+        workspace,
+        lease.signal,
+        (fields, message) => {
+          log(message, fields);
+        },
+        emit,
+      );
       if (isAborted()) throw new Fenced(lease.fencedBy ?? 'aborted');
       const checkpoint = await options.steps.checkpoint(job, workspace);
       if (built.failure !== undefined) {
@@ -137,13 +165,13 @@ export async function runJob(claim: ClaimedJob, options: RunnerOptions): Promise
       }
       await report('review', { checkpoint });
       await report('testing');
-      const verified = await options.steps.verify(job, workspace, lease.signal);
+      const verified = await options.steps.verify(job, workspace, lease.signal, emit);
       if (isAborted()) throw new Fenced(lease.fencedBy ?? 'aborted');
       if (verified.failure !== undefined) {
         disposition = 'failed';
         return await fail(verified.failure);
       }
-      const summary = { summary: built.summary, verify: verified.results };
+      const summary = { ...built.result, summary: built.summary, verify: verified.results };
       const confirmed = await confirmLease();
       if (confirmed.kind === 'fenced') {
         if (outage.seen || lease.sawOutage) return await quarantine({ ...summary, checkpoint }, confirmed.message);
@@ -195,6 +223,7 @@ export async function runJob(claim: ClaimedJob, options: RunnerOptions): Promise
     }
     throw error;
   } finally {
+    clearInterval(observer);
     lease.stop();
     options.stop.removeEventListener('abort', onStop);
   }

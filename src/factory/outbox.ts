@@ -1,5 +1,5 @@
 /**
- * The durable outbox: every report about a job is appended (and fsynced) to a file in the workdir
+ * The durable outbox: every report about a job (stage reports and batches of observed events) is appended (and fsynced) to a file in the workdir
  * before it is sent, and removed once the coordinator accepted it. While the coordinator is
  * unreachable reports pile up in order; `flush` replays them in order when it answers again. A 409
  * during replay means the job was reclaimed meanwhile: the caller quarantines the local result.
@@ -16,7 +16,10 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import type { FleetClient, FleetOutcome, StageReportBody } from './fleet-client.js';
+import type { EventBatchBody, FleetClient, FleetOutcome, StageReportBody } from './fleet-client.js';
+
+/** One queued call: a stage report, or a batch of observed events. Both are fenced by the epoch. */
+export type OutboxEntry = { report: StageReportBody } | { events: EventBatchBody };
 
 export type FlushResult =
   | { kind: 'flushed' }
@@ -38,11 +41,11 @@ export class Outbox {
   }
 
   /** Appends durably, then tries to send everything pending, in order. */
-  async send(report: StageReportBody): Promise<FlushResult> {
+  async send(entry: OutboxEntry): Promise<FlushResult> {
     const fd = openSync(this.file, 'a');
     try {
       // Redacted before it touches the disk: the outbox is a file the run leaves behind.
-      appendFileSync(fd, `${JSON.stringify(this.client.redact(report))}\n`);
+      appendFileSync(fd, `${JSON.stringify(this.client.redact(entry))}\n`);
       fsyncSync(fd);
     } finally {
       closeSync(fd);
@@ -50,7 +53,7 @@ export class Outbox {
     return this.flush();
   }
 
-  pending(): StageReportBody[] {
+  pending(): OutboxEntry[] {
     let text: string;
     try {
       text = readFileSync(this.file, 'utf8');
@@ -60,7 +63,7 @@ export class Outbox {
     return text
       .split('\n')
       .filter((line) => line !== '')
-      .map((line) => JSON.parse(line) as StageReportBody);
+      .map((line) => JSON.parse(line) as OutboxEntry);
   }
 
   /** Replays pending reports in order; one flush at a time. */
@@ -70,16 +73,19 @@ export class Outbox {
         const queue = this.pending();
         const next = queue[0];
         if (next === undefined) return { kind: 'flushed' };
-        const outcome: FleetOutcome<unknown> = await this.client.report(this.jobId, next);
+        const outcome: FleetOutcome<unknown> =
+          'report' in next
+            ? await this.client.report(this.jobId, next.report)
+            : await this.client.events(this.jobId, next.events);
         if (outcome.kind === 'unreachable')
           return { kind: 'unreachable', pending: queue.length, message: outcome.message };
         if (outcome.kind === 'fenced') return { kind: 'fenced', message: outcome.message };
         if (outcome.kind === 'rejected') {
           // A report the coordinator refuses for good (not a fence) must not block the ones after it.
-          this.rewrite(queue.slice(1));
+          this.dropFirst();
           return { kind: 'rejected', message: outcome.message };
         }
-        this.rewrite(queue.slice(1));
+        this.dropFirst();
       }
     };
     this.flushing ??= run().finally(() => {
@@ -88,7 +94,12 @@ export class Outbox {
     return this.flushing;
   }
 
-  private rewrite(rest: StageReportBody[]): void {
+  /**
+   * Removes the entry just sent (always the first: only the one running flush removes entries).
+   * Re-reads the file, so entries appended while the call was in flight stay queued.
+   */
+  private dropFirst(): void {
+    const rest = this.pending().slice(1);
     if (rest.length === 0) {
       rmSync(this.file, { force: true });
       return;

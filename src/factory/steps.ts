@@ -1,6 +1,6 @@
 /** The steps a job runner drives, behind one interface so the runner is only about stages and leases. */
 import type { JobView } from '../coordinator/views.js';
-import type { Checkpoint, JobResult } from '../core/job.js';
+import type { Checkpoint, FactoryEvent, JobResult } from '../core/job.js';
 
 /** A step that did not succeed, with what the coordinator's retry policy needs. */
 export interface StepFailure {
@@ -28,10 +28,17 @@ export interface JobSteps<W = unknown> {
     workspace: W,
     signal: AbortSignal,
     log: (fields: Record<string, unknown>, message: string) => void,
-  ): Promise<{ summary: string; failure?: StepFailure }>;
+    /** Records what the agent did (`llm.call`, `tool.call`, …) as job events. */
+    emit: (event: FactoryEvent) => void,
+  ): Promise<{ summary: string; failure?: StepFailure; result?: JobResult }>;
   /** Commits work in progress to the job branch (pushed when the repo is remote). */
   checkpoint(job: JobView, workspace: W): Promise<Checkpoint>;
-  verify(job: JobView, workspace: W, signal: AbortSignal): Promise<{ results: VerifyResult[]; failure?: StepFailure }>;
+  verify(
+    job: JobView,
+    workspace: W,
+    signal: AbortSignal,
+    emit: (event: FactoryEvent) => void,
+  ): Promise<{ results: VerifyResult[]; failure?: StepFailure }>;
   /** Ships per policy; `beforePush` throws when the lease is no longer ours. */
   ship(
     job: JobView,

@@ -1,0 +1,136 @@
+/**
+ * The agent part of a job's build step: picks the runtime and model the job asked for, runs it with
+ * the factory's limits and sandbox mode, turns what it reports into job events (`llm.call`,
+ * `tool.call`, `agent.message`, `agent.session`, notices such as `sandbox.unavailable`) and adds up
+ * the run's model usage.
+ */
+import type { AgentEvent, AgentLimits, AgentOutcome, AgentRun, SandboxMode } from '../agents/executor.js';
+import { createExecutor } from '../agents/registry.js';
+import type { AgentSpec, FactoryEvent } from '../core/job.js';
+import type { ModelConfig } from '../core/models.js';
+import type { StepFailure } from './steps.js';
+
+export interface AgentSettings {
+  /** The `[models.NAME]` a run uses when the job names none. */
+  defaultModel?: string | undefined;
+  models: Readonly<Record<string, ModelConfig>>;
+  sandbox: SandboxMode;
+  limits: AgentLimits;
+}
+
+/** A run's model usage, summed over its `llm.call`s (in the job result as `usage`). */
+export interface Usage {
+  llmCalls: number;
+  inputTokens: number;
+  outputTokens: number;
+  cachedTokens: number;
+  /** Present when every priced call had a cost. */
+  costUsd?: number;
+}
+
+/** Longest text kept in an event payload (messages, tool inputs); the rest is in the agent log. */
+const EVENT_TEXT = 2000;
+
+/** The model a job's agent spec means on this factory, or why it cannot run. */
+export function resolveModel(
+  agent: AgentSpec,
+  settings: AgentSettings,
+): { model: ModelConfig | undefined } | { failure: StepFailure } {
+  const name = agent.model ?? settings.defaultModel;
+  if (name === undefined) {
+    if (agent.runtime !== 'builtin') return { model: undefined };
+    return {
+      failure: {
+        code: 'invalid_job',
+        message:
+          'agent.model: the builtin runtime needs a model; set agent.model to a [models.NAME] of the factory config, or set [agent] model there',
+        retryable: false,
+      },
+    };
+  }
+  const configured = settings.models[name];
+  if (configured !== undefined) return { model: configured };
+  if (agent.runtime === 'builtin') {
+    const known = Object.keys(settings.models);
+    return {
+      failure: {
+        code: 'invalid_job',
+        message: `agent.model: no [models.${name}] in this factory's config (${known.length === 0 ? 'none defined' : `defined: ${known.join(', ')}`}); define it or pick one of those`,
+        retryable: false,
+      },
+    };
+  }
+  // A CLI agent gets an unconfigured name as its own --model.
+  return { model: { name, provider: undefined, model: name } };
+}
+
+function clip(text: string): string {
+  return text.length > EVENT_TEXT ? `${text.slice(0, EVENT_TEXT)}…` : text;
+}
+
+/** The job event for an agent event, or undefined for raw output (that goes to the log only). */
+export function toFactoryEvent(event: AgentEvent, runtime: string): FactoryEvent | undefined {
+  switch (event.type) {
+    case 'llm_call': {
+      const { type, ...call } = event;
+      return { type: 'llm.call', payload: { ...call } };
+    }
+    case 'tool_call':
+      return { type: 'tool.call', payload: { runtime, tool: event.tool, input: clip(JSON.stringify(event.input)) } };
+    case 'message':
+      return { type: 'agent.message', payload: { runtime, text: clip(event.text) } };
+    case 'session':
+      return { type: 'agent.session', payload: { runtime, sessionId: event.sessionId } };
+    case 'notice':
+      return { type: event.code, payload: { runtime, message: event.message } };
+    case 'output':
+      return undefined;
+  }
+}
+
+export function addUsage(total: Usage, event: AgentEvent): void {
+  if (event.type !== 'llm_call') return;
+  total.llmCalls++;
+  total.inputTokens += event.inputTokens;
+  total.outputTokens += event.outputTokens;
+  total.cachedTokens += event.cachedTokens ?? 0;
+  if (event.costUsd !== undefined) total.costUsd = Math.round(((total.costUsd ?? 0) + event.costUsd) * 1e8) / 1e8;
+}
+
+export interface AgentStepResult {
+  outcome: AgentOutcome;
+  usage: Usage;
+  runtime: string;
+  model: string | undefined;
+}
+
+/**
+ * Runs the job's agent. `run` is everything but the model, limits, sandbox and event sink, which this
+ * fills in from the job and the factory's settings.
+ */
+export async function runAgent(
+  agent: AgentSpec,
+  settings: AgentSettings,
+  run: Omit<AgentRun, 'model' | 'limits' | 'sandbox' | 'onEvent'>,
+  emit: (event: FactoryEvent) => void,
+  onEvent: (event: AgentEvent) => void,
+): Promise<AgentStepResult | { failure: StepFailure }> {
+  const resolved = resolveModel(agent, settings);
+  if ('failure' in resolved) return resolved;
+  const executor = createExecutor(agent);
+  if ('failure' in executor) return { failure: { ...executor.failure, retryable: false } };
+  const usage: Usage = { llmCalls: 0, inputTokens: 0, outputTokens: 0, cachedTokens: 0 };
+  const outcome = await executor.start({
+    ...run,
+    ...(resolved.model === undefined ? {} : { model: resolved.model }),
+    limits: settings.limits,
+    sandbox: settings.sandbox,
+    onEvent: (event) => {
+      addUsage(usage, event);
+      const observed = toFactoryEvent(event, executor.runtime);
+      if (observed !== undefined) emit(observed);
+      onEvent(event);
+    },
+  });
+  return { outcome, usage, runtime: executor.runtime, model: resolved.model?.model };
+}
