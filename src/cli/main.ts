@@ -7,7 +7,9 @@ import { VERSION } from '../version.js';
 import { CliError } from './client.js';
 import { registerFactoryCommand } from './factory.js';
 import { registerJobCommands } from './jobs.js';
+import { registerModelServerCommand } from './model-server.js';
 import { registerServeCommand } from './serve.js';
+import { registerSkillsCommand } from './skills.js';
 import { registerTokenCommands } from './tokens.js';
 
 function buildProgram(): Command {
@@ -24,6 +26,8 @@ function buildProgram(): Command {
   registerJobCommands(program);
   registerFactoryCommand(program);
   registerTokenCommands(program);
+  registerSkillsCommand(program);
+  registerModelServerCommand(program);
   program.addHelpText(
     'after',
     `
