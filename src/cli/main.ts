@@ -9,6 +9,7 @@ import { registerFactoryCommand } from './factory.js';
 import { registerJobCommands } from './jobs.js';
 import { registerModelServerCommand } from './model-server.js';
 import { registerServeCommand } from './serve.js';
+import { registerSkillsCommand } from './skills.js';
 import { registerTokenCommands } from './tokens.js';
 
 function buildProgram(): Command {
@@ -25,6 +26,7 @@ function buildProgram(): Command {
   registerJobCommands(program);
   registerFactoryCommand(program);
   registerTokenCommands(program);
+  registerSkillsCommand(program);
   registerModelServerCommand(program);
   program.addHelpText(
     'after',

@@ -4,6 +4,7 @@
  * with units in their names. Nothing else in Conveyor reads `process.env`.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { z } from 'zod';
@@ -79,6 +80,12 @@ const FileSchema = z.strictObject({
     })
     .optional(),
   models: z.record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/), ModelEntrySchema).optional(),
+  skills: z
+    .strictObject({
+      dirs: z.array(z.string().min(1)).optional(),
+      budgetTokens: z.coerce.number().int().min(0).max(1_000_000).optional(),
+    })
+    .optional(),
   client: z
     .strictObject({
       url: z.url().optional(),
@@ -175,6 +182,14 @@ export interface Config {
   };
   /** `[models.NAME]` entries, keyed by name; `transcript` paths resolved against the config file. */
   models: Readonly<Record<string, ModelConfig>>;
+  skills: {
+    /** `[skills] dirs`, resolved against the config file's folder; searched after the repository's. @default [] */
+    dirs: string[];
+    /** Tokens (o200k_base) the skills injected into a job's prompts may use. @default 2000 */
+    budgetTokens: number;
+    /** Home directory for `~/.conveyor/skills/` (`HOME`, else the OS's answer). */
+    homeDir: string;
+  };
   /** The environment child processes (agents, verify commands, git) start from. */
   processEnv: Readonly<Record<string, string>>;
   client: {
@@ -338,6 +353,11 @@ function compile(file: FileConfig, source: string, env: NodeJS.ProcessEnv, base:
       budgetUsd: agent.budgetUsd,
     },
     models,
+    skills: {
+      dirs: (file.skills?.dirs ?? []).map((dir) => resolve(base, dir)),
+      budgetTokens: file.skills?.budgetTokens ?? 2000,
+      homeDir: env.HOME !== undefined && env.HOME !== '' ? env.HOME : homedir(),
+    },
     processEnv: Object.fromEntries(
       Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined),
     ),
