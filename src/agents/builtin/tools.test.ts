@@ -1,0 +1,132 @@
+import {
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+  existsSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeRepo } from '../../../test/helpers/git-repo.js';
+import { LIMITS } from './file-tools.js';
+import { createTools } from './tools.js';
+
+let repo: string;
+let outside: string;
+let tools: ReturnType<typeof createTools>;
+const commands: string[] = [];
+
+beforeAll(() => {
+  repo = realpathSync(makeRepo({ 'a.txt': 'one\ntwo\nthree\n', 'dup.txt': 'x = 1\nx = 1\n' }));
+  outside = realpathSync(mkdtempSync(join(tmpdir(), 'conveyor-outside-')));
+  writeFileSync(join(outside, 'secret.txt'), 'top secret\n');
+  symlinkSync(outside, join(repo, 'escape'));
+  symlinkSync(join(outside, 'secret.txt'), join(repo, 'secret-link'));
+  symlinkSync(join(outside, 'not-yet.txt'), join(repo, 'dangling'));
+  tools = createTools({
+    root: repo,
+    runCommand: (command) => {
+      commands.push(command);
+      return Promise.resolve(`ran ${command}`);
+    },
+  });
+});
+afterAll(() => {
+  rmSync(repo, { recursive: true, force: true });
+  rmSync(outside, { recursive: true, force: true });
+});
+
+/** Calls a tool the way the AI SDK does (its input already validated). */
+async function call(name: string, input: Record<string, unknown>): Promise<string> {
+  const execute = tools[name]?.execute;
+  if (execute === undefined) throw new Error(`no tool ${name}`);
+  return (await execute(input, { toolCallId: 't', messages: [] })) as string;
+}
+
+describe('builtin tools', () => {
+  it('read, write and list inside the worktree', async () => {
+    expect(await call('read', { path: 'a.txt' })).toBe('one\ntwo\nthree\n');
+    expect(await call('read', { path: 'a.txt', offset: 2, limit: 1 })).toMatch(/^two\n\[showing lines 2-2 of 4/);
+    expect(await call('write', { path: 'new/dir/b.txt', content: 'hello' })).toBe('wrote 5 bytes to new/dir/b.txt');
+    expect(readFileSync(join(repo, 'new/dir/b.txt'), 'utf8')).toBe('hello');
+    expect(await call('list', {})).toContain('new/');
+    expect(await call('list', { path: 'new', recursive: true })).toBe('dir/\ndir/b.txt');
+  });
+
+  it.each([
+    ['../outside.txt', /outside the worktree/],
+    ['/etc/passwd', /outside the worktree/],
+    ['escape/secret.txt', /outside the worktree/],
+    ['secret-link', /outside the worktree/],
+    ['dangling', /symbolic link whose target does not exist/],
+  ])('refuses %s for reads and writes', async (path, error) => {
+    expect(await call('read', { path })).toMatch(error);
+    expect(await call('write', { path, content: 'pwned' })).toMatch(error);
+    expect(await call('edit', { path, oldText: 'top', newText: 'pwned' })).toMatch(error);
+    expect(await call('list', { path })).toMatch(error);
+    expect(await call('search', { pattern: 'secret', path })).toMatch(error);
+    expect(readFileSync(join(outside, 'secret.txt'), 'utf8')).toBe('top secret\n');
+    expect(existsSync(join(outside, 'not-yet.txt'))).toBe(false);
+  });
+
+  it('accepts an absolute path inside the worktree, and refuses writes into .git', async () => {
+    expect(await call('read', { path: join(repo, 'a.txt') })).toBe('one\ntwo\nthree\n');
+    expect(await call('read', { path: '.git/HEAD' })).toContain('ref: refs/heads/main');
+    expect(await call('write', { path: '.git/hooks/pre-commit', content: 'evil' })).toMatch(/inside \.git/);
+    expect(await call('edit', { path: './.git/HEAD', oldText: 'main', newText: 'evil' })).toMatch(/inside \.git/);
+    expect(readFileSync(join(repo, '.git/HEAD'), 'utf8')).toContain('refs/heads/main');
+  });
+
+  it('edit replaces exact text once, refuses missing or ambiguous text, and honours replaceAll', async () => {
+    expect(await call('edit', { path: 'a.txt', oldText: 'two', newText: '$& 2' })).toBe(
+      'replaced 1 occurrence in a.txt',
+    );
+    expect(readFileSync(join(repo, 'a.txt'), 'utf8')).toBe('one\n$& 2\nthree\n');
+    expect(await call('edit', { path: 'a.txt', oldText: 'four', newText: '4' })).toMatch(
+      /^Error: oldText was not found in a\.txt/,
+    );
+    expect(await call('edit', { path: 'dup.txt', oldText: 'x = 1', newText: 'x = 2' })).toMatch(
+      /^Error: oldText occurs 2 times in dup\.txt; include more surrounding text .* or set replaceAll/,
+    );
+    expect(readFileSync(join(repo, 'dup.txt'), 'utf8')).toBe('x = 1\nx = 1\n');
+    expect(await call('edit', { path: 'dup.txt', oldText: 'x = 1', newText: 'x = 2', replaceAll: true })).toBe(
+      'replaced 2 occurrences in dup.txt',
+    );
+    expect(readFileSync(join(repo, 'dup.txt'), 'utf8')).toBe('x = 2\nx = 2\n');
+    expect(await call('edit', { path: 'nope.txt', oldText: 'a', newText: 'b' })).toMatch(/does not exist/);
+  });
+
+  it('search finds substrings and regexes, skips .git and links, and is bounded', async () => {
+    const dir = join(repo, 'many');
+    mkdirSync(dir);
+    for (let i = 0; i < 30; i++) writeFileSync(join(dir, `f${String(i).padStart(2, '0')}.txt`), 'needle\n'.repeat(30));
+    expect(await call('search', { pattern: 'three' })).toBe('a.txt:3: three');
+    expect(await call('search', { pattern: '^(ONE|three)$', regex: true, ignoreCase: true, path: 'a.txt' })).toBe(
+      'a.txt:1: one\na.txt:3: three',
+    );
+    // "refs/heads" is in .git/HEAD; "top secret" only behind the links.
+    expect(await call('search', { pattern: 'refs/heads' })).toBe('no matches');
+    expect(await call('search', { pattern: 'top secret' })).toBe('no matches');
+    const bounded = await call('search', { pattern: 'needle' });
+    expect(bounded.split('\n')).toHaveLength(LIMITS.searchResults + 1);
+    expect(bounded).toMatch(/\[results truncated at 100; narrow the search\]$/);
+    expect((await call('search', { pattern: 'needle', maxResults: 5 })).split('\n')).toHaveLength(6);
+    expect(await call('search', { pattern: '(', regex: true })).toMatch(/^Error: invalid regular expression/);
+  });
+
+  it('list is bounded', async () => {
+    const listing = await call('list', { path: 'many', maxEntries: 10 });
+    expect(listing.split('\n')).toHaveLength(11);
+    expect(listing).toMatch(/\[… 20 more entries not shown\]$/);
+    expect((await call('list', { path: 'many' })).split('\n')).toHaveLength(30);
+  });
+
+  it('run hands the command to the runner', async () => {
+    expect(await call('run', { command: 'echo hi' })).toBe('ran echo hi');
+    expect(commands).toEqual(['echo hi']);
+  });
+});
