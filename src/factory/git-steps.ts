@@ -33,6 +33,11 @@ export interface GitStepsOptions {
   verifyTimeoutMs?: number;
   /** Keep the worktree of a failed job for debugging. @default false */
   keepFailed?: boolean;
+  /**
+   * Finished worktrees parked per repository for the next job to reuse (0: delete them). A reused one
+   * is reset to the job's start commit and cleaned of untracked and ignored files first. @default 4
+   */
+  idleWorktrees?: number;
   /** Models, limits and sandbox mode for agent runtimes. @default no models, no limits, sandbox auto */
   agent?: AgentSettings;
 }
@@ -207,7 +212,7 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
 
     async cleanup(worktree, disposition) {
       if (disposition === 'quarantined' || (disposition === 'failed' && options.keepFailed === true)) return;
-      await removeWorktree(worktree);
+      await removeWorktree(worktree, { keepIdle: options.idleWorktrees ?? 4 });
     },
   };
 }

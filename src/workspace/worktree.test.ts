@@ -146,3 +146,46 @@ describe('commitWip', () => {
     expect(await commitWip(wt, 'nothing new')).toEqual({ commit: result.commit, changed: false });
   });
 });
+
+describe('idle worktrees', () => {
+  it('parks a finished worktree and hands the next job exactly the files a fresh one would have', async () => {
+    const origin = await makeRepo({ 'a.txt': 'a\n', '.gitignore': 'build/\n', 'dir/b.txt': 'b\n' });
+    const workdir = tempDir('workdir');
+    const first = await createWorktree({ workdir, repo: origin, jobId: 'job1' });
+    writeFiles(first.path, { 'a.txt': 'changed\n', 'new.txt': 'new\n' });
+    await commitWip(first, 'job1 work');
+    writeFiles(first.path, { 'untracked.txt': 'u\n', 'build/out.js': 'ignored\n', 'dir/b.txt': 'dirty\n' });
+    await removeWorktree(first, { keepIdle: 1 });
+    expect(existsSync(first.path)).toBe(false);
+
+    const second = await createWorktree({ workdir, repo: origin, jobId: 'job2' });
+    expect(second.path).toBe(join(workdir, 'worktrees', 'job2'));
+    expect((await git(['branch', '--show-current'], { cwd: second.path })).trim()).toBe('conveyor/job2');
+    expect(await rev(second.path, 'HEAD')).toBe(await rev(origin, 'main'));
+    expect(await git(['status', '--porcelain', '--ignored'], { cwd: second.path })).toBe('');
+    expect(readFileSync(join(second.path, 'a.txt'), 'utf8')).toBe('a\n');
+    expect(existsSync(join(second.path, 'new.txt'))).toBe(false);
+    // The pool is empty again, and the mirror knows exactly one worktree besides itself.
+    const listed = (await git(['worktree', 'list', '--porcelain'], { cwd: second.mirror }))
+      .split('\n')
+      .filter((line) => line.startsWith('worktree '));
+    expect(listed).toHaveLength(2);
+    // job1's branch survives (its result may live only there), and can be checked out again by a retry.
+    const retried = await createWorktree({ workdir, repo: origin, jobId: 'job1' });
+    expect(readFileSync(join(retried.path, 'a.txt'), 'utf8')).toBe('a\n');
+  });
+
+  it('keeps at most keepIdle parked per repository and deletes the rest', async () => {
+    const origin = await makeRepo({ 'a.txt': 'a\n' });
+    const workdir = tempDir('workdir');
+    const one = await createWorktree({ workdir, repo: origin, jobId: 'job1' });
+    const two = await createWorktree({ workdir, repo: origin, jobId: 'job2' });
+    await removeWorktree(one, { keepIdle: 1 });
+    await removeWorktree(two, { keepIdle: 1 });
+    expect(existsSync(two.path)).toBe(false);
+    const listed = (await git(['worktree', 'list', '--porcelain'], { cwd: one.mirror }))
+      .split('\n')
+      .filter((line) => line.startsWith('worktree '));
+    expect(listed).toHaveLength(2);
+  });
+});

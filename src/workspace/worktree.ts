@@ -1,7 +1,14 @@
-/** A git worktree per job at `<workdir>/worktrees/<jobId>`, on branch `conveyor/<jobId>` in the repository's mirror. */
+/**
+ * A git worktree per job at `<workdir>/worktrees/<jobId>`, on branch `conveyor/<jobId>` in the
+ * repository's mirror. A finished job's worktree is detached and parked under
+ * `<workdir>/idle-worktrees/<mirror>/` for the next job of the same repository: moving it back and
+ * checking out the next start commit rewrites only the files that differ, where `worktree add`
+ * writes every file of the repository again (seconds on a large one).
+ */
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readdir, rm } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { git, gitResult, tryRevParse } from './git.js';
 import { defaultLocks, type PathLocks } from './locks.js';
 import { ensureMirror, originHeadBranch } from './mirror.js';
@@ -17,6 +24,8 @@ export interface Worktree {
   baseCommit: string;
   /** Absolute path of the bare mirror the worktree belongs to. */
   mirror: string;
+  /** The factory workdir the worktree lives under (where its idle pool is). */
+  workdir: string;
 }
 
 export interface CreateWorktreeOptions {
@@ -52,6 +61,45 @@ async function clearPath(mirror: string, path: string): Promise<void> {
     if (removed.exitCode !== 0) await rm(path, { recursive: true, force: true });
   }
   await git(['worktree', 'prune'], { cwd: mirror });
+}
+
+function idleDir(workdir: string, mirror: string): string {
+  return join(workdir, 'idle-worktrees', basename(mirror));
+}
+
+async function idleWorktrees(workdir: string, mirror: string): Promise<string[]> {
+  try {
+    return (await readdir(idleDir(workdir, mirror))).map((name) => join(idleDir(workdir, mirror), name));
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Moves an idle worktree of the mirror to `path` and checks out `branch` at `start` in it, every
+ * tracked file as in `start` and nothing untracked or ignored left: the same files a fresh
+ * `worktree add` writes. False (and the idle one removed) when there is none or it is unusable.
+ */
+async function reuseIdle(
+  workdir: string,
+  mirror: string,
+  path: string,
+  branch: string,
+  start: string,
+): Promise<boolean> {
+  for (const idle of await idleWorktrees(workdir, mirror)) {
+    const moved = await gitResult(['worktree', 'move', idle, path], { cwd: mirror });
+    if (moved.exitCode !== 0) {
+      await clearPath(mirror, idle);
+      continue;
+    }
+    const checkedOut = await gitResult(['checkout', '--quiet', '--force', '-B', branch, start], { cwd: path });
+    const cleaned = checkedOut.exitCode === 0 && (await gitResult(['clean', '-ffdxq'], { cwd: path })).exitCode === 0;
+    if (cleaned) return true;
+    await clearPath(mirror, path);
+    return false;
+  }
+  return false;
 }
 
 async function resolveBase(mirror: string, base: string | undefined): Promise<string> {
@@ -96,8 +144,10 @@ export async function createWorktree(options: CreateWorktreeOptions): Promise<Wo
         const forked = await gitResult(['merge-base', baseTip, start], { cwd: mirror });
         if (forked.exitCode === 0) baseCommit = forked.stdout.trim();
       }
-      await git(['worktree', 'add', '--quiet', '-B', branch, path, start], { cwd: mirror });
-      return { jobId, path, branch, baseCommit, mirror };
+      if (!(await reuseIdle(workdir, mirror, path, branch, start))) {
+        await git(['worktree', 'add', '--quiet', '-B', branch, path, start], { cwd: mirror });
+      }
+      return { jobId, path, branch, baseCommit, mirror, workdir };
     }),
   );
 }
@@ -105,16 +155,32 @@ export async function createWorktree(options: CreateWorktreeOptions): Promise<Wo
 export interface RemoveWorktreeOptions {
   /** Also delete the job branch from the mirror (it is the only copy of a `none`-shipped result). @default false */
   deleteBranch?: boolean;
+  /**
+   * Park the worktree (detached, its job branch kept) for the next job of the repository instead of
+   * deleting its files, while fewer than this many are parked for the mirror. @default 0 (delete)
+   */
+  keepIdle?: number;
   /** @default the process-wide `defaultLocks` */
   locks?: PathLocks;
 }
 
-/** Removes the worktree's files and the mirror's record of it. */
+/** Parks the worktree in the idle pool; false when it could not be (the caller removes it). */
+async function park(wt: Worktree, keepIdle: number): Promise<boolean> {
+  if ((await idleWorktrees(wt.workdir, wt.mirror)).length >= keepIdle) return false;
+  // Detached, so the job branch is free to be checked out again (a retry) or deleted.
+  if ((await gitResult(['checkout', '--quiet', '--detach'], { cwd: wt.path })).exitCode !== 0) return false;
+  const dir = idleDir(wt.workdir, wt.mirror);
+  await mkdir(dir, { recursive: true });
+  const idle = join(dir, randomBytes(6).toString('hex'));
+  return (await gitResult(['worktree', 'move', wt.path, idle], { cwd: wt.mirror })).exitCode === 0;
+}
+
+/** Removes the worktree from the job's path: parked for reuse (`keepIdle`) or deleted with the mirror's record of it. */
 export async function removeWorktree(wt: Worktree, options: RemoveWorktreeOptions = {}): Promise<void> {
   const locks = options.locks ?? defaultLocks;
   await locks.withLock(wt.path, () =>
     locks.withLock(wt.mirror, async () => {
-      await clearPath(wt.mirror, wt.path);
+      if (!(await park(wt, options.keepIdle ?? 0))) await clearPath(wt.mirror, wt.path);
       if (options.deleteBranch === true) {
         await gitResult(['branch', '--quiet', '-D', wt.branch], { cwd: wt.mirror });
       }
