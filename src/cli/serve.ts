@@ -1,4 +1,5 @@
 /** `conveyor serve`: run a coordinator until SIGINT or SIGTERM. */
+import { spawn } from 'node:child_process';
 import type { Command } from 'commander';
 import { startServer } from '../coordinator/server.js';
 import { createLogger } from '../logger.js';
@@ -11,6 +12,24 @@ interface ServeFlags {
   db?: string;
   logLevel?: string;
   logFormat?: string;
+  open?: boolean;
+}
+
+/** Best effort: a machine without a desktop still has the printed link. */
+function openBrowser(url: string): void {
+  const [command, args] =
+    process.platform === 'darwin'
+      ? ['open', [url]]
+      : process.platform === 'win32'
+        ? ['cmd', ['/c', 'start', '', url]]
+        : ['xdg-open', [url]];
+  try {
+    const child = spawn(command, args, { stdio: 'ignore', detached: true });
+    child.on('error', () => undefined);
+    child.unref();
+  } catch {
+    // no opener: the link is printed
+  }
 }
 
 export function registerServeCommand(program: Command): void {
@@ -22,6 +41,7 @@ export function registerServeCommand(program: Command): void {
     .option('--db <url>', 'SQLite file or postgres://… URL (default .conveyor/conveyor.db; env CONVEYOR_DB)')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (default info)')
     .option('--log-format <format>', 'json (default) or pretty')
+    .option('--open', 'print a one-time sign-in link for the dashboard (valid 10 minutes) and open it in a browser')
     .addHelpText(
       'after',
       `
@@ -40,6 +60,11 @@ first start prints a generated admin token once. Several coordinators may share 
       const server = await startServer(config, logger);
       const where = isPostgresUrl(config.server.db) ? 'PostgreSQL' : `SQLite ${config.server.db}`;
       process.stderr.write(`conveyor: coordinator listening on ${server.url} (store: ${where})\n`);
+      if (flags.open === true) {
+        const link = `${server.url}/login#code=${server.coordinator.loginCodes.issue()}`;
+        process.stderr.write(`conveyor: dashboard sign-in link (works once, for 10 minutes):\n  ${link}\n`);
+        openBrowser(link);
+      }
       if (server.generatedAdminToken !== undefined) {
         process.stderr.write(
           `conveyor: this store had no tokens; admin token (shown once, keep it):\n  ${server.generatedAdminToken}\n`,

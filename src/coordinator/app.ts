@@ -20,7 +20,9 @@ import { eventRoutes } from './routes/events.js';
 import { factoryRoutes } from './routes/factories.js';
 import { fleetRoutes } from './routes/fleet.js';
 import { jobRoutes } from './routes/jobs.js';
+import { LoginCodes, loginRoutes } from './routes/login.js';
 import { systemRoutes } from './routes/system.js';
+import { serveDashboard } from './static.js';
 import { VERSION } from '../version.js';
 
 export interface Coordinator {
@@ -28,6 +30,8 @@ export interface Coordinator {
   /** Every route Fastify registered, as the router saw it (for the auth matrix and docs). */
   routes: RouteOptions[];
   context: CoordinatorContext;
+  /** One-time dashboard login codes (`conveyor serve --open`), exchanged by `POST /api/login`. */
+  loginCodes: LoginCodes;
   close(): Promise<void>;
 }
 
@@ -35,6 +39,8 @@ export interface BuildOptions extends CoordinatorOptions {
   store: Store;
   logger: FastifyBaseLogger;
   clock?: Clock;
+  /** The built dashboard served at `/`. @default web/dist of this checkout */
+  webRoot?: string;
 }
 
 const TEXT_TYPES = [
@@ -82,8 +88,11 @@ export async function buildCoordinator(options: BuildOptions): Promise<Coordinat
     routes.push(route);
   });
   app.setErrorHandler(errorHandler);
-  app.setNotFoundHandler((request, reply) => {
-    void reply.code(404).send({
+  app.setNotFoundHandler(async (request, reply) => {
+    // Outside the API, a GET is the dashboard's (its files, or index.html for its own paths).
+    if (await serveDashboard(request, reply, options.webRoot === undefined ? {} : { root: options.webRoot }))
+      return reply;
+    return reply.code(404).send({
       error: {
         code: 'not_found',
         message: `no route ${request.method} ${request.url.split('?')[0] ?? ''}; see /api/openapi.json`,
@@ -102,7 +111,14 @@ export async function buildCoordinator(options: BuildOptions): Promise<Coordinat
     done();
   });
 
-  const specs = [...fleetRoutes(context), ...jobRoutes(context), ...factoryRoutes(context), ...eventRoutes(context)];
+  const loginCodes = new LoginCodes(context.clock);
+  const specs = [
+    ...fleetRoutes(context),
+    ...jobRoutes(context),
+    ...factoryRoutes(context),
+    ...eventRoutes(context),
+    ...loginRoutes(context, loginCodes),
+  ];
   let document: Record<string, unknown> | undefined;
   const all: AnyRouteSpec[] = [...specs, ...systemRoutes(context, () => (document ??= openApiDocument(all, VERSION)))];
   registerRoutes(app, new Authenticator(store), all);
@@ -113,6 +129,7 @@ export async function buildCoordinator(options: BuildOptions): Promise<Coordinat
     app,
     routes,
     context,
+    loginCodes,
     async close() {
       closing.abort();
       waiters.close();

@@ -1,0 +1,173 @@
+/** The fleet: every factory with health, load, capabilities, heartbeat age and running jobs; drain it from here. */
+import { type ReactNode, useCallback, useEffect, useState } from 'react';
+import { messageOf } from '../api/client.js';
+import type { EventView, FactoryView, JobPage, JobView } from '../api/types.js';
+import { useConnection, useLiveEvents } from '../connection.js';
+import { formatDuration } from '../format.js';
+import { Link } from '../router.js';
+import { Empty, ErrorBox, Loading } from '../ui.js';
+
+const POLL_MS = 5000;
+
+interface FleetData {
+  factories: FactoryView[];
+  running: Map<string, JobView[]>;
+  /** When `factories` was read: heartbeat ages grow from there. */
+  at: number;
+}
+
+function healthOf(factory: FactoryView): string {
+  if (factory.lost) return 'lost';
+  if (factory.drain) return 'draining';
+  return factory.health;
+}
+
+export function FleetPage(): ReactNode {
+  const { api } = useConnection();
+  const [data, setData] = useState<FleetData | undefined>(undefined);
+  const [error, setError] = useState<string | undefined>(undefined);
+  const [actionError, setActionError] = useState<string | undefined>(undefined);
+  const [now, setNow] = useState(() => Date.now());
+
+  const load = useCallback(async (): Promise<void> => {
+    try {
+      const [factories, page] = await Promise.all([
+        api.get<FactoryView[]>('/api/factories'),
+        api.get<JobPage>('/api/jobs?stage=assigned,building,review,testing&limit=200'),
+      ]);
+      const running = new Map<string, JobView[]>();
+      for (const job of page.jobs) {
+        if (job.lease === null) continue;
+        running.set(job.lease.factoryId, [...(running.get(job.lease.factoryId) ?? []), job]);
+      }
+      setData({ factories: factories.sort((a, b) => a.id.localeCompare(b.id)), running, at: Date.now() });
+      setError(undefined);
+    } catch (e) {
+      setError(messageOf(e));
+    }
+  }, [api]);
+
+  useEffect(() => {
+    void load();
+    const poll = setInterval(() => {
+      void load();
+    }, POLL_MS);
+    const tick = setInterval(() => {
+      setNow(Date.now());
+    }, 1000);
+    return () => {
+      clearInterval(poll);
+      clearInterval(tick);
+    };
+  }, [load]);
+
+  const onEvent = useCallback(
+    (event: EventView) => {
+      if (event.type.startsWith('factory.') || event.type === 'job.claimed' || event.payload.to !== undefined) {
+        void load();
+      }
+    },
+    [load],
+  );
+  useLiveEvents(onEvent);
+
+  const drain = async (factory: FactoryView, value: boolean): Promise<void> => {
+    setActionError(undefined);
+    try {
+      await api.post(`/api/factories/${encodeURIComponent(factory.id)}/drain`, { drain: value });
+      await load();
+    } catch (e) {
+      setActionError(`${factory.id}: ${messageOf(e)}`);
+    }
+  };
+
+  if (data === undefined) {
+    return error !== undefined ? (
+      <ErrorBox
+        message={error}
+        onRetry={() => {
+          void load();
+        }}
+      />
+    ) : (
+      <Loading what="the fleet" />
+    );
+  }
+  return (
+    <div className="fleet-page">
+      <h1>Fleet</h1>
+      {error !== undefined && <ErrorBox message={error} />}
+      {actionError !== undefined && <ErrorBox message={actionError} />}
+      {data.factories.length === 0 ? (
+        <Empty>
+          No factories yet. Start one with <code>npx conveyor factory --token …</code>.
+        </Empty>
+      ) : (
+        <div className="factories">
+          {data.factories.map((factory) => {
+            const jobs = data.running.get(factory.id) ?? [];
+            const health = healthOf(factory);
+            return (
+              <section className="factory" key={factory.id} data-factory-id={factory.id}>
+                <header>
+                  <h2>{factory.id}</h2>
+                  <span className={`health health-${health}`} data-testid="factory-health">
+                    {health}
+                  </span>
+                </header>
+                <dl className="facts">
+                  <dt>Load</dt>
+                  <dd>
+                    {factory.load}
+                    {factory.slots !== null && ` / ${factory.slots} slots`}
+                  </dd>
+                  <dt>Heartbeat</dt>
+                  <dd>{formatDuration(factory.heartbeatAgeMs + (now - data.at))} ago</dd>
+                  {factory.version !== null && (
+                    <>
+                      <dt>Version</dt>
+                      <dd>{factory.version}</dd>
+                    </>
+                  )}
+                  <dt>Capabilities</dt>
+                  <dd className="skills">
+                    {factory.capabilities.length === 0
+                      ? '—'
+                      : factory.capabilities.map((c) => (
+                          <span key={c} className="tag">
+                            {c}
+                          </span>
+                        ))}
+                  </dd>
+                  <dt>Running</dt>
+                  <dd>
+                    {jobs.length === 0 ? (
+                      'nothing'
+                    ) : (
+                      <ul>
+                        {jobs.map((job) => (
+                          <li key={job.id}>
+                            <Link to={`/jobs/${job.id}`}>{job.title}</Link> ({job.stage})
+                          </li>
+                        ))}
+                      </ul>
+                    )}
+                  </dd>
+                </dl>
+                <button
+                  type="button"
+                  className={factory.drain ? '' : 'danger'}
+                  onClick={() => {
+                    void drain(factory, !factory.drain);
+                  }}
+                >
+                  {factory.drain ? 'Undrain' : 'Drain'}
+                </button>
+              </section>
+            );
+          })}
+        </div>
+      )}
+    </div>
+  );
+}
