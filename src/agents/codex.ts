@@ -1,0 +1,178 @@
+/**
+ * The `codex` runtime: `codex exec --json` (prompt on stdin, which is then closed), or
+ * `codex exec resume --json SESSION -` to continue a session, read from its JSONL events
+ * (`thread.started`, `item.started` / `item.completed`, `turn.completed` with usage, `turn.failed`).
+ *
+ * - Sandbox: `-c sandbox_mode="workspace-write"` (Codex's own bubblewrap sandbox: the worktree is
+ *   writable, the network is not), or `--dangerously-bypass-approvals-and-sandbox` when the run's
+ *   sandbox is `off`. `exec` never asks for approval.
+ * - State: `CODEX_HOME` is a per-factory directory (sessions live there, so resume works). It must not
+ *   be inside TMPDIR: Codex then refuses to create the helper its sandbox starts commands with, and every
+ *   command fails. When it is, Codex gets a TMPDIR of its own next to it.
+ * - Model: Codex ignores OPENAI_BASE_URL, so an `openai` / `openai-compatible` model becomes a model
+ *   provider given with `-c` (`base_url`, `env_key`, `wire_api = "responses"`), per run, with no shared
+ *   config file to race on. `model.model` is passed as `-m`.
+ * - Deny: Codex has no per-run flag for denied commands; every `command_execution` in the stream is
+ *   checked and a match stops the run as `denied` (the command may already have started).
+ */
+import { mkdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative, isAbsolute } from 'node:path';
+import {
+  asNumber,
+  asRecord,
+  asString,
+  chooseModel,
+  findExecutable,
+  runCliAgent,
+  type CliSession,
+  type JsonRecord,
+  type ModelChoice,
+} from './cli-agent.js';
+import type { AgentExecutor, AgentOutcome, AgentRun } from './executor.js';
+
+export interface CodexExecutorOptions {
+  /**
+   * Codex's home (`CODEX_HOME`: sessions, logs). Keep it per factory, not per run, so a later run can
+   * resume a session. @default `.agent-state/codex` next to the worktree
+   */
+  stateDir?: string;
+  /** The executable, looked up on the run's PATH. @default "codex" */
+  binary?: string;
+  /** Time between SIGTERM and SIGKILL when the tree is killed. @default 2000 */
+  killGraceMs?: number;
+}
+
+export const CODEX_INSTALL = 'npm install -g @openai/codex';
+/** The model provider name Conveyor's `-c` overrides define. */
+const PROVIDER = 'conveyor';
+
+/** Whether `codex` is on `pathVariable` (for capability detection). */
+export async function detectCodex(pathVariable: string): Promise<boolean> {
+  return (await findExecutable('codex', pathVariable)) !== undefined;
+}
+
+export function createCodexExecutor(options: CodexExecutorOptions = {}): AgentExecutor {
+  return { runtime: 'codex', start: (run) => runCodex(options, run) };
+}
+
+/** A TOML string (basic string, JSON escapes are valid TOML escapes for these characters). */
+const toml = (value: string): string => JSON.stringify(value);
+
+export function codexArgs(run: AgentRun, choice: ModelChoice): string[] {
+  const args = ['exec'];
+  if (run.resumeSession !== undefined) args.push('resume');
+  args.push('--json', '--skip-git-repo-check');
+  if (run.sandbox === 'off') args.push('--dangerously-bypass-approvals-and-sandbox');
+  else args.push('-c', `sandbox_mode=${toml('workspace-write')}`);
+  args.push('-c', 'analytics.enabled=false', '-c', 'check_for_update_on_startup=false');
+  if (choice.provider !== undefined) {
+    const fields = [
+      `name = ${toml(PROVIDER)}`,
+      `base_url = ${toml((choice.baseUrl ?? 'https://api.openai.com/v1').replace(/\/+$/, ''))}`,
+      ...(choice.apiKeyEnv === undefined ? [] : [`env_key = ${toml(choice.apiKeyEnv)}`]),
+      `wire_api = ${toml('responses')}`,
+    ];
+    args.push('-c', `model_provider=${toml(PROVIDER)}`, '-c', `model_providers.${PROVIDER}={ ${fields.join(', ')} }`);
+  }
+  if (choice.model !== undefined) args.push('-m', choice.model);
+  if (run.resumeSession !== undefined) args.push(run.resumeSession);
+  // The prompt comes on stdin.
+  args.push('-');
+  return args;
+}
+
+function isInside(child: string, parent: string): boolean {
+  const path = relative(parent, child);
+  return path === '' || (!path.startsWith('..') && !isAbsolute(path));
+}
+
+async function runCodex(options: CodexExecutorOptions, run: AgentRun): Promise<AgentOutcome> {
+  const chosen = chooseModel('codex', run, ['openai', 'openai-compatible']);
+  if (!chosen.ok) return chosen.outcome;
+  const { choice } = chosen;
+  const stateDir = options.stateDir ?? join(dirname(run.worktree), '.agent-state', 'codex');
+  const home = join(stateDir, 'home');
+  await mkdir(home, { recursive: true });
+  const env: Record<string, string> = {
+    ...run.env,
+    CODEX_HOME: home,
+    CONVEYOR_JOB_ID: run.jobId,
+    CONVEYOR_WORKTREE: run.worktree,
+  };
+  if (isInside(home, run.env.TMPDIR ?? tmpdir())) {
+    env.TMPDIR = join(stateDir, 'tmp');
+    await mkdir(env.TMPDIR, { recursive: true });
+  }
+  const model = choice.model ?? 'default';
+  return runCliAgent(run, {
+    runtime: 'codex',
+    binary: options.binary ?? 'codex',
+    install: CODEX_INSTALL,
+    instructionFile: 'AGENTS.md',
+    args: codexArgs(run, choice),
+    env,
+    stdin: run.prompt,
+    ...(options.killGraceMs === undefined ? {} : { killGraceMs: options.killGraceMs }),
+    onJson: (event, session) => {
+      readEvent(event, session, choice, model);
+    },
+  });
+}
+
+function readEvent(event: JsonRecord, session: CliSession, choice: ModelChoice, model: string): void {
+  switch (event.type) {
+    case 'thread.started':
+      session.session(asString(event.thread_id));
+      return;
+    case 'item.started':
+    case 'item.completed':
+      readItem(event.type, asRecord(event.item) ?? {}, session);
+      return;
+    case 'turn.completed': {
+      // One turn may hold several model calls; Codex reports their sum.
+      const usage = asRecord(event.usage) ?? {};
+      session.llmCall({
+        ...(choice.provider === undefined ? {} : { provider: choice.provider }),
+        model,
+        inputTokens: asNumber(usage.input_tokens) ?? 0,
+        outputTokens: asNumber(usage.output_tokens) ?? 0,
+        cachedTokens: asNumber(usage.cached_input_tokens) ?? 0,
+      });
+      return;
+    }
+    case 'turn.failed':
+      session.agentError = asString(asRecord(event.error)?.message) ?? 'turn failed';
+      return;
+    case 'error':
+      session.agentError = asString(event.message) ?? 'error';
+      return;
+    default:
+      return;
+  }
+}
+
+function readItem(phase: 'item.started' | 'item.completed', item: JsonRecord, session: CliSession): void {
+  switch (item.type) {
+    case 'command_execution':
+      // Checked as soon as it starts, to stop a denied command as early as we can.
+      if (phase === 'item.started') {
+        const command = asString(item.command) ?? '';
+        session.toolCall('command_execution', { command }, command);
+      }
+      return;
+    case 'agent_message':
+      if (phase === 'item.completed') session.message(asString(item.text) ?? '');
+      return;
+    case 'error':
+      if (phase === 'item.completed')
+        session.emit({ type: 'notice', code: 'codex.warning', message: asString(item.message) ?? '' });
+      return;
+    case 'reasoning':
+    case 'todo_list':
+      return;
+    default:
+      // file_change, mcp_tool_call, web_search, …: reported once, when done.
+      if (phase === 'item.completed' && typeof item.type === 'string') session.toolCall(item.type, item);
+  }
+}
