@@ -156,6 +156,7 @@ describe('Anthropic Messages API', () => {
     const { url, turnsServed } = await serve({ turns: [{ text: 'main loop' }] });
     expect((await fetch(`${url}/`, { method: 'HEAD' })).status).toBe(200);
     expect((await fetch(`${url}/`)).status).toBe(200);
+    expect((await fetch(`${url}/api/hello`, { method: 'HEAD' })).status).toBe(200);
     const count = await post(`${url}/v1/messages/count_tokens`, {
       model: 'm',
       messages: [{ role: 'user', content: 'abcdefgh' }],
@@ -174,7 +175,14 @@ describe('Anthropic Messages API', () => {
     );
     expect(title.status).toBe(200);
     expect(turnsServed()).toBe(0);
-    expect(server!.requests.map((r) => r.turn)).toEqual([undefined, undefined, undefined, undefined, undefined]);
+    expect(server!.requests.map((r) => r.turn)).toEqual([
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+    ]);
     const main = await post(`${url}/v1/messages`, {
       model: 'm',
       max_tokens: 100,

@@ -157,7 +157,8 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
 
   const route = (method: string, path: string, body: unknown, headers: IncomingHttpHeaders): Reply => {
     const pathname = path.split('?')[0] ?? path;
-    if (pathname === '/' && (method === 'GET' || method === 'HEAD')) {
+    // Connectivity probes: Claude Code sends `HEAD /api/hello` unless nonessential traffic is disabled.
+    if (method === 'HEAD' || (method === 'GET' && (pathname === '/' || pathname === '/api/hello'))) {
       return { status: 200, json: { ok: true, model }, note: 'probe' };
     }
     if (method === 'GET' && pathname === '/v1/models') {
