@@ -13,7 +13,6 @@
  *   Claude Code reports one total cost per run; when the model has no price in config that total is
  *   put on the run's last call, so the sum is right.
  */
-import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import {
   asArray,
@@ -22,6 +21,7 @@ import {
   asString,
   chooseModel,
   findExecutable,
+  makeStateDirs,
   runCliAgent,
   type CliSession,
   type JsonRecord,
@@ -79,7 +79,8 @@ async function runClaudeCode(options: ClaudeCodeExecutorOptions, run: AgentRun):
   if (!chosen.ok) return chosen.outcome;
   const { choice } = chosen;
   const configDir = options.stateDir ?? join(dirname(run.worktree), '.agent-state', 'claude');
-  await mkdir(configDir, { recursive: true });
+  const failed = await makeStateDirs('claude-code', [configDir]);
+  if (failed !== undefined) return failed;
   const env: Record<string, string> = {
     ...run.env,
     CLAUDE_CONFIG_DIR: configDir,

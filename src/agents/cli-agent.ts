@@ -5,7 +5,7 @@
  * and mapping the process result to an `AgentOutcome`.
  */
 import { constants } from 'node:fs';
-import { access, chmod, lstat, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
+import { access, chmod, lstat, mkdir, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
 import { delimiter, isAbsolute, join } from 'node:path';
 import { priceCall, type ModelConfig, type Provider } from '../core/models.js';
 import { checkDenied, deniedMessage } from './deny.js';
@@ -99,6 +99,23 @@ async function readOrEmpty(path: string): Promise<string> {
   } catch {
     return '';
   }
+}
+
+/** Creates the runtime's state directories; a failure is an outcome that names the directory. */
+export async function makeStateDirs(runtime: string, dirs: readonly string[]): Promise<AgentOutcome | undefined> {
+  for (const dir of dirs) {
+    try {
+      await mkdir(dir, { recursive: true });
+    } catch (error) {
+      return {
+        status: 'failed',
+        reason: 'state_dir',
+        summary: `${runtime}: cannot create its state directory ${dir}: ${(error as Error).message}`,
+        outputTail: '',
+      };
+    }
+  }
+  return undefined;
 }
 
 /** The endpoint a runtime talks to, from `run.model`. */

@@ -15,8 +15,6 @@
  * - Deny: Codex has no per-run flag for denied commands; every `command_execution` in the stream is
  *   checked and a match stops the run as `denied` (the command may already have started).
  */
-import { mkdir } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { dirname, join, relative, isAbsolute } from 'node:path';
 import {
   asNumber,
@@ -24,6 +22,7 @@ import {
   asString,
   chooseModel,
   findExecutable,
+  makeStateDirs,
   runCliAgent,
   type CliSession,
   type JsonRecord,
@@ -93,17 +92,20 @@ async function runCodex(options: CodexExecutorOptions, run: AgentRun): Promise<A
   const { choice } = chosen;
   const stateDir = options.stateDir ?? join(dirname(run.worktree), '.agent-state', 'codex');
   const home = join(stateDir, 'home');
-  await mkdir(home, { recursive: true });
   const env: Record<string, string> = {
     ...run.env,
     CODEX_HOME: home,
     CONVEYOR_JOB_ID: run.jobId,
     CONVEYOR_WORKTREE: run.worktree,
   };
-  if (isInside(home, run.env.TMPDIR ?? tmpdir())) {
+  const dirs = [home];
+  // Codex's temp dir is $TMPDIR, else /tmp (it does not ask Node).
+  if (isInside(home, run.env.TMPDIR ?? '/tmp')) {
     env.TMPDIR = join(stateDir, 'tmp');
-    await mkdir(env.TMPDIR, { recursive: true });
+    dirs.push(env.TMPDIR);
   }
+  const failed = await makeStateDirs('codex', dirs);
+  if (failed !== undefined) return failed;
   const model = choice.model ?? 'default';
   return runCliAgent(run, {
     runtime: 'codex',
