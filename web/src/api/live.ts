@@ -16,6 +16,8 @@ export class LiveEvents {
   private connection: SseConnection | undefined;
   /** Bumped by every start and close: a start that finds it changed after its await gives up. */
   private run = 0;
+  /** Jobs seen making `llm.call`s through the `replay` provider, for labels on every page. */
+  readonly replayed = new Set<string>();
   status: ConnectionStatus = 'connecting';
   statusDetail: string | undefined;
   /**
@@ -48,6 +50,9 @@ export class LiveEvents {
           event = JSON.parse(message.data) as EventView;
         } catch {
           return;
+        }
+        if (event.jobId !== null && event.type === 'llm.call' && event.payload.replay === true) {
+          this.replayed.add(event.jobId);
         }
         for (const listener of this.listeners) {
           try {

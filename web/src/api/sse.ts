@@ -158,7 +158,7 @@ export class SseConnection {
     };
     try {
       armIdle();
-      const response = await fetch(url, { headers, signal: connection.signal, cache: 'no-store' });
+      const response = await fetch(url, { headers, signal: connection.signal });
       if (response.status === 401 || response.status === 403) return { kind: 'unauthorized' };
       if (!response.ok || response.body === null) return { kind: 'failed', reason: `HTTP ${response.status}` };
       options.onStatus('open');

@@ -55,15 +55,21 @@ function insertionIndex(ids: readonly string[], id: string): number {
 
 export class BoardStore {
   readonly jobs = new Map<string, JobView>();
-  /** Jobs whose runs used the `replay` provider (from `llm.call` events). */
-  readonly replayed = new Set<string>();
+
   private readonly where = new Map<string, Stage>();
   private columns = new Map<Stage, ColumnState>();
   private readonly listeners = new Set<() => void>();
   /** Bumped on every reset, so pages of an earlier filter are dropped when they arrive. */
   generation = 0;
 
-  constructor(public filter: BoardFilter = { text: '' }) {
+  /**
+   * @param replayed jobs whose runs used the `replay` provider (from `llm.call` events), shared with
+   *   the live connection so it outlives the page
+   */
+  constructor(
+    readonly replayed = new Set<string>(),
+    public filter: BoardFilter = { text: '' },
+  ) {
     this.reset(filter);
   }
 
@@ -131,7 +137,7 @@ export class BoardStore {
   applyEvent(event: EventView): string | undefined {
     const id = event.jobId;
     if (id === null) return undefined;
-    if (event.type === 'llm.call' && event.payload.replay === true && !this.replayed.has(id)) {
+    if (event.type === 'llm.call' && event.payload.replay === true) {
       this.replayed.add(id);
       const stage = this.where.get(id);
       if (stage !== undefined) {

@@ -70,7 +70,7 @@ export interface Board {
 
 export function useBoard(text: string): Board {
   const { api, live } = useConnection();
-  const store = useMemo(() => new BoardStore(), []);
+  const store = useMemo(() => new BoardStore(live.replayed), [live]);
   const refetcher = useMemo(() => new Refetcher(api, store), [api, store]);
   const inFlight = useRef(new Set<Stage>());
 

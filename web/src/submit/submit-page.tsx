@@ -7,12 +7,11 @@ import { ApiError, messageOf } from '../api/client.js';
 import type { JobSubmission, JobView } from '../api/types.js';
 import { useConnection } from '../connection.js';
 import { navigate } from '../router.js';
+import { type Field, fieldOf } from './field-of.js';
 
 const RUNTIMES = ['builtin', 'claude-code', 'codex', 'droid', 'gemini', 'command'] as const;
 const SHIP = ['none', 'branch', 'merge', 'pr'] as const;
 const PIPELINES = ['solo', 'standard', 'hardened'];
-
-type Field = 'title' | 'body' | 'repo' | 'pipeline' | 'runtime' | 'model' | 'run' | 'verify' | 'ship';
 
 interface Draft {
   title: string;
@@ -37,16 +36,6 @@ const EMPTY: Draft = {
   verify: '',
   ship: '',
 };
-
-/** The form field an API error path (`body.agent.runtime`, `body.verify.0`) is about. */
-export function fieldOf(path: string): Field | undefined {
-  const parts = path.split('.');
-  if (parts[0] !== 'body' || parts.length < 2) return undefined;
-  const [, first, second] = parts;
-  if (first === 'agent') return second === 'model' ? 'model' : second === 'run' ? 'run' : 'runtime';
-  const fields: readonly string[] = ['title', 'body', 'repo', 'pipeline', 'verify', 'ship'];
-  return first !== undefined && fields.includes(first) ? (first as Field) : undefined;
-}
 
 function toSubmission(draft: Draft): JobSubmission {
   const submission: JobSubmission = { body: draft.body };
