@@ -1,5 +1,6 @@
 /** The runtime a job's `agent` spec names → its executor. One line per runtime. */
 import type { AgentSpec } from '../core/job.js';
+import { createBuiltinExecutor } from './builtin/index.js';
 import { createCommandExecutor } from './command.js';
 import type { AgentExecutor } from './executor.js';
 
@@ -17,6 +18,8 @@ export function createExecutor(agent: AgentSpec): ExecutorChoice {
         };
       }
       return createCommandExecutor({ run: agent.run });
+    case 'builtin':
+      return createBuiltinExecutor();
     default:
       return {
         failure: {

@@ -5,6 +5,7 @@ import { ROLES } from '../core/job.js';
 import { STAGES } from '../core/stages.js';
 import { VERSION } from '../version.js';
 import { CliError } from './client.js';
+import { registerDemoCommand } from './demo.js';
 import { registerFactoryCommand } from './factory.js';
 import { registerJobCommands } from './jobs.js';
 import { registerModelServerCommand } from './model-server.js';
@@ -22,6 +23,7 @@ function buildProgram(): Command {
     .option('--product <id>', 'product to act on (env CONVEYOR_PRODUCT)')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
+  registerDemoCommand(program);
   registerServeCommand(program);
   registerJobCommands(program);
   registerFactoryCommand(program);
@@ -35,6 +37,7 @@ Stages: ${STAGES.join(', ')}
 Token roles: ${ROLES.join(', ')}
 
 Examples:
+  conveyor demo                           see it work: sample repo, dashboard, two factories, sample jobs
   conveyor serve                          start a coordinator on SQLite (.conveyor/conveyor.db)
   conveyor tokens create --role submit    print a new token once
   conveyor submit task.md                 submit a task file (Markdown with YAML front matter)

@@ -1,0 +1,93 @@
+/** `conveyor demo`: see Conveyor work end to end with one command, no network and no keys. */
+import type { Command } from 'commander';
+import { type DemoSummary, runDemo } from '../demo/demo.js';
+import { CliError } from './client.js';
+import { intFlag } from './common.js';
+import { printJson, table } from './format.js';
+
+interface DemoFlags {
+  dir?: string;
+  port?: string;
+  keep?: boolean;
+  agent?: string;
+  model?: string;
+  timeoutSec?: string;
+  json?: boolean;
+}
+
+const AGENTS = ['claude-code', 'codex'] as const;
+
+function printSummary(summary: DemoSummary): void {
+  const rows = [
+    ['job', 'stage', 'agent', 'commit', 'verify', 'tokens in/out', 'time'],
+    ...summary.jobs.map((job) => [
+      job.name,
+      job.stage,
+      job.agent,
+      job.commit?.slice(0, 10) ?? '-',
+      job.verify,
+      `${String(job.inputTokens)}/${String(job.outputTokens)}`,
+      `${(job.durationMs / 1000).toFixed(1)} s`,
+    ]),
+  ];
+  process.stdout.write(`\n${table(rows)}\n\n`);
+  for (const job of summary.jobs) {
+    if (job.error !== null) process.stdout.write(`${job.name}: ${job.error}\n`);
+  }
+  if (summary.jobs.some((job) => job.replay)) {
+    process.stdout.write('Replayed: the builtin agent ran on recorded transcripts, not a live model.\n');
+  }
+  process.stdout.write(
+    `Sample repository: ${summary.sampleRepo} (its tests on main: ${summary.sampleTests}; \`npm test\` there)\n`,
+  );
+  process.stdout.write(`Everything the demo wrote: ${summary.dir}\n`);
+}
+
+export function registerDemoCommand(program: Command): void {
+  program
+    .command('demo')
+    .description(
+      'Create a sample repository, start a coordinator with the dashboard and two factories, run sample jobs and summarise.',
+    )
+    .option('--dir <dir>', 'where the sample repository, database and factory workdirs go (default: a new temp folder)')
+    .option('--port <port>', 'port for the coordinator and dashboard (default: any free port)')
+    .option('--keep', 'keep serving the dashboard and factories after the jobs end, until Ctrl-C')
+    .option(
+      '--agent <runtime>',
+      `run the jobs with a real CLI agent (${AGENTS.join(', ')}) instead of recorded replays`,
+    )
+    .option('--model <model>', 'model for --agent')
+    .option('--timeout-sec <n>', 'give up waiting for the jobs after this long (default 300)')
+    .option('--json', 'print the summary as JSON')
+    .addHelpText(
+      'after',
+      `
+Without --agent the builtin agent replays transcripts recorded for the sample jobs: no model, no key and no
+network are needed, and every replayed run is labelled as one. With --agent claude-code (or codex) the jobs run
+on that CLI against the model endpoint it is configured for (ANTHROPIC_BASE_URL / ANTHROPIC_API_KEY, or Codex's
+CODEX_HOME config). Exit code 0 when every job shipped and the sample repository's tests pass.`,
+    )
+    .action(async (flags: DemoFlags) => {
+      if (flags.agent !== undefined && !(AGENTS as readonly string[]).includes(flags.agent)) {
+        throw new CliError(
+          `--agent ${flags.agent}: not a CLI agent the demo can drive; use one of ${AGENTS.join(', ')}`,
+          2,
+        );
+      }
+      const timeoutSec = intFlag('--timeout-sec', flags.timeoutSec, 1, 86_400);
+      const summary = await runDemo({
+        dir: flags.dir,
+        port: intFlag('--port', flags.port, 0, 65_535) ?? 0,
+        keep: flags.keep === true,
+        agent: flags.agent as (typeof AGENTS)[number] | undefined,
+        model: flags.model,
+        ...(timeoutSec === undefined ? {} : { timeoutMs: timeoutSec * 1000 }),
+        progress: (line) => {
+          process.stderr.write(`${line}\n`);
+        },
+      });
+      if (flags.json === true) printJson(summary);
+      else printSummary(summary);
+      if (!summary.allShipped || summary.sampleTests !== 'passed') process.exitCode = 1;
+    });
+}

@@ -1,0 +1,304 @@
+/**
+ * `conveyor demo`: Conveyor end to end on one machine with no network and no keys. Creates the sample
+ * repository, starts a coordinator on SQLite with the dashboard, starts two real `conveyor factory`
+ * processes, submits the sample jobs (the builtin agent on recorded `replay` transcripts, or a real
+ * agent with `--agent`), prints a line per stage change and ends with a summary.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, openSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { loadConfig } from '../config/config.js';
+import { createToken } from '../coordinator/auth.js';
+import { startServer } from '../coordinator/server.js';
+import type { JobView } from '../coordinator/views.js';
+import { type ConveyorEvent, DEFAULT_PRODUCT } from '../core/job.js';
+import { TERMINAL_STAGES, type Stage } from '../core/stages.js';
+import { createLogger } from '../logger.js';
+import type { Store } from '../store/store.js';
+import { createSampleRepo, linkTsx, SAMPLE_TEST_COMMAND } from './sample-repo.js';
+import { sampleJobs, type SampleJob } from './sample-jobs.js';
+
+const BIN = fileURLToPath(new URL('../../bin/conveyor.js', import.meta.url));
+const TRANSCRIPTS = fileURLToPath(new URL('./transcripts/', import.meta.url));
+
+export interface DemoOptions {
+  /** Where the sample repository, the database and the factories' workdirs go. @default a new temp folder */
+  dir?: string | undefined;
+  /** @default 0 (any free port) */
+  port: number;
+  /** Keep serving (dashboard, coordinator, factories) after the jobs end, until SIGINT or SIGTERM. */
+  keep: boolean;
+  /** A CLI agent runtime instead of the builtin agent on replays (needs its model endpoint configured). */
+  agent?: 'claude-code' | 'codex' | undefined;
+  /** Passed to the CLI agent as its model. */
+  model?: string | undefined;
+  /** Give up waiting for the jobs after this long. @default 300 000 */
+  timeoutMs?: number;
+  /** Progress lines go here (stderr in the CLI); nothing is written when undefined. */
+  progress?: ((line: string) => void) | undefined;
+}
+
+export interface DemoJobSummary {
+  id: string;
+  name: string;
+  title: string;
+  stage: Stage;
+  pipeline: string;
+  agent: string;
+  replay: boolean;
+  commit: string | null;
+  verify: 'passed' | 'failed' | 'not run';
+  inputTokens: number;
+  outputTokens: number;
+  durationMs: number;
+  error: string | null;
+}
+
+export interface DemoSummary {
+  url: string;
+  loginLink: string;
+  dir: string;
+  sampleRepo: string;
+  jobs: DemoJobSummary[];
+  allShipped: boolean;
+  /** The sample repository's own tests on `main` after the demo. */
+  sampleTests: 'passed' | 'failed';
+  sampleTestOutput: string;
+}
+
+const run = promisify(execFile);
+
+function modelsToml(jobs: readonly SampleJob[]): string {
+  return jobs
+    .map(
+      (job) =>
+        `[models.${job.name}]\nprovider = "replay"\ntranscript = ${JSON.stringify(join(TRANSCRIPTS, `${job.name}.json`))}\n`,
+    )
+    .join('\n');
+}
+
+function startFactoryProcess(dir: string, config: string, url: string, token: string, index: number): ChildProcess {
+  const workdir = join(dir, `factory-${String(index)}`);
+  mkdirSync(workdir, { recursive: true });
+  const log = openSync(join(dir, `factory-${String(index)}.log`), 'a');
+  return spawn(
+    process.execPath,
+    [
+      BIN,
+      '--config',
+      config,
+      'factory',
+      '--coordinator',
+      url,
+      '--workdir',
+      workdir,
+      '--id',
+      `demo-factory-${String(index)}`,
+      '--grace-sec',
+      '5',
+    ],
+    // The token goes by environment, not argv (argv is visible to every user of the machine).
+    { cwd: dir, stdio: ['ignore', log, log], env: { ...process.env, CONVEYOR_TOKEN: token } },
+  );
+}
+
+async function stopFactory(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((done) => {
+    child.once('exit', () => {
+      done();
+    });
+  });
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+function clock(at: number): string {
+  return new Date(at).toISOString().slice(11, 19);
+}
+
+export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
+  const say = options.progress ?? (() => undefined);
+  const dir = resolve(options.dir ?? mkdtempSync(join(tmpdir(), 'conveyor-demo-')));
+  mkdirSync(dir, { recursive: true });
+  const sampleRepo = join(dir, 'sample-calc');
+  linkTsx(dir);
+  createSampleRepo(sampleRepo);
+  const jobs = sampleJobs({ repo: sampleRepo, agent: options.agent, model: options.model });
+  const configPath = join(dir, 'conveyor.toml');
+  writeFileSync(
+    configPath,
+    `# Written by conveyor demo.\n[server]\ndb = ${JSON.stringify(join(dir, '.conveyor', 'conveyor.db'))}\nport = ${String(options.port)}\n\n[agent]\n# The sample's TypeScript tests load tsx from Conveyor's own node_modules, which the sandbox hides when\n# Conveyor lives under a home directory; the replayed commands are our own, recorded ones.\nsandbox = "off"\n\n${modelsToml(jobs)}`,
+  );
+  mkdirSync(join(dir, '.conveyor'), { recursive: true });
+  const config = loadConfig({ configPath, cwd: dir, env: { ...process.env, CONVEYOR_ADMIN_TOKEN: '' } });
+  const server = await startServer(
+    config,
+    createLogger({ level: 'warn', format: 'json', destination: join(dir, 'coordinator.log') }),
+  );
+  const factories: ChildProcess[] = [];
+  try {
+    const admin =
+      server.generatedAdminToken ??
+      (await createToken(server.store, { role: 'admin', product: null, label: 'demo' })).secret;
+    const factoryToken = (await createToken(server.store, { role: 'factory', product: null, label: 'demo factories' }))
+      .secret;
+    const loginLink = `${server.url}/login#code=${server.coordinator.loginCodes.issue()}`;
+    say(`conveyor demo: sample repository ${sampleRepo}`);
+    say(`conveyor demo: dashboard ${server.url}/  (sign in once: ${loginLink})`);
+    for (const index of [1, 2]) factories.push(startFactoryProcess(dir, configPath, server.url, factoryToken, index));
+    say(`conveyor demo: 2 factories started (logs in ${dir}/factory-N.log)`);
+
+    const ids = new Map<string, SampleJob>();
+    for (const job of jobs) {
+      const response = await fetch(`${server.url}/api/jobs`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+        body: JSON.stringify(job.submission),
+      });
+      const body = (await response.json()) as Partial<JobView> & { error?: { message?: string } | null };
+      if (!response.ok || body.id === undefined) {
+        throw new Error(`submitting "${job.name}": ${body.error?.message ?? String(response.status)}`);
+      }
+      ids.set(body.id, job);
+      say(`  ${clock(Date.now())}  ${job.name.padEnd(18)} queued     ${job.label}`);
+    }
+
+    await follow(server.store, ids, options.timeoutMs ?? 300_000, say);
+
+    const views: JobView[] = [];
+    for (const id of ids.keys()) {
+      const response = await fetch(`${server.url}/api/jobs/${id}`, { headers: { authorization: `Bearer ${admin}` } });
+      views.push((await response.json()) as JobView);
+    }
+    const tests = await run('/bin/sh', ['-c', SAMPLE_TEST_COMMAND], { cwd: sampleRepo }).then(
+      (r) => ({ ok: true, output: r.stdout + r.stderr }),
+      (error: unknown) => {
+        const failed = error as { stdout?: string; stderr?: string };
+        return { ok: false, output: `${failed.stdout ?? ''}${failed.stderr ?? ''}` };
+      },
+    );
+    const summary: DemoSummary = {
+      url: server.url,
+      loginLink,
+      dir,
+      sampleRepo,
+      jobs: views.map((view) => summarize(view, ids.get(view.id) as SampleJob)),
+      allShipped: views.every((view) => view.stage === 'shipped'),
+      sampleTests: tests.ok ? 'passed' : 'failed',
+      sampleTestOutput: tests.output.slice(-4000),
+    };
+    if (options.keep) {
+      say(`conveyor demo: still serving ${server.url}/ with 2 factories; Ctrl-C to stop`);
+      await new Promise<void>((done) => {
+        process.once('SIGINT', () => {
+          done();
+        });
+        process.once('SIGTERM', () => {
+          done();
+        });
+      });
+    }
+    return summary;
+  } finally {
+    await Promise.all(factories.map(stopFactory));
+    await server.close();
+  }
+}
+
+/** Where a job rests: shipped, or waiting for a person (a failed job with attempts left is requeued instead). */
+const RESTING: readonly Stage[] = [...TERMINAL_STAGES, 'blocked', 'quarantined'];
+
+/** Prints a line per event that matters for the demo's jobs until every one rests. */
+async function follow(
+  store: Store,
+  jobs: ReadonlyMap<string, SampleJob>,
+  timeoutMs: number,
+  say: (line: string) => void,
+): Promise<void> {
+  const open = new Set(jobs.keys());
+  const deadline = Date.now() + timeoutMs;
+  let after = 0;
+  let wake: (() => void) | undefined;
+  const unsubscribe = store.onSignal(() => wake?.());
+  try {
+    while (open.size > 0) {
+      if (Date.now() > deadline) throw new Error(`the demo jobs did not finish within ${String(timeoutMs / 1000)} s`);
+      const events = await store.readEvents({ after, limit: 500 });
+      for (const event of events) {
+        after = Math.max(after, event.seq);
+        const job = event.jobId === null ? undefined : jobs.get(event.jobId);
+        const line = job === undefined ? undefined : describe(event);
+        if (job !== undefined && line !== undefined) say(`  ${clock(event.at)}  ${job.name.padEnd(18)} ${line}`);
+      }
+      for (const id of open) {
+        const stage = (await store.getJob(DEFAULT_PRODUCT, id))?.stage;
+        if (stage !== undefined && RESTING.includes(stage)) open.delete(id);
+      }
+      if (events.length === 0 && open.size > 0) {
+        await new Promise<void>((done) => {
+          wake = done;
+          setTimeout(done, 500);
+        });
+      }
+    }
+  } finally {
+    unsubscribe();
+  }
+}
+
+function text(value: unknown): string {
+  return typeof value === 'string' || typeof value === 'number' ? String(value) : '';
+}
+
+function describe(event: ConveyorEvent): string | undefined {
+  const p = event.payload;
+  switch (event.type) {
+    case 'job.claimed':
+      return `assigned   ${text(p.factoryId)} (epoch ${text(event.epoch)})`;
+    case 'stage.changed':
+    case 'job.failed':
+    case 'job.dead_lettered':
+      return p.to === undefined
+        ? undefined
+        : `${text(p.to).padEnd(10)} ${p.to === 'failed' ? text((p.error as { message?: unknown } | undefined)?.message) : ''}`.trimEnd();
+    case 'verify.result':
+      return `verify     ${text(p.command)} → exit ${text(p.exitCode)}`;
+    case 'pipeline.role':
+      return `role       ${text(p.role)} ${text(p.status)}`.trimEnd();
+    case 'sandbox.unavailable':
+      return `notice     no sandbox: ${text(p.message)}`;
+    default:
+      return undefined;
+  }
+}
+
+function summarize(view: JobView, job: SampleJob): DemoJobSummary {
+  const result = (view.result ?? {}) as {
+    ship?: { commit?: string | null };
+    verify?: { exitCode: number | null }[];
+    usage?: { inputTokens?: number; outputTokens?: number };
+  };
+  const verify = result.verify;
+  return {
+    id: view.id,
+    name: job.name,
+    title: view.title,
+    stage: view.stage,
+    pipeline: job.submission.pipeline ?? 'none',
+    agent: job.label,
+    replay: job.replay,
+    commit: result.ship?.commit ?? null,
+    verify: verify === undefined ? 'not run' : verify.every((v) => v.exitCode === 0) ? 'passed' : 'failed',
+    inputTokens: result.usage?.inputTokens ?? 0,
+    outputTokens: result.usage?.outputTokens ?? 0,
+    durationMs: Date.parse(view.updatedAt) - Date.parse(view.createdAt),
+    error: view.error?.message ?? null,
+  };
+}
