@@ -3,6 +3,16 @@ import { z } from 'zod';
 import type { Actor, Stage } from './stages.js';
 
 export const RUNTIMES = ['builtin', 'claude-code', 'codex', 'droid', 'gemini', 'command'] as const;
+/**
+ * The capability a factory advertises when a runtime's CLI is on its PATH; a job on that runtime
+ * requires it, so only a factory that can run the agent claims the job.
+ */
+export const RUNTIME_CAPABILITY: Readonly<Partial<Record<(typeof RUNTIMES)[number], string>>> = {
+  'claude-code': 'claude',
+  codex: 'codex',
+  droid: 'droid',
+  gemini: 'gemini',
+};
 export const SHIP_POLICIES = ['none', 'branch', 'merge', 'pr'] as const;
 export type ShipPolicy = (typeof SHIP_POLICIES)[number];
 
@@ -136,6 +146,14 @@ export interface Job {
   result: JobResult | null;
   error: JobError | null;
   clarifications: Clarification[];
+  /** The job this one is a subtask of (decomposition), or null. */
+  parentId: string | null;
+  /** k of `k/n` among its parent's subtasks (1-based), or null. */
+  position: number | null;
+  /** n of `k/n`: how many subtasks the parent has, or null. */
+  siblings: number | null;
+  /** Positions of the earlier siblings that must ship before this subtask may be claimed. */
+  after: number[];
   createdAt: number;
   updatedAt: number;
 }
@@ -146,7 +164,8 @@ export interface Run {
   factoryId: string;
   startedAt: number;
   endedAt: number | null;
-  outcome: Stage | 'expired' | 'released' | null;
+  /** `decomposed`: the run ended by splitting the job into subtasks. */
+  outcome: Stage | 'expired' | 'released' | 'decomposed' | null;
 }
 
 export interface ConveyorEvent {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ACTIVE_STAGES, allowedTargets, canTransition, STAGES, TRANSITIONS } from './stages.js';
+import { ACTIVE_STAGES, allowedTargets, canTransition, PARENT_TRANSITIONS, STAGES, TRANSITIONS } from './stages.js';
 import { backoffMs } from './retry.js';
 
 describe('stage machine', () => {
@@ -39,6 +39,18 @@ describe('stage machine', () => {
     for (const stage of ACTIVE_STAGES) {
       expect(canTransition(stage, 'queued', 'coordinator')).toBe(true);
       expect(canTransition(stage, 'dead_letter', 'coordinator')).toBe(true);
+    }
+  });
+
+  it('moves a parent waiting on its children only when asked for a parent', () => {
+    expect(canTransition('building', 'shipped', 'coordinator')).toBe(false);
+    expect(canTransition('building', 'shipped', 'coordinator', { parent: true })).toBe(true);
+    expect(canTransition('building', 'blocked', 'coordinator', { parent: true })).toBe(true);
+    expect(canTransition('building', 'shipped', 'factory', { parent: true })).toBe(false);
+    expect(allowedTargets('blocked', 'human', { parent: true })).toEqual(['queued', 'building', 'cancelled']);
+    expect(allowedTargets('blocked', 'human')).toEqual(['queued', 'cancelled']);
+    for (const row of Object.values(PARENT_TRANSITIONS)) {
+      for (const to of Object.keys(row)) expect(STAGES).toContain(to);
     }
   });
 });

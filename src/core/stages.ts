@@ -71,13 +71,29 @@ export const TRANSITIONS: TransitionTable = {
   quarantined: { queued: H, cancelled: H },
 };
 
-export function canTransition(from: Stage, to: Stage, actor: Actor): boolean {
+/**
+ * The extra moves of a parent job: one whose work was split into child jobs (subtasks). After
+ * `job.decomposed` it waits in `building` with no lease (never claimable, never reaped). The
+ * coordinator ships it when its last child ships, and blocks it when a child stops for good
+ * (dead-lettered, failed without retry, cancelled); a human's retry or answer puts it back to waiting
+ * (`building`, from `blocked` or `cancelled`) and requeues the children that did not ship. The store
+ * allows these only for a job that has children.
+ */
+export const PARENT_TRANSITIONS: Readonly<Partial<Record<Stage, Partial<Record<Stage, readonly Actor[]>>>>> = {
+  building: { shipped: C, blocked: C },
+  blocked: { building: H },
+  cancelled: { building: H },
+};
+
+/** Whether `actor` may move a job from `from` to `to`; `parent` adds `PARENT_TRANSITIONS`. */
+export function canTransition(from: Stage, to: Stage, actor: Actor, options: { parent?: boolean } = {}): boolean {
+  if (options.parent === true && PARENT_TRANSITIONS[from]?.[to]?.includes(actor) === true) return true;
   return TRANSITIONS[from][to]?.includes(actor) ?? false;
 }
 
 /** The stages `actor` may move a job to from `from`. */
-export function allowedTargets(from: Stage, actor: Actor): Stage[] {
-  return STAGES.filter((to) => canTransition(from, to, actor));
+export function allowedTargets(from: Stage, actor: Actor, options: { parent?: boolean } = {}): Stage[] {
+  return STAGES.filter((to) => canTransition(from, to, actor, options));
 }
 
 /** The stages from which `actor` may move a job to `to`. */

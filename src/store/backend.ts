@@ -16,6 +16,11 @@ export interface Backend {
   writeTransaction<T>(fn: (trx: Kysely<Database>) => Promise<T>): Promise<T>;
   /** `jobs.required_capabilities ⊆ capabilities` as SQL. */
   capabilitiesMatch(capabilities: string[]): RawBuilder<SqlBool>;
+  /**
+   * `jobs` may be claimed as far as its ordering goes: it waits for no sibling, or every sibling whose
+   * position its `after_positions` names has shipped.
+   */
+  orderingSatisfied(): RawBuilder<SqlBool>;
   /** Events after a cursor in commit-safe order (see `Store.readEvents`). */
   readEvents(query: EventCursorQuery): Promise<EventRow[]>;
   /** Tells other processes sharing the database (PostgreSQL NOTIFY); SQLite has no one to tell. */

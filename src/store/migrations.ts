@@ -158,6 +158,27 @@ function migrations(kind: BackendKind): Record<string, Migration> {
           .execute();
       },
     },
+    '0003_decomposition': {
+      async up(db: Kysely<unknown>): Promise<void> {
+        // A subtask names its parent and its place `position/siblings`. Its ordering is the list of
+        // sibling positions it waits for (JSON, null when none): claims skip it until every one of those
+        // siblings has shipped, which they check against the siblings' stages (see `Backend.orderingSatisfied`),
+        // so there is no counter to keep in step. One column each (SQLite adds one column per statement).
+        await db.schema
+          .alterTable('jobs')
+          .addColumn('parent_id', 'text', (c) => c.references('jobs.id'))
+          .execute();
+        await db.schema.alterTable('jobs').addColumn('position', 'integer').execute();
+        await db.schema.alterTable('jobs').addColumn('siblings', 'integer').execute();
+        await db.schema.alterTable('jobs').addColumn('after_positions', 'text').execute();
+        await db.schema
+          .createIndex('jobs_parent')
+          .on('jobs')
+          .columns(['parent_id', 'position'])
+          .where(sql.ref('parent_id'), 'is not', null)
+          .execute();
+      },
+    },
   };
 }
 

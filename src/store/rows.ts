@@ -57,6 +57,10 @@ export function toJob(row: JobRow): Job {
     result: parse(row.result) as Job['result'],
     error: parse(row.error) as Job['error'],
     clarifications: JSON.parse(row.clarifications) as Clarification[],
+    parentId: row.parent_id,
+    position: row.position,
+    siblings: row.siblings,
+    after: row.after_positions === null ? [] : (JSON.parse(row.after_positions) as number[]),
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };

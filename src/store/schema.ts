@@ -29,6 +29,14 @@ export interface JobsTable {
   error: string | null;
   /** JSON array of `Clarification`. */
   clarifications: string;
+  /** The job this one is a subtask of; null for every other job. */
+  parent_id: string | null;
+  /** k of `k/n` (1-based) for a subtask, else null. */
+  position: number | null;
+  /** n of `k/n` for a subtask, else null. */
+  siblings: number | null;
+  /** JSON array of the sibling positions that must ship before this subtask is claimable; null for none. */
+  after_positions: string | null;
   created_at: number;
   updated_at: number;
 }

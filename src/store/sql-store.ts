@@ -34,14 +34,18 @@ import {
 } from '../core/stages.js';
 import type { Backend } from './backend.js';
 import * as factories from './factory-registry.js';
+import * as family from './family-queries.js';
 import * as quarantined from './quarantine-queries.js';
 import { appendEvents, type NewEvent, newId, requireJob, type StoreContext, type Trx } from './store-context.js';
 import * as tokens from './token-queries.js';
 import { type JobRow, json, toEvent, toJob, toRun } from './rows.js';
-import type { Database, JobsTable } from './schema.js';
+import type { Database } from './schema.js';
+import type { JobMover, JobPatch, Transition } from './transition.js';
 import type {
   Claim,
   ClaimRequest,
+  DecomposeRequest,
+  Decomposition,
   EventCursorQuery,
   ExpiredLease,
   HeartbeatInput,
@@ -53,26 +57,16 @@ import type {
   StoreSignal,
 } from './store.js';
 
-type JobPatch = Partial<Omit<JobsTable, 'id' | 'product' | 'created_at'>>;
-
-/** One stage change to apply to a locked job row: the patch, the event, and what it ends. */
-interface Transition {
-  to: Stage;
-  actor: Actor;
-  type: string;
-  payload?: Record<string, unknown>;
-  patch?: JobPatch | undefined;
-  /** Outcome recorded on the run the transition ends, if the job held a lease. */
-  runOutcome?: string | undefined;
-  /** Overrides whether this event ends the job's life (default: the target stage is terminal). */
-  endsJob?: boolean;
-}
-
 export class SqlStore implements Store {
   readonly kind: Backend['kind'];
   private readonly db: Kysely<Database>;
   private readonly signals = new EventEmitter();
   private readonly ctx: StoreContext;
+  /** What the parent and subtask queries (`family-queries.ts`) may do to other jobs in a transaction. */
+  private readonly mover: JobMover = {
+    lock: (trx, product, jobId) => this.lockJob(trx, product, jobId),
+    apply: (trx, now, row, transition) => this.applyTransition(trx, now, row, transition),
+  };
 
   constructor(
     private readonly backend: Backend,
@@ -157,6 +151,10 @@ export class SqlStore implements Store {
           result: null,
           error: null,
           clarifications: '[]',
+          parent_id: null,
+          position: null,
+          siblings: null,
+          after_positions: null,
           created_at: now,
           updated_at: now,
         })
@@ -207,6 +205,7 @@ export class SqlStore implements Store {
   async listJobs(filter: JobFilter): Promise<Job[]> {
     let query = this.db.selectFrom('jobs').selectAll().where('product', '=', filter.product);
     if (filter.stages !== undefined && filter.stages.length > 0) query = query.where('stage', 'in', filter.stages);
+    if (filter.parentId !== undefined) query = query.where('parent_id', '=', filter.parentId);
     if (filter.before !== undefined) query = query.where('id', '<', filter.before);
     if (filter.text !== undefined && filter.text !== '') {
       const pattern = `%${filter.text.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
@@ -248,6 +247,7 @@ export class SqlStore implements Store {
         .where('stage', '=', 'queued')
         .where('run_after', '<=', now)
         .where(this.backend.capabilitiesMatch(request.capabilities))
+        .where(this.backend.orderingSatisfied())
         .orderBy('priority', 'desc')
         .orderBy('id')
         .limit(1);
@@ -418,6 +418,33 @@ export class SqlStore implements Store {
     this.emit(...signals);
   }
 
+  async decompose(request: DecomposeRequest): Promise<Decomposition> {
+    const now = this.clock.now();
+    const { product, jobId, leaseEpoch } = request;
+    try {
+      const done = await this.backend.writeTransaction(async (trx) => {
+        const parent = await this.lockJob(trx, product, jobId);
+        const existing = await family.childRows(trx, product, jobId);
+        // The same run asking again (its answer was lost): the children it made, not a second set.
+        if (existing.length > 0 && parent.lease_epoch === leaseEpoch) {
+          return { parent, children: existing, created: false };
+        }
+        const reason = fenceViolation(parent, leaseEpoch, now);
+        if (reason !== undefined) throw new FencedError(jobId, leaseEpoch, parent.lease_epoch, reason);
+        return { ...(await family.insertChildren(trx, now, this.mover, parent, request.subtasks)), created: true };
+      });
+      if (done.created) this.emit({ kind: 'events' }, { kind: 'jobs', product });
+      return { parent: toJob(done.parent), children: done.children.map(toJob), created: done.created };
+    } catch (error) {
+      if (error instanceof FencedError) await this.recordFence(product, error);
+      throw error;
+    }
+  }
+
+  async listChildren(product: string, parentId: string): Promise<Job[]> {
+    return (await family.childRows(this.db, product, parentId)).map(toJob);
+  }
+
   /**
    * Runs `write` on the job row locked in a transaction, after checking that `leaseEpoch` holds the
    * job's lease now. A stale epoch throws `FencedError` and records a `fence.rejected` event.
@@ -438,7 +465,8 @@ export class SqlStore implements Store {
       });
       const job = 'lease' in row ? row : toJob(row);
       const signals: StoreSignal[] = [{ kind: 'events' }];
-      if (job.stage === 'queued') signals.push({ kind: 'jobs', product });
+      // A subtask that ships may let a sibling waiting for it be claimed.
+      if (job.stage === 'queued' || job.parentId !== null) signals.push({ kind: 'jobs', product });
       return { job, signals };
     } catch (error) {
       if (error instanceof FencedError) await this.recordFence(product, error);
@@ -465,55 +493,94 @@ export class SqlStore implements Store {
   // ---- human actions ----------------------------------------------------------------------------
 
   async cancel(product: string, jobId: string, reason: string | undefined): Promise<Job> {
-    return this.humanAction(product, jobId, () => ({
-      to: 'cancelled',
-      actor: 'human',
-      type: 'job.cancelled',
-      payload: { reason: reason ?? null },
-      runOutcome: 'cancelled',
-    }));
+    return this.humanAction(
+      product,
+      jobId,
+      () => ({
+        to: 'cancelled',
+        actor: 'human',
+        type: 'job.cancelled',
+        payload: { reason: reason ?? null },
+        runOutcome: 'cancelled',
+      }),
+      async (trx, now, parent, children, plain) => {
+        this.assertTransition(parent, plain.to, 'human');
+        const next = await this.applyTransition(trx, now, parent, plain);
+        await family.cancelChildren(trx, now, this.mover, parent, children, reason);
+        return next;
+      },
+    );
   }
 
   async retry(product: string, jobId: string): Promise<Job> {
-    return this.humanAction(product, jobId, (row, now) => ({
-      to: 'queued',
-      actor: 'human',
-      type: 'job.retried',
-      // A new life for the job: fresh attempts, and a new epoch so nothing from before can write.
-      patch: { attempts: 0, run_after: now, error: null, lease_epoch: row.lease_epoch + 1 },
-    }));
+    return this.humanAction(
+      product,
+      jobId,
+      (row, now) => ({
+        to: 'queued',
+        actor: 'human',
+        type: 'job.retried',
+        // A new life for the job: fresh attempts, and a new epoch so nothing from before can write.
+        patch: { attempts: 0, run_after: now, error: null, lease_epoch: row.lease_epoch + 1 },
+      }),
+      (trx, now, parent, children, plain) => family.resumeParent(trx, now, this.mover, parent, children, plain),
+    );
   }
 
   async unblock(product: string, jobId: string, answer: string): Promise<Job> {
-    return this.humanAction(product, jobId, (row, now) => {
+    const clarify = (row: JobRow, now: number) => {
       const question = row.error === null ? '' : (JSON.parse(row.error) as JobError).message;
       const clarifications = [...(JSON.parse(row.clarifications) as Clarification[])];
       clarifications.push({ question, answer, answeredAt: now });
-      return {
-        to: 'queued',
-        actor: 'human',
-        type: 'job.unblocked',
-        payload: { question, answer },
-        patch: { clarifications: json(clarifications), error: null, run_after: now },
-      };
-    });
+      return { question, clarifications: json(clarifications) };
+    };
+    return this.humanAction(
+      product,
+      jobId,
+      (row, now) => {
+        const { question, clarifications } = clarify(row, now);
+        return {
+          to: 'queued',
+          actor: 'human',
+          type: 'job.unblocked',
+          payload: { question, answer },
+          patch: { clarifications, error: null, run_after: now },
+        };
+      },
+      (trx, now, parent, children, plain) => {
+        const { question, clarifications } = clarify(parent, now);
+        return family.resumeParent(trx, now, this.mover, parent, children, plain, {
+          payload: { question, answer },
+          clarifications,
+        });
+      },
+    );
   }
 
+  /**
+   * A human's move of one job in one transaction. `plan` is the move of a job without children; a
+   * parent's children are locked first (see `family-queries.ts` on lock order) and `forParent` decides.
+   * Requeueing a subtask may put the parent it blocked back to waiting.
+   */
   private async humanAction(
     product: string,
     jobId: string,
     plan: (row: JobRow, now: number) => Transition,
+    forParent: (trx: Trx, now: number, parent: JobRow, children: JobRow[], plain: Transition) => Promise<JobRow>,
   ): Promise<Job> {
     const now = this.clock.now();
     const row = await this.backend.writeTransaction(async (trx) => {
+      const children = await family.childRows(trx, product, jobId, this.backend);
       const locked = await this.lockJob(trx, product, jobId);
       const transition = plan(locked, now);
+      if (children.length > 0) return forParent(trx, now, locked, children, transition);
       this.assertTransition(locked, transition.to, 'human');
-      return this.applyTransition(trx, now, locked, transition);
+      const next = await this.applyTransition(trx, now, locked, transition);
+      if (next.parent_id !== null && next.stage === 'queued') await family.childRequeued(trx, now, this.mover, next);
+      return next;
     });
-    const signals: StoreSignal[] = [{ kind: 'events' }];
-    if (row.stage === 'queued') signals.push({ kind: 'jobs', product });
-    this.emit(...signals);
+    // Queued jobs (or, for a parent, its children) may be claimable now.
+    this.emit({ kind: 'events' }, { kind: 'jobs', product });
     return toJob(row);
   }
 
@@ -686,7 +753,10 @@ export class SqlStore implements Store {
    */
   private async applyTransition(trx: Trx, now: number, row: JobRow, transition: Transition): Promise<JobRow> {
     const from = row.stage as Stage;
-    const leavesLease = isActive(from) && !isActive(transition.to);
+    // A parent waiting on its children is active without a lease: its run ended when it was decomposed.
+    const leavesLease =
+      transition.endsRun ?? (isActive(from) && !isActive(transition.to) && row.lease_factory !== null);
+    const endsJob = transition.endsJob ?? isTerminal(transition.to);
     const patch: JobPatch = { ...transition.patch, stage: transition.to };
     if (leavesLease) {
       patch.lease_factory = null;
@@ -705,9 +775,11 @@ export class SqlStore implements Store {
         // The event belongs to the epoch it ends (the old lease), or the new one it starts.
         epoch: leavesLease ? row.lease_epoch : next.lease_epoch,
         endsRun: leavesLease,
-        endsJob: transition.endsJob ?? isTerminal(transition.to),
+        endsJob,
       },
     ]);
+    // The end of a subtask's life settles its parent in this same transaction (family-queries.ts).
+    if (next.parent_id !== null && endsJob) await family.settleParent(trx, now, this.mover, next, transition);
     return next;
   }
 

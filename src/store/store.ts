@@ -18,6 +18,7 @@ import type {
   Run,
   Token,
 } from '../core/job.js';
+import type { Subtask } from '../core/decomposition.js';
 import type { Stage } from '../core/stages.js';
 
 /** A job about to be inserted: the normalised submission. */
@@ -64,9 +65,28 @@ export interface JobFilter {
   product: string;
   stages?: Stage[] | undefined;
   text?: string | undefined;
+  /** Only the subtasks of this job. */
+  parentId?: string | undefined;
   /** Return jobs with an id below this one (ids sort by creation time). */
   before?: string | undefined;
   limit: number;
+}
+
+/** A lease holder splitting its job into subtasks. */
+export interface DecomposeRequest {
+  product: string;
+  jobId: string;
+  leaseEpoch: number;
+  /** Validated by `SubtaskListSchema` (1-50, `after` naming earlier positions only). */
+  subtasks: readonly Subtask[];
+}
+
+export interface Decomposition {
+  parent: Job;
+  /** In position order. */
+  children: Job[];
+  /** False when the same run asked again (a retried request): the children it made the first time. */
+  created: boolean;
 }
 
 export interface HeartbeatInput {
@@ -125,8 +145,25 @@ export interface Store {
   /** Appends what the lease holder observed (`llm.call`, `tool.call`, …); fenced like a report. */
   recordEvents(product: string, jobId: string, leaseEpoch: number, events: readonly FactoryEvent[]): Promise<void>;
 
+  /**
+   * Splits the job into child jobs, fenced like a report, in one transaction: the children (queued, or
+   * waiting for earlier siblings), `job.decomposed` on the parent and `job.created` per child; the
+   * parent's run ends and it waits in `building` without a lease until its children settle it: shipped
+   * with the last child, or blocked by a child that stopped for good.
+   */
+  decompose(request: DecomposeRequest): Promise<Decomposition>;
+  /** The subtasks of a job in position order (empty for a job that was not decomposed). */
+  listChildren(product: string, parentId: string): Promise<Job[]>;
+
+  /** A parent's unfinished children are cancelled with it. */
   cancel(product: string, jobId: string, reason: string | undefined): Promise<Job>;
+  /**
+   * A new life for a stopped job. For a parent (blocked by a child, or cancelled) the parent is not run
+   * again: its children that did not ship are requeued and it waits for them again in `building`.
+   * Retrying a child whose parent it blocked puts the parent back to waiting too.
+   */
   retry(product: string, jobId: string): Promise<Job>;
+  /** Answers a blocked job's question; for a parent, like `retry` with the answer kept. */
   unblock(product: string, jobId: string, answer: string): Promise<Job>;
 
   /** Requeues (or dead-letters) every job whose lease expired before now; each one a fenced CAS. */

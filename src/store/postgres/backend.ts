@@ -42,10 +42,17 @@ export function openPostgresBackend(options: PostgresOptions): Backend {
   const capabilitiesMatch = (capabilities: string[]): RawBuilder<SqlBool> =>
     sql<SqlBool>`(jobs.required_capabilities = '[]' or jobs.required_capabilities::jsonb <@ ${JSON.stringify(capabilities)}::jsonb)`;
 
+  const orderingSatisfied = (): RawBuilder<SqlBool> =>
+    sql<SqlBool>`(jobs.after_positions is null or not exists (
+      select 1 from jobs s
+      where s.parent_id = jobs.parent_id and s.stage <> 'shipped'
+        and jobs.after_positions::jsonb @> to_jsonb(s.position)))`;
+
   return {
     kind: 'postgres',
-    fastPaths: postgresFastPaths(db, pool, capabilitiesMatch),
+    fastPaths: postgresFastPaths(db, pool, capabilitiesMatch, orderingSatisfied),
     capabilitiesMatch,
+    orderingSatisfied,
     db,
     rowLocks: true,
     writeTransaction<T>(fn: (trx: Kysely<Database>) => Promise<T>): Promise<T> {

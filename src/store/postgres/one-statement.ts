@@ -4,7 +4,8 @@
  * is still atomic (the job row, the run and the events change together), and it does exactly what the
  * shared path in sql-store.ts does for the same input: the conformance suite runs both. When the fence
  * or stage guard does not pass, the statement changes nothing and returns no row; the caller then takes
- * the shared path, which names the reason (404, 409 or 422).
+ * the shared path, which names the reason (404, 409 or 422). A subtask's final report (shipped, or
+ * failed for good) is left to the shared path too, which settles the parent in the same transaction.
  */
 import { type Kysely, type RawBuilder, type SqlBool, sql } from 'kysely';
 import type pg from 'pg';
@@ -16,6 +17,7 @@ export function postgresFastPaths(
   db: Kysely<Database>,
   pool: pg.Pool,
   capabilitiesMatch: (capabilities: string[]) => RawBuilder<SqlBool>,
+  orderingSatisfied: () => RawBuilder<SqlBool>,
 ): FastPaths {
   /**
    * Runs a statement as a named prepared statement: these CTEs take longer to plan than to run, and
@@ -31,11 +33,12 @@ export function postgresFastPaths(
     async claim({ product, factoryId, capabilities, now, expiresAt }) {
       const payload = JSON.stringify({ from: 'queued', to: 'assigned', factoryId, leaseExpiresAt: expiresAt });
       return prepared(
-        'conveyor_claim_v1',
+        'conveyor_claim_v2',
         sql<JobRow>`
         with pick as (
           select id from jobs
           where product = ${product} and stage = 'queued' and run_after <= ${now} and ${capabilitiesMatch(capabilities)}
+            and ${orderingSatisfied()}
           order by priority desc, id
           limit 1
           for update skip locked
@@ -62,13 +65,15 @@ export function postgresFastPaths(
       const checkpoint = move.checkpoint === undefined ? null : JSON.stringify(move.checkpoint);
       const value = (v: unknown): string | null => (v === undefined ? null : JSON.stringify(v));
       return prepared(
-        'conveyor_move_v1',
+        'conveyor_move_v2',
         sql<JobRow>`
         with old as (
           select id, stage from jobs
           where id = ${move.jobId} and product = ${move.product} and lease_epoch = ${move.leaseEpoch}
             and lease_factory is not null and lease_expires_at > ${move.now}
             and stage = any(${move.allowedFrom}::text[])
+            -- A subtask's last move also settles its parent: the shared path does both in one transaction.
+            and (parent_id is null or not ${move.endsJob}::boolean)
           for update
         ), upd as (
           update jobs j

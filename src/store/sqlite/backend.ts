@@ -57,6 +57,11 @@ export function openSqliteBackend(path: string): Backend {
         select 1 from json_each(jobs.required_capabilities) as r
         where r.value not in (select value from json_each(${JSON.stringify(capabilities)}))))`;
     },
+    orderingSatisfied(): RawBuilder<SqlBool> {
+      return sql<SqlBool>`(jobs.after_positions is null or not exists (
+        select 1 from jobs s, json_each(jobs.after_positions) a
+        where s.parent_id = jobs.parent_id and s.position = a.value and s.stage <> 'shipped'))`;
+    },
     async readEvents(query: EventCursorQuery): Promise<EventRow[]> {
       // SQLite has one writer at a time, so seq order is commit order.
       let q = db.selectFrom('events').selectAll().where('seq', '>', query.after);
