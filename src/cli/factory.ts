@@ -126,6 +126,12 @@ stops the job at once and ships nothing.`,
           env: agentEnvironment(config.processEnv),
           keepFailed: flags.keepFailed === true || config.factory.keepFailed,
           agent: agentSettings(config),
+          pipelines: config.pipelines,
+          skills: {
+            dirs: config.skills.dirs,
+            budgetTokens: config.skills.budgetTokens,
+            homeDir: config.skills.homeDir,
+          },
         }),
         log: (fields, message) => {
           logger.info({ factoryId: id, ...fields }, message);

@@ -10,6 +10,7 @@ import { parse as parseToml } from 'smol-toml';
 import { z } from 'zod';
 import { ConfigError } from '../core/errors.js';
 import { type ModelConfig, ModelEntrySchema } from '../core/models.js';
+import { compilePipeline, type PipelineDefinition, PipelineEntrySchema } from '../core/pipelines.js';
 
 const port = z.coerce.number().int().min(0).max(65_535);
 const positiveSeconds = z.coerce.number().positive().max(86_400);
@@ -80,6 +81,7 @@ const FileSchema = z.strictObject({
     })
     .optional(),
   models: z.record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/), ModelEntrySchema).optional(),
+  pipelines: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/), PipelineEntrySchema).optional(),
   skills: z
     .strictObject({
       dirs: z.array(z.string().min(1)).optional(),
@@ -182,6 +184,11 @@ export interface Config {
   };
   /** `[models.NAME]` entries, keyed by name; `transcript` paths resolved against the config file. */
   models: Readonly<Record<string, ModelConfig>>;
+  /**
+   * `[pipelines.NAME]` entries (roles, maxIterations, per-role overrides), keyed by name; they shadow
+   * the built-in `solo`, `standard` and `hardened` of the same name. @default {}
+   */
+  pipelines: Readonly<Record<string, PipelineDefinition>>;
   skills: {
     /** `[skills] dirs`, resolved against the config file's folder; searched after the repository's. @default [] */
     dirs: string[];
@@ -353,6 +360,9 @@ function compile(file: FileConfig, source: string, env: NodeJS.ProcessEnv, base:
       budgetUsd: agent.budgetUsd,
     },
     models,
+    pipelines: Object.fromEntries(
+      Object.entries(file.pipelines ?? {}).map(([name, entry]) => [name, compilePipeline(name, source, entry)]),
+    ),
     skills: {
       dirs: (file.skills?.dirs ?? []).map((dir) => resolve(base, dir)),
       budgetTokens: file.skills?.budgetTokens ?? 2000,

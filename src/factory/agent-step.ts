@@ -97,6 +97,20 @@ export function addUsage(total: Usage, event: AgentEvent): void {
   if (event.costUsd !== undefined) total.costUsd = Math.round(((total.costUsd ?? 0) + event.costUsd) * 1e8) / 1e8;
 }
 
+/** A run's usage with no calls yet. */
+export function emptyUsage(): Usage {
+  return { llmCalls: 0, inputTokens: 0, outputTokens: 0, cachedTokens: 0 };
+}
+
+/** Adds one run's usage to a total (the runs of a pipeline's roles add up to the job's usage). */
+export function mergeUsage(total: Usage, usage: Usage): void {
+  total.llmCalls += usage.llmCalls;
+  total.inputTokens += usage.inputTokens;
+  total.outputTokens += usage.outputTokens;
+  total.cachedTokens += usage.cachedTokens;
+  if (usage.costUsd !== undefined) total.costUsd = Math.round(((total.costUsd ?? 0) + usage.costUsd) * 1e8) / 1e8;
+}
+
 export interface AgentStepResult {
   outcome: AgentOutcome;
   usage: Usage;
@@ -119,7 +133,7 @@ export async function runAgent(
   if ('failure' in resolved) return resolved;
   const executor = createExecutor(agent);
   if ('failure' in executor) return { failure: { ...executor.failure, retryable: false } };
-  const usage: Usage = { llmCalls: 0, inputTokens: 0, outputTokens: 0, cachedTokens: 0 };
+  const usage = emptyUsage();
   const outcome = await executor.start({
     ...run,
     ...(resolved.model === undefined ? {} : { model: resolved.model }),

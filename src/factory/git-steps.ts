@@ -17,6 +17,8 @@ import {
   type Worktree,
   WorkspaceInputError,
 } from '../workspace/index.js';
+import type { PipelineDefinition } from '../core/pipelines.js';
+import type { SkillSettings } from '../pipeline/skills.js';
 import { type AgentSettings, runAgent } from './agent-step.js';
 import type { JobSteps, VerifyResult } from './steps.js';
 
@@ -40,6 +42,10 @@ export interface GitStepsOptions {
   idleWorktrees?: number;
   /** Models, limits and sandbox mode for agent runtimes. @default no models, no limits, sandbox auto */
   agent?: AgentSettings;
+  /** `[pipelines.NAME]` of the config (the built-in ones and the repository's are always known). @default {} */
+  pipelines?: Readonly<Record<string, PipelineDefinition>>;
+  /** Where skills come from and the token budget of a pipeline run's skills. @default no extra dirs, 2000 tokens */
+  skills?: SkillSettings;
 }
 
 const NO_AGENT_SETTINGS: AgentSettings = { models: {}, sandbox: 'auto', limits: {} };
@@ -84,8 +90,26 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
       }
     },
 
-    async build(job, worktree, signal, log, emit) {
+    async build(job, worktree, context) {
+      const { signal, log, emit } = context;
       const agent = job.agent ?? { runtime: 'command' as const };
+      const timeoutMs = (job.constraints?.timeoutSec ?? 0) * 1000 || (options.agentTimeoutMs ?? 30 * 60_000);
+      if (job.pipeline !== undefined) {
+        // Loaded on first use: the tokenizer behind skills costs most of a second to load.
+        const { buildPipeline } = await import('./pipeline-step.js');
+        const built = await buildPipeline({ ...job, pipeline: job.pipeline }, worktree, context, {
+          agent,
+          settings: options.agent ?? NO_AGENT_SETTINGS,
+          env: options.env,
+          timeoutMs,
+          pipelines: options.pipelines ?? {},
+          skills: options.skills,
+        });
+        if (built.failure !== undefined || built.blocked !== undefined) return built;
+        const violation = checkScope(await diffStats(worktree), job.scope ?? {}, job.constraints ?? {});
+        if (violation === undefined) return built;
+        return { ...built, failure: { code: `scope_${violation.rule}`, message: violation.message, retryable: false } };
+      }
       const saved = job.checkpoint?.agentSession;
       const ran = await runAgent(
         agent,
@@ -95,7 +119,7 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
           prompt: job.body,
           jobId: job.id,
           env: { ...options.env },
-          timeoutMs: (job.constraints?.timeoutSec ?? 0) * 1000 || (options.agentTimeoutMs ?? 30 * 60_000),
+          timeoutMs,
           signal,
           deny: job.constraints?.deny ?? [],
           ...(saved?.runtime === agent.runtime ? { resumeSession: saved.id } : {}),

@@ -1,5 +1,5 @@
 /**
- * Runs one claimed job (DESIGN §5): worktree → agent → scope check → checkpoint → verify → ship,
+ * Runs one claimed job (DESIGN §5): worktree → agent or pipeline → scope check → checkpoint → verify → ship,
  * reporting every stage with the lease epoch through the outbox. A 409 at any point aborts at once
  * (the agent's process tree is killed) and nothing ships. Shipping happens only after every report
  * was accepted and the lease was confirmed right before the push.
@@ -16,6 +16,8 @@ import type { JobSteps, StepFailure } from './steps.js';
 export type RunOutcome =
   | { kind: 'shipped'; result: JobResult }
   | { kind: 'failed'; error: JobError }
+  /** The pipeline's architect needs a person's answer; unblocking the job requeues it. */
+  | { kind: 'blocked'; question: string }
   | { kind: 'fenced'; reason: string }
   | { kind: 'quarantined'; reason: string }
   | { kind: 'released' };
@@ -142,26 +144,47 @@ export async function runJob(claim: ClaimedJob, options: RunnerOptions): Promise
     return { kind: 'failed', error };
   };
 
+  /** The stage last reported: a pipeline moves the job between building and review while it builds. */
+  let stage: Stage = 'building';
   try {
     await report('building');
     const prepared = await options.steps.prepare(job, lease.signal);
     if ('failure' in prepared) return await fail(prepared.failure);
     const workspace = prepared.workspace;
     try {
-      const built = await options.steps.build(
-        job,
-        workspace,
-        lease.signal,
-        (fields, message) => {
+      const built = await options.steps.build(job, workspace, {
+        signal: lease.signal,
+        log: (fields, message) => {
           log(message, fields);
         },
         emit,
-      );
+        stage: async (next) => {
+          if (next === stage) return;
+          await report(next);
+          stage = next;
+        },
+        checkpoint: async () => {
+          // The same stage again: the coordinator records the checkpoint without a stage change.
+          await report(stage, { checkpoint: await options.steps.checkpoint(job, workspace) });
+        },
+      });
       if (isAborted()) throw new Fenced(lease.fencedBy ?? 'aborted');
       const checkpoint = await options.steps.checkpoint(job, workspace);
       if (built.failure !== undefined) {
         disposition = 'failed';
         return await fail(built.failure);
+      }
+      if (built.blocked !== undefined) {
+        const { question } = built.blocked;
+        log('blocked: the job needs an answer from a person', { question });
+        await report('blocked', {
+          checkpoint,
+          error: { code: 'needs_clarification', message: question, retryable: false },
+          ...(built.result === undefined ? {} : { result: built.result }),
+        });
+        const confirmed = await outbox.flush();
+        if (confirmed.kind === 'fenced') return { kind: 'fenced', reason: confirmed.message };
+        return { kind: 'blocked', question };
       }
       await report('review', { checkpoint });
       await report('testing');

@@ -19,18 +19,36 @@ export interface VerifyResult {
   outputTail: string;
 }
 
+/** What the build step may do besides running agents: the runner reports it all with the epoch. */
+export interface BuildContext {
+  /** Aborted on a fence, a cancellation or when the factory stops past its grace period. */
+  signal: AbortSignal;
+  log: (fields: Record<string, unknown>, message: string) => void;
+  /** Records what the run observed (`llm.call`, `tool.call`, `pipeline.role`, …) as job events. */
+  emit: (event: FactoryEvent) => void;
+  /** Moves the job to `building` or `review` (nothing when it is there already). Throws when fenced. */
+  stage: (stage: 'building' | 'review') => Promise<void>;
+  /** Commits the work in progress and sends the checkpoint with the current stage. Throws when fenced. */
+  checkpoint: () => Promise<void>;
+}
+
+export interface BuildResult {
+  summary: string;
+  failure?: StepFailure;
+  result?: JobResult;
+  /** The job cannot go on without a person's answer: it is reported `blocked` with this question. */
+  blocked?: { question: string };
+}
+
 export interface JobSteps<W = unknown> {
   /** Materialises the workspace (mirror, worktree at the base or the checkpoint). */
   prepare(job: JobView, signal: AbortSignal): Promise<{ workspace: W } | { failure: StepFailure }>;
-  /** Runs the agent, then checks the diff against the job's scope. */
-  build(
-    job: JobView,
-    workspace: W,
-    signal: AbortSignal,
-    log: (fields: Record<string, unknown>, message: string) => void,
-    /** Records what the agent did (`llm.call`, `tool.call`, …) as job events. */
-    emit: (event: FactoryEvent) => void,
-  ): Promise<{ summary: string; failure?: StepFailure; result?: JobResult }>;
+  /**
+   * Runs the agent (or the job's pipeline of roles), then checks the diff against the job's scope. A
+   * pipeline moves the job between `building` and `review` and sends a checkpoint after each role
+   * through `context`.
+   */
+  build(job: JobView, workspace: W, context: BuildContext): Promise<BuildResult>;
   /** Commits work in progress to the job branch (pushed when the repo is remote). */
   checkpoint(job: JobView, workspace: W): Promise<Checkpoint>;
   verify(
