@@ -126,6 +126,22 @@ describe.each(BACKENDS)('fleet protocol over HTTP on %s', (backend) => {
     expect(metrics.body).toMatch(/conveyor_llm_cost_usd_total\{model="observe-model"\} 0\.0021\b/);
   });
 
+  it('hands a job on a CLI agent only to a factory that has that CLI', async () => {
+    const res = await tc.call('POST', '/api/jobs', {
+      json: { body: 'Use Claude.', agent: { runtime: 'claude-code' }, capabilities: ['linux'] },
+      headers: { 'x-product-id': 'cli-agent' },
+    });
+    expect(res.body.requiredCapabilities).toEqual(['claude', 'linux']);
+    const claimWith = (capabilities: string[]) =>
+      tc.call('POST', '/api/fleet/claim', {
+        token: tc.tokens.factory,
+        json: { factoryId: 'f-cli', capabilities },
+        headers: { 'x-product-id': 'cli-agent' },
+      });
+    expect((await claimWith(['linux', 'codex'])).status).toBe(204);
+    expect((await claimWith(['linux', 'claude'])).body).toMatchObject({ job: { id: res.body.id } });
+  });
+
   it('expires a silent lease: the old holder gets 409, a new claim gets a higher epoch', async () => {
     const job = await submit('expiry');
     const first = (await claim('expiry', 'zombie')).body as { leaseEpoch: number };

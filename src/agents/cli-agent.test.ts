@@ -22,6 +22,8 @@ import { makeRepo as makeGitRepo } from '../../test/helpers/git-repo.js';
 import { createClaudeCodeExecutor, detectClaudeCode } from './claude-code.js';
 import { findExecutable, writeInstructionFile } from './cli-agent.js';
 import { createCodexExecutor, detectCodex } from './codex.js';
+import { createDroidExecutor } from './droid.js';
+import { createGeminiExecutor } from './gemini.js';
 import type { AgentEvent, AgentExecutor, AgentRun } from './executor.js';
 
 const root = mkdtempSync(join(tmpdir(), 'conveyor-cli-agent-'));
@@ -67,6 +69,8 @@ const RUNTIMES: { name: string; binary: string; file: string; executor: AgentExe
     file: 'AGENTS.md',
     executor: createCodexExecutor({ stateDir: join(root, 'codex'), killGraceMs: 300 }),
   },
+  { name: 'gemini', binary: 'gemini', file: 'GEMINI.md', executor: createGeminiExecutor({ killGraceMs: 300 }) },
+  { name: 'droid', binary: 'droid', file: 'AGENTS.md', executor: createDroidExecutor({ killGraceMs: 300 }) },
 ];
 
 function run(worktree: string, path: string, overrides: Partial<AgentRun> = {}): AgentRun & { events: AgentEvent[] } {
@@ -92,7 +96,9 @@ describe.each(RUNTIMES)('$name runtime, shared CLI behaviour', ({ name, binary, 
     const outcome = await executor.start(run(dir, SYSTEM_PATH));
     expect(outcome).toMatchObject({ status: 'failed', reason: 'missing_executable' });
     expect(outcome.summary).toContain(`"${binary}"`);
-    expect(outcome.summary).toMatch(/npm install -g @(anthropic-ai\/claude-code|openai\/codex)/);
+    expect(outcome.summary).toMatch(
+      /npm install -g @(anthropic-ai\/claude-code|openai\/codex|google\/gemini-cli|factory\/cli)/,
+    );
     expect(existsSync(join(dir, file))).toBe(false);
   });
 

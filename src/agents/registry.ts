@@ -1,7 +1,11 @@
 /** The runtime a job's `agent` spec names → its executor. One line per runtime. */
 import type { AgentSpec } from '../core/job.js';
 import { createBuiltinExecutor } from './builtin/index.js';
+import { createClaudeCodeExecutor } from './claude-code.js';
+import { createCodexExecutor } from './codex.js';
 import { createCommandExecutor } from './command.js';
+import { createDroidExecutor } from './droid.js';
+import { createGeminiExecutor } from './gemini.js';
 import type { AgentExecutor } from './executor.js';
 
 export type ExecutorChoice = AgentExecutor | { failure: { code: string; message: string } };
@@ -20,12 +24,13 @@ export function createExecutor(agent: AgentSpec): ExecutorChoice {
       return createCommandExecutor({ run: agent.run });
     case 'builtin':
       return createBuiltinExecutor();
-    default:
-      return {
-        failure: {
-          code: 'unsupported_runtime',
-          message: `agent runtime ${agent.runtime} is not available on this factory yet`,
-        },
-      };
+    case 'claude-code':
+      return createClaudeCodeExecutor();
+    case 'codex':
+      return createCodexExecutor();
+    case 'droid':
+      return createDroidExecutor();
+    case 'gemini':
+      return createGeminiExecutor();
   }
 }

@@ -1,5 +1,5 @@
 /** Turns a validated submission (JSON body or parsed task file) into the job the store inserts. */
-import type { JobSubmission } from '../core/job.js';
+import { type JobSubmission, RUNTIME_CAPABILITY } from '../core/job.js';
 import type { NewJob } from '../store/store.js';
 import { titleFromBody } from '../intake/task-file.js';
 
@@ -9,6 +9,7 @@ export function toNewJob(
 ): NewJob {
   const { title, body, source, repo, base, target, capabilities, priority, maxAttempts, idempotencyKey, ...spec } =
     submission;
+  const runtime = spec.agent === undefined ? undefined : RUNTIME_CAPABILITY[spec.agent.runtime];
   return {
     product: context.product,
     title: title ?? titleFromBody(body),
@@ -17,7 +18,7 @@ export function toNewJob(
     repo: repo ?? null,
     base: base ?? null,
     target: target ?? base ?? null,
-    requiredCapabilities: [...new Set(capabilities ?? [])].sort(),
+    requiredCapabilities: [...new Set([...(capabilities ?? []), ...(runtime === undefined ? [] : [runtime])])].sort(),
     priority: priority ?? 0,
     maxAttempts: maxAttempts ?? context.defaultMaxAttempts,
     spec,
