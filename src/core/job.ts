@@ -41,6 +41,11 @@ export const ConstraintsSchema = z.strictObject({
     .max(7 * 24 * 3600)
     .optional(),
   deny: z.array(z.string().min(1).max(500)).max(200).optional(),
+  /** The job's model budget: its runs stop with `budget_exceeded` past it (the factory's own limit applies too). */
+  budgetTokens: z.int().positive().optional(),
+  budgetUsd: z.number().positive().max(1_000_000).optional(),
+  /** Model turns per agent run. */
+  maxSteps: z.int().positive().max(10_000).optional(),
 });
 export type Constraints = z.infer<typeof ConstraintsSchema>;
 

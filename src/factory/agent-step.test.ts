@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { FactoryEventSchema } from '../core/job.js';
-import { addUsage, resolveModel, toFactoryEvent, type AgentSettings, type Usage } from './agent-step.js';
+import { addUsage, resolveModel, toFactoryEvent, withJobLimits, type AgentSettings, type Usage } from './agent-step.js';
 
 const settings: AgentSettings = {
   models: { local: { name: 'local', provider: 'openai-compatible', model: 'qwen', baseUrl: 'http://127.0.0.1:1/v1' } },
@@ -59,5 +59,22 @@ describe('agent events as job events', () => {
     addUsage(total, { type: 'llm_call', runtime: 'b', model: 'm', inputTokens: 1, outputTokens: 1, costUsd: 0.2 });
     addUsage(total, { type: 'message', text: 'not a call' });
     expect(total).toEqual({ llmCalls: 3, inputTokens: 12, outputTokens: 7, cachedTokens: 4, costUsd: 0.3 });
+  });
+});
+
+describe('withJobLimits', () => {
+  it('takes the smaller budget of factory and job, and the job step limit', () => {
+    const factory: AgentSettings = {
+      ...settings,
+      limits: { maxSteps: 50, budgetTokens: 10_000, maxOutputTokens: 100 },
+    };
+    expect(withJobLimits(factory, undefined)).toBe(factory);
+    expect(withJobLimits(factory, { budgetTokens: 500, budgetUsd: 0.5, maxSteps: 5 }).limits).toEqual({
+      maxSteps: 5,
+      budgetTokens: 500,
+      budgetUsd: 0.5,
+      maxOutputTokens: 100,
+    });
+    expect(withJobLimits(factory, { budgetTokens: 50_000 }).limits.budgetTokens).toBe(10_000);
   });
 });

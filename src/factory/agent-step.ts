@@ -6,7 +6,7 @@
  */
 import type { AgentEvent, AgentLimits, AgentOutcome, AgentRun, SandboxMode } from '../agents/executor.js';
 import { createExecutor } from '../agents/registry.js';
-import type { AgentSpec, FactoryEvent } from '../core/job.js';
+import type { AgentSpec, Constraints, FactoryEvent } from '../core/job.js';
 import type { ModelConfig } from '../core/models.js';
 import type { StepFailure } from './steps.js';
 
@@ -26,6 +26,24 @@ export interface Usage {
   cachedTokens: number;
   /** Present when every priced call had a cost. */
   costUsd?: number;
+}
+
+/**
+ * The factory's settings with the job's own limits applied: the smaller of the two budgets, the job's
+ * step limit when it sets one.
+ */
+export function withJobLimits(settings: AgentSettings, constraints: Constraints | undefined): AgentSettings {
+  if (constraints === undefined) return settings;
+  const smaller = (a: number | undefined, b: number | undefined): number | undefined =>
+    a === undefined ? b : b === undefined ? a : Math.min(a, b);
+  const limits: AgentLimits = { ...settings.limits };
+  const budgetTokens = smaller(settings.limits.budgetTokens, constraints.budgetTokens);
+  const budgetUsd = smaller(settings.limits.budgetUsd, constraints.budgetUsd);
+  const maxSteps = constraints.maxSteps ?? settings.limits.maxSteps;
+  if (budgetTokens !== undefined) limits.budgetTokens = budgetTokens;
+  if (budgetUsd !== undefined) limits.budgetUsd = budgetUsd;
+  if (maxSteps !== undefined) limits.maxSteps = maxSteps;
+  return { ...settings, limits };
 }
 
 /** Longest text kept in an event payload (messages, tool inputs); the rest is in the agent log. */

@@ -19,7 +19,7 @@ import {
 } from '../workspace/index.js';
 import type { PipelineDefinition } from '../core/pipelines.js';
 import type { SkillSettings } from '../pipeline/skills.js';
-import { type AgentSettings, runAgent } from './agent-step.js';
+import { type AgentSettings, runAgent, withJobLimits } from './agent-step.js';
 import type { JobSteps, VerifyResult } from './steps.js';
 
 export interface GitStepsOptions {
@@ -94,12 +94,13 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
       const { signal, log, emit } = context;
       const agent = job.agent ?? { runtime: 'command' as const };
       const timeoutMs = (job.constraints?.timeoutSec ?? 0) * 1000 || (options.agentTimeoutMs ?? 30 * 60_000);
+      const settings = withJobLimits(options.agent ?? NO_AGENT_SETTINGS, job.constraints);
       if (job.pipeline !== undefined) {
         // Loaded on first use: the tokenizer behind skills costs most of a second to load.
         const { buildPipeline } = await import('./pipeline-step.js');
         const built = await buildPipeline({ ...job, pipeline: job.pipeline }, worktree, context, {
           agent,
-          settings: options.agent ?? NO_AGENT_SETTINGS,
+          settings,
           env: options.env,
           timeoutMs,
           pipelines: options.pipelines ?? {},
@@ -113,7 +114,7 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
       const saved = job.checkpoint?.agentSession;
       const ran = await runAgent(
         agent,
-        options.agent ?? NO_AGENT_SETTINGS,
+        settings,
         {
           worktree: worktree.path,
           prompt: job.body,
