@@ -264,6 +264,7 @@ const VALID_BODIES: Readonly<Record<string, Record<string, unknown>>> = {
   'PATCH /api/fleet/jobs/:id': { stage: 'building', leaseEpoch: 1 },
   'POST /api/fleet/jobs/:id/lease/renew': { leaseEpoch: 1 },
   'POST /api/fleet/jobs/:id/lease/release': { leaseEpoch: 1 },
+  'POST /api/fleet/jobs/:id/subtasks': { leaseEpoch: 1, subtasks: [{ title: 'Part', body: 'Do part.', after: [] }] },
   'POST /api/jobs': { title: 'Fix it', body: 'The parser drops the last line.' },
   'POST /api/jobs/:id/cancel': { reason: 'not needed' },
   'POST /api/jobs/:id/unblock': { answer: 'yes' },

@@ -3,7 +3,7 @@ import { basename, join } from 'node:path';
 import type { Command } from 'commander';
 import type { ConveyorEvent } from '../core/job.js';
 import { STAGES } from '../core/stages.js';
-import type { EventView, FactoryView, JobView, RunView } from '../coordinator/views.js';
+import type { EventView, FactoryView, JobDetailView, JobView, RunView } from '../coordinator/views.js';
 import { dropIntoQueue, TASK_FILE } from '../intake/queue-folder.js';
 import { formatForPath, parseTaskFile } from '../intake/task-file.js';
 import { CliError, clientOptions, request } from './client.js';
@@ -54,61 +54,94 @@ export function registerJobCommands(program: Command): void {
     .description('List jobs, newest first.')
     .option('--stage <stages>', `comma list of stages (${STAGES.join(', ')})`)
     .option('--search <text>', 'only jobs whose title or body contains the text')
+    .option('--parent <id>', 'only the subtasks of this job')
     .option('--limit <n>', 'how many (1-200, default 50)')
     .option('--json', 'print the API answer as JSON')
-    .action(async (flags: { stage?: string; search?: string; limit?: string; json?: boolean }, command: Command) => {
-      const config = configFrom(command);
-      const params = new URLSearchParams();
-      if (flags.stage !== undefined) {
-        const unknown = flags.stage.split(',').filter((s) => !(STAGES as readonly string[]).includes(s));
-        if (unknown.length > 0)
-          throw new CliError(`--stage: unknown stage ${unknown.join(', ')}; use ${STAGES.join(', ')}`, 2);
-        params.set('stage', flags.stage);
-      }
-      if (flags.search !== undefined) params.set('q', flags.search);
-      const limit = intFlag('--limit', flags.limit, 1, 200);
-      if (limit !== undefined) params.set('limit', String(limit));
-      const query = params.size > 0 ? `?${params.toString()}` : '';
-      const { data } = await request<{ jobs: JobView[]; nextCursor: string | null }>(
-        clientOptions(config),
-        'GET',
-        `/api/jobs${query}`,
-      );
-      if (flags.json === true) {
-        printJson(data);
-        return;
-      }
-      if (data.jobs.length === 0) return void process.stdout.write('no jobs\n');
-      const rows = data.jobs.map((j) => [j.id, j.stage, String(j.leaseEpoch), ago(j.updatedAt), j.title]);
-      process.stdout.write(`${table([['ID', 'STAGE', 'EPOCH', 'UPDATED', 'TITLE'], ...rows])}\n`);
-    });
+    .action(
+      async (
+        flags: { stage?: string; search?: string; parent?: string; limit?: string; json?: boolean },
+        command: Command,
+      ) => {
+        const config = configFrom(command);
+        const params = new URLSearchParams();
+        if (flags.stage !== undefined) {
+          const unknown = flags.stage.split(',').filter((s) => !(STAGES as readonly string[]).includes(s));
+          if (unknown.length > 0)
+            throw new CliError(`--stage: unknown stage ${unknown.join(', ')}; use ${STAGES.join(', ')}`, 2);
+          params.set('stage', flags.stage);
+        }
+        if (flags.search !== undefined) params.set('q', flags.search);
+        if (flags.parent !== undefined) params.set('parent', flags.parent);
+        const limit = intFlag('--limit', flags.limit, 1, 200);
+        if (limit !== undefined) params.set('limit', String(limit));
+        const query = params.size > 0 ? `?${params.toString()}` : '';
+        const { data } = await request<{ jobs: JobView[]; nextCursor: string | null }>(
+          clientOptions(config),
+          'GET',
+          `/api/jobs${query}`,
+        );
+        if (flags.json === true) {
+          printJson(data);
+          return;
+        }
+        if (data.jobs.length === 0) return void process.stdout.write('no jobs\n');
+        const rows = data.jobs.map((j) => [j.id, j.stage, String(j.leaseEpoch), ago(j.updatedAt), j.title]);
+        process.stdout.write(`${table([['ID', 'STAGE', 'EPOCH', 'UPDATED', 'TITLE'], ...rows])}\n`);
+      },
+    );
 
   program
     .command('job')
-    .description('Show one job with its runs (and its events with --events).')
+    .description('Show one job with its runs, its parent or its subtasks (and its events with --events).')
     .argument('<id>', 'job id')
     .option('--events', 'also list the job’s events')
-    .option('--json', 'print {job, runs, events?} as JSON')
+    .option('--json', 'print {job, runs, parent?, events?} as JSON (job.children lists its subtasks)')
     .action(async (id: string, flags: { events?: boolean; json?: boolean }, command: Command) => {
       const options = clientOptions(configFrom(command));
       const path = `/api/jobs/${encodeURIComponent(id)}`;
       const [{ data: job }, { data: runs }] = await Promise.all([
-        request<JobView>(options, 'GET', path),
+        request<JobDetailView>(options, 'GET', path),
         request<RunView[]>(options, 'GET', `${path}/runs`),
       ]);
+      const parent =
+        job.parentId === null
+          ? undefined
+          : (await request<JobDetailView>(options, 'GET', `/api/jobs/${encodeURIComponent(job.parentId)}`)).data;
       const events =
         flags.events === true ? (await request<EventView[]>(options, 'GET', `${path}/events`)).data : undefined;
       if (flags.json === true) {
-        printJson({ job, runs, ...(events === undefined ? {} : { events }) });
+        printJson({
+          job,
+          runs,
+          ...(parent === undefined ? {} : { parent }),
+          ...(events === undefined ? {} : { events }),
+        });
         return;
       }
       const lines = [
         `${job.id}  ${job.title}`,
+        ...(parent === undefined
+          ? []
+          : [`subtask ${job.position ?? '?'} of ${parent.id}  ${parent.title} (${parent.stage})`]),
         `stage ${job.stage}, epoch ${String(job.leaseEpoch)}, attempts ${String(job.attempts)}/${String(job.maxAttempts)}, updated ${ago(job.updatedAt)}`,
         job.lease === null ? 'no lease' : `leased by ${job.lease.factoryId} until ${job.lease.expiresAt}`,
       ];
       if (job.error !== null) lines.push(`error: ${job.error.message}`);
       if (job.checkpoint !== null) lines.push(`checkpoint: ${job.checkpoint.wipBranch} @ ${job.checkpoint.wipCommit}`);
+      if (job.after.length > 0) lines.push(`waits for subtasks ${job.after.join(', ')} to ship`);
+      // A subtask is shown among its siblings, the parent's children, marked with an arrow.
+      const family = parent ?? job;
+      if (family.children.length > 0) {
+        const done = family.children.filter((c) => c.stage === 'shipped').length;
+        lines.push(
+          '',
+          `subtasks (${String(done)}/${String(family.children.length)} shipped):`,
+          table([
+            ['', 'POS', 'ID', 'STAGE', 'TITLE'],
+            ...family.children.map((c) => [c.id === job.id ? '→' : '', c.position ?? '', c.id, c.stage, c.title]),
+          ]),
+        );
+      }
       if (runs.length > 0) {
         lines.push(
           '',

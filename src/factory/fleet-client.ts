@@ -6,6 +6,7 @@
  * the redactor first, and the outbox writes what `redact` answers: the one place reports leave.
  */
 import type { JobView, QuarantineView } from '../coordinator/views.js';
+import type { Subtask } from '../core/decomposition.js';
 import type { Checkpoint, FactoryEvent, FactoryHealth, JobError, JobResult } from '../core/job.js';
 import type { Redactor } from '../core/redact.js';
 import type { Stage } from '../core/stages.js';
@@ -39,6 +40,12 @@ export interface StageReportBody {
 export interface EventBatchBody {
   leaseEpoch: number;
   events: FactoryEvent[];
+}
+
+export interface SubtasksBody {
+  leaseEpoch: number;
+  /** 1-50; `after` names earlier positions (1-based) only. */
+  subtasks: Subtask[];
 }
 
 /** Sends one HTTP request and answers with status and parsed JSON; throws only when nothing answered. */
@@ -90,6 +97,15 @@ export class FleetClient {
   /** Records what the run observed (`llm.call`, `tool.call`, …) as job events under the lease. */
   events(jobId: string, body: EventBatchBody): Promise<FleetOutcome<{ recorded: number }>> {
     return this.call('POST', `/api/fleet/jobs/${jobId}/events`, body);
+  }
+
+  /**
+   * Splits the held job into child jobs; on `ok` the run is over (the lease is gone: stop renewing, report
+   * nothing more) and the job waits for its children. Asking again under the same epoch answers the same
+   * children, so a retry after a lost answer is safe.
+   */
+  subtasks(jobId: string, body: SubtasksBody): Promise<FleetOutcome<{ children: JobView[] }>> {
+    return this.call('POST', `/api/fleet/jobs/${jobId}/subtasks`, body);
   }
 
   renew(jobId: string, leaseEpoch: number): Promise<FleetOutcome<{ leaseExpiresAt: string }>> {

@@ -1,5 +1,6 @@
 /** The fleet protocol (DESIGN §4): heartbeat, claim, report, renew, release, runs and events. */
 import { z } from 'zod';
+import { SubtaskListSchema } from '../../core/decomposition.js';
 import { FencedError } from '../../core/errors.js';
 import {
   CheckpointSchema,
@@ -45,6 +46,8 @@ const EventsBody = z.strictObject({
   leaseEpoch: LEASE_EPOCH,
   events: z.array(FactoryEventSchema).min(1).max(500),
 });
+
+const SubtasksBody = z.strictObject({ leaseEpoch: LEASE_EPOCH, subtasks: SubtaskListSchema });
 
 /** What an `llm.call` payload carries that metrics count; anything else in it is left alone. */
 const LlmCallPayload = z.looseObject({
@@ -165,6 +168,27 @@ export function fleetRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
           if (costUsd !== undefined) metrics.llmCostUsd.inc({ model }, costUsd);
         }
         return { recorded: body.events.length };
+      },
+    }),
+    defineRoute({
+      method: 'POST',
+      url: '/api/fleet/jobs/:id/subtasks',
+      summary:
+        'Split the job into 1-50 subtasks (child jobs any factory may claim), fenced by the epoch (409 when stale): the run ends and the job waits in building until its last subtask ships. 201 {children}; 200 with the same children when the same run asks again.',
+      access: FLEET,
+      params: JobParams,
+      body: SubtasksBody,
+      async handler({ params, body, principal, reply }) {
+        const { children, created } = await fenced(
+          store.decompose({
+            product: principal.product,
+            jobId: params.id,
+            leaseEpoch: body.leaseEpoch,
+            subtasks: body.subtasks,
+          }),
+        );
+        void reply.code(created ? 201 : 200);
+        return reply.send({ children: children.map(jobView) });
       },
     }),
     defineRoute({

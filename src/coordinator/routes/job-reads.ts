@@ -4,7 +4,7 @@ import type { Role } from '../../core/job.js';
 import type { CoordinatorContext } from '../context.js';
 import { type AnyRouteSpec, defineRoute } from '../route.js';
 import { JobParams } from '../schemas.js';
-import { eventView, jobView, runView } from '../views.js';
+import { eventView, jobDetailView, runView } from '../views.js';
 
 export function jobReadRoutes(ctx: CoordinatorContext, prefix: string, access: readonly Role[]): AnyRouteSpec[] {
   const { store } = ctx;
@@ -12,13 +12,13 @@ export function jobReadRoutes(ctx: CoordinatorContext, prefix: string, access: r
     defineRoute({
       method: 'GET',
       url: `${prefix}/:id`,
-      summary: 'One job.',
+      summary: 'One job, with a summary of its subtasks (children) when it was decomposed.',
       access,
       params: JobParams,
       async handler({ params, principal }) {
         const job = await store.getJob(principal.product, params.id);
         if (job === undefined) throw new NotFoundError(`no job ${params.id} in product ${principal.product}`);
-        return jobView(job);
+        return jobDetailView(job, await store.listChildren(principal.product, job.id));
       },
     }),
     defineRoute({

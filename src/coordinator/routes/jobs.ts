@@ -20,6 +20,7 @@ const ListQuery = z.strictObject({
     .pipe(z.array(STAGE))
     .optional(),
   q: z.string().max(200).optional(),
+  parent: JOB_ID.optional(),
   cursor: JOB_ID.optional(),
   limit: z.coerce.number().int().min(1).max(200).optional(),
 });
@@ -82,7 +83,8 @@ export function jobRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
     defineRoute({
       method: 'GET',
       url: '/api/jobs',
-      summary: 'List jobs, newest first: filter by stage (comma list) and text; page with cursor.',
+      summary:
+        'List jobs, newest first: filter by stage (comma list), text and parent (its subtasks); page with cursor.',
       access: PEOPLE,
       query: ListQuery,
       async handler({ query, principal }) {
@@ -91,6 +93,7 @@ export function jobRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
           product: principal.product,
           stages: query.stage,
           text: query.q,
+          parentId: query.parent,
           before: query.cursor,
           limit: limit + 1,
         });
@@ -123,7 +126,8 @@ export function jobRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
     defineRoute({
       method: 'POST',
       url: '/api/jobs/:id/cancel',
-      summary: 'Cancel a job that has not finished; a running factory is fenced on its next write.',
+      summary:
+        'Cancel a job that has not finished (with its unfinished subtasks); a running factory is fenced on its next write.',
       access: PEOPLE,
       params: JobParams,
       body: z.strictObject({ reason: z.string().min(1).max(2000).optional() }).optional(),
@@ -134,7 +138,8 @@ export function jobRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
     defineRoute({
       method: 'POST',
       url: '/api/jobs/:id/retry',
-      summary: 'Requeue a failed, dead-lettered, cancelled or quarantined job with fresh attempts.',
+      summary:
+        'Requeue a failed, dead-lettered, cancelled or quarantined job with fresh attempts. A decomposed parent (blocked or cancelled) is not run again: its stopped subtasks are requeued and it waits for them.',
       access: PEOPLE,
       params: JobParams,
       async handler({ params, principal }) {
