@@ -1,5 +1,5 @@
 /** The fleet: every factory with health, load, capabilities, heartbeat age and running jobs; drain it from here. */
-import { type ReactNode, useCallback, useEffect, useState } from 'react';
+import { type ReactNode, useCallback, useEffect, useRef, useState } from 'react';
 import { messageOf } from '../api/client.js';
 import type { EventView, FactoryView, JobPage, JobView } from '../api/types.js';
 import { useConnection, useLiveEvents } from '../connection.js';
@@ -8,6 +8,7 @@ import { Link } from '../router.js';
 import { Empty, ErrorBox, Loading } from '../ui.js';
 
 const POLL_MS = 5000;
+const RELOAD_AFTER_EVENT_MS = 200;
 
 interface FleetData {
   factories: FactoryView[];
@@ -61,11 +62,16 @@ export function FleetPage(): ReactNode {
     };
   }, [load]);
 
+  // A busy fleet sends many events a second: one reload per burst.
+  const pending = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
+  useEffect(() => () => clearTimeout(pending.current), []);
   const onEvent = useCallback(
     (event: EventView) => {
-      if (event.type.startsWith('factory.') || event.type === 'job.claimed' || event.payload.to !== undefined) {
+      if (!event.type.startsWith('factory.') && event.payload.to === undefined) return;
+      pending.current ??= setTimeout(() => {
+        pending.current = undefined;
         void load();
-      }
+      }, RELOAD_AFTER_EVENT_MS);
     },
     [load],
   );
