@@ -1,0 +1,97 @@
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { compilePipeline, PipelineEntrySchema } from '../core/pipelines.js';
+import { loadRepoPipelines, resolvePipeline } from './definitions.js';
+import { PipelineError } from './errors.js';
+import { loadRoleTemplate, renderRolePrompt } from './prompts.js';
+
+function repoWith(files: Record<string, string>): string {
+  const dir = mkdtempSync(join(tmpdir(), 'conveyor-pipelines-'));
+  for (const [path, text] of Object.entries(files)) {
+    mkdirSync(join(dir, path, '..'), { recursive: true });
+    writeFileSync(join(dir, path), text);
+  }
+  return dir;
+}
+
+describe('pipeline definitions', () => {
+  it('resolves built-in, configured and repository pipelines, the repository shadowing the others', () => {
+    const configured = {
+      quick: compilePipeline(
+        'quick',
+        'conveyor.toml',
+        PipelineEntrySchema.parse({ roles: ['engineer', 'qa'], maxIterations: 5 }),
+      ),
+    };
+    const repo = repoWith({ '.conveyor/pipelines/standard.yaml': 'roles: [engineer, qa]\nmaxIterations: 2\n' });
+    expect(resolvePipeline('hardened').roles).toEqual(['architect', 'engineer', 'qa', 'red-team']);
+    expect(resolvePipeline('quick', { configured })).toMatchObject({ roles: ['engineer', 'qa'], maxIterations: 5 });
+    expect(resolvePipeline('standard', { repoDir: repo })).toMatchObject({
+      roles: ['engineer', 'qa'],
+      maxIterations: 2,
+      source: join('.conveyor', 'pipelines', 'standard.yaml'),
+    });
+  });
+
+  it('refuses an unknown pipeline, listing the known ones', () => {
+    const repo = repoWith({ '.conveyor/pipelines/careful.yml': 'roles: [architect, engineer]\n' });
+    expect(() => resolvePipeline('fast', { repoDir: repo })).toThrow(
+      /unknown pipeline "fast"; known pipelines: careful, hardened, solo, standard/,
+    );
+  });
+
+  it('names the file and the field of a broken repository pipeline', () => {
+    const cases: [string, RegExp][] = [
+      ['roles: [engineer, tester]\n', /bad\.yaml: roles\.1: Invalid option/],
+      [
+        'roles: [qa, engineer]\n',
+        /bad\.yaml: roles: qa reviews the engineer's work, so it must come after the engineer/,
+      ],
+      [
+        'roles: [engineer]\nmaxIteration: 4\n',
+        /bad\.yaml: \(top level\): unknown field\(s\) maxIteration; remove them/,
+      ],
+      ['roles: [engineer]\noverrides:\n  qa: { runtime: gpt }\n', /bad\.yaml: overrides\.qa\.runtime: Invalid option/],
+      ['roles: [engineer\n', /bad\.yaml: not valid YAML/],
+    ];
+    for (const [text, message] of cases) {
+      const repo = repoWith({ '.conveyor/pipelines/bad.yaml': text });
+      expect(() => loadRepoPipelines(repo), text).toThrow(message);
+      expect(() => loadRepoPipelines(repo)).toThrow(PipelineError);
+    }
+  });
+});
+
+describe('role templates', () => {
+  const input = {
+    job: { title: 'T', body: 'Do the thing.', clarifications: [] },
+    verify: [],
+    iteration: 1,
+    tickets: [],
+  };
+
+  it("uses the repository's override, and appends the result shape a template leaves out", () => {
+    const repo = repoWith({ '.conveyor/roles/qa.md': 'House QA rules.\n\n{{job}}\n' });
+    const template = loadRoleTemplate('qa', repo);
+    expect(template.source).toBe(join('.conveyor', 'roles', 'qa.md'));
+    const prompt = renderRolePrompt(template, input);
+    expect(prompt).toMatch(/^House QA rules\.\n\n## The job: T\n\nDo the thing\.\n\n## Your answer\n/);
+    expect(prompt).toContain('"testsFailed": number');
+  });
+
+  it('refuses a template with an unknown placeholder, naming the file', () => {
+    const repo = repoWith({ '.conveyor/roles/engineer.md': 'Fix {{tickets}}.\n' });
+    expect(() => loadRoleTemplate('engineer', repo)).toThrow(
+      /\.conveyor\/roles\/engineer\.md: unknown placeholder \{\{tickets\}\}; use \{\{job\}\}, \{\{context\}\}, \{\{verify\}\}, \{\{result\}\}/,
+    );
+  });
+
+  it('leaves no hole where a section is empty', () => {
+    const prompt = renderRolePrompt(loadRoleTemplate('engineer', undefined), input);
+    expect(prompt).not.toMatch(/\n\n\n/);
+    expect(prompt).not.toContain('{{');
+    expect(prompt).toContain("The job names none: find and run the repository's own tests.");
+  });
+});
