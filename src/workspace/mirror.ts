@@ -43,6 +43,9 @@ async function createMirror(mirror: string, url: string, timeoutMs: number | und
     await git(['remote', 'add', 'origin', url], { cwd: tmp });
     // Automatic gc while another job commits in a sibling worktree races on ref locks; see gcMirror.
     await git(['config', 'gc.auto', '0'], { cwd: tmp });
+    await git(['config', 'maintenance.auto', 'false'], { cwd: tmp });
+    // Worktrees of large repositories: the untracked cache and index v4 make add and status cheap.
+    await git(['config', 'feature.manyFiles', 'true'], { cwd: tmp });
     await fetchOrigin(tmp, timeoutMs);
     await rename(tmp, mirror);
   } finally {
