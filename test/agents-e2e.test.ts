@@ -205,3 +205,76 @@ describe.each(CASES)('$runtime through a real factory', ({ runtime, provider, ba
     120_000,
   );
 });
+
+describe('Claude Code resume through a real factory', () => {
+  it('a retried job continues the session its first run stored in the checkpoint', async () => {
+    const tc = await startTestCoordinator('sqlite', FAST_LEASES);
+    const server = await startModelServer({
+      script: {
+        model: 'claude-scripted',
+        turns: [
+          {
+            toolCalls: [{ name: 'Write', input: { file_path: 'notes.txt', content: 'hello, claude\n' } }],
+            usage: { inputTokens: 120, outputTokens: 30 },
+          },
+          { text: 'First pass done.', usage: { inputTokens: 200, outputTokens: 10 } },
+          // The second run sees the first run's conversation: it resumed the session.
+          {
+            expect: ['First pass done.', 'has been updated successfully'],
+            text: 'Checked again; notes.txt is right.',
+            usage: { inputTokens: 260, outputTokens: 12 },
+          },
+        ],
+      },
+      log: () => undefined,
+    });
+    const dir = mkdtempSync(join(tmpdir(), 'conveyor-claude-resume-'));
+    const config = join(dir, 'conveyor.toml');
+    writeFileSync(
+      config,
+      `[models.local]\nprovider = "anthropic"\nmodel = "claude-scripted"\nbaseUrl = "${server.url}"\napiKeyEnv = "LOCAL_MODEL_KEY"\n`,
+    );
+    const repo = makeRepo({ 'notes.txt': 'old\n' });
+    const flag = join(dir, 'verified-once');
+    const submitted = await tc.call('POST', '/api/jobs', {
+      token: tc.tokens.submit,
+      json: {
+        body: 'Update notes.txt with a greeting.',
+        repo,
+        agent: { runtime: 'claude-code', model: 'local' },
+        // Fails the first time only, so the job is retried once.
+        verify: [`test -f ${flag} || { touch ${flag}; exit 1; }`],
+        ship: 'merge',
+      },
+    });
+    const id = submitted.body.id as string;
+    const factory = spawnFactory({
+      url: tc.url,
+      token: tc.tokens.factory,
+      id: 'f-resume',
+      args: ['--config', config],
+      env: { LOCAL_MODEL_KEY: API_KEY, PATH: `${BIN_DIR}:${process.env.PATH ?? ''}` },
+    });
+    try {
+      const deadline = Date.now() + 120_000;
+      let job = (await tc.call('GET', `/api/jobs/${id}`)).body;
+      while (job.stage !== 'shipped' && Date.now() < deadline) {
+        expect(['failed', 'dead_letter'], JSON.stringify(job.error)).not.toContain(job.stage);
+        await new Promise((r) => setTimeout(r, 200));
+        job = (await tc.call('GET', `/api/jobs/${id}`)).body;
+      }
+      expect(job.stage, factory.log()).toBe('shipped');
+      expect(job.attempts).toBe(1);
+      expect(server.turnsServed()).toBe(3);
+      const events = (await tc.call('GET', `/api/jobs/${id}/events`)).body as { type: string; payload: any }[];
+      const sessions = events.filter((e) => e.type === 'agent.session').map((e) => e.payload.sessionId as string);
+      expect(sessions.length).toBeGreaterThanOrEqual(2);
+      expect(new Set(sessions).size).toBe(1);
+      expect(readFileSync(join(repo, 'notes.txt'), 'utf8')).toBe('hello, claude\n');
+    } finally {
+      factory.child.kill('SIGKILL');
+      await server.close();
+      await tc.close();
+    }
+  }, 180_000);
+});
