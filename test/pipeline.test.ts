@@ -236,6 +236,26 @@ describe('pipelines', () => {
     ]);
   });
 
+  it("decomposes: the architect's subtasks become child jobs, and the parent waits without further reports", async () => {
+    const repo = makeRepo({ 'greet.js': GREET });
+    const id = await submit({ repo, pipeline: 'standard' });
+    const factory = startFactory('pipe-split', configFor('decompose.json'));
+    // --once exits 0 only when every job shipped; a decomposed parent has not shipped yet.
+    expect(await factory.exited).toBe(1);
+    expect(factory.log()).toMatch(/job decomposed/);
+    const parent = await job(id);
+    expect(parent).toMatchObject({ stage: 'building', lease: null });
+    expect(parent.children).toEqual([
+      expect.objectContaining({ title: 'Change the greeting', stage: 'queued', position: '1/2' }),
+      expect.objectContaining({ title: 'Test the greeting', stage: 'queued', position: '2/2' }),
+    ]);
+    const all = await events(id);
+    expect(stagesOf(all)).toEqual(['building']);
+    expect(rolesOf(all)).toEqual(['architect#1:completed']);
+    const runs = (await tc.call('GET', `/api/jobs/${id}/runs`)).body as { outcome: string }[];
+    expect(runs.map((r) => r.outcome)).toEqual(['decomposed']);
+  });
+
   it("runs a pipeline from the repository's .conveyor/pipelines/ with its own role template", async () => {
     const repo = repoWith({
       '.conveyor/pipelines/quick.yaml': 'roles: [engineer, qa]\nmaxIterations: 1\n',

@@ -5,6 +5,7 @@
  * was accepted and the lease was confirmed right before the push.
  */
 import type { JobView } from '../coordinator/views.js';
+import type { Subtask } from '../core/decomposition.js';
 import type { FactoryEvent, JobError, JobResult } from '../core/job.js';
 import type { Stage } from '../core/stages.js';
 import type { ClaimedJob, FleetClient } from './fleet-client.js';
@@ -18,6 +19,8 @@ export type RunOutcome =
   | { kind: 'failed'; error: JobError }
   /** The pipeline's architect needs a person's answer; unblocking the job requeues it. */
   | { kind: 'blocked'; question: string }
+  /** The job was split into child jobs (their ids); it waits for them, and this run is over. */
+  | { kind: 'decomposed'; children: string[] }
   | { kind: 'fenced'; reason: string }
   | { kind: 'quarantined'; reason: string }
   | { kind: 'released' };
@@ -146,6 +149,36 @@ export async function runJob(claim: ClaimedJob, options: RunnerOptions): Promise
 
   /** The stage last reported: a pipeline moves the job between building and review while it builds. */
   let stage: Stage = 'building';
+  /**
+   * Splits the job into child jobs once every report is in and the lease is still ours. On success the
+   * coordinator has ended the run: nothing more is reported or renewed. Asking again under the same
+   * epoch answers the same children, so an unreachable coordinator is simply asked again.
+   */
+  const decompose = async (subtasks: Subtask[]): Promise<RunOutcome> => {
+    for (;;) {
+      const confirmed = await confirmLease();
+      if (confirmed.kind === 'fenced') throw new Fenced(confirmed.message);
+      if (confirmed.kind === 'rejected')
+        return await fail({ code: 'report_refused', message: confirmed.message, retryable: true });
+      const answer = await options.client.subtasks(job.id, { leaseEpoch, subtasks });
+      if (answer.kind === 'ok') {
+        lease.stop();
+        const children = answer.value.children.map((child) => child.id);
+        log('decomposed: the job waits for its subtasks', { children });
+        return { kind: 'decomposed', children };
+      }
+      if (answer.kind === 'fenced') {
+        lease.check(answer);
+        throw new Fenced(answer.message);
+      }
+      if (answer.kind === 'rejected') {
+        return await fail({ code: 'subtasks_refused', message: answer.message, retryable: false });
+      }
+      outage.seen = true;
+      await sleep(options.retryMs ?? 1000, lease.signal);
+    }
+  };
+
   try {
     await report('building');
     const prepared = await options.steps.prepare(job, lease.signal);
@@ -186,6 +219,7 @@ export async function runJob(claim: ClaimedJob, options: RunnerOptions): Promise
         if (confirmed.kind === 'fenced') return { kind: 'fenced', reason: confirmed.message };
         return { kind: 'blocked', question };
       }
+      if (built.decompose !== undefined) return await decompose(built.decompose.subtasks);
       await report('review', { checkpoint });
       await report('testing');
       const verified = await options.steps.verify(job, workspace, lease.signal, emit);

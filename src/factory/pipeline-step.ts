@@ -62,8 +62,7 @@ export async function buildPipeline(
       },
       worktree: worktree.path,
       instructions: skills.instructions,
-      // TODO(decomposition): true once FleetClient.subtasks exists; the runner then creates the child jobs.
-      canDecompose: false,
+      canDecompose: true,
       hooks: { stage: context.stage, checkpoint: context.checkpoint, emit: context.emit },
       runRole: async (request) => {
         // A replay transcript covers all of the job's role runs, in order.
@@ -121,15 +120,6 @@ export async function buildPipeline(
       return { summary: outcome.failure.message, result: failed, failure: { ...outcome.failure, result: failed } };
     }
     case 'decompose':
-      // Unreachable while canDecompose is false.
-      return {
-        summary: 'decomposition is not available on this factory',
-        result,
-        failure: {
-          code: 'unsupported_decomposition',
-          message: 'decomposition is not available on this factory',
-          retryable: false,
-        },
-      };
+      return { summary: outcome.plan, result, decompose: { subtasks: outcome.subtasks } };
   }
 }

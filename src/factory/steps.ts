@@ -1,5 +1,6 @@
 /** The steps a job runner drives, behind one interface so the runner is only about stages and leases. */
 import type { JobView } from '../coordinator/views.js';
+import type { Subtask } from '../core/decomposition.js';
 import type { Checkpoint, FactoryEvent, JobResult } from '../core/job.js';
 
 /** A step that did not succeed, with what the coordinator's retry policy needs. */
@@ -38,6 +39,8 @@ export interface BuildResult {
   result?: JobResult;
   /** The job cannot go on without a person's answer: it is reported `blocked` with this question. */
   blocked?: { question: string };
+  /** The job is split into child jobs instead: the runner asks the coordinator and the run ends. */
+  decompose?: { subtasks: Subtask[] };
 }
 
 export interface JobSteps<W = unknown> {

@@ -29,7 +29,7 @@ const JOB: PipelineJob = {
 };
 
 /** Runs a pipeline against scripted role answers, recording requests, stages, checkpoints and events. */
-async function drive(pipeline: PipelineDefinition, answers: Answer[], job: PipelineJob = JOB) {
+async function drive(pipeline: PipelineDefinition, answers: Answer[], job: PipelineJob = JOB, canDecompose = false) {
   const requests: RoleRequest[] = [];
   const stages: string[] = [];
   const events: FactoryEvent[] = [];
@@ -39,7 +39,7 @@ async function drive(pipeline: PipelineDefinition, answers: Answer[], job: Pipel
     job,
     worktree: mkdtempSync(join(tmpdir(), 'conveyor-pipeline-')),
     instructions: '## a-skill\n\nDo it well.\n\n',
-    canDecompose: false,
+    canDecompose,
     hooks: {
       stage: (stage) => {
         stages.push(stage);
@@ -258,6 +258,46 @@ describe('runPipeline', () => {
       kind: 'failed',
       failure: { code: 'budget_exceeded', message: 'engineer: token budget exceeded', retryable: false },
     });
+  });
+});
+
+describe('decomposition', () => {
+  const split = {
+    ...PLAN,
+    subtasks: [
+      { title: 'Schema', body: 'Add the column.' },
+      { title: 'API', body: 'Expose it.', after: [1] },
+    ],
+  };
+
+  it('ends the run with the subtasks when the factory can decompose', async () => {
+    const run = await drive(standard, [{ result: split }], JOB, true);
+    expect(run.outcome).toMatchObject({ kind: 'decompose', subtasks: split.subtasks, plan: PLAN.plan });
+    expect(run.stages).toEqual([]);
+  });
+
+  it('builds as usual, noting the ignored subtasks, when it cannot', async () => {
+    const run = await drive(standard, [{ result: split }, { summary: 'done' }, { result: QA_PASS }]);
+    expect(run.outcome.kind).toBe('done');
+    expect(run.events.find((e) => e.type === 'pipeline.role')?.payload.subtasksIgnored).toBeDefined();
+  });
+
+  it('refuses subtasks that wait for a later one (the repair turn names the path)', async () => {
+    const bad = {
+      ...PLAN,
+      subtasks: [
+        { title: 'A', body: 'a', after: [2] },
+        { title: 'B', body: 'b' },
+      ],
+    };
+    const run = await drive(
+      standard,
+      [{ result: bad }, { result: PLAN }, { summary: 'done' }, { result: QA_PASS }],
+      JOB,
+      true,
+    );
+    expect(run.outcome.kind).toBe('done');
+    expect(run.requests[1]?.prompt).toContain('subtasks.0.after.0');
   });
 });
 

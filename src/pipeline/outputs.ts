@@ -3,7 +3,10 @@
  * answer, and the verdict rules the system applies on top of what reviewers claim.
  */
 import { z } from 'zod';
+import { SubtaskListSchema } from '../core/decomposition.js';
 import type { PipelineRole } from '../core/pipelines.js';
+
+export type { Subtask } from '../core/decomposition.js';
 
 export const SEVERITIES = ['low', 'medium', 'high', 'critical'] as const;
 
@@ -13,14 +16,6 @@ export const BugTicketSchema = z.object({
   severity: z.enum(SEVERITIES),
 });
 export type BugTicket = z.infer<typeof BugTicketSchema>;
-
-export const SubtaskSchema = z.object({
-  title: z.string().trim().min(1).max(300),
-  body: z.string().min(1).max(200_000),
-  /** Positions (1-based) of earlier subtasks in the same list that must ship first. */
-  after: z.array(z.int().min(1)).optional(),
-});
-export type Subtask = z.infer<typeof SubtaskSchema>;
 
 export const ArchitectOutputSchema = z
   .object({
@@ -33,8 +28,8 @@ export const ArchitectOutputSchema = z
     features: z.array(z.string().trim().min(1)).optional(),
     /** `needs_clarification`: the question for a human. */
     question: z.string().trim().min(1).optional(),
-    /** `build` only: split the job into child jobs instead of building it here. */
-    subtasks: z.array(SubtaskSchema).min(1).max(50).optional(),
+    /** `build` only: split the job into child jobs (the coordinator's subtask schema) instead of building it here. */
+    subtasks: SubtaskListSchema.optional(),
   })
   .superRefine((out, ctx) => {
     if (out.action === 'needs_clarification' && out.question === undefined) {
@@ -46,17 +41,6 @@ export const ArchitectOutputSchema = z
       if (out.features === undefined || out.features.length === 0)
         ctx.addIssue({ code: 'custom', path: ['features'], message: 'recommend_extend needs the missing features' });
     }
-    out.subtasks?.forEach((subtask, i) => {
-      for (const dep of subtask.after ?? []) {
-        if (dep >= i + 1) {
-          ctx.addIssue({
-            code: 'custom',
-            path: ['subtasks', i, 'after'],
-            message: `${dep} is not an earlier subtask (subtasks may only wait for earlier ones)`,
-          });
-        }
-      }
-    });
   });
 export type ArchitectOutput = z.infer<typeof ArchitectOutputSchema>;
 
@@ -82,7 +66,7 @@ export type RedTeamOutput = z.infer<typeof RedTeamOutputSchema>;
 /** The shape each role must answer with, as shown to the agent (and in repair prompts). */
 export const RESULT_SHAPES: Readonly<Record<PipelineRole, string | undefined>> = {
   architect:
-    '{"action": "build" | "recommend_extend" | "needs_clarification", "plan": string, "designNotes": string, "target"?: string, "features"?: string[], "question"?: string, "subtasks"?: [{"title": string, "body": string, "after"?: number[]}]}',
+    '{"action": "build" | "recommend_extend" | "needs_clarification", "plan": string, "designNotes": string, "target"?: string, "features"?: string[], "question"?: string, "subtasks"?: [{"title": string, "body": string, "after"?: number[], "pipeline"?: string}]}',
   engineer: undefined,
   qa: '{"passed": boolean, "testsRun": number, "testsPassed": number, "testsFailed": number, "bugTickets": [{"title": string, "detail": string, "severity": "low" | "medium" | "high" | "critical"}]}',
   'red-team':
