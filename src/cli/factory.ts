@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
 import { pino } from 'pino';
+import pinoPretty from 'pino-pretty';
 import { killAllProcessGroups } from '../agents/process-groups.js';
 import { createRedactor, pinoRedaction, redactingDestination } from '../core/redact.js';
 import { agentEnvironment } from '../factory/agent-env.js';
@@ -31,6 +32,7 @@ interface FactoryFlags {
   graceSec?: string;
   keepFailed?: boolean;
   logLevel?: string;
+  logFormat?: string;
   queue?: string;
 }
 
@@ -53,6 +55,7 @@ export function registerFactoryCommand(program: Command): void {
     .option('--grace-sec <n>', 'seconds running jobs get to finish when draining (default 60)')
     .option('--keep-failed', 'keep the worktree of a failed job for debugging')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (default info)')
+    .option('--log-format <format>', 'json (default: one object per line, with jobId, epoch and factoryId) or pretty')
     .option('--queue <dir>', 'offline: embedded coordinator in DIR/.conveyor, task files from DIR/inbox, no network')
     .addHelpText(
       'after',
@@ -69,6 +72,7 @@ stops the job at once and ships nothing.`,
         'factory.id': flags.id,
         'factory.graceSec': flags.graceSec,
         'server.logLevel': flags.logLevel,
+        'server.logFormat': flags.logFormat,
       });
       // Offline: the same coordinator, embedded and reached in-process (src/factory/offline.ts).
       const offline = flags.queue === undefined ? undefined : offlineMode(flags.queue);
@@ -78,7 +82,12 @@ stops the job at once and ships nothing.`,
       const redactor = createRedactor([token, ...config.factory.secretEnv.map((name) => config.processEnv[name])]);
       const logger = pino(
         { level: config.server.logLevel, name: 'factory', ...pinoRedaction(redactor) },
-        redactingDestination(redactor, pino.destination({ dest: 2, sync: true })),
+        redactingDestination(
+          redactor,
+          config.server.logFormat === 'pretty'
+            ? pinoPretty({ destination: 2, sync: true, colorize: process.stderr.isTTY })
+            : pino.destination({ dest: 2, sync: true }),
+        ),
       );
       const workdir = resolve(
         offline !== undefined && flags.workdir === undefined ? offline.workdir : config.factory.workdir,
