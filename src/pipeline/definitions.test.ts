@@ -2,6 +2,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../config/config.js';
 import { compilePipeline, PipelineEntrySchema } from '../core/pipelines.js';
 import { loadRepoPipelines, resolvePipeline } from './definitions.js';
 import { PipelineError } from './errors.js';
@@ -61,6 +62,23 @@ describe('pipeline definitions', () => {
       expect(() => loadRepoPipelines(repo), text).toThrow(message);
       expect(() => loadRepoPipelines(repo)).toThrow(PipelineError);
     }
+  });
+});
+
+describe('[pipelines] in conveyor.toml', () => {
+  it('compiles entries with their overrides and refuses a bad one naming the key', () => {
+    const dir = repoWith({
+      'conveyor.toml':
+        '[pipelines.careful]\nroles = ["architect", "engineer", "qa"]\nmaxIterations = 5\n\n[pipelines.careful.overrides.qa]\nruntime = "builtin"\nmodel = "small"\n',
+    });
+    expect(loadConfig({ cwd: dir, env: {} }).pipelines.careful).toMatchObject({
+      name: 'careful',
+      roles: ['architect', 'engineer', 'qa'],
+      maxIterations: 5,
+      overrides: { qa: { runtime: 'builtin', model: 'small' } },
+    });
+    const bad = repoWith({ 'conveyor.toml': '[pipelines.careful]\nroles = ["qa"]\n' });
+    expect(() => loadConfig({ cwd: bad, env: {} })).toThrow(/pipelines\.careful\.roles: needs an engineer/);
   });
 });
 
