@@ -2,6 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BACKENDS } from './helpers/databases.js';
 import { startTestCoordinator, type TestCoordinator } from './helpers/coordinator.js';
+import { parsePrometheus, total } from './helpers/prometheus.js';
 
 describe.each(BACKENDS)('fleet protocol over HTTP on %s', (backend) => {
   let tc: TestCoordinator;
@@ -265,14 +266,22 @@ describe.each(BACKENDS)('fleet protocol over HTTP on %s', (backend) => {
     expect(bad.body.error.details[0].path).toBe('query.stage.0');
   });
 
-  it('serves metrics that count what happened', async () => {
+  it('serves metrics in the Prometheus text format that count exactly what the event log holds', async () => {
     const metrics = await tc.call('GET', '/metrics');
     expect(metrics.status).toBe(200);
-    const text = metrics.body as string;
-    expect(text).toMatch(/^conveyor_claims_total \d+/m);
-    expect(Number(/^conveyor_claims_total (\d+)/m.exec(text)?.[1])).toBeGreaterThanOrEqual(5);
-    expect(Number(/^conveyor_fence_rejections_total (\d+)/m.exec(text)?.[1])).toBeGreaterThanOrEqual(4);
-    expect(Number(/^conveyor_lease_expiries_total (\d+)/m.exec(text)?.[1])).toBeGreaterThanOrEqual(1);
-    expect(text).toMatch(/^conveyor_jobs\{product="walk",stage="shipped"\} 1$/m);
+    expect(metrics.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+    const samples = parsePrometheus(metrics.body as string);
+    const events = await tc.store.readEvents({ after: 0, limit: 100_000 });
+    const count = (type: string) => events.filter((e) => e.type === type).length;
+    expect(total(samples, 'conveyor_claims_total')).toBe(count('job.claimed'));
+    expect(total(samples, 'conveyor_claims_total')).toBeGreaterThanOrEqual(5);
+    expect(total(samples, 'conveyor_fence_rejections_total')).toBe(count('fence.rejected'));
+    expect(total(samples, 'conveyor_lease_expiries_total')).toBe(count('lease.expired'));
+    expect(total(samples, 'conveyor_jobs', { product: 'walk', stage: 'shipped' })).toBe(1);
+    const jobs = await tc.store.countByStage();
+    expect(total(samples, 'conveyor_jobs')).toBe(jobs.reduce((sum, row) => sum + row.count, 0));
+    expect(
+      total(samples, 'conveyor_http_request_duration_seconds_count', { route: '/api/fleet/claim' }),
+    ).toBeGreaterThan(0);
   });
 });
