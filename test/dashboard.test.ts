@@ -433,7 +433,7 @@ describe('dashboard logic', () => {
     // An event newer than the page moves the card; an older one (replayed) does not move it back.
     expect(
       store.applyEvent(event(B, 'stage.changed', '2026-01-01T00:00:02.000Z', { from: 'queued', to: 'building' })),
-    ).toBe(B);
+    ).toEqual({ id: B, missing: false });
     expect(store.column('building').ids).toEqual([B]);
     store.applyEvent(event(B, 'job.created', '2026-01-01T00:00:00.000Z', { to: 'queued' }));
     expect(store.column('building').ids).toEqual([B]);
@@ -451,7 +451,17 @@ describe('dashboard logic', () => {
       store.applyEvent(
         event('01J0000000000000000000000C', 'job.created', '2026-01-01T00:00:03.000Z', { to: 'queued' }),
       ),
-    ).toBe('01J0000000000000000000000C');
+    ).toEqual({ id: '01J0000000000000000000000C', missing: true });
+    // One older than the loaded part of a column that has more pages comes with that page, not now.
+    store.applyPage('shipped', store.generation, [job(B, 'shipped', '2026-01-01T00:00:05.000Z')], B);
+    expect(
+      store.applyEvent(event(A, 'stage.changed', '2026-01-01T00:00:06.000Z', { from: 'queued', to: 'shipped' })),
+    ).toEqual({ id: A, missing: false });
+    expect(
+      store.applyEvent(
+        event('01J00000000000000000000009', 'stage.changed', '2026-01-01T00:00:06.000Z', { to: 'shipped' }),
+      ),
+    ).toBeUndefined();
     // Pages of an earlier filter are dropped.
     const old = store.generation;
     store.reset({ text: 'x' });

@@ -131,10 +131,10 @@ export class BoardStore {
   }
 
   /**
-   * Applies a live event. Returns the id of a job the board should (re)fetch: one it shows and whose
-   * details changed, or one it does not show yet but should.
+   * Applies a live event. Returns the job the board should (re)fetch: one it shows, for the details
+   * the event does not carry, or one it does not show yet but should (`missing`: fetch it at once).
    */
-  applyEvent(event: EventView): string | undefined {
+  applyEvent(event: EventView): { id: string; missing: boolean } | undefined {
     const id = event.jobId;
     if (id === null) return undefined;
     if (event.type === 'llm.call' && event.payload.replay === true) {
@@ -149,7 +149,7 @@ export class BoardStore {
     const known = this.jobs.get(id);
     if (known === undefined) {
       // Not on the board: fetch it if it lands where the board has loaded (or it is new).
-      return isStage(to) && this.inLoadedRange(to, id) ? id : undefined;
+      return isStage(to) && this.inLoadedRange(to, id) ? { id, missing: true } : undefined;
     }
     if (isStage(to) && event.at >= known.updatedAt) {
       let lease = ACTIVE.includes(to) ? known.lease : null;
@@ -160,7 +160,7 @@ export class BoardStore {
       }
       this.put({ ...known, stage: to, updatedAt: event.at, lease });
     }
-    return id;
+    return { id, missing: false };
   }
 
   /** A job fetched after an event: shown if it is not older than what the board has. */

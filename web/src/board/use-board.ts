@@ -31,8 +31,15 @@ class Refetcher {
     private readonly store: BoardStore,
   ) {}
 
-  request(id: string): void {
+  /** Fetches soon, once for a burst of events; `now` for a job the board is missing altogether. */
+  request(id: string, now: boolean): void {
     this.pending.add(id);
+    if (now) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+      void this.flush();
+      return;
+    }
     this.timer ??= setTimeout(() => {
       this.timer = undefined;
       void this.flush();
@@ -109,8 +116,8 @@ export function useBoard(text: string): Board {
 
   const onEvent = useCallback(
     (event: EventView) => {
-      const id = store.applyEvent(event);
-      if (id !== undefined) refetcher.request(id);
+      const fetch = store.applyEvent(event);
+      if (fetch !== undefined) refetcher.request(fetch.id, fetch.missing);
     },
     [store, refetcher],
   );
