@@ -278,6 +278,32 @@ describe.each(BACKENDS)('decomposition on %s', (backend) => {
     expect(events.at(-1)!.at).toBe(lastChildShipped.at);
   });
 
+  it('ships the parent exactly once when its last two children ship at the same moment', async () => {
+    for (let round = 0; round < 5; round++) {
+      const { product, parent, children } = await decomposed([
+        { title: 'Left', body: 'b' },
+        { title: 'Right', body: 'b' },
+        { title: 'Middle', body: 'b' },
+      ]);
+      const held = await Promise.all(children.map(() => claim(product)));
+      for (const c of held) {
+        for (const stage of ['building', 'testing'] as const) {
+          await store.report({ jobId: c!.job.id, product, leaseEpoch: c!.leaseEpoch, stage }, policy);
+        }
+      }
+      await Promise.all(
+        held.map((c, i) =>
+          store.report(
+            { jobId: c!.job.id, product, leaseEpoch: c!.leaseEpoch, stage: 'shipped', result: { commit: `c${i}` } },
+            policy,
+          ),
+        ),
+      );
+      expect((await store.getJob(product, parent.id))?.stage).toBe('shipped');
+      expect((await types(parent)).filter((t) => t === 'job.subtasks_shipped')).toHaveLength(1);
+    }
+  });
+
   it('blocks the parent when a child is dead-lettered, naming the child and its reason; a retry of the parent requeues the child', async () => {
     const { product, parent, children } = await decomposed([
       { title: 'Flaky', body: 'b' },

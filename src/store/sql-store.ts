@@ -570,8 +570,13 @@ export class SqlStore implements Store {
   ): Promise<Job> {
     const now = this.clock.now();
     const row = await this.backend.writeTransaction(async (trx) => {
-      const children = await family.childRows(trx, product, jobId, this.backend);
+      let children = await family.childRows(trx, product, jobId, this.backend);
       const locked = await this.lockJob(trx, product, jobId);
+      // Children appear once, when the lease holder splits the job; that may have committed while we
+      // waited for the job's lock (they are new: nothing else holds them long).
+      if (children.length === 0 && isActive(locked.stage as Stage) && locked.lease_factory === null) {
+        children = await family.childRows(trx, product, jobId, this.backend);
+      }
       const transition = plan(locked, now);
       if (children.length > 0) return forParent(trx, now, locked, children, transition);
       this.assertTransition(locked, transition.to, 'human');
