@@ -26,9 +26,9 @@ describe('conveyor demo', () => {
       allShipped: boolean;
       sampleTests: string;
       sampleTestOutput: string;
-      jobs: { id: string; commit: string; inputTokens: number }[];
+      jobs: { id: string; name: string; commit: string; inputTokens: number }[];
     };
-    expect(summary.jobs.length).toBeGreaterThanOrEqual(2);
+    expect(summary.jobs.map((job) => job.name).sort()).toEqual(['add-median', 'document-helpers', 'fix-average']);
     for (const job of summary.jobs) {
       expect(job, stderr).toMatchObject({ stage: 'shipped', verify: 'passed', replay: true, error: null });
       expect(job.commit).toMatch(/^[0-9a-f]{40}$/);
@@ -39,6 +39,12 @@ describe('conveyor demo', () => {
     // Progress: a line per stage, the dashboard URL, and replays labelled as such.
     expect(stderr).toContain(`dashboard ${summary.url}/`);
     expect(stderr).toMatch(/fix-average\s+shipped/);
+    // The standard pipeline's QA ticket went back to the engineer, and the job still shipped.
+    expect(stderr).toMatch(/add-median\s+role\s+qa failed \(iteration 1\)/);
+    expect(stderr).toMatch(
+      /add-median\s+iteration\s+2: back to the engineer with "median\(\) of an even-length list is wrong"/,
+    );
+    expect(stderr).toMatch(/add-median\s+shipped/);
     expect(stderr).toContain('builtin (replay)');
     // Each job landed once on main, as one commit carrying its trailer.
     const trailers = execFileSync('git', ['log', 'main', '--format=%(trailers:key=Conveyor-Job,valueonly)'], {

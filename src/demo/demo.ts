@@ -271,7 +271,15 @@ function describe(event: ConveyorEvent): string | undefined {
     case 'verify.result':
       return `verify     ${text(p.command)} → exit ${text(p.exitCode)}`;
     case 'pipeline.role':
-      return `role       ${text(p.role)} ${text(p.status)}`.trimEnd();
+      return `role       ${text(p.role)} ${text(p.status)} (iteration ${text(p.iteration)})`;
+    case 'pipeline.iteration': {
+      const tickets = Array.isArray(p.tickets) ? (p.tickets as { title?: unknown }[]) : [];
+      return `iteration  ${text(p.iteration)}: back to the engineer with ${tickets.map((t) => `"${text(t.title)}"`).join(', ')}`;
+    }
+    case 'skills.selected': {
+      const skills = Array.isArray(p.skills) ? (p.skills as { name?: unknown; tokens?: unknown }[]) : [];
+      return `skills     ${skills.map((skill) => `${text(skill.name)} (${text(skill.tokens)} tokens)`).join(', ') || 'none'}`;
+    }
     case 'sandbox.unavailable':
       return `notice     no sandbox: ${text(p.message)}`;
     default:

@@ -25,6 +25,13 @@ const DEFINITIONS: { name: string; title: string; body: string; verify: string[]
     verify: ['node --import tsx --test test/math.test.ts'],
   },
   {
+    name: 'add-median',
+    title: 'Add a median() helper',
+    body: 'Add `median(values)` returning the middle value of a list of numbers (the mean of the two middle values for an even-length list, 0 for an empty list), with tests.',
+    verify: ['node --import tsx --test test/stats.test.ts'],
+    pipeline: 'standard',
+  },
+  {
     name: 'document-helpers',
     title: 'Document the helpers in README.md',
     body: 'Add a short "Helpers" section to README.md describing `average` and `clamp`, with a usage example.',
