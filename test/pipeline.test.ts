@@ -260,6 +260,63 @@ describe('pipelines', () => {
     }
   });
 
+  it('decomposes into 3 subtasks that 2 factories run; the parent ships after the last child', async () => {
+    const repo = makeRepo({ 'greet.js': GREET });
+    const config = configFor(
+      'decompose-three.json',
+      '\n[pipelines.split]\nroles = ["architect", "engineer"]\n[pipelines.split.overrides.architect]\nruntime = "builtin"\nmodel = "replayed"\n',
+    );
+    const id = await submit({
+      repo,
+      body: 'Write the three parts.',
+      pipeline: 'split',
+      // The children inherit the job's agent: a command that leaves one file per child, slowly enough
+      // that the two children without ordering are claimed by both factories.
+      agent: { runtime: 'command', run: 'sleep 1; echo "$CONVEYOR_JOB_ID" > "part-$CONVEYOR_JOB_ID.txt"' },
+      ship: 'merge',
+    });
+    startFactory('split-a', config, []);
+    startFactory('split-b', config, []);
+    const parent = await waitFor(id, ['shipped', 'blocked', 'failed'], 90_000);
+    expect(parent.stage, JSON.stringify(parent.error)).toBe('shipped');
+    const { children: family } = parent as { children: { id: string; stage: string; position: string }[] };
+    expect(family.map((c) => [c.position, c.stage])).toEqual([
+      ['1/3', 'shipped'],
+      ['2/3', 'shipped'],
+      ['3/3', 'shipped'],
+    ]);
+    // Every child's change is on main once; the parent's own run decomposed and shipped nothing itself.
+    for (const child of family) expect(readFileSync(join(repo, `part-${child.id}.txt`), 'utf8')).toBe(`${child.id}\n`);
+    const claimedBy = new Set<string>();
+    let lastChildShipped = 0;
+    for (const child of family) {
+      const runs = (await tc.call('GET', `/api/jobs/${child.id}/runs`)).body as { factoryId: string }[];
+      for (const run of runs) claimedBy.add(run.factoryId);
+      const childEvents = (await tc.call('GET', `/api/jobs/${child.id}/events`)).body as any[];
+      const shipped = childEvents.find((e) => e.type === 'stage.changed' && e.payload.to === 'shipped');
+      lastChildShipped = Math.max(lastChildShipped, shipped?.seq ?? Infinity);
+    }
+    expect([...claimedBy].sort()).toEqual(['split-a', 'split-b']);
+    // The summary child waited for the other two.
+    const summaryClaimed = ((await tc.call('GET', `/api/jobs/${family[2]!.id}/events`)).body as any[]).find(
+      (e) => e.type === 'job.claimed',
+    ).seq as number;
+    const partsShipped = await Promise.all(
+      family
+        .slice(0, 2)
+        .map(
+          async (child) =>
+            ((await tc.call('GET', `/api/jobs/${child.id}/events`)).body as any[]).find(
+              (e) => e.type === 'stage.changed' && e.payload.to === 'shipped',
+            ).seq as number,
+        ),
+    );
+    expect(summaryClaimed).toBeGreaterThan(Math.max(...partsShipped));
+    const parentShipped = (await events(id)).find((e: any) => e.payload.to === 'shipped') as any;
+    expect(parentShipped.seq).toBeGreaterThanOrEqual(lastChildShipped);
+    expect(parentShipped.type).toBe('job.subtasks_shipped');
+  });
+
   it("runs a pipeline from the repository's .conveyor/pipelines/ with its own role template", async () => {
     const repo = repoWith({
       '.conveyor/pipelines/quick.yaml': 'roles: [engineer, qa]\nmaxIterations: 1\n',
