@@ -275,8 +275,7 @@ describe('pipelines', () => {
       agent: { runtime: 'command', run: 'sleep 1; echo "$CONVEYOR_JOB_ID" > "part-$CONVEYOR_JOB_ID.txt"' },
       ship: 'merge',
     });
-    startFactory('split-a', config, []);
-    startFactory('split-b', config, []);
+    const factories = [startFactory('split-a', config, []), startFactory('split-b', config, [])];
     const parent = await waitFor(id, ['shipped', 'blocked', 'failed'], 90_000);
     expect(parent.stage, JSON.stringify(parent.error)).toBe('shipped');
     const { children: family } = parent as { children: { id: string; stage: string; position: string }[] };
@@ -315,6 +314,9 @@ describe('pipelines', () => {
     const parentShipped = (await events(id)).find((e: any) => e.payload.to === 'shipped') as any;
     expect(parentShipped.seq).toBeGreaterThanOrEqual(lastChildShipped);
     expect(parentShipped.type).toBe('job.subtasks_shipped');
+    // Drained, not killed: a killed factory's parked claim could take the next test's job.
+    for (const factory of factories) factory.child.kill('SIGTERM');
+    for (const factory of factories) expect(await factory.exited).toBe(0);
   });
 
   it("runs a pipeline from the repository's .conveyor/pipelines/ with its own role template", async () => {

@@ -1,16 +1,15 @@
-/** The runtime a job's `agent` spec names → its executor. One line per runtime. */
+/**
+ * The runtime a job's `agent` spec names → its executor. One line per runtime. Runtimes other than
+ * `command` are loaded when a job first needs one: the AI SDK behind `builtin` costs a factory a third
+ * of a second and tens of MB at start-up, paid on every restart, for jobs that may never use it.
+ */
 import type { AgentSpec } from '../core/job.js';
-import { createBuiltinExecutor } from './builtin/index.js';
-import { createClaudeCodeExecutor } from './claude-code.js';
-import { createCodexExecutor } from './codex.js';
 import { createCommandExecutor } from './command.js';
-import { createDroidExecutor } from './droid.js';
-import { createGeminiExecutor } from './gemini.js';
 import type { AgentExecutor } from './executor.js';
 
 export type ExecutorChoice = AgentExecutor | { failure: { code: string; message: string } };
 
-export function createExecutor(agent: AgentSpec): ExecutorChoice {
+export async function createExecutor(agent: AgentSpec): Promise<ExecutorChoice> {
   switch (agent.runtime) {
     case 'command':
       if (agent.run === undefined) {
@@ -23,14 +22,14 @@ export function createExecutor(agent: AgentSpec): ExecutorChoice {
       }
       return createCommandExecutor({ run: agent.run });
     case 'builtin':
-      return createBuiltinExecutor();
+      return (await import('./builtin/index.js')).createBuiltinExecutor();
     case 'claude-code':
-      return createClaudeCodeExecutor();
+      return (await import('./claude-code.js')).createClaudeCodeExecutor();
     case 'codex':
-      return createCodexExecutor();
+      return (await import('./codex.js')).createCodexExecutor();
     case 'droid':
-      return createDroidExecutor();
+      return (await import('./droid.js')).createDroidExecutor();
     case 'gemini':
-      return createGeminiExecutor();
+      return (await import('./gemini.js')).createGeminiExecutor();
   }
 }

@@ -1,6 +1,6 @@
 /** `conveyor demo`: see Conveyor work end to end with one command, no network and no keys. */
 import type { Command } from 'commander';
-import { type DemoSummary, runDemo } from '../demo/demo.js';
+import type { DemoSummary } from '../demo/demo.js';
 import { CliError } from './client.js';
 import { intFlag } from './common.js';
 import { printJson, table } from './format.js';
@@ -75,6 +75,8 @@ CODEX_HOME config). Exit code 0 when every job shipped and the sample repository
         );
       }
       const timeoutSec = intFlag('--timeout-sec', flags.timeoutSec, 1, 86_400);
+      // Loaded when run: the demo pulls in the coordinator, which `conveyor --help` does not need.
+      const { runDemo } = await import('../demo/demo.js');
       const summary = await runDemo({
         dir: flags.dir,
         port: intFlag('--port', flags.port, 0, 65_535) ?? 0,

@@ -16,7 +16,6 @@ import { scheduleProblem, startSchedule } from '../factory/schedule.js';
 import { gitSteps } from '../factory/git-steps.js';
 import type { AgentSettings } from '../factory/agent-step.js';
 import type { Config } from '../config/config.js';
-import { offlineMode } from '../factory/offline.js';
 import { VERSION } from '../version.js';
 import { CliError } from './client.js';
 import { configFrom, type GlobalFlags, intFlag } from './common.js';
@@ -75,7 +74,9 @@ stops the job at once and ships nothing.`,
         'server.logFormat': flags.logFormat,
       });
       // Offline: the same coordinator, embedded and reached in-process (src/factory/offline.ts).
-      const offline = flags.queue === undefined ? undefined : offlineMode(flags.queue);
+      // The embedded coordinator and its store are loaded only for offline mode.
+      const offline =
+        flags.queue === undefined ? undefined : (await import('../factory/offline.js')).offlineMode(flags.queue);
       const token = offline?.token ?? config.client.token;
       if (token === undefined) throw new CliError('no token: pass --token or set CONVEYOR_TOKEN (a factory token)');
       // Tokens and the variables marked secret (factory.secretEnv) never leave the process unredacted.

@@ -2,7 +2,6 @@
 import type { Command } from 'commander';
 import { loadScript } from '../agents/script.js';
 import { ConveyorError } from '../core/errors.js';
-import { startModelServer } from '../model-server/server.js';
 import { CliError } from './client.js';
 import { intFlag } from './common.js';
 
@@ -45,6 +44,7 @@ Use it with:
         if (error instanceof ConveyorError) throw new CliError(error.message, 2);
         throw new CliError(`cannot read the script ${flags.script}: ${(error as Error).message}`, 2);
       }
+      const { startModelServer } = await import('../model-server/server.js');
       const server = await startModelServer({
         script,
         ...(port === undefined ? {} : { port }),

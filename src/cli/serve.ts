@@ -1,9 +1,7 @@
 /** `conveyor serve`: run a coordinator until SIGINT or SIGTERM. */
 import { spawn } from 'node:child_process';
 import type { Command } from 'commander';
-import { startServer } from '../coordinator/server.js';
 import { createLogger } from '../logger.js';
-import { isPostgresUrl } from '../store/open-store.js';
 import { configFrom, intFlag } from './common.js';
 
 interface ServeFlags {
@@ -57,6 +55,11 @@ first start prints a generated admin token once. Several coordinators may share 
         'server.logFormat': flags.logFormat,
       });
       const logger = createLogger({ level: config.server.logLevel, format: config.server.logFormat });
+      // Loaded when run: the coordinator and the stores are what every other command can do without.
+      const [{ startServer }, { isPostgresUrl }] = await Promise.all([
+        import('../coordinator/server.js'),
+        import('../store/open-store.js'),
+      ]);
       const server = await startServer(config, logger);
       const where = isPostgresUrl(config.server.db) ? 'PostgreSQL' : `SQLite ${config.server.db}`;
       process.stderr.write(`conveyor: coordinator listening on ${server.url} (store: ${where})\n`);

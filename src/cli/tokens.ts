@@ -1,8 +1,6 @@
 /** `conveyor tokens create`: writes a hashed token to the store and prints its secret once. */
 import { type Command, Option } from 'commander';
-import { createToken } from '../coordinator/auth.js';
 import { ROLES, type Role } from '../core/job.js';
-import { openStore } from '../store/open-store.js';
 import { configFrom, type GlobalFlags } from './common.js';
 import { printJson } from './format.js';
 
@@ -23,6 +21,10 @@ export function registerTokenCommands(program: Command): void {
         command: Command,
       ) => {
         const config = configFrom(command, { 'server.db': flags.db });
+        const [{ openStore }, { createToken }] = await Promise.all([
+          import('../store/open-store.js'),
+          import('../coordinator/auth.js'),
+        ]);
         const store = await openStore(config.server.db);
         try {
           const { secret, token } = await createToken(store, {

@@ -149,7 +149,7 @@ export async function runAgent(
 ): Promise<AgentStepResult | { failure: StepFailure }> {
   const resolved = resolveModel(agent, settings);
   if ('failure' in resolved) return resolved;
-  const executor = createExecutor(agent);
+  const executor = await createExecutor(agent);
   if ('failure' in executor) return { failure: { ...executor.failure, retryable: false } };
   const usage = emptyUsage();
   const outcome = await executor.start({

@@ -4,7 +4,18 @@
  * never tokenizes it again.
  */
 import { createHash } from 'node:crypto';
-import { encode } from 'gpt-tokenizer/encoding/o200k_base';
+import { createRequire } from 'node:module';
+
+type Encode = (text: string, options: { allowedSpecial: Set<string>; disallowedSpecial: Set<string> }) => number[];
+let encoder: Encode | undefined;
+/**
+ * The encoder, loaded on the first count: its tables cost a quarter of a second and 60 MB, which every
+ * `conveyor` process would otherwise pay at start-up (factories restart often; few count tokens).
+ */
+function encode(): Encode {
+  encoder ??= (createRequire(import.meta.url)('gpt-tokenizer/encoding/o200k_base') as { encode: Encode }).encode;
+  return encoder;
+}
 
 /** The encoding every skill count uses. */
 export const TOKENIZER = 'o200k_base';
@@ -24,7 +35,7 @@ export function countTokens(text: string): number {
   const key = contentHash(text);
   const cached = cache.get(key);
   if (cached !== undefined) return cached;
-  const count = encode(text, PLAIN_TEXT).length;
+  const count = encode()(text, PLAIN_TEXT).length;
   if (cache.size >= MAX_CACHED) cache.clear();
   cache.set(key, count);
   return count;
