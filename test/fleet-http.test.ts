@@ -171,6 +171,29 @@ describe.each(BACKENDS)('fleet protocol over HTTP on %s', (backend) => {
     expect(Date.now() - started).toBeLessThan(2000);
   });
 
+  it('hands nothing to a long poll whose factory went away', async () => {
+    const gone = new AbortController();
+    const parked = fetch(`${tc.url}/api/fleet/claim`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${tc.tokens.factory}`,
+        'content-type': 'application/json',
+        'x-product-id': 'gone',
+      },
+      body: JSON.stringify({ factoryId: 'f-gone', capabilities: [], waitMs: 20_000 }),
+      signal: gone.signal,
+    }).catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 200));
+    gone.abort();
+    await parked;
+    await new Promise((r) => setTimeout(r, 100));
+    const job = await submit('gone');
+    const claimed = await claim('gone', 'f-here');
+    expect(claimed.body).toMatchObject({ job: { id: job.id }, leaseEpoch: 1 });
+    const runs = (await tc.call('GET', `/api/jobs/${job.id}/runs`, { headers: { 'x-product-id': 'gone' } })).body;
+    expect(runs).toEqual([expect.objectContaining({ factoryId: 'f-here' })]);
+  });
+
   it('answers 204 when nothing is claimable within waitMs', async () => {
     const res = await claim('empty', 'idle', 100);
     expect(res.status).toBe(204);

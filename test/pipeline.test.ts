@@ -37,8 +37,19 @@ describe('pipelines', () => {
   beforeAll(async () => {
     tc = await startTestCoordinator('sqlite', FAST_LEASES);
   });
-  afterEach(() => {
-    for (const child of children.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
+  afterEach(async () => {
+    // Drained, not killed: a killed factory's parked claim can take the next test's job before the
+    // coordinator sees its connection close (the lease would expire, but the next test is over by then).
+    await Promise.all(
+      children.splice(0).map(async (child) => {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        const exited = new Promise((done) => child.once('exit', done));
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+        await exited;
+        clearTimeout(timer);
+      }),
+    );
   });
   afterAll(async () => {
     await tc.close();
@@ -314,7 +325,6 @@ describe('pipelines', () => {
     const parentShipped = (await events(id)).find((e: any) => e.payload.to === 'shipped') as any;
     expect(parentShipped.seq).toBeGreaterThanOrEqual(lastChildShipped);
     expect(parentShipped.type).toBe('job.subtasks_shipped');
-    // Drained, not killed: a killed factory's parked claim could take the next test's job.
     for (const factory of factories) factory.child.kill('SIGTERM');
     for (const factory of factories) expect(await factory.exited).toBe(0);
   });

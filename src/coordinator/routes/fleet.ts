@@ -101,9 +101,13 @@ export function fleetRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
         // The response's 'close' means the client went away (the request's fires once its body is read).
         reply.raw.once('close', onClose);
         ctx.closing.addEventListener('abort', onClose);
+        // Read through a function: the client can go away in a callback while a claim awaits.
+        const gone = (): boolean => abort.signal.aborted || reply.raw.destroyed;
         try {
           const deadline = Date.now() + (body.waitMs ?? 0);
           for (;;) {
+            // A factory that went away while parked must not be handed a job it will never run.
+            if (gone()) return undefined;
             const waiter = waiters.arm(principal.product);
             const claim = await store.claim({
               product: principal.product,
@@ -113,6 +117,11 @@ export function fleetRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
             });
             if (claim !== undefined) {
               waiter.disarm();
+              if (gone()) {
+                // It left while the claim was being made: give the job back at once, not at lease expiry.
+                await store.release(principal.product, claim.job.id, claim.leaseEpoch);
+                return undefined;
+              }
               metrics.claims.inc();
               return {
                 job: jobView(claim.job),
