@@ -165,45 +165,41 @@ describe.each(CASES)('$runtime through a real factory', ({ runtime, provider, ba
     }
   }, 180_000);
 
-  it.runIf(runtime === 'builtin')(
-    'stops a job past its token budget with budget_exceeded, not retried',
-    async () => {
-      // A model server of its own: the first test spent this one's scripted turns.
-      const own = await startModelServer({ script, log: () => undefined });
-      const repo = makeRepo({ 'notes.txt': 'old\n' });
-      const dir = mkdtempSync(join(tmpdir(), 'conveyor-agents-budget-'));
-      const config = join(dir, 'conveyor.toml');
-      writeFileSync(
-        config,
-        `[models.local]\nprovider = "${provider}"\nbaseUrl = "${base(own.url)}"\napiKeyEnv = "LOCAL_MODEL_KEY"\n`,
-      );
-      const submitted = await tc.call('POST', '/api/jobs', {
-        token: tc.tokens.submit,
-        json: {
-          body: 'Update notes.txt with a greeting.',
-          repo,
-          agent: { runtime, model: 'local' },
-          constraints: { budgetTokens: 50 },
-          ship: 'merge',
-        },
-      });
-      const id = submitted.body.id as string;
-      const factory = spawnFactory({
-        url: tc.url,
-        token: tc.tokens.factory,
-        id: 'f-budget',
-        args: ['--once', '--config', config],
-        env: { LOCAL_MODEL_KEY: API_KEY },
-      });
-      children.push(factory.child);
-      expect(await factory.exited).toBe(1);
-      const job = (await tc.call('GET', `/api/jobs/${id}`)).body;
-      expect(job).toMatchObject({ stage: 'failed', error: { code: 'budget_exceeded', retryable: false } });
-      expect(readFileSync(join(repo, 'notes.txt'), 'utf8')).toBe('old\n');
-      await own.close();
-    },
-    120_000,
-  );
+  it('stops a job past its token budget with budget_exceeded, not retried', async () => {
+    // A model server of its own: the first test spent this one's scripted turns.
+    const own = await startModelServer({ script, log: () => undefined });
+    const repo = makeRepo({ 'notes.txt': 'old\n' });
+    const dir = mkdtempSync(join(tmpdir(), 'conveyor-agents-budget-'));
+    const config = join(dir, 'conveyor.toml');
+    writeFileSync(
+      config,
+      `[models.local]\nprovider = "${provider}"\nmodel = "${script.model ?? 'scripted'}"\nbaseUrl = "${base(own.url)}"\napiKeyEnv = "LOCAL_MODEL_KEY"\n`,
+    );
+    const submitted = await tc.call('POST', '/api/jobs', {
+      token: tc.tokens.submit,
+      json: {
+        body: 'Update notes.txt with a greeting.',
+        repo,
+        agent: { runtime, model: 'local' },
+        constraints: { budgetTokens: 50 },
+        ship: 'merge',
+      },
+    });
+    const id = submitted.body.id as string;
+    const factory = spawnFactory({
+      url: tc.url,
+      token: tc.tokens.factory,
+      id: 'f-budget',
+      args: ['--once', '--config', config],
+      env: { LOCAL_MODEL_KEY: API_KEY, PATH: `${BIN_DIR}:${process.env.PATH ?? ''}` },
+    });
+    children.push(factory.child);
+    expect(await factory.exited, factory.log()).toBe(1);
+    const job = (await tc.call('GET', `/api/jobs/${id}`)).body;
+    expect(job).toMatchObject({ stage: 'failed', error: { code: 'budget_exceeded', retryable: false } });
+    expect(readFileSync(join(repo, 'notes.txt'), 'utf8')).toBe('old\n');
+    await own.close();
+  }, 120_000);
 });
 
 describe('Claude Code resume through a real factory', () => {

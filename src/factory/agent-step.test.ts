@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { FactoryEventSchema } from '../core/job.js';
-import { addUsage, resolveModel, toFactoryEvent, withJobLimits, type AgentSettings, type Usage } from './agent-step.js';
+import {
+  addUsage,
+  budgetExceeded,
+  resolveModel,
+  toFactoryEvent,
+  withJobLimits,
+  type AgentSettings,
+  type Usage,
+} from './agent-step.js';
 
 const settings: AgentSettings = {
   models: { local: { name: 'local', provider: 'openai-compatible', model: 'qwen', baseUrl: 'http://127.0.0.1:1/v1' } },
@@ -76,5 +84,22 @@ describe('withJobLimits', () => {
       maxOutputTokens: 100,
     });
     expect(withJobLimits(factory, { budgetTokens: 50_000 }).limits.budgetTokens).toBe(10_000);
+  });
+});
+
+describe('budgetExceeded', () => {
+  const usage = (inputTokens: number, outputTokens: number, costUsd?: number): Usage => ({
+    llmCalls: 1,
+    inputTokens,
+    outputTokens,
+    cachedTokens: 0,
+    ...(costUsd === undefined ? {} : { costUsd }),
+  });
+  it('says why once tokens or cost pass the budget, and nothing within it', () => {
+    expect(budgetExceeded(usage(40, 10), { budgetTokens: 50 })).toBeUndefined();
+    expect(budgetExceeded(usage(41, 10), { budgetTokens: 50 })).toMatch(/51 tokens used, the budget is 50/);
+    expect(budgetExceeded(usage(1, 1, 0.5), { budgetUsd: 0.25 })).toMatch(/\$0\.5 spent, the budget is \$0\.25/);
+    expect(budgetExceeded(usage(1, 1), { budgetUsd: 0.25 })).toBeUndefined();
+    expect(budgetExceeded(usage(10_000, 10_000), {})).toBeUndefined();
   });
 });

@@ -46,6 +46,18 @@ export function withJobLimits(settings: AgentSettings, constraints: Constraints 
   return { ...settings, limits };
 }
 
+/** Why `usage` is past the run's budget, or undefined while it is within it. */
+export function budgetExceeded(usage: Usage, limits: AgentLimits): string | undefined {
+  const tokens = usage.inputTokens + usage.outputTokens;
+  if (limits.budgetTokens !== undefined && tokens > limits.budgetTokens) {
+    return `budget exceeded: ${String(tokens)} tokens used, the budget is ${String(limits.budgetTokens)}; the agent was stopped`;
+  }
+  if (limits.budgetUsd !== undefined && (usage.costUsd ?? 0) > limits.budgetUsd) {
+    return `budget exceeded: $${String(usage.costUsd)} spent, the budget is $${String(limits.budgetUsd)}; the agent was stopped`;
+  }
+  return undefined;
+}
+
 /** Longest text kept in an event payload (messages, tool inputs); the rest is in the agent log. */
 const EVENT_TEXT = 2000;
 
@@ -152,8 +164,13 @@ export async function runAgent(
   const executor = await createExecutor(agent);
   if ('failure' in executor) return { failure: { ...executor.failure, retryable: false } };
   const usage = emptyUsage();
+  // Budgets hold for every runtime: a CLI agent that reports its usage is stopped here as soon as a
+  // call takes it past the budget (the builtin agent also checks after each of its steps).
+  const overBudget = new AbortController();
+  let budgetStop: string | undefined;
   const outcome = await executor.start({
     ...run,
+    signal: AbortSignal.any([run.signal, overBudget.signal]),
     ...(resolved.model === undefined ? {} : { model: resolved.model }),
     limits: settings.limits,
     sandbox: settings.sandbox,
@@ -162,7 +179,17 @@ export async function runAgent(
       const observed = toFactoryEvent(event, executor.runtime);
       if (observed !== undefined) emit(observed);
       onEvent(event);
+      budgetStop ??= budgetExceeded(usage, settings.limits);
+      if (budgetStop !== undefined) overBudget.abort();
     },
   });
+  if (budgetStop !== undefined && !run.signal.aborted && outcome.reason !== 'budget_exceeded') {
+    return {
+      outcome: { ...outcome, status: 'failed', reason: 'budget_exceeded', summary: budgetStop },
+      usage,
+      runtime: executor.runtime,
+      model: resolved.model?.model,
+    };
+  }
   return { outcome, usage, runtime: executor.runtime, model: resolved.model?.model };
 }
