@@ -5,6 +5,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ensureSuccess, git, gitResult, tryRevParse } from './git.js';
+import { type CheckoutLock, withCheckoutLock } from './checkout-lock.js';
 import { assertClean, checkedOutAt, fastForwardCheckout } from './local-target.js';
 import type { PathLocks } from './locks.js';
 import type { RepoLocation } from './repo.js';
@@ -72,13 +73,25 @@ async function fetchTarget(mirror: string, target: string, tracking: string): Pr
   await gitResult(['update-ref', '-d', tracking], { cwd: mirror });
 }
 
+/** The target is checked out in the user's repository at `path`; ships into it hold its lock. */
+interface Checkout {
+  path: string;
+  lock: CheckoutLock;
+}
+
 async function attempt(input: MergeInput, attempts: number): Promise<Attempt> {
-  const { wt, target, origin } = input;
+  const { origin, target } = input;
+  const path = origin.local && !origin.bare ? await checkedOutAt(origin.url, target) : undefined;
+  if (path === undefined) return attemptOn(input, attempts, undefined);
+  return withCheckoutLock(path, (lock) => attemptOn(input, attempts, { path, lock }));
+}
+
+async function attemptOn(input: MergeInput, attempts: number, checkout: Checkout | undefined): Promise<Attempt> {
+  const { wt, target } = input;
   const mirror = wt.mirror;
   const tracking = `refs/remotes/origin/${target}`;
   const shipRef = `refs/conveyor/ship/${wt.jobId}`;
-  const checkout = origin.local && !origin.bare ? await checkedOutAt(origin.url, target) : undefined;
-  if (checkout !== undefined) await assertClean(checkout, target);
+  if (checkout !== undefined) await assertClean(checkout.path, target);
   await fetchTarget(mirror, target, tracking);
   const tip = await tryRevParse(tracking, mirror);
   const shipped = tip === undefined ? undefined : await findShippedCommit(mirror, tip, wt.jobId);
@@ -88,7 +101,10 @@ async function attempt(input: MergeInput, attempts: number): Promise<Attempt> {
   await git(['update-ref', shipRef, commit], { cwd: mirror });
   try {
     if (checkout !== undefined) {
-      const moved = !(await fastForwardCheckout(checkout, mirror, shipRef, commit, tip, input.beforePush));
+      const moved = !(await fastForwardCheckout(checkout.path, mirror, shipRef, commit, tip, async () => {
+        await input.beforePush?.();
+        if (tip !== undefined) await checkout.lock.intend({ from: tip, to: commit });
+      }));
       if (moved) return { kind: 'moved' };
     } else {
       await input.beforePush?.();
