@@ -73,6 +73,41 @@ describe('conveyor CLI', () => {
     expect((await fetch(`${url}/readyz`)).status).toBe(200);
   });
 
+  it('cancels, retries and unblocks a job', async () => {
+    const as = (args: string[]) => cli([...args, '--url', url, '--token', ADMIN, '--json']);
+    const submitted = cli(
+      ['submit', '-', '--url', url, '--token', ADMIN, '--json'],
+      'title: Act on me\nbody: Do it.\n',
+    );
+    expect(submitted.status, submitted.stderr).toBe(0);
+    const id = (JSON.parse(submitted.stdout) as { id: string }).id;
+    expect(JSON.parse(as(['cancel', id]).stdout)).toMatchObject({ id, stage: 'cancelled' });
+    expect(JSON.parse(as(['retry', id]).stdout)).toMatchObject({ id, stage: 'queued' });
+    // A factory blocks it with a question; the answer requeues it.
+    const call = (path: string, body: unknown) =>
+      fetch(`${url}${path}`, {
+        method: path.endsWith('claim') ? 'POST' : 'PATCH',
+        headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      }).then(async (r): Promise<{ leaseEpoch: number }> => (await r.json()) as { leaseEpoch: number });
+    const { leaseEpoch } = await call('/api/fleet/claim', { factoryId: 'cli-act', capabilities: [] });
+    await call(`/api/fleet/jobs/${id}`, { stage: 'building', leaseEpoch });
+    await call(`/api/fleet/jobs/${id}`, {
+      stage: 'blocked',
+      leaseEpoch,
+      error: { code: 'needs_clarification', message: 'Which greeting?' },
+    });
+    const unblocked = as(['unblock', id, '--answer', 'Hello, world']);
+    expect(unblocked.status, unblocked.stderr).toBe(0);
+    expect(JSON.parse(unblocked.stdout)).toMatchObject({
+      stage: 'queued',
+      clarifications: [expect.objectContaining({ question: 'Which greeting?', answer: 'Hello, world' })],
+    });
+    const missing = cli(['unblock', id, '--url', url, '--token', ADMIN]);
+    expect(missing.status).not.toBe(0);
+    expect(missing.stderr).toMatch(/--answer/);
+  });
+
   it('creates a token, submits a task file, lists and shows the job', () => {
     const created = cli(['tokens', 'create', '--role', 'submit', '--product', 'alpha', '--json']);
     expect(created.status, created.stderr).toBe(0);

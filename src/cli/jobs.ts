@@ -160,6 +160,28 @@ export function registerJobCommands(program: Command): void {
       process.stdout.write(`${lines.join('\n')}\n`);
     });
 
+  const act = (name: string, description: string, answer: boolean): void => {
+    const command = program
+      .command(`${name} <id>`)
+      .description(description)
+      .option('--json', 'print the API answer as JSON');
+    if (answer) command.requiredOption('--answer <text>', 'the answer to the question the job is blocked on');
+    command.action(async (id: string, flags: { json?: boolean; answer?: string }, cmd: Command) => {
+      const body = answer ? { answer: flags.answer } : {};
+      const { data } = await request<JobView>(
+        clientOptions(configFrom(cmd)),
+        'POST',
+        `/api/jobs/${encodeURIComponent(id)}/${name}`,
+        { json: body },
+      );
+      if (flags.json === true) printJson(data);
+      else process.stdout.write(`${data.id}  ${data.stage}  ${data.title}\n`);
+    });
+  };
+  act('cancel', 'Cancel a job (a running one is fenced: its factory stops at once and ships nothing).', false);
+  act('retry', 'Requeue a failed, dead-lettered, cancelled or quarantined job with fresh attempts.', false);
+  act('unblock', 'Answer the question a blocked job asks; it is requeued with the answer in its prompt.', true);
+
   program
     .command('factories')
     .description('List factories with health, load and heartbeat age.')
