@@ -13,7 +13,6 @@ import { type PipelineOutcome, runPipeline } from '../pipeline/engine.js';
 import { chooseSkills, DEFAULT_SKILL_SETTINGS, type SkillChoice, type SkillSettings } from '../pipeline/skills.js';
 import type { Worktree } from '../workspace/index.js';
 import { type AgentSettings, emptyUsage, mergeUsage, runAgent } from './agent-step.js';
-import { continueReplay } from './replay-cursor.js';
 import type { BuildContext, BuildResult } from './steps.js';
 
 export interface PipelineStepOptions {
@@ -65,12 +64,9 @@ export async function buildPipeline(
       canDecompose: true,
       hooks: { stage: context.stage, checkpoint: context.checkpoint, emit: context.emit },
       runRole: async (request) => {
-        // A replay transcript covers all of the job's role runs, in order.
-        const replay = await continueReplay(job.id, request.agent, options.settings);
-        if ('failure' in replay) return replay;
         const ran = await runAgent(
           request.agent,
-          replay.settings,
+          options.settings,
           {
             worktree: worktree.path,
             prompt: request.prompt,
@@ -84,10 +80,9 @@ export async function buildPipeline(
           },
           context.emit,
           (event) => {
-            replay.observe(event);
             if (event.type !== 'output') context.log({ event, role: request.role }, 'agent');
           },
-        ).finally(replay.done);
+        );
         if ('failure' in ran) return ran;
         mergeUsage(usage, ran.usage);
         const agent = { runtime: ran.runtime, ...(ran.model === undefined ? {} : { model: ran.model }) };

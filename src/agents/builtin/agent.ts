@@ -39,7 +39,7 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 globalThis.AI_SDK_LOG_WARNINGS ??= false;
 
 export async function runBuiltin(options: BuiltinExecutorOptions, run: AgentRun): Promise<AgentOutcome> {
-  const setup = await createLanguageModel(run.model, run.env);
+  const setup = await createLanguageModel(run.model, run.env, run.jobId);
   if (!setup.ok) return { status: 'failed', reason: setup.reason, summary: setup.summary, outputTail: '' };
   const config = run.model as ModelConfig;
   const redactor = createRedactor([setup.apiKey]);

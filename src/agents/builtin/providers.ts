@@ -10,7 +10,7 @@ import type { LanguageModelV3 } from '@ai-sdk/provider';
 import { resolve } from 'node:path';
 import type { ModelConfig, Provider } from '../../core/models.js';
 import { loadScript } from '../script.js';
-import { ReplayModel } from './replay-model.js';
+import { ReplayModel, replayCursor } from './replay-model.js';
 
 export type ModelSetup =
   | {
@@ -38,6 +38,8 @@ const DEFAULT_KEY_ENV: Partial<Record<Provider, string>> = {
 export async function createLanguageModel(
   config: ModelConfig | undefined,
   env: Readonly<Record<string, string>>,
+  /** A `replay` transcript continues where this job's last run in the process stopped. */
+  jobId: string,
 ): Promise<ModelSetup> {
   const provider = config?.provider;
   if (config === undefined || provider === undefined) {
@@ -89,7 +91,12 @@ export async function createLanguageModel(
       }
       const path = resolve(config.transcript);
       try {
-        return { ok: true, provider, ...secret, model: new ReplayModel(await loadScript(path), path) };
+        return {
+          ok: true,
+          provider,
+          ...secret,
+          model: new ReplayModel(await loadScript(path), path, replayCursor(jobId, path)),
+        };
       } catch (error) {
         const why = error instanceof Error ? error.message : String(error);
         return { ok: false, reason: 'transcript_invalid', summary: `cannot load the replay transcript: ${why}` };

@@ -31,22 +31,47 @@ export function estimateTokens(text: string): number {
   return Math.ceil(text.length / 4);
 }
 
+/** Where a transcript stands: the index of the next turn to answer with. */
+export interface ReplayCursor {
+  next: number;
+}
+
+/**
+ * One transcript records a job's whole life (every pipeline role, the run after an unblock): the
+ * runs of one job in one process share a cursor per transcript, so each continues where the last
+ * stopped. Keyed by job and transcript path; bounded, the oldest forgotten first.
+ */
+const cursors = new Map<string, ReplayCursor>();
+const MAX_CURSORS = 10_000;
+
+export function replayCursor(jobId: string, transcript: string): ReplayCursor {
+  const key = `${jobId}\n${transcript}`;
+  let cursor = cursors.get(key);
+  if (cursor === undefined) {
+    if (cursors.size >= MAX_CURSORS) cursors.delete(cursors.keys().next().value as string);
+    cursor = { next: 0 };
+    cursors.set(key, cursor);
+  }
+  return cursor;
+}
+
 export class ReplayModel implements LanguageModelV3 {
   readonly specificationVersion = 'v3';
   readonly provider = 'replay';
   readonly supportedUrls = {};
-  private next = 0;
 
   constructor(
     private readonly script: Script,
     /** Where the script came from, for messages. */
     private readonly source: string,
+    /** Shared by the runs that continue one transcript (`replayCursor`); a fresh one starts at the first turn. */
+    private readonly cursor: ReplayCursor = { next: 0 },
     readonly modelId: string = script.model ?? 'scripted',
   ) {}
 
   /** How many turns have been answered. */
   get turnsUsed(): number {
-    return this.next;
+    return this.cursor.next;
   }
 
   doGenerate(options: LanguageModelV3CallOptions): Promise<LanguageModelV3GenerateResult> {
@@ -76,7 +101,7 @@ export class ReplayModel implements LanguageModelV3 {
 
   private answer(options: LanguageModelV3CallOptions): LanguageModelV3GenerateResult {
     options.abortSignal?.throwIfAborted();
-    const index = this.next++;
+    const index = this.cursor.next++;
     const turn = this.script.turns[index];
     const count = this.script.turns.length;
     if (turn === undefined) {
