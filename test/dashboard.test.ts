@@ -102,6 +102,12 @@ describe('dashboard in Chromium', () => {
         usage: { llmCalls: 3, inputTokens: 12_000, outputTokens: 800, cachedTokens: 0, costUsd: 0.042 },
         verify: [{ command: 'npm test', exitCode: 0, timedOut: false, durationMs: 1200, outputTail: '12 passing' }],
         ship: { policy: 'merge', commit: '0123456789abcdef0123456789abcdef01234567', alreadyShipped: false },
+        diff: {
+          files: ['src/tags.ts'],
+          bytes: 120,
+          patch: '--- /dev/null\n+++ b/src/tags.ts\n@@ -0,0 +1 @@\n+export const tags: string[] = [];\n',
+          truncated: false,
+        },
       },
     });
     jobs.building = await submit('Fix the parser', { agent: { runtime: 'command', run: 'true' } });
@@ -226,6 +232,9 @@ describe('dashboard in Chromium', () => {
     expect(result).toContain('0123456789ab');
     expect(result).toContain('npm test');
     expect(result).toContain('12k in');
+    // The diff of the result, its added line marked as one.
+    expect(await page.locator('.diff .diff-add').innerText()).toBe('+export const tags: string[] = [];\n');
+    expect(await page.locator('.diff .diff-file').first().innerText()).toContain('/dev/null');
   });
 
   it('submits a job through the form, showing the API’s validation errors next to their fields', async () => {

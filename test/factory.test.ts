@@ -78,6 +78,8 @@ describe('factory', () => {
     expect(gitIn(repo, 'status', '--porcelain')).toBe('');
     expect(readdirSync(join(factory.workdir, 'worktrees'))).toEqual([]);
     expect(shipped.result.agent).toEqual({ runtime: 'command' });
+    expect(shipped.result.diff).toMatchObject({ files: ['notes.txt'], truncated: false });
+    expect(shipped.result.diff.patch).toContain(`+++ b/notes.txt\n@@ -0,0 +1 @@\n+hello from ${id}\n`);
     const events = (await tc.call('GET', `/api/jobs/${id}/events`)).body as {
       type: string;
       actor: string;

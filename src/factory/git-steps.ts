@@ -3,13 +3,14 @@
  * on the diff, WIP checkpoints, verify commands and shipping (workspace/ does the git work).
  */
 import type { JobView } from '../coordinator/views.js';
-import type { Checkpoint } from '../core/job.js';
+import type { Checkpoint, JobResult } from '../core/job.js';
 import { runProcess } from '../agents/process.js';
 import {
   checkScope,
   commitWip,
   createWorktree,
   diffStats,
+  type DiffStats,
   locateRepo,
   pushWip,
   removeWorktree,
@@ -46,6 +47,11 @@ export interface GitStepsOptions {
   pipelines?: Readonly<Record<string, PipelineDefinition>>;
   /** Where skills come from and the token budget of a pipeline run's skills. @default no extra dirs, 2000 tokens */
   skills?: SkillSettings;
+}
+
+/** The change as the job result shows it: the files, its size, and the unified diff (cut at 64 KiB). */
+function diffOf(stats: DiffStats): JobResult {
+  return { files: stats.files, bytes: stats.bytes, patch: stats.patch, truncated: stats.patchTruncated };
 }
 
 const NO_AGENT_SETTINGS: AgentSettings = { models: {}, sandbox: 'auto', limits: {} };
@@ -107,9 +113,14 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
           skills: options.skills,
         });
         if (built.failure !== undefined || built.blocked !== undefined) return built;
-        const violation = checkScope(await diffStats(worktree), job.scope ?? {}, job.constraints ?? {});
-        if (violation === undefined) return built;
-        return { ...built, failure: { code: `scope_${violation.rule}`, message: violation.message, retryable: false } };
+        const stats = await diffStats(worktree);
+        const withDiff = { ...built, result: { ...built.result, diff: diffOf(stats) } };
+        const violation = checkScope(stats, job.scope ?? {}, job.constraints ?? {});
+        if (violation === undefined) return withDiff;
+        return {
+          ...withDiff,
+          failure: { code: `scope_${violation.rule}`, message: violation.message, retryable: false },
+        };
       }
       const saved = job.checkpoint?.agentSession;
       const ran = await runAgent(
@@ -151,15 +162,17 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
           },
         };
       }
-      const violation = checkScope(await diffStats(worktree), job.scope ?? {}, job.constraints ?? {});
+      const stats = await diffStats(worktree);
+      const withDiff = { ...result, diff: diffOf(stats) };
+      const violation = checkScope(stats, job.scope ?? {}, job.constraints ?? {});
       if (violation !== undefined) {
         return {
           summary: outcome.summary,
-          result,
+          result: withDiff,
           failure: { code: `scope_${violation.rule}`, message: violation.message, retryable: false },
         };
       }
-      return { summary: outcome.summary, result };
+      return { summary: outcome.summary, result: withDiff };
     },
 
     async checkpoint(job, worktree): Promise<Checkpoint> {

@@ -1,7 +1,7 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { diffStats } from './diff.js';
+import { diffStats, PATCH_BYTES } from './diff.js';
 import { commitWip } from './wip.js';
 import { createWorktree } from './worktree.js';
 import { git, gitOutputBytes } from './git.js';
@@ -11,7 +11,7 @@ describe('diffStats', () => {
   it('counts committed, uncommitted and untracked changes without disturbing the worktree', async () => {
     const origin = await makeRepo({ 'a.txt': 'a\n', 'gone.txt': 'g\n', '.gitignore': 'build/\n' });
     const wt = await createWorktree({ workdir: tempDir('workdir'), repo: origin, jobId: 'job1' });
-    expect(await diffStats(wt)).toEqual({ files: [], bytes: 0 });
+    expect(await diffStats(wt)).toEqual({ files: [], bytes: 0, patch: '', patchTruncated: false });
 
     writeFiles(wt.path, { 'committed.txt': 'c\n' });
     await commitWip(wt, 'wip');
@@ -31,6 +31,21 @@ describe('diffStats', () => {
     });
     expect(stats.bytes).toBe(committed);
     expect(await diffStats(wt)).toEqual(stats);
+    // The patch people read: unified text, untracked files included.
+    expect(stats.patch).toContain('+++ b/src/untracked.ts\n@@ -0,0 +1 @@\n+export {};\n');
+    expect(stats.patch).toContain('-a\n+changed\n');
+    expect(stats.patchTruncated).toBe(false);
+  });
+
+  it('cuts a long patch at whole lines and says so', async () => {
+    const origin = await makeRepo({ 'a.txt': 'a\n' });
+    const wt = await createWorktree({ workdir: tempDir('workdir'), repo: origin, jobId: 'job1' });
+    writeFiles(wt.path, { 'big.txt': `${'x'.repeat(99)}\n`.repeat(2000) });
+    const stats = await diffStats(wt);
+    expect(stats.patchTruncated).toBe(true);
+    expect(stats.patch.length).toBeLessThanOrEqual(PATCH_BYTES);
+    expect(stats.patch.length).toBeGreaterThan(PATCH_BYTES - 200);
+    expect(stats.patch.endsWith(`+${'x'.repeat(99)}\n`)).toBe(true);
   });
 
   it('lists both names of a renamed file', async () => {

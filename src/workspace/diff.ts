@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { copyFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { git, gitOutputBytes } from './git.js';
+import { git, gitOutputBytes, gitOutputHead } from './git.js';
 import type { Worktree } from './worktree.js';
 
 export interface DiffStats {
@@ -10,7 +10,14 @@ export interface DiffStats {
   files: string[];
   /** Size of `git diff --binary` from `baseCommit` to the working tree. */
   bytes: number;
+  /** The unified diff (text; binary files named, not shown), its first `PATCH_BYTES` in whole lines. */
+  patch: string;
+  /** Whether `patch` was cut. */
+  patchTruncated: boolean;
 }
+
+/** How much of the unified diff a result keeps, for people to read. */
+export const PATCH_BYTES = 64 * 1024;
 
 const DIFF_FLAGS = ['--no-renames', '--no-ext-diff', '--no-textconv', '--no-color'];
 
@@ -33,8 +40,9 @@ export async function diffStats(wt: Worktree): Promise<DiffStats> {
     await git(['add', '--all'], { cwd, env });
     const names = await git(['diff', '--cached', '--name-only', '-z', ...DIFF_FLAGS, wt.baseCommit], { cwd, env });
     const bytes = await gitOutputBytes(['diff', '--cached', '--binary', ...DIFF_FLAGS, wt.baseCommit], { cwd, env });
+    const patch = await gitOutputHead(['diff', '--cached', ...DIFF_FLAGS, wt.baseCommit], { cwd, env }, PATCH_BYTES);
     const files = names.split('\0').filter((name) => name !== '');
-    return { files: files.sort(), bytes };
+    return { files: files.sort(), bytes, patch: patch.text, patchTruncated: patch.truncated };
   } finally {
     await rm(index, { force: true });
     await rm(`${index}.lock`, { force: true });

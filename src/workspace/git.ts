@@ -81,12 +81,14 @@ function failure(args: readonly string[], options: GitOptions, detail: string, e
   );
 }
 
-function run(args: readonly string[], options: GitOptions, keepStdout: boolean): Promise<GitResult> {
+/** Runs git, keeping at most `keepBytes` of its stdout (all of it counted in `stdoutBytes`). */
+function run(args: readonly string[], options: GitOptions, keepBytes: number): Promise<GitResult> {
   return new Promise((resolve, reject) => {
     // Its own process group, so a timeout also kills what git started (ssh, credential helpers, aliases).
     const child = spawn('git', args, { cwd: options.cwd, env: childEnv(options.env), stdio: 'pipe', detached: true });
     const timeoutMs = options.timeoutMs ?? DEFAULT_GIT_TIMEOUT_MS;
     const out: Buffer[] = [];
+    let kept = 0;
     let stdoutBytes = 0;
     let stderr = '';
     let settled = false;
@@ -108,7 +110,11 @@ function run(args: readonly string[], options: GitOptions, keepStdout: boolean):
     }, timeoutMs);
     child.stdout.on('data', (chunk: Buffer) => {
       stdoutBytes += chunk.length;
-      if (keepStdout) out.push(chunk);
+      if (kept < keepBytes) {
+        const part = kept + chunk.length <= keepBytes ? chunk : chunk.subarray(0, keepBytes - kept);
+        out.push(part);
+        kept += part.length;
+      }
     });
     child.stderr.on('data', (chunk: Buffer) => {
       stderr = (stderr + chunk.toString('utf8')).slice(-STDERR_TAIL_BYTES);
@@ -132,7 +138,7 @@ function run(args: readonly string[], options: GitOptions, keepStdout: boolean):
 
 /** Runs git and resolves with its outcome whatever the exit code; rejects only if it could not run or timed out. */
 export function gitResult(args: readonly string[], options: GitOptions): Promise<GitResult> {
-  return run(args, options, true);
+  return run(args, options, Infinity);
 }
 
 /** `result` when git exited 0; otherwise the `GitError` for it. */
@@ -147,12 +153,25 @@ export function ensureSuccess(args: readonly string[], options: GitOptions, resu
 
 /** Runs git and resolves with its stdout; throws `GitError` (command, exit code, stderr tail) on failure. */
 export async function git(args: readonly string[], options: GitOptions): Promise<string> {
-  return ensureSuccess(args, options, await run(args, options, true)).stdout;
+  return ensureSuccess(args, options, await run(args, options, Infinity)).stdout;
 }
 
 /** Runs git and resolves with the number of bytes it wrote to stdout, without holding them in memory. */
 export async function gitOutputBytes(args: readonly string[], options: GitOptions): Promise<number> {
-  return ensureSuccess(args, options, await run(args, options, false)).stdoutBytes;
+  return ensureSuccess(args, options, await run(args, options, 0)).stdoutBytes;
+}
+
+/** The first `maxBytes` of git's stdout (cut at a line end when it is cut) and the size of all of it. */
+export async function gitOutputHead(
+  args: readonly string[],
+  options: GitOptions,
+  maxBytes: number,
+): Promise<{ text: string; bytes: number; truncated: boolean }> {
+  const result = ensureSuccess(args, options, await run(args, options, maxBytes));
+  const truncated = result.stdoutBytes > maxBytes;
+  // A cut mid-character or mid-line would show garbage: keep whole lines only.
+  const text = truncated ? result.stdout.slice(0, result.stdout.lastIndexOf('\n') + 1) : result.stdout;
+  return { text, bytes: result.stdoutBytes, truncated };
 }
 
 /** The commit `rev` names in `cwd`, or undefined when it names none. */

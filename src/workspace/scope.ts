@@ -28,7 +28,7 @@ function describeList(items: string[], limit: number): string {
  * An absent `scope.write` allows every path; an empty one allows none.
  */
 export function checkScope(
-  stats: DiffStats,
+  stats: Pick<DiffStats, 'files' | 'bytes'>,
   scope: Pick<Scope, 'write'> = {},
   constraints: Pick<Constraints, 'maxFilesChanged' | 'maxDiffBytes'> = {},
 ): ScopeViolation | undefined {

@@ -1,4 +1,4 @@
-/** What a job produced: summary, diff stats, the shipped commit, verify output tails, anything else as JSON. */
+/** What a job produced: summary, the diff (files, size, the patch), the shipped commit, verify output tails, anything else as JSON. */
 import type { ReactNode } from 'react';
 import type { JobView } from '../api/types.js';
 import { formatCost, formatTokens } from '../format.js';
@@ -34,7 +34,17 @@ function verifyRuns(value: unknown): VerifyRun[] {
   });
 }
 
+/** How a line of a unified diff is shown: added, removed, a hunk header, a file header, or context. */
+function diffLineClass(line: string): string {
+  if (line.startsWith('+++') || line.startsWith('---') || line.startsWith('diff ')) return 'diff-file';
+  if (line.startsWith('@@')) return 'diff-hunk';
+  if (line.startsWith('+')) return 'diff-add';
+  if (line.startsWith('-')) return 'diff-del';
+  return 'diff-context';
+}
+
 function DiffStats({ value }: { value: Dict }): ReactNode {
+  const patch = str(value.patch);
   const files = Array.isArray(value.files)
     ? (value.files as unknown[]).filter((f): f is string => typeof f === 'string')
     : [];
@@ -58,6 +68,19 @@ function DiffStats({ value }: { value: Dict }): ReactNode {
           ))}
           {files.length > 50 && <li>… {files.length - 50} more</li>}
         </ul>
+      )}
+      {patch !== undefined && patch !== '' && (
+        <details className="patch" open={patch.length < 20_000}>
+          <summary>Patch{value.truncated === true ? ' (the first 64 KiB)' : ''}</summary>
+          <pre className="diff">
+            {patch.split('\n').map((line, i) => (
+              <span key={i} className={diffLineClass(line)}>
+                {line}
+                {'\n'}
+              </span>
+            ))}
+          </pre>
+        </details>
       )}
     </div>
   );
