@@ -237,6 +237,34 @@ describe('dashboard in Chromium', () => {
     expect(await page.locator('.diff .diff-file').first().innerText()).toContain('/dev/null');
   });
 
+  it('shows a decomposed job with its subtasks, and a subtask with its parent', async () => {
+    // Claimed ahead of the queued jobs the board already shows.
+    const parent = await submit('Split the importer', { priority: 10 });
+    await claim(parent);
+    await report(parent, 'building');
+    const split = await tc.call('POST', `/api/fleet/jobs/${parent}/subtasks`, {
+      token: tc.tokens.factory,
+      json: {
+        leaseEpoch: epochs.get(parent),
+        subtasks: [
+          { title: 'Parse the CSV', body: 'Parse it.' },
+          { title: 'Load the rows', body: 'Load them.', after: [1] },
+        ],
+      },
+    });
+    expect(split.status, JSON.stringify(split.body)).toBe(201);
+    await page.goto(`${tc.url}/jobs/${parent}`);
+    await page.locator('.subtasks li').nth(1).waitFor();
+    expect(await page.locator('.subtasks li').allInnerTexts()).toEqual([
+      expect.stringMatching(/^1\/2 Parse the CSV\s+queued/i),
+      expect.stringMatching(/^2\/2 Load the rows\s+queued/i),
+    ]);
+    await page.getByRole('link', { name: 'Parse the CSV' }).click();
+    await page.getByRole('heading', { name: 'Parse the CSV' }).waitFor();
+    expect(await page.locator('.facts').innerText()).toMatch(/Subtask\s+1\/2 of its parent/);
+    await shot('subtasks');
+  });
+
   it('submits a job through the form, showing the API’s validation errors next to their fields', async () => {
     await page.getByRole('link', { name: 'Submit' }).click();
     await page.getByLabel('Title').fill('Add dark mode');

@@ -4,7 +4,14 @@
  */
 import type { JobView } from '../../../src/coordinator/views.js';
 
-export type { EventView, FactoryView, JobView, QuarantineView, RunView } from '../../../src/coordinator/views.js';
+export type {
+  EventView,
+  FactoryView,
+  JobDetailView,
+  JobView,
+  QuarantineView,
+  RunView,
+} from '../../../src/coordinator/views.js';
 export type { Stage } from '../../../src/core/stages.js';
 export type { ErrorDetail } from '../../../src/core/errors.js';
 export type { JobSubmission } from '../../../src/core/job.js';

@@ -71,6 +71,14 @@ export function JobPage({ id }: { id: string }): ReactNode {
             <dd>{job.lease.factoryId}</dd>
           </>
         )}
+        {job.parentId !== null && (
+          <>
+            <dt>Subtask</dt>
+            <dd>
+              {job.position} of <Link to={`/jobs/${job.parentId}`}>its parent</Link>
+            </dd>
+          </>
+        )}
         <dt>Submitted</dt>
         <dd>{formatDateTime(job.createdAt)}</dd>
         {skills.length > 0 && (
@@ -92,6 +100,19 @@ export function JobPage({ id }: { id: string }): ReactNode {
         </p>
       )}
       <JobActions job={job} quarantine={quarantine} onDone={reload} />
+      {job.children.length > 0 && (
+        <section className="subtasks">
+          <h3>Subtasks</h3>
+          <ol>
+            {job.children.map((child) => (
+              <li key={child.id} data-child-id={child.id}>
+                <span className="position">{child.position}</span> <Link to={`/jobs/${child.id}`}>{child.title}</Link>{' '}
+                <span className={`stage stage-${child.stage}`}>{stageLabel(child.stage)}</span>
+              </li>
+            ))}
+          </ol>
+        </section>
+      )}
       <div className="job-columns">
         <section>
           <h3>Timeline</h3>

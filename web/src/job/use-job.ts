@@ -4,11 +4,11 @@
  */
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { messageOf } from '../api/client.js';
-import type { EventView, JobView, QuarantineView, RunView } from '../api/types.js';
+import type { EventView, JobDetailView, QuarantineView, RunView } from '../api/types.js';
 import { useConnection, useLiveEvents } from '../connection.js';
 
 export interface JobData {
-  job: JobView;
+  job: JobDetailView;
   runs: RunView[];
   events: EventView[];
   quarantine: QuarantineView[];
@@ -40,7 +40,7 @@ export function useJob(id: string): JobState {
       // Loading after the stream's start point means no event can fall between the two.
       await live.ready;
       const [job, runs, events, quarantine] = await Promise.all([
-        api.get<JobView>(`/api/jobs/${id}`),
+        api.get<JobDetailView>(`/api/jobs/${id}`),
         api.get<RunView[]>(`/api/jobs/${id}/runs`),
         api.get<EventView[]>(`/api/jobs/${id}/events`),
         api.get<QuarantineView[]>(`/api/jobs/${id}/quarantine`),
