@@ -20,7 +20,6 @@ import {
   asRecord,
   asString,
   chooseModel,
-  findExecutable,
   makeStateDirs,
   runCliAgent,
   type CliSession,
@@ -41,11 +40,6 @@ export interface ClaudeCodeExecutorOptions {
 }
 
 export const CLAUDE_CODE_INSTALL = 'npm install -g @anthropic-ai/claude-code';
-
-/** Whether `claude` is on `pathVariable` (for capability detection). */
-export async function detectClaudeCode(pathVariable: string): Promise<boolean> {
-  return (await findExecutable('claude', pathVariable)) !== undefined;
-}
 
 export function createClaudeCodeExecutor(options: ClaudeCodeExecutorOptions = {}): AgentExecutor {
   return { runtime: 'claude-code', start: (run) => runClaudeCode(options, run) };

@@ -19,9 +19,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { makeRepo as makeGitRepo } from '../../test/helpers/git-repo.js';
-import { createClaudeCodeExecutor, detectClaudeCode } from './claude-code.js';
+import { createClaudeCodeExecutor } from './claude-code.js';
 import { findExecutable, writeInstructionFile } from './cli-agent.js';
-import { createCodexExecutor, detectCodex } from './codex.js';
+import { createCodexExecutor } from './codex.js';
 import { createDroidExecutor } from './droid.js';
 import { createGeminiExecutor } from './gemini.js';
 import type { AgentEvent, AgentExecutor, AgentRun } from './executor.js';
@@ -147,10 +147,10 @@ describe('detecting the CLIs', () => {
   it('finds an executable on PATH, and not off it', async () => {
     const bin = fakeBin('claude', 'exit 0');
     const codexBin = fakeBin('codex', 'exit 0');
-    expect(await detectClaudeCode(`${bin}:/usr/bin`)).toBe(true);
-    expect(await detectClaudeCode('/usr/bin')).toBe(false);
-    expect(await detectCodex(`/nonexistent:${codexBin}`)).toBe(true);
-    expect(await detectCodex(bin)).toBe(false);
+    expect(await findExecutable('claude', `${bin}:/usr/bin`)).toBe(join(bin, 'claude'));
+    expect(await findExecutable('claude', '/usr/bin')).toBeUndefined();
+    expect(await findExecutable('codex', `/nonexistent:${codexBin}`)).toBe(join(codexBin, 'codex'));
+    expect(await findExecutable('codex', bin)).toBeUndefined();
     expect(await findExecutable('claude', bin)).toBe(join(bin, 'claude'));
     writeFileSync(join(bin, 'not-executable'), '');
     expect(await findExecutable('not-executable', bin)).toBeUndefined();

@@ -21,7 +21,6 @@ import {
   asRecord,
   asString,
   chooseModel,
-  findExecutable,
   makeStateDirs,
   runCliAgent,
   type CliSession,
@@ -45,11 +44,6 @@ export interface CodexExecutorOptions {
 export const CODEX_INSTALL = 'npm install -g @openai/codex';
 /** The model provider name Conveyor's `-c` overrides define. */
 const PROVIDER = 'conveyor';
-
-/** Whether `codex` is on `pathVariable` (for capability detection). */
-export async function detectCodex(pathVariable: string): Promise<boolean> {
-  return (await findExecutable('codex', pathVariable)) !== undefined;
-}
 
 export function createCodexExecutor(options: CodexExecutorOptions = {}): AgentExecutor {
   return { runtime: 'codex', start: (run) => runCodex(options, run) };

@@ -10,7 +10,6 @@ import {
   asRecord,
   asString,
   chooseModel,
-  findExecutable,
   runCliAgent,
   type CliSession,
   type JsonRecord,
@@ -25,11 +24,6 @@ export interface DroidExecutorOptions {
 }
 
 export const DROID_INSTALL = 'npm install -g @factory/cli (or @factory/cli-linux-x64 directly)';
-
-/** Whether `droid` is on `pathVariable` (for capability detection). */
-export async function detectDroid(pathVariable: string): Promise<boolean> {
-  return (await findExecutable('droid', pathVariable)) !== undefined;
-}
 
 export function createDroidExecutor(options: DroidExecutorOptions = {}): AgentExecutor {
   return { runtime: 'droid', start: (run) => runDroid(options, run) };

@@ -10,7 +10,6 @@ import {
   asRecord,
   asString,
   chooseModel,
-  findExecutable,
   runCliAgent,
   type CliSession,
   type JsonRecord,
@@ -25,11 +24,6 @@ export interface GeminiExecutorOptions {
 }
 
 export const GEMINI_INSTALL = 'npm install -g @google/gemini-cli';
-
-/** Whether `gemini` is on `pathVariable` (for capability detection). */
-export async function detectGemini(pathVariable: string): Promise<boolean> {
-  return (await findExecutable('gemini', pathVariable)) !== undefined;
-}
 
 export function createGeminiExecutor(options: GeminiExecutorOptions = {}): AgentExecutor {
   return { runtime: 'gemini', start: (run) => runGemini(options, run) };
