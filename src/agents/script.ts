@@ -43,7 +43,6 @@ export const ScriptSchema = z.strictObject({
   turns: z.array(ScriptTurnSchema).min(1),
 });
 
-export type ScriptToolCall = z.infer<typeof ScriptToolCallSchema>;
 export type ScriptTurn = z.infer<typeof ScriptTurnSchema>;
 export type Script = z.infer<typeof ScriptSchema>;
 

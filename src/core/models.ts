@@ -25,7 +25,6 @@ export const ModelEntrySchema = z.strictObject({
   /** `replay` only: the recorded transcript (JSON), relative to the config file's folder. */
   transcript: z.string().min(1).optional(),
 });
-export type ModelEntry = z.infer<typeof ModelEntrySchema>;
 
 /** A resolved model: the config entry with its name, or a bare model id to pass through to a CLI. */
 export interface ModelConfig {

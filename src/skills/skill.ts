@@ -27,7 +27,6 @@ export const SkillFrontMatterSchema = z.strictObject({
   domains: z.array(tag).max(50),
   languages: z.array(tag.transform(normaliseLanguage)).max(50),
 });
-export type SkillFrontMatter = z.infer<typeof SkillFrontMatterSchema>;
 
 export interface Skill {
   name: string;

@@ -15,8 +15,6 @@ export interface ToolContext {
   runCommand(command: string, signal: AbortSignal | undefined): Promise<string>;
 }
 
-export const TOOL_NAMES = ['read', 'write', 'edit', 'list', 'search', 'run'] as const;
-
 const path = z.string().min(1).max(4096).describe('a path relative to the worktree');
 
 export function createTools(context: ToolContext): ToolSet {
