@@ -14,17 +14,8 @@
  *   put on the run's last call, so the sum is right.
  */
 import { dirname, join } from 'node:path';
-import {
-  asArray,
-  asNumber,
-  asRecord,
-  asString,
-  chooseModel,
-  makeStateDirs,
-  runCliAgent,
-  type CliSession,
-  type JsonRecord,
-} from './cli-agent.js';
+import { asArray, asNumber, asRecord, asString, type JsonRecord } from '../core/json.js';
+import { chooseModel, makeStateDirs, runCliAgent, type CliSession } from './cli-agent.js';
 import type { AgentExecutor, AgentOutcome, AgentRun, LlmCall } from './executor.js';
 
 export interface ClaudeCodeExecutorOptions {

@@ -11,24 +11,7 @@ import { priceCall, type ModelConfig, type Provider } from '../core/models.js';
 import { checkDenied, deniedMessage } from './deny.js';
 import { withResultBlock, type AgentEvent, type AgentOutcome, type AgentRun, type LlmCall } from './executor.js';
 import { runProcess, type ProcessResult } from './process.js';
-
-export type JsonRecord = Record<string, unknown>;
-
-export function asRecord(value: unknown): JsonRecord | undefined {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as JsonRecord) : undefined;
-}
-
-export function asArray(value: unknown): unknown[] {
-  return Array.isArray(value) ? (value as unknown[]) : [];
-}
-
-export function asString(value: unknown): string | undefined {
-  return typeof value === 'string' ? value : undefined;
-}
-
-export function asNumber(value: unknown): number | undefined {
-  return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
-}
+import { asRecord, type JsonRecord } from '../core/json.js';
 
 /** The full path of executable `name` in one of `pathVariable`'s directories (or `name` itself when it is a path). */
 export async function findExecutable(name: string, pathVariable: string | undefined): Promise<string | undefined> {

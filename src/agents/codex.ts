@@ -16,17 +16,8 @@
  *   checked and a match stops the run as `denied` (the command may already have started).
  */
 import { dirname, join, relative, isAbsolute } from 'node:path';
-import {
-  asNumber,
-  asRecord,
-  asString,
-  chooseModel,
-  makeStateDirs,
-  runCliAgent,
-  type CliSession,
-  type JsonRecord,
-  type ModelChoice,
-} from './cli-agent.js';
+import { asNumber, asRecord, asString, type JsonRecord } from '../core/json.js';
+import { chooseModel, makeStateDirs, runCliAgent, type CliSession, type ModelChoice } from './cli-agent.js';
 import type { AgentExecutor, AgentOutcome, AgentRun } from './executor.js';
 
 export interface CodexExecutorOptions {

@@ -5,15 +5,8 @@
  * model routing is configured in Droid, so a `[models]` entry with a provider is refused. `AGENTS.md`
  * carries the run's instructions.
  */
-import {
-  asNumber,
-  asRecord,
-  asString,
-  chooseModel,
-  runCliAgent,
-  type CliSession,
-  type JsonRecord,
-} from './cli-agent.js';
+import { asNumber, asRecord, asString, type JsonRecord } from '../core/json.js';
+import { chooseModel, runCliAgent, type CliSession } from './cli-agent.js';
 import type { AgentExecutor, AgentOutcome, AgentRun } from './executor.js';
 
 export interface DroidExecutorOptions {

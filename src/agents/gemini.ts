@@ -5,15 +5,8 @@
  * Gemini CLI speaks only Google's API, so a `[models]` entry with a provider is refused; a bare model
  * id passes through as `--model`. `GEMINI.md` carries the run's instructions.
  */
-import {
-  asNumber,
-  asRecord,
-  asString,
-  chooseModel,
-  runCliAgent,
-  type CliSession,
-  type JsonRecord,
-} from './cli-agent.js';
+import { asNumber, asRecord, asString, type JsonRecord } from '../core/json.js';
+import { chooseModel, runCliAgent, type CliSession } from './cli-agent.js';
 import type { AgentExecutor, AgentOutcome, AgentRun } from './executor.js';
 
 export interface GeminiExecutorOptions {

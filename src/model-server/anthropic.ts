@@ -4,7 +4,8 @@
  * `content_block_*` with `text_delta` / `input_json_delta`, `message_delta`, `message_stop`).
  */
 import type { ServerResponse } from 'node:http';
-import { asArray, asRecord, asString, contentText, type JsonRecord } from './json.js';
+import { asArray, asRecord, asString, type JsonRecord } from '../core/json.js';
+import { contentText } from './json.js';
 import { startSse, writeSse } from './sse.js';
 import { newId, pieces, type Answer } from './turn.js';
 

@@ -1,18 +1,6 @@
-/** Reading untyped request JSON without `any`: small accessors that answer undefined for the wrong shape. */
+/** Reading the text out of untyped request JSON (the accessors are `core/json.ts`). */
 
-export type JsonRecord = Record<string, unknown>;
-
-export function asRecord(value: unknown): JsonRecord | undefined {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as JsonRecord) : undefined;
-}
-
-export function asArray(value: unknown): unknown[] {
-  return Array.isArray(value) ? (value as unknown[]) : [];
-}
-
-export function asString(value: unknown): string | undefined {
-  return typeof value === 'string' ? value : undefined;
-}
+import { asArray, asRecord, asString } from '../core/json.js';
 
 /** Text of a content value that is either a string or an array of parts carrying `text` (any part type). */
 export function contentText(value: unknown): string[] {

@@ -4,7 +4,8 @@
  * when `stream_options.include_usage` is set, then `[DONE]`).
  */
 import type { ServerResponse } from 'node:http';
-import { asArray, asRecord, asString, contentText, type JsonRecord } from './json.js';
+import { asArray, asRecord, asString, type JsonRecord } from '../core/json.js';
+import { contentText } from './json.js';
 import { startSse, writeSse } from './sse.js';
 import { newId, pieces, type Answer } from './turn.js';
 

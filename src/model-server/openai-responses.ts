@@ -5,7 +5,8 @@
  * `response.completed` with usage).
  */
 import type { ServerResponse } from 'node:http';
-import { asArray, asRecord, asString, contentText, type JsonRecord } from './json.js';
+import { asArray, asRecord, asString, type JsonRecord } from '../core/json.js';
+import { contentText } from './json.js';
 import { startSse, writeSse } from './sse.js';
 import { newId, pieces, type Answer, type AnswerToolCall } from './turn.js';
 

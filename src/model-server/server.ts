@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import { brotliDecompress, gunzip, inflate } from 'node:zlib';
 import { missingExpectation, type Script } from '../agents/script.js';
 import { anthropicJson, anthropicRequestText, anthropicStream, isAnthropicSideCall } from './anthropic.js';
-import { asRecord, type JsonRecord } from './json.js';
+import { asRecord, type JsonRecord } from '../core/json.js';
 import { chatJson, chatRequestText, chatStream } from './openai-chat.js';
 import { responsesJson, responsesRequestText, responsesStream } from './openai-responses.js';
 import { toAnswer, type Answer } from './turn.js';
