@@ -17,7 +17,7 @@ import { IllegalTransitionError, ValidationError } from '../core/errors.js';
 import type { JobSpec } from '../core/job.js';
 import { allowedTargets, canTransition, type Stage } from '../core/stages.js';
 import type { Backend } from './backend.js';
-import { type JobRow, json, toJob } from './rows.js';
+import { type JobRow, json, queuedJobRow, toJob } from './rows.js';
 import type { JobsTable } from './schema.js';
 import { appendEvents, newId, type Trx } from './store-context.js';
 import type { JobMover, Transition } from './transition.js';
@@ -71,38 +71,30 @@ export async function insertChildren(
   }
   const spec = JSON.parse(parent.spec) as JobSpec;
   const siblings = subtasks.length;
-  const rows: JobsTable[] = subtasks.map((subtask, i) => ({
-    id: newId(now),
-    product: parent.product,
-    title: subtask.title,
-    body: subtask.body,
-    source: `job:${parent.id}#${i + 1}/${siblings}`,
-    repo: parent.repo,
-    base_ref: parent.base_ref,
-    target_branch: parent.target_branch,
-    required_capabilities: parent.required_capabilities,
-    priority: parent.priority,
-    run_after: now,
-    attempts: 0,
-    max_attempts: parent.max_attempts,
-    spec: json(inheritedSpec(spec, subtask.pipeline ?? CHILD_PIPELINE)),
-    idempotency_key: null,
-    stage: 'queued',
-    lease_epoch: 0,
-    lease_factory: null,
-    lease_expires_at: null,
-    checkpoint: null,
-    result: null,
-    error: null,
-    clarifications: '[]',
-    parent_id: parent.id,
-    position: i + 1,
-    siblings,
-    after_positions:
-      subtask.after === undefined || subtask.after.length === 0 ? null : json([...subtask.after].sort((a, b) => a - b)),
-    created_at: now,
-    updated_at: now,
-  }));
+  const rows: JobsTable[] = subtasks.map((subtask, i) =>
+    queuedJobRow(now, {
+      id: newId(now),
+      product: parent.product,
+      title: subtask.title,
+      body: subtask.body,
+      source: `job:${parent.id}#${i + 1}/${siblings}`,
+      repo: parent.repo,
+      base_ref: parent.base_ref,
+      target_branch: parent.target_branch,
+      required_capabilities: parent.required_capabilities,
+      priority: parent.priority,
+      max_attempts: parent.max_attempts,
+      spec: json(inheritedSpec(spec, subtask.pipeline ?? CHILD_PIPELINE)),
+      idempotency_key: null,
+      parent_id: parent.id,
+      position: i + 1,
+      siblings,
+      after_positions:
+        subtask.after === undefined || subtask.after.length === 0
+          ? null
+          : json([...subtask.after].sort((a, b) => a - b)),
+    }),
+  );
   const children = (await trx.insertInto('jobs').values(rows).returningAll().execute()).sort(
     (a, b) => (a.position ?? 0) - (b.position ?? 0),
   );

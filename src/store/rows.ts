@@ -30,6 +30,48 @@ function parse(text: string | null): unknown {
   return text === null ? null : JSON.parse(text);
 }
 
+/** What differs from one new job to the next; `queuedJobRow` fills in the rest. */
+export type NewJobFields = Pick<
+  JobsTable,
+  | 'id'
+  | 'product'
+  | 'title'
+  | 'body'
+  | 'source'
+  | 'repo'
+  | 'base_ref'
+  | 'target_branch'
+  | 'required_capabilities'
+  | 'priority'
+  | 'max_attempts'
+  | 'spec'
+  | 'idempotency_key'
+> &
+  Partial<Pick<JobsTable, 'parent_id' | 'position' | 'siblings' | 'after_positions'>>;
+
+/** A job's row as it is inserted: queued and claimable from `now`, never claimed, nothing produced yet. */
+export function queuedJobRow(now: number, fields: NewJobFields): JobsTable {
+  return {
+    parent_id: null,
+    position: null,
+    siblings: null,
+    after_positions: null,
+    ...fields,
+    run_after: now,
+    attempts: 0,
+    stage: 'queued',
+    lease_epoch: 0,
+    lease_factory: null,
+    lease_expires_at: null,
+    checkpoint: null,
+    result: null,
+    error: null,
+    clarifications: '[]',
+    created_at: now,
+    updated_at: now,
+  };
+}
+
 export function toJob(row: JobRow): Job {
   return {
     id: row.id,

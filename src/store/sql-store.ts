@@ -38,7 +38,7 @@ import * as family from './family-queries.js';
 import * as quarantined from './quarantine-queries.js';
 import { appendEvents, type NewEvent, newId, requireJob, type StoreContext, type Trx } from './store-context.js';
 import * as tokens from './token-queries.js';
-import { type JobRow, json, toEvent, toJob, toRun } from './rows.js';
+import { type JobRow, json, queuedJobRow, toEvent, toJob, toRun } from './rows.js';
 import type { Database } from './schema.js';
 import type { JobMover, JobPatch, Transition } from './transition.js';
 import type {
@@ -127,37 +127,23 @@ export class SqlStore implements Store {
       }
       const row = await trx
         .insertInto('jobs')
-        .values({
-          id: newId(now),
-          product: input.product,
-          title: input.title,
-          body: input.body,
-          source: input.source,
-          repo: input.repo,
-          base_ref: input.base,
-          target_branch: input.target,
-          required_capabilities: json(input.requiredCapabilities),
-          priority: input.priority,
-          run_after: now,
-          attempts: 0,
-          max_attempts: input.maxAttempts,
-          spec: json(input.spec),
-          idempotency_key: input.idempotencyKey,
-          stage: 'queued',
-          lease_epoch: 0,
-          lease_factory: null,
-          lease_expires_at: null,
-          checkpoint: null,
-          result: null,
-          error: null,
-          clarifications: '[]',
-          parent_id: null,
-          position: null,
-          siblings: null,
-          after_positions: null,
-          created_at: now,
-          updated_at: now,
-        })
+        .values(
+          queuedJobRow(now, {
+            id: newId(now),
+            product: input.product,
+            title: input.title,
+            body: input.body,
+            source: input.source,
+            repo: input.repo,
+            base_ref: input.base,
+            target_branch: input.target,
+            required_capabilities: json(input.requiredCapabilities),
+            priority: input.priority,
+            max_attempts: input.maxAttempts,
+            spec: json(input.spec),
+            idempotency_key: input.idempotencyKey,
+          }),
+        )
         .onConflict((oc) => oc.doNothing())
         .returningAll()
         .executeTakeFirst();
