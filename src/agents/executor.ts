@@ -45,6 +45,19 @@ export interface AgentLimits {
   budgetUsd?: number;
 }
 
+/**
+ * The budget `used` is past, if any (tokens are checked first): the one rule every runtime and the
+ * factory apply. Cost counts only when it is known.
+ */
+export function exceededBudget(
+  limits: AgentLimits,
+  used: { inputTokens: number; outputTokens: number; costUsd?: number | undefined },
+): 'tokens' | 'usd' | undefined {
+  if (limits.budgetTokens !== undefined && used.inputTokens + used.outputTokens > limits.budgetTokens) return 'tokens';
+  if (limits.budgetUsd !== undefined && (used.costUsd ?? 0) > limits.budgetUsd) return 'usd';
+  return undefined;
+}
+
 export type SandboxMode = 'auto' | 'required' | 'off';
 
 export interface AgentRun {

@@ -4,7 +4,14 @@
  * `tool.call`, `agent.message`, `agent.session`, notices such as `sandbox.unavailable`) and adds up
  * the run's model usage.
  */
-import type { AgentEvent, AgentLimits, AgentOutcome, AgentRun, SandboxMode } from '../agents/executor.js';
+import {
+  exceededBudget,
+  type AgentEvent,
+  type AgentLimits,
+  type AgentOutcome,
+  type AgentRun,
+  type SandboxMode,
+} from '../agents/executor.js';
 import { createExecutor } from '../agents/registry.js';
 import type { AgentSpec, Constraints, FactoryEvent } from '../core/job.js';
 import type { ModelConfig } from '../core/models.js';
@@ -48,14 +55,14 @@ export function withJobLimits(settings: AgentSettings, constraints: Constraints 
 
 /** Why `usage` is past the run's budget, or undefined while it is within it. */
 export function budgetExceeded(usage: Usage, limits: AgentLimits): string | undefined {
-  const tokens = usage.inputTokens + usage.outputTokens;
-  if (limits.budgetTokens !== undefined && tokens > limits.budgetTokens) {
-    return `budget exceeded: ${String(tokens)} tokens used, the budget is ${String(limits.budgetTokens)}; the agent was stopped`;
+  switch (exceededBudget(limits, usage)) {
+    case 'tokens':
+      return `budget exceeded: ${String(usage.inputTokens + usage.outputTokens)} tokens used, the budget is ${String(limits.budgetTokens)}; the agent was stopped`;
+    case 'usd':
+      return `budget exceeded: $${String(usage.costUsd)} spent, the budget is $${String(limits.budgetUsd)}; the agent was stopped`;
+    case undefined:
+      return undefined;
   }
-  if (limits.budgetUsd !== undefined && (usage.costUsd ?? 0) > limits.budgetUsd) {
-    return `budget exceeded: $${String(usage.costUsd)} spent, the budget is $${String(limits.budgetUsd)}; the agent was stopped`;
-  }
-  return undefined;
 }
 
 /** Longest text kept in an event payload (messages, tool inputs); the rest is in the agent log. */

@@ -9,7 +9,7 @@ import { realpath } from 'node:fs/promises';
 import { priceCall, type ModelConfig } from '../../core/models.js';
 import { createRedactor } from '../../core/redact.js';
 import { deniedMessage } from '../deny.js';
-import { withResultBlock, type AgentEvent, type AgentOutcome, type AgentRun } from '../executor.js';
+import { exceededBudget, withResultBlock, type AgentEvent, type AgentOutcome, type AgentRun } from '../executor.js';
 import { systemPrompt } from './prompt.js';
 import { createLanguageModel } from './providers.js';
 import { ReplayError } from './replay-model.js';
@@ -236,21 +236,22 @@ interface Totals {
 function overBudget(limits: NonNullable<AgentRun['limits']>, totals: Totals): Ending | undefined {
   const tokens = totals.inputTokens + totals.outputTokens;
   const used = `${tokens} tokens (${totals.inputTokens} in, ${totals.outputTokens} out) and $${totals.costUsd.toFixed(4)} over ${totals.steps} model calls`;
-  if (limits.budgetTokens !== undefined && tokens > limits.budgetTokens) {
-    return {
-      status: 'failed',
-      reason: 'budget_exceeded',
-      summary: `token budget exceeded: ${used}; the budget is ${limits.budgetTokens} tokens`,
-    };
+  switch (exceededBudget(limits, totals)) {
+    case 'tokens':
+      return {
+        status: 'failed',
+        reason: 'budget_exceeded',
+        summary: `token budget exceeded: ${used}; the budget is ${limits.budgetTokens} tokens`,
+      };
+    case 'usd':
+      return {
+        status: 'failed',
+        reason: 'budget_exceeded',
+        summary: `cost budget exceeded: ${used}; the budget is $${limits.budgetUsd}`,
+      };
+    case undefined:
+      return undefined;
   }
-  if (limits.budgetUsd !== undefined && totals.costUsd > limits.budgetUsd) {
-    return {
-      status: 'failed',
-      reason: 'budget_exceeded',
-      summary: `cost budget exceeded: ${used}; the budget is $${limits.budgetUsd}`,
-    };
-  }
-  return undefined;
 }
 
 /** How a loop that ended by itself ended: a final answer, or a limit or refusal by the model. */
