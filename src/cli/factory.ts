@@ -99,7 +99,7 @@ stops the job at once and ships nothing.`,
               .split(',')
               .map((c) => c.trim())
               .filter((c) => c !== '')
-          : (config.factory.capabilities ?? detectCapabilities(config.processEnv.PATH ?? ''));
+          : (config.factory.capabilities ?? (await detectCapabilities(config.processEnv.PATH ?? '')));
       const id = config.factory.id ?? `${hostname()}-${randomBytes(3).toString('hex')}`;
       const client =
         offline === undefined
