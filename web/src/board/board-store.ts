@@ -4,6 +4,7 @@
  * not older than what the board already shows, so pages and events may overlap in any order. Columns
  * are immutable snapshots, so a column re-renders only when it changed.
  */
+import { ACTIVE_STAGES } from '../../../src/core/stages.js';
 import type { EventView, JobView, Stage } from '../api/types.js';
 
 export const MAIN_STAGES = [
@@ -16,7 +17,6 @@ export const MAIN_STAGES = [
 ] as const satisfies Stage[];
 export const SIDE_STAGES = ['blocked', 'failed', 'dead_letter', 'cancelled', 'quarantined'] as const satisfies Stage[];
 export const ALL_STAGES: readonly Stage[] = [...MAIN_STAGES, ...SIDE_STAGES];
-const ACTIVE: readonly Stage[] = ['assigned', 'building', 'review', 'testing'];
 
 export interface ColumnState {
   stage: Stage;
@@ -152,7 +152,7 @@ export class BoardStore {
       return isStage(to) && this.inLoadedRange(to, id) ? { id, missing: true } : undefined;
     }
     if (isStage(to) && event.at >= known.updatedAt) {
-      let lease = ACTIVE.includes(to) ? known.lease : null;
+      let lease = ACTIVE_STAGES.includes(to) ? known.lease : null;
       const factoryId = event.payload.factoryId;
       const expiresAt = event.payload.leaseExpiresAt;
       if (event.type === 'job.claimed' && typeof factoryId === 'string' && typeof expiresAt === 'number') {
