@@ -1,4 +1,4 @@
-/** Factories as the store keeps them: registration by heartbeat, silence → lost, the drain flag. */
+/** Factories as the store keeps them: registration by heartbeat, the drain flag (silence → lost: `reaper-queries.ts`). */
 import { ForbiddenError, NotFoundError } from '../core/errors.js';
 import type { Factory } from '../core/job.js';
 import { json, toFactory } from './rows.js';
@@ -54,34 +54,6 @@ export async function heartbeat(
   });
   if (result.joined) ctx.emit({ kind: 'events' });
   return result;
-}
-
-export async function markLostFactories(ctx: StoreContext, silentForMs: number): Promise<Factory[]> {
-  const now = ctx.clock.now();
-  const lost = await ctx.backend.writeTransaction(async (trx) => {
-    const rows = await trx
-      .updateTable('factories')
-      .set({ lost: 1 })
-      .where('lost', '=', 0)
-      .where('last_heartbeat_at', '<', now - silentForMs)
-      .returningAll()
-      .execute();
-    await appendEvents(
-      trx,
-      now,
-      rows.map((r) => ({
-        product: r.product,
-        jobId: null,
-        epoch: null,
-        type: 'factory.lost',
-        actor: 'coordinator' as const,
-        payload: { factoryId: r.id, lastHeartbeatAt: r.last_heartbeat_at },
-      })),
-    );
-    return rows.map(toFactory);
-  });
-  if (lost.length > 0) ctx.emit({ kind: 'events' });
-  return lost;
 }
 
 export async function listFactories(ctx: StoreContext, product: string): Promise<Factory[]> {

@@ -1,6 +1,7 @@
 /**
- * What every part of the store shares: the backend, the clock, the signal emitter, and the two
- * writes every state change ends with (appending events) or starts with (finding the job).
+ * What every part of the store shares: the backend, the clock, the signal emitter, the mover every
+ * stage change goes through (`transition.ts`), and the two writes every state change ends with
+ * (appending events) or starts with (finding the job).
  */
 import type { Kysely } from 'kysely';
 import { monotonicFactory } from 'ulid';
@@ -11,6 +12,7 @@ import type { Backend } from './backend.js';
 import { json } from './rows.js';
 import type { Database } from './schema.js';
 import type { StoreSignal } from './store.js';
+import type { JobMover } from './transition.js';
 
 export type Trx = Kysely<Database>;
 
@@ -18,6 +20,8 @@ export interface StoreContext {
   backend: Backend;
   db: Kysely<Database>;
   clock: Clock;
+  /** Locks and moves jobs (`transition.ts`). */
+  mover: JobMover;
   /** Tells waiters here and in other coordinators; call after the commit. */
   emit(...signals: StoreSignal[]): void;
 }

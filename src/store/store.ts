@@ -1,7 +1,7 @@
 /**
  * The `Store` interface: everything the coordinator persists. Two implementations (SQLite, PostgreSQL)
- * share one query layer (`sql-store.ts`). Every state change and the events describing it are one
- * transaction; every factory write is fenced by the lease epoch.
+ * share one query layer (`sql-store.ts` and its query modules). Every state change and the events
+ * describing it are one transaction; every factory write is fenced by the lease epoch.
  */
 import type {
   Checkpoint,

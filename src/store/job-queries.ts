@@ -1,0 +1,124 @@
+/** Submitting a job, and reading jobs, their runs and the event stream. */
+import { type SqlBool, sql } from 'kysely';
+import type { ConveyorEvent, Job, Run } from '../core/job.js';
+import type { Stage } from '../core/stages.js';
+import * as family from './family-queries.js';
+import { type JobRow, json, queuedJobRow, toEvent, toJob, toRun } from './rows.js';
+import { appendEvents, newId, requireJob, type StoreContext, type Trx } from './store-context.js';
+import type { EventCursorQuery, JobFilter, NewJob } from './store.js';
+
+export async function submit(ctx: StoreContext, input: NewJob): Promise<{ job: Job; created: boolean }> {
+  const now = ctx.clock.now();
+  const result = await ctx.backend.writeTransaction(async (trx) => {
+    if (input.idempotencyKey !== null) {
+      const existing = await findByIdempotencyKey(trx, input.product, input.idempotencyKey);
+      if (existing !== undefined) return { job: toJob(existing), created: false };
+    }
+    const row = await trx
+      .insertInto('jobs')
+      .values(
+        queuedJobRow(now, {
+          id: newId(now),
+          product: input.product,
+          title: input.title,
+          body: input.body,
+          source: input.source,
+          repo: input.repo,
+          base_ref: input.base,
+          target_branch: input.target,
+          required_capabilities: json(input.requiredCapabilities),
+          priority: input.priority,
+          max_attempts: input.maxAttempts,
+          spec: json(input.spec),
+          idempotency_key: input.idempotencyKey,
+        }),
+      )
+      .onConflict((oc) => oc.doNothing())
+      .returningAll()
+      .executeTakeFirst();
+    if (row === undefined) {
+      // A concurrent submit with the same idempotency key won the insert.
+      const existing = await findByIdempotencyKey(trx, input.product, input.idempotencyKey ?? '');
+      if (existing === undefined) throw new Error('job insert conflicted but no job with that key exists');
+      return { job: toJob(existing), created: false };
+    }
+    await appendEvents(trx, now, [
+      {
+        product: row.product,
+        jobId: row.id,
+        epoch: 0,
+        type: 'job.created',
+        actor: 'human',
+        payload: { title: row.title, source: row.source, to: 'queued' },
+      },
+    ]);
+    return { job: toJob(row), created: true };
+  });
+  if (result.created) ctx.emit({ kind: 'jobs', product: input.product }, { kind: 'events' });
+  return result;
+}
+
+function findByIdempotencyKey(trx: Trx, product: string, key: string): Promise<JobRow | undefined> {
+  return trx
+    .selectFrom('jobs')
+    .selectAll()
+    .where('product', '=', product)
+    .where('idempotency_key', '=', key)
+    .executeTakeFirst();
+}
+
+export async function getJob(ctx: StoreContext, product: string, id: string): Promise<Job | undefined> {
+  const row = await ctx.db
+    .selectFrom('jobs')
+    .selectAll()
+    .where('id', '=', id)
+    .where('product', '=', product)
+    .executeTakeFirst();
+  return row === undefined ? undefined : toJob(row);
+}
+
+export async function listJobs(ctx: StoreContext, filter: JobFilter): Promise<Job[]> {
+  let query = ctx.db.selectFrom('jobs').selectAll().where('product', '=', filter.product);
+  if (filter.stages !== undefined && filter.stages.length > 0) query = query.where('stage', 'in', filter.stages);
+  if (filter.parentId !== undefined) query = query.where('parent_id', '=', filter.parentId);
+  if (filter.before !== undefined) query = query.where('id', '<', filter.before);
+  if (filter.text !== undefined && filter.text !== '') {
+    const pattern = `%${filter.text.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    // Backslash escapes the LIKE wildcards in what the user typed; both backends accept `escape`.
+    query = query.where(
+      sql<SqlBool>`(lower(title) like ${pattern} escape '\\' or lower(body) like ${pattern} escape '\\')`,
+    );
+  }
+  const rows = await query.orderBy('id', 'desc').limit(filter.limit).execute();
+  return rows.map(toJob);
+}
+
+export async function listChildren(ctx: StoreContext, product: string, parentId: string): Promise<Job[]> {
+  return (await family.childRows(ctx.db, product, parentId)).map(toJob);
+}
+
+export async function countByStage(ctx: StoreContext): Promise<{ product: string; stage: Stage; count: number }[]> {
+  const rows = await ctx.db
+    .selectFrom('jobs')
+    .select(['product', 'stage', (eb) => eb.fn.countAll<number | string>().as('count')])
+    .groupBy(['product', 'stage'])
+    .execute();
+  return rows.map((r) => ({ product: r.product, stage: r.stage as Stage, count: Number(r.count) }));
+}
+
+export async function jobRuns(ctx: StoreContext, product: string, jobId: string): Promise<Run[]> {
+  await requireJob(ctx.db, product, jobId);
+  const rows = await ctx.db.selectFrom('runs').selectAll().where('job_id', '=', jobId).orderBy('epoch').execute();
+  return rows.map(toRun);
+}
+
+export async function jobEvents(ctx: StoreContext, product: string, jobId: string): Promise<ConveyorEvent[]> {
+  await requireJob(ctx.db, product, jobId);
+  const rows = await ctx.db.selectFrom('events').selectAll().where('job_id', '=', jobId).orderBy('seq').execute();
+  return rows.map(toEvent);
+}
+
+/** The event stream after a cursor, in the backend's commit-safe order (see `Store.readEvents`). */
+export async function readEvents(ctx: StoreContext, query: EventCursorQuery): Promise<ConveyorEvent[]> {
+  return (await ctx.backend.readEvents(query)).map(toEvent);
+}

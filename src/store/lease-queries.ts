@@ -1,0 +1,305 @@
+/**
+ * A lease's life: the claim that grants it, then its holder's writes (stage reports, renew, release,
+ * events, decomposition), each fenced by the lease epoch. A stale epoch throws `FencedError` and leaves
+ * a `fence.rejected` event. Where the backend has one-statement fast paths (`Backend.fastPaths`), claim,
+ * reports and renew try them first; the transactional path here is the reference they must match.
+ *
+ * The hottest code in the coordinator: keep the round trips of these paths as they are.
+ */
+import { FencedError, IllegalTransitionError } from '../core/errors.js';
+import type { FactoryEvent, Job } from '../core/job.js';
+import {
+  ACTIVE_STAGES,
+  FACTORY_REPORTABLE_STAGES,
+  allowedSources,
+  allowedTargets,
+  isActive,
+  isTerminal,
+  type Stage,
+} from '../core/stages.js';
+import * as family from './family-queries.js';
+import { type JobRow, json, toJob } from './rows.js';
+import { appendEvents, type NewEvent, type StoreContext, type Trx } from './store-context.js';
+import { assertTransition, type JobPatch, jobEvent, requeueOrDeadLetter, updateJob } from './transition.js';
+import type {
+  Claim,
+  ClaimRequest,
+  DecomposeRequest,
+  Decomposition,
+  RetryPolicy,
+  StageReport,
+  StoreSignal,
+} from './store.js';
+
+export async function claim(ctx: StoreContext, request: ClaimRequest): Promise<Claim | undefined> {
+  const now = ctx.clock.now();
+  const fast = ctx.backend.fastPaths;
+  if (fast !== undefined) {
+    const expiresAt = now + request.leaseTtlMs;
+    const row = await fast.claim({ ...request, now, expiresAt });
+    if (row === undefined) return undefined;
+    ctx.emit({ kind: 'events' });
+    return { job: toJob(row), leaseEpoch: row.lease_epoch, leaseExpiresAt: expiresAt };
+  }
+  const claimed = await ctx.backend.writeTransaction(async (trx) => {
+    let pick = trx
+      .selectFrom('jobs')
+      .selectAll()
+      .where('product', '=', request.product)
+      .where('stage', '=', 'queued')
+      .where('run_after', '<=', now)
+      .where(ctx.backend.capabilitiesMatch(request.capabilities))
+      .where(ctx.backend.orderingSatisfied())
+      .orderBy('priority', 'desc')
+      .orderBy('id')
+      .limit(1);
+    if (ctx.backend.rowLocks) pick = pick.forUpdate().skipLocked();
+    const candidate = await pick.executeTakeFirst();
+    if (candidate === undefined) return undefined;
+    const epoch = candidate.lease_epoch + 1;
+    const expiresAt = now + request.leaseTtlMs;
+    const row = await ctx.mover.apply(trx, now, candidate, {
+      to: 'assigned',
+      actor: 'coordinator',
+      type: 'job.claimed',
+      payload: { factoryId: request.factoryId, leaseExpiresAt: expiresAt },
+      patch: { lease_epoch: epoch, lease_factory: request.factoryId, lease_expires_at: expiresAt },
+    });
+    await trx
+      .insertInto('runs')
+      .values({
+        job_id: row.id,
+        epoch,
+        factory_id: request.factoryId,
+        started_at: now,
+        ended_at: null,
+        outcome: null,
+      })
+      .execute();
+    return { job: toJob(row), leaseEpoch: epoch, leaseExpiresAt: expiresAt };
+  });
+  if (claimed !== undefined) ctx.emit({ kind: 'events' });
+  return claimed;
+}
+
+export async function reportStage(ctx: StoreContext, report: StageReport, policy: RetryPolicy): Promise<Job> {
+  const fast = ctx.backend.fastPaths;
+  const reportable = FACTORY_REPORTABLE_STAGES.includes(report.stage);
+  // A retryable failure's outcome depends on the attempts left; everything else on the stage guard alone.
+  const finalFailure = report.stage === 'failed' && report.error?.retryable === false;
+  if (fast !== undefined && reportable && (report.stage !== 'failed' || finalFailure)) {
+    const to = report.stage;
+    const allowedFrom = [...allowedSources(to, 'factory'), ...(isActive(to) ? [to] : [])].filter(isActive);
+    const row = await fast.move({
+      ...report,
+      now: ctx.clock.now(),
+      to,
+      allowedFrom,
+      endsRun: !isActive(to),
+      endsJob: isTerminal(to),
+      countAttempt: to === 'failed',
+      payload: to === 'failed' ? { error: report.error ?? null } : {},
+    });
+    if (row !== undefined) {
+      ctx.emit({ kind: 'events' });
+      return toJob(row);
+    }
+    // The guard did not pass: the shared path below names the reason (or wins a race legitimately).
+  }
+  const { job, signals } = await fencedWrite(
+    ctx,
+    report.product,
+    report.jobId,
+    report.leaseEpoch,
+    async (trx, row, now) => {
+      const patch: JobPatch = {};
+      if (report.checkpoint !== undefined) patch.checkpoint = json(report.checkpoint);
+      if (report.result !== undefined) patch.result = json(report.result);
+      if (report.error !== undefined) patch.error = json(report.error);
+      const events: NewEvent[] = [];
+      if (report.checkpoint !== undefined) {
+        events.push(jobEvent(row, 'checkpoint.saved', 'factory', { ...report.checkpoint, stage: row.stage }));
+      }
+      if (!reportable) {
+        // A factory never reports these (not even as its current stage, which would be a checkpoint).
+        const from = row.stage as Stage;
+        throw new IllegalTransitionError(row.id, from, report.stage, allowedTargets(from, 'factory'));
+      }
+      if (report.stage === row.stage) {
+        await appendEvents(trx, now, events);
+        return updateJob(trx, now, row, patch);
+      }
+      assertTransition(row, report.stage, 'factory');
+      await appendEvents(trx, now, events);
+      if (report.stage !== 'failed') {
+        const next = await ctx.mover.apply(trx, now, row, {
+          to: report.stage,
+          actor: 'factory',
+          type: 'stage.changed',
+          patch,
+          runOutcome: report.stage,
+        });
+        return next;
+      }
+      const retryable = report.error?.retryable !== false;
+      const failed = await ctx.mover.apply(trx, now, row, {
+        to: 'failed',
+        actor: 'factory',
+        type: 'stage.changed',
+        payload: { error: report.error ?? null },
+        patch: { ...patch, attempts: row.attempts + 1 },
+        runOutcome: 'failed',
+        // A retryable failure is not the end of the job: the coordinator's policy decides next.
+        endsJob: !retryable,
+      });
+      if (!retryable) return failed;
+      return requeueOrDeadLetter(ctx.mover, trx, now, failed, policy, {
+        type: 'job.retry_scheduled',
+        attempts: failed.attempts,
+      });
+    },
+  );
+  ctx.emit(...signals);
+  return job;
+}
+
+export async function renew(
+  ctx: StoreContext,
+  product: string,
+  jobId: string,
+  leaseEpoch: number,
+  leaseTtlMs: number,
+): Promise<number> {
+  const fast = ctx.backend.fastPaths;
+  if (fast !== undefined) {
+    const now = ctx.clock.now();
+    const row = await fast.renew({
+      product,
+      jobId,
+      leaseEpoch,
+      now,
+      expiresAt: now + leaseTtlMs,
+      activeStages: ACTIVE_STAGES,
+    });
+    if (row !== undefined) {
+      ctx.emit({ kind: 'events' });
+      return now + leaseTtlMs;
+    }
+  }
+  const { job } = await fencedWrite(ctx, product, jobId, leaseEpoch, async (trx, row, now) => {
+    const next = await updateJob(trx, now, row, { lease_expires_at: now + leaseTtlMs });
+    await appendEvents(trx, now, [jobEvent(row, 'lease.renewed', 'factory', { leaseExpiresAt: now + leaseTtlMs })]);
+    return next;
+  });
+  return job.lease?.expiresAt ?? 0;
+}
+
+export async function release(ctx: StoreContext, product: string, jobId: string, leaseEpoch: number): Promise<Job> {
+  const { job, signals } = await fencedWrite(ctx, product, jobId, leaseEpoch, (trx, row, now) =>
+    ctx.mover.apply(trx, now, row, {
+      to: 'queued',
+      actor: 'coordinator',
+      type: 'lease.released',
+      runOutcome: 'released',
+      patch: { run_after: now },
+    }),
+  );
+  ctx.emit(...signals);
+  return job;
+}
+
+export async function recordEvents(
+  ctx: StoreContext,
+  product: string,
+  jobId: string,
+  leaseEpoch: number,
+  events: readonly FactoryEvent[],
+): Promise<void> {
+  const { signals } = await fencedWrite(ctx, product, jobId, leaseEpoch, async (trx, row, now) => {
+    await appendEvents(
+      trx,
+      now,
+      events.map((event) => jobEvent(row, event.type, 'factory', event.payload)),
+    );
+    return row;
+  });
+  ctx.emit(...signals);
+}
+
+/** The lease holder splits its job into subtasks (`family-queries.ts`); asking again returns the same set. */
+export async function decompose(ctx: StoreContext, request: DecomposeRequest): Promise<Decomposition> {
+  const now = ctx.clock.now();
+  const { product, jobId, leaseEpoch } = request;
+  try {
+    const done = await ctx.backend.writeTransaction(async (trx) => {
+      const parent = await ctx.mover.lock(trx, product, jobId);
+      const existing = await family.childRows(trx, product, jobId);
+      // The same run asking again (its answer was lost): the children it made, not a second set.
+      if (existing.length > 0 && parent.lease_epoch === leaseEpoch) {
+        return { parent, children: existing, created: false };
+      }
+      const reason = fenceViolation(parent, leaseEpoch, now);
+      if (reason !== undefined) throw new FencedError(jobId, leaseEpoch, parent.lease_epoch, reason);
+      return { ...(await family.insertChildren(trx, now, ctx.mover, parent, request.subtasks)), created: true };
+    });
+    if (done.created) ctx.emit({ kind: 'events' }, { kind: 'jobs', product });
+    return { parent: toJob(done.parent), children: done.children.map(toJob), created: done.created };
+  } catch (error) {
+    if (error instanceof FencedError) await recordFence(ctx, product, error);
+    throw error;
+  }
+}
+
+/**
+ * Runs `write` on the job row locked in a transaction, after checking that `leaseEpoch` holds the
+ * job's lease now. A stale epoch throws `FencedError` and records a `fence.rejected` event.
+ */
+async function fencedWrite(
+  ctx: StoreContext,
+  product: string,
+  jobId: string,
+  leaseEpoch: number,
+  write: (trx: Trx, row: JobRow, now: number) => Promise<Job | JobRow>,
+): Promise<{ job: Job; signals: StoreSignal[] }> {
+  const now = ctx.clock.now();
+  try {
+    const row = await ctx.backend.writeTransaction(async (trx) => {
+      const locked = await ctx.mover.lock(trx, product, jobId);
+      const reason = fenceViolation(locked, leaseEpoch, now);
+      if (reason !== undefined) throw new FencedError(jobId, leaseEpoch, locked.lease_epoch, reason);
+      return write(trx, locked, now);
+    });
+    const job = 'lease' in row ? row : toJob(row);
+    const signals: StoreSignal[] = [{ kind: 'events' }];
+    // A subtask that ships may let a sibling waiting for it be claimed.
+    if (job.stage === 'queued' || job.parentId !== null) signals.push({ kind: 'jobs', product });
+    return { job, signals };
+  } catch (error) {
+    if (error instanceof FencedError) await recordFence(ctx, product, error);
+    throw error;
+  }
+}
+
+async function recordFence(ctx: StoreContext, product: string, error: FencedError): Promise<void> {
+  await ctx.backend.writeTransaction((trx) =>
+    appendEvents(trx, ctx.clock.now(), [
+      {
+        product,
+        jobId: error.jobId,
+        epoch: error.sentEpoch,
+        type: 'fence.rejected',
+        actor: 'coordinator',
+        payload: { sentEpoch: error.sentEpoch, currentEpoch: error.currentEpoch, reason: error.message },
+      },
+    ]),
+  );
+  ctx.emit({ kind: 'events' });
+}
+
+/** Why `leaseEpoch` may not write to this job now, or undefined when it holds the lease. */
+function fenceViolation(row: JobRow, leaseEpoch: number, now: number): string | undefined {
+  if (row.lease_epoch !== leaseEpoch) return `the job was claimed again under epoch ${row.lease_epoch}`;
+  if (!isActive(row.stage as Stage) || row.lease_factory === null) return `the job is ${row.stage} and holds no lease`;
+  if (row.lease_expires_at === null || row.lease_expires_at <= now) return 'the lease expired';
+  return undefined;
+}

@@ -1,0 +1,87 @@
+/**
+ * The reaper's sweeps: leases that ran out (each job requeued or dead-lettered in its own transaction,
+ * so one locked row never holds up the rest) and factories gone silent (marked lost).
+ */
+import type { Factory } from '../core/job.js';
+import { ACTIVE_STAGES, type Stage } from '../core/stages.js';
+import { toFactory } from './rows.js';
+import { appendEvents, type StoreContext } from './store-context.js';
+import type { ExpiredLease, RetryPolicy } from './store.js';
+import { requeueOrDeadLetter } from './transition.js';
+
+export async function expireLeases(ctx: StoreContext, policy: RetryPolicy): Promise<ExpiredLease[]> {
+  const now = ctx.clock.now();
+  const candidates = await ctx.db
+    .selectFrom('jobs')
+    .select(['id', 'product', 'lease_epoch', 'lease_factory', 'stage'])
+    .where('lease_expires_at', '<', now)
+    .where('stage', 'in', ACTIVE_STAGES)
+    .limit(500)
+    .execute();
+  const expired: ExpiredLease[] = [];
+  for (const c of candidates) {
+    const done = await ctx.backend.writeTransaction(async (trx) => {
+      let lock = trx
+        .selectFrom('jobs')
+        .selectAll()
+        .where('id', '=', c.id)
+        // Compare-and-set: only the lease we saw, still expired, still in that stage. A job completed
+        // or renewed a moment ago is left alone.
+        .where('lease_epoch', '=', c.lease_epoch)
+        .where('stage', '=', c.stage)
+        .where('lease_expires_at', '<', now);
+      if (ctx.backend.rowLocks) lock = lock.forUpdate().skipLocked();
+      const row = await lock.executeTakeFirst();
+      if (row === undefined) return undefined;
+      const attempts = row.attempts + 1;
+      const next = await requeueOrDeadLetter(ctx.mover, trx, now, row, policy, {
+        type: 'lease.expired',
+        attempts,
+        patch: { attempts, lease_epoch: row.lease_epoch + 1 },
+        payload: { expiredEpoch: row.lease_epoch, factoryId: row.lease_factory },
+        runOutcome: 'expired',
+      });
+      return next.stage as ExpiredLease['outcome'];
+    });
+    if (done !== undefined) {
+      expired.push({
+        jobId: c.id,
+        product: c.product,
+        epoch: c.lease_epoch,
+        factoryId: c.lease_factory,
+        stage: c.stage as Stage,
+        outcome: done,
+      });
+      ctx.emit({ kind: 'events' }, { kind: 'jobs', product: c.product });
+    }
+  }
+  return expired;
+}
+
+export async function markLostFactories(ctx: StoreContext, silentForMs: number): Promise<Factory[]> {
+  const now = ctx.clock.now();
+  const lost = await ctx.backend.writeTransaction(async (trx) => {
+    const rows = await trx
+      .updateTable('factories')
+      .set({ lost: 1 })
+      .where('lost', '=', 0)
+      .where('last_heartbeat_at', '<', now - silentForMs)
+      .returningAll()
+      .execute();
+    await appendEvents(
+      trx,
+      now,
+      rows.map((r) => ({
+        product: r.product,
+        jobId: null,
+        epoch: null,
+        type: 'factory.lost',
+        actor: 'coordinator' as const,
+        payload: { factoryId: r.id, lastHeartbeatAt: r.last_heartbeat_at },
+      })),
+    );
+    return rows.map(toFactory);
+  });
+  if (lost.length > 0) ctx.emit({ kind: 'events' });
+  return lost;
+}
