@@ -7,13 +7,29 @@ import type { EventRow, JobRow } from './rows.js';
 import type { Database } from './schema.js';
 import type { EventCursorQuery, StoreSignal } from './store.js';
 
-export interface Backend {
+/**
+ * A backend is the same named pieces on each side, one file each in `sqlite/` and `postgres/` (as
+ * Kysely keeps one folder per dialect): `transactions.ts`, `claim-filters.ts`, `event-order.ts`,
+ * `signals.ts`, `fast-paths.ts`, assembled by `backend.ts` with the connection.
+ */
+export interface Backend extends Transactions, ClaimFilters, EventOrder, Signals {
   readonly kind: BackendKind;
   readonly db: Kysely<Database>;
+  close(): Promise<void>;
+  /** One-statement versions of the hottest writes, where the backend has them (PostgreSQL). */
+  readonly fastPaths: FastPaths | undefined;
+}
+
+/** How writes are isolated (`transactions.ts`). */
+export interface Transactions {
   /** PostgreSQL takes row locks (`FOR UPDATE [SKIP LOCKED]`); SQLite's write transaction is exclusive. */
   readonly rowLocks: boolean;
   /** Runs `fn` in one write transaction: SQLite `BEGIN IMMEDIATE`, PostgreSQL read committed. */
   writeTransaction<T>(fn: (trx: Kysely<Database>) => Promise<T>): Promise<T>;
+}
+
+/** Which queued jobs a claim may take, as SQL over `jobs` (`claim-filters.ts`). */
+export interface ClaimFilters {
   /** `jobs.required_capabilities ⊆ capabilities` as SQL. */
   capabilitiesMatch(capabilities: string[]): RawBuilder<SqlBool>;
   /**
@@ -21,15 +37,20 @@ export interface Backend {
    * position its `after_positions` names has shipped.
    */
   orderingSatisfied(): RawBuilder<SqlBool>;
+}
+
+/** The event stream's order (`event-order.ts`). */
+export interface EventOrder {
   /** Events after a cursor in commit-safe order (see `Store.readEvents`). */
   readEvents(query: EventCursorQuery): Promise<EventRow[]>;
+}
+
+/** Signals between processes sharing the database (`signals.ts`). */
+export interface Signals {
   /** Tells other processes sharing the database (PostgreSQL NOTIFY); SQLite has no one to tell. */
   notify(signal: StoreSignal): void;
   /** Receives other processes' signals. */
   listen(listener: (signal: StoreSignal) => void): Promise<void>;
-  close(): Promise<void>;
-  /** One-statement versions of the hottest writes, where the backend has them (PostgreSQL). */
-  readonly fastPaths?: FastPaths;
 }
 
 /** A fenced factory report whose outcome depends on nothing but the stage guard. */

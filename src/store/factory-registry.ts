@@ -1,4 +1,4 @@
-/** Factories as the store keeps them: registration by heartbeat, the drain flag (silence → lost: `reaper-queries.ts`). */
+/** Factories as the store keeps them: registration by heartbeat, the drain flag (lost: `reaper-queries.ts`). */
 import { ForbiddenError, NotFoundError } from '../core/errors.js';
 import type { Factory } from '../core/job.js';
 import { json, toFactory } from './rows.js';

@@ -88,7 +88,7 @@ function migrations(kind: BackendKind): Record<string, Migration> {
         if (pg) {
           // Sequence values are handed out before commit, so `seq` order is not commit order on
           // PostgreSQL. The stream is read in (transaction id, seq) order, only below the oldest
-          // running transaction: see postgres/backend.ts.
+          // running transaction: see postgres/event-order.ts.
           await sql`alter table events add column tx_id xid8 not null default pg_current_xact_id()`.execute(db);
           await sql`create index events_stream on events (tx_id, seq)`.execute(db);
         }

@@ -2,23 +2,18 @@
  * PostgreSQL fast paths: the hottest writes (claim, a fenced stage report, a renew) as one statement
  * each, with data-modifying CTEs, instead of five or six round trips in a transaction. Each statement
  * is still atomic (the job row, the run and the events change together), and it does exactly what the
- * shared path in lease-queries.ts does for the same input: the conformance suite runs both. When the fence
- * or stage guard does not pass, the statement changes nothing and returns no row; the caller then takes
- * the shared path, which names the reason (404, 409 or 422). A subtask's final report (shipped, or
- * failed for good) is left to the shared path too, which settles the parent in the same transaction.
+ * shared path in `lease-queries.ts` does for the same input: the conformance suite runs both. When the
+ * fence or stage guard does not pass, the statement changes nothing and returns no row; the caller then
+ * takes the shared path, which names the reason (404, 409 or 422). A subtask's final report (shipped,
+ * or failed for good) is left to the shared path too, which settles the parent in the same transaction.
  */
-import { type Kysely, type RawBuilder, type SqlBool, sql } from 'kysely';
+import { type Kysely, type RawBuilder, sql } from 'kysely';
 import type pg from 'pg';
 import type { JobRow } from '../rows.js';
 import type { Database } from '../schema.js';
-import type { FastPaths, FencedMove } from '../backend.js';
+import type { ClaimFilters, FastPaths, FencedMove } from '../backend.js';
 
-export function postgresFastPaths(
-  db: Kysely<Database>,
-  pool: pg.Pool,
-  capabilitiesMatch: (capabilities: string[]) => RawBuilder<SqlBool>,
-  orderingSatisfied: () => RawBuilder<SqlBool>,
-): FastPaths {
+export function postgresFastPaths(db: Kysely<Database>, pool: pg.Pool, filters: ClaimFilters): FastPaths {
   /**
    * Runs a statement as a named prepared statement: these CTEs take longer to plan than to run, and
    * their text never changes (every value is a parameter), so each connection plans them once.
@@ -37,8 +32,8 @@ export function postgresFastPaths(
         sql<JobRow>`
         with pick as (
           select id from jobs
-          where product = ${product} and stage = 'queued' and run_after <= ${now} and ${capabilitiesMatch(capabilities)}
-            and ${orderingSatisfied()}
+          where product = ${product} and stage = 'queued' and run_after <= ${now} and ${filters.capabilitiesMatch(capabilities)}
+            and ${filters.orderingSatisfied()}
           order by priority desc, id
           limit 1
           for update skip locked
