@@ -13,7 +13,7 @@ import { pino } from 'pino';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildCoordinator } from '../src/coordinator/app.js';
-import type { JobView } from '../src/coordinator/views.js';
+import type { JobView } from '../src/protocol/views.js';
 import { SseParser } from '../web/src/api/sse.js';
 import { BoardStore } from '../web/src/board/board-store.js';
 import { agentLabel } from '../web/src/format.js';

@@ -5,7 +5,8 @@
  */
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type EventView, eventView } from '../src/coordinator/views.js';
+import { eventView } from '../src/coordinator/views.js';
+import type { EventView } from '../src/protocol/views.js';
 import { BACKENDS } from './helpers/databases.js';
 import { startTestCoordinator, type TestCoordinator } from './helpers/coordinator.js';
 

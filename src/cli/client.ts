@@ -1,5 +1,6 @@
 /** A small HTTP client for the CLI: bearer token, product header, and errors as one clear line. */
 import type { Config } from '../config/config.js';
+import type { ErrorAnswer } from '../protocol/common.js';
 
 export class CliError extends Error {
   constructor(
@@ -65,8 +66,7 @@ export async function request<T>(
     }
   }
   if (!response.ok) {
-    const error = (data as { error?: { message?: string; details?: { path: string; message: string }[] } } | undefined)
-      ?.error;
+    const error = (data as Partial<ErrorAnswer> | undefined)?.error;
     const details = (error?.details ?? [])
       .slice(1)
       .map((d) => `\n  ${d.path}: ${d.message}`)

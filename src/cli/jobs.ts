@@ -3,9 +3,10 @@ import { basename, join } from 'node:path';
 import type { Command } from 'commander';
 import type { ConveyorEvent } from '../core/job.js';
 import { STAGES } from '../core/stages.js';
-import type { EventView, FactoryView, JobDetailView, JobView, RunView } from '../coordinator/views.js';
 import { dropIntoQueue, TASK_FILE } from '../intake/queue-folder.js';
 import { formatForPath, parseTaskFile } from '../intake/task-file.js';
+import type { JobPage } from '../protocol/jobs.js';
+import type { EventView, FactoryView, JobDetailView, JobView, RunView } from '../protocol/views.js';
 import { CliError, clientOptions, request } from './client.js';
 import { configFrom, intFlag, readInput } from './common.js';
 import { ago, printJson, table } from './format.js';
@@ -75,11 +76,7 @@ export function registerJobCommands(program: Command): void {
         const limit = intFlag('--limit', flags.limit, 1, 200);
         if (limit !== undefined) params.set('limit', String(limit));
         const query = params.size > 0 ? `?${params.toString()}` : '';
-        const { data } = await request<{ jobs: JobView[]; nextCursor: string | null }>(
-          clientOptions(config),
-          'GET',
-          `/api/jobs${query}`,
-        );
+        const { data } = await request<JobPage>(clientOptions(config), 'GET', `/api/jobs${query}`);
         if (flags.json === true) {
           printJson(data);
           return;

@@ -8,12 +8,8 @@ import {
   NotFoundError,
   UnauthenticatedError,
   ValidationError,
-  type ErrorDetail,
 } from '../core/errors.js';
-
-export interface ErrorBody {
-  error: { code: string; message: string; details: ErrorDetail[] } & Record<string, unknown>;
-}
+import type { ErrorAnswer } from '../protocol/common.js';
 
 /** A body in a content type the route does not take (HTTP 415). */
 export class UnsupportedMediaError extends ConveyorError {
@@ -30,10 +26,10 @@ const STATUS: ReadonlyArray<[new (...args: never[]) => ConveyorError, number]> =
   [UnsupportedMediaError, 415],
 ];
 
-export function toErrorResponse(error: unknown): { status: number; body: ErrorBody } {
+export function toErrorResponse(error: unknown): { status: number; body: ErrorAnswer } {
   if (error instanceof ConveyorError) {
     const status = STATUS.find(([type]) => error instanceof type)?.[1] ?? 500;
-    const extra: Record<string, unknown> = {};
+    const extra: Pick<ErrorAnswer['error'], 'currentEpoch' | 'allowed'> = {};
     if (error instanceof FencedError) extra.currentEpoch = error.currentEpoch;
     if (error instanceof IllegalTransitionError) extra.allowed = error.allowed;
     return { status, body: { error: { code: error.code, message: error.message, details: error.details, ...extra } } };

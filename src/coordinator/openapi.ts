@@ -1,11 +1,13 @@
 /** The OpenAPI 3.1 document, generated from the same route declarations that serve the API. */
 import { z } from 'zod';
+import { ErrorAnswer } from '../protocol/common.js';
 import type { AnyRouteSpec, RouteSpec } from './route.js';
 
 const ERROR_RESPONSE = { $ref: '#/components/responses/Error' };
 
-function jsonSchema(schema: z.ZodType): Record<string, unknown> {
-  return z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' });
+/** A request as a client may send it (`input`), an answer as it is sent (`output`). */
+function jsonSchema(schema: z.ZodType, io: 'input' | 'output' = 'input'): Record<string, unknown> {
+  return z.toJSONSchema(schema, { io, unrepresentable: 'any' });
 }
 
 function parameters(schema: z.ZodType | undefined, where: 'path' | 'query'): Record<string, unknown>[] {
@@ -27,7 +29,12 @@ export function openApiDocument(specs: readonly AnyRouteSpec[], version: string)
       summary: spec.summary,
       parameters: [...parameters(spec.params, 'path'), ...parameters(spec.query, 'query')],
       responses: {
-        [String(spec.status ?? 200)]: { description: 'OK' },
+        [String(spec.status ?? 200)]: {
+          description: 'OK',
+          ...(spec.response === undefined
+            ? {}
+            : { content: { 'application/json': { schema: jsonSchema(spec.response, 'output') } } }),
+        },
         '204': { description: 'Nothing to return' },
         '400': ERROR_RESPONSE,
         ...(spec.access === 'public' ? {} : { '401': ERROR_RESPONSE, '403': ERROR_RESPONSE }),
@@ -56,31 +63,7 @@ export function openApiDocument(specs: readonly AnyRouteSpec[], version: string)
       responses: {
         Error: {
           description: 'An error: code, message, and details naming each bad field',
-          content: {
-            'application/json': {
-              schema: {
-                type: 'object',
-                required: ['error'],
-                properties: {
-                  error: {
-                    type: 'object',
-                    required: ['code', 'message', 'details'],
-                    properties: {
-                      code: { type: 'string' },
-                      message: { type: 'string' },
-                      details: {
-                        type: 'array',
-                        items: {
-                          type: 'object',
-                          properties: { path: { type: 'string' }, message: { type: 'string' } },
-                        },
-                      },
-                    },
-                  },
-                },
-              },
-            },
-          },
+          content: { 'application/json': { schema: jsonSchema(ErrorAnswer, 'output') } },
         },
       },
     },

@@ -26,7 +26,7 @@ export interface RouteContext<P, Q, B> {
   reply: FastifyReply;
 }
 
-export interface RouteSpec<P = unknown, Q = unknown, B = unknown> {
+export interface RouteSpec<P = unknown, Q = unknown, B = unknown, R = unknown> {
   method: HTTPMethods;
   url: string;
   summary: string;
@@ -38,14 +38,21 @@ export interface RouteSpec<P = unknown, Q = unknown, B = unknown> {
   textBody?: readonly string[];
   /** Status for a result that is not undefined. @default 200 */
   status?: number;
+  /**
+   * The schema (from `protocol/`) of the JSON a success answers with. It types the handler's result and
+   * documents the answer in OpenAPI; tests parse real answers with it. Never run on a live request.
+   */
+  response?: z.ZodType<R>;
   /** Returns the JSON to send, undefined for 204, or takes over the reply itself (SSE). */
-  handler(ctx: RouteContext<P, Q, B>): Promise<unknown>;
+  handler(ctx: RouteContext<P, Q, B>): Promise<NoInfer<R> | FastifyReply | undefined>;
 }
 
 /** Erases the generics so specs of different shapes can sit in one list. */
-export type AnyRouteSpec = RouteSpec<never, never, never>;
+export type AnyRouteSpec = RouteSpec<never, never, never, never>;
 
-export function defineRoute<P = undefined, Q = undefined, B = undefined>(spec: RouteSpec<P, Q, B>): AnyRouteSpec {
+export function defineRoute<P = undefined, Q = undefined, B = undefined, R = unknown>(
+  spec: RouteSpec<P, Q, B, R>,
+): AnyRouteSpec {
   return spec as unknown as AnyRouteSpec;
 }
 
@@ -55,6 +62,8 @@ declare module 'fastify' {
   }
   interface FastifyContextConfig {
     access?: Access;
+    /** The route's declared answer schema, for tests that check real answers against the contract. */
+    response?: z.ZodType | undefined;
   }
 }
 
@@ -121,7 +130,7 @@ export function registerRoutes(app: FastifyInstance, auth: Authenticator, specs:
     app.route({
       method: spec.method,
       url: spec.url,
-      config: { access: spec.access },
+      config: { access: spec.access, response: spec.response },
       onRequest: async (request) => {
         if (spec.access === 'public') return;
         const product = request.headers['x-product-id'];

@@ -1,41 +1,10 @@
-/** How domain records look on the wire: times as ISO-8601 strings, nothing internal. */
+/** Maps domain records to the wire shapes `protocol/views.ts` defines: times as ISO-8601 strings, nothing internal. */
 import { positionLabel } from '../core/decomposition.js';
 import type { ConveyorEvent, Factory, Job, QuarantinedResult, Run } from '../core/job.js';
-import type { Stage } from '../core/stages.js';
+import type { EventView, FactoryView, JobDetailView, JobView, QuarantineView, RunView } from '../protocol/views.js';
 
 const iso = (ms: number): string => new Date(ms).toISOString();
 const isoOrNull = (ms: number | null): string | null => (ms === null ? null : iso(ms));
-
-type Iso<T, K extends keyof T> = Omit<T, K> & { [P in K]: T[P] extends number ? string : string | null };
-
-export type JobView = Omit<
-  Job,
-  'spec' | 'lease' | 'clarifications' | 'runAfter' | 'createdAt' | 'updatedAt' | 'position' | 'siblings'
-> &
-  Job['spec'] & {
-    /** `k/n` for the k-th of the n subtasks of `parentId`; null for a job that is not a subtask. */
-    position: string | null;
-    runAfter: string;
-    lease: { factoryId: string; epoch: number; expiresAt: string } | null;
-    clarifications: { question: string; answer: string; answeredAt: string }[];
-    createdAt: string;
-    updatedAt: string;
-  };
-/** One subtask as its parent's view lists it. */
-export interface ChildSummary {
-  id: string;
-  title: string;
-  stage: Stage;
-  position: string | null;
-}
-
-/** One job as `GET /api/jobs/:id` answers it: with its subtasks (empty unless it was decomposed). */
-export type JobDetailView = JobView & { children: ChildSummary[] };
-
-export type RunView = Iso<Run, 'startedAt' | 'endedAt'>;
-export type EventView = Iso<ConveyorEvent, 'at'>;
-export type QuarantineView = Iso<QuarantinedResult, 'createdAt' | 'triagedAt'>;
-export type FactoryView = Iso<Factory, 'joinedAt' | 'lastHeartbeatAt'> & { heartbeatAgeMs: number };
 
 export function jobView(job: Job): JobView {
   const { spec, lease, clarifications, runAfter, createdAt, updatedAt, position, siblings, ...rest } = job;

@@ -73,10 +73,17 @@ export const JobSubmissionSchema = z.strictObject({
 export type JobSubmission = z.infer<typeof JobSubmissionSchema>;
 
 /** The parts of a submission kept as one JSON document on the job (not queried by the store). */
-export type JobSpec = Pick<
-  JobSubmission,
-  'agent' | 'pipeline' | 'skills' | 'scope' | 'constraints' | 'verify' | 'ship' | 'metadata'
->;
+export const JobSpecSchema = JobSubmissionSchema.pick({
+  agent: true,
+  pipeline: true,
+  skills: true,
+  scope: true,
+  constraints: true,
+  verify: true,
+  ship: true,
+  metadata: true,
+});
+export type JobSpec = z.infer<typeof JobSpecSchema>;
 
 export interface Lease {
   factoryId: string;
@@ -163,6 +170,9 @@ export interface Job {
   updatedAt: number;
 }
 
+/** How a run ends besides reaching a stage: its lease expired, was released, or the job was split into subtasks. */
+export const RUN_ENDINGS = ['expired', 'released', 'decomposed'] as const;
+
 export interface Run {
   jobId: string;
   epoch: number;
@@ -170,7 +180,7 @@ export interface Run {
   startedAt: number;
   endedAt: number | null;
   /** `decomposed`: the run ended by splitting the job into subtasks. */
-  outcome: Stage | 'expired' | 'released' | 'decomposed' | null;
+  outcome: Stage | (typeof RUN_ENDINGS)[number] | null;
 }
 
 export interface ConveyorEvent {

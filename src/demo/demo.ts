@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import { loadConfig } from '../config/config.js';
 import { createToken } from '../coordinator/auth.js';
 import { startServer } from '../coordinator/server.js';
-import type { JobView } from '../coordinator/views.js';
+import type { JobView } from '../protocol/views.js';
 import { type ConveyorEvent, DEFAULT_PRODUCT } from '../core/job.js';
 import { TERMINAL_STAGES, type Stage } from '../core/stages.js';
 import { createLogger } from '../logger.js';

@@ -3,9 +3,10 @@
  * drains on request (SIGTERM or the coordinator's drain flag): stop claiming, let running jobs finish
  * within the grace period, then release the leases of those still running.
  */
-import type { JobView } from '../coordinator/views.js';
+import type { ClaimedJob, HeartbeatAnswer } from '../protocol/fleet.js';
+import type { JobView } from '../protocol/views.js';
 import type { JobResult } from '../core/job.js';
-import type { ClaimedJob, FleetClient, FleetOutcome, HeartbeatAnswer } from './fleet-client.js';
+import type { FleetClient, FleetOutcome } from './fleet-client.js';
 import { runJob, type RunOutcome } from './job-runner.js';
 import { sleep } from './sleep.js';
 import type { JobSteps } from './steps.js';

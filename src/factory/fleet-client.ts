@@ -5,48 +5,16 @@
  * (connection refused, timeout, 5xx: keep working and retry later). Every request body passes through
  * the redactor first, and the outbox writes what `redact` answers: the one place reports leave.
  */
-import type { JobView, QuarantineView } from '../coordinator/views.js';
-import type { Subtask } from '../core/decomposition.js';
-import type { Checkpoint, FactoryEvent, FactoryHealth, JobError, JobResult } from '../core/job.js';
 import type { Redactor } from '../core/redact.js';
-import type { Stage } from '../core/stages.js';
+import type { ErrorAnswer } from '../protocol/common.js';
+import type * as fleet from '../protocol/fleet.js';
+import type { JobView, QuarantineView } from '../protocol/views.js';
 
 export type FleetOutcome<T> =
   | { kind: 'ok'; value: T }
   | { kind: 'fenced'; currentEpoch: number | null; message: string }
   | { kind: 'rejected'; status: number; message: string }
   | { kind: 'unreachable'; message: string };
-
-export interface ClaimedJob {
-  job: JobView;
-  leaseEpoch: number;
-  leaseExpiresAt: string;
-}
-
-export interface HeartbeatAnswer {
-  drain: boolean;
-  heartbeatSec: number;
-  leaseTtlSec: number;
-}
-
-export interface StageReportBody {
-  stage: Stage;
-  leaseEpoch: number;
-  checkpoint?: Checkpoint;
-  result?: JobResult;
-  error?: JobError;
-}
-
-export interface EventBatchBody {
-  leaseEpoch: number;
-  events: FactoryEvent[];
-}
-
-export interface SubtasksBody {
-  leaseEpoch: number;
-  /** 1-50; `after` names earlier positions (1-based) only. */
-  subtasks: Subtask[];
-}
 
 /** Sends one HTTP request and answers with status and parsed JSON; throws only when nothing answered. */
 export type Transport = (request: {
@@ -70,32 +38,22 @@ export class FleetClient {
     return this.redactor === undefined ? body : this.redactor.redactDeep(body);
   }
 
-  heartbeat(body: {
-    factoryId: string;
-    capabilities: string[];
-    health: FactoryHealth;
-    load: number;
-    slots: number;
-    version: string;
-  }): Promise<FleetOutcome<HeartbeatAnswer>> {
+  heartbeat(body: fleet.Heartbeat): Promise<FleetOutcome<fleet.HeartbeatAnswer>> {
     return this.call('POST', '/api/fleet/factories/heartbeat', body);
   }
 
   /** 204 (nothing to do) is `ok` with `undefined`. */
   /** `signal` ends a long poll early (the factory is draining). */
-  claim(
-    body: { factoryId: string; capabilities: string[]; waitMs: number },
-    signal?: AbortSignal,
-  ): Promise<FleetOutcome<ClaimedJob | undefined>> {
-    return this.call('POST', '/api/fleet/claim', body, body.waitMs + this.timeoutMs, signal);
+  claim(body: fleet.ClaimBody, signal?: AbortSignal): Promise<FleetOutcome<fleet.ClaimedJob | undefined>> {
+    return this.call('POST', '/api/fleet/claim', body, (body.waitMs ?? 0) + this.timeoutMs, signal);
   }
 
-  report(jobId: string, body: StageReportBody): Promise<FleetOutcome<JobView>> {
+  report(jobId: string, body: fleet.Report): Promise<FleetOutcome<JobView>> {
     return this.call('PATCH', `/api/fleet/jobs/${jobId}`, body);
   }
 
   /** Records what the run observed (`llm.call`, `tool.call`, …) as job events under the lease. */
-  events(jobId: string, body: EventBatchBody): Promise<FleetOutcome<{ recorded: number }>> {
+  events(jobId: string, body: fleet.EventsBody): Promise<FleetOutcome<fleet.EventsAnswer>> {
     return this.call('POST', `/api/fleet/jobs/${jobId}/events`, body);
   }
 
@@ -104,24 +62,21 @@ export class FleetClient {
    * nothing more) and the job waits for its children. Asking again under the same epoch answers the same
    * children, so a retry after a lost answer is safe.
    */
-  subtasks(jobId: string, body: SubtasksBody): Promise<FleetOutcome<{ children: JobView[] }>> {
+  subtasks(jobId: string, body: fleet.SubtasksBody): Promise<FleetOutcome<fleet.SubtasksAnswer>> {
     return this.call('POST', `/api/fleet/jobs/${jobId}/subtasks`, body);
   }
 
-  renew(jobId: string, leaseEpoch: number): Promise<FleetOutcome<{ leaseExpiresAt: string }>> {
-    return this.call('POST', `/api/fleet/jobs/${jobId}/lease/renew`, { leaseEpoch });
+  renew(jobId: string, leaseEpoch: number): Promise<FleetOutcome<fleet.RenewAnswer>> {
+    return this.call('POST', `/api/fleet/jobs/${jobId}/lease/renew`, { leaseEpoch } satisfies fleet.EpochBody);
   }
 
   /** Hands a result produced under a lost lease to the coordinator for human triage. */
-  quarantine(
-    jobId: string,
-    body: { leaseEpoch: number; reason: string; result: JobResult },
-  ): Promise<FleetOutcome<QuarantineView>> {
+  quarantine(jobId: string, body: fleet.QuarantineBody): Promise<FleetOutcome<QuarantineView>> {
     return this.call('POST', `/api/fleet/jobs/${jobId}/quarantine`, body);
   }
 
   release(jobId: string, leaseEpoch: number): Promise<FleetOutcome<JobView>> {
-    return this.call('POST', `/api/fleet/jobs/${jobId}/lease/release`, { leaseEpoch });
+    return this.call('POST', `/api/fleet/jobs/${jobId}/lease/release`, { leaseEpoch } satisfies fleet.EpochBody);
   }
 
   private async call<T>(
@@ -144,7 +99,7 @@ export class FleetClient {
       const cause = (error as { cause?: { code?: string } }).cause?.code;
       return { kind: 'unreachable', message: `${method} ${path}: ${cause ?? (error as Error).message}` };
     }
-    const error = (answer.body as { error?: { message?: string; currentEpoch?: number } } | undefined)?.error;
+    const error = (answer.body as Partial<ErrorAnswer> | undefined)?.error;
     const message = `${method} ${path}: ${String(answer.status)} ${error?.message ?? ''}`.trim();
     if (answer.status === 409) return { kind: 'fenced', currentEpoch: error?.currentEpoch ?? null, message };
     if (answer.status >= 500 || answer.status === 429) return { kind: 'unreachable', message };

@@ -2,7 +2,7 @@
  * The job steps on real git: a worktree from the job's repository, the agent runtime, the scope check
  * on the diff, WIP checkpoints, verify commands and shipping (workspace/ does the git work).
  */
-import type { JobView } from '../coordinator/views.js';
+import type { JobView } from '../protocol/views.js';
 import type { Checkpoint, JobResult } from '../core/job.js';
 import { runProcess } from '../agents/process.js';
 import {

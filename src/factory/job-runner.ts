@@ -4,11 +4,12 @@
  * (the agent's process tree is killed) and nothing ships. Shipping happens only after every report
  * was accepted and the lease was confirmed right before the push.
  */
-import type { JobView } from '../coordinator/views.js';
+import type { ClaimedJob } from '../protocol/fleet.js';
+import type { JobView } from '../protocol/views.js';
 import type { Subtask } from '../core/decomposition.js';
 import type { FactoryEvent, JobError, JobResult } from '../core/job.js';
 import type { Stage } from '../core/stages.js';
-import type { ClaimedJob, FleetClient } from './fleet-client.js';
+import type { FleetClient } from './fleet-client.js';
 import { LeaseKeeper } from './lease-keeper.js';
 import { type FlushResult, Outbox } from './outbox.js';
 import { sleep } from './sleep.js';

@@ -12,7 +12,7 @@ import type { Config } from '../config/config.js';
 import { coordinatorOptions } from '../coordinator/server.js';
 import { buildCoordinator } from '../coordinator/app.js';
 import { hashToken, newTokenSecret } from '../coordinator/auth.js';
-import type { JobView } from '../coordinator/views.js';
+import type { JobView } from '../protocol/views.js';
 import { type ErrorDetail, ValidationError } from '../core/errors.js';
 import type { Job } from '../core/job.js';
 import type { Redactor } from '../core/redact.js';

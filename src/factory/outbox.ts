@@ -16,10 +16,11 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import type { EventBatchBody, FleetClient, FleetOutcome, StageReportBody } from './fleet-client.js';
+import type { EventsBody, Report } from '../protocol/fleet.js';
+import type { FleetClient, FleetOutcome } from './fleet-client.js';
 
 /** One queued call: a stage report, or a batch of observed events. Both are fenced by the epoch. */
-export type OutboxEntry = { report: StageReportBody } | { events: EventBatchBody };
+export type OutboxEntry = { report: Report } | { events: EventsBody };
 
 export type FlushResult =
   | { kind: 'flushed' }

@@ -4,7 +4,7 @@
  * and runs the roles through `runAgent` with the job's runtime, model, limits and sandbox. The result
  * carries the pipeline's report (role runs, iterations, open tickets) and the usage of every role.
  */
-import type { JobView } from '../coordinator/views.js';
+import type { JobView } from '../protocol/views.js';
 import { ConveyorError } from '../core/errors.js';
 import type { AgentSpec, JobResult } from '../core/job.js';
 import type { PipelineDefinition } from '../core/pipelines.js';

@@ -1,5 +1,5 @@
 /** The steps a job runner drives, behind one interface so the runner is only about stages and leases. */
-import type { JobView } from '../coordinator/views.js';
+import type { JobView } from '../protocol/views.js';
 import type { Subtask } from '../core/decomposition.js';
 import type { Checkpoint, FactoryEvent, JobResult } from '../core/job.js';
 

@@ -7,6 +7,7 @@ import type { Clock } from '../../src/core/clock.js';
 import { openStore } from '../../src/store/open-store.js';
 import type { Store } from '../../src/store/store.js';
 import { type BackendName, freshDatabase, type TestDatabase } from './databases.js';
+import { assertConforms } from './routes.js';
 
 export interface TestTokens {
   admin: string;
@@ -24,7 +25,7 @@ export interface TestCoordinator {
   coordinator: Coordinator;
   database: TestDatabase;
   tokens: TestTokens;
-  /** fetch against the coordinator with a bearer token and JSON body. */
+  /** fetch against the coordinator with a bearer token and JSON body; a success's JSON is checked against the route's protocol schema. */
   call(method: string, path: string, options?: CallOptions): Promise<CallResult>;
   close(): Promise<void>;
 }
@@ -98,6 +99,13 @@ export async function startTestCoordinator(
       parsed = text === '' ? undefined : JSON.parse(text);
     } catch {
       // not JSON: keep the text
+    }
+    if (
+      response.ok &&
+      response.status !== 204 &&
+      response.headers.get('content-type')?.startsWith('application/json')
+    ) {
+      assertConforms(coordinator.routes, method, path, parsed);
     }
     return { status: response.status, body: parsed, headers: response.headers };
   };

@@ -2,8 +2,8 @@
  * `GET /api/events`: the event log as Server-Sent Events. Each event's `id` is its `seq`; a client that
  * reconnects with `Last-Event-ID` (or `?after=`) continues exactly after the last event it received.
  */
-import { z } from 'zod';
 import { ValidationError } from '../../core/errors.js';
+import { EVENT_CURSOR, EventStreamQuery } from '../../protocol/event-stream.js';
 import type { CoordinatorContext } from '../context.js';
 import { type AnyRouteSpec, defineRoute, PEOPLE } from '../route.js';
 import { eventView } from '../views.js';
@@ -18,8 +18,6 @@ const POLL_MS = 2_000;
  */
 const SETTLE_FIRST_MS = 50;
 
-const CURSOR = z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
-
 export function eventRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
   const { store, metrics } = ctx;
   return [
@@ -28,12 +26,12 @@ export function eventRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
       url: '/api/events',
       summary: 'Server-Sent Events of the product’s event log; resume with Last-Event-ID or ?after=SEQ.',
       access: PEOPLE,
-      query: z.strictObject({ after: CURSOR.optional() }),
+      query: EventStreamQuery,
       async handler({ query, principal, request, reply }) {
         const header = request.headers['last-event-id'];
         let cursor = query.after ?? 0;
         if (header !== undefined) {
-          const parsed = CURSOR.safeParse(header);
+          const parsed = EVENT_CURSOR.safeParse(header);
           if (!parsed.success) {
             throw new ValidationError('header Last-Event-ID: must be the seq number of the last event received', {
               details: [{ path: 'header.Last-Event-ID', message: 'must be a non-negative integer' }],

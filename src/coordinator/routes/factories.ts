@@ -1,8 +1,9 @@
 /** The fleet as people see it: list factories, drain one. */
-import { z } from 'zod';
+import { FactoryParams } from '../../protocol/common.js';
+import { DrainBody, FactoryList } from '../../protocol/factories.js';
+import { FactoryView } from '../../protocol/views.js';
 import type { CoordinatorContext } from '../context.js';
 import { type AnyRouteSpec, defineRoute, PEOPLE } from '../route.js';
-import { FactoryParams } from '../schemas.js';
 import { factoryView } from '../views.js';
 
 export function factoryRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
@@ -13,6 +14,7 @@ export function factoryRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
       url: '/api/factories',
       summary: 'Factories of the product with health, load, capabilities and heartbeat age.',
       access: PEOPLE,
+      response: FactoryList,
       async handler({ principal }) {
         const now = clock.now();
         return (await store.listFactories(principal.product)).map((f) => factoryView(f, now));
@@ -24,7 +26,8 @@ export function factoryRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
       summary: 'Ask a factory to stop claiming and finish its running jobs (drain: false undoes it).',
       access: ['admin'],
       params: FactoryParams,
-      body: z.strictObject({ drain: z.boolean().optional() }).optional(),
+      body: DrainBody,
+      response: FactoryView,
       async handler({ params, body, principal }) {
         return factoryView(await store.setDrain(principal.product, params.id, body?.drain ?? true), clock.now());
       },

@@ -1,53 +1,26 @@
 /** The fleet protocol (DESIGN §4): heartbeat, claim, report, renew, release, runs and events. */
 import { z } from 'zod';
-import { SubtaskListSchema } from '../../core/decomposition.js';
 import { FencedError } from '../../core/errors.js';
+import { JobParams } from '../../protocol/common.js';
 import {
-  CheckpointSchema,
-  FACTORY_HEALTH,
-  FactoryEventSchema,
-  JobErrorSchema,
-  JobResultSchema,
-} from '../../core/job.js';
+  ClaimBody,
+  ClaimedJob,
+  EpochBody,
+  EventsAnswer,
+  EventsBody,
+  Heartbeat,
+  HeartbeatAnswer,
+  QuarantineBody,
+  RenewAnswer,
+  Report,
+  SubtasksAnswer,
+  SubtasksBody,
+} from '../../protocol/fleet.js';
+import { JobView, QuarantineView } from '../../protocol/views.js';
 import type { CoordinatorContext } from '../context.js';
 import { type AnyRouteSpec, defineRoute, FLEET } from '../route.js';
-import { CAPABILITIES, FACTORY_ID, JobParams, LEASE_EPOCH, STAGE } from '../schemas.js';
 import { jobView, quarantineView } from '../views.js';
 import { jobReadRoutes } from './job-reads.js';
-
-const MAX_WAIT_MS = 30_000;
-
-const Heartbeat = z.strictObject({
-  factoryId: FACTORY_ID,
-  capabilities: CAPABILITIES,
-  health: z.enum(FACTORY_HEALTH),
-  load: z.int().min(0).max(10_000),
-  slots: z.int().min(1).max(10_000).optional(),
-  version: z.string().min(1).max(100).optional(),
-});
-
-const ClaimBody = z.strictObject({
-  factoryId: FACTORY_ID,
-  capabilities: CAPABILITIES,
-  waitMs: z.int().min(0).max(MAX_WAIT_MS).optional(),
-});
-
-const Report = z.strictObject({
-  stage: STAGE,
-  leaseEpoch: LEASE_EPOCH,
-  checkpoint: CheckpointSchema.optional(),
-  result: JobResultSchema.optional(),
-  error: JobErrorSchema.optional(),
-});
-
-const EpochBody = z.strictObject({ leaseEpoch: LEASE_EPOCH });
-
-const EventsBody = z.strictObject({
-  leaseEpoch: LEASE_EPOCH,
-  events: z.array(FactoryEventSchema).min(1).max(500),
-});
-
-const SubtasksBody = z.strictObject({ leaseEpoch: LEASE_EPOCH, subtasks: SubtaskListSchema });
 
 /** What an `llm.call` payload carries that metrics count; anything else in it is left alone. */
 const LlmCallPayload = z.looseObject({
@@ -78,6 +51,7 @@ export function fleetRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
       summary: 'Register (first call) or refresh a factory; answers whether it should drain.',
       access: FLEET,
       body: Heartbeat,
+      response: HeartbeatAnswer,
       async handler({ body, principal }) {
         const { factory } = await store.heartbeat({ ...body, product: principal.product });
         return {
@@ -93,6 +67,7 @@ export function fleetRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
       summary: 'Claim the next matching job (204 when none); waitMs long-polls up to 30 s.',
       access: FLEET,
       body: ClaimBody,
+      response: ClaimedJob,
       async handler({ body, principal, reply }) {
         const abort = new AbortController();
         const onClose = (): void => {
@@ -150,6 +125,7 @@ export function fleetRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
       access: FLEET,
       params: JobParams,
       body: Report,
+      response: JobView,
       async handler({ params, body, principal }) {
         const job = await fenced(store.report({ ...body, jobId: params.id, product: principal.product }, ctx.policy));
         if (job.stage === 'dead_letter') metrics.deadLetters.inc();
@@ -164,6 +140,7 @@ export function fleetRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
       access: FLEET,
       params: JobParams,
       body: EventsBody,
+      response: EventsAnswer,
       async handler({ params, body, principal }) {
         await fenced(store.recordEvents(principal.product, params.id, body.leaseEpoch, body.events));
         for (const event of body.events) {
@@ -187,6 +164,7 @@ export function fleetRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
       access: FLEET,
       params: JobParams,
       body: SubtasksBody,
+      response: SubtasksAnswer,
       async handler({ params, body, principal, reply }) {
         const { children, created } = await fenced(
           store.decompose({
@@ -207,6 +185,7 @@ export function fleetRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
       access: FLEET,
       params: JobParams,
       body: EpochBody,
+      response: RenewAnswer,
       async handler({ params, body, principal }) {
         const expiresAt = await fenced(store.renew(principal.product, params.id, body.leaseEpoch, options.leaseTtlMs));
         return { leaseExpiresAt: new Date(expiresAt).toISOString() };
@@ -219,6 +198,7 @@ export function fleetRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
       access: FLEET,
       params: JobParams,
       body: EpochBody,
+      response: JobView,
       async handler({ params, body, principal }) {
         return jobView(await fenced(store.release(principal.product, params.id, body.leaseEpoch)));
       },
@@ -230,11 +210,8 @@ export function fleetRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
         'Attach a result produced under a lease that was lost (the factory learned of it after an outage) for human triage; the stage does not change.',
       access: FLEET,
       params: JobParams,
-      body: z.strictObject({
-        leaseEpoch: LEASE_EPOCH,
-        reason: z.string().min(1).max(2000),
-        result: JobResultSchema,
-      }),
+      body: QuarantineBody,
+      response: QuarantineView,
       status: 201,
       async handler({ params, body, principal }) {
         const record = await store.quarantine({

@@ -1,9 +1,11 @@
 /** Reading one job, its runs and its events: the same three calls for factories and for people. */
 import { NotFoundError } from '../../core/errors.js';
 import type { Role } from '../../core/job.js';
+import { JobParams } from '../../protocol/common.js';
+import { EventList, RunList } from '../../protocol/jobs.js';
+import { JobDetailView } from '../../protocol/views.js';
 import type { CoordinatorContext } from '../context.js';
 import { type AnyRouteSpec, defineRoute } from '../route.js';
-import { JobParams } from '../schemas.js';
 import { eventView, jobDetailView, runView } from '../views.js';
 
 export function jobReadRoutes(ctx: CoordinatorContext, prefix: string, access: readonly Role[]): AnyRouteSpec[] {
@@ -15,6 +17,7 @@ export function jobReadRoutes(ctx: CoordinatorContext, prefix: string, access: r
       summary: 'One job, with a summary of its subtasks (children) when it was decomposed.',
       access,
       params: JobParams,
+      response: JobDetailView,
       async handler({ params, principal }) {
         const job = await store.getJob(principal.product, params.id);
         if (job === undefined) throw new NotFoundError(`no job ${params.id} in product ${principal.product}`);
@@ -27,6 +30,7 @@ export function jobReadRoutes(ctx: CoordinatorContext, prefix: string, access: r
       summary: 'The runs (one per lease) of a job, oldest first.',
       access,
       params: JobParams,
+      response: RunList,
       async handler({ params, principal }) {
         return (await store.jobRuns(principal.product, params.id)).map(runView);
       },
@@ -37,6 +41,7 @@ export function jobReadRoutes(ctx: CoordinatorContext, prefix: string, access: r
       summary: 'The events of a job in seq order.',
       access,
       params: JobParams,
+      response: EventList,
       async handler({ params, principal }) {
         return (await store.jobEvents(principal.product, params.id)).map(eventView);
       },

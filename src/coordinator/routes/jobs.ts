@@ -1,29 +1,26 @@
 /** The jobs API for people and tools: submit, list, read, cancel, retry, unblock. */
-import { z } from 'zod';
 import { ConveyorError, ValidationError } from '../../core/errors.js';
-import { type JobSubmission, JobSubmissionSchema, TRIAGE_ACTIONS } from '../../core/job.js';
+import type { JobSubmission } from '../../core/job.js';
 import { parseTaskFile, type TaskFormat } from '../../intake/task-file.js';
+import { JobParams } from '../../protocol/common.js';
+import {
+  CancelBody,
+  JobPage,
+  ListQuery,
+  QuarantineList,
+  SubmitBody,
+  TriageBody,
+  UnblockBody,
+} from '../../protocol/jobs.js';
+import { JobView, QuarantineView } from '../../protocol/views.js';
 import type { CoordinatorContext } from '../context.js';
 import { type AnyRouteSpec, assertStorable, defineRoute, PEOPLE } from '../route.js';
-import { JOB_ID, JobParams, STAGE } from '../schemas.js';
 import { toNewJob } from '../submission.js';
 import { jobView, quarantineView } from '../views.js';
 import { jobReadRoutes } from './job-reads.js';
 
 const MARKDOWN_TYPES = ['text/markdown', 'text/x-markdown', 'text/plain'];
 const YAML_TYPES = ['text/yaml', 'application/yaml', 'application/x-yaml', 'text/x-yaml'];
-
-const ListQuery = z.strictObject({
-  stage: z
-    .string()
-    .transform((value) => value.split(',').filter((s) => s !== ''))
-    .pipe(z.array(STAGE))
-    .optional(),
-  q: z.string().max(200).optional(),
-  parent: JOB_ID.optional(),
-  cursor: JOB_ID.optional(),
-  limit: z.coerce.number().int().min(1).max(200).optional(),
-});
 
 /** A task file as a submission; whatever the parser throws besides a named error (a YAML alias bomb) is bad input too. */
 function readTaskFile(text: string, format: TaskFormat): JobSubmission {
@@ -52,7 +49,8 @@ export function jobRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
       summary:
         'Submit a job: JSON, or a task file as text/markdown or YAML. 201 when created, 200 when the idempotency key matched.',
       access: PEOPLE,
-      body: JobSubmissionSchema,
+      body: SubmitBody,
+      response: JobView,
       textBody: [...MARKDOWN_TYPES, ...YAML_TYPES],
       async handler({ body, principal, request, reply }) {
         const submission =
@@ -87,6 +85,7 @@ export function jobRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
         'List jobs, newest first: filter by stage (comma list), text and parent (its subtasks); page with cursor.',
       access: PEOPLE,
       query: ListQuery,
+      response: JobPage,
       async handler({ query, principal }) {
         const limit = query.limit ?? 50;
         const jobs = await store.listJobs({
@@ -108,6 +107,7 @@ export function jobRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
       summary: 'Results of this job kept for triage because they were produced under a lost lease.',
       access: PEOPLE,
       params: JobParams,
+      response: QuarantineList,
       async handler({ params, principal }) {
         return (await store.listQuarantined(principal.product, params.id)).map(quarantineView);
       },
@@ -118,7 +118,8 @@ export function jobRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
       summary: 'Accept or discard a quarantined result (admins). Nothing is shipped: the decision is recorded.',
       access: ['admin'],
       params: JobParams,
-      body: z.strictObject({ quarantineId: JOB_ID, action: z.enum(TRIAGE_ACTIONS) }),
+      body: TriageBody,
+      response: QuarantineView,
       async handler({ params, body, principal }) {
         return quarantineView(await store.triage(principal.product, params.id, body.quarantineId, body.action));
       },
@@ -130,7 +131,8 @@ export function jobRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
         'Cancel a job that has not finished (with its unfinished subtasks); a running factory is fenced on its next write.',
       access: PEOPLE,
       params: JobParams,
-      body: z.strictObject({ reason: z.string().min(1).max(2000).optional() }).optional(),
+      body: CancelBody,
+      response: JobView,
       async handler({ params, body, principal }) {
         return jobView(await store.cancel(principal.product, params.id, body?.reason));
       },
@@ -142,6 +144,7 @@ export function jobRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
         'Requeue a failed, dead-lettered, cancelled or quarantined job with fresh attempts. A decomposed parent (blocked or cancelled) is not run again: its stopped subtasks are requeued and it waits for them.',
       access: PEOPLE,
       params: JobParams,
+      response: JobView,
       async handler({ params, principal }) {
         return jobView(await store.retry(principal.product, params.id));
       },
@@ -152,7 +155,8 @@ export function jobRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
       summary: 'Answer a blocked job’s question; the job is requeued with the answer attached.',
       access: PEOPLE,
       params: JobParams,
-      body: z.strictObject({ answer: z.string().trim().min(1, 'the answer must not be empty').max(20_000) }),
+      body: UnblockBody,
+      response: JobView,
       async handler({ params, body, principal }) {
         return jobView(await store.unblock(principal.product, params.id, body.answer));
       },

@@ -6,9 +6,9 @@
  * expired, or after the coordinator restarts.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { z } from 'zod';
 import type { Clock } from '../../core/clock.js';
 import { UnauthenticatedError } from '../../core/errors.js';
+import { LoginAnswer, LoginBody } from '../../protocol/system.js';
 import { createToken } from '../auth.js';
 import type { CoordinatorContext } from '../context.js';
 import { type AnyRouteSpec, defineRoute } from '../route.js';
@@ -67,7 +67,8 @@ export function loginRoutes(ctx: CoordinatorContext, codes: LoginCodes): AnyRout
       summary:
         'Exchange a one-time login code (printed by `conveyor serve --open`) for a new admin token; each code works once, for 10 minutes.',
       access: 'public',
-      body: z.strictObject({ code: z.string().min(1).max(200) }),
+      body: LoginBody,
+      response: LoginAnswer,
       status: 201,
       async handler({ body }) {
         if (!codes.consume(body.code)) {

@@ -1,4 +1,5 @@
 /** Health, readiness, metrics and the OpenAPI document. */
+import { HealthAnswer, ReadyAnswer } from '../../protocol/system.js';
 import type { CoordinatorContext } from '../context.js';
 import { type AnyRouteSpec, defineRoute } from '../route.js';
 
@@ -9,13 +10,15 @@ export function systemRoutes(ctx: CoordinatorContext, openApi: () => Record<stri
       url: '/healthz',
       summary: 'The process is up.',
       access: 'public',
-      handler: () => Promise.resolve({ ok: true }),
+      response: HealthAnswer,
+      handler: () => Promise.resolve({ ok: true as const }),
     }),
     defineRoute({
       method: 'GET',
       url: '/readyz',
       summary: 'The coordinator can reach its database (503 when it cannot).',
       access: 'public',
+      response: ReadyAnswer,
       async handler({ reply }) {
         try {
           await ctx.store.ping();

@@ -2,7 +2,7 @@
  * The dashboard's HTTP client: every call carries the session's bearer token and product, and every
  * refusal becomes an `ApiError` with the API's `{error: {code, message, details}}`.
  */
-import type { ErrorDetail } from './types.js';
+import type { ErrorDetail, LoginAnswer } from './types.js';
 
 export interface Credentials {
   token: string;
@@ -94,7 +94,7 @@ export async function exchangeLoginCode(code: string): Promise<string> {
     body: JSON.stringify({ code }),
   });
   if (!response.ok) throw await toApiError(response);
-  return ((await response.json()) as { token: string }).token;
+  return ((await response.json()) as LoginAnswer).token;
 }
 
 export function messageOf(error: unknown): string {

@@ -1,0 +1,85 @@
+/**
+ * The fleet protocol (DESIGN §4): what a factory sends and what the coordinator answers for heartbeat,
+ * claim, report, events, subtasks, renew, release and quarantine. Request types are what a client
+ * sends (`z.input`), answer types what it receives.
+ */
+import { z } from 'zod';
+import { SubtaskListSchema } from '../core/decomposition.js';
+import { CheckpointSchema, FACTORY_HEALTH, FactoryEventSchema, JobErrorSchema, JobResultSchema } from '../core/job.js';
+import { CAPABILITIES, FACTORY_ID, ISO_TIME, LEASE_EPOCH, STAGE } from './common.js';
+import { JobView } from './views.js';
+
+/** The longest a claim may park waiting for a job. */
+export const MAX_CLAIM_WAIT_MS = 30_000;
+
+/** `POST /api/fleet/factories/heartbeat`: registers the factory (first call) or refreshes it. */
+export const Heartbeat = z.strictObject({
+  factoryId: FACTORY_ID,
+  capabilities: CAPABILITIES,
+  health: z.enum(FACTORY_HEALTH),
+  load: z.int().min(0).max(10_000),
+  slots: z.int().min(1).max(10_000).optional(),
+  version: z.string().min(1).max(100).optional(),
+});
+export type Heartbeat = z.input<typeof Heartbeat>;
+
+export const HeartbeatAnswer = z.strictObject({
+  drain: z.boolean(),
+  heartbeatSec: z.number(),
+  leaseTtlSec: z.number(),
+});
+export type HeartbeatAnswer = z.infer<typeof HeartbeatAnswer>;
+
+/** `POST /api/fleet/claim`: the next matching job; `waitMs` long-polls. */
+export const ClaimBody = z.strictObject({
+  factoryId: FACTORY_ID,
+  capabilities: CAPABILITIES,
+  waitMs: z.int().min(0).max(MAX_CLAIM_WAIT_MS).optional(),
+});
+export type ClaimBody = z.input<typeof ClaimBody>;
+
+/** A claim's answer (204 when there is nothing to do). */
+export const ClaimedJob = z.strictObject({ job: JobView, leaseEpoch: LEASE_EPOCH, leaseExpiresAt: ISO_TIME });
+export type ClaimedJob = z.infer<typeof ClaimedJob>;
+
+/** `PATCH /api/fleet/jobs/:id`: a stage under the lease epoch, with a checkpoint, result or error; answers the job. */
+export const Report = z.strictObject({
+  stage: STAGE,
+  leaseEpoch: LEASE_EPOCH,
+  checkpoint: CheckpointSchema.optional(),
+  result: JobResultSchema.optional(),
+  error: JobErrorSchema.optional(),
+});
+export type Report = z.input<typeof Report>;
+
+/** Renew and release: only the epoch the factory holds. */
+export const EpochBody = z.strictObject({ leaseEpoch: LEASE_EPOCH });
+export type EpochBody = z.input<typeof EpochBody>;
+
+export const RenewAnswer = z.strictObject({ leaseExpiresAt: ISO_TIME });
+export type RenewAnswer = z.infer<typeof RenewAnswer>;
+
+/** `POST /api/fleet/jobs/:id/events`: what the lease holder observed, recorded as job events. */
+export const EventsBody = z.strictObject({
+  leaseEpoch: LEASE_EPOCH,
+  events: z.array(FactoryEventSchema).min(1).max(500),
+});
+export type EventsBody = z.input<typeof EventsBody>;
+
+export const EventsAnswer = z.strictObject({ recorded: z.int() });
+export type EventsAnswer = z.infer<typeof EventsAnswer>;
+
+/** `POST /api/fleet/jobs/:id/subtasks`: 1-50 subtasks; `after` names earlier positions (1-based) only. */
+export const SubtasksBody = z.strictObject({ leaseEpoch: LEASE_EPOCH, subtasks: SubtaskListSchema });
+export type SubtasksBody = z.input<typeof SubtasksBody>;
+
+export const SubtasksAnswer = z.strictObject({ children: z.array(JobView) });
+export type SubtasksAnswer = z.infer<typeof SubtasksAnswer>;
+
+/** `POST /api/fleet/jobs/:id/quarantine`: a result produced under a lost lease, for human triage. */
+export const QuarantineBody = z.strictObject({
+  leaseEpoch: LEASE_EPOCH,
+  reason: z.string().min(1).max(2000),
+  result: JobResultSchema,
+});
+export type QuarantineBody = z.input<typeof QuarantineBody>;

@@ -1,0 +1,48 @@
+/**
+ * The jobs API for people and tools: submit, list, read (one job, its runs, its events), triage,
+ * cancel, retry, unblock. Request types are what a client sends (`z.input`), answer types what it receives.
+ */
+import { z } from 'zod';
+import { JobSubmissionSchema, TRIAGE_ACTIONS } from '../core/job.js';
+import { JOB_ID, STAGE } from './common.js';
+import { EventView, JobView, QuarantineView, RunView } from './views.js';
+
+/** `POST /api/jobs` as JSON: the submission `core/` defines (a task file is parsed into the same). */
+export const SubmitBody = JobSubmissionSchema;
+export type SubmitBody = z.input<typeof SubmitBody>;
+
+/** `GET /api/jobs`: newest first, filtered by stages (a comma list), text and parent; paged by cursor. */
+export const ListQuery = z.strictObject({
+  stage: z
+    .string()
+    .transform((value) => value.split(',').filter((s) => s !== ''))
+    .pipe(z.array(STAGE))
+    .optional(),
+  q: z.string().max(200).optional(),
+  parent: JOB_ID.optional(),
+  cursor: JOB_ID.optional(),
+  limit: z.coerce.number().int().min(1).max(200).optional(),
+});
+export type ListQuery = z.input<typeof ListQuery>;
+
+/** A page of `GET /api/jobs`; `nextCursor` continues it. */
+export const JobPage = z.strictObject({ jobs: z.array(JobView), nextCursor: JOB_ID.nullable() });
+export type JobPage = z.infer<typeof JobPage>;
+
+export const RunList = z.array(RunView);
+export const EventList = z.array(EventView);
+export const QuarantineList = z.array(QuarantineView);
+
+/** `POST /api/jobs/:id/triage` (admins): accept or discard a quarantined result. */
+export const TriageBody = z.strictObject({ quarantineId: JOB_ID, action: z.enum(TRIAGE_ACTIONS) });
+export type TriageBody = z.input<typeof TriageBody>;
+
+/** `POST /api/jobs/:id/cancel`: the body and its reason are optional. */
+export const CancelBody = z.strictObject({ reason: z.string().min(1).max(2000).optional() }).optional();
+export type CancelBody = z.input<typeof CancelBody>;
+
+/** `POST /api/jobs/:id/unblock`: the answer to a blocked job's question. */
+export const UnblockBody = z.strictObject({
+  answer: z.string().trim().min(1, 'the answer must not be empty').max(20_000),
+});
+export type UnblockBody = z.input<typeof UnblockBody>;
