@@ -73,10 +73,10 @@ stops the job at once and ships nothing.`,
         'server.logLevel': flags.logLevel,
         'server.logFormat': flags.logFormat,
       });
-      // Offline: the same coordinator, embedded and reached in-process (src/factory/offline.ts).
+      // Offline: the same coordinator, embedded and reached in-process (factory-offline.ts).
       // The embedded coordinator and its store are loaded only for offline mode.
       const offline =
-        flags.queue === undefined ? undefined : (await import('../factory/offline.js')).offlineMode(flags.queue);
+        flags.queue === undefined ? undefined : (await import('./factory-offline.js')).offlineMode(flags.queue);
       const token = offline?.token ?? config.client.token;
       if (token === undefined) throw new CliError('no token: pass --token or set CONVEYOR_TOKEN (a factory token)');
       // Tokens and the variables marked secret (factory.secretEnv) never leave the process unredacted.

@@ -20,7 +20,7 @@ import { type Stage, TERMINAL_STAGES } from '../core/stages.js';
 import { startQueueFolder, type QueueFolder } from '../intake/queue-folder.js';
 import { openStore } from '../store/open-store.js';
 import type { Store } from '../store/store.js';
-import { FleetClient, type Transport } from './fleet-client.js';
+import { FleetClient, type Transport } from '../factory/fleet-client.js';
 
 /** Stages where a job waits for a human or is done: its file gets a result beside it. */
 const AT_REST: readonly Stage[] = [...TERMINAL_STAGES, 'blocked', 'quarantined'];
