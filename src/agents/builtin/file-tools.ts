@@ -6,6 +6,7 @@
 import { constants } from 'node:fs';
 import { mkdir, open, readdir, readFile, stat } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
+import { RE2JS } from 're2js';
 import { resolveInWorktree } from './paths.js';
 
 /** A failure the model caused and can fix (bad path, missing text…); its message is for the model. */
@@ -226,11 +227,15 @@ function matcher(input: {
 }): (line: string) => boolean {
   if (input.pattern === '') throw new ToolError('pattern is empty');
   if (input.regex === true) {
-    let re: RegExp;
+    // The pattern is the model's: RE2 matches in time linear in the line, where JavaScript's RegExp can
+    // backtrack for ever (`^(a+)+$`) and stop the event loop, heartbeats and lease renewals with it.
+    let re: RE2JS;
     try {
-      re = new RegExp(input.pattern, input.ignoreCase === true ? 'i' : '');
+      re = RE2JS.compile(RE2JS.translateRegExp(input.pattern), input.ignoreCase === true ? RE2JS.CASE_INSENSITIVE : 0);
     } catch (error) {
-      throw new ToolError(`invalid regular expression: ${(error as Error).message}`);
+      throw new ToolError(
+        `invalid regular expression for search (RE2 syntax: no backreferences, no lookahead or lookbehind): ${(error as Error).message}`,
+      );
     }
     return (line) => re.test(line);
   }

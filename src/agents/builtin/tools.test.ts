@@ -118,6 +118,46 @@ describe('builtin tools', () => {
     expect(await call('search', { pattern: '(', regex: true })).toMatch(/^Error: invalid regular expression/);
   });
 
+  it('search runs a model regex in linear time: the backtracking attack returns at once, unsupported syntax is named', async () => {
+    writeFileSync(join(repo, 'attack.txt'), `${'a'.repeat(98)}!\n`);
+    const started = performance.now();
+    expect(await call('search', { pattern: '^(a+)+$', regex: true, path: 'attack.txt' })).toBe('no matches');
+    expect(performance.now() - started).toBeLessThan(1000);
+    expect(await call('search', { pattern: '(a)\\1', regex: true })).toMatch(
+      /^Error: invalid regular expression for search \(RE2 syntax: no backreferences.*invalid escape sequence: `\\1`/,
+    );
+    expect(await call('search', { pattern: 'x(?=y)', regex: true })).toMatch(/unsupported Perl syntax: `\(\?=`/);
+  });
+
+  it('search keeps the event loop turning on a large tree: timers fire while it runs', async () => {
+    const tree = join(repo, 'large');
+    for (let d = 0; d < 20; d++) {
+      mkdirSync(join(tree, `d${String(d)}`), { recursive: true });
+      for (let f = 0; f < 100; f++) {
+        writeFileSync(join(tree, `d${String(d)}`, `f${String(f)}.txt`), `${'a'.repeat(98)}!\n`.repeat(50));
+      }
+    }
+    let ticks = 0;
+    let longest = 0;
+    let last = performance.now();
+    const timer = setInterval(() => {
+      const now = performance.now();
+      longest = Math.max(longest, now - last);
+      last = now;
+      ticks++;
+    }, 5);
+    const started = performance.now();
+    try {
+      expect(await call('search', { pattern: '^(a+)+$', regex: true, path: 'large' })).toBe('no matches');
+    } finally {
+      clearInterval(timer);
+    }
+    const took = performance.now() - started;
+    // 2 000 files of attack lines: the timer kept firing throughout, never held up for long.
+    expect(ticks).toBeGreaterThan(took / 50);
+    expect(longest).toBeLessThan(250);
+  });
+
   it('list is bounded', async () => {
     const listing = await call('list', { path: 'many', maxEntries: 10 });
     expect(listing.split('\n')).toHaveLength(11);

@@ -61,7 +61,7 @@ export function createTools(context: ToolContext): ToolSet {
       execute: (input) => serial(() => listTool(root, input)),
     }),
     search: tool({
-      description: `Search file contents for a substring (or a JavaScript regular expression with regex: true), under path (default: the worktree). Skips .git, node_modules, binary files and files over 1 MB. Returns "file:line: text", at most ${LIMITS.searchResults} matches unless maxResults says more (up to ${LIMITS.searchResultsMax}).`,
+      description: `Search file contents for a substring (or a regular expression in RE2 syntax with regex: true: no backreferences, no lookahead or lookbehind), under path (default: the worktree). Skips .git, node_modules, binary files and files over 1 MB. Returns "file:line: text", at most ${LIMITS.searchResults} matches unless maxResults says more (up to ${LIMITS.searchResultsMax}).`,
       inputSchema: z.strictObject({
         pattern: z.string().min(1).max(1000),
         regex: z.boolean().optional(),
