@@ -47,7 +47,48 @@ describe('Redactor.redact', () => {
     const out = r.redact(text);
     const ms = performance.now() - started;
     for (const s of secrets) expect(out.includes(s)).toBe(false);
-    expect(ms).toBeLessThan(100);
+    // Six forms per secret (plain, URL, hex, base64 at three alignments…): generous for a loaded machine.
+    expect(ms).toBeLessThan(250);
+  });
+});
+
+describe('Redactor: encoded secrets', () => {
+  const SECRET = 'sk-live/Zq9+x?&=ü "quoted"';
+  const r = createRedactor([SECRET]);
+  /** What is left of `encoded` once redacted, decoded back: the secret must not be in it. */
+  const decodedAfter = (encoded: string, decode: (s: string) => string): string =>
+    decode(r.redact(encoded).split(REDACTED).join(''));
+
+  it.each([
+    ['base64', 'base64'],
+    ['base64url', 'base64url'],
+  ] as const)('redacts the secret in %s, alone and inside longer text at every alignment', (_, encoding) => {
+    for (const prefix of ['', 'a', 'ab', 'abc', 'abcd', 'abcde']) {
+      for (const suffix of ['', 'x', 'xy', 'xyz']) {
+        const encoded = Buffer.from(`${prefix}${SECRET}${suffix}`).toString(encoding);
+        expect(r.contains(encoded), `${prefix}|${suffix}`).toBe(true);
+        expect(r.redact(encoded)).toContain(REDACTED);
+        expect(decodedAfter(encoded, (s) => Buffer.from(s, encoding).toString())).not.toContain(SECRET);
+      }
+    }
+  });
+
+  it('redacts the URL-encoded, hex (both cases) and JSON-escaped forms', () => {
+    for (const encoded of [
+      `?key=${encodeURIComponent(SECRET)}&x=1`,
+      encodeURI(`https://h/${SECRET}`),
+      `0x${Buffer.from(SECRET).toString('hex')}`,
+      Buffer.from(SECRET).toString('hex').toUpperCase(),
+      JSON.stringify({ key: SECRET }),
+    ]) {
+      expect(r.contains(encoded), encoded).toBe(true);
+      expect(r.redact(encoded), encoded).toContain(REDACTED);
+    }
+    expect(decodeURIComponent(r.redact(`k=${encodeURIComponent(SECRET)}`))).toBe(`k=${REDACTED}`);
+  });
+
+  it('finds nothing in text that holds no form of a secret', () => {
+    expect(r.contains(`almost: ${SECRET.slice(0, -1)} ${Buffer.from('other').toString('base64')}`)).toBe(false);
   });
 });
 

@@ -1,8 +1,10 @@
 /**
- * Secret redaction: the one place output leaves the process. Tokens and environment variables marked
- * secret are replaced by `[redacted]` in every string written to reports, events, logs and files.
+ * Secret redaction: the one place output leaves the process. Tokens, model keys and environment
+ * variables marked secret are replaced by `[redacted]` in every string written to reports, events,
+ * logs and files, in every form `secretForms` knows (plain, JSON-escaped, URL-encoded, hex, base64).
  * Pure (no I/O): callers build a `Redactor` from the secret values they know about.
  */
+import { secretForms } from './secret-forms.js';
 
 export const REDACTED = '[redacted]';
 
@@ -16,19 +18,29 @@ export const MIN_SECRET_LENGTH = 8;
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 
 export class Redactor {
-  /** Distinct secrets of at least `MIN_SECRET_LENGTH` characters, longest first. */
+  /**
+   * Every form (`secretForms`) of the secrets of at least `MIN_SECRET_LENGTH` characters, without
+   * duplicates, longest first.
+   */
   readonly secrets: readonly string[];
 
   constructor(secrets: Iterable<string | undefined | null>) {
     const kept = new Set<string>();
     for (const secret of secrets) {
       if (typeof secret !== 'string' || secret.length < MIN_SECRET_LENGTH) continue;
-      kept.add(secret);
-      // Serialized JSON (a log line, a result file) holds the escaped form of a secret with `"`, `\` or
-      // control characters in it; that form is just as secret.
-      kept.add(JSON.stringify(secret).slice(1, -1));
+      for (const form of secretForms(secret)) kept.add(form);
     }
     this.secrets = [...kept].sort((a, b) => b.length - a.length);
+  }
+
+  /** Length of the longest form looked for: a text read in pieces must overlap them by this less one. */
+  get longest(): number {
+    return this.secrets[0]?.length ?? 0;
+  }
+
+  /** True when `text` holds a secret in any form. */
+  contains(text: string): boolean {
+    return this.secrets.some((secret) => text.includes(secret));
   }
 
   /** True when there is nothing to redact (every call is then the identity). */
