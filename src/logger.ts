@@ -1,5 +1,7 @@
 /** The process logger: pino, JSON by default, human-readable with `--log-format pretty`. */
 import { pino, type Logger } from 'pino';
+import pinoPretty from 'pino-pretty';
+import { createRedactor, pinoRedaction, type Redactor, redactingDestination } from './core/redact.js';
 
 export function createLogger(options: {
   level: string;
@@ -7,7 +9,10 @@ export function createLogger(options: {
   name?: string;
   /** A file to write JSON lines to instead of stdout. */
   destination?: string;
+  /** Secret values taken out of every line, in every form the redactor knows. @default none */
+  redactor?: Redactor;
 }): Logger {
+  const redactor = options.redactor ?? createRedactor([]);
   const options_ = {
     level: options.level,
     name: options.name ?? 'conveyor',
@@ -16,11 +21,13 @@ export function createLogger(options: {
       paths: ['token', '*.token', 'authorization', '*.authorization', 'headers.authorization', 'apiKey', '*.apiKey'],
       censor: '[redacted]',
     },
-    ...(options.format === 'pretty'
-      ? { transport: { target: 'pino-pretty', options: { colorize: process.stderr.isTTY, destination: 2 } } }
-      : {}),
+    ...pinoRedaction(redactor),
   };
-  return options.destination === undefined
-    ? pino(options_)
-    : pino(options_, pino.destination({ dest: options.destination, sync: false, mkdir: true }));
+  const destination =
+    options.destination !== undefined
+      ? pino.destination({ dest: options.destination, sync: false, mkdir: true })
+      : options.format === 'pretty'
+        ? pinoPretty({ destination: 2, sync: true, colorize: process.stderr.isTTY })
+        : pino.destination(1);
+  return pino(options_, redactingDestination(redactor, destination));
 }

@@ -16,6 +16,7 @@ import { scheduleProblem, startSchedule } from '../factory/schedule.js';
 import { gitSteps } from '../factory/git-steps.js';
 import type { AgentSettings } from '../factory/agent-step.js';
 import type { Config } from '../config/config.js';
+import { secretValues } from '../config/secrets.js';
 import { VERSION } from '../version.js';
 import { CliError } from './client.js';
 import { configFrom, type GlobalFlags, intFlag } from './common.js';
@@ -79,8 +80,9 @@ stops the job at once and ships nothing.`,
         flags.queue === undefined ? undefined : (await import('./factory-offline.js')).offlineMode(flags.queue);
       const token = offline?.token ?? config.client.token;
       if (token === undefined) throw new CliError('no token: pass --token or set CONVEYOR_TOKEN (a factory token)');
-      // Tokens and the variables marked secret (factory.secretEnv) never leave the process unredacted.
-      const redactor = createRedactor([token, ...config.factory.secretEnv.map((name) => config.processEnv[name])]);
+      // Tokens, model keys and the variables marked secret (factory.secretEnv) never leave the process
+      // unredacted, in any encoding the redactor knows, and a change holding one is never committed.
+      const redactor = createRedactor([token, ...secretValues(config)]);
       const logger = pino(
         { level: config.server.logLevel, name: 'factory', ...pinoRedaction(redactor) },
         redactingDestination(

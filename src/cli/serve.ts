@@ -1,6 +1,8 @@
 /** `conveyor serve`: run a coordinator until SIGINT or SIGTERM. */
 import { spawn } from 'node:child_process';
 import type { Command } from 'commander';
+import { secretValues } from '../config/secrets.js';
+import { createRedactor } from '../core/redact.js';
 import { createLogger } from '../logger.js';
 import { configFrom, intFlag } from './common.js';
 
@@ -54,7 +56,12 @@ first start prints a generated admin token once. Several coordinators may share 
         'server.logLevel': flags.logLevel,
         'server.logFormat': flags.logFormat,
       });
-      const logger = createLogger({ level: config.server.logLevel, format: config.server.logFormat });
+      // The coordinator's own log holds no token, key or password it knows, in any encoding.
+      const logger = createLogger({
+        level: config.server.logLevel,
+        format: config.server.logFormat,
+        redactor: createRedactor(secretValues(config)),
+      });
       // Loaded when run: the coordinator and the stores are what every other command can do without.
       const [{ startServer }, { isPostgresUrl }] = await Promise.all([
         import('../coordinator/server.js'),

@@ -26,6 +26,22 @@ export const ModelEntrySchema = z.strictObject({
   transcript: z.string().min(1).optional(),
 });
 
+/**
+ * Variables the runtimes read model keys from on their own when a `[models.NAME]` entry names none:
+ * the builtin agent's hosted providers (`agents/builtin/providers.ts`) and the CLI agents, which get the
+ * factory's environment (Claude Code, Codex, Gemini CLI, droid). Their values are secrets wherever set.
+ */
+export const PROVIDER_KEY_ENV: readonly string[] = [
+  'ANTHROPIC_API_KEY',
+  'ANTHROPIC_AUTH_TOKEN',
+  'CLAUDE_CODE_OAUTH_TOKEN',
+  'OPENAI_API_KEY',
+  'CODEX_API_KEY',
+  'GEMINI_API_KEY',
+  'GOOGLE_API_KEY',
+  'FACTORY_API_KEY',
+];
+
 /** A resolved model: the config entry with its name, or a bare model id to pass through to a CLI. */
 export interface ModelConfig {
   /** The `[models.NAME]` key, or the job's `agent.model` when nothing in config matches it. */

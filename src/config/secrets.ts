@@ -1,0 +1,33 @@
+/**
+ * Every secret value the config knows about, for the redactor: the tokens, the variables marked secret
+ * (`factory.secretEnv`), each model's key (`[models.NAME] apiKeyEnv`), the keys the runtimes read by
+ * themselves (`PROVIDER_KEY_ENV`) and a PostgreSQL password. Reads `config.processEnv`, never `process.env`.
+ */
+import { PROVIDER_KEY_ENV } from '../core/models.js';
+import type { Config } from './config.js';
+
+function databasePassword(db: string): string | undefined {
+  if (!/^postgres(ql)?:\/\//.test(db)) return undefined;
+  try {
+    const password = new URL(db).password;
+    return password === '' ? undefined : decodeURIComponent(password);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The values (unset and empty ones left out; the redactor also skips short ones). */
+export function secretValues(config: Config): string[] {
+  const names = new Set([
+    ...config.factory.secretEnv,
+    ...Object.values(config.models).flatMap((model) => (model.apiKeyEnv === undefined ? [] : [model.apiKeyEnv])),
+    ...PROVIDER_KEY_ENV,
+  ]);
+  const values = [
+    config.client.token,
+    config.server.adminToken,
+    databasePassword(config.server.db),
+    ...[...names].map((name) => config.processEnv[name]),
+  ];
+  return values.filter((value): value is string => value !== undefined && value !== '');
+}
