@@ -40,10 +40,8 @@ export class UncommittedChangesError extends WorkspaceError {
   readonly retryable = false;
 }
 
-/** The job's changes conflict with the target branch; the conflicted files are in `files`. */
-export class MergeConflictError extends WorkspaceError {
-  readonly code = 'merge_conflict';
-  readonly retryable = false;
+/** A failure about some files of the job's change, named in `files`. */
+abstract class ChangedFilesError extends WorkspaceError {
   constructor(
     message: string,
     readonly files: string[],
@@ -51,6 +49,12 @@ export class MergeConflictError extends WorkspaceError {
   ) {
     super(message, options);
   }
+}
+
+/** The job's changes conflict with the target branch; the conflicted files are in `files`. */
+export class MergeConflictError extends ChangedFilesError {
+  readonly code = 'merge_conflict';
+  readonly retryable = false;
 }
 
 /** The target branch is checked out in the user's local repository with uncommitted changes. */
@@ -71,4 +75,10 @@ export class TargetDirtyError extends WorkspaceError {
 export class ShipContendedError extends WorkspaceError {
   readonly code = 'ship_contended';
   readonly retryable = true;
+}
+
+/** A changed file holds a secret value: the change is never committed or shipped. Names the files, never the value. */
+export class SecretInChangesError extends ChangedFilesError {
+  readonly code = 'secret_in_diff';
+  readonly retryable = false;
 }

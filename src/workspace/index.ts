@@ -25,7 +25,16 @@ export {
   type RemoveWorktreeOptions,
   type Worktree,
 } from './worktree.js';
-export { commitWip, deleteWip, JOB_TRAILER, pushWip, type PushWipOptions, type WipCommit } from './wip.js';
+export {
+  commitWip,
+  type CommitWipOptions,
+  deleteWip,
+  JOB_TRAILER,
+  pushWip,
+  type PushWipOptions,
+  type WipCommit,
+} from './wip.js';
+export { filesWithSecrets, refuseSecrets, type SecretScanner } from './secret-scan.js';
 export { diffStats, type DiffStats } from './diff.js';
 export { checkScope, type ScopeRule, type ScopeViolation } from './scope.js';
 export { findShippedCommit } from './shipped.js';

@@ -10,6 +10,7 @@ import { locateRepo } from './repo.js';
 import { shipMerge } from './ship-merge.js';
 import type { Worktree } from './worktree.js';
 import { UncommittedChangesError } from './errors.js';
+import { refuseSecrets, type SecretScanner } from './secret-scan.js';
 
 export type WorkspaceShipPolicy = Exclude<ShipPolicy, 'pr'>;
 
@@ -30,6 +31,8 @@ export interface ShipOptions {
   maxAttempts?: number;
   /** @default the process-wide `defaultLocks` */
   locks?: PathLocks;
+  /** Refuses (`SecretInChangesError`) to ship a change whose files hold a secret. @default no search */
+  secrets?: SecretScanner;
 }
 
 export interface ShipResult {
@@ -82,6 +85,8 @@ async function shipBranch(wt: Worktree, head: string, options: ShipOptions): Pro
 /** Ships the job's committed work per `options.policy`; see `ShipOptions.beforePush` for fencing. */
 export async function ship(wt: Worktree, options: ShipOptions): Promise<ShipResult> {
   const head = await assertCommitted(wt);
+  // Also what an earlier run committed (a resumed WIP): nothing holding a secret leaves the machine.
+  await refuseSecrets(wt, options.secrets);
   const locks = options.locks ?? defaultLocks;
   if (options.policy === 'none') {
     return { policy: 'none', branch: wt.branch, commit: head, alreadyShipped: false, empty: false, attempts: 0 };

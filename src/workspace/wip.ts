@@ -1,5 +1,6 @@
 /** Work in progress: commit everything in the worktree, push it to the origin as a scratch ref. */
 import { ensureSuccess, git, gitResult } from './git.js';
+import { refuseSecrets, type SecretScanner } from './secret-scan.js';
 import { wipRef, type Worktree } from './worktree.js';
 
 export const JOB_TRAILER = 'Conveyor-Job';
@@ -16,9 +17,18 @@ export interface WipCommit {
   changed: boolean;
 }
 
+export interface CommitWipOptions {
+  /**
+   * Searches the changed files on disk first: one holding a secret throws `SecretInChangesError`
+   * before anything reaches git. @default no search
+   */
+  secrets?: SecretScanner;
+}
+
 /** Commits every change in the worktree (new, changed and deleted files; ignored files stay out). */
-export async function commitWip(wt: Worktree, message: string): Promise<WipCommit> {
+export async function commitWip(wt: Worktree, message: string, options: CommitWipOptions = {}): Promise<WipCommit> {
   const cwd = wt.path;
+  await refuseSecrets(wt, options.secrets);
   await git(['add', '--all'], { cwd });
   const staged = await gitResult(['diff', '--cached', '--quiet'], { cwd });
   const changed = staged.exitCode !== 0;
