@@ -137,6 +137,7 @@ stops the job at once and ships nothing.`,
           defaultRepo: process.cwd(),
           env: agentEnvironment(config.processEnv),
           keepFailed: flags.keepFailed === true || config.factory.keepFailed,
+          secrets: redactor,
           agent: agentSettings(config),
           pipelines: config.pipelines,
           skills: {

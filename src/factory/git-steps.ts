@@ -13,7 +13,10 @@ import {
   type DiffStats,
   locateRepo,
   pushWip,
+  refuseSecrets,
   removeWorktree,
+  SecretInChangesError,
+  type SecretScanner,
   ship,
   type Worktree,
   WorkspaceInputError,
@@ -21,7 +24,7 @@ import {
 import type { PipelineDefinition } from '../core/pipelines.js';
 import type { SkillSettings } from '../pipeline/skills.js';
 import { type AgentSettings, runAgent, withJobLimits } from './agent-step.js';
-import type { JobSteps, VerifyResult } from './steps.js';
+import { type JobSteps, StepFailedError, type StepFailure, type VerifyResult } from './steps.js';
 
 export interface GitStepsOptions {
   /** Mirrors and worktrees live under here. */
@@ -47,6 +50,16 @@ export interface GitStepsOptions {
   pipelines?: Readonly<Record<string, PipelineDefinition>>;
   /** Where skills come from and the token budget of a pipeline run's skills. @default no extra dirs, 2000 tokens */
   skills?: SkillSettings;
+  /**
+   * Finds secret values (in every encoding it knows) in the job's changed files, read from disk before
+   * git hashes them: a change holding one fails the job for good (`secret_in_diff`) and is never
+   * committed or shipped. @default no search
+   */
+  secrets?: SecretScanner;
+}
+
+function secretFailure(error: SecretInChangesError): StepFailure {
+  return { code: error.code, message: error.message, retryable: false };
 }
 
 /** The change as the job result shows it: the files, its size, and the unified diff (cut at 64 KiB). */
@@ -60,6 +73,17 @@ const OUTPUT_TAIL = 4000;
 
 function repoOf(job: JobView, options: GitStepsOptions): string {
   return job.repo ?? options.defaultRepo;
+}
+
+/** The failure when a changed file holds a secret; checked before `diffStats` hashes the files. */
+async function secretsIn(worktree: Worktree, options: GitStepsOptions): Promise<StepFailure | undefined> {
+  try {
+    await refuseSecrets(worktree, options.secrets);
+    return undefined;
+  } catch (error) {
+    if (error instanceof SecretInChangesError) return secretFailure(error);
+    throw error;
+  }
 }
 
 export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
@@ -113,6 +137,8 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
           skills: options.skills,
         });
         if (built.failure !== undefined || built.blocked !== undefined) return built;
+        const leak = await secretsIn(worktree, options);
+        if (leak !== undefined) return { ...built, failure: leak };
         const stats = await diffStats(worktree);
         const withDiff = { ...built, result: { ...built.result, diff: diffOf(stats) } };
         const violation = checkScope(stats, job.scope ?? {}, job.constraints ?? {});
@@ -162,6 +188,8 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
           },
         };
       }
+      const leak = await secretsIn(worktree, options);
+      if (leak !== undefined) return { summary: outcome.summary, result, failure: leak };
       const stats = await diffStats(worktree);
       const withDiff = { ...result, diff: diffOf(stats) };
       const violation = checkScope(stats, job.scope ?? {}, job.constraints ?? {});
@@ -176,7 +204,11 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
     },
 
     async checkpoint(job, worktree): Promise<Checkpoint> {
-      const wip = await commitWip(worktree, `conveyor: work in progress on ${job.title}`);
+      const wip = await commitWip(worktree, `conveyor: work in progress on ${job.title}`, {
+        ...(options.secrets === undefined ? {} : { secrets: options.secrets }),
+      }).catch((error: unknown) => {
+        throw error instanceof SecretInChangesError ? new StepFailedError(secretFailure(error)) : error;
+      });
       // A remote repository gets the WIP too, so another factory can resume from it.
       if (!(await locateRepo(repoOf(job, options))).local) await pushWip(worktree);
       const session = sessions.get(worktree) ?? job.checkpoint?.agentSession;
@@ -241,9 +273,11 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
           ...(job.target === null ? {} : { target: job.target }),
           message: job.title,
           beforePush,
+          ...(options.secrets === undefined ? {} : { secrets: options.secrets }),
         });
         return { ship: { ...shipped } };
       } catch (error) {
+        if (error instanceof SecretInChangesError) return { failure: secretFailure(error) };
         return { failure: { code: 'ship_failed', message: `ship: ${(error as Error).message}`, retryable: true } };
       }
     },

@@ -13,7 +13,7 @@ import type { FleetClient } from './fleet-client.js';
 import { LeaseKeeper } from './lease-keeper.js';
 import { type FlushResult, Outbox } from './outbox.js';
 import { sleep } from './sleep.js';
-import type { JobSteps, StepFailure } from './steps.js';
+import { type JobSteps, StepFailedError, type StepFailure } from './steps.js';
 
 export type RunOutcome =
   | { kind: 'shipped'; result: JobResult }
@@ -253,6 +253,10 @@ export async function runJob(claim: ClaimedJob, options: RunnerOptions): Promise
       if (final.kind === 'fenced') log('shipped, but the final report met a fence', { reason: final.message });
       return { kind: 'shipped', result };
     } catch (error) {
+      if (error instanceof StepFailedError) {
+        disposition = 'failed';
+        return await fail(error.failure);
+      }
       if (!(error instanceof Fenced) || !(outage.seen || lease.sawOutage)) throw error;
       // The replay after an outage met a fence: what was done meanwhile is orphaned, not wrong.
       const checkpoint = await options.steps.checkpoint(job, workspace).catch(() => undefined);

@@ -1,6 +1,7 @@
 /** The steps a job runner drives, behind one interface so the runner is only about stages and leases. */
 import type { JobView } from '../protocol/views.js';
 import type { Subtask } from '../core/decomposition.js';
+import { ConveyorError } from '../core/errors.js';
 import type { Checkpoint, FactoryEvent, JobResult } from '../core/job.js';
 
 /** A step that did not succeed, with what the coordinator's retry policy needs. */
@@ -10,6 +11,18 @@ export interface StepFailure {
   /** False for deterministic failures (scope or deny violations): retrying cannot help. */
   retryable: boolean;
   result?: JobResult;
+}
+
+/**
+ * Thrown by a step that cannot go on and must end the job with `failure` where it has no result to
+ * return it in (a checkpoint refusing to commit a secret); the runner reports it as the job's failure.
+ */
+export class StepFailedError extends ConveyorError {
+  readonly code: string;
+  constructor(readonly failure: StepFailure) {
+    super(failure.message);
+    this.code = failure.code;
+  }
 }
 
 export interface VerifyResult {
@@ -52,7 +65,7 @@ export interface JobSteps<W = unknown> {
    * through `context`.
    */
   build(job: JobView, workspace: W, context: BuildContext): Promise<BuildResult>;
-  /** Commits work in progress to the job branch (pushed when the repo is remote). */
+  /** Commits work in progress to the job branch (pushed when the repo is remote); may throw `StepFailedError`. */
   checkpoint(job: JobView, workspace: W): Promise<Checkpoint>;
   verify(
     job: JobView,
