@@ -113,7 +113,7 @@ export async function drain(
       while (performance.now() < deadline) {
         const claim = await store.claim({ product: PRODUCT, factoryId, capabilities: [], leaseTtlMs: LEASE_TTL_MS });
         if (claim === undefined) return;
-        const base = { jobId: claim.job.id, product: PRODUCT, leaseEpoch: claim.leaseEpoch };
+        const base = { jobId: claim.job.id, product: PRODUCT, factoryId, leaseEpoch: claim.leaseEpoch };
         if (mode === 'terminal') {
           await store.report({ ...base, stage: 'failed', error: { message: 'noop', retryable: false } }, POLICY);
         } else {

@@ -197,8 +197,7 @@ async function measure(files: number): Promise<SizeResult> {
     for (const [key, value] of Object.entries(process.env)) if (value !== undefined) env[key] = value;
     const workdir = join(dir, 'factory');
     const factory = startFactory({
-      id: `bench-${String(files)}`,
-      client: new FleetClient(httpTransport(url, factoryToken)),
+      client: new FleetClient(httpTransport(url, factoryToken), `bench-${String(files)}`),
       steps: gitSteps({ workdir, defaultRepo: repo, env }),
       capabilities: [],
       slots: 1,

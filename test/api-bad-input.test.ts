@@ -261,10 +261,14 @@ const contentType = fc.oneof(
 const VALID_BODIES: Readonly<Record<string, Record<string, unknown>>> = {
   'POST /api/fleet/factories/heartbeat': { factoryId: 'f1', capabilities: ['git'], health: 'ok', load: 0 },
   'POST /api/fleet/claim': { factoryId: 'f1', capabilities: [], waitMs: 0 },
-  'PATCH /api/fleet/jobs/:id': { stage: 'building', leaseEpoch: 1 },
-  'POST /api/fleet/jobs/:id/lease/renew': { leaseEpoch: 1 },
-  'POST /api/fleet/jobs/:id/lease/release': { leaseEpoch: 1 },
-  'POST /api/fleet/jobs/:id/subtasks': { leaseEpoch: 1, subtasks: [{ title: 'Part', body: 'Do part.', after: [] }] },
+  'PATCH /api/fleet/jobs/:id': { factoryId: 'f1', stage: 'building', leaseEpoch: 1 },
+  'POST /api/fleet/jobs/:id/lease/renew': { factoryId: 'f1', leaseEpoch: 1 },
+  'POST /api/fleet/jobs/:id/lease/release': { factoryId: 'f1', leaseEpoch: 1 },
+  'POST /api/fleet/jobs/:id/subtasks': {
+    factoryId: 'f1',
+    leaseEpoch: 1,
+    subtasks: [{ title: 'Part', body: 'Do part.', after: [] }],
+  },
   'POST /api/jobs': { title: 'Fix it', body: 'The parser drops the last line.' },
   'POST /api/jobs/:id/cancel': { reason: 'not needed' },
   'POST /api/jobs/:id/unblock': { answer: 'yes' },
@@ -591,7 +595,7 @@ describe.each(BACKENDS)('bad input over HTTP on %s', (backend) => {
   it('answers 400 to JSON nested too deep to store', async () => {
     const depth = 10_000;
     const answer = await tc.call('PATCH', '/api/fleet/jobs/01ARZ3NDEKTSV4RRFFQ69G5FAV', {
-      body: `{"stage":"building","leaseEpoch":1,"result":{"a":${'['.repeat(depth)}${']'.repeat(depth)}}}`,
+      body: `{"factoryId":"f1","stage":"building","leaseEpoch":1,"result":{"a":${'['.repeat(depth)}${']'.repeat(depth)}}}`,
       headers: { 'content-type': 'application/json' },
       token: tc.tokens.factory,
     });
@@ -641,7 +645,7 @@ describe.each(BACKENDS)('bad input over HTTP on %s', (backend) => {
     expect(claimed.body.job.id).toBe(submitted.body.id);
     const answer = await tc.call('PATCH', `/api/fleet/jobs/${submitted.body.id as string}`, {
       token: tc.tokens.factory,
-      json: { stage: 'assigned', leaseEpoch: claimed.body.leaseEpoch as number },
+      json: { factoryId: 'f1', stage: 'assigned', leaseEpoch: claimed.body.leaseEpoch as number },
       headers,
     });
     expect(answer.status).toBe(422);

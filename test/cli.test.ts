@@ -91,8 +91,9 @@ describe('conveyor CLI', () => {
         body: JSON.stringify(body),
       }).then(async (r): Promise<{ leaseEpoch: number }> => (await r.json()) as { leaseEpoch: number });
     const { leaseEpoch } = await call('/api/fleet/claim', { factoryId: 'cli-act', capabilities: [] });
-    await call(`/api/fleet/jobs/${id}`, { stage: 'building', leaseEpoch });
+    await call(`/api/fleet/jobs/${id}`, { factoryId: 'cli-act', stage: 'building', leaseEpoch });
     await call(`/api/fleet/jobs/${id}`, {
+      factoryId: 'cli-act',
       stage: 'blocked',
       leaseEpoch,
       error: { code: 'needs_clarification', message: 'Which greeting?' },

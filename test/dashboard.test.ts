@@ -68,7 +68,7 @@ describe('dashboard in Chromium', () => {
   const report = async (id: string, stage: string, extra: Record<string, unknown> = {}): Promise<void> => {
     const answer = await tc.call('PATCH', `/api/fleet/jobs/${id}`, {
       token: tc.tokens.factory,
-      json: { stage, leaseEpoch: epochs.get(id), ...extra },
+      json: { factoryId: FACTORY, stage, leaseEpoch: epochs.get(id), ...extra },
     });
     expect(answer.status, JSON.stringify(answer.body)).toBe(200);
   };
@@ -192,6 +192,7 @@ describe('dashboard in Chromium', () => {
     const events = await tc.call('POST', `/api/fleet/jobs/${jobs.building}/events`, {
       token: tc.tokens.factory,
       json: {
+        factoryId: FACTORY,
         leaseEpoch: epochs.get(jobs.building),
         events: [
           { type: 'skills.selected', payload: { skills: ['test-driven-development'] } },
@@ -245,6 +246,7 @@ describe('dashboard in Chromium', () => {
     const split = await tc.call('POST', `/api/fleet/jobs/${parent}/subtasks`, {
       token: tc.tokens.factory,
       json: {
+        factoryId: FACTORY,
         leaseEpoch: epochs.get(parent),
         subtasks: [
           { title: 'Parse the CSV', body: 'Parse it.' },

@@ -7,6 +7,7 @@ import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FleetClient, httpTransport } from '../src/factory/fleet-client.js';
+import type { ClaimedJob } from '../src/protocol/fleet.js';
 import { BACKENDS } from './helpers/databases.js';
 import { startTestCoordinator, type TestCoordinator } from './helpers/coordinator.js';
 
@@ -38,10 +39,19 @@ describe.each(BACKENDS)('decomposition over HTTP on %s', (backend) => {
       json: { factoryId, capabilities: [], waitMs },
       headers: as(product),
     });
-  const patch = (product: string, id: string, json: unknown) =>
-    tc.call('PATCH', `/api/fleet/jobs/${id}`, { token: tc.tokens.factory, json, headers: as(product) });
-  const subtasks = (product: string, id: string, json: unknown) =>
-    tc.call('POST', `/api/fleet/jobs/${id}/subtasks`, { token: tc.tokens.factory, json, headers: as(product) });
+  /** Fleet writes name the writing factory, as every factory does. */
+  const patch = (product: string, id: string, json: object, factoryId = 'f1') =>
+    tc.call('PATCH', `/api/fleet/jobs/${id}`, {
+      token: tc.tokens.factory,
+      json: { factoryId, ...json },
+      headers: as(product),
+    });
+  const subtasks = (product: string, id: string, json: object, factoryId = 'f1') =>
+    tc.call('POST', `/api/fleet/jobs/${id}/subtasks`, {
+      token: tc.tokens.factory,
+      json: { factoryId, ...json },
+      headers: as(product),
+    });
   /** The JSON a GET answers (its shape is what the test asserts). */
   const get = async (product: string, path: string): Promise<any> =>
     (await tc.call('GET', path, { headers: as(product) })).body;
@@ -52,17 +62,18 @@ describe.each(BACKENDS)('decomposition over HTTP on %s', (backend) => {
     const claimed = await claim(product, factoryId);
     expect(claimed.body.job.id).toBe(job.id);
     const leaseEpoch = claimed.body.leaseEpoch as number;
-    expect((await patch(product, job.id, { stage: 'building', leaseEpoch })).status).toBe(200);
+    expect((await patch(product, job.id, { stage: 'building', leaseEpoch }, factoryId)).status).toBe(200);
     return { id: job.id, leaseEpoch };
   };
 
   /** Walks a claimed subtask to shipped as its factory would. */
-  const shipClaimed = async (product: string, claimed: { job: { id: string }; leaseEpoch: number }, commit: string) => {
+  const shipClaimed = async (product: string, claimed: ClaimedJob, commit: string) => {
     const { job, leaseEpoch } = claimed;
+    const holder = job.lease!.factoryId;
     for (const stage of ['building', 'testing']) {
-      expect((await patch(product, job.id, { stage, leaseEpoch })).status).toBe(200);
+      expect((await patch(product, job.id, { stage, leaseEpoch }, holder)).status).toBe(200);
     }
-    const shipped = await patch(product, job.id, { stage: 'shipped', leaseEpoch, result: { commit } });
+    const shipped = await patch(product, job.id, { stage: 'shipped', leaseEpoch, result: { commit } }, holder);
     expect(shipped.body.stage).toBe('shipped');
   };
 
@@ -119,7 +130,7 @@ describe.each(BACKENDS)('decomposition over HTTP on %s', (backend) => {
     expect((await patch(p, id, { stage: 'testing', leaseEpoch })).status).toBe(409);
     const renew = await tc.call('POST', `/api/fleet/jobs/${id}/lease/renew`, {
       token: tc.tokens.factory,
-      json: { leaseEpoch },
+      json: { factoryId: 'f1', leaseEpoch },
       headers: as(p),
     });
     expect(renew.status).toBe(409);
@@ -130,7 +141,7 @@ describe.each(BACKENDS)('decomposition over HTTP on %s', (backend) => {
     const p = 'bad';
     const { id, leaseEpoch } = await building(p);
     const one = { title: 'T', body: 'B' };
-    const cases: [unknown, string][] = [
+    const cases: [object, string][] = [
       [{ leaseEpoch, subtasks: [] }, 'body.subtasks'],
       [{ leaseEpoch, subtasks: Array.from({ length: 51 }, () => one) }, 'body.subtasks'],
       [{ leaseEpoch }, 'body.subtasks'],
@@ -171,7 +182,7 @@ describe.each(BACKENDS)('decomposition over HTTP on %s', (backend) => {
     // A subtask is not split again.
     await subtasks(p, id, { leaseEpoch, subtasks: [one] });
     const child = await claim(p, 'f2');
-    const nested = await subtasks(p, child.body.job.id, { leaseEpoch: child.body.leaseEpoch, subtasks: [one] });
+    const nested = await subtasks(p, child.body.job.id, { leaseEpoch: child.body.leaseEpoch, subtasks: [one] }, 'f2');
     expect(nested.status).toBe(400);
     expect(nested.body.error.details).toEqual([
       { path: 'params.id', message: expect.stringContaining('subtask') as string },
@@ -182,7 +193,7 @@ describe.each(BACKENDS)('decomposition over HTTP on %s', (backend) => {
     const p = 'e2e';
     const fleet = (factoryId: string) => ({
       factoryId,
-      client: new FleetClient(httpTransport(tc.url, tc.tokens.factory, p)),
+      client: new FleetClient(httpTransport(tc.url, tc.tokens.factory, p), factoryId),
     });
     const a = fleet('factory-a');
     const b = fleet('factory-b');
@@ -199,7 +210,7 @@ describe.each(BACKENDS)('decomposition over HTTP on %s', (backend) => {
     if (split.kind !== 'ok') return;
     const [model, storage, route] = [split.value.children[0]!, split.value.children[1]!, split.value.children[2]!];
     const claimBy = async (f: ReturnType<typeof fleet>, waitMs = 0) => {
-      const outcome = await f.client.claim({ factoryId: f.factoryId, capabilities: [], waitMs });
+      const outcome = await f.client.claim({ capabilities: [], waitMs });
       expect(outcome.kind).toBe('ok');
       return outcome.kind === 'ok' ? outcome.value : undefined;
     };

@@ -34,8 +34,13 @@ describe.each(BACKENDS)('fleet protocol over HTTP on %s', (backend) => {
       json: { factoryId, capabilities: [], ...(waitMs === undefined ? {} : { waitMs }) },
       headers: { 'x-product-id': product },
     });
-  const patch = (product: string, id: string, json: unknown) =>
-    tc.call('PATCH', `/api/fleet/jobs/${id}`, { token: tc.tokens.factory, json, headers: { 'x-product-id': product } });
+  /** A stage report as factory `factoryId` (every fleet write names its factory). */
+  const patch = (product: string, id: string, json: object, factoryId = 'f1') =>
+    tc.call('PATCH', `/api/fleet/jobs/${id}`, {
+      token: tc.tokens.factory,
+      json: { factoryId, ...json },
+      headers: { 'x-product-id': product },
+    });
 
   it('walks a job to shipped and refuses an illegal stage with 422 naming the allowed ones', async () => {
     const job = await submit('walk');
@@ -71,12 +76,12 @@ describe.each(BACKENDS)('fleet protocol over HTTP on %s', (backend) => {
       patch('fence', job.id, { stage: 'building', leaseEpoch: stale }),
       tc.call('POST', `/api/fleet/jobs/${job.id}/lease/renew`, {
         token: tc.tokens.factory,
-        json: { leaseEpoch: stale },
+        json: { factoryId: 'f1', leaseEpoch: stale },
         headers,
       }),
       tc.call('POST', `/api/fleet/jobs/${job.id}/lease/release`, {
         token: tc.tokens.factory,
-        json: { leaseEpoch: stale },
+        json: { factoryId: 'f1', leaseEpoch: stale },
         headers,
       }),
     ];
@@ -91,10 +96,10 @@ describe.each(BACKENDS)('fleet protocol over HTTP on %s', (backend) => {
   it('records what the lease holder observed as job events, fenced like a report, and counts model usage', async () => {
     const job = await submit('observe');
     const { leaseEpoch } = (await claim('observe', 'f1')).body as { leaseEpoch: number };
-    const send = (json: unknown) =>
+    const send = (json: object) =>
       tc.call('POST', `/api/fleet/jobs/${job.id}/events`, {
         token: tc.tokens.factory,
-        json,
+        json: { factoryId: 'f1', ...json },
         headers: { 'x-product-id': 'observe' },
       });
     const events = [
@@ -147,13 +152,14 @@ describe.each(BACKENDS)('fleet protocol over HTTP on %s', (backend) => {
     const job = await submit('expiry');
     const first = (await claim('expiry', 'zombie')).body as { leaseEpoch: number };
     await new Promise((resolve) => setTimeout(resolve, 900));
-    const late = await patch('expiry', job.id, { stage: 'building', leaseEpoch: first.leaseEpoch });
+    const late = await patch('expiry', job.id, { stage: 'building', leaseEpoch: first.leaseEpoch }, 'zombie');
     expect(late.status).toBe(409);
     const second = await claim('expiry', 'healthy', 2000);
     expect(second.status).toBe(200);
     expect(second.body.job.id).toBe(job.id);
     expect(second.body.leaseEpoch).toBeGreaterThan(first.leaseEpoch);
-    expect((await patch('expiry', job.id, { stage: 'building', leaseEpoch: second.body.leaseEpoch })).status).toBe(200);
+    const healthy = await patch('expiry', job.id, { stage: 'building', leaseEpoch: second.body.leaseEpoch }, 'healthy');
+    expect(healthy.status).toBe(200);
     const events = await tc.call('GET', `/api/jobs/${job.id}/events`, { headers: { 'x-product-id': 'expiry' } });
     const types = (events.body as { type: string }[]).map((e) => e.type);
     expect(types).toEqual(expect.arrayContaining(['lease.expired', 'fence.rejected']));

@@ -76,11 +76,13 @@ describe('two coordinators sharing one PostgreSQL database', () => {
     const first = (await onA('POST', '/api/fleet/claim', { factoryId: 'x', capabilities: [] })).body;
     expect(first.job.id).toBe(job.id);
     const stale = await onB('PATCH', `/api/fleet/jobs/${job.id as string}`, {
+      factoryId: 'x',
       stage: 'building',
       leaseEpoch: (first.leaseEpoch as number) + 1,
     });
     expect(stale.status).toBe(409);
     const ok = await onB('PATCH', `/api/fleet/jobs/${job.id as string}`, {
+      factoryId: 'x',
       stage: 'building',
       leaseEpoch: first.leaseEpoch,
     });

@@ -48,13 +48,17 @@ describe.each(BACKENDS)('the protocol on %s', (backend) => {
     expect(claimed.job.id).toBe(job.id);
     const leaseEpoch = claimed.leaseEpoch;
     await fleet('POST', `/api/fleet/jobs/${job.id}/events`, {
+      factoryId: 'f1',
       leaseEpoch,
       events: [{ type: 'llm.call', payload: { model: 'm', inputTokens: 3 } }],
     });
-    JobView.parse((await fleet('PATCH', `/api/fleet/jobs/${job.id}`, { stage: 'building', leaseEpoch })).body);
+    JobView.parse(
+      (await fleet('PATCH', `/api/fleet/jobs/${job.id}`, { factoryId: 'f1', stage: 'building', leaseEpoch })).body,
+    );
     const split = SubtasksAnswer.parse(
       (
         await fleet('POST', `/api/fleet/jobs/${job.id}/subtasks`, {
+          factoryId: 'f1',
           leaseEpoch,
           subtasks: [
             { title: 'One', body: 'First.' },

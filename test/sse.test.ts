@@ -167,7 +167,12 @@ describe.each(BACKENDS)('event stream on %s', (backend) => {
         for (const stage of ['building', 'testing', 'shipped']) {
           const patched = await tc.call('PATCH', `/api/fleet/jobs/${job.id}`, {
             token: tc.tokens.factory,
-            json: { stage, leaseEpoch, ...(stage === 'shipped' ? { result: { commit: 'abc1234' } } : {}) },
+            json: {
+              factoryId: `writer-${n}`,
+              stage,
+              leaseEpoch,
+              ...(stage === 'shipped' ? { result: { commit: 'abc1234' } } : {}),
+            },
           });
           expect(patched.status, JSON.stringify(patched.body)).toBe(200);
         }

@@ -91,6 +91,8 @@ export interface OfflineMode {
   /** Opens the store, builds the coordinator, starts the queue folder; answers with the factory's client. */
   start(input: {
     config: Config;
+    /** The factory the client speaks for. */
+    factoryId: string;
     logger: FastifyBaseLogger;
     redactor: Redactor;
     log: (fields: Record<string, unknown>, message: string) => void;
@@ -104,7 +106,7 @@ export function offlineMode(queueDir: string): OfflineMode {
   const token = newTokenSecret();
   const stops: (() => Promise<void> | void)[] = [];
 
-  const start: OfflineMode['start'] = async ({ config, logger, redactor, log }) => {
+  const start: OfflineMode['start'] = async ({ config, factoryId, logger, redactor, log }) => {
     mkdirSync(join(dir, '.conveyor'), { recursive: true });
     const store = await openStore(join(dir, '.conveyor', 'conveyor.db'));
     stops.push(() => store.close());
@@ -142,7 +144,7 @@ export function offlineMode(queueDir: string): OfflineMode {
     stops.push(() => folder.close());
     stops.push(followJobs(store, folder, redactor, log));
     // Reports are redacted before they are queued or sent, as in fleet mode.
-    return new FleetClient(transport, undefined, redactor);
+    return new FleetClient(transport, factoryId, undefined, redactor);
   };
 
   return {

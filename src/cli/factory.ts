@@ -105,9 +105,10 @@ stops the job at once and ships nothing.`,
       const id = config.factory.id ?? `${hostname()}-${randomBytes(3).toString('hex')}`;
       const client =
         offline === undefined
-          ? new FleetClient(httpTransport(config.client.url, token, config.client.product), undefined, redactor)
+          ? new FleetClient(httpTransport(config.client.url, token, config.client.product), id, undefined, redactor)
           : await offline.start({
               config,
+              factoryId: id,
               logger: logger.child({ component: 'coordinator' }),
               redactor,
               log: (fields, message) => {
@@ -124,7 +125,6 @@ stops the job at once and ships nothing.`,
         if (problem !== undefined) throw new CliError(`--schedule "${flags.schedule}": ${problem}`, 2);
       }
       const options: FactoryOptions = {
-        id,
         client,
         capabilities,
         slots: config.factory.slots,

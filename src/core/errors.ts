@@ -37,7 +37,10 @@ export class NotFoundError extends ConveyorError {
   readonly code = 'not_found';
 }
 
-/** A write with an epoch that does not hold the lease (HTTP 409). Carries the current epoch. */
+/**
+ * A write that does not hold the lease (HTTP 409): a stale epoch, or the right epoch from a factory
+ * that is not the lease's holder. Carries the current epoch and both factories.
+ */
 export class FencedError extends ConveyorError {
   readonly code = 'stale_epoch';
   constructor(
@@ -45,9 +48,11 @@ export class FencedError extends ConveyorError {
     readonly sentEpoch: number,
     readonly currentEpoch: number,
     reason: string,
+    /** The factory that tried to write, and the one holding the lease (null when none does). */
+    readonly factories: { writer: string; holder: string | null },
   ) {
     super(
-      `job ${jobId}: lease epoch ${sentEpoch} is not current (current epoch ${currentEpoch}: ${reason}); stop work on this job`,
+      `job ${jobId}: factory ${factories.writer} does not hold the lease under epoch ${sentEpoch} (current epoch ${currentEpoch}: ${reason}); stop work on this job`,
     );
   }
 }

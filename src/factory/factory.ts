@@ -12,7 +12,7 @@ import { sleep } from './sleep.js';
 import type { JobSteps } from './steps.js';
 
 export interface FactoryOptions {
-  id: string;
+  /** Speaks for the factory: its `factoryId` is the factory's id. */
   client: FleetClient;
   steps: JobSteps;
   capabilities: string[];
@@ -66,7 +66,6 @@ export function startFactory(options: FactoryOptions): FactoryRun {
 
   const heartbeat = async (): Promise<FleetOutcome<HeartbeatAnswer>> => {
     const answer = await options.client.heartbeat({
-      factoryId: options.id,
       capabilities: options.capabilities,
       health: draining.signal.aborted ? 'draining' : 'ok',
       load: running,
@@ -86,7 +85,7 @@ export function startFactory(options: FactoryOptions): FactoryRun {
   const slot = async (n: number): Promise<void> => {
     while (!draining.signal.aborted) {
       const claim = await options.client.claim(
-        { factoryId: options.id, capabilities: options.capabilities, waitMs: options.once === true ? 0 : claimWaitMs },
+        { capabilities: options.capabilities, waitMs: options.once === true ? 0 : claimWaitMs },
         draining.signal,
       );
       if (isDraining() && claim.kind === 'ok' && claim.value !== undefined) {

@@ -4,6 +4,8 @@
  * at once), `rejected` (another 4xx: a bug or bad input, not worth retrying) or `unreachable`
  * (connection refused, timeout, 5xx: keep working and retry later). Every request body passes through
  * the redactor first, and the outbox writes what `redact` answers: the one place reports leave.
+ * A client speaks for one factory: it names it (`factoryId`) in every call, as the coordinator requires
+ * of every write under a lease.
  */
 import type { Redactor } from '../core/redact.js';
 import type { ErrorAnswer } from '../protocol/common.js';
@@ -25,9 +27,14 @@ export type Transport = (request: {
   signal?: AbortSignal;
 }) => Promise<{ status: number; body: unknown }>;
 
+/** A fleet request body without the factory's id, which the client adds. */
+export type FromFactory<T> = Omit<T, 'factoryId'>;
+
 export class FleetClient {
   constructor(
     private readonly transport: Transport,
+    /** The factory this client speaks for, named in every call. */
+    readonly factoryId: string,
     private readonly timeoutMs = 10_000,
     /** Secrets (tokens, secret environment variables) removed from every body sent or queued. */
     private readonly redactor?: Redactor,
@@ -38,23 +45,23 @@ export class FleetClient {
     return this.redactor === undefined ? body : this.redactor.redactDeep(body);
   }
 
-  heartbeat(body: fleet.Heartbeat): Promise<FleetOutcome<fleet.HeartbeatAnswer>> {
-    return this.call('POST', '/api/fleet/factories/heartbeat', body);
+  heartbeat(body: FromFactory<fleet.Heartbeat>): Promise<FleetOutcome<fleet.HeartbeatAnswer>> {
+    return this.call('POST', '/api/fleet/factories/heartbeat', this.named(body));
   }
 
   /** 204 (nothing to do) is `ok` with `undefined`. */
   /** `signal` ends a long poll early (the factory is draining). */
-  claim(body: fleet.ClaimBody, signal?: AbortSignal): Promise<FleetOutcome<fleet.ClaimedJob | undefined>> {
-    return this.call('POST', '/api/fleet/claim', body, (body.waitMs ?? 0) + this.timeoutMs, signal);
+  claim(body: FromFactory<fleet.ClaimBody>, signal?: AbortSignal): Promise<FleetOutcome<fleet.ClaimedJob | undefined>> {
+    return this.call('POST', '/api/fleet/claim', this.named(body), (body.waitMs ?? 0) + this.timeoutMs, signal);
   }
 
-  report(jobId: string, body: fleet.Report): Promise<FleetOutcome<JobView>> {
-    return this.call('PATCH', `/api/fleet/jobs/${jobId}`, body);
+  report(jobId: string, body: FromFactory<fleet.Report>): Promise<FleetOutcome<JobView>> {
+    return this.call('PATCH', `/api/fleet/jobs/${jobId}`, this.named(body));
   }
 
   /** Records what the run observed (`llm.call`, `tool.call`, …) as job events under the lease. */
-  events(jobId: string, body: fleet.EventsBody): Promise<FleetOutcome<fleet.EventsAnswer>> {
-    return this.call('POST', `/api/fleet/jobs/${jobId}/events`, body);
+  events(jobId: string, body: FromFactory<fleet.EventsBody>): Promise<FleetOutcome<fleet.EventsAnswer>> {
+    return this.call('POST', `/api/fleet/jobs/${jobId}/events`, this.named(body));
   }
 
   /**
@@ -62,21 +69,25 @@ export class FleetClient {
    * nothing more) and the job waits for its children. Asking again under the same epoch answers the same
    * children, so a retry after a lost answer is safe.
    */
-  subtasks(jobId: string, body: fleet.SubtasksBody): Promise<FleetOutcome<fleet.SubtasksAnswer>> {
-    return this.call('POST', `/api/fleet/jobs/${jobId}/subtasks`, body);
+  subtasks(jobId: string, body: FromFactory<fleet.SubtasksBody>): Promise<FleetOutcome<fleet.SubtasksAnswer>> {
+    return this.call('POST', `/api/fleet/jobs/${jobId}/subtasks`, this.named(body));
   }
 
   renew(jobId: string, leaseEpoch: number): Promise<FleetOutcome<fleet.RenewAnswer>> {
-    return this.call('POST', `/api/fleet/jobs/${jobId}/lease/renew`, { leaseEpoch } satisfies fleet.EpochBody);
+    return this.call('POST', `/api/fleet/jobs/${jobId}/lease/renew`, this.named({ leaseEpoch }));
   }
 
   /** Hands a result produced under a lost lease to the coordinator for human triage. */
-  quarantine(jobId: string, body: fleet.QuarantineBody): Promise<FleetOutcome<QuarantineView>> {
-    return this.call('POST', `/api/fleet/jobs/${jobId}/quarantine`, body);
+  quarantine(jobId: string, body: FromFactory<fleet.QuarantineBody>): Promise<FleetOutcome<QuarantineView>> {
+    return this.call('POST', `/api/fleet/jobs/${jobId}/quarantine`, this.named(body));
   }
 
   release(jobId: string, leaseEpoch: number): Promise<FleetOutcome<JobView>> {
-    return this.call('POST', `/api/fleet/jobs/${jobId}/lease/release`, { leaseEpoch } satisfies fleet.EpochBody);
+    return this.call('POST', `/api/fleet/jobs/${jobId}/lease/release`, this.named({ leaseEpoch }));
+  }
+
+  private named<T extends object>(body: T): T & { factoryId: string } {
+    return { factoryId: this.factoryId, ...body };
   }
 
   private async call<T>(

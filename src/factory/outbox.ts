@@ -17,10 +17,10 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import type { EventsBody, Report } from '../protocol/fleet.js';
-import type { FleetClient, FleetOutcome } from './fleet-client.js';
+import type { FleetClient, FleetOutcome, FromFactory } from './fleet-client.js';
 
-/** One queued call: a stage report, or a batch of observed events. Both are fenced by the epoch. */
-export type OutboxEntry = { report: Report } | { events: EventsBody };
+/** One queued call: a stage report, or a batch of observed events. Both are fenced by the epoch (and the client's factory). */
+export type OutboxEntry = { report: FromFactory<Report> } | { events: FromFactory<EventsBody> };
 
 export type FlushResult =
   | { kind: 'flushed' }

@@ -1,7 +1,8 @@
 /**
  * The fleet protocol (DESIGN §4): what a factory sends and what the coordinator answers for heartbeat,
  * claim, report, events, subtasks, renew, release and quarantine. Request types are what a client
- * sends (`z.input`), answer types what it receives.
+ * sends (`z.input`), answer types what it receives. Every write under a lease names the writing factory
+ * (`factoryId`) besides the epoch: only the factory holding the lease may write.
  */
 import { z } from 'zod';
 import { SubtaskListSchema } from '../core/decomposition.js';
@@ -44,6 +45,7 @@ export type ClaimedJob = z.infer<typeof ClaimedJob>;
 
 /** `PATCH /api/fleet/jobs/:id`: a stage under the lease epoch, with a checkpoint, result or error; answers the job. */
 export const Report = z.strictObject({
+  factoryId: FACTORY_ID,
   stage: STAGE,
   leaseEpoch: LEASE_EPOCH,
   checkpoint: CheckpointSchema.optional(),
@@ -52,8 +54,8 @@ export const Report = z.strictObject({
 });
 export type Report = z.input<typeof Report>;
 
-/** Renew and release: only the epoch the factory holds. */
-export const EpochBody = z.strictObject({ leaseEpoch: LEASE_EPOCH });
+/** Renew and release: the factory and the epoch it holds. */
+export const EpochBody = z.strictObject({ factoryId: FACTORY_ID, leaseEpoch: LEASE_EPOCH });
 export type EpochBody = z.input<typeof EpochBody>;
 
 export const RenewAnswer = z.strictObject({ leaseExpiresAt: ISO_TIME });
@@ -61,6 +63,7 @@ export type RenewAnswer = z.infer<typeof RenewAnswer>;
 
 /** `POST /api/fleet/jobs/:id/events`: what the lease holder observed, recorded as job events. */
 export const EventsBody = z.strictObject({
+  factoryId: FACTORY_ID,
   leaseEpoch: LEASE_EPOCH,
   events: z.array(FactoryEventSchema).min(1).max(500),
 });
@@ -70,14 +73,19 @@ export const EventsAnswer = z.strictObject({ recorded: z.int() });
 export type EventsAnswer = z.infer<typeof EventsAnswer>;
 
 /** `POST /api/fleet/jobs/:id/subtasks`: 1-50 subtasks; `after` names earlier positions (1-based) only. */
-export const SubtasksBody = z.strictObject({ leaseEpoch: LEASE_EPOCH, subtasks: SubtaskListSchema });
+export const SubtasksBody = z.strictObject({
+  factoryId: FACTORY_ID,
+  leaseEpoch: LEASE_EPOCH,
+  subtasks: SubtaskListSchema,
+});
 export type SubtasksBody = z.input<typeof SubtasksBody>;
 
 export const SubtasksAnswer = z.strictObject({ children: z.array(JobView) });
 export type SubtasksAnswer = z.infer<typeof SubtasksAnswer>;
 
-/** `POST /api/fleet/jobs/:id/quarantine`: a result produced under a lost lease, for human triage. */
+/** `POST /api/fleet/jobs/:id/quarantine`: a result produced under a lost lease (by this factory), for human triage. */
 export const QuarantineBody = z.strictObject({
+  factoryId: FACTORY_ID,
   leaseEpoch: LEASE_EPOCH,
   reason: z.string().min(1).max(2000),
   result: JobResultSchema,

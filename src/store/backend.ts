@@ -5,7 +5,7 @@ import type { Checkpoint, JobError, JobResult } from '../core/job.js';
 import type { Stage } from '../core/stages.js';
 import type { EventRow, JobRow } from './rows.js';
 import type { Database } from './schema.js';
-import type { EventCursorQuery, StoreSignal } from './store.js';
+import type { EventCursorQuery, LeaseFence, StoreSignal } from './store.js';
 
 /**
  * A backend is the same named pieces on each side, one file each in `sqlite/` and `postgres/` (as
@@ -54,10 +54,7 @@ export interface Signals {
 }
 
 /** A fenced factory report whose outcome depends on nothing but the stage guard. */
-export interface FencedMove {
-  product: string;
-  jobId: string;
-  leaseEpoch: number;
+export interface FencedMove extends LeaseFence {
   now: number;
   to: Stage;
   /** Stages the job may be in for this move (including `to` itself for a same-stage report). */
@@ -87,12 +84,7 @@ export interface FastPaths {
     expiresAt: number;
   }): Promise<JobRow | undefined>;
   move(move: FencedMove): Promise<JobRow | undefined>;
-  renew(input: {
-    product: string;
-    jobId: string;
-    leaseEpoch: number;
-    now: number;
-    expiresAt: number;
-    activeStages: readonly Stage[];
-  }): Promise<JobRow | undefined>;
+  renew(
+    input: LeaseFence & { now: number; expiresAt: number; activeStages: readonly Stage[] },
+  ): Promise<JobRow | undefined>;
 }

@@ -32,6 +32,7 @@ describe.each(BACKENDS)('decomposition on %s: stopped children and human actions
         {
           jobId: flaky.id,
           product,
+          factoryId: 'f1',
           leaseEpoch: c!.leaseEpoch,
           stage: 'failed',
           error: { message: `verify failed (${String(attempt)})` },
@@ -82,7 +83,7 @@ describe.each(BACKENDS)('decomposition on %s: stopped children and human actions
     expect([c1?.job.id, c2?.job.id]).toEqual([lost.id, broken.id]);
     // Only the first child's lease runs out: the second is renewed in time.
     clock.advance(TTL - 1);
-    await store.renew(product, broken.id, c2!.leaseEpoch, TTL);
+    await store.renew({ product, jobId: broken.id, factoryId: 'f1', leaseEpoch: c2!.leaseEpoch }, TTL);
     clock.advance(2);
     const expired = (await store.expireLeases(policy)).filter((e) => e.product === product);
     expect(expired.map((e) => [e.jobId, e.outcome])).toEqual([[lost.id, 'dead_letter']]);
@@ -95,6 +96,7 @@ describe.each(BACKENDS)('decomposition on %s: stopped children and human actions
       {
         jobId: broken.id,
         product,
+        factoryId: 'f1',
         leaseEpoch: c2!.leaseEpoch,
         stage: 'failed',
         error: { message: 'cannot build', retryable: false },
@@ -132,7 +134,10 @@ describe.each(BACKENDS)('decomposition on %s: stopped children and human actions
     const reason = (await store.jobEvents(product, waiting.id)).at(-1)?.payload.reason;
     expect(reason).toBe(`its parent ${parent.id} was cancelled: not needed`);
     await expect(
-      store.report({ jobId: running.id, product, leaseEpoch: held!.leaseEpoch, stage: 'building' }, policy),
+      store.report(
+        { jobId: running.id, product, factoryId: 'f1', leaseEpoch: held!.leaseEpoch, stage: 'building' },
+        policy,
+      ),
     ).rejects.toBeInstanceOf(FencedError);
     // The parent's run was already over: cancelling it ends no run a second time.
     expect((await store.jobRuns(product, parent.id)).map((r) => r.outcome)).toEqual(['decomposed']);
@@ -153,7 +158,14 @@ describe.each(BACKENDS)('decomposition on %s: stopped children and human actions
     const { product, parent, children } = await decomposed([{ title: 'Only', body: 'b' }], { maxAttempts: 1 });
     const c = await claim(product);
     await store.report(
-      { jobId: children[0]!.id, product, leaseEpoch: c!.leaseEpoch, stage: 'failed', error: { message: 'boom' } },
+      {
+        jobId: children[0]!.id,
+        product,
+        factoryId: 'f1',
+        leaseEpoch: c!.leaseEpoch,
+        stage: 'failed',
+        error: { message: 'boom' },
+      },
       policy,
     );
     expect((await store.getJob(product, parent.id))?.stage).toBe('blocked');

@@ -85,9 +85,11 @@ describe.each(BACKENDS)('decomposition on %s', (backend) => {
 
     // The old holder is fenced; the reaper leaves the waiting parent alone; it is never claimable.
     await expect(
-      store.report({ jobId: parent.id, product, leaseEpoch: epoch, stage: 'testing' }, policy),
+      store.report({ jobId: parent.id, product, factoryId: 'f1', leaseEpoch: epoch, stage: 'testing' }, policy),
     ).rejects.toBeInstanceOf(FencedError);
-    await expect(store.renew(product, parent.id, epoch, TTL)).rejects.toBeInstanceOf(FencedError);
+    await expect(
+      store.renew({ product, jobId: parent.id, factoryId: 'f1', leaseEpoch: epoch }, TTL),
+    ).rejects.toBeInstanceOf(FencedError);
     clock.advance(TTL * 3);
     expect((await store.expireLeases(policy)).filter((e) => e.product === product)).toEqual([]);
     expect(await store.getJob(product, parent.id)).toMatchObject({ stage: 'building', leaseEpoch: epoch });
@@ -100,13 +102,20 @@ describe.each(BACKENDS)('decomposition on %s', (backend) => {
     const again = await store.decompose({
       product,
       jobId: parent.id,
+      factoryId: 'f1',
       leaseEpoch: epoch,
       subtasks: [{ title: 'Other', body: 'c' }],
     });
     expect(again.created).toBe(false);
     expect(again.children.map((c) => c.id)).toEqual(children.map((c) => c.id));
     await expect(
-      store.decompose({ product, jobId: parent.id, leaseEpoch: epoch + 1, subtasks: [{ title: 'x', body: 'y' }] }),
+      store.decompose({
+        product,
+        jobId: parent.id,
+        factoryId: 'f1',
+        leaseEpoch: epoch + 1,
+        subtasks: [{ title: 'x', body: 'y' }],
+      }),
     ).rejects.toBeInstanceOf(FencedError);
     expect(await store.listChildren(product, parent.id)).toHaveLength(1);
   });
@@ -115,12 +124,13 @@ describe.each(BACKENDS)('decomposition on %s', (backend) => {
     const product = nextProduct();
     const { job } = await store.submit(newJob({ product, requiredCapabilities: ['node'] }));
     const first = await claim(product);
-    await store.release(product, job.id, first!.leaseEpoch);
+    await store.release({ product, jobId: job.id, factoryId: 'f1', leaseEpoch: first!.leaseEpoch });
     const second = await claim(product);
     const eventsBefore = await store.jobEvents(product, job.id);
     const stale = store.decompose({
       product,
       jobId: job.id,
+      factoryId: 'f1',
       leaseEpoch: first!.leaseEpoch,
       subtasks: [{ title: 'a', body: 'b' }],
     });
@@ -134,6 +144,7 @@ describe.each(BACKENDS)('decomposition on %s', (backend) => {
     const split = await store.decompose({
       product,
       jobId: job.id,
+      factoryId: 'f1',
       leaseEpoch: second!.leaseEpoch,
       subtasks: [{ title: 'a', body: 'b' }],
     });
@@ -143,6 +154,7 @@ describe.each(BACKENDS)('decomposition on %s', (backend) => {
       store.decompose({
         product,
         jobId: child!.job.id,
+        factoryId: 'f1',
         leaseEpoch: child!.leaseEpoch,
         subtasks: [{ title: 'c', body: 'd' }],
       }),
@@ -163,7 +175,7 @@ describe.each(BACKENDS)('decomposition on %s', (backend) => {
     expect(await claim(product)).toBeUndefined();
     const finish = async (jobId: string, leaseEpoch: number) => {
       for (const stage of ['building', 'testing', 'shipped'] as const) {
-        await store.report({ jobId, product, leaseEpoch, stage }, policy);
+        await store.report({ jobId, product, factoryId: 'f1', leaseEpoch, stage }, policy);
       }
     };
     // Shipping the independent third frees nothing yet.
@@ -231,13 +243,20 @@ describe.each(BACKENDS)('decomposition on %s', (backend) => {
       const held = await Promise.all(children.map(() => claim(product)));
       for (const c of held) {
         for (const stage of ['building', 'testing'] as const) {
-          await store.report({ jobId: c!.job.id, product, leaseEpoch: c!.leaseEpoch, stage }, policy);
+          await store.report({ jobId: c!.job.id, product, factoryId: 'f1', leaseEpoch: c!.leaseEpoch, stage }, policy);
         }
       }
       await Promise.all(
         held.map((c, i) =>
           store.report(
-            { jobId: c!.job.id, product, leaseEpoch: c!.leaseEpoch, stage: 'shipped', result: { commit: `c${i}` } },
+            {
+              jobId: c!.job.id,
+              product,
+              factoryId: 'f1',
+              leaseEpoch: c!.leaseEpoch,
+              stage: 'shipped',
+              result: { commit: `c${i}` },
+            },
             policy,
           ),
         ),

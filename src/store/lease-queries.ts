@@ -1,7 +1,8 @@
 /**
  * A lease's life: the claim that grants it, then its holder's writes (stage reports, renew, release,
- * events, decomposition), each fenced by the lease epoch. A stale epoch throws `FencedError` and leaves
- * a `fence.rejected` event. Where the backend has one-statement fast paths (`Backend.fastPaths`), claim,
+ * events, decomposition), each fenced by the lease epoch and the holder: a stale epoch, or the right
+ * epoch from a factory that does not hold the lease, throws `FencedError` and leaves a `fence.rejected`
+ * event naming both factories. Where the backend has one-statement fast paths (`Backend.fastPaths`), claim,
  * reports and renew try them first; the transactional path here is the reference they must match.
  *
  * The hottest code in the coordinator: keep the round trips of these paths as they are.
@@ -26,6 +27,7 @@ import type {
   ClaimRequest,
   DecomposeRequest,
   Decomposition,
+  LeaseFence,
   RetryPolicy,
   StageReport,
   StoreSignal,
@@ -106,77 +108,63 @@ export async function reportStage(ctx: StoreContext, report: StageReport, policy
     }
     // The guard did not pass: the shared path below names the reason (or wins a race legitimately).
   }
-  const { job, signals } = await fencedWrite(
-    ctx,
-    report.product,
-    report.jobId,
-    report.leaseEpoch,
-    async (trx, row, now) => {
-      const patch: JobPatch = {};
-      if (report.checkpoint !== undefined) patch.checkpoint = json(report.checkpoint);
-      if (report.result !== undefined) patch.result = json(report.result);
-      if (report.error !== undefined) patch.error = json(report.error);
-      const events: NewEvent[] = [];
-      if (report.checkpoint !== undefined) {
-        events.push(jobEvent(row, 'checkpoint.saved', 'factory', { ...report.checkpoint, stage: row.stage }));
-      }
-      if (!reportable) {
-        // A factory never reports these (not even as its current stage, which would be a checkpoint).
-        const from = row.stage as Stage;
-        throw new IllegalTransitionError(row.id, from, report.stage, allowedTargets(from, 'factory'));
-      }
-      if (report.stage === row.stage) {
-        await appendEvents(trx, now, events);
-        return updateJob(trx, now, row, patch);
-      }
-      assertTransition(row, report.stage, 'factory');
+  const { job, signals } = await fencedWrite(ctx, report, async (trx, row, now) => {
+    const patch: JobPatch = {};
+    if (report.checkpoint !== undefined) patch.checkpoint = json(report.checkpoint);
+    if (report.result !== undefined) patch.result = json(report.result);
+    if (report.error !== undefined) patch.error = json(report.error);
+    const events: NewEvent[] = [];
+    if (report.checkpoint !== undefined) {
+      events.push(jobEvent(row, 'checkpoint.saved', 'factory', { ...report.checkpoint, stage: row.stage }));
+    }
+    if (!reportable) {
+      // A factory never reports these (not even as its current stage, which would be a checkpoint).
+      const from = row.stage as Stage;
+      throw new IllegalTransitionError(row.id, from, report.stage, allowedTargets(from, 'factory'));
+    }
+    if (report.stage === row.stage) {
       await appendEvents(trx, now, events);
-      if (report.stage !== 'failed') {
-        const next = await ctx.mover.apply(trx, now, row, {
-          to: report.stage,
-          actor: 'factory',
-          type: 'stage.changed',
-          patch,
-          runOutcome: report.stage,
-        });
-        return next;
-      }
-      const retryable = report.error?.retryable !== false;
-      const failed = await ctx.mover.apply(trx, now, row, {
-        to: 'failed',
+      return updateJob(trx, now, row, patch);
+    }
+    assertTransition(row, report.stage, 'factory');
+    await appendEvents(trx, now, events);
+    if (report.stage !== 'failed') {
+      const next = await ctx.mover.apply(trx, now, row, {
+        to: report.stage,
         actor: 'factory',
         type: 'stage.changed',
-        payload: { error: report.error ?? null },
-        patch: { ...patch, attempts: row.attempts + 1 },
-        runOutcome: 'failed',
-        // A retryable failure is not the end of the job: the coordinator's policy decides next.
-        endsJob: !retryable,
+        patch,
+        runOutcome: report.stage,
       });
-      if (!retryable) return failed;
-      return requeueOrDeadLetter(ctx.mover, trx, now, failed, policy, {
-        type: 'job.retry_scheduled',
-        attempts: failed.attempts,
-      });
-    },
-  );
+      return next;
+    }
+    const retryable = report.error?.retryable !== false;
+    const failed = await ctx.mover.apply(trx, now, row, {
+      to: 'failed',
+      actor: 'factory',
+      type: 'stage.changed',
+      payload: { error: report.error ?? null },
+      patch: { ...patch, attempts: row.attempts + 1 },
+      runOutcome: 'failed',
+      // A retryable failure is not the end of the job: the coordinator's policy decides next.
+      endsJob: !retryable,
+    });
+    if (!retryable) return failed;
+    return requeueOrDeadLetter(ctx.mover, trx, now, failed, policy, {
+      type: 'job.retry_scheduled',
+      attempts: failed.attempts,
+    });
+  });
   ctx.emit(...signals);
   return job;
 }
 
-export async function renew(
-  ctx: StoreContext,
-  product: string,
-  jobId: string,
-  leaseEpoch: number,
-  leaseTtlMs: number,
-): Promise<number> {
+export async function renew(ctx: StoreContext, fence: LeaseFence, leaseTtlMs: number): Promise<number> {
   const fast = ctx.backend.fastPaths;
   if (fast !== undefined) {
     const now = ctx.clock.now();
     const row = await fast.renew({
-      product,
-      jobId,
-      leaseEpoch,
+      ...fence,
       now,
       expiresAt: now + leaseTtlMs,
       activeStages: ACTIVE_STAGES,
@@ -186,7 +174,7 @@ export async function renew(
       return now + leaseTtlMs;
     }
   }
-  const { job } = await fencedWrite(ctx, product, jobId, leaseEpoch, async (trx, row, now) => {
+  const { job } = await fencedWrite(ctx, fence, async (trx, row, now) => {
     const next = await updateJob(trx, now, row, { lease_expires_at: now + leaseTtlMs });
     await appendEvents(trx, now, [jobEvent(row, 'lease.renewed', 'factory', { leaseExpiresAt: now + leaseTtlMs })]);
     return next;
@@ -194,8 +182,8 @@ export async function renew(
   return job.lease?.expiresAt ?? 0;
 }
 
-export async function release(ctx: StoreContext, product: string, jobId: string, leaseEpoch: number): Promise<Job> {
-  const { job, signals } = await fencedWrite(ctx, product, jobId, leaseEpoch, (trx, row, now) =>
+export async function release(ctx: StoreContext, fence: LeaseFence): Promise<Job> {
+  const { job, signals } = await fencedWrite(ctx, fence, (trx, row, now) =>
     ctx.mover.apply(trx, now, row, {
       to: 'queued',
       actor: 'coordinator',
@@ -210,12 +198,10 @@ export async function release(ctx: StoreContext, product: string, jobId: string,
 
 export async function recordEvents(
   ctx: StoreContext,
-  product: string,
-  jobId: string,
-  leaseEpoch: number,
+  fence: LeaseFence,
   events: readonly FactoryEvent[],
 ): Promise<void> {
-  const { signals } = await fencedWrite(ctx, product, jobId, leaseEpoch, async (trx, row, now) => {
+  const { signals } = await fencedWrite(ctx, fence, async (trx, row, now) => {
     await appendEvents(
       trx,
       now,
@@ -229,17 +215,22 @@ export async function recordEvents(
 /** The lease holder splits its job into subtasks (`family-queries.ts`); asking again returns the same set. */
 export async function decompose(ctx: StoreContext, request: DecomposeRequest): Promise<Decomposition> {
   const now = ctx.clock.now();
-  const { product, jobId, leaseEpoch } = request;
+  const { product, jobId } = request;
   try {
     const done = await ctx.backend.writeTransaction(async (trx) => {
       const parent = await ctx.mover.lock(trx, product, jobId);
       const existing = await family.childRows(trx, product, jobId);
       // The same run asking again (its answer was lost): the children it made, not a second set.
-      if (existing.length > 0 && parent.lease_epoch === leaseEpoch) {
-        return { parent, children: existing, created: false };
+      if (existing.length > 0 && parent.lease_epoch === request.leaseEpoch) {
+        const run = await trx
+          .selectFrom('runs')
+          .select('factory_id')
+          .where('job_id', '=', jobId)
+          .where('epoch', '=', request.leaseEpoch)
+          .executeTakeFirst();
+        if (run?.factory_id === request.factoryId) return { parent, children: existing, created: false };
       }
-      const reason = fenceViolation(parent, leaseEpoch, now);
-      if (reason !== undefined) throw new FencedError(jobId, leaseEpoch, parent.lease_epoch, reason);
+      assertFence(parent, request, now);
       return { ...(await family.insertChildren(trx, now, ctx.mover, parent, request.subtasks)), created: true };
     });
     if (done.created) ctx.emit({ kind: 'events' }, { kind: 'jobs', product });
@@ -251,22 +242,20 @@ export async function decompose(ctx: StoreContext, request: DecomposeRequest): P
 }
 
 /**
- * Runs `write` on the job row locked in a transaction, after checking that `leaseEpoch` holds the
- * job's lease now. A stale epoch throws `FencedError` and records a `fence.rejected` event.
+ * Runs `write` on the job row locked in a transaction, after checking that `fence` (epoch and
+ * factory) holds the job's lease now. A stale epoch throws `FencedError` and records a `fence.rejected` event.
  */
 async function fencedWrite(
   ctx: StoreContext,
-  product: string,
-  jobId: string,
-  leaseEpoch: number,
+  fence: LeaseFence,
   write: (trx: Trx, row: JobRow, now: number) => Promise<Job | JobRow>,
 ): Promise<{ job: Job; signals: StoreSignal[] }> {
   const now = ctx.clock.now();
+  const { product } = fence;
   try {
     const row = await ctx.backend.writeTransaction(async (trx) => {
-      const locked = await ctx.mover.lock(trx, product, jobId);
-      const reason = fenceViolation(locked, leaseEpoch, now);
-      if (reason !== undefined) throw new FencedError(jobId, leaseEpoch, locked.lease_epoch, reason);
+      const locked = await ctx.mover.lock(trx, product, fence.jobId);
+      assertFence(locked, fence, now);
       return write(trx, locked, now);
     });
     const job = 'lease' in row ? row : toJob(row);
@@ -280,7 +269,8 @@ async function fencedWrite(
   }
 }
 
-async function recordFence(ctx: StoreContext, product: string, error: FencedError): Promise<void> {
+/** Leaves the `fence.rejected` event of a refused write, naming the writer and the lease's holder. */
+export async function recordFence(ctx: StoreContext, product: string, error: FencedError): Promise<void> {
   await ctx.backend.writeTransaction((trx) =>
     appendEvents(trx, ctx.clock.now(), [
       {
@@ -289,17 +279,34 @@ async function recordFence(ctx: StoreContext, product: string, error: FencedErro
         epoch: error.sentEpoch,
         type: 'fence.rejected',
         actor: 'coordinator',
-        payload: { sentEpoch: error.sentEpoch, currentEpoch: error.currentEpoch, reason: error.message },
+        payload: {
+          sentEpoch: error.sentEpoch,
+          currentEpoch: error.currentEpoch,
+          factoryId: error.factories.writer,
+          holderFactoryId: error.factories.holder,
+          reason: error.message,
+        },
       },
     ]),
   );
   ctx.emit({ kind: 'events' });
 }
 
-/** Why `leaseEpoch` may not write to this job now, or undefined when it holds the lease. */
-function fenceViolation(row: JobRow, leaseEpoch: number, now: number): string | undefined {
-  if (row.lease_epoch !== leaseEpoch) return `the job was claimed again under epoch ${row.lease_epoch}`;
+/** Throws `FencedError` unless `fence` holds the job's lease now: its epoch, its factory, unexpired. */
+function assertFence(row: JobRow, fence: LeaseFence, now: number): void {
+  const reason = fenceViolation(row, fence, now);
+  if (reason === undefined) return;
+  throw new FencedError(fence.jobId, fence.leaseEpoch, row.lease_epoch, reason, {
+    writer: fence.factoryId,
+    holder: row.lease_factory,
+  });
+}
+
+function fenceViolation(row: JobRow, fence: LeaseFence, now: number): string | undefined {
+  if (row.lease_epoch !== fence.leaseEpoch) return `the job was claimed again under epoch ${row.lease_epoch}`;
   if (!isActive(row.stage as Stage) || row.lease_factory === null) return `the job is ${row.stage} and holds no lease`;
+  // The right epoch is not enough: anyone in the product can read it (`GET /api/fleet/jobs/:id`).
+  if (row.lease_factory !== fence.factoryId) return `the lease is held by factory ${row.lease_factory}`;
   if (row.lease_expires_at === null || row.lease_expires_at <= now) return 'the lease expired';
   return undefined;
 }

@@ -1,19 +1,22 @@
 /** Results produced under a lost lease, kept for human triage (never shipped automatically). */
-import { NotFoundError } from '../core/errors.js';
-import type { JobResult, QuarantinedResult, TriageAction } from '../core/job.js';
+import { FencedError, NotFoundError } from '../core/errors.js';
+import type { QuarantinedResult, TriageAction } from '../core/job.js';
+import { recordFence } from './lease-queries.js';
 import { json, toQuarantined } from './rows.js';
 import { appendEvents, newId, requireJob, type StoreContext } from './store-context.js';
+import type { QuarantineRequest } from './store.js';
 
-export async function quarantine(
-  ctx: StoreContext,
-  input: {
-    product: string;
-    jobId: string;
-    epoch: number;
-    reason: string;
-    result: JobResult;
-  },
-): Promise<QuarantinedResult> {
+/** Only the factory that ran under `input.epoch` may quarantine its result; another one is fenced. */
+export async function quarantine(ctx: StoreContext, input: QuarantineRequest): Promise<QuarantinedResult> {
+  try {
+    return await insertQuarantined(ctx, input);
+  } catch (error) {
+    if (error instanceof FencedError) await recordFence(ctx, input.product, error);
+    throw error;
+  }
+}
+
+async function insertQuarantined(ctx: StoreContext, input: QuarantineRequest): Promise<QuarantinedResult> {
   const now = ctx.clock.now();
   const record = await ctx.backend.writeTransaction(async (trx) => {
     const run = await trx
@@ -25,6 +28,13 @@ export async function quarantine(
       .where('jobs.product', '=', input.product)
       .executeTakeFirst();
     if (run === undefined) throw new NotFoundError(`job ${input.jobId} has no run with epoch ${String(input.epoch)}`);
+    if (run.factory_id !== input.factoryId) {
+      const reason = `the run under epoch ${String(input.epoch)} was factory ${run.factory_id}'s`;
+      throw new FencedError(input.jobId, input.epoch, run.lease_epoch, reason, {
+        writer: input.factoryId,
+        holder: run.factory_id,
+      });
+    }
     const row = await trx
       .insertInto('quarantined_results')
       .values({

@@ -19,7 +19,6 @@ import type {
   Factory,
   FactoryEvent,
   Job,
-  JobResult,
   QuarantinedResult,
   Role,
   Run,
@@ -47,7 +46,9 @@ import type {
   ExpiredLease,
   HeartbeatInput,
   JobFilter,
+  LeaseFence,
   NewJob,
+  QuarantineRequest,
   RetryPolicy,
   StageReport,
   Store,
@@ -153,16 +154,16 @@ export class SqlStore implements Store {
     return leases.reportStage(this.ctx, report, policy);
   }
 
-  renew(product: string, jobId: string, leaseEpoch: number, leaseTtlMs: number): Promise<number> {
-    return leases.renew(this.ctx, product, jobId, leaseEpoch, leaseTtlMs);
+  renew(fence: LeaseFence, leaseTtlMs: number): Promise<number> {
+    return leases.renew(this.ctx, fence, leaseTtlMs);
   }
 
-  release(product: string, jobId: string, leaseEpoch: number): Promise<Job> {
-    return leases.release(this.ctx, product, jobId, leaseEpoch);
+  release(fence: LeaseFence): Promise<Job> {
+    return leases.release(this.ctx, fence);
   }
 
-  recordEvents(product: string, jobId: string, leaseEpoch: number, events: readonly FactoryEvent[]): Promise<void> {
-    return leases.recordEvents(this.ctx, product, jobId, leaseEpoch, events);
+  recordEvents(fence: LeaseFence, events: readonly FactoryEvent[]): Promise<void> {
+    return leases.recordEvents(this.ctx, fence, events);
   }
 
   decompose(request: DecomposeRequest): Promise<Decomposition> {
@@ -219,13 +220,7 @@ export class SqlStore implements Store {
     return tokens.findToken(this.ctx, hash);
   }
 
-  quarantine(input: {
-    product: string;
-    jobId: string;
-    epoch: number;
-    reason: string;
-    result: JobResult;
-  }): Promise<QuarantinedResult> {
+  quarantine(input: QuarantineRequest): Promise<QuarantinedResult> {
     return quarantined.quarantine(this.ctx, input);
   }
 

@@ -72,12 +72,22 @@ describe.each(BACKENDS)('store on %s', (backend) => {
   it('walks a job to shipped, recording each stage, the checkpoint and the result', async () => {
     const { job, leaseEpoch } = await claimed();
     for (const stage of ['building', 'review', 'building', 'review', 'testing'] as const) {
-      await store.report({ jobId: job.id, product: job.product, leaseEpoch, stage }, policy);
+      await store.report({ jobId: job.id, product: job.product, factoryId: 'f1', leaseEpoch, stage }, policy);
     }
     const checkpoint = { wipBranch: `conveyor/${job.id}`, wipCommit: 'abc1234' };
-    await store.report({ jobId: job.id, product: job.product, leaseEpoch, stage: 'testing', checkpoint }, policy);
+    await store.report(
+      { jobId: job.id, product: job.product, factoryId: 'f1', leaseEpoch, stage: 'testing', checkpoint },
+      policy,
+    );
     const shipped = await store.report(
-      { jobId: job.id, product: job.product, leaseEpoch, stage: 'shipped', result: { commit: 'abc1234' } },
+      {
+        jobId: job.id,
+        product: job.product,
+        factoryId: 'f1',
+        leaseEpoch,
+        stage: 'shipped',
+        result: { commit: 'abc1234' },
+      },
       policy,
     );
     expect(shipped).toMatchObject({ stage: 'shipped', lease: null, checkpoint, result: { commit: 'abc1234' } });
@@ -107,11 +117,14 @@ describe.each(BACKENDS)('store on %s', (backend) => {
       for (const to of illegal) {
         const { job, leaseEpoch } = await claimed();
         for (const stage of paths[from] ?? []) {
-          await store.report({ jobId: job.id, product: job.product, leaseEpoch, stage }, policy);
+          await store.report({ jobId: job.id, product: job.product, factoryId: 'f1', leaseEpoch, stage }, policy);
         }
         const before = await store.getJob(job.product, job.id);
         const eventsBefore = await store.jobEvents(job.product, job.id);
-        const attempt = store.report({ jobId: job.id, product: job.product, leaseEpoch, stage: to }, policy);
+        const attempt = store.report(
+          { jobId: job.id, product: job.product, factoryId: 'f1', leaseEpoch, stage: to },
+          policy,
+        );
         await expect(attempt).rejects.toBeInstanceOf(IllegalTransitionError);
         await expect(attempt).rejects.toThrow(`cannot move from ${from} to ${to}`);
         expect(await store.getJob(job.product, job.id)).toEqual(before);
@@ -122,7 +135,10 @@ describe.each(BACKENDS)('store on %s', (backend) => {
 
   it('refuses a report of a stage a factory never reports, even the current one', async () => {
     const { job, leaseEpoch } = await claimed();
-    const attempt = store.report({ jobId: job.id, product: job.product, leaseEpoch, stage: 'assigned' }, policy);
+    const attempt = store.report(
+      { jobId: job.id, product: job.product, factoryId: 'f1', leaseEpoch, stage: 'assigned' },
+      policy,
+    );
     await expect(attempt).rejects.toThrow(
       'cannot move from assigned to assigned; allowed from assigned: building, blocked, failed',
     );
@@ -130,11 +146,11 @@ describe.each(BACKENDS)('store on %s', (backend) => {
 
   it('refuses illegal human actions with 422', async () => {
     const { job, leaseEpoch } = await claimed();
-    await store.report({ jobId: job.id, product: job.product, leaseEpoch, stage: 'building' }, policy);
+    await store.report({ jobId: job.id, product: job.product, factoryId: 'f1', leaseEpoch, stage: 'building' }, policy);
     await expect(store.unblock(job.product, job.id, 'yes')).rejects.toBeInstanceOf(IllegalTransitionError);
     await expect(store.retry(job.product, job.id)).rejects.toBeInstanceOf(IllegalTransitionError);
-    await store.report({ jobId: job.id, product: job.product, leaseEpoch, stage: 'testing' }, policy);
-    await store.report({ jobId: job.id, product: job.product, leaseEpoch, stage: 'shipped' }, policy);
+    await store.report({ jobId: job.id, product: job.product, factoryId: 'f1', leaseEpoch, stage: 'testing' }, policy);
+    await store.report({ jobId: job.id, product: job.product, factoryId: 'f1', leaseEpoch, stage: 'shipped' }, policy);
     await expect(store.cancel(job.product, job.id, undefined)).rejects.toThrow('allowed from shipped: none');
     await expect(store.cancel(job.product, 'nope', undefined)).rejects.toBeInstanceOf(NotFoundError);
   });
@@ -144,11 +160,18 @@ describe.each(BACKENDS)('store on %s', (backend) => {
     const before = await store.getJob(job.product, job.id);
     const stale = leaseEpoch - 1;
     const calls = [
-      () => store.report({ jobId: job.id, product: job.product, leaseEpoch: stale, stage: 'building' }, policy),
-      () => store.renew(job.product, job.id, stale, TTL),
-      () => store.release(job.product, job.id, stale),
       () =>
-        store.report({ jobId: job.id, product: job.product, leaseEpoch: leaseEpoch + 1, stage: 'building' }, policy),
+        store.report(
+          { jobId: job.id, product: job.product, factoryId: 'f1', leaseEpoch: stale, stage: 'building' },
+          policy,
+        ),
+      () => store.renew({ product: job.product, jobId: job.id, factoryId: 'f1', leaseEpoch: stale }, TTL),
+      () => store.release({ product: job.product, jobId: job.id, factoryId: 'f1', leaseEpoch: stale }),
+      () =>
+        store.report(
+          { jobId: job.id, product: job.product, factoryId: 'f1', leaseEpoch: leaseEpoch + 1, stage: 'building' },
+          policy,
+        ),
     ];
     for (const call of calls) {
       const error: unknown = await call().catch((e: unknown) => e);
@@ -160,13 +183,49 @@ describe.each(BACKENDS)('store on %s', (backend) => {
     expect(fences).toHaveLength(4);
   });
 
+  it('refuses the right epoch from a factory that does not hold the lease, changing nothing', async () => {
+    const { job, leaseEpoch } = await claimed();
+    await store.report({ jobId: job.id, product: job.product, factoryId: 'f1', leaseEpoch, stage: 'building' }, policy);
+    const before = await store.getJob(job.product, job.id);
+    const other = { jobId: job.id, product: job.product, factoryId: 'f2', leaseEpoch };
+    const calls = [
+      () => store.report({ ...other, stage: 'failed', error: { message: 'sabotage', retryable: false } }, policy),
+      () => store.report({ ...other, stage: 'review' }, policy),
+      () => store.renew(other, TTL),
+      () => store.release(other),
+      () => store.recordEvents(other, [{ type: 'agent.message', payload: { text: 'not mine' } }]),
+      () => store.decompose({ ...other, subtasks: [{ title: 'x', body: 'y' }] }),
+      () => store.quarantine({ ...other, epoch: leaseEpoch, reason: 'not mine', result: {} }),
+    ];
+    for (const call of calls) {
+      const error: unknown = await call().catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(FencedError);
+      expect(error).toMatchObject({ currentEpoch: leaseEpoch, factories: { writer: 'f2', holder: 'f1' } });
+    }
+    expect(await store.getJob(job.product, job.id)).toEqual(before);
+    expect(await store.listChildren(job.product, job.id)).toEqual([]);
+    expect(await store.listQuarantined(job.product, job.id)).toEqual([]);
+    const events = await store.jobEvents(job.product, job.id);
+    const fences = events.filter((e) => e.type === 'fence.rejected');
+    expect(fences).toHaveLength(calls.length);
+    expect(fences[0]?.payload).toMatchObject({ factoryId: 'f2', holderFactoryId: 'f1', currentEpoch: leaseEpoch });
+    expect(events.filter((e) => e.type === 'agent.message' || e.type === 'lease.renewed')).toEqual([]);
+    // The holder is unharmed.
+    await store.report({ jobId: job.id, product: job.product, factoryId: 'f1', leaseEpoch, stage: 'testing' }, policy);
+    const shipped = await store.report(
+      { jobId: job.id, product: job.product, factoryId: 'f1', leaseEpoch, stage: 'shipped' },
+      policy,
+    );
+    expect(shipped.stage).toBe('shipped');
+  });
+
   it('expires a lease: requeues with backoff and epoch + 1, refuses the old holder, dead-letters at max attempts', async () => {
     const { job: submitted } = await store.submit(newJob({ product: 'expiry', maxAttempts: 2 }));
     const first = await store.claim({ product: 'expiry', factoryId: 'a', capabilities: [], leaseTtlMs: TTL });
     expect(first?.job.id).toBe(submitted.id);
     const epoch1 = first!.leaseEpoch;
     clock.advance(TTL - 1);
-    await store.renew('expiry', submitted.id, epoch1, TTL);
+    await store.renew({ product: 'expiry', jobId: submitted.id, factoryId: 'a', leaseEpoch: epoch1 }, TTL);
     clock.advance(TTL - 1);
     expect((await store.expireLeases(policy)).filter((e) => e.product === 'expiry')).toEqual([]);
     clock.advance(2);
@@ -176,7 +235,10 @@ describe.each(BACKENDS)('store on %s', (backend) => {
     expect(requeued).toMatchObject({ stage: 'queued', attempts: 1, leaseEpoch: epoch1 + 1, lease: null });
     expect(requeued!.runAfter).toBe(clock.now() + 1000);
     await expect(
-      store.report({ jobId: submitted.id, product: 'expiry', leaseEpoch: epoch1, stage: 'building' }, policy),
+      store.report(
+        { jobId: submitted.id, product: 'expiry', factoryId: 'a', leaseEpoch: epoch1, stage: 'building' },
+        policy,
+      ),
     ).rejects.toBeInstanceOf(FencedError);
     expect(await store.claim({ product: 'expiry', factoryId: 'b', capabilities: [], leaseTtlMs: TTL })).toBeUndefined();
     clock.advance(1000);
@@ -191,9 +253,9 @@ describe.each(BACKENDS)('store on %s', (backend) => {
 
   it('never lets the reaper overwrite a job completed a moment earlier', async () => {
     const { job, leaseEpoch } = await claimed();
-    await store.report({ jobId: job.id, product: job.product, leaseEpoch, stage: 'building' }, policy);
-    await store.report({ jobId: job.id, product: job.product, leaseEpoch, stage: 'testing' }, policy);
-    await store.report({ jobId: job.id, product: job.product, leaseEpoch, stage: 'shipped' }, policy);
+    await store.report({ jobId: job.id, product: job.product, factoryId: 'f1', leaseEpoch, stage: 'building' }, policy);
+    await store.report({ jobId: job.id, product: job.product, factoryId: 'f1', leaseEpoch, stage: 'testing' }, policy);
+    await store.report({ jobId: job.id, product: job.product, factoryId: 'f1', leaseEpoch, stage: 'shipped' }, policy);
     clock.advance(TTL * 2);
     await store.expireLeases(policy);
     expect(await store.getJob(job.product, job.id)).toMatchObject({ stage: 'shipped', leaseEpoch });
@@ -205,6 +267,7 @@ describe.each(BACKENDS)('store on %s', (backend) => {
       {
         jobId: a.job.id,
         product: a.job.product,
+        factoryId: 'f1',
         leaseEpoch: a.leaseEpoch,
         stage: 'failed',
         error: { message: 'verify failed' },
@@ -219,6 +282,7 @@ describe.each(BACKENDS)('store on %s', (backend) => {
       {
         jobId: b.job.id,
         product: b.job.product,
+        factoryId: 'f1',
         leaseEpoch: b.leaseEpoch,
         stage: 'failed',
         error: { message: 'no', retryable: false },
@@ -247,6 +311,7 @@ describe.each(BACKENDS)('store on %s', (backend) => {
       {
         jobId: job.id,
         product: job.product,
+        factoryId: 'f1',
         leaseEpoch,
         stage: 'blocked',
         error: { code: 'needs_clarification', message: 'Which file?' },
@@ -264,13 +329,20 @@ describe.each(BACKENDS)('store on %s', (backend) => {
     const { job, leaseEpoch } = await claimed();
     const cancelled = await store.cancel(job.product, job.id, 'not needed');
     expect(cancelled).toMatchObject({ stage: 'cancelled', lease: null });
-    await expect(store.renew(job.product, job.id, leaseEpoch, TTL)).rejects.toBeInstanceOf(FencedError);
+    await expect(
+      store.renew({ product: job.product, jobId: job.id, factoryId: 'f1', leaseEpoch: leaseEpoch }, TTL),
+    ).rejects.toBeInstanceOf(FencedError);
     expect((await store.jobRuns(job.product, job.id))[0]?.outcome).toBe('cancelled');
   });
 
   it('releases a lease back to the queue without counting an attempt', async () => {
     const { job, leaseEpoch } = await claimed();
-    const released = await store.release(job.product, job.id, leaseEpoch);
+    const released = await store.release({
+      product: job.product,
+      jobId: job.id,
+      factoryId: 'f1',
+      leaseEpoch: leaseEpoch,
+    });
     expect(released).toMatchObject({ stage: 'queued', attempts: 0, lease: null });
   });
 

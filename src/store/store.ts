@@ -51,14 +51,34 @@ export interface ClaimRequest {
   leaseTtlMs: number;
 }
 
-export interface StageReport {
-  jobId: string;
+/**
+ * Who writes under a lease. A fenced write is accepted only when `leaseEpoch` is the job's current
+ * epoch and `factoryId` is the factory holding its lease, both checked with the write.
+ */
+export interface LeaseFence {
   product: string;
+  jobId: string;
   leaseEpoch: number;
+  /** The writing factory: it must be the lease's holder. */
+  factoryId: string;
+}
+
+export interface StageReport extends LeaseFence {
   stage: Stage;
   checkpoint?: Checkpoint | undefined;
   result?: JobResult | undefined;
   error?: JobError | undefined;
+}
+
+/** A result a factory produced under lease `epoch`, which it lost before it could report it. */
+export interface QuarantineRequest {
+  product: string;
+  jobId: string;
+  epoch: number;
+  /** The factory that ran under `epoch`. */
+  factoryId: string;
+  reason: string;
+  result: JobResult;
 }
 
 export interface JobFilter {
@@ -73,10 +93,7 @@ export interface JobFilter {
 }
 
 /** A lease holder splitting its job into subtasks. */
-export interface DecomposeRequest {
-  product: string;
-  jobId: string;
-  leaseEpoch: number;
+export interface DecomposeRequest extends LeaseFence {
   /** Validated by `SubtaskListSchema` (1-50, `after` naming earlier positions only). */
   subtasks: readonly Subtask[];
 }
@@ -140,10 +157,10 @@ export interface Store {
 
   claim(request: ClaimRequest): Promise<Claim | undefined>;
   report(report: StageReport, policy: RetryPolicy): Promise<Job>;
-  renew(product: string, jobId: string, leaseEpoch: number, leaseTtlMs: number): Promise<number>;
-  release(product: string, jobId: string, leaseEpoch: number): Promise<Job>;
+  renew(fence: LeaseFence, leaseTtlMs: number): Promise<number>;
+  release(fence: LeaseFence): Promise<Job>;
   /** Appends what the lease holder observed (`llm.call`, `tool.call`, …); fenced like a report. */
-  recordEvents(product: string, jobId: string, leaseEpoch: number, events: readonly FactoryEvent[]): Promise<void>;
+  recordEvents(fence: LeaseFence, events: readonly FactoryEvent[]): Promise<void>;
 
   /**
    * Splits the job into child jobs, fenced like a report, in one transaction: the children (queued, or
@@ -189,15 +206,10 @@ export interface Store {
 
   /**
    * Attaches a result produced under lease `epoch` (no longer current) to the job for human triage,
-   * with a `job.quarantined` event; the job's stage does not change.
+   * with a `job.quarantined` event; the job's stage does not change. Only the factory that ran under
+   * that epoch may (`FencedError` otherwise).
    */
-  quarantine(input: {
-    product: string;
-    jobId: string;
-    epoch: number;
-    reason: string;
-    result: JobResult;
-  }): Promise<QuarantinedResult>;
+  quarantine(input: QuarantineRequest): Promise<QuarantinedResult>;
   listQuarantined(product: string, jobId: string): Promise<QuarantinedResult[]>;
   /** Records a human's decision on a quarantined result (once). */
   triage(product: string, jobId: string, quarantineId: string, action: TriageAction): Promise<QuarantinedResult>;

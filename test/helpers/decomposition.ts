@@ -82,8 +82,8 @@ export function decompositionFixture(backend: BackendName): DecompositionFixture
       const claimed = await claim(product);
       expect(claimed?.job.id).toBe(job.id);
       const epoch = claimed!.leaseEpoch;
-      await store().report({ jobId: job.id, product, leaseEpoch: epoch, stage: 'building' }, policy);
-      const split = await store().decompose({ product, jobId: job.id, leaseEpoch: epoch, subtasks });
+      await store().report({ jobId: job.id, product, factoryId: 'f1', leaseEpoch: epoch, stage: 'building' }, policy);
+      const split = await store().decompose({ product, jobId: job.id, factoryId: 'f1', leaseEpoch: epoch, subtasks });
       return { product, parent: split.parent, children: split.children, epoch };
     },
 
@@ -92,10 +92,10 @@ export function decompositionFixture(backend: BackendName): DecompositionFixture
       expect(claimed?.job.id).toBe(child.id);
       const leaseEpoch = claimed!.leaseEpoch;
       for (const stage of ['building', 'testing'] as const) {
-        await store().report({ jobId: child.id, product: child.product, leaseEpoch, stage }, policy);
+        await store().report({ jobId: child.id, product: child.product, factoryId, leaseEpoch, stage }, policy);
       }
       return store().report(
-        { jobId: child.id, product: child.product, leaseEpoch, stage: 'shipped', result: { commit } },
+        { jobId: child.id, product: child.product, factoryId, leaseEpoch, stage: 'shipped', result: { commit } },
         policy,
       );
     },

@@ -94,7 +94,12 @@ export function fleetRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
               waiter.disarm();
               if (gone()) {
                 // It left while the claim was being made: give the job back at once, not at lease expiry.
-                await store.release(principal.product, claim.job.id, claim.leaseEpoch);
+                await store.release({
+                  product: principal.product,
+                  jobId: claim.job.id,
+                  leaseEpoch: claim.leaseEpoch,
+                  factoryId: body.factoryId,
+                });
                 return undefined;
               }
               metrics.claims.inc();
@@ -121,7 +126,7 @@ export function fleetRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
       method: 'PATCH',
       url: '/api/fleet/jobs/:id',
       summary:
-        'Report a stage (with checkpoint, result or error) under the lease epoch; 409 when stale, 422 when illegal.',
+        'Report a stage (with checkpoint, result or error) as the factory holding the lease under its epoch; 409 when stale or another factory’s lease, 422 when illegal.',
       access: FLEET,
       params: JobParams,
       body: Report,
@@ -136,13 +141,16 @@ export function fleetRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
       method: 'POST',
       url: '/api/fleet/jobs/:id/events',
       summary:
-        'Record what the lease holder observed (llm.call, tool.call, verify.result, …) as job events; 409 when the epoch is stale.',
+        'Record what the lease holder observed (llm.call, tool.call, verify.result, …) as job events; 409 when the epoch is stale or the lease another factory’s.',
       access: FLEET,
       params: JobParams,
       body: EventsBody,
       response: EventsAnswer,
       async handler({ params, body, principal }) {
-        await fenced(store.recordEvents(principal.product, params.id, body.leaseEpoch, body.events));
+        const { factoryId, leaseEpoch } = body;
+        await fenced(
+          store.recordEvents({ product: principal.product, jobId: params.id, leaseEpoch, factoryId }, body.events),
+        );
         for (const event of body.events) {
           if (event.type !== 'llm.call') continue;
           const call = LlmCallPayload.safeParse(event.payload);
@@ -160,7 +168,7 @@ export function fleetRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
       method: 'POST',
       url: '/api/fleet/jobs/:id/subtasks',
       summary:
-        'Split the job into 1-50 subtasks (child jobs any factory may claim), fenced by the epoch (409 when stale): the run ends and the job waits in building until its last subtask ships. 201 {children}; 200 with the same children when the same run asks again.',
+        'Split the job into 1-50 subtasks (child jobs any factory may claim), fenced by the epoch and the holder (409 when stale or another factory’s lease): the run ends and the job waits in building until its last subtask ships. 201 {children}; 200 with the same children when the same run asks again.',
       access: FLEET,
       params: JobParams,
       body: SubtasksBody,
@@ -171,6 +179,7 @@ export function fleetRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
             product: principal.product,
             jobId: params.id,
             leaseEpoch: body.leaseEpoch,
+            factoryId: body.factoryId,
             subtasks: body.subtasks,
           }),
         );
@@ -181,46 +190,52 @@ export function fleetRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
     defineRoute({
       method: 'POST',
       url: '/api/fleet/jobs/:id/lease/renew',
-      summary: 'Extend the lease by the TTL; 409 when the epoch is stale.',
+      summary: 'Extend the lease by the TTL; 409 when the epoch is stale or the lease another factory’s.',
       access: FLEET,
       params: JobParams,
       body: EpochBody,
       response: RenewAnswer,
       async handler({ params, body, principal }) {
-        const expiresAt = await fenced(store.renew(principal.product, params.id, body.leaseEpoch, options.leaseTtlMs));
+        const expiresAt = await fenced(
+          store.renew({ ...body, product: principal.product, jobId: params.id }, options.leaseTtlMs),
+        );
         return { leaseExpiresAt: new Date(expiresAt).toISOString() };
       },
     }),
     defineRoute({
       method: 'POST',
       url: '/api/fleet/jobs/:id/lease/release',
-      summary: 'Give the job back to the queue without counting an attempt; 409 when the epoch is stale.',
+      summary:
+        'Give the job back to the queue without counting an attempt; 409 when the epoch is stale or the lease another factory’s.',
       access: FLEET,
       params: JobParams,
       body: EpochBody,
       response: JobView,
       async handler({ params, body, principal }) {
-        return jobView(await fenced(store.release(principal.product, params.id, body.leaseEpoch)));
+        return jobView(await fenced(store.release({ ...body, product: principal.product, jobId: params.id })));
       },
     }),
     defineRoute({
       method: 'POST',
       url: '/api/fleet/jobs/:id/quarantine',
       summary:
-        'Attach a result produced under a lease that was lost (the factory learned of it after an outage) for human triage; the stage does not change.',
+        'Attach a result produced under a lease that was lost (the factory learned of it after an outage) for human triage; the stage does not change; 409 from a factory that did not run under that epoch.',
       access: FLEET,
       params: JobParams,
       body: QuarantineBody,
       response: QuarantineView,
       status: 201,
       async handler({ params, body, principal }) {
-        const record = await store.quarantine({
-          product: principal.product,
-          jobId: params.id,
-          epoch: body.leaseEpoch,
-          reason: body.reason,
-          result: body.result,
-        });
+        const record = await fenced(
+          store.quarantine({
+            product: principal.product,
+            jobId: params.id,
+            epoch: body.leaseEpoch,
+            factoryId: body.factoryId,
+            reason: body.reason,
+            result: body.result,
+          }),
+        );
         return quarantineView(record);
       },
     }),

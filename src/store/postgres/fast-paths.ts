@@ -3,7 +3,7 @@
  * each, with data-modifying CTEs, instead of five or six round trips in a transaction. Each statement
  * is still atomic (the job row, the run and the events change together), and it does exactly what the
  * shared path in `lease-queries.ts` does for the same input: the conformance suite runs both. When the
- * fence or stage guard does not pass, the statement changes nothing and returns no row; the caller then
+ * fence (epoch, holder, expiry) or stage guard does not pass, the statement changes nothing and returns no row; the caller then
  * takes the shared path, which names the reason (404, 409 or 422). A subtask's final report (shipped,
  * or failed for good) is left to the shared path too, which settles the parent in the same transaction.
  */
@@ -60,12 +60,12 @@ export function postgresFastPaths(db: Kysely<Database>, pool: pg.Pool, filters: 
       const checkpoint = move.checkpoint === undefined ? null : JSON.stringify(move.checkpoint);
       const value = (v: unknown): string | null => (v === undefined ? null : JSON.stringify(v));
       return prepared(
-        'conveyor_move_v2',
+        'conveyor_move_v3',
         sql<JobRow>`
         with old as (
           select id, stage from jobs
           where id = ${move.jobId} and product = ${move.product} and lease_epoch = ${move.leaseEpoch}
-            and lease_factory is not null and lease_expires_at > ${move.now}
+            and lease_factory = ${move.factoryId} and lease_expires_at > ${move.now}
             and stage = any(${move.allowedFrom}::text[])
             -- A subtask's last move also settles its parent: the shared path does both in one transaction.
             and (parent_id is null or not ${move.endsJob}::boolean)
@@ -104,15 +104,15 @@ export function postgresFastPaths(db: Kysely<Database>, pool: pg.Pool, filters: 
       );
     },
 
-    async renew({ product, jobId, leaseEpoch, now, expiresAt, activeStages }) {
+    async renew({ product, jobId, leaseEpoch, factoryId, now, expiresAt, activeStages }) {
       const payload = JSON.stringify({ leaseExpiresAt: expiresAt });
       return prepared(
-        'conveyor_renew_v1',
+        'conveyor_renew_v2',
         sql<JobRow>`
         with upd as (
           update jobs set lease_expires_at = ${expiresAt}, updated_at = ${now}
           where id = ${jobId} and product = ${product} and lease_epoch = ${leaseEpoch}
-            and lease_factory is not null and lease_expires_at > ${now} and stage = any(${activeStages}::text[])
+            and lease_factory = ${factoryId} and lease_expires_at > ${now} and stage = any(${activeStages}::text[])
           returning *
         ), ev as (
           insert into events (at, product, job_id, epoch, type, actor, payload, ends_run, ends_job)
