@@ -1,8 +1,10 @@
 /**
  * A lease is held by one factory, over real HTTP on both backends: another factory of the same product
- * (same token) that reads the epoch with `GET /api/fleet/jobs/:id` cannot write under it.
+ * (same token) that reads the epoch with `GET /api/fleet/jobs/:id` cannot write under it, and a token
+ * bound to one factory cannot speak as another.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
+import { createToken } from '../src/coordinator/auth.js';
 import { BACKENDS } from './helpers/databases.js';
 import { startTestCoordinator, type TestCoordinator } from './helpers/coordinator.js';
 
@@ -83,5 +85,51 @@ describe.each(BACKENDS)('the lease holder over HTTP on %s', (backend) => {
     const res = await fleet('PATCH', `/api/fleet/jobs/${id}`, { stage: 'building', leaseEpoch });
     expect(res.status).toBe(400);
     expect(res.body.error.details).toEqual([expect.objectContaining({ path: 'body.factoryId' })]);
+  });
+
+  it('lets a token bound to one factory heartbeat, claim and write only as that factory', async () => {
+    const bound = (await createToken(tc.store, { role: 'factory', product, label: null, factoryId: 'f-bound' })).secret;
+    const as = (method: string, path: string, json: object) => tc.call(method, path, { token: bound, headers, json });
+    const beat = { capabilities: [], health: 'ok', load: 0 };
+    const refused = await as('POST', '/api/fleet/factories/heartbeat', { factoryId: 'f-other', ...beat });
+    expect(refused.status).toBe(403);
+    expect(refused.body.error.message).toBe('this token is bound to factory f-bound, not f-other');
+    expect((await as('POST', '/api/fleet/factories/heartbeat', { factoryId: 'f-bound', ...beat })).status).toBe(200);
+
+    const submitted = await tc.call('POST', '/api/jobs', { json: { body: 'Bound.' }, headers });
+    const id = submitted.body.id as string;
+    expect((await as('POST', '/api/fleet/claim', { factoryId: 'f-other', capabilities: [] })).status).toBe(403);
+    expect((await fleet('GET', `/api/fleet/jobs/${id}`)).body.stage).toBe('queued');
+
+    // Another factory's lease: the bound token cannot write under it by naming that factory.
+    const held = await fleet('POST', '/api/fleet/claim', { factoryId: 'f1', capabilities: [] });
+    expect(held.body.job.id).toBe(id);
+    const leaseEpoch = held.body.leaseEpoch as number;
+    const impersonated = await as('PATCH', `/api/fleet/jobs/${id}`, {
+      factoryId: 'f1',
+      stage: 'failed',
+      leaseEpoch,
+      error: { message: 'sabotage', retryable: false },
+    });
+    expect(impersonated.status).toBe(403);
+    expect(impersonated.body.error.details).toEqual([expect.objectContaining({ path: 'body.factoryId' })]);
+    expect((await fleet('GET', `/api/fleet/jobs/${id}`)).body).toMatchObject({ stage: 'assigned', error: null });
+    const renewed = await as('POST', `/api/fleet/jobs/${id}/lease/renew`, { factoryId: 'f1', leaseEpoch });
+    expect(renewed.status).toBe(403);
+
+    // As itself it works like any factory token.
+    await fleet('POST', `/api/fleet/jobs/${id}/lease/release`, { factoryId: 'f1', leaseEpoch });
+    const mine = await as('POST', '/api/fleet/claim', { factoryId: 'f-bound', capabilities: [] });
+    expect(mine.body.job.id).toBe(id);
+    const report = { factoryId: 'f-bound', stage: 'building', leaseEpoch: mine.body.leaseEpoch as number };
+    expect((await as('PATCH', `/api/fleet/jobs/${id}`, report)).status).toBe(200);
+  });
+
+  it('binds only factory tokens, to a valid factory id', async () => {
+    const bind = (role: 'submit' | 'factory', factoryId: string) =>
+      createToken(tc.store, { role, product: null, label: null, factoryId });
+    await expect(bind('submit', 'f1')).rejects.toThrow('a submit token cannot be bound to a factory');
+    await expect(bind('factory', 'no spaces')).rejects.toThrow('is not a factory id');
+    expect((await bind('factory', 'f1')).token).toMatchObject({ role: 'factory', factoryId: 'f1' });
   });
 });

@@ -13,11 +13,12 @@ export function registerTokenCommands(program: Command): void {
     )
     .addOption(new Option('--role <role>', 'what the token may do').choices(ROLES).makeOptionMandatory())
     .option('--label <text>', 'a note to recognise the token by')
+    .option('--factory <id>', 'bind a factory token to one factory id: it may only heartbeat, claim and write as it')
     .option('--db <url>', 'SQLite file or postgres://… URL (default .conveyor/conveyor.db; env CONVEYOR_DB)')
-    .option('--json', 'print {id, role, product, secret} as JSON')
+    .option('--json', 'print {id, role, product, factoryId, secret} as JSON')
     .action(
       async (
-        flags: { role: Role; product?: string; label?: string; db?: string; json?: boolean },
+        flags: { role: Role; product?: string; label?: string; factory?: string; db?: string; json?: boolean },
         command: Command,
       ) => {
         const config = configFrom(command, { 'server.db': flags.db });
@@ -31,6 +32,7 @@ export function registerTokenCommands(program: Command): void {
             role: flags.role,
             product: command.optsWithGlobals<GlobalFlags>().product ?? null,
             label: flags.label ?? null,
+            factoryId: flags.factory ?? null,
           });
           if (flags.json === true) printJson({ ...token, secret });
           else process.stdout.write(`${secret}\n`);

@@ -1,7 +1,11 @@
-/** Bearer tokens: generated once, stored hashed, resolved to a role and an optional product binding. */
+/**
+ * Bearer tokens: generated once, stored hashed, resolved to a role, an optional product binding and,
+ * for factory tokens, an optional factory binding.
+ */
 import { createHash, randomBytes } from 'node:crypto';
 import { ForbiddenError, UnauthenticatedError, ValidationError } from '../core/errors.js';
 import { DEFAULT_PRODUCT, type Role, type Token } from '../core/job.js';
+import { FACTORY_ID } from '../protocol/common.js';
 import type { Store } from '../store/store.js';
 
 export interface Principal {
@@ -29,6 +33,19 @@ export function assertProductId(product: string, field: string): void {
         details: [{ path: field, message: 'must match [A-Za-z0-9][A-Za-z0-9._-]{0,63}' }],
       },
     );
+  }
+}
+
+/**
+ * Throws 403 unless the principal may act as `factoryId`: a token bound to one factory speaks for
+ * that factory only. Checked after the body is parsed, since the body names the factory.
+ */
+export function assertActsAs(principal: Principal, factoryId: string): void {
+  const bound = principal.token.factoryId;
+  if (bound !== null && bound !== factoryId) {
+    throw new ForbiddenError(`this token is bound to factory ${bound}, not ${factoryId}`, {
+      details: [{ path: 'body.factoryId', message: `must be ${bound}, the factory this token is bound to` }],
+    });
   }
 }
 
@@ -77,9 +94,22 @@ export class Authenticator {
 /** Creates a token and returns its secret, which is shown once and never stored. */
 export async function createToken(
   store: Store,
-  input: { role: Role; product: string | null; label: string | null },
+  input: { role: Role; product: string | null; label: string | null; factoryId?: string | null },
 ): Promise<{ secret: string; token: Token }> {
   if (input.product !== null) assertProductId(input.product, '--product');
+  const factoryId = input.factoryId ?? null;
+  if (factoryId !== null) {
+    if (input.role !== 'factory') {
+      throw new ValidationError(`--factory binds a factory token; a ${input.role} token cannot be bound to a factory`, {
+        details: [{ path: '--factory', message: 'only with --role factory' }],
+      });
+    }
+    if (!FACTORY_ID.safeParse(factoryId).success) {
+      throw new ValidationError(`--factory: "${factoryId}" is not a factory id`, {
+        details: [{ path: '--factory', message: 'must be 1-128 letters, digits or . _ : @ -' }],
+      });
+    }
+  }
   const secret = newTokenSecret();
   const token = await store.createToken({ hash: hashToken(secret), ...input });
   return { secret, token };

@@ -218,6 +218,8 @@ export interface Token {
   id: string;
   role: Role;
   product: string | null;
+  /** A factory token bound to one factory id may only heartbeat, claim and write as that factory. */
+  factoryId: string | null;
   label: string | null;
   createdAt: number;
 }

@@ -179,6 +179,12 @@ function migrations(kind: BackendKind): Record<string, Migration> {
           .execute();
       },
     },
+    '0004_token_factory': {
+      async up(db: Kysely<unknown>): Promise<void> {
+        // A factory token may be bound to one factory id (null: any factory of its product).
+        await db.schema.alterTable('tokens').addColumn('factory_id', 'text').execute();
+      },
+    },
   };
 }
 

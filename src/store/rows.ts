@@ -153,6 +153,7 @@ export function toToken(row: Selectable<TokensTable>): Token {
     id: row.id,
     role: row.role as Role,
     product: row.product,
+    factoryId: row.factory_id,
     label: row.label,
     createdAt: row.created_at,
   };

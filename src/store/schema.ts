@@ -87,6 +87,7 @@ export interface TokensTable {
   product: string | null;
   label: string | null;
   created_at: number;
+  factory_id: string | null;
 }
 
 export interface QuarantinedResultsTable {

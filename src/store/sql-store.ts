@@ -20,7 +20,6 @@ import type {
   FactoryEvent,
   Job,
   QuarantinedResult,
-  Role,
   Run,
   Token,
   TriageAction,
@@ -48,6 +47,7 @@ import type {
   JobFilter,
   LeaseFence,
   NewJob,
+  NewToken,
   QuarantineRequest,
   RetryPolicy,
   StageReport,
@@ -208,7 +208,7 @@ export class SqlStore implements Store {
     return factories.setDrain(this.ctx, product, factoryId, drain);
   }
 
-  createToken(input: { hash: string; role: Role; product: string | null; label: string | null }): Promise<Token> {
+  createToken(input: NewToken): Promise<Token> {
     return tokens.createToken(this.ctx, input);
   }
 

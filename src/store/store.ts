@@ -70,6 +70,16 @@ export interface StageReport extends LeaseFence {
   error?: JobError | undefined;
 }
 
+/** A token about to be stored: its hash, never its secret. */
+export interface NewToken {
+  hash: string;
+  role: Role;
+  product: string | null;
+  label: string | null;
+  /** Binds a factory token to one factory id. @default null (any factory) */
+  factoryId?: string | null | undefined;
+}
+
 /** A result a factory produced under lease `epoch`, which it lost before it could report it. */
 export interface QuarantineRequest {
   product: string;
@@ -199,7 +209,7 @@ export interface Store {
    */
   readEvents(query: EventCursorQuery): Promise<ConveyorEvent[]>;
 
-  createToken(input: { hash: string; role: Role; product: string | null; label: string | null }): Promise<Token>;
+  createToken(input: NewToken): Promise<Token>;
   findToken(hash: string): Promise<Token | undefined>;
   /** Whether any token exists (a fresh store gets a generated admin token on first start). */
   hasTokens(): Promise<boolean>;

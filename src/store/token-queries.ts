@@ -1,12 +1,10 @@
 /** API tokens: only their hashes are stored. */
-import type { Role, Token } from '../core/job.js';
+import type { Token } from '../core/job.js';
 import { toToken } from './rows.js';
 import { newId, type StoreContext } from './store-context.js';
+import type { NewToken } from './store.js';
 
-export async function createToken(
-  ctx: StoreContext,
-  input: { hash: string; role: Role; product: string | null; label: string | null },
-): Promise<Token> {
+export async function createToken(ctx: StoreContext, input: NewToken): Promise<Token> {
   const row = await ctx.db
     .insertInto('tokens')
     .values({
@@ -14,6 +12,7 @@ export async function createToken(
       hash: input.hash,
       role: input.role,
       product: input.product,
+      factory_id: input.factoryId ?? null,
       label: input.label,
       created_at: ctx.clock.now(),
     })

@@ -1,4 +1,7 @@
-/** The fleet protocol (DESIGN §4): heartbeat, claim, report, renew, release, runs and events. */
+/**
+ * The fleet protocol (DESIGN §4): heartbeat, claim, report, renew, release, runs and events. Every call
+ * with a body names its factory; a token bound to one factory may only speak as that one (403).
+ */
 import { z } from 'zod';
 import { FencedError } from '../../core/errors.js';
 import { JobParams } from '../../protocol/common.js';
@@ -17,6 +20,7 @@ import {
   SubtasksBody,
 } from '../../protocol/fleet.js';
 import { JobView, QuarantineView } from '../../protocol/views.js';
+import { assertActsAs } from '../auth.js';
 import type { CoordinatorContext } from '../context.js';
 import { type AnyRouteSpec, defineRoute, FLEET } from '../route.js';
 import { jobView, quarantineView } from '../views.js';
@@ -53,6 +57,7 @@ export function fleetRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
       body: Heartbeat,
       response: HeartbeatAnswer,
       async handler({ body, principal }) {
+        assertActsAs(principal, body.factoryId);
         const { factory } = await store.heartbeat({ ...body, product: principal.product });
         return {
           drain: factory.drain,
@@ -69,6 +74,7 @@ export function fleetRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
       body: ClaimBody,
       response: ClaimedJob,
       async handler({ body, principal, reply }) {
+        assertActsAs(principal, body.factoryId);
         const abort = new AbortController();
         const onClose = (): void => {
           abort.abort();
@@ -132,6 +138,7 @@ export function fleetRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
       body: Report,
       response: JobView,
       async handler({ params, body, principal }) {
+        assertActsAs(principal, body.factoryId);
         const job = await fenced(store.report({ ...body, jobId: params.id, product: principal.product }, ctx.policy));
         if (job.stage === 'dead_letter') metrics.deadLetters.inc();
         return jobView(job);
@@ -147,6 +154,7 @@ export function fleetRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
       body: EventsBody,
       response: EventsAnswer,
       async handler({ params, body, principal }) {
+        assertActsAs(principal, body.factoryId);
         const { factoryId, leaseEpoch } = body;
         await fenced(
           store.recordEvents({ product: principal.product, jobId: params.id, leaseEpoch, factoryId }, body.events),
@@ -174,6 +182,7 @@ export function fleetRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
       body: SubtasksBody,
       response: SubtasksAnswer,
       async handler({ params, body, principal, reply }) {
+        assertActsAs(principal, body.factoryId);
         const { children, created } = await fenced(
           store.decompose({
             product: principal.product,
@@ -196,6 +205,7 @@ export function fleetRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
       body: EpochBody,
       response: RenewAnswer,
       async handler({ params, body, principal }) {
+        assertActsAs(principal, body.factoryId);
         const expiresAt = await fenced(
           store.renew({ ...body, product: principal.product, jobId: params.id }, options.leaseTtlMs),
         );
@@ -212,6 +222,7 @@ export function fleetRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
       body: EpochBody,
       response: JobView,
       async handler({ params, body, principal }) {
+        assertActsAs(principal, body.factoryId);
         return jobView(await fenced(store.release({ ...body, product: principal.product, jobId: params.id })));
       },
     }),
@@ -226,6 +237,7 @@ export function fleetRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
       response: QuarantineView,
       status: 201,
       async handler({ params, body, principal }) {
+        assertActsAs(principal, body.factoryId);
         const record = await fenced(
           store.quarantine({
             product: principal.product,
