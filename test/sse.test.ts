@@ -3,6 +3,7 @@
  * `?after=`) while writers keep committing receives every event of the product exactly once, in the
  * store's stream order; new events arrive live.
  */
+import { request } from 'node:http';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventView } from '../src/coordinator/views.js';
@@ -326,6 +327,27 @@ describe.each(BACKENDS)('event stream on %s', (backend) => {
     } finally {
       client.close();
     }
+  });
+
+  it('answers HEAD with the stream headers and ends the response', async () => {
+    // node:http, not fetch: the test waits for the server to end the exchange and close the connection.
+    const closed = await new Promise<{ status: number | undefined; type: string | undefined }>((resolve, reject) => {
+      const req = request(streamUrl, {
+        method: 'HEAD',
+        headers: { authorization: `Bearer ${tc.tokens.submit}`, connection: 'close' },
+        timeout: 3000,
+      });
+      req.on('timeout', () => req.destroy(new Error('HEAD /api/events did not end within 3 s')));
+      req.on('error', reject);
+      req.on('response', (res) => {
+        res.resume();
+        res.socket.on('close', () => {
+          resolve({ status: res.statusCode, type: res.headers['content-type'] });
+        });
+      });
+      req.end();
+    });
+    expect(closed).toEqual({ status: 200, type: expect.stringMatching(/^text\/event-stream/) as string });
   });
 });
 

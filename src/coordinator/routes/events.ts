@@ -1,6 +1,7 @@
 /**
  * `GET /api/events`: the event log as Server-Sent Events. Each event's `id` is its `seq`; a client that
  * reconnects with `Last-Event-ID` (or `?after=`) continues exactly after the last event it received.
+ * `HEAD` answers the stream's headers and ends.
  */
 import { ValidationError } from '../../core/errors.js';
 import { EVENT_CURSOR, EventStreamQuery } from '../../protocol/event-stream.js';
@@ -47,6 +48,11 @@ export function eventRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
           connection: 'keep-alive',
           'x-accel-buffering': 'no',
         });
+        // HEAD asks for the headers only: a stream that never ends would hold the connection forever.
+        if (request.method === 'HEAD') {
+          raw.end();
+          return undefined;
+        }
         raw.write(': connected\n\n');
         metrics.sseClients.inc();
 
