@@ -6,6 +6,7 @@
  */
 import type { RouteOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createToken } from '../src/coordinator/auth.js';
 import { ROLES, type Role } from '../src/core/job.js';
 import { startTestCoordinator, type TestCoordinator, type TestTokens } from './helpers/coordinator.js';
 import { BACKENDS } from './helpers/databases.js';
@@ -209,5 +210,26 @@ describe.each(BACKENDS)('auth matrix over HTTP on %s', (backend) => {
     const ids = (list.body.jobs as { id: string }[]).map((j) => j.id);
     expect(ids).toContain(alphaJob.body.id);
     expect(ids).not.toContain(id);
+  });
+
+  it('shows an admin bound to alpha only alpha’s series on /metrics, and an unbound admin every product’s', async () => {
+    for (const product of ['alpha', 'beta']) {
+      const submitted = await tc.call('POST', '/api/jobs', {
+        json: { body: `Counted in ${product}.` },
+        headers: { 'x-product-id': product },
+      });
+      expect(submitted.status).toBe(201);
+    }
+    const alphaAdmin = (await createToken(tc.store, { role: 'admin', product: 'alpha', label: null })).secret;
+    const bound = await tc.call('GET', '/metrics', { token: alphaAdmin });
+    expect(bound.status).toBe(200);
+    expect(bound.body).toMatch(/^conveyor_jobs\{product="alpha",stage="queued"\} [1-9]/m);
+    expect(bound.body).not.toMatch(/product="beta"/);
+    // The families themselves (and the fleet-wide ones without a product label) are still there.
+    expect(bound.body).toMatch(/^# TYPE conveyor_jobs gauge$/m);
+    expect(bound.body).toMatch(/^conveyor_claims_total /m);
+    const unbound = await tc.call('GET', '/metrics');
+    expect(unbound.body).toMatch(/^conveyor_jobs\{product="alpha",stage="queued"\} [1-9]/m);
+    expect(unbound.body).toMatch(/^conveyor_jobs\{product="beta",stage="queued"\} [1-9]/m);
   });
 });

@@ -1,6 +1,12 @@
-/** Prometheus metrics for one coordinator (its own registry, so several can live in one process). */
+/**
+ * Prometheus metrics for one coordinator (its own registry, so several can live in one process). A
+ * reader bound to one product sees only that product's series of the families labelled by product.
+ */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Store } from '../store/store.js';
+
+/** A sample line's `product` label (product ids never contain a quote). */
+const PRODUCT_LABEL = /[{,]product="([^"]*)"/;
 
 export class CoordinatorMetrics {
   readonly registry = new Registry();
@@ -61,5 +67,22 @@ export class CoordinatorMetrics {
         for (const row of await store.countByStage()) this.set({ product: row.product, stage: row.stage }, row.count);
       },
     });
+  }
+
+  /**
+   * The exposition text. For a reader bound to `product`, every sample labelled with another product
+   * is left out; the families, and the fleet-wide series that carry no product label, stay.
+   */
+  async render(product: string | null): Promise<string> {
+    const text = await this.registry.metrics();
+    if (product === null) return text;
+    return text
+      .split('\n')
+      .filter((line) => {
+        if (line.startsWith('#')) return true;
+        const label = PRODUCT_LABEL.exec(line);
+        return label === null || label[1] === product;
+      })
+      .join('\n');
   }
 }

@@ -32,10 +32,10 @@ export function systemRoutes(ctx: CoordinatorContext, openApi: () => Record<stri
     defineRoute({
       method: 'GET',
       url: '/metrics',
-      summary: 'Prometheus metrics.',
+      summary: 'Prometheus metrics; an admin token bound to a product sees only that product’s series.',
       access: ['admin'],
-      async handler({ reply }) {
-        const text = await ctx.metrics.registry.metrics();
+      async handler({ principal, reply }) {
+        const text = await ctx.metrics.render(principal.token.product);
         return reply.type(ctx.metrics.registry.contentType).send(text);
       },
     }),
