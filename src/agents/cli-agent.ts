@@ -10,7 +10,7 @@ import { delimiter, isAbsolute, join } from 'node:path';
 import { priceCall, type ModelConfig, type Provider } from '../core/models.js';
 import { checkDenied, deniedMessage } from './deny.js';
 import { withResultBlock, type AgentEvent, type AgentOutcome, type AgentRun, type LlmCall } from './executor.js';
-import { runProcess, type ProcessResult } from './process.js';
+import { runProcess, type ProcessResult } from '../process/run.js';
 import { asRecord, type JsonRecord } from '../core/json.js';
 
 /** The full path of executable `name` in one of `pathVariable`'s directories (or `name` itself when it is a path). */

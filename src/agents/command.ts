@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkDenied, deniedMessage } from './deny.js';
 import { withResultBlock, type AgentExecutor, type AgentOutcome, type AgentRun } from './executor.js';
-import { runProcess, type ProcessResult } from './process.js';
+import { runProcess, type ProcessResult } from '../process/run.js';
 
 export interface CommandExecutorOptions {
   /** The shell command line, run by `/bin/sh -c`. */

@@ -1,5 +1,6 @@
 /** `conveyor demo`: see Conveyor work end to end with one command, no network and no keys. */
 import type { Command } from 'commander';
+import { processEnvironment } from '../config/environment.js';
 import type { DemoSummary } from '../demo/demo.js';
 import { CliError } from './client.js';
 import { intFlag } from './common.js';
@@ -78,6 +79,7 @@ CODEX_HOME config). Exit code 0 when every job shipped and the sample repository
       // Loaded when run: the demo pulls in the coordinator, which `conveyor --help` does not need.
       const { runDemo } = await import('../demo/demo.js');
       const summary = await runDemo({
+        env: processEnvironment(),
         dir: flags.dir,
         port: intFlag('--port', flags.port, 0, 65_535) ?? 0,
         keep: flags.keep === true,

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
 import { pino } from 'pino';
 import pinoPretty from 'pino-pretty';
-import { killAllProcessGroups } from '../agents/process-groups.js';
+import { killAllProcessGroups } from '../process/process-groups.js';
 import { createRedactor, pinoRedaction, redactingDestination } from '../core/redact.js';
 import { agentEnvironment } from '../factory/agent-env.js';
 import { detectCapabilities } from '../factory/capabilities.js';

@@ -1,9 +1,9 @@
 /** `conveyor serve`: run a coordinator until SIGINT or SIGTERM. */
-import { spawn } from 'node:child_process';
 import type { Command } from 'commander';
 import { secretValues } from '../config/secrets.js';
 import { createRedactor } from '../core/redact.js';
 import { createLogger } from '../logger.js';
+import { startProcess } from '../process/start.js';
 import { configFrom, intFlag } from './common.js';
 
 interface ServeFlags {
@@ -16,20 +16,15 @@ interface ServeFlags {
 }
 
 /** Best effort: a machine without a desktop still has the printed link. */
-function openBrowser(url: string): void {
-  const [command, args] =
+function openBrowser(url: string, env: Readonly<Record<string, string>>): void {
+  const [file, args] =
     process.platform === 'darwin'
       ? ['open', [url]]
       : process.platform === 'win32'
         ? ['cmd', ['/c', 'start', '', url]]
         : ['xdg-open', [url]];
-  try {
-    const child = spawn(command, args, { stdio: 'ignore', detached: true });
-    child.on('error', () => undefined);
-    child.unref();
-  } catch {
-    // no opener: the link is printed
-  }
+  // No opener is no failure: the outcome is not awaited, and the browser outlives the coordinator.
+  startProcess({ file, args, env, output: 'ignore', detached: true }).unref();
 }
 
 export function registerServeCommand(program: Command): void {
@@ -73,7 +68,7 @@ first start prints a generated admin token once. Several coordinators may share 
       if (flags.open === true) {
         const link = `${server.url}/login#code=${server.coordinator.loginCodes.issue()}`;
         process.stderr.write(`conveyor: dashboard sign-in link (works once, for 10 minutes):\n  ${link}\n`);
-        openBrowser(link);
+        openBrowser(link, config.processEnv);
       }
       if (server.generatedAdminToken !== undefined) {
         process.stderr.write(

@@ -4,13 +4,10 @@
  * processes, submits the sample jobs (the builtin agent on recorded `replay` transcripts, or a real
  * agent with `--agent`), prints a line per stage change and ends with a summary.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, openSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { loadConfig } from '../config/config.js';
 import { createToken } from '../coordinator/auth.js';
 import { startServer } from '../coordinator/server.js';
@@ -18,6 +15,8 @@ import type { JobView } from '../protocol/views.js';
 import { type ConveyorEvent, DEFAULT_PRODUCT } from '../core/job.js';
 import { TERMINAL_STAGES, type Stage } from '../core/stages.js';
 import { createLogger } from '../logger.js';
+import { runProcess } from '../process/run.js';
+import { startProcess, type StartedProcess } from '../process/start.js';
 import type { Store } from '../store/store.js';
 import { createSampleRepo, linkTsx, SAMPLE_TEST_COMMAND } from './sample-repo.js';
 import { sampleJobs, type SampleJob } from './sample-jobs.js';
@@ -26,6 +25,8 @@ const BIN = fileURLToPath(new URL('../../bin/conveyor.js', import.meta.url));
 const TRANSCRIPTS = fileURLToPath(new URL('./transcripts/', import.meta.url));
 
 export interface DemoOptions {
+  /** The environment the coordinator's config is read from and the demo's processes start from. */
+  env: Readonly<Record<string, string>>;
   /** Where the sample repository, the database and the factories' workdirs go. @default a new temp folder */
   dir?: string | undefined;
   /** @default 0 (any free port) */
@@ -70,8 +71,6 @@ export interface DemoSummary {
   sampleTestOutput: string;
 }
 
-const run = promisify(execFile);
-
 function modelsToml(jobs: readonly SampleJob[]): string {
   return jobs
     .map(
@@ -81,13 +80,18 @@ function modelsToml(jobs: readonly SampleJob[]): string {
     .join('\n');
 }
 
-function startFactoryProcess(dir: string, config: string, url: string, token: string, index: number): ChildProcess {
+function startFactoryProcess(
+  dir: string,
+  config: string,
+  url: string,
+  env: Readonly<Record<string, string>>,
+  index: number,
+): StartedProcess {
   const workdir = join(dir, `factory-${String(index)}`);
   mkdirSync(workdir, { recursive: true });
-  const log = openSync(join(dir, `factory-${String(index)}.log`), 'a');
-  return spawn(
-    process.execPath,
-    [
+  return startProcess({
+    file: process.execPath,
+    args: [
       BIN,
       '--config',
       config,
@@ -101,22 +105,10 @@ function startFactoryProcess(dir: string, config: string, url: string, token: st
       '--grace-sec',
       '5',
     ],
-    // The token goes by environment, not argv (argv is visible to every user of the machine).
-    { cwd: dir, stdio: ['ignore', log, log], env: { ...process.env, CONVEYOR_TOKEN: token } },
-  );
-}
-
-async function stopFactory(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((done) => {
-    child.once('exit', () => {
-      done();
-    });
+    cwd: dir,
+    env,
+    output: openSync(join(dir, `factory-${String(index)}.log`), 'a'),
   });
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(timer);
 }
 
 function clock(at: number): string {
@@ -129,7 +121,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   mkdirSync(dir, { recursive: true });
   const sampleRepo = join(dir, 'sample-calc');
   linkTsx(dir);
-  createSampleRepo(sampleRepo);
+  await createSampleRepo(sampleRepo);
   const jobs = sampleJobs({ repo: sampleRepo, agent: options.agent, model: options.model });
   const configPath = join(dir, 'conveyor.toml');
   writeFileSync(
@@ -137,12 +129,12 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     `# Written by conveyor demo.\n[server]\ndb = ${JSON.stringify(join(dir, '.conveyor', 'conveyor.db'))}\nport = ${String(options.port)}\n\n[agent]\n# The sample's TypeScript tests load tsx from Conveyor's own node_modules, which the sandbox hides when\n# Conveyor lives under a home directory; the replayed commands are our own, recorded ones.\nsandbox = "off"\n\n${modelsToml(jobs)}`,
   );
   mkdirSync(join(dir, '.conveyor'), { recursive: true });
-  const config = loadConfig({ configPath, cwd: dir, env: { ...process.env, CONVEYOR_ADMIN_TOKEN: '' } });
+  const config = loadConfig({ configPath, cwd: dir, env: { ...options.env, CONVEYOR_ADMIN_TOKEN: '' } });
   const server = await startServer(
     config,
     createLogger({ level: 'warn', format: 'json', destination: join(dir, 'coordinator.log') }),
   );
-  const factories: ChildProcess[] = [];
+  const factories: StartedProcess[] = [];
   try {
     const admin =
       server.generatedAdminToken ??
@@ -152,7 +144,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     const loginLink = `${server.url}/login#code=${server.coordinator.loginCodes.issue()}`;
     say(`conveyor demo: sample repository ${sampleRepo}`);
     say(`conveyor demo: dashboard ${server.url}/  (sign in once: ${loginLink})`);
-    for (const index of [1, 2]) factories.push(startFactoryProcess(dir, configPath, server.url, factoryToken, index));
+    // The token goes by environment, not argv (argv is visible to every user of the machine).
+    const factoryEnv = { ...options.env, CONVEYOR_TOKEN: factoryToken };
+    for (const index of [1, 2]) factories.push(startFactoryProcess(dir, configPath, server.url, factoryEnv, index));
     say(`conveyor demo: 2 factories started (logs in ${dir}/factory-N.log)`);
 
     const ids = new Map<string, SampleJob>();
@@ -177,13 +171,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       const response = await fetch(`${server.url}/api/jobs/${id}`, { headers: { authorization: `Bearer ${admin}` } });
       views.push((await response.json()) as JobView);
     }
-    const tests = await run('/bin/sh', ['-c', SAMPLE_TEST_COMMAND], { cwd: sampleRepo }).then(
-      (r) => ({ ok: true, output: r.stdout + r.stderr }),
-      (error: unknown) => {
-        const failed = error as { stdout?: string; stderr?: string };
-        return { ok: false, output: `${failed.stdout ?? ''}${failed.stderr ?? ''}` };
-      },
-    );
+    const tests = await runProcess({ command: SAMPLE_TEST_COMMAND, shell: true, cwd: sampleRepo, env: options.env });
     const summary: DemoSummary = {
       url: server.url,
       loginLink,
@@ -191,8 +179,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       sampleRepo,
       jobs: views.map((view) => summarize(view, ids.get(view.id) as SampleJob)),
       allShipped: views.every((view) => view.stage === 'shipped'),
-      sampleTests: tests.ok ? 'passed' : 'failed',
-      sampleTestOutput: tests.output.slice(-4000),
+      sampleTests: tests.exitCode === 0 ? 'passed' : 'failed',
+      sampleTestOutput: `${tests.stdoutTail}${tests.stderrTail}`.slice(-4000),
     };
     if (options.keep) {
       say(`conveyor demo: still serving ${server.url}/ with 2 factories; Ctrl-C to stop`);
@@ -207,7 +195,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     }
     return summary;
   } finally {
-    await Promise.all(factories.map(stopFactory));
+    await Promise.all(factories.map((factory) => factory.stop(10_000)));
     await server.close();
   }
 }

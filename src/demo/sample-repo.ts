@@ -4,10 +4,10 @@
  * from a `node_modules/tsx` link in the demo folder, so the repository, every factory worktree under
  * the demo folder and a person typing `npm test` in it all find it without installing anything.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { git, identityEnv } from '../workspace/index.js';
 
 const FILES: Record<string, string> = {
   'package.json': `${JSON.stringify(
@@ -58,19 +58,7 @@ test('clamp keeps a value in range', () => {
 /** The test command the demo's verify steps run (the package's `npm test`, without npm's start-up). */
 export const SAMPLE_TEST_COMMAND = 'node --import tsx --test test/*.test.ts';
 
-function git(cwd: string, ...args: string[]): void {
-  execFileSync('git', args, {
-    cwd,
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: {
-      ...process.env,
-      GIT_AUTHOR_NAME: 'Conveyor demo',
-      GIT_AUTHOR_EMAIL: 'demo@conveyor.invalid',
-      GIT_COMMITTER_NAME: 'Conveyor demo',
-      GIT_COMMITTER_EMAIL: 'demo@conveyor.invalid',
-    },
-  });
-}
+const AUTHOR = identityEnv({ name: 'Conveyor demo', email: 'demo@conveyor.invalid' });
 
 /** Links Conveyor's own tsx into `<demoDir>/node_modules/tsx`, where everything under the folder resolves it. */
 export function linkTsx(demoDir: string): void {
@@ -81,12 +69,12 @@ export function linkTsx(demoDir: string): void {
 }
 
 /** Creates the sample repository at `dir` (one commit on `main`). */
-export function createSampleRepo(dir: string): void {
+export async function createSampleRepo(dir: string): Promise<void> {
   for (const [path, content] of Object.entries(FILES)) {
     mkdirSync(dirname(join(dir, path)), { recursive: true });
     writeFileSync(join(dir, path), content);
   }
-  git(dir, 'init', '--quiet', '--initial-branch=main');
-  git(dir, 'add', '--all');
-  git(dir, 'commit', '--quiet', '-m', 'sample-calc: average and clamp');
+  await git(['init', '--quiet', '--initial-branch=main'], { cwd: dir });
+  await git(['add', '--all'], { cwd: dir });
+  await git(['commit', '--quiet', '-m', 'sample-calc: average and clamp'], { cwd: dir, env: AUTHOR });
 }

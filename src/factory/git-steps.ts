@@ -4,7 +4,7 @@
  */
 import type { JobView } from '../protocol/views.js';
 import type { Checkpoint, JobResult } from '../core/job.js';
-import { runProcess } from '../agents/process.js';
+import { runProcess } from '../process/run.js';
 import {
   checkScope,
   commitWip,

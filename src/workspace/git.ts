@@ -1,5 +1,5 @@
 /** Runs the `git` binary (no shell) with a fixed identity, no prompts, and errors that name the command. */
-import { spawn } from 'node:child_process';
+import { runProcess } from '../process/run.js';
 import { GitError } from './errors.js';
 
 export interface GitOptions {
@@ -46,10 +46,12 @@ export function identityEnv(identity: GitIdentity): Record<string, string> {
   };
 }
 
-function childEnv(extra: Record<string, string> | undefined): NodeJS.ProcessEnv {
+function childEnv(extra: Record<string, string> | undefined): Record<string, string> {
   // The child needs PATH, HOME and credential helpers' variables, so it inherits the environment.
-  const env: NodeJS.ProcessEnv = Object.fromEntries(
-    Object.entries(process.env).filter(([name]) => !INHERITED_GIT_VARS.includes(name)),
+  const env = Object.fromEntries(
+    Object.entries(process.env).filter(
+      (entry): entry is [string, string] => entry[1] !== undefined && !INHERITED_GIT_VARS.includes(entry[0]),
+    ),
   );
   // C locale: the push-rejection messages we recognise are the English ones.
   return { ...env, LC_ALL: 'C', GIT_TERMINAL_PROMPT: '0', ...identityEnv(CONVEYOR_IDENTITY), ...extra };
@@ -82,58 +84,28 @@ function failure(args: readonly string[], options: GitOptions, detail: string, e
 }
 
 /** Runs git, keeping at most `keepBytes` of its stdout (all of it counted in `stdoutBytes`). */
-function run(args: readonly string[], options: GitOptions, keepBytes: number): Promise<GitResult> {
-  return new Promise((resolve, reject) => {
-    // Its own process group, so a timeout also kills what git started (ssh, credential helpers, aliases).
-    const child = spawn('git', args, { cwd: options.cwd, env: childEnv(options.env), stdio: 'pipe', detached: true });
-    const timeoutMs = options.timeoutMs ?? DEFAULT_GIT_TIMEOUT_MS;
-    const out: Buffer[] = [];
-    let kept = 0;
-    let stdoutBytes = 0;
-    let stderr = '';
-    let settled = false;
-    const settle = (action: () => void): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      action();
-    };
-    const timer = setTimeout(() => {
-      try {
-        if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
-      } catch {
-        child.kill('SIGKILL');
-      }
-      settle(() => {
-        reject(failure(args, options, `timed out after ${timeoutMs} ms`, { stderr, timedOut: true }));
-      });
-    }, timeoutMs);
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdoutBytes += chunk.length;
-      if (kept < keepBytes) {
-        const part = kept + chunk.length <= keepBytes ? chunk : chunk.subarray(0, keepBytes - kept);
-        out.push(part);
-        kept += part.length;
-      }
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr = (stderr + chunk.toString('utf8')).slice(-STDERR_TAIL_BYTES);
-    });
-    // git may exit before reading all of stdin; the exit code tells what happened.
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(options.input ?? '');
-    child.on('error', (cause) => {
-      settle(() => {
-        reject(failure(args, options, `could not run git: ${cause.message}`, { cause }));
-      });
-    });
-    child.on('close', (code, signal) => {
-      settle(() => {
-        if (code === null) reject(failure(args, options, `killed by ${signal ?? 'a signal'}`, { stderr }));
-        else resolve({ stdout: Buffer.concat(out).toString('utf8'), stdoutBytes, stderr, exitCode: code });
-      });
-    });
+async function run(args: readonly string[], options: GitOptions, keepBytes: number): Promise<GitResult> {
+  const timeoutMs = options.timeoutMs ?? DEFAULT_GIT_TIMEOUT_MS;
+  // In its own process group, so a timeout also kills what git started (ssh, credential helpers, aliases).
+  const result = await runProcess({
+    file: 'git',
+    args,
+    cwd: options.cwd,
+    env: childEnv(options.env),
+    ...(options.input === undefined ? {} : { stdin: options.input }),
+    timeoutMs,
+    // git gets no grace: a timed-out fetch or push is not waited for.
+    killGraceMs: 0,
+    tailBytes: STDERR_TAIL_BYTES,
+    stdoutHeadBytes: keepBytes,
   });
+  const stderr = result.stderrTail;
+  if (result.timedOut) throw failure(args, options, `timed out after ${timeoutMs} ms`, { stderr, timedOut: true });
+  if (result.error !== undefined && result.pid === undefined) {
+    throw failure(args, options, `could not run git: ${result.error}`, { cause: result.cause });
+  }
+  if (result.exitCode === null) throw failure(args, options, `killed by ${result.signal ?? 'a signal'}`, { stderr });
+  return { stdout: result.stdout, stdoutBytes: result.stdoutBytes, stderr, exitCode: result.exitCode };
 }
 
 /** Runs git and resolves with its outcome whatever the exit code; rejects only if it could not run or timed out. */

@@ -4,7 +4,7 @@
  * short account: the exit code and the end of the output.
  */
 import { checkDenied, deniedMessage } from '../deny.js';
-import { runProcess, type ProcessResult } from '../process.js';
+import { runProcess, type ProcessResult } from '../../process/run.js';
 import { sandboxedCommand, type SandboxPlan } from './sandbox.js';
 
 export interface CommandRunnerOptions {

@@ -8,7 +8,7 @@ import { access } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import type { SandboxMode } from '../executor.js';
-import { runProcess, type ProcessCommand } from '../process.js';
+import { runProcess, type ProcessCommand } from '../../process/run.js';
 import { isInside } from './paths.js';
 
 /** How commands run for one agent run. */

@@ -2,7 +2,7 @@
  * The run's transcript as people read it in a run record: the model's text, its tool calls and what
  * they returned, one block per part, keeping only the last `limit` bytes (the outcome's `outputTail`).
  */
-import { TailBuffer } from '../tail.js';
+import { TailBuffer } from '../../process/tail.js';
 
 /** Characters of one tool input or result kept in the transcript. */
 const PART_CHARS = 2000;

@@ -1,3 +1,5 @@
+/** Bounded buffers for a process's output: the last bytes written (the tail) or the first (the head). */
+
 /** A byte buffer that keeps only the last `limit` bytes written to it (the tail of a process's output). */
 export class TailBuffer {
   private chunks: Buffer[] = [];
@@ -34,5 +36,28 @@ export class TailBuffer {
     this.dropped += all.length - keep.length;
     this.chunks = [Buffer.from(keep)];
     this.size = keep.length;
+  }
+}
+
+/** A byte buffer that keeps the first `limit` bytes written to it and counts all of them. */
+export class HeadBuffer {
+  private readonly chunks: Buffer[] = [];
+  private kept = 0;
+  /** Bytes written so far, kept or not. */
+  bytes = 0;
+
+  constructor(readonly limit: number) {}
+
+  push(chunk: Buffer): void {
+    this.bytes += chunk.length;
+    if (this.kept >= this.limit) return;
+    const part = this.kept + chunk.length <= this.limit ? chunk : chunk.subarray(0, this.limit - this.kept);
+    this.chunks.push(part);
+    this.kept += part.length;
+  }
+
+  /** The kept bytes as UTF-8 (the last character may be cut). */
+  toString(): string {
+    return Buffer.concat(this.chunks, this.kept).toString('utf8');
   }
 }

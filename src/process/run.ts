@@ -1,14 +1,14 @@
 /**
- * Running a child process the way every agent runtime needs it: in its own process group, with exactly
- * the environment given, output streamed and kept as bounded tails, and the whole process tree killed
- * on timeout, on abort, and when Conveyor exits. Expected failures (exit code, timeout, cancel, a
- * missing executable) are fields of the result, never exceptions (execa style).
+ * Running a child process to its end, the way agents, verify commands and git need it: in its own
+ * process group, with exactly the environment given, output streamed and kept as bounded tails, and the
+ * whole process tree killed on timeout, on abort, and when Conveyor exits. Expected failures (exit
+ * code, timeout, cancel, a missing executable) are fields of the result, never exceptions (execa style).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { StringDecoder } from 'node:string_decoder';
 import { signalGroup, trackGroup, untrackGroup } from './process-groups.js';
-import { TailBuffer } from './tail.js';
+import { HeadBuffer, TailBuffer } from './tail.js';
 
 export type OutputStream = 'stdout' | 'stderr';
 
@@ -18,7 +18,7 @@ export type ProcessCommand = { command: string; shell: true } | { file: string; 
 export interface ProcessOptions {
   /** Working directory. */
   cwd: string;
-  /** The child's whole environment: nothing is inherited from `process.env` unless passed here. */
+  /** The child's whole environment: nothing is inherited from Conveyor's own unless passed here. */
   env: Readonly<Record<string, string>>;
   /** Text written to the child's stdin, which is then closed. @default stdin is `/dev/null` */
   stdin?: string;
@@ -30,6 +30,8 @@ export interface ProcessOptions {
   onOutput?: (chunk: string, stream: OutputStream) => void;
   /** How many bytes of stdout, stderr and combined output to keep. @default 65536 */
   tailBytes?: number;
+  /** How many bytes from the start of stdout to keep as `stdout` (`Infinity`: all of it). @default 0 */
+  stdoutHeadBytes?: number;
   /** Time between SIGTERM and SIGKILL when the tree is killed. @default 2000 */
   killGraceMs?: number;
 }
@@ -52,6 +54,10 @@ export interface ProcessResult {
   stderrTail: string;
   /** stdout and stderr interleaved in arrival order. */
   outputTail: string;
+  /** The first `stdoutHeadBytes` of stdout (possibly cut inside a character). */
+  stdout: string;
+  /** Bytes the child wrote to stdout, all of them counted whether kept or not. */
+  stdoutBytes: number;
   /** Why the process could not be started (or a callback failed); the result is then not a success. */
   error?: string;
   cause?: unknown;
@@ -74,6 +80,7 @@ export function runProcess(options: RunProcessOptions): Promise<ProcessResult> {
     stderr: new TailBuffer(tailBytes),
     output: new TailBuffer(tailBytes),
   };
+  const head = new HeadBuffer(options.stdoutHeadBytes ?? 0);
   const state = { exitCode: null as number | null, signal: null as NodeJS.Signals | null, timedOut: false };
   const extra: { error?: string; cause?: unknown; pid?: number } = {};
   let cancelled = false;
@@ -87,6 +94,8 @@ export function runProcess(options: RunProcessOptions): Promise<ProcessResult> {
     stdoutTail: tails.stdout.toString(),
     stderrTail: tails.stderr.toString(),
     outputTail: tails.output.toString(),
+    stdout: head.toString(),
+    stdoutBytes: head.bytes,
   });
 
   if (options.signal?.aborted === true) {
@@ -162,9 +171,11 @@ export function runProcess(options: RunProcessOptions): Promise<ProcessResult> {
     ]);
     for (const stream of ['stdout', 'stderr'] as const) {
       child[stream]?.on('data', (chunk: Buffer) => {
+        if (stream === 'stdout') head.push(chunk);
         tails[stream].push(chunk);
         tails.output.push(chunk);
-        emit(decoders.get(stream)?.write(chunk) ?? '', stream);
+        // Decoded only for a listener: git's output can be large and is kept as bytes.
+        if (options.onOutput !== undefined) emit(decoders.get(stream)?.write(chunk) ?? '', stream);
       });
     }
 
@@ -210,14 +221,15 @@ export function runProcess(options: RunProcessOptions): Promise<ProcessResult> {
   });
 }
 
-/** A human-readable reason a process could not be started. */
-function startFailure(file: string, cwd: string, error: unknown): { error: string; cause: unknown } {
+/** A human-readable reason a process could not be started (in `cwd`, or in Conveyor's own directory). */
+export function startFailure(file: string, cwd: string | undefined, error: unknown): { error: string; cause: unknown } {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   let reason = error instanceof Error ? error.message : String(error);
   if (code === 'ENOENT') {
-    reason = existsSync(cwd)
-      ? `executable not found (ENOENT); check the name and PATH`
-      : `working directory ${cwd} does not exist`;
+    reason =
+      cwd === undefined || existsSync(cwd)
+        ? `executable not found (ENOENT); check the name and PATH`
+        : `working directory ${cwd} does not exist`;
   } else if (code === 'EACCES') {
     reason = `permission denied (EACCES); is it executable?`;
   }

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runningProcessGroups } from './process-groups.js';
-import { runProcess, type OutputStream } from './process.js';
+import { runProcess, type OutputStream } from './run.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'conveyor-process-test-'));
 afterAll(() => {
@@ -94,6 +94,15 @@ describe('runProcess', () => {
     expect(r.stdoutTail).not.toContain('\uFFFD');
     expect(Buffer.byteLength(r.stdoutTail)).toBeLessThanOrEqual(1001);
     expect(Buffer.byteLength(r.stdoutTail)).toBeGreaterThanOrEqual(1000);
+  });
+
+  it('keeps the head of stdout when asked, counting every byte', async () => {
+    const command = `i=0; while [ $i -lt 2000 ]; do printf '0123456789'; i=$((i+1)); done`;
+    const head = await runProcess({ command, shell: true, cwd: dir, env, stdoutHeadBytes: 15 });
+    expect(head).toMatchObject({ stdout: '012345678901234', stdoutBytes: 20_000 });
+    const all = await runProcess({ command, shell: true, cwd: dir, env, stdoutHeadBytes: Infinity });
+    expect(all.stdout).toBe('0123456789'.repeat(2000));
+    expect((await runProcess({ command, shell: true, cwd: dir, env })).stdout).toBe('');
   });
 
   it('passes stdin text, and closes stdin otherwise', async () => {
@@ -197,7 +206,7 @@ describe('runProcess', () => {
   it('kills running trees when the Conveyor process exits', async () => {
     const file = pidFile();
     const script = `
-      import { runProcess } from ${JSON.stringify(new URL('./process.ts', import.meta.url).href)};
+      import { runProcess } from ${JSON.stringify(new URL('./run.ts', import.meta.url).href)};
       import { existsSync, readFileSync } from 'node:fs';
       void runProcess({ command: ${JSON.stringify(tree(file))}, shell: true, cwd: ${JSON.stringify(dir)}, env: { PATH: ${JSON.stringify(env.PATH)} } });
       const timer = setInterval(() => {
