@@ -16,7 +16,6 @@ const PATH = [join(ROOT, 'node_modules', '.bin'), dirname(process.execPath), '/u
   ':',
 );
 const state = mkdtempSync(join(tmpdir(), 'conveyor-claude-state-'));
-const repos: string[] = [];
 let server: ModelServer | undefined;
 
 afterEach(async () => {
@@ -24,14 +23,8 @@ afterEach(async () => {
   server = undefined;
 });
 afterAll(() => {
-  for (const dir of [state, ...repos]) rmSync(dir, { recursive: true, force: true });
+  rmSync(state, { recursive: true, force: true });
 });
-
-function repo(files: Record<string, string>): string {
-  const dir = makeRepo(files);
-  repos.push(dir);
-  return dir;
-}
 
 const status = (dir: string): string => execFileSync('git', ['status', '--porcelain'], { cwd: dir, encoding: 'utf8' });
 
@@ -74,7 +67,7 @@ const executor = createClaudeCodeExecutor({ stateDir: join(state, 'claude'), kil
 describe('claude-code runtime (real CLI)', () => {
   it('edits a file with the Write tool, reports usage and the session, and leaves CLAUDE.md as it was', async () => {
     const rules = '# Repo rules\n\nUse tabs.\n';
-    const dir = repo({ 'notes.txt': 'hello\n', 'CLAUDE.md': rules });
+    const dir = makeRepo({ 'notes.txt': 'hello\n', 'CLAUDE.md': rules });
     const { url, requests } = await serve(await loadScript(join(ROOT, 'test/fixtures/scripts/claude-edit.json')));
     const agent = run(dir, { model: model(url), instructions: 'RUN-INSTRUCTIONS-7f3a: keep changes small.' });
     const outcome = await executor.start(agent);
@@ -126,7 +119,7 @@ describe('claude-code runtime (real CLI)', () => {
   });
 
   it('removes a CLAUDE.md it created, and resumes the session on a later run (--resume)', async () => {
-    const dir = repo({ 'notes.txt': 'hello\n' });
+    const dir = makeRepo({ 'notes.txt': 'hello\n' });
     const { url, requests } = await serve({
       model: 'claude-scripted',
       turns: [
@@ -151,7 +144,7 @@ describe('claude-code runtime (real CLI)', () => {
   });
 
   it('runs allowed shell commands, and stops the run as denied when the agent tries a denied one', async () => {
-    const dir = repo({ 'notes.txt': 'hello\n' });
+    const dir = makeRepo({ 'notes.txt': 'hello\n' });
     const { url } = await serve({
       turns: [
         { toolCalls: [{ name: 'Bash', input: { command: "printf 'ran\\n' > ran.txt", description: 'write' } }] },
@@ -171,7 +164,7 @@ describe('claude-code runtime (real CLI)', () => {
   });
 
   it('fails with the API error when the model refuses the request', async () => {
-    const dir = repo({ 'notes.txt': 'hello\n' });
+    const dir = makeRepo({ 'notes.txt': 'hello\n' });
     const { url } = await serve({ turns: [{ expect: ['a string the prompt does not have'], text: 'never' }] });
     const outcome = await executor.start(run(dir, { model: model(url) }));
     expect(outcome.status).toBe('failed');

@@ -18,7 +18,7 @@ import {
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { makeRepo as makeGitRepo } from '../../test/helpers/git-repo.js';
+import { makeRepo } from '../../test/helpers/git-repo.js';
 import { createClaudeCodeExecutor } from './claude-code.js';
 import { findExecutable, writeInstructionFile } from './cli-agent.js';
 import { createCodexExecutor } from './codex.js';
@@ -28,16 +28,9 @@ import type { AgentEvent, AgentExecutor, AgentRun } from './executor.js';
 
 const root = mkdtempSync(join(tmpdir(), 'conveyor-cli-agent-'));
 const SYSTEM_PATH = [dirname(process.execPath), '/usr/local/bin', '/usr/bin', '/bin'].join(':');
-const repos: string[] = [];
 afterAll(() => {
-  for (const dir of [root, ...repos]) rmSync(dir, { recursive: true, force: true });
+  rmSync(root, { recursive: true, force: true });
 });
-
-function makeRepo(files?: Record<string, string>): string {
-  const dir = makeGitRepo(files);
-  repos.push(dir);
-  return dir;
-}
 
 /** A directory holding one executable `name` with `body` (a shell script). */
 function fakeBin(name: string, body: string): string {

@@ -17,7 +17,6 @@ const PATH = [join(ROOT, 'node_modules', '.bin'), dirname(process.execPath), '/u
 );
 // Under the system temp dir on purpose: the runtime must give Codex a TMPDIR that does not contain CODEX_HOME.
 const state = mkdtempSync(join(tmpdir(), 'conveyor-codex-state-'));
-const repos: string[] = [];
 let server: ModelServer | undefined;
 
 afterEach(async () => {
@@ -25,14 +24,8 @@ afterEach(async () => {
   server = undefined;
 });
 afterAll(() => {
-  for (const dir of [state, ...repos]) rmSync(dir, { recursive: true, force: true });
+  rmSync(state, { recursive: true, force: true });
 });
-
-function repo(files: Record<string, string>): string {
-  const dir = makeRepo(files);
-  repos.push(dir);
-  return dir;
-}
 
 const status = (dir: string): string => execFileSync('git', ['status', '--porcelain'], { cwd: dir, encoding: 'utf8' });
 
@@ -71,7 +64,7 @@ const executor = createCodexExecutor({ stateDir: join(state, 'codex'), killGrace
 
 describe('codex runtime (real CLI)', () => {
   it('edits a file with a shell command in its sandbox, reports usage and the session, and removes AGENTS.md', async () => {
-    const dir = repo({ 'notes.txt': 'hello\n' });
+    const dir = makeRepo({ 'notes.txt': 'hello\n' });
     const { url, requests } = await serve(await loadScript(join(ROOT, 'test/fixtures/scripts/codex-edit.json')));
     const agent = run(dir, { model: model(url), instructions: 'RUN-INSTRUCTIONS-7f3a: keep changes small.' });
     const outcome = await executor.start(agent);
@@ -109,7 +102,7 @@ describe('codex runtime (real CLI)', () => {
 
   it('restores an existing AGENTS.md byte for byte, and resumes the session on a later run', async () => {
     const own = '# Agents\r\nno trailing newline';
-    const dir = repo({ 'notes.txt': 'hello\n', 'AGENTS.md': own });
+    const dir = makeRepo({ 'notes.txt': 'hello\n', 'AGENTS.md': own });
     const { url, requests } = await serve({
       model: 'gpt-scripted',
       turns: [
@@ -134,7 +127,7 @@ describe('codex runtime (real CLI)', () => {
   });
 
   it('stops the run as denied when the agent runs a denied command', async () => {
-    const dir = repo({ 'notes.txt': 'hello\n' });
+    const dir = makeRepo({ 'notes.txt': 'hello\n' });
     const { url } = await serve({
       turns: [
         { toolCalls: [{ name: 'exec_command', input: { cmd: 'sleep 5 && git push origin main' } }] },
@@ -147,7 +140,7 @@ describe('codex runtime (real CLI)', () => {
   });
 
   it('fails when the model refuses the request', async () => {
-    const dir = repo({ 'notes.txt': 'hello\n' });
+    const dir = makeRepo({ 'notes.txt': 'hello\n' });
     const { url } = await serve({ turns: [{ expect: ['a string the prompt does not have'], text: 'never' }] });
     const outcome = await executor.start(run(dir, { model: model(url) }));
     expect(outcome.status).toBe('failed');

@@ -1,24 +1,18 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import { makeRepo } from '../../test/helpers/git-repo.js';
 import { createCommandExecutor } from './command.js';
 import type { AgentEvent, AgentRun } from './executor.js';
 
 const root = mkdtempSync(join(tmpdir(), 'conveyor-command-test-'));
-const worktree = join(root, 'repo');
+const worktree = makeRepo({ 'README.md': '# repo\n' });
 const temp = join(root, 'tmp');
+mkdirSync(temp);
 const env = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
 
-beforeAll(() => {
-  const git = (...args: string[]): string => execFileSync('git', args, { cwd: worktree, encoding: 'utf8' });
-  execFileSync('mkdir', ['-p', worktree, temp]);
-  git('init', '-q', '-b', 'main');
-  writeFileSync(join(worktree, 'README.md'), '# repo\n');
-  git('add', '.');
-  git('-c', 'user.name=t', '-c', 'user.email=t@example.com', 'commit', '-q', '-m', 'init');
-});
 afterAll(() => {
   rmSync(root, { recursive: true, force: true });
 });

@@ -5,7 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { withCheckoutLock } from './checkout-lock.js';
 import { ShipContendedError } from './errors.js';
 import { git } from './git.js';
-import { commitFiles, makeRepo, rev, writeFiles } from './test-repos.js';
+import { makeRepo, writeFiles } from '../../test/helpers/git-repo.js';
+import { commitFiles, rev } from '../../test/helpers/workspace-repos.js';
 
 /** The pid of a process that has exited. */
 function deadPid(): number {
@@ -17,7 +18,7 @@ function deadPid(): number {
  * `from`, the index and files at `to`, git's own index.lock stale, and the ship lock naming the dead pid.
  */
 async function crashedMidMerge(): Promise<{ repo: string; from: string; to: string }> {
-  const repo = await makeRepo({ 'a.txt': 'a\n', 'gone.txt': 'gone\n' });
+  const repo = makeRepo({ 'a.txt': 'a\n', 'gone.txt': 'gone\n' });
   const from = await rev(repo, 'HEAD');
   const to = await commitFiles(repo, { 'a.txt': 'changed\n', 'added.txt': 'new\n' }, 'the job');
   await git(['rm', '--quiet', 'gone.txt'], { cwd: repo });
@@ -36,7 +37,7 @@ async function crashedMidMerge(): Promise<{ repo: string; from: string; to: stri
 
 describe('withCheckoutLock', () => {
   it('runs one holder at a time', async () => {
-    const repo = await makeRepo();
+    const repo = makeRepo();
     const order: string[] = [];
     let release: () => void = () => undefined;
     const first = withCheckoutLock(repo, async () => {
@@ -59,7 +60,7 @@ describe('withCheckoutLock', () => {
   });
 
   it('gives up with ShipContendedError while a live process holds it', async () => {
-    const repo = await makeRepo();
+    const repo = makeRepo();
     writeFileSync(join(repo, '.git', 'conveyor-ship.lock'), JSON.stringify({ pid: process.pid, at: Date.now() }));
     await expect(withCheckoutLock(repo, () => Promise.resolve(), 200)).rejects.toBeInstanceOf(ShipContendedError);
   });

@@ -5,11 +5,11 @@ import { diffStats, PATCH_BYTES } from './diff.js';
 import { commitWip } from './wip.js';
 import { createWorktree } from './worktree.js';
 import { git, gitOutputBytes } from './git.js';
-import { makeRepo, tempDir, writeFiles } from './test-repos.js';
+import { makeRepo, tempDir, writeFiles } from '../../test/helpers/git-repo.js';
 
 describe('diffStats', () => {
   it('counts committed, uncommitted and untracked changes without disturbing the worktree', async () => {
-    const origin = await makeRepo({ 'a.txt': 'a\n', 'gone.txt': 'g\n', '.gitignore': 'build/\n' });
+    const origin = makeRepo({ 'a.txt': 'a\n', 'gone.txt': 'g\n', '.gitignore': 'build/\n' });
     const wt = await createWorktree({ workdir: tempDir('workdir'), repo: origin, jobId: 'job1' });
     expect(await diffStats(wt)).toEqual({ files: [], bytes: 0, patch: '', patchTruncated: false });
 
@@ -38,7 +38,7 @@ describe('diffStats', () => {
   });
 
   it('cuts a long patch at whole lines and says so', async () => {
-    const origin = await makeRepo({ 'a.txt': 'a\n' });
+    const origin = makeRepo({ 'a.txt': 'a\n' });
     const wt = await createWorktree({ workdir: tempDir('workdir'), repo: origin, jobId: 'job1' });
     writeFiles(wt.path, { 'big.txt': `${'x'.repeat(99)}\n`.repeat(2000) });
     const stats = await diffStats(wt);
@@ -49,7 +49,7 @@ describe('diffStats', () => {
   });
 
   it('lists both names of a renamed file', async () => {
-    const origin = await makeRepo({ 'old/name.txt': 'content\n' });
+    const origin = makeRepo({ 'old/name.txt': 'content\n' });
     const wt = await createWorktree({ workdir: tempDir('workdir'), repo: origin, jobId: 'job1' });
     await git(['mv', 'old/name.txt', 'new-name.txt'], { cwd: wt.path });
     expect((await diffStats(wt)).files).toEqual(['new-name.txt', 'old/name.txt']);

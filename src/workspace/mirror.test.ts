@@ -4,11 +4,12 @@ import { describe, expect, it } from 'vitest';
 import { defaultBranch, ensureMirror, mirrorPath } from './mirror.js';
 import { git } from './git.js';
 import { WorkspaceInputError } from './errors.js';
-import { commitFiles, makeBare, makeRepo, rev, tempDir } from './test-repos.js';
+import { makeRepo, tempDir } from '../../test/helpers/git-repo.js';
+import { commitFiles, makeBare, rev } from '../../test/helpers/workspace-repos.js';
 
 describe('ensureMirror', () => {
   it('clones a local repository once, then fetches new commits into the same mirror', async () => {
-    const origin = await makeRepo();
+    const origin = makeRepo();
     const workdir = tempDir('workdir');
     const mirror = await ensureMirror(workdir, origin);
     expect(mirror.startsWith(join(workdir, 'mirrors', 'project-'))).toBe(true);
@@ -30,9 +31,9 @@ describe('ensureMirror', () => {
     expect(await git(['for-each-ref', '--format=%(refname)', 'refs/remotes/origin/feature'], { cwd: mirror })).toBe('');
   });
 
-  it('maps a relative path to the same mirror as the absolute one, and different repos to different mirrors', async () => {
-    const origin = await makeRepo();
-    const other = await makeRepo();
+  it('maps a relative path to the same mirror as the absolute one, and different repos to different mirrors', () => {
+    const origin = makeRepo();
+    const other = makeRepo();
     const workdir = tempDir('workdir');
     expect(mirrorPath(workdir, relative(process.cwd(), origin))).toBe(mirrorPath(workdir, origin));
     expect(mirrorPath(workdir, other)).not.toBe(mirrorPath(workdir, origin));

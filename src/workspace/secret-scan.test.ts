@@ -9,13 +9,14 @@ import { filesWithSecrets } from './secret-scan.js';
 import { ship } from './ship.js';
 import { commitWip } from './wip.js';
 import { createWorktree, type Worktree } from './worktree.js';
-import { makeRepo, rev, tempDir, writeFiles } from './test-repos.js';
+import { makeRepo, tempDir, writeFiles } from '../../test/helpers/git-repo.js';
+import { rev } from '../../test/helpers/workspace-repos.js';
 
 const SECRET = 'sk-sentinel-0123456789abcdef';
 const scanner = createRedactor([SECRET]);
 
 async function worktree(jobId: string): Promise<{ origin: string; wt: Worktree }> {
-  const origin = await makeRepo({ 'a.txt': 'a\n', '.gitignore': 'ignored/\n' });
+  const origin = makeRepo({ 'a.txt': 'a\n', '.gitignore': 'ignored/\n' });
   const wt = await createWorktree({ workdir: tempDir('workdir'), repo: origin, jobId });
   return { origin, wt };
 }

@@ -6,7 +6,8 @@ import { commitWip } from './wip.js';
 import { createWorktree } from './worktree.js';
 import { git } from './git.js';
 import { MergeConflictError, ShipContendedError, TargetDirtyError } from './errors.js';
-import { commitFiles, jobWith, makeBare, makeRepo, rev, tempDir, trailerCommits, writeFiles } from './test-repos.js';
+import { makeRepo, tempDir, writeFiles } from '../../test/helpers/git-repo.js';
+import { commitFiles, jobWith, makeBare, rev, trailerCommits } from '../../test/helpers/workspace-repos.js';
 
 class Fenced extends Error {}
 const fenced = (): Promise<void> => Promise.reject(new Fenced('lease lost'));
@@ -15,7 +16,7 @@ const count = async (cwd: string, ref: string): Promise<number> =>
 
 describe('ship merge into a local repository', () => {
   it('fast-forwards the checked-out target in the user working tree, once', async () => {
-    const origin = await makeRepo({ 'a.txt': 'a\n' });
+    const origin = makeRepo({ 'a.txt': 'a\n' });
     const wt = await jobWith(origin, 'job1', { 'feature.txt': 'feature\n' });
     writeFiles(wt.path, { 'more.txt': 'second wip\n' });
     await commitWip(wt, 'second wip');
@@ -38,7 +39,7 @@ describe('ship merge into a local repository', () => {
   });
 
   it('retries when the user commits on the checked-out target meanwhile, keeping their commit', async () => {
-    const origin = await makeRepo({ 'a.txt': 'a\n' });
+    const origin = makeRepo({ 'a.txt': 'a\n' });
     const wt = await jobWith(origin, 'job1', { 'feature.txt': 'feature\n' });
     let userCommit = '';
     const userCommitsOnce = async (): Promise<void> => {
@@ -52,7 +53,7 @@ describe('ship merge into a local repository', () => {
   });
 
   it('updates a target that is not checked out without touching the working tree', async () => {
-    const origin = await makeRepo({ 'a.txt': 'a\n' });
+    const origin = makeRepo({ 'a.txt': 'a\n' });
     await git(['branch', 'release'], { cwd: origin });
     const wt = await jobWith(origin, 'job1', { 'feature.txt': 'feature\n' });
     const result = await ship(wt, { policy: 'merge', repo: origin, target: 'release' });
@@ -62,7 +63,7 @@ describe('ship merge into a local repository', () => {
   });
 
   it('fails clearly and changes nothing when the checked-out target has uncommitted changes', async () => {
-    const origin = await makeRepo({ 'a.txt': 'a\n' });
+    const origin = makeRepo({ 'a.txt': 'a\n' });
     const wt = await jobWith(origin, 'job1', { 'feature.txt': 'feature\n' });
     writeFileSync(join(origin, 'a.txt'), 'user edit in progress\n');
     const error = await ship(wt, { policy: 'merge', repo: origin, target: 'main' }).catch((e: unknown) => e);
@@ -75,7 +76,7 @@ describe('ship merge into a local repository', () => {
   });
 
   it('leaves the user repository alone when beforePush throws', async () => {
-    const origin = await makeRepo({ 'a.txt': 'a\n' });
+    const origin = makeRepo({ 'a.txt': 'a\n' });
     const wt = await jobWith(origin, 'job1', { 'feature.txt': 'feature\n' });
     await expect(ship(wt, { policy: 'merge', repo: origin, target: 'main', beforePush: fenced })).rejects.toThrow(
       Fenced,

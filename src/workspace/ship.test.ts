@@ -2,14 +2,15 @@ import { describe, expect, it } from 'vitest';
 import { ship } from './ship.js';
 import { git } from './git.js';
 import { UncommittedChangesError } from './errors.js';
-import { jobWith, makeBare, makeRepo, rev, writeFiles } from './test-repos.js';
+import { makeRepo, writeFiles } from '../../test/helpers/git-repo.js';
+import { jobWith, makeBare, rev } from '../../test/helpers/workspace-repos.js';
 
 class Fenced extends Error {}
 const fenced = (): Promise<void> => Promise.reject(new Fenced('lease lost'));
 
 describe('ship none', () => {
   it('keeps the job branch on this machine', async () => {
-    const origin = await makeRepo();
+    const origin = makeRepo();
     const before = await git(['for-each-ref'], { cwd: origin });
     const wt = await jobWith(origin, 'job1', { 'a.txt': 'a\n' });
     const result = await ship(wt, { policy: 'none', repo: origin, beforePush: fenced });
@@ -25,7 +26,7 @@ describe('ship none', () => {
   });
 
   it('refuses to ship uncommitted work', async () => {
-    const origin = await makeRepo();
+    const origin = makeRepo();
     const wt = await jobWith(origin, 'job1', { 'a.txt': 'a\n' });
     writeFiles(wt.path, { 'late.txt': 'not committed\n' });
     await expect(ship(wt, { policy: 'none', repo: origin })).rejects.toThrow(UncommittedChangesError);

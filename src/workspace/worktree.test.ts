@@ -5,11 +5,12 @@ import { commitWip, pushWip } from './wip.js';
 import { createWorktree, removeWorktree } from './worktree.js';
 import { git } from './git.js';
 import { WorkspaceInputError } from './errors.js';
-import { commitFiles, makeRepo, rev, tempDir, writeFiles } from './test-repos.js';
+import { makeRepo, tempDir, writeFiles } from '../../test/helpers/git-repo.js';
+import { commitFiles, rev } from '../../test/helpers/workspace-repos.js';
 
 describe('createWorktree', () => {
   it('checks out the HEAD branch on conveyor/<jobId> under <workdir>/worktrees', async () => {
-    const origin = await makeRepo({ 'a.txt': 'a\n' });
+    const origin = makeRepo({ 'a.txt': 'a\n' });
     const workdir = tempDir('workdir');
     const wt = await createWorktree({ workdir, repo: origin, jobId: 'job1' });
     expect(wt.path).toBe(join(workdir, 'worktrees', 'job1'));
@@ -20,7 +21,7 @@ describe('createWorktree', () => {
   });
 
   it('starts from a named base branch', async () => {
-    const origin = await makeRepo({ 'a.txt': 'a\n' });
+    const origin = makeRepo({ 'a.txt': 'a\n' });
     await git(['checkout', '--quiet', '-b', 'feature'], { cwd: origin });
     const feature = await commitFiles(origin, { 'f.txt': 'f\n' });
     await git(['checkout', '--quiet', 'main'], { cwd: origin });
@@ -33,7 +34,7 @@ describe('createWorktree', () => {
   });
 
   it('resumes from a WIP commit that only the origin has, as refs/conveyor/wip/<jobId>', async () => {
-    const origin = await makeRepo({ 'a.txt': 'a\n' });
+    const origin = makeRepo({ 'a.txt': 'a\n' });
     const first = await createWorktree({ workdir: tempDir('machine-a'), repo: origin, jobId: 'job1' });
     writeFiles(first.path, { 'wip.txt': 'half done\n' });
     const { commit } = await commitWip(first, 'checkpoint after engineer');
@@ -54,7 +55,7 @@ describe('createWorktree', () => {
   });
 
   it('says so when the resume commit cannot be found', async () => {
-    const origin = await makeRepo();
+    const origin = makeRepo();
     const options = { workdir: tempDir('workdir'), repo: origin, jobId: 'job1' };
     await expect(createWorktree({ ...options, resumeCommit: 'deadbeefdeadbeef' })).rejects.toThrow(
       /resume commit deadbeefdeadbeef of job job1 is neither in the mirror nor at the origin's refs\/conveyor\/wip\/job1/,
@@ -63,7 +64,7 @@ describe('createWorktree', () => {
   });
 
   it('replaces the worktree a crashed earlier run left behind', async () => {
-    const origin = await makeRepo({ 'a.txt': 'a\n' });
+    const origin = makeRepo({ 'a.txt': 'a\n' });
     const workdir = tempDir('workdir');
     const crashed = await createWorktree({ workdir, repo: origin, jobId: 'job1' });
     writeFiles(crashed.path, { 'junk.txt': 'left over\n', 'a.txt': 'changed\n' });
@@ -84,7 +85,7 @@ describe('createWorktree', () => {
   });
 
   it('creates worktrees for several jobs on one repository at once', async () => {
-    const origin = await makeRepo({ 'a.txt': 'a\n' });
+    const origin = makeRepo({ 'a.txt': 'a\n' });
     const workdir = tempDir('workdir');
     const jobs = ['job-a', 'job-b', 'job-c', 'job-d'];
     const wts = await Promise.all(jobs.map((jobId) => createWorktree({ workdir, repo: origin, jobId })));
@@ -98,7 +99,7 @@ describe('createWorktree', () => {
   });
 
   it('refuses a job id that is not a safe path segment', async () => {
-    const origin = await makeRepo();
+    const origin = makeRepo();
     for (const jobId of ['../escape', 'a/b', '', '.hidden']) {
       await expect(createWorktree({ workdir: tempDir('workdir'), repo: origin, jobId })).rejects.toThrow(
         WorkspaceInputError,
@@ -109,7 +110,7 @@ describe('createWorktree', () => {
 
 describe('removeWorktree', () => {
   it('removes the files and the record, keeping the job branch unless asked', async () => {
-    const origin = await makeRepo();
+    const origin = makeRepo();
     const workdir = tempDir('workdir');
     const wt = await createWorktree({ workdir, repo: origin, jobId: 'job1' });
     writeFileSync(join(wt.path, 'x.txt'), 'x');
@@ -127,7 +128,7 @@ describe('removeWorktree', () => {
 
 describe('commitWip', () => {
   it('commits new, changed and deleted files with the job trailer, as Conveyor', async () => {
-    const origin = await makeRepo({ 'keep.txt': 'k\n', 'change.txt': 'old\n', 'delete.txt': 'd\n' });
+    const origin = makeRepo({ 'keep.txt': 'k\n', 'change.txt': 'old\n', 'delete.txt': 'd\n' });
     const wt = await createWorktree({ workdir: tempDir('workdir'), repo: origin, jobId: 'job1' });
     writeFiles(wt.path, { 'new/file.txt': 'new\n', 'change.txt': 'new\n' });
     rmSync(join(wt.path, 'delete.txt'));
@@ -149,7 +150,7 @@ describe('commitWip', () => {
 
 describe('idle worktrees', () => {
   it('parks a finished worktree and hands the next job exactly the files a fresh one would have', async () => {
-    const origin = await makeRepo({ 'a.txt': 'a\n', '.gitignore': 'build/\n', 'dir/b.txt': 'b\n' });
+    const origin = makeRepo({ 'a.txt': 'a\n', '.gitignore': 'build/\n', 'dir/b.txt': 'b\n' });
     const workdir = tempDir('workdir');
     const first = await createWorktree({ workdir, repo: origin, jobId: 'job1' });
     writeFiles(first.path, { 'a.txt': 'changed\n', 'new.txt': 'new\n' });
@@ -176,7 +177,7 @@ describe('idle worktrees', () => {
   });
 
   it('keeps at most keepIdle parked per repository and deletes the rest', async () => {
-    const origin = await makeRepo({ 'a.txt': 'a\n' });
+    const origin = makeRepo({ 'a.txt': 'a\n' });
     const workdir = tempDir('workdir');
     const one = await createWorktree({ workdir, repo: origin, jobId: 'job1' });
     const two = await createWorktree({ workdir, repo: origin, jobId: 'job2' });

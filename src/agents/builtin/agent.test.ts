@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { gitIn, makeRepo } from '../../../test/helpers/git-repo.js';
 import { priceCall, type ModelConfig } from '../../core/models.js';
 import { createBuiltinExecutor } from './index.js';
-import { agentRun, eventsOf, replayModel } from './test-run.js';
+import { agentRun, eventsOf, replayModel } from '../../../test/helpers/builtin-run.js';
 
 const FIXTURE = resolve(import.meta.dirname, '../../../test/fixtures/transcripts/builtin-edit.json');
 const PRICES = { inputPricePerMTok: 3, outputPricePerMTok: 15, cachedPricePerMTok: 0.3 };

@@ -6,7 +6,7 @@ import type { ModelConfig, Provider } from '../../core/models.js';
 import { startModelServer, type ModelServer } from '../../model-server/server.js';
 import { loadScript } from '../script.js';
 import { createBuiltinExecutor } from './index.js';
-import { agentRun, eventsOf } from './test-run.js';
+import { agentRun, eventsOf } from '../../../test/helpers/builtin-run.js';
 
 // The same transcript the replay test uses: one script format for the replay provider and the server.
 const FIXTURE = resolve(import.meta.dirname, '../../../test/fixtures/transcripts/builtin-edit.json');

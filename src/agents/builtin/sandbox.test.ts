@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeRepo } from '../../../test/helpers/git-repo.js';
 import { createBuiltinExecutor } from './index.js';
 import { probeBubblewrap } from './sandbox.js';
-import { agentRun, eventsOf, replayModel } from './test-run.js';
+import { agentRun, eventsOf, replayModel } from '../../../test/helpers/builtin-run.js';
 
 const executor = createBuiltinExecutor({ killGraceMs: 500, commandTimeoutMs: 10_000 });
 const PATH = process.env.PATH ?? '/usr/bin:/bin';

@@ -1,29 +1,9 @@
-/** Helpers for tests: real git repositories in temporary directories, removed after each test file. */
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+/** Helpers for the workspace's tests: commits, bare repositories and job worktrees over `makeRepo`'s repositories. */
 import { dirname, join } from 'node:path';
-import { afterAll } from 'vitest';
-import { git } from './git.js';
-import { commitWip } from './wip.js';
-import { createWorktree, type Worktree } from './worktree.js';
-
-const made: string[] = [];
-afterAll(() => {
-  for (const dir of made) rmSync(dir, { recursive: true, force: true });
-});
-
-export function tempDir(label = 'ws'): string {
-  const dir = mkdtempSync(join(tmpdir(), `conveyor-${label}-`));
-  made.push(dir);
-  return dir;
-}
-
-export function writeFiles(root: string, files: Record<string, string>): void {
-  for (const [name, content] of Object.entries(files)) {
-    mkdirSync(dirname(join(root, name)), { recursive: true });
-    writeFileSync(join(root, name), content);
-  }
-}
+import { git } from '../../src/workspace/git.js';
+import { commitWip } from '../../src/workspace/wip.js';
+import { createWorktree, type Worktree } from '../../src/workspace/worktree.js';
+import { makeRepo, tempDir, writeFiles } from './git-repo.js';
 
 const USER = {
   GIT_AUTHOR_NAME: 'User',
@@ -40,18 +20,9 @@ export async function commitFiles(repo: string, files: Record<string, string>, m
   return (await git(['rev-parse', 'HEAD'], { cwd: repo })).trim();
 }
 
-/** A non-bare repository on branch `main` with one commit holding `files`. */
-export async function makeRepo(files: Record<string, string> = { 'README.md': 'hello\n' }): Promise<string> {
-  const repo = join(tempDir('repo'), 'project');
-  mkdirSync(repo);
-  await git(['init', '--quiet', '--initial-branch=main'], { cwd: repo });
-  await commitFiles(repo, files, 'initial');
-  return repo;
-}
-
 /** A bare repository (like a server's) whose `main` holds `files`; also returns a clone to push from. */
 export async function makeBare(files?: Record<string, string>): Promise<{ bare: string; url: string; seed: string }> {
-  const seed = await makeRepo(files);
+  const seed = makeRepo(files);
   const bare = join(tempDir('bare'), 'project.git');
   await git(['clone', '--quiet', '--bare', seed, bare], { cwd: dirname(bare) });
   await git(['remote', 'add', 'server', bare], { cwd: seed });

@@ -1,10 +1,10 @@
-/** Test support for the builtin runtime: runs with a replay model written from turns. Not for production code. */
+/** Test support for the builtin runtime: runs with a replay model written from turns. */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ModelConfig } from '../../core/models.js';
-import type { AgentEvent, AgentRun } from '../executor.js';
-import type { ScriptTurn } from '../script.js';
+import type { ModelConfig } from '../../src/core/models.js';
+import type { AgentEvent, AgentRun } from '../../src/agents/executor.js';
+import type { ScriptTurn } from '../../src/agents/script.js';
 
 /** Writes `turns` as a transcript file and returns a `replay` model entry for it. */
 export function replayModel(turns: ScriptTurn[], extra: Partial<ModelConfig> = {}): ModelConfig {
