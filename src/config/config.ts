@@ -1,7 +1,8 @@
 /**
  * The one config loader: `conveyor.toml` (working directory or `--config`), then `CONVEYOR_*`
  * environment variables, then command-line flags, validated with Zod and compiled to typed options
- * with units in their names. Nothing else in Conveyor reads `process.env`.
+ * with units in their names. Nothing outside `config/` reads `process.env` (`environment.ts` is the
+ * other reader: the environment child processes start from).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
@@ -11,6 +12,7 @@ import { z } from 'zod';
 import { ConfigError } from '../core/errors.js';
 import { type ModelConfig, ModelEntrySchema } from '../core/models.js';
 import { compilePipeline, type PipelineDefinition, PipelineEntrySchema } from '../core/pipelines.js';
+import { processEnvironment } from './environment.js';
 
 const port = z.coerce.number().int().min(0).max(65_535);
 const positiveSeconds = z.coerce.number().positive().max(86_400);
@@ -368,9 +370,7 @@ function compile(file: FileConfig, source: string, env: NodeJS.ProcessEnv, base:
       budgetTokens: file.skills?.budgetTokens ?? 2000,
       homeDir: env.HOME !== undefined && env.HOME !== '' ? env.HOME : homedir(),
     },
-    processEnv: Object.fromEntries(
-      Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined),
-    ),
+    processEnv: processEnvironment(env),
     client: {
       url: client.url ?? `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${portNumber}`,
       token: client.token,

@@ -1,4 +1,5 @@
 /** Runs the `git` binary (no shell) with a fixed identity, no prompts, and errors that name the command. */
+import { processEnvironment } from '../config/environment.js';
 import { runProcess } from '../process/run.js';
 import { GitError } from './errors.js';
 
@@ -47,11 +48,9 @@ export function identityEnv(identity: GitIdentity): Record<string, string> {
 }
 
 function childEnv(extra: Record<string, string> | undefined): Record<string, string> {
-  // The child needs PATH, HOME and credential helpers' variables, so it inherits the environment.
+  // git needs PATH, HOME and credential helpers' variables: it starts from Conveyor's own environment.
   const env = Object.fromEntries(
-    Object.entries(process.env).filter(
-      (entry): entry is [string, string] => entry[1] !== undefined && !INHERITED_GIT_VARS.includes(entry[0]),
-    ),
+    Object.entries(processEnvironment()).filter(([name]) => !INHERITED_GIT_VARS.includes(name)),
   );
   // C locale: the push-rejection messages we recognise are the English ones.
   return { ...env, LC_ALL: 'C', GIT_TERMINAL_PROMPT: '0', ...identityEnv(CONVEYOR_IDENTITY), ...extra };

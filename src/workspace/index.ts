@@ -2,8 +2,8 @@
  * workspace — everything a factory does with git for a job: the bare mirror per repository, the worktree
  * per job, work-in-progress commits and pushes, the diff and its scope checks, and shipping at most once.
  *
- * May import: `core/`, `process/` (running git) and npm packages (picomatch) only; never coordinator,
- * store or cli.
+ * May import: `core/`, `process/` (running git), `config/environment.ts` (the environment git starts from)
+ * and npm packages (picomatch) only; never coordinator, store or cli.
  */
 export * from './errors.js';
 export {

@@ -1,7 +1,7 @@
 /**
  * A language model from a resolved `ModelConfig`: OpenAI-compatible endpoints (vLLM, llama.cpp,
  * Ollama, LiteLLM…), Anthropic, OpenAI, or `replay` (a recorded transcript). The API key is read from
- * the run's environment by the variable the config names, never from `process.env`.
+ * the run's environment by the variable the config names, never from the process's global one.
  */
 import { createAnthropic } from '@ai-sdk/anthropic';
 import { createOpenAI } from '@ai-sdk/openai';
