@@ -29,13 +29,13 @@ export const LAYERS: Readonly<Record<string, Layer>> = {
   process: { folders: ['core'] },
   store: { folders: ['core'] },
   intake: { folders: ['core'] },
-  workspace: { folders: ['core', 'process'] },
+  workspace: { folders: ['core', 'process', 'config'] },
   agents: { folders: ['core', 'process'] },
   skills: { folders: ['core'] },
   pipeline: { folders: ['core', 'skills', 'agents'] },
   'model-server': { folders: ['core', 'agents'] },
   coordinator: { folders: ['core', 'protocol', 'store', 'intake', 'config', 'version'] },
-  factory: { folders: ['core', 'protocol', 'process', 'workspace', 'agents', 'pipeline', 'skills'] },
+  factory: { folders: ['core', 'protocol', 'process', 'workspace', 'agents', 'pipeline'] },
   cli: { folders: '*' },
   demo: { folders: '*' },
   web: { folders: ['protocol', 'core'] },
@@ -47,17 +47,29 @@ const ROOT_MODULES: Readonly<Record<string, Layer>> = {
   version: { folders: [] },
 };
 
+/** Modules only one folder may touch: the one config loader reads the environment, one layer spawns. */
+const OWNERS = { env: 'config', childProcess: 'process' } as const;
+
 export interface Violation {
   file: string;
   specifier: string;
   message: string;
 }
 
-function importsOf(file: string, text: string): string[] {
+/** The module specifiers `text` imports, and whether it reads `process.env`. */
+function importsOf(file: string, text: string): { refs: string[]; readsEnv: boolean } {
   const source = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, false);
   const refs: string[] = [];
+  let readsEnv = false;
   const visit = (node: ts.Node): void => {
-    if (ts.isImportDeclaration(node) && ts.isStringLiteral(node.moduleSpecifier)) {
+    if (
+      ts.isPropertyAccessExpression(node) &&
+      ts.isIdentifier(node.expression) &&
+      node.expression.text === 'process' &&
+      node.name.text === 'env'
+    ) {
+      readsEnv = true;
+    } else if (ts.isImportDeclaration(node) && ts.isStringLiteral(node.moduleSpecifier)) {
       refs.push(node.moduleSpecifier.text);
     } else if (ts.isExportDeclaration(node) && node.moduleSpecifier && ts.isStringLiteral(node.moduleSpecifier)) {
       refs.push(node.moduleSpecifier.text);
@@ -75,7 +87,7 @@ function importsOf(file: string, text: string): string[] {
     ts.forEachChild(node, visit);
   };
   visit(source);
-  return refs;
+  return { refs, readsEnv };
 }
 
 /** The layer a path under `src/` belongs to: its first folder, or the module name of a top-level file. */
@@ -125,11 +137,16 @@ export function checkImports(root: string): Violation[] {
       });
       continue;
     }
-    for (const specifier of importsOf(file, readFileSync(file, 'utf8'))) {
+    const { refs, readsEnv } = importsOf(file, readFileSync(file, 'utf8'));
+    if (readsEnv && from !== OWNERS.env)
+      violations.push({ file: shown, specifier: 'process.env', message: `only ${OWNERS.env}/ reads process.env` });
+    for (const specifier of refs) {
       const fail = (message: string): void => {
         violations.push({ file: shown, specifier, message });
       };
       if (!specifier.startsWith('.')) {
+        if (packageName(specifier).replace(/^node:/, '') === 'child_process' && from !== OWNERS.childProcess)
+          fail(`only ${OWNERS.childProcess}/ starts child processes`);
         if (layer.packages !== undefined && !layer.packages.includes(packageName(specifier)))
           fail(`${from}/ does no I/O and imports only ${layer.packages.join(', ')}`);
         continue;

@@ -22,6 +22,9 @@ describe('the layering check (npm run check)', () => {
       'src/factory/runner.ts':
         "import type { JobView } from '../coordinator/views.js';\nexport { c } from '../store/rows.js';\nconst d = await import('../protocol/fleet.js');\n",
       'src/cli/main.ts': "import '../store/rows.js';\nimport '../coordinator/app.js';\n",
+      'src/agents/run.ts': "import { spawn } from 'node:child_process';\nexport const home = process.env.HOME;\n",
+      'src/process/run.ts': "import { spawn } from 'node:child_process';\n",
+      'src/config/config.ts': 'export const env = process.env;\n',
       'web/src/app.tsx':
         "import type { JobView } from '../../src/protocol/views.js';\nimport { STAGES } from '../../src/core/stages.js';\nimport { x } from '../../src/coordinator/views.js';\nimport { y } from './ui.js';\n",
     });
@@ -29,6 +32,8 @@ describe('the layering check (npm run check)', () => {
     expect(found.sort()).toEqual(
       [
         'src/core/job.ts node:fs',
+        'src/agents/run.ts node:child_process',
+        'src/agents/run.ts process.env',
         'src/store/rows.ts ../coordinator/app.js',
         'src/factory/runner.ts ../coordinator/views.js',
         'src/factory/runner.ts ../store/rows.js',
