@@ -39,4 +39,4 @@ export { filesWithSecrets, refuseSecrets, type SecretScanner } from './secret-sc
 export { diffStats, type DiffStats } from './diff.js';
 export { checkScope, type ScopeRule, type ScopeViolation } from './scope.js';
 export { findShippedCommit } from './shipped.js';
-export { ship, type ShipOptions, type ShipResult, type WorkspaceShipPolicy } from './ship.js';
+export { findShipped, ship, type ShipOptions, type ShipResult, type WorkspaceShipPolicy } from './ship.js';

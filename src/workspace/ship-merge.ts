@@ -79,11 +79,40 @@ interface Checkout {
   lock: CheckoutLock;
 }
 
-async function attempt(input: MergeInput, attempts: number): Promise<Attempt> {
+/** What `work` needs about the target: where the mirror fetches it, and the checkout lock if it is checked out. */
+interface Target {
+  wt: Worktree;
+  origin: RepoLocation;
+  target: string;
+  locks: PathLocks;
+}
+
+/**
+ * Runs `work` under the mirror's lock and, when the target is checked out in the user's repository,
+ * its checkout lock too (which first repairs a fast-forward a killed holder left half-done).
+ */
+async function withTargetLocks<T>(input: Target, work: (checkout: Checkout | undefined) => Promise<T>): Promise<T> {
   const { origin, target } = input;
-  const path = origin.local && !origin.bare ? await checkedOutAt(origin.url, target) : undefined;
-  if (path === undefined) return attemptOn(input, attempts, undefined);
-  return withCheckoutLock(path, (lock) => attemptOn(input, attempts, { path, lock }));
+  return input.locks.withLock(input.wt.mirror, async () => {
+    const path = origin.local && !origin.bare ? await checkedOutAt(origin.url, target) : undefined;
+    if (path === undefined) return work(undefined);
+    return withCheckoutLock(path, (lock) => work({ path, lock }));
+  });
+}
+
+/** Fetches the target into the mirror: its tip, and the job's commit on it when one is there. */
+async function fetchShipped(wt: Worktree, target: string): Promise<{ tip?: string; shipped?: string }> {
+  const tracking = `refs/remotes/origin/${target}`;
+  await fetchTarget(wt.mirror, target, tracking);
+  const tip = await tryRevParse(tracking, wt.mirror);
+  if (tip === undefined) return {};
+  const shipped = await findShippedCommit(wt.mirror, tip, wt.jobId);
+  return shipped === undefined ? { tip } : { tip, shipped };
+}
+
+/** The commit carrying the job's trailer on the origin's `target`, if an earlier run merged it; ships nothing. */
+export function findMerged(input: Target): Promise<string | undefined> {
+  return withTargetLocks(input, async () => (await fetchShipped(input.wt, input.target)).shipped);
 }
 
 async function attemptOn(input: MergeInput, attempts: number, checkout: Checkout | undefined): Promise<Attempt> {
@@ -92,9 +121,7 @@ async function attemptOn(input: MergeInput, attempts: number, checkout: Checkout
   const tracking = `refs/remotes/origin/${target}`;
   const shipRef = `refs/conveyor/ship/${wt.jobId}`;
   if (checkout !== undefined) await assertClean(checkout.path, target);
-  await fetchTarget(mirror, target, tracking);
-  const tip = await tryRevParse(tracking, mirror);
-  const shipped = tip === undefined ? undefined : await findShippedCommit(mirror, tip, wt.jobId);
+  const { tip, shipped } = await fetchShipped(wt, target);
   if (shipped !== undefined) return { kind: 'already', commit: shipped, attempts };
   const commit = await squash(mirror, tip, input);
   if (commit === undefined) return { kind: 'empty', attempts };
@@ -124,7 +151,7 @@ async function attemptOn(input: MergeInput, attempts: number, checkout: Checkout
 /** Squash-merges the job into `target` at most once; retries from a fresh fetch while the target moves. */
 export async function shipMerge(input: MergeInput): Promise<MergeOutcome> {
   for (let attempts = 1; attempts <= input.maxAttempts; attempts++) {
-    const outcome = await input.locks.withLock(input.wt.mirror, () => attempt(input, attempts));
+    const outcome = await withTargetLocks(input, (checkout) => attemptOn(input, attempts, checkout));
     if (outcome.kind !== 'moved') return outcome;
     // Jitter, so two factories racing for the same target do not collide again in lockstep.
     await sleep(20 * attempts + Math.floor(Math.random() * 50 * attempts));

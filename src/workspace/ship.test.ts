@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ship } from './ship.js';
+import { findShipped, ship } from './ship.js';
 import { git } from './git.js';
 import { UncommittedChangesError } from './errors.js';
 import { makeRepo, writeFiles } from '../../test/helpers/git-repo.js';
@@ -52,5 +52,37 @@ describe('ship branch', () => {
     const wt = await jobWith(url, 'job1', { 'a.txt': 'a\n' });
     await expect(ship(wt, { policy: 'branch', repo: url, beforePush: fenced })).rejects.toThrow(Fenced);
     expect(await git(['ls-remote', bare, 'refs/heads/conveyor/*'], { cwd: bare })).toBe('');
+  });
+});
+
+describe('findShipped', () => {
+  it('finds a merge an earlier run made from another machine, and nothing before it', async () => {
+    const origin = await makeRepo();
+    const earlier = await jobWith(origin, 'job1', { 'a.txt': 'a\n' });
+    // The next claimant: a fresh worktree on a machine of its own.
+    const next = await jobWith(origin, 'job1', {});
+    expect(await findShipped(next, { policy: 'merge', repo: origin })).toBeUndefined();
+    const shipped = await ship(earlier, { policy: 'merge', repo: origin });
+    expect(await findShipped(next, { policy: 'merge', repo: origin })).toEqual({
+      policy: 'merge',
+      branch: 'main',
+      commit: shipped.commit,
+      alreadyShipped: true,
+      empty: false,
+      attempts: 0,
+    });
+    expect(await findShipped(next, { policy: 'none', repo: origin })).toBeUndefined();
+  });
+
+  it('finds a published job branch', async () => {
+    const { url } = await makeBare();
+    const wt = await jobWith(url, 'job1', { 'a.txt': 'a\n' });
+    expect(await findShipped(wt, { policy: 'branch', repo: url })).toBeUndefined();
+    const shipped = await ship(wt, { policy: 'branch', repo: url });
+    expect(await findShipped(wt, { policy: 'branch', repo: url })).toMatchObject({
+      branch: 'conveyor/job1',
+      commit: shipped.commit,
+      alreadyShipped: true,
+    });
   });
 });

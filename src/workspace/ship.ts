@@ -7,7 +7,7 @@ import { ensureSuccess, git, gitResult } from './git.js';
 import { defaultLocks, type PathLocks } from './locks.js';
 import { defaultBranch } from './mirror.js';
 import { locateRepo } from './repo.js';
-import { shipMerge } from './ship-merge.js';
+import { findMerged, shipMerge } from './ship-merge.js';
 import type { Worktree } from './worktree.js';
 import { UncommittedChangesError } from './errors.js';
 import { refuseSecrets, type SecretScanner } from './secret-scan.js';
@@ -59,23 +59,25 @@ async function assertCommitted(wt: Worktree): Promise<string> {
   return (await git(['rev-parse', 'HEAD'], { cwd: wt.path })).trim();
 }
 
+/** The commit of the origin's `conveyor/<jobId>` branch, if a run published it. */
+async function publishedBranch(wt: Worktree): Promise<string | undefined> {
+  const out = await git(['ls-remote', 'origin', `refs/heads/${wt.branch}`], { cwd: wt.mirror });
+  return out.split(/\s+/)[0] || undefined;
+}
+
 /** Pushes the job's HEAD as `conveyor/<jobId>` unless that branch already exists at the origin (first result wins). */
 async function shipBranch(wt: Worktree, head: string, options: ShipOptions): Promise<ShipResult> {
   const branch = wt.branch;
   const ref = `refs/heads/${branch}`;
   const base = { policy: options.policy, branch, alreadyShipped: false, empty: false, attempts: 1 };
-  const existing = async (): Promise<string | undefined> => {
-    const out = await git(['ls-remote', 'origin', ref], { cwd: wt.mirror });
-    return out.split(/\s+/)[0] || undefined;
-  };
-  const found = await existing();
+  const found = await publishedBranch(wt);
   if (found !== undefined) return { ...base, commit: found, alreadyShipped: true };
   await options.beforePush?.();
   // Create-only: the lease with an empty expected value fails if the branch appeared meanwhile.
   const push = ['push', '--porcelain', `--force-with-lease=${ref}:`, 'origin', `${head}:${ref}`];
   const pushed = await gitResult(push, { cwd: wt.mirror });
   if (pushed.exitCode !== 0) {
-    const raced = await existing();
+    const raced = await publishedBranch(wt);
     if (raced !== undefined) return { ...base, commit: raced, alreadyShipped: true };
     ensureSuccess(push, { cwd: wt.mirror }, pushed);
   }
@@ -113,4 +115,25 @@ export async function ship(wt: Worktree, options: ShipOptions): Promise<ShipResu
     case 'empty':
       return { ...base, alreadyShipped: false, empty: true };
   }
+}
+
+/**
+ * What an earlier run of the job already shipped under `options.policy`, found without shipping
+ * anything: its commit on the target (the `Conveyor-Job` trailer) for `merge`, its branch at the origin
+ * for `branch`; undefined when nothing was shipped (always for `none`, which ships nowhere).
+ */
+export async function findShipped(
+  wt: Worktree,
+  options: Pick<ShipOptions, 'policy' | 'repo' | 'target' | 'locks'>,
+): Promise<ShipResult | undefined> {
+  const found = { policy: options.policy, alreadyShipped: true, empty: false, attempts: 0 };
+  if (options.policy === 'none') return undefined;
+  const locks = options.locks ?? defaultLocks;
+  if (options.policy === 'branch') {
+    const commit = await locks.withLock(wt.mirror, () => publishedBranch(wt));
+    return commit === undefined ? undefined : { ...found, branch: wt.branch, commit };
+  }
+  const target = options.target ?? (await defaultBranch(wt.mirror, { locks }));
+  const commit = await findMerged({ wt, origin: await locateRepo(options.repo), target, locks });
+  return commit === undefined ? undefined : { ...found, branch: target, commit };
 }
