@@ -21,7 +21,14 @@ import {
 import * as family from './family-queries.js';
 import { type JobRow, json, toJob } from './rows.js';
 import { appendEvents, type NewEvent, type StoreContext, type Trx } from './store-context.js';
-import { assertTransition, type JobPatch, jobEvent, requeueOrDeadLetter, updateJob } from './transition.js';
+import {
+  assertTransition,
+  countAttempt,
+  type JobPatch,
+  jobEvent,
+  requeueOrDeadLetter,
+  updateJob,
+} from './transition.js';
 import type {
   Claim,
   ClaimRequest,
@@ -144,7 +151,7 @@ export async function reportStage(ctx: StoreContext, report: StageReport, policy
       actor: 'factory',
       type: 'stage.changed',
       payload: { error: report.error ?? null },
-      patch: { ...patch, attempts: row.attempts + 1 },
+      patch: { ...patch, attempts: countAttempt(row) },
       runOutcome: 'failed',
       // A retryable failure is not the end of the job: the coordinator's policy decides next.
       endsJob: !retryable,

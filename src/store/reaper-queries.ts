@@ -2,12 +2,23 @@
  * The reaper's sweeps: leases that ran out (each job requeued or dead-lettered in its own transaction,
  * so one locked row never holds up the rest) and factories gone silent (marked lost).
  */
-import type { Factory } from '../core/job.js';
+import type { Factory, JobSpec } from '../core/job.js';
+import { isReconcileOnly } from '../core/retry.js';
 import { ACTIVE_STAGES, type Stage } from '../core/stages.js';
-import { toFactory } from './rows.js';
+import { type JobRow, toFactory } from './rows.js';
 import { appendEvents, type StoreContext } from './store-context.js';
 import type { ExpiredLease, RetryPolicy } from './store.js';
-import { requeueOrDeadLetter } from './transition.js';
+import { countAttempt, requeueOrDeadLetter } from './transition.js';
+
+/**
+ * Whether the expired run may have shipped: it was in `testing` (where a job ships, after verify) with
+ * a policy that ships somewhere, or it was a reconcile-only claim, lost before it could tell.
+ */
+function mayHaveShipped(row: JobRow): boolean {
+  if (isReconcileOnly({ attempts: row.attempts, maxAttempts: row.max_attempts })) return true;
+  const ship = (JSON.parse(row.spec) as JobSpec).ship ?? 'none';
+  return row.stage === 'testing' && ship !== 'none';
+}
 
 export async function expireLeases(ctx: StoreContext, policy: RetryPolicy): Promise<ExpiredLease[]> {
   const now = ctx.clock.now();
@@ -33,13 +44,14 @@ export async function expireLeases(ctx: StoreContext, policy: RetryPolicy): Prom
       if (ctx.backend.rowLocks) lock = lock.forUpdate().skipLocked();
       const row = await lock.executeTakeFirst();
       if (row === undefined) return undefined;
-      const attempts = row.attempts + 1;
+      const attempts = countAttempt(row);
       const next = await requeueOrDeadLetter(ctx.mover, trx, now, row, policy, {
         type: 'lease.expired',
         attempts,
         patch: { attempts, lease_epoch: row.lease_epoch + 1 },
         payload: { expiredEpoch: row.lease_epoch, factoryId: row.lease_factory },
         runOutcome: 'expired',
+        mayHaveShipped: mayHaveShipped(row),
       });
       return next.stage as ExpiredLease['outcome'];
     });

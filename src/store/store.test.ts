@@ -1,28 +1,22 @@
 /** Conformance: every test runs against SQLite and PostgreSQL, on real databases. */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { FencedError, IllegalTransitionError, NotFoundError } from '../core/errors.js';
 import { ACTIVE_STAGES, allowedTargets, STAGES, type Stage } from '../core/stages.js';
 import { ManualClock } from '../../test/helpers/clock.js';
-import { BACKENDS, freshDatabase, type TestDatabase } from '../../test/helpers/databases.js';
+import { BACKENDS } from '../../test/helpers/databases.js';
 import { newJob } from '../../test/helpers/jobs.js';
-import { openStore } from './open-store.js';
+import { storePerFile } from '../../test/helpers/store.js';
 import type { RetryPolicy, Store } from './store.js';
 
 const policy: RetryPolicy = { backoffMs: (attempts) => attempts * 1000 };
 const TTL = 30_000;
 
 describe.each(BACKENDS)('store on %s', (backend) => {
-  let database: TestDatabase;
-  let store: Store;
   const clock = new ManualClock();
-
-  beforeAll(async () => {
-    database = await freshDatabase(backend);
-    store = await openStore(database.url, { clock });
-  });
-  afterAll(async () => {
-    await store.close();
-    await database.drop();
+  const opened = storePerFile(backend, clock);
+  let store: Store;
+  beforeAll(() => {
+    store = opened();
   });
 
   let products = 0;

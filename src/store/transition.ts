@@ -119,6 +119,25 @@ export function jobEvent(row: JobRow, type: string, actor: Actor, payload: Recor
   return { product: row.product, jobId: row.id, epoch: row.lease_epoch, type, actor, payload };
 }
 
+/** The job's attempts after a failed or expired run: one more, never past the maximum (a reconcile-only claim is free). */
+export function countAttempt(row: JobRow): number {
+  return Math.min(row.attempts + 1, row.max_attempts);
+}
+
+/** What a failed or expired run leaves to the retry policy. */
+export interface RetryPlan {
+  type: string;
+  attempts: number;
+  patch?: JobPatch;
+  payload?: Record<string, unknown>;
+  runOutcome?: string;
+  /**
+   * The run may have shipped before it was lost: with its attempts spent, the job is not dead-lettered
+   * blind but queued once more for a reconcile-only claim (`isReconcileOnly`), due at once.
+   */
+  mayHaveShipped?: boolean;
+}
+
 /** After a failed or expired run: back to the queue after a backoff, or dead-lettered. */
 export function requeueOrDeadLetter(
   mover: JobMover,
@@ -126,9 +145,19 @@ export function requeueOrDeadLetter(
   now: number,
   row: JobRow,
   policy: RetryPolicy,
-  plan: { type: string; attempts: number; patch?: JobPatch; payload?: Record<string, unknown>; runOutcome?: string },
+  plan: RetryPlan,
 ): Promise<JobRow> {
   const counts = { attempts: plan.attempts, maxAttempts: row.max_attempts };
+  if (plan.attempts >= row.max_attempts && plan.mayHaveShipped === true) {
+    return mover.apply(trx, now, row, {
+      to: 'queued',
+      actor: 'coordinator',
+      type: plan.type,
+      payload: { ...plan.payload, ...counts, runAfter: now, reconcile: true },
+      patch: { ...plan.patch, run_after: now },
+      runOutcome: plan.runOutcome,
+    });
+  }
   if (plan.attempts >= row.max_attempts) {
     return mover.apply(trx, now, row, {
       to: 'dead_letter',

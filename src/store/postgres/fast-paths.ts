@@ -73,7 +73,7 @@ export function postgresFastPaths(db: Kysely<Database>, pool: pg.Pool, filters: 
         ), upd as (
           update jobs j
           set stage = ${move.to}, updated_at = ${move.now},
-              attempts = j.attempts + case when ${move.countAttempt}::boolean then 1 else 0 end,
+              attempts = j.attempts + case when ${move.countAttempt}::boolean and j.attempts < j.max_attempts then 1 else 0 end,
               checkpoint = coalesce(${checkpoint}::text, j.checkpoint),
               result = coalesce(${value(move.result)}::text, j.result),
               error = coalesce(${value(move.error)}::text, j.error),
