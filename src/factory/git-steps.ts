@@ -11,6 +11,7 @@ import {
   createWorktree,
   diffStats,
   type DiffStats,
+  findShipped,
   locateRepo,
   pushWip,
   refuseSecrets,
@@ -114,6 +115,28 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
           failure: {
             code: 'workspace',
             message: `cannot prepare the worktree: ${(error as Error).message}`,
+            retryable: true,
+          },
+        };
+      }
+    },
+
+    async findShipped(job, worktree) {
+      const policy = job.ship ?? 'none';
+      // A pull request needs a tracker this factory does not have; `ship` refuses it before anything leaves.
+      if (policy === 'pr') return {};
+      try {
+        const found = await findShipped(worktree, {
+          policy,
+          repo: repoOf(job, options),
+          ...(job.target === null ? {} : { target: job.target }),
+        });
+        return found === undefined ? {} : { ship: { ...found } };
+      } catch (error) {
+        return {
+          failure: {
+            code: 'reconcile_failed',
+            message: `cannot look for what an earlier run shipped: ${(error as Error).message}`,
             retryable: true,
           },
         };

@@ -8,6 +8,7 @@ import type { ClaimedJob } from '../protocol/fleet.js';
 import type { JobView } from '../protocol/views.js';
 import type { Subtask } from '../core/decomposition.js';
 import type { FactoryEvent, JobError, JobResult } from '../core/job.js';
+import { isReconcileOnly, isRetriedClaim } from '../core/retry.js';
 import type { Stage } from '../core/stages.js';
 import type { FleetClient } from './fleet-client.js';
 import { LeaseKeeper } from './lease-keeper.js';
@@ -180,12 +181,38 @@ export async function runJob(claim: ClaimedJob, options: RunnerOptions): Promise
     }
   };
 
+  /** The job was shipped by an earlier run whose report was lost: say how it was found, and report it shipped. */
+  const reconciled = async (ship: JobResult): Promise<RunOutcome> => {
+    log('already shipped by an earlier run: reporting it shipped without running it again', { ship });
+    const how = ship.policy === 'merge' ? 'trailer' : 'branch';
+    emit({ type: 'ship.reconciled', payload: { ...ship, how, foundBy: 'claimant' } });
+    await report('testing');
+    const result: JobResult = { summary: 'shipped by an earlier run of this job, whose report was lost', ship };
+    await report('shipped', { result });
+    const final = await outbox.flush();
+    if (final.kind === 'fenced') return { kind: 'fenced', reason: final.message };
+    return { kind: 'shipped', result };
+  };
+
   try {
     await report('building');
     const prepared = await options.steps.prepare(job, lease.signal);
     if ('failure' in prepared) return await fail(prepared.failure);
     const workspace = prepared.workspace;
     try {
+      if (isRetriedClaim(leaseEpoch)) {
+        // An earlier run may have shipped before its lease was lost: then the job is done, not run again.
+        const found = await options.steps.findShipped(job, workspace);
+        if ('failure' in found) return await fail(found.failure);
+        if (found.ship !== undefined) return await reconciled(found.ship);
+        if (isReconcileOnly(job)) {
+          return await fail({
+            code: 'not_shipped',
+            message: `the last run lost its lease while it could have been shipping, and nothing of it is on the target; its ${String(job.maxAttempts)} attempt(s) are spent`,
+            retryable: true,
+          });
+        }
+      }
       const built = await options.steps.build(job, workspace, {
         signal: lease.signal,
         log: (fields, message) => {

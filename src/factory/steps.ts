@@ -60,6 +60,11 @@ export interface JobSteps<W = unknown> {
   /** Materialises the workspace (mirror, worktree at the base or the checkpoint). */
   prepare(job: JobView, signal: AbortSignal): Promise<{ workspace: W } | { failure: StepFailure }>;
   /**
+   * What an earlier run of the job already shipped (its commit on the target, its published branch), found
+   * without shipping anything; `{}` when there is none. Asked before anything runs on a retried claim.
+   */
+  findShipped(job: JobView, workspace: W): Promise<{ ship?: JobResult } | { failure: StepFailure }>;
+  /**
    * Runs the agent (or the job's pipeline of roles), then checks the diff against the job's scope. A
    * pipeline moves the job between `building` and `review` and sends a checkpoint after each role
    * through `context`.
