@@ -96,6 +96,14 @@ export const CheckpointSchema = z.strictObject({
   wipCommit: z.string().regex(/^[0-9a-f]{7,64}$/, 'must be a git commit id (hex)'),
   /** The agent's session (Claude Code, Codex), so a retry or follow-up continues it. */
   agentSession: z.strictObject({ runtime: z.enum(RUNTIMES), id: z.string().min(1).max(500) }).optional(),
+  /**
+   * The steps whose work the WIP commit holds, in order (`agent`: the job's agent run). A run resumed
+   * from this checkpoint continues after them: a finished step is never run again on its own work.
+   */
+  finished: z
+    .array(z.string().regex(/^[a-z][a-z0-9@:_-]*$/, 'must be a step name such as agent'))
+    .max(100)
+    .optional(),
 });
 export type Checkpoint = z.infer<typeof CheckpointSchema>;
 

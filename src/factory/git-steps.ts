@@ -25,7 +25,7 @@ import {
 import type { PipelineDefinition } from '../core/pipelines.js';
 import type { SkillSettings } from '../pipeline/skills.js';
 import { type AgentSettings, runAgent, withJobLimits } from './agent-step.js';
-import { type JobSteps, StepFailedError, type StepFailure, type VerifyResult } from './steps.js';
+import { type BuildResult, type JobSteps, StepFailedError, type StepFailure, type VerifyResult } from './steps.js';
 
 export interface GitStepsOptions {
   /** Mirrors and worktrees live under here. */
@@ -87,9 +87,37 @@ async function secretsIn(worktree: Worktree, options: GitStepsOptions): Promise<
   }
 }
 
+/** The step a job without a pipeline runs, as its checkpoint's `finished` list names it. */
+const AGENT_STEP = 'agent';
+
+/** What the agent is told when it continues a run that was interrupted before its step finished. */
+const RESUMING_NOTE =
+  'Note: you are resuming this task. An earlier run was interrupted before it finished; its work in progress is already in the working tree. Continue from there: check what is done, and do not apply it again.';
+
+/**
+ * Adds the diff to a successful build, and fails it when a changed file holds a secret or the diff
+ * breaks the job's scope rules.
+ */
+async function withScope(
+  job: JobView,
+  worktree: Worktree,
+  built: BuildResult,
+  options: GitStepsOptions,
+): Promise<BuildResult> {
+  const leak = await secretsIn(worktree, options);
+  if (leak !== undefined) return { ...built, failure: leak };
+  const stats = await diffStats(worktree);
+  const withDiff = { ...built, result: { ...built.result, diff: diffOf(stats) } };
+  const violation = checkScope(stats, job.scope ?? {}, job.constraints ?? {});
+  if (violation === undefined) return withDiff;
+  return { ...withDiff, failure: { code: `scope_${violation.rule}`, message: violation.message, retryable: false } };
+}
+
 export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
   /** The agent session a build left, saved with the checkpoint that follows it. */
   const sessions = new WeakMap<Worktree, NonNullable<Checkpoint['agentSession']>>();
+  /** The steps finished on a worktree's work: set when it resumed a checkpoint (its steps), and as steps finish. */
+  const finished = new WeakMap<Worktree, string[]>();
   return {
     async prepare(job) {
       const create = (resumeCommit: string | undefined): Promise<Worktree> =>
@@ -102,7 +130,10 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
         });
       try {
         try {
-          return { workspace: await create(job.checkpoint?.wipCommit) };
+          const workspace = await create(job.checkpoint?.wipCommit);
+          // Resumed from the checkpoint's work: its finished steps are done, on this very work.
+          if (job.checkpoint !== null) finished.set(workspace, [...(job.checkpoint.finished ?? [])]);
+          return { workspace };
         } catch (error) {
           // The checkpoint of a local repository lives only in the workdir of the factory that made it:
           // when that factory is gone (killed, another machine) the WIP is lost, not the job. Start over
@@ -160,24 +191,30 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
           skills: options.skills,
         });
         if (built.failure !== undefined || built.blocked !== undefined) return built;
-        const leak = await secretsIn(worktree, options);
-        if (leak !== undefined) return { ...built, failure: leak };
-        const stats = await diffStats(worktree);
-        const withDiff = { ...built, result: { ...built.result, diff: diffOf(stats) } };
-        const violation = checkScope(stats, job.scope ?? {}, job.constraints ?? {});
-        if (violation === undefined) return withDiff;
-        return {
-          ...withDiff,
-          failure: { code: `scope_${violation.rule}`, message: violation.message, retryable: false },
-        };
+        return withScope(job, worktree, built, options);
+      }
+      const resumed = finished.get(worktree);
+      const done = resumed ?? [];
+      if (done.includes(AGENT_STEP)) {
+        log(
+          { checkpoint: job.checkpoint?.wipCommit },
+          'the agent step finished in an earlier run: not running it again',
+        );
+        return withScope(
+          job,
+          worktree,
+          { summary: 'the agent step finished in an earlier run; resumed after it' },
+          options,
+        );
       }
       const saved = job.checkpoint?.agentSession;
+      // Work in progress from an unfinished step: the agent continues it, and is told so.
       const ran = await runAgent(
         agent,
         settings,
         {
           worktree: worktree.path,
-          prompt: job.body,
+          prompt: resumed !== undefined ? `${RESUMING_NOTE}\n\n${job.body}` : job.body,
           jobId: job.id,
           env: { ...options.env },
           timeoutMs,
@@ -211,19 +248,9 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
           },
         };
       }
-      const leak = await secretsIn(worktree, options);
-      if (leak !== undefined) return { summary: outcome.summary, result, failure: leak };
-      const stats = await diffStats(worktree);
-      const withDiff = { ...result, diff: diffOf(stats) };
-      const violation = checkScope(stats, job.scope ?? {}, job.constraints ?? {});
-      if (violation !== undefined) {
-        return {
-          summary: outcome.summary,
-          result: withDiff,
-          failure: { code: `scope_${violation.rule}`, message: violation.message, retryable: false },
-        };
-      }
-      return { summary: outcome.summary, result: withDiff };
+      const built = await withScope(job, worktree, { summary: outcome.summary, result }, options);
+      if (built.failure === undefined) finished.set(worktree, [...done, AGENT_STEP]);
+      return built;
     },
 
     async checkpoint(job, worktree): Promise<Checkpoint> {
@@ -235,10 +262,12 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
       // A remote repository gets the WIP too, so another factory can resume from it.
       if (!(await locateRepo(repoOf(job, options))).local) await pushWip(worktree);
       const session = sessions.get(worktree) ?? job.checkpoint?.agentSession;
+      const done = finished.get(worktree) ?? [];
       return {
         wipBranch: worktree.branch,
         wipCommit: wip.commit,
         ...(session === undefined ? {} : { agentSession: session }),
+        ...(done.length === 0 ? {} : { finished: done }),
       };
     },
 
