@@ -3,49 +3,19 @@
  * flight; after a restart on the same database every acknowledged (201) job and its `job.created` event
  * are there, and retrying the submissions whose answer was lost never creates a duplicate.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BACKENDS, freshDatabase, type TestDatabase } from './helpers/databases.js';
+import { type Answer, callApi, type ServeProcess, startServe } from './helpers/serve-process.js';
 
-const BIN = resolve(import.meta.dirname, '..', 'bin', 'conveyor.js');
 const ADMIN = 'cvy_test_admin_secret_for_durability';
 const LOOPS = 8;
-const START_TIMEOUT_MS = 20_000;
 
-interface Server {
-  url: string;
-  child: ChildProcess;
-  /** Resolves with the signal that ended the process (null after a normal exit). */
-  exited: Promise<NodeJS.Signals | null>;
-}
-
-/** The child's environment: ours without any CONVEYOR_* setting, plus the admin token. */
-function childEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('CONVEYOR_')) env[key] = value;
-  return { ...env, CONVEYOR_ADMIN_TOKEN: ADMIN };
-}
-
-interface Answer {
-  status: number;
-  body: any;
-}
-
-async function request(url: string, method: string, path: string, json?: unknown): Promise<Answer> {
-  const res = await fetch(`${url}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${ADMIN}`,
-      ...(json === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    ...(json === undefined ? {} : { body: JSON.stringify(json) }),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text === '' ? undefined : JSON.parse(text) };
-}
+const request = (url: string, method: string, path: string, json?: unknown): Promise<Answer> =>
+  callApi(url, ADMIN, method, path, json);
 
 /** Runs `work` over `items`, `width` at a time. */
 async function inBatches<T>(items: readonly T[], width: number, work: (item: T) => Promise<void>): Promise<void> {
@@ -83,37 +53,10 @@ describe.each(BACKENDS)('kill -9 durability on %s', (backend) => {
     await database.drop();
   });
 
-  async function startServer(): Promise<Server> {
-    const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--db', database.url, '--log-level', 'warn'], {
-      cwd,
-      env: childEnv(),
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    children.add(child);
-    const exited = new Promise<NodeJS.Signals | null>((done) => {
-      child.once('exit', (_code, signal) => {
-        done(signal);
-      });
-    });
-    let stderr = '';
-    const url = await new Promise<string>((resolveUrl, reject) => {
-      const timer = setTimeout(() => {
-        reject(new Error(`serve did not start within ${START_TIMEOUT_MS} ms; stderr:\n${stderr}`));
-      }, START_TIMEOUT_MS);
-      child.stderr.on('data', (chunk: Buffer) => {
-        stderr += chunk.toString();
-        const match = /coordinator listening on (http:\/\/\S+)/.exec(stderr);
-        if (match?.[1] !== undefined) {
-          clearTimeout(timer);
-          resolveUrl(match[1]);
-        }
-      });
-      void exited.then((signal) => {
-        clearTimeout(timer);
-        reject(new Error(`serve exited (${signal ?? `code ${child.exitCode}`}) before listening; stderr:\n${stderr}`));
-      });
-    });
-    return { url, child, exited };
+  async function startServer(): Promise<ServeProcess> {
+    const server = await startServe({ db: database.url, cwd, adminToken: ADMIN });
+    children.add(server.child);
+    return server;
   }
 
   it('keeps every acknowledged job after SIGKILL, and a retried submission never duplicates', async () => {
