@@ -7,6 +7,8 @@ import { join, resolve } from 'node:path';
 export const BIN = resolve(import.meta.dirname, '..', '..', 'bin', 'conveyor.js');
 
 export interface FactoryProcess {
+  /** The factory id it runs under (`--id`). */
+  id: string;
   child: ChildProcess;
   workdir: string;
   /** Everything written to stdout and stderr so far. */
@@ -58,7 +60,7 @@ export function spawnFactory(options: SpawnFactoryOptions): FactoryProcess {
       done(code);
     });
   });
-  return { child, workdir, log: () => output, exited };
+  return { id: options.id, child, workdir, log: () => output, exited };
 }
 
 /** Polls `check` every 100 ms until it answers something other than undefined. */
