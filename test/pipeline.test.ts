@@ -35,7 +35,9 @@ describe('pipelines', () => {
   const children: ChildProcess[] = [];
 
   beforeAll(async () => {
-    tc = await startTestCoordinator('sqlite', FAST_LEASES);
+    // Fast heartbeats and retries, but a lease long enough that a loaded machine's late renewal does not
+    // hand a job to a second factory mid-pipeline: nothing here tests expiry (test/fleet-http.test.ts does).
+    tc = await startTestCoordinator('sqlite', { ...FAST_LEASES, leaseTtlMs: 20_000 });
   });
   afterEach(async () => {
     // Drained, not killed: a killed factory's parked claim can take the next test's job before the
