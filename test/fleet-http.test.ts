@@ -254,7 +254,7 @@ describe.each(BACKENDS)('fleet protocol over HTTP on %s', (backend) => {
     expect(retried.body).toMatchObject({ stage: 'queued', attempts: 0 });
   });
 
-  it('accepts a task file as text/markdown and returns the same job for a repeated idempotency key', async () => {
+  it('accepts a task file as text/markdown: the same job for a repeated idempotency key, 409 for a changed file', async () => {
     const text = '---\ntitle: From a file\npriority: 4\nverify: ["npm test"]\n---\n# Heading\nBody text.\n';
     const send = () =>
       tc.call('POST', '/api/jobs', {
@@ -272,6 +272,16 @@ describe.each(BACKENDS)('fleet protocol over HTTP on %s', (backend) => {
     const second = await send();
     expect(second.status).toBe(200);
     expect(second.body.id).toBe(first.body.id);
+    // The same key with a different submission is a conflict, not the first job again.
+    const changed = await tc.call('POST', '/api/jobs', {
+      body: text.replace('priority: 4', 'priority: 5'),
+      headers: { 'content-type': 'text/markdown', 'idempotency-key': 'file-1', 'x-product-id': 'files' },
+    });
+    expect(changed.status).toBe(409);
+    expect(changed.body.error).toMatchObject({
+      code: 'idempotency_conflict',
+      message: expect.stringContaining(`"file-1" was already used for job ${first.body.id as string}`) as string,
+    });
     const bad = await tc.call('POST', '/api/jobs', {
       body: '---\npriority: high\n---\nbody',
       headers: { 'content-type': 'text/markdown', 'x-product-id': 'files' },

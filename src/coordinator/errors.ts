@@ -4,6 +4,7 @@ import {
   ConveyorError,
   FencedError,
   ForbiddenError,
+  IdempotencyConflictError,
   IllegalTransitionError,
   NotFoundError,
   UnauthenticatedError,
@@ -22,6 +23,7 @@ const STATUS: ReadonlyArray<[new (...args: never[]) => ConveyorError, number]> =
   [ForbiddenError, 403],
   [NotFoundError, 404],
   [FencedError, 409],
+  [IdempotencyConflictError, 409],
   [IllegalTransitionError, 422],
   [UnsupportedMediaError, 415],
 ];

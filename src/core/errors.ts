@@ -57,6 +57,20 @@ export class FencedError extends ConveyorError {
   }
 }
 
+/** An idempotency key already used for a different submission (HTTP 409). Names the job it was used for. */
+export class IdempotencyConflictError extends ConveyorError {
+  readonly code = 'idempotency_conflict';
+  constructor(
+    readonly key: string,
+    readonly jobId: string,
+  ) {
+    super(
+      `idempotency key "${key}" was already used for job ${jobId} with a different submission; use a new key for a different job, or send the same submission to get that job back`,
+      { details: [{ path: 'idempotencyKey', message: `already used for job ${jobId} with a different submission` }] },
+    );
+  }
+}
+
 /** A stage change the stage machine does not allow (HTTP 422). Names the allowed targets. */
 export class IllegalTransitionError extends ConveyorError {
   readonly code = 'illegal_transition';

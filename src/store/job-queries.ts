@@ -1,5 +1,7 @@
 /** Submitting a job, and reading jobs, their runs and the event stream. */
+import { createHash } from 'node:crypto';
 import { type SqlBool, sql } from 'kysely';
+import { IdempotencyConflictError } from '../core/errors.js';
 import type { ConveyorEvent, Job, Run } from '../core/job.js';
 import type { Stage } from '../core/stages.js';
 import * as family from './family-queries.js';
@@ -7,12 +9,24 @@ import { type JobRow, json, queuedJobRow, toEvent, toJob, toRun } from './rows.j
 import { appendEvents, newId, requireJob, type StoreContext, type Trx } from './store-context.js';
 import type { EventCursorQuery, JobFilter, NewJob } from './store.js';
 
+/**
+ * Inserts the job, or answers the job submitted earlier with the same idempotency key when the
+ * submission is the same; the same key with a different submission is an `IdempotencyConflictError`.
+ */
 export async function submit(ctx: StoreContext, input: NewJob): Promise<{ job: Job; created: boolean }> {
   const now = ctx.clock.now();
+  const hash = input.idempotencyKey === null ? null : submissionHash(input);
+  const replay = (existing: JobRow): { job: Job; created: false } => {
+    // Jobs stored before submissions were hashed have none: they cannot be told apart, so they match.
+    if (existing.submission_hash !== null && existing.submission_hash !== hash) {
+      throw new IdempotencyConflictError(existing.idempotency_key ?? '', existing.id);
+    }
+    return { job: toJob(existing), created: false };
+  };
   const result = await ctx.backend.writeTransaction(async (trx) => {
     if (input.idempotencyKey !== null) {
       const existing = await findByIdempotencyKey(trx, input.product, input.idempotencyKey);
-      if (existing !== undefined) return { job: toJob(existing), created: false };
+      if (existing !== undefined) return replay(existing);
     }
     const row = await trx
       .insertInto('jobs')
@@ -31,6 +45,7 @@ export async function submit(ctx: StoreContext, input: NewJob): Promise<{ job: J
           max_attempts: input.maxAttempts,
           spec: json(input.spec),
           idempotency_key: input.idempotencyKey,
+          submission_hash: hash,
         }),
       )
       .onConflict((oc) => oc.doNothing())
@@ -40,7 +55,7 @@ export async function submit(ctx: StoreContext, input: NewJob): Promise<{ job: J
       // A concurrent submit with the same idempotency key won the insert.
       const existing = await findByIdempotencyKey(trx, input.product, input.idempotencyKey ?? '');
       if (existing === undefined) throw new Error('job insert conflicted but no job with that key exists');
-      return { job: toJob(existing), created: false };
+      return replay(existing);
     }
     await appendEvents(trx, now, [
       {
@@ -56,6 +71,21 @@ export async function submit(ctx: StoreContext, input: NewJob): Promise<{ job: J
   });
   if (result.created) ctx.emit({ kind: 'jobs', product: input.product }, { kind: 'events' });
   return result;
+}
+
+/**
+ * SHA-256 of the normalised submission as JSON with its keys sorted: what the job is, not the key nor
+ * its `metadata` (labels and bookkeeping, such as the queue folder's file name for a re-dropped file).
+ */
+function submissionHash(input: NewJob): string {
+  const { idempotencyKey: _key, spec, ...fields } = input;
+  const { metadata: _metadata, ...work } = spec;
+  const canonical = JSON.stringify({ ...fields, spec: work }, (_name, value: unknown) =>
+    value !== null && typeof value === 'object' && !Array.isArray(value)
+      ? Object.fromEntries(Object.entries(value).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : value,
+  );
+  return createHash('sha256').update(canonical).digest('hex');
 }
 
 function findByIdempotencyKey(trx: Trx, product: string, key: string): Promise<JobRow | undefined> {

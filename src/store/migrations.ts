@@ -185,6 +185,12 @@ function migrations(kind: BackendKind): Record<string, Migration> {
         await db.schema.alterTable('tokens').addColumn('factory_id', 'text').execute();
       },
     },
+    '0005_submission_hash': {
+      async up(db: Kysely<unknown>): Promise<void> {
+        // The canonical submission's hash, so the same idempotency key with another body is a conflict.
+        await db.schema.alterTable('jobs').addColumn('submission_hash', 'text').execute();
+      },
+    },
   };
 }
 

@@ -47,7 +47,7 @@ export type NewJobFields = Pick<
   | 'spec'
   | 'idempotency_key'
 > &
-  Partial<Pick<JobsTable, 'parent_id' | 'position' | 'siblings' | 'after_positions'>>;
+  Partial<Pick<JobsTable, 'parent_id' | 'position' | 'siblings' | 'after_positions' | 'submission_hash'>>;
 
 /** A job's row as it is inserted: queued and claimable from `now`, never claimed, nothing produced yet. */
 export function queuedJobRow(now: number, fields: NewJobFields): JobsTable {
@@ -56,6 +56,7 @@ export function queuedJobRow(now: number, fields: NewJobFields): JobsTable {
     position: null,
     siblings: null,
     after_positions: null,
+    submission_hash: null,
     ...fields,
     run_after: now,
     attempts: 0,

@@ -19,6 +19,8 @@ export interface JobsTable {
   /** JSON `JobSpec`. */
   spec: string;
   idempotency_key: string | null;
+  /** SHA-256 of the canonical submission, kept with an idempotency key to tell a replay from a conflict. */
+  submission_hash: string | null;
   stage: string;
   lease_epoch: number;
   lease_factory: string | null;

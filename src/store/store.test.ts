@@ -1,6 +1,6 @@
 /** Conformance: every test runs against SQLite and PostgreSQL, on real databases. */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { FencedError, IllegalTransitionError, NotFoundError } from '../core/errors.js';
+import { FencedError, IdempotencyConflictError, IllegalTransitionError, NotFoundError } from '../core/errors.js';
 import { ACTIVE_STAGES, allowedTargets, STAGES, type Stage } from '../core/stages.js';
 import { ManualClock } from '../../test/helpers/clock.js';
 import { BACKENDS } from '../../test/helpers/databases.js';
@@ -30,11 +30,17 @@ describe.each(BACKENDS)('store on %s', (backend) => {
 
   it('submits, reads back and honours the idempotency key', async () => {
     const first = await store.submit(newJob({ product: 'idem', idempotencyKey: 'k1', title: 'A' }));
-    const again = await store.submit(newJob({ product: 'idem', idempotencyKey: 'k1', title: 'B' }));
+    const again = await store.submit(newJob({ product: 'idem', idempotencyKey: 'k1', title: 'A' }));
     expect(first.created).toBe(true);
     expect(again.created).toBe(false);
     expect(again.job.id).toBe(first.job.id);
-    expect(again.job.title).toBe('A');
+    // The same key with a different submission is a conflict naming the job, not the first job again.
+    const other = await store
+      .submit(newJob({ product: 'idem', idempotencyKey: 'k1', title: 'B' }))
+      .catch((e: unknown) => e);
+    expect(other).toBeInstanceOf(IdempotencyConflictError);
+    expect(other).toMatchObject({ code: 'idempotency_conflict', key: 'k1', jobId: first.job.id });
+    expect(await store.listJobs({ product: 'idem', limit: 10 })).toHaveLength(1);
     const concurrent = await Promise.all(
       Array.from({ length: 8 }, () => store.submit(newJob({ product: 'idem', idempotencyKey: 'k2' }))),
     );
