@@ -41,6 +41,19 @@ export interface FactoryRun {
   drain(reason: string): void;
 }
 
+/**
+ * Whether a workspace found at start may belong to a job running elsewhere: its lease is held by
+ * another factory (one sharing this workdir). A lease under this factory's own id was the earlier
+ * process's, which is gone; when the coordinator cannot say, the workspace is kept.
+ */
+async function ownedElsewhere(client: FleetClient, jobId: string): Promise<boolean> {
+  const answer = await client.job(jobId);
+  if (answer.kind === 'unreachable') return true;
+  if (answer.kind !== 'ok') return false;
+  const holder = answer.value.lease?.factoryId;
+  return holder !== undefined && holder !== client.factoryId;
+}
+
 export function startFactory(options: FactoryOptions): FactoryRun {
   const outcomes: RunOutcome[] = [];
   const draining = new AbortController();
@@ -146,6 +159,8 @@ export function startFactory(options: FactoryOptions): FactoryRun {
     const first = await heartbeat();
     if (first.kind === 'rejected')
       throw new FactoryRefusedError(`the coordinator refused this factory: ${first.message}`);
+    const swept = await options.steps.sweep((jobId) => ownedElsewhere(options.client, jobId));
+    if (swept.length > 0) log({ jobs: swept }, 'removed worktrees that no live job owns');
     // Its own signal: heartbeats go on at their pace while jobs are being stopped past the grace period
     // (sleeping on `stopJobs` would turn this loop into a busy loop of heartbeats until they are).
     const beating = new AbortController();

@@ -55,6 +55,11 @@ export class FleetClient {
     return this.call('POST', '/api/fleet/claim', this.named(body), (body.waitMs ?? 0) + this.timeoutMs, signal);
   }
 
+  /** The job as the coordinator has it now (its stage and lease). */
+  job(jobId: string): Promise<FleetOutcome<JobView>> {
+    return this.call('GET', `/api/fleet/jobs/${jobId}`, undefined);
+  }
+
   report(jobId: string, body: FromFactory<fleet.Report>): Promise<FleetOutcome<JobView>> {
     return this.call('PATCH', `/api/fleet/jobs/${jobId}`, this.named(body));
   }

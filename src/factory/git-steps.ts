@@ -15,6 +15,7 @@ import {
   locateRepo,
   pushWip,
   refuseSecrets,
+  removeOrphanWorktrees,
   removeWorktree,
   SecretInChangesError,
   type SecretScanner,
@@ -337,6 +338,12 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
     async cleanup(worktree, disposition) {
       if (disposition === 'quarantined' || (disposition === 'failed' && options.keepFailed === true)) return;
       await removeWorktree(worktree, { keepIdle: options.idleWorktrees ?? 4 });
+    },
+
+    async sweep(isLive) {
+      // Kept for debugging: a factory keeping failed worktrees keeps whatever an earlier run left too.
+      if (options.keepFailed === true) return [];
+      return removeOrphanWorktrees(options.workdir, isLive);
     },
   };
 }

@@ -86,4 +86,9 @@ export interface JobSteps<W = unknown> {
   ): Promise<{ ship: JobResult } | { failure: StepFailure }>;
   /** Removes the workspace; a quarantined one is always kept, a failed one when asked. */
   cleanup(workspace: W, disposition: 'done' | 'failed' | 'quarantined'): Promise<void>;
+  /**
+   * At start, before any claim: removes the workspaces left by an earlier process (killed with -9)
+   * whose job `isLive` does not claim. Answers the job ids whose workspaces were removed.
+   */
+  sweep(isLive: (jobId: string) => Promise<boolean>): Promise<string[]>;
 }

@@ -20,6 +20,7 @@ export { defaultBranch, ensureMirror, gcMirror, mirrorPath, type MirrorOptions }
 export { locateRepo, type RepoLocation } from './repo.js';
 export {
   createWorktree,
+  removeOrphanWorktrees,
   removeWorktree,
   wipRef,
   type CreateWorktreeOptions,

@@ -3,7 +3,8 @@
  * repository's mirror. A finished job's worktree is detached and parked under
  * `<workdir>/idle-worktrees/<mirror>/` for the next job of the same repository: moving it back and
  * checking out the next start commit rewrites only the files that differ, where `worktree add`
- * writes every file of the repository again (seconds on a large one).
+ * writes every file of the repository again (seconds on a large one). A factory killed with -9 leaves
+ * its worktrees behind: `removeOrphanWorktrees` clears them when a factory starts on the workdir again.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -150,6 +151,45 @@ export async function createWorktree(options: CreateWorktreeOptions): Promise<Wo
       return { jobId, path, branch, baseCommit, mirror, workdir };
     }),
   );
+}
+
+/**
+ * Removes every worktree under `<workdir>/worktrees/` whose job `isLive` does not claim (left by a
+ * factory killed mid-job), then the mirrors' records of them. The job branches stay in the mirrors: a
+ * resumed job still finds its WIP commits there. Answers the job ids whose worktrees were removed.
+ */
+export async function removeOrphanWorktrees(
+  workdir: string,
+  isLive: (jobId: string) => Promise<boolean>,
+  locks: PathLocks = defaultLocks,
+): Promise<string[]> {
+  const root = join(workdir, 'worktrees');
+  let names: string[];
+  try {
+    names = await readdir(root);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const jobId of names) {
+    if (await isLive(jobId)) continue;
+    const path = join(root, jobId);
+    // Plain removal: nothing in the worktree (its `.git` file included) chooses what runs here.
+    await locks.withLock(path, () => rm(path, { recursive: true, force: true }));
+    removed.push(jobId);
+  }
+  if (removed.length === 0) return removed;
+  let mirrors: string[];
+  try {
+    mirrors = await readdir(join(workdir, 'mirrors'));
+  } catch {
+    return removed;
+  }
+  for (const name of mirrors) {
+    const mirror = join(workdir, 'mirrors', name);
+    await locks.withLock(mirror, () => gitResult(['worktree', 'prune'], { cwd: mirror }));
+  }
+  return removed;
 }
 
 export interface RemoveWorktreeOptions {
