@@ -3,6 +3,7 @@
  * `codex`, `droid`, `gemini`): start an agent in a worktree with a prompt, stream normalized events,
  * honour timeout, cancellation, limits and deny rules, and end with one `AgentOutcome`.
  */
+import type { AgentNoticeType } from '../core/events.js';
 import type { ModelConfig } from '../core/models.js';
 
 /** One model call, as every runtime reports it (becomes an `llm.call` event). */
@@ -31,7 +32,7 @@ export type AgentEvent =
   /** The runtime's session id (Claude Code, Codex): stored so a retry or follow-up resumes it. */
   | { type: 'session'; sessionId: string }
   /** Something people should know that is not an error, e.g. `sandbox.unavailable`. */
-  | { type: 'notice'; code: string; message: string };
+  | { type: 'notice'; code: AgentNoticeType; message: string };
 
 /** Limits a run ends at, with a named reason. All optional: unset means no limit. */
 export interface AgentLimits {

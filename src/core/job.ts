@@ -118,24 +118,6 @@ export type JobError = z.infer<typeof JobErrorSchema>;
 export const JobResultSchema = z.record(z.string(), z.unknown());
 export type JobResult = z.infer<typeof JobResultSchema>;
 
-/**
- * Event types the coordinator writes itself; a factory may not send them. Everything a factory
- * observes while working (`llm.call`, `tool.call`, `verify.result`, `sandbox.unavailable`,
- * `agent.session`, pipeline and skill events) it sends as a factory event instead.
- */
-const COORDINATOR_EVENT = /^(job|lease|factory|fence|checkpoint|stage)\./;
-
-/** One observation a factory reports about a job it holds (recorded with its lease epoch). */
-export const FactoryEventSchema = z.strictObject({
-  type: z
-    .string()
-    .regex(/^[a-z][a-z_]*(\.[a-z_]+)+$/, 'must be a dotted lower-case event type such as llm.call')
-    .max(100)
-    .refine((type) => !COORDINATOR_EVENT.test(type), 'is an event type only the coordinator writes'),
-  payload: z.record(z.string(), z.unknown()),
-});
-export type FactoryEvent = z.infer<typeof FactoryEventSchema>;
-
 export interface Clarification {
   question: string;
   answer: string;

@@ -11,7 +11,8 @@
  *   expired lease. It is the fencing token: a write carrying any other epoch gets HTTP 409.
  * - **run**: one lease of one job by one factory, identified by (job id, epoch), with its outcome.
  * - **event**: an append-only record with a global `seq`, written by the coordinator in the same
- *   transaction as the state change it describes.
+ *   transaction as the state change it describes, or sent by the lease holder as an observation
+ *   (`llm.call`, `verify.result`); every type and its payload is in the catalogue (`events.ts`).
  * - **actor**: who makes a transition: the `factory` holding the lease, the `coordinator` itself
  *   (claims, expiry, retry policy) or a `human` (cancel, retry, unblock) through the API.
  * - **token**: a bearer credential with a role (`admin`, `submit`, `factory`) and an optional product.

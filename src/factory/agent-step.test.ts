@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FactoryEventSchema } from '../core/job.js';
+import { FactoryEventSchema } from '../core/events.js';
 import {
   addUsage,
   budgetExceeded,

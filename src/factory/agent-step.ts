@@ -13,7 +13,8 @@ import {
   type SandboxMode,
 } from '../agents/executor.js';
 import { createExecutor } from '../agents/registry.js';
-import type { AgentSpec, Constraints, FactoryEvent } from '../core/job.js';
+import type { FactoryEvent } from '../core/events.js';
+import type { AgentSpec, Constraints } from '../core/job.js';
 import type { ModelConfig } from '../core/models.js';
 import type { StepFailure } from './steps.js';
 

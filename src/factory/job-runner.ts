@@ -7,7 +7,8 @@
 import type { ClaimedJob } from '../protocol/fleet.js';
 import type { JobView } from '../protocol/views.js';
 import type { Subtask } from '../core/decomposition.js';
-import type { FactoryEvent, JobError, JobResult } from '../core/job.js';
+import type { FactoryEvent } from '../core/events.js';
+import type { JobError, JobResult } from '../core/job.js';
 import { isReconcileOnly, isRetriedClaim } from '../core/retry.js';
 import type { Stage } from '../core/stages.js';
 import type { FleetClient } from './fleet-client.js';

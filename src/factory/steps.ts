@@ -2,7 +2,8 @@
 import type { JobView } from '../protocol/views.js';
 import type { Subtask } from '../core/decomposition.js';
 import { ConveyorError } from '../core/errors.js';
-import type { Checkpoint, FactoryEvent, JobResult } from '../core/job.js';
+import type { FactoryEvent } from '../core/events.js';
+import type { Checkpoint, JobResult } from '../core/job.js';
 
 /** A step that did not succeed, with what the coordinator's retry policy needs. */
 export interface StepFailure {

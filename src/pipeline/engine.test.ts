@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { AgentOutcome } from '../agents/executor.js';
-import type { FactoryEvent } from '../core/job.js';
+import type { FactoryEvent } from '../core/events.js';
 import type { PipelineDefinition } from '../core/pipelines.js';
 import { BUILTIN_PIPELINES } from './definitions.js';
 import { type PipelineJob, type RoleRequest, roleAgent, runPipeline } from './engine.js';
@@ -106,7 +106,7 @@ describe('runPipeline', () => {
     expect(iteration?.payload).toMatchObject({ iteration: 2, tickets: [{ title: 'Flag ignored', from: 'qa' }] });
     const roles = run.events
       .filter((e) => e.type === 'pipeline.role')
-      .map((e) => `${String(e.payload.role)}:${String(e.payload.status)}`);
+      .map((e) => `${e.payload.role}:${e.payload.status}`);
     expect(roles).toEqual([
       'architect:completed',
       'engineer:completed',

@@ -17,7 +17,8 @@
  * Expected endings are a `PipelineOutcome`; errors from the hooks (a fenced report) propagate.
  */
 import type { AgentOutcome } from '../agents/executor.js';
-import type { AgentSpec, FactoryEvent } from '../core/job.js';
+import type { FactoryEvent } from '../core/events.js';
+import type { AgentSpec } from '../core/job.js';
 import { type PipelineDefinition, type PipelineRole, REVIEW_ROLES } from '../core/pipelines.js';
 import {
   type ArchitectOutput,

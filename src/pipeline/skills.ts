@@ -3,6 +3,7 @@
  * then skills matching `metadata.domains` and the languages found in the worktree, within the budget
  * (`metadata.skillBudget`, else `[skills] budgetTokens`). The block goes into `AgentRun.instructions`.
  */
+import type { EventPayload } from '../core/events.js';
 import { detectLanguages } from '../skills/languages.js';
 import { renderSkills } from '../skills/render.js';
 import { type Selection, selectSkills } from '../skills/select.js';
@@ -29,7 +30,7 @@ export interface SkillChoice {
   /** The text for `AgentRun.instructions`; empty when nothing was selected. */
   instructions: string;
   /** The `skills.selected` job event's payload. */
-  event: Record<string, unknown>;
+  event: EventPayload<'skills.selected'>;
 }
 
 function stringList(value: unknown, field: string): string[] {

@@ -6,7 +6,8 @@
  */
 import { z } from 'zod';
 import { SubtaskListSchema } from '../core/decomposition.js';
-import { CheckpointSchema, FACTORY_HEALTH, FactoryEventSchema, JobErrorSchema, JobResultSchema } from '../core/job.js';
+import { FactoryEventSchema } from '../core/events.js';
+import { CheckpointSchema, FACTORY_HEALTH, JobErrorSchema, JobResultSchema } from '../core/job.js';
 import { CAPABILITIES, FACTORY_ID, ISO_TIME, LEASE_EPOCH, STAGE } from './common.js';
 import { JobView } from './views.js';
 

@@ -8,7 +8,8 @@
  * The hottest code in the coordinator: keep the round trips of these paths as they are.
  */
 import { FencedError, IllegalTransitionError } from '../core/errors.js';
-import type { FactoryEvent, Job } from '../core/job.js';
+import type { ReportedEvent } from '../core/events.js';
+import type { Job } from '../core/job.js';
 import {
   ACTIVE_STAGES,
   FACTORY_REPORTABLE_STAGES,
@@ -206,7 +207,7 @@ export async function release(ctx: StoreContext, fence: LeaseFence): Promise<Job
 export async function recordEvents(
   ctx: StoreContext,
   fence: LeaseFence,
-  events: readonly FactoryEvent[],
+  events: readonly ReportedEvent[],
 ): Promise<void> {
   const { signals } = await fencedWrite(ctx, fence, async (trx, row, now) => {
     await appendEvents(

@@ -14,16 +14,8 @@
 import { EventEmitter } from 'node:events';
 import type { Kysely } from 'kysely';
 import type { Clock } from '../core/clock.js';
-import type {
-  ConveyorEvent,
-  Factory,
-  FactoryEvent,
-  Job,
-  QuarantinedResult,
-  Run,
-  Token,
-  TriageAction,
-} from '../core/job.js';
+import type { ReportedEvent } from '../core/events.js';
+import type { ConveyorEvent, Factory, Job, QuarantinedResult, Run, Token, TriageAction } from '../core/job.js';
 import type { Stage } from '../core/stages.js';
 import type { Backend } from './backend.js';
 import * as factories from './factory-registry.js';
@@ -162,7 +154,7 @@ export class SqlStore implements Store {
     return leases.release(this.ctx, fence);
   }
 
-  recordEvents(fence: LeaseFence, events: readonly FactoryEvent[]): Promise<void> {
+  recordEvents(fence: LeaseFence, events: readonly ReportedEvent[]): Promise<void> {
     return leases.recordEvents(this.ctx, fence, events);
   }
 

@@ -7,7 +7,6 @@ import type {
   Checkpoint,
   ConveyorEvent,
   Factory,
-  FactoryEvent,
   FactoryHealth,
   Job,
   JobError,
@@ -18,6 +17,7 @@ import type {
   Run,
   Token,
 } from '../core/job.js';
+import type { ReportedEvent } from '../core/events.js';
 import type { Subtask } from '../core/decomposition.js';
 import type { Stage } from '../core/stages.js';
 
@@ -170,7 +170,7 @@ export interface Store {
   renew(fence: LeaseFence, leaseTtlMs: number): Promise<number>;
   release(fence: LeaseFence): Promise<Job>;
   /** Appends what the lease holder observed (`llm.call`, `tool.call`, …); fenced like a report. */
-  recordEvents(fence: LeaseFence, events: readonly FactoryEvent[]): Promise<void>;
+  recordEvents(fence: LeaseFence, events: readonly ReportedEvent[]): Promise<void>;
 
   /**
    * Splits the job into child jobs, fenced like a report, in one transaction: the children (queued, or
