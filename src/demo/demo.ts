@@ -12,6 +12,7 @@ import { loadConfig } from '../config/config.js';
 import { createToken } from '../coordinator/auth.js';
 import { startServer } from '../coordinator/server.js';
 import type { JobView } from '../protocol/views.js';
+import type { EventType } from '../core/events.js';
 import { type ConveyorEvent, DEFAULT_PRODUCT } from '../core/job.js';
 import { TERMINAL_STAGES, type Stage } from '../core/stages.js';
 import { createLogger } from '../logger.js';
@@ -247,12 +248,10 @@ function text(value: unknown): string {
 
 function describe(event: ConveyorEvent): string | undefined {
   const p = event.payload;
-  switch (event.type) {
+  switch (event.type as EventType) {
     case 'job.claimed':
       return `assigned   ${text(p.factoryId)} (epoch ${text(event.epoch)})`;
     case 'stage.changed':
-    case 'job.failed':
-    case 'job.dead_lettered':
       return p.to === undefined
         ? undefined
         : `${text(p.to).padEnd(10)} ${p.to === 'failed' ? text((p.error as { message?: unknown } | undefined)?.message) : ''}`.trimEnd();

@@ -7,7 +7,8 @@ import type { Kysely } from 'kysely';
 import { monotonicFactory } from 'ulid';
 import type { Clock } from '../core/clock.js';
 import { NotFoundError } from '../core/errors.js';
-import type { ConveyorEvent } from '../core/job.js';
+import { type CatalogueEvent, isEventType, validatePayload } from '../core/events.js';
+import type { Actor } from '../core/stages.js';
 import type { Backend } from './backend.js';
 import { json } from './rows.js';
 import type { Database } from './schema.js';
@@ -26,10 +27,41 @@ export interface StoreContext {
   emit(...signals: StoreSignal[]): void;
 }
 
-/** An event about to be appended; at most one per run and per job life may end it (schema-enforced). */
-export interface NewEvent extends Omit<ConveyorEvent, 'seq' | 'at'> {
+/** Everything of an event about to be appended but its type and payload. */
+export interface EventHeader {
+  product: string;
+  jobId: string | null;
+  epoch: number | null;
+  actor: Actor;
+  /** At most one event per run and per job life may end it (schema-enforced). */
   endsRun?: boolean;
   endsJob?: boolean;
+}
+
+declare const unlisted: unique symbol;
+/** A type the catalogue does not name, as a factory sent it (only `composedEvent` makes one). */
+type UnlistedEventType = string & { readonly [unlisted]: true };
+
+/**
+ * An event about to be appended: one of the catalogue (`core/events.ts`), type and payload matched,
+ * or a factory's observation under a type the catalogue does not name (the fleet route accepts those).
+ */
+export type NewEvent = EventHeader & (CatalogueEvent | { type: UnlistedEventType; payload: Record<string, unknown> });
+
+/**
+ * An event whose type or payload is composed at run time (a transition's `{from, to, ...}`, what a
+ * factory sent), checked against the catalogue here since the compiler cannot. A mismatch is a bug in
+ * the store, so it throws; only a factory may write a type the catalogue does not name.
+ */
+export function composedEvent(header: EventHeader, type: string, payload: Record<string, unknown>): NewEvent {
+  if (!isEventType(type)) {
+    if (header.actor !== 'factory') throw new Error(`event type ${type} is not in the catalogue (core/events.ts)`);
+    return { ...header, type: type as UnlistedEventType, payload };
+  }
+  const checked = validatePayload(type, payload);
+  if (!checked.success) throw new Error(`${type} payload does not match the catalogue: ${checked.error.message}`);
+  // Checked just above; the compiler cannot match a run-time type with its payload.
+  return { ...header, type, payload } as NewEvent;
 }
 
 /** Time-ordered ids (ULID), monotonic within a millisecond. */

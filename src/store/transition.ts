@@ -4,12 +4,13 @@
  * query module moves jobs through here, by the `JobMover` in its `StoreContext`.
  */
 import { IllegalTransitionError, NotFoundError } from '../core/errors.js';
+import type { EventType } from '../core/events.js';
 import { type Actor, allowedTargets, canTransition, isActive, isTerminal, type Stage } from '../core/stages.js';
 import type { Backend } from './backend.js';
 import * as family from './family-queries.js';
 import type { JobRow } from './rows.js';
 import type { JobsTable } from './schema.js';
-import { appendEvents, type NewEvent, type Trx } from './store-context.js';
+import { appendEvents, composedEvent, type NewEvent, type Trx } from './store-context.js';
 import type { RetryPolicy } from './store.js';
 
 export type JobPatch = Partial<Omit<JobsTable, 'id' | 'product' | 'created_at'>>;
@@ -18,7 +19,7 @@ export type JobPatch = Partial<Omit<JobsTable, 'id' | 'product' | 'created_at'>>
 export interface Transition {
   to: Stage;
   actor: Actor;
-  type: string;
+  type: EventType;
   payload?: Record<string, unknown>;
   patch?: JobPatch | undefined;
   /** Outcome recorded on the run the transition ends, if the job held a lease. */
@@ -114,9 +115,9 @@ export async function updateJob(trx: Trx, now: number, row: JobRow, patch: JobPa
     .executeTakeFirstOrThrow();
 }
 
-/** An event about the job `row`, under its current epoch. */
+/** An event about the job `row`, under its current epoch (checked against the catalogue: `composedEvent`). */
 export function jobEvent(row: JobRow, type: string, actor: Actor, payload: Record<string, unknown>): NewEvent {
-  return { product: row.product, jobId: row.id, epoch: row.lease_epoch, type, actor, payload };
+  return composedEvent({ product: row.product, jobId: row.id, epoch: row.lease_epoch, actor }, type, payload);
 }
 
 /** The job's attempts after a failed or expired run: one more, never past the maximum (a reconcile-only claim is free). */
@@ -126,7 +127,7 @@ export function countAttempt(row: JobRow): number {
 
 /** What a failed or expired run leaves to the retry policy. */
 export interface RetryPlan {
-  type: string;
+  type: 'job.retry_scheduled' | 'lease.expired';
   attempts: number;
   patch?: JobPatch;
   payload?: Record<string, unknown>;
