@@ -2,8 +2,8 @@
  * The fleet protocol (DESIGN §4): heartbeat, claim, report, renew, release, runs and events. Every call
  * with a body names its factory; a token bound to one factory may only speak as that one (403).
  */
-import { z } from 'zod';
 import { FencedError } from '../../core/errors.js';
+import { EVENT_CATALOGUE } from '../../core/events.js';
 import { JobParams } from '../../protocol/common.js';
 import {
   ClaimBody,
@@ -25,15 +25,6 @@ import type { CoordinatorContext } from '../context.js';
 import { type AnyRouteSpec, defineRoute, FLEET } from '../route.js';
 import { jobView, quarantineView } from '../views.js';
 import { jobReadRoutes } from './job-reads.js';
-
-/** What an `llm.call` payload carries that metrics count; anything else in it is left alone. */
-const LlmCallPayload = z.looseObject({
-  model: z.string().min(1).max(200),
-  inputTokens: z.number().nonnegative().optional(),
-  outputTokens: z.number().nonnegative().optional(),
-  cachedTokens: z.number().nonnegative().optional(),
-  costUsd: z.number().nonnegative().optional(),
-});
 
 export function fleetRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
   const { store, options, metrics, waiters } = ctx;
@@ -161,7 +152,7 @@ export function fleetRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
         );
         for (const event of body.events) {
           if (event.type !== 'llm.call') continue;
-          const call = LlmCallPayload.safeParse(event.payload);
+          const call = EVENT_CATALOGUE['llm.call'].payload.safeParse(event.payload);
           if (!call.success) continue;
           const { model, inputTokens, outputTokens, cachedTokens, costUsd } = call.data;
           metrics.llmTokens.inc({ model, kind: 'input' }, inputTokens ?? 0);
