@@ -1,5 +1,6 @@
 /** A job's events in order, each summarised in one line, its payload a click away. */
 import type { ReactNode } from 'react';
+import type { EventType } from '../../../src/core/events.js';
 import type { EventView } from '../api/types.js';
 import { formatCost, formatTime, formatTokens } from '../format.js';
 
@@ -17,11 +18,28 @@ export function skillNames(event: EventView): string[] {
     .filter((name): name is string => name !== undefined);
 }
 
+/** The line for a type outside the catalogue (at run time), or one shown as its stage move. */
+function move(p: EventView['payload']): string {
+  const to = str(p.to);
+  const from = str(p.from);
+  return from !== undefined && to !== undefined ? `${from} → ${to}` : '';
+}
+
+/**
+ * Reached at run time by a type the catalogue does not name (a factory may send those); at compile
+ * time `type` is `never`, so a type added to the catalogue breaks this file until it is handled above.
+ */
+function unlisted(_type: never, p: EventView['payload']): string {
+  return move(p);
+}
+
 export function summarize(event: EventView): string {
   const p = event.payload;
   const to = str(p.to);
   const from = str(p.from);
-  switch (event.type) {
+  // Exhaustive over the catalogue (core/events.ts); the payloads are read defensively, as sent.
+  const type = event.type as EventType;
+  switch (type) {
     case 'job.created':
       return `submitted from ${str(p.source) ?? 'api'}`;
     case 'job.claimed':
@@ -56,8 +74,33 @@ export function summarize(event: EventView): string {
       return str(p.reason) ?? 'cancelled';
     case 'job.unblocked':
       return `answered: ${str(p.answer) ?? ''}`;
+    case 'checkpoint.saved':
+    case 'job.retry_scheduled':
+    case 'lease.renewed':
+    case 'lease.released':
+    case 'job.retried':
+    case 'job.decomposed':
+    case 'job.subtasks_shipped':
+    case 'job.subtask_stopped':
+    case 'job.resumed':
+    case 'job.quarantined':
+    case 'quarantine.triaged':
+    case 'factory.joined':
+    case 'factory.lost':
+    case 'factory.draining':
+    case 'factory.undrained':
+    case 'agent.message':
+    case 'agent.session':
+    case 'sandbox.unavailable':
+    case 'budget.unpriced':
+    case 'model.warning':
+    case 'codex.warning':
+    case 'pipeline.started':
+    case 'pipeline.role':
+    case 'pipeline.iteration':
+      return move(p);
     default:
-      return from !== undefined && to !== undefined ? `${from} → ${to}` : '';
+      return unlisted(type, p);
   }
 }
 
