@@ -232,6 +232,16 @@ export const EVENT_CATALOGUE = {
     }),
     'One verify command ran.',
   ),
+  'ship.reconciled': factory(
+    z.looseObject({
+      how: z.enum(['trailer', 'branch']),
+      foundBy: z.literal('claimant'),
+      policy: z.string().optional(),
+      commit: z.string().optional(),
+      branch: z.string().optional(),
+    }),
+    'A claimant found the job already shipped by an earlier run whose report was lost (its `Conveyor-Job` trailer on the target, or its pushed branch), and reports it shipped without running it again.',
+  ),
   'skills.selected': factory(
     z.looseObject({
       skills: z.array(z.union([z.string(), z.object({ name: z.string() })])),

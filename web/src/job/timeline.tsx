@@ -72,6 +72,8 @@ export function summarize(event: EventView): string {
       return `lease of ${str(p.factoryId) ?? '?'} expired → ${to ?? '?'}`;
     case 'job.cancelled':
       return str(p.reason) ?? 'cancelled';
+    case 'ship.reconciled':
+      return `already shipped by an earlier run: ${str(p.commit) ?? str(p.branch) ?? '?'} (found by its ${str(p.how) ?? 'trailer'})`;
     case 'job.unblocked':
       return `answered: ${str(p.answer) ?? ''}`;
     case 'checkpoint.saved':
