@@ -48,7 +48,11 @@ describe.each(BACKENDS)('the lease holder over HTTP on %s', (backend) => {
     const writes: [string, string, object][] = [
       ['POST', `/api/fleet/jobs/${id}/lease/renew`, { leaseEpoch }],
       ['POST', `/api/fleet/jobs/${id}/lease/release`, { leaseEpoch }],
-      ['POST', `/api/fleet/jobs/${id}/events`, { leaseEpoch, events: [{ type: 'agent.message', payload: {} }] }],
+      [
+        'POST',
+        `/api/fleet/jobs/${id}/events`,
+        { leaseEpoch, events: [{ type: 'agent.message', payload: { runtime: 'command', text: 'not mine' } }] },
+      ],
       ['POST', `/api/fleet/jobs/${id}/subtasks`, { leaseEpoch, subtasks: [{ title: 'x', body: 'y' }] }],
       ['POST', `/api/fleet/jobs/${id}/quarantine`, { leaseEpoch, reason: 'mine now', result: {} }],
     ];
