@@ -57,7 +57,7 @@ describe('ship branch', () => {
 
 describe('findShipped', () => {
   it('finds a merge an earlier run made from another machine, and nothing before it', async () => {
-    const origin = await makeRepo();
+    const origin = makeRepo();
     const earlier = await jobWith(origin, 'job1', { 'a.txt': 'a\n' });
     // The next claimant: a fresh worktree on a machine of its own.
     const next = await jobWith(origin, 'job1', {});
