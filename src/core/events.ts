@@ -99,8 +99,15 @@ export const EVENT_CATALOGUE = {
   ),
   'lease.expired': coordinator(
     ['coordinator'],
-    z.strictObject({ ...move, expiredEpoch: z.int(), factoryId: z.string().nullable(), ...retry }),
-    'The reaper found the lease not renewed in time: queued again with a new epoch, or dead-lettered.',
+    z.strictObject({
+      ...move,
+      expiredEpoch: z.int(),
+      factoryId: z.string().nullable(),
+      ...retry,
+      /** Queued for a reconcile-only claim: the attempts are spent, but the lost run may have shipped. */
+      reconcile: z.literal(true).optional(),
+    }),
+    'The reaper found the lease not renewed in time: queued again with a new epoch (`reconcile`: to look for its commit only), or dead-lettered.',
   ),
   'fence.rejected': coordinator(
     ['coordinator'],
