@@ -4,7 +4,6 @@
  */
 import type { JobView } from '../protocol/views.js';
 import type { Checkpoint, JobResult } from '../core/job.js';
-import { runProcess } from '../process/run.js';
 import {
   checkScope,
   commitWip,
@@ -17,6 +16,7 @@ import {
   refuseSecrets,
   removeOrphanWorktrees,
   removeWorktree,
+  restoreGitFile,
   SecretInChangesError,
   type SecretScanner,
   ship,
@@ -26,7 +26,8 @@ import {
 import type { PipelineDefinition } from '../core/pipelines.js';
 import type { SkillSettings } from '../pipeline/skills.js';
 import { type AgentSettings, runAgent, withJobLimits } from './agent-step.js';
-import { type BuildResult, type JobSteps, StepFailedError, type StepFailure, type VerifyResult } from './steps.js';
+import { type BuildResult, type JobSteps, StepFailedError, type StepFailure } from './steps.js';
+import { runVerify } from './verify-step.js';
 
 export interface GitStepsOptions {
   /** Mirrors and worktrees live under here. */
@@ -193,6 +194,7 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
           pipelines: options.pipelines ?? {},
           skills: options.skills,
         });
+        await restoreGitFile(worktree);
         if (built.failure !== undefined || built.blocked !== undefined) return built;
         return withScope(job, worktree, built, options);
       }
@@ -230,6 +232,7 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
           if (event.type !== 'output') log({ event }, 'agent');
         },
       );
+      await restoreGitFile(worktree);
       if ('failure' in ran) return { summary: ran.failure.message, failure: ran.failure };
       const { outcome, usage } = ran;
       if (outcome.sessionId !== undefined) sessions.set(worktree, { runtime: agent.runtime, id: outcome.sessionId });
@@ -275,39 +278,14 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
     },
 
     async verify(job, worktree, signal, emit) {
-      const results: VerifyResult[] = [];
-      for (const command of job.verify ?? []) {
-        const run = await runProcess({
-          command,
-          shell: true,
-          cwd: worktree.path,
-          env: { ...options.env },
+      try {
+        return await runVerify(job.verify ?? [], worktree, signal, emit, {
+          env: options.env,
           timeoutMs: options.verifyTimeoutMs ?? 10 * 60_000,
-          signal,
         });
-        const result: VerifyResult = {
-          command,
-          exitCode: run.exitCode,
-          timedOut: run.timedOut,
-          durationMs: Math.round(run.durationMs),
-          outputTail: run.outputTail.slice(-OUTPUT_TAIL),
-        };
-        results.push(result);
-        emit({ type: 'verify.result', payload: { ...result } });
-        if (run.exitCode !== 0) {
-          const why = run.timedOut ? 'timed out' : (run.error ?? `exited with ${String(run.exitCode ?? run.signal)}`);
-          return {
-            results,
-            failure: {
-              code: 'verify_failed',
-              message: `verify: \`${command}\` ${why}`,
-              retryable: true,
-              result: { verify: results },
-            },
-          };
-        }
+      } finally {
+        await restoreGitFile(worktree);
       }
-      return { results };
     },
 
     async ship(job, worktree, beforePush) {

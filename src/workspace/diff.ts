@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { copyFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { git, gitOutputBytes, gitOutputHead } from './git.js';
-import type { Worktree } from './worktree.js';
+import { inWorktree, type Worktree } from './worktree.js';
 
 export interface DiffStats {
   /** Paths (relative to the repository root) added, modified or deleted since `baseCommit`, sorted; a rename counts as both. */
@@ -26,21 +26,19 @@ const DIFF_FLAGS = ['--no-renames', '--no-ext-diff', '--no-textconv', '--no-colo
  * (not ignored) files. Works on a throw-away copy of the index, so the worktree and its index are untouched.
  */
 export async function diffStats(wt: Worktree): Promise<DiffStats> {
-  const cwd = wt.path;
-  const gitDir = (await git(['rev-parse', '--absolute-git-dir'], { cwd })).trim();
-  const index = join(gitDir, `conveyor-diff-index-${randomBytes(4).toString('hex')}`);
-  const env = { GIT_INDEX_FILE: index };
+  const index = join(wt.gitDir, `conveyor-diff-index-${randomBytes(4).toString('hex')}`);
+  const at = { ...inWorktree(wt), env: { GIT_INDEX_FILE: index } };
   try {
     // A copy of the real index keeps its stat data, so `add` hashes only the files that changed.
     try {
-      await copyFile(join(gitDir, 'index'), index);
+      await copyFile(join(wt.gitDir, 'index'), index);
     } catch {
-      await git(['read-tree', 'HEAD'], { cwd, env });
+      await git(['read-tree', 'HEAD'], at);
     }
-    await git(['add', '--all'], { cwd, env });
-    const names = await git(['diff', '--cached', '--name-only', '-z', ...DIFF_FLAGS, wt.baseCommit], { cwd, env });
-    const bytes = await gitOutputBytes(['diff', '--cached', '--binary', ...DIFF_FLAGS, wt.baseCommit], { cwd, env });
-    const patch = await gitOutputHead(['diff', '--cached', ...DIFF_FLAGS, wt.baseCommit], { cwd, env }, PATCH_BYTES);
+    await git(['add', '--all'], at);
+    const names = await git(['diff', '--cached', '--name-only', '-z', ...DIFF_FLAGS, wt.baseCommit], at);
+    const bytes = await gitOutputBytes(['diff', '--cached', '--binary', ...DIFF_FLAGS, wt.baseCommit], at);
+    const patch = await gitOutputHead(['diff', '--cached', ...DIFF_FLAGS, wt.baseCommit], at, PATCH_BYTES);
     const files = names.split('\0').filter((name) => name !== '');
     return { files: files.sort(), bytes, patch: patch.text, patchTruncated: patch.truncated };
   } finally {

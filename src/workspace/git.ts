@@ -1,4 +1,8 @@
-/** Runs the `git` binary (no shell) with a fixed identity, no prompts, and errors that name the command. */
+/**
+ * Runs the `git` binary (no shell) with a fixed identity, no prompts, and errors that name the command.
+ * In a job's worktree the factory names the git directory and work tree itself and turns off what
+ * would run a program: the worktree (its `.git` file included) is the agent's to write.
+ */
 import { processEnvironment } from '../config/environment.js';
 import { runProcess } from '../process/run.js';
 import { GitError } from './errors.js';
@@ -12,6 +16,14 @@ export interface GitOptions {
   timeoutMs?: number;
   /** Written to git's stdin (stdin is closed either way). */
   input?: string;
+  /**
+   * The git directory, given as `--git-dir` (with `workTree` as `--work-tree`) so git never finds it
+   * from `cwd`, and with hooks, fsmonitor and submodule recursion off (`WORKTREE_CONFIG`).
+   * @default found by git from `cwd`, as usual (the mirror, the user's repository)
+   */
+  gitDir?: string;
+  /** The work tree, with `gitDir`. @default none (a bare repository) */
+  workTree?: string;
 }
 
 export interface GitIdentity {
@@ -36,6 +48,29 @@ const INHERITED_GIT_VARS = [
   'GIT_NAMESPACE',
   'GIT_PREFIX',
 ];
+
+/**
+ * Forced for every git command in a job's worktree. The repository-local config git reads there is the
+ * mirror's (and the worktree's own `config.worktree` in the mirror): written only by the factory and
+ * bound read-only into the sandbox, so it is trusted and the settings git-config(1) lets run programs
+ * (`core.sshCommand`, `credential.helper`, `diff.external`, `filter.*`, `merge.*.driver`, `gpg.program`,
+ * `core.pager`, `core.editor`, aliases, …) are the factory's own. These overrides cover what the
+ * attack on the `.git` file used, and the nested repositories a worktree may hold (their config is the
+ * agent's): hooks (`commit --no-verify` still runs `post-commit`), fsmonitor (run by `add` and
+ * `status`) and the child git a diff or status runs in a submodule.
+ */
+export const WORKTREE_CONFIG: readonly string[] = [
+  ...['-c', 'core.hooksPath=/dev/null', '-c', 'core.fsmonitor=false'],
+  // `dirty`: a nested repository's commit still counts as a change, its files are never examined.
+  ...['-c', 'submodule.recurse=false', '-c', 'diff.ignoreSubmodules=dirty'],
+];
+
+/** The arguments that point git at `options.gitDir` and `options.workTree`, hardened; none without a `gitDir`. */
+function locationArgs(options: GitOptions): string[] {
+  if (options.gitDir === undefined) return [];
+  const workTree = options.workTree === undefined ? [] : [`--work-tree=${options.workTree}`];
+  return [...WORKTREE_CONFIG, `--git-dir=${options.gitDir}`, ...workTree];
+}
 
 /** The environment variables that make commits by `identity`. */
 export function identityEnv(identity: GitIdentity): Record<string, string> {
@@ -88,7 +123,7 @@ async function run(args: readonly string[], options: GitOptions, keepBytes: numb
   // In its own process group, so a timeout also kills what git started (ssh, credential helpers, aliases).
   const result = await runProcess({
     file: 'git',
-    args,
+    args: [...locationArgs(options), ...args],
     cwd: options.cwd,
     env: childEnv(options.env),
     ...(options.input === undefined ? {} : { stdin: options.input }),

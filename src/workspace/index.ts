@@ -20,8 +20,10 @@ export { defaultBranch, ensureMirror, gcMirror, mirrorPath, type MirrorOptions }
 export { locateRepo, type RepoLocation } from './repo.js';
 export {
   createWorktree,
+  inWorktree,
   removeOrphanWorktrees,
   removeWorktree,
+  restoreGitFile,
   wipRef,
   type CreateWorktreeOptions,
   type RemoveWorktreeOptions,

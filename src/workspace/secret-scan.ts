@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { SecretInChangesError } from './errors.js';
 import { git } from './git.js';
-import type { Worktree } from './worktree.js';
+import { inWorktree, type Worktree } from './worktree.js';
 
 /** Finds secrets in text (the core `Redactor` is one). */
 export interface SecretScanner {
@@ -23,9 +23,9 @@ const CHUNK_BYTES = 1024 * 1024;
 
 /** Files added, changed or untracked (not ignored) since `wt.baseCommit`, committed or not; none are hashed into git. */
 async function changedPaths(wt: Worktree): Promise<string[]> {
-  const cwd = wt.path;
-  const tracked = await git(['diff', '--name-only', '-z', '--no-renames', wt.baseCommit, '--'], { cwd });
-  const untracked = await git(['ls-files', '--others', '--exclude-standard', '-z'], { cwd });
+  const at = inWorktree(wt);
+  const tracked = await git(['diff', '--name-only', '-z', '--no-renames', wt.baseCommit, '--'], at);
+  const untracked = await git(['ls-files', '--others', '--exclude-standard', '-z'], at);
   const paths = `${tracked}${untracked}`.split('\0').filter((path) => path !== '');
   return [...new Set(paths)].sort();
 }

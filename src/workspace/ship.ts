@@ -8,7 +8,7 @@ import { defaultLocks, type PathLocks } from './locks.js';
 import { defaultBranch } from './mirror.js';
 import { locateRepo } from './repo.js';
 import { findMerged, shipMerge } from './ship-merge.js';
-import type { Worktree } from './worktree.js';
+import { inWorktree, type Worktree } from './worktree.js';
 import { UncommittedChangesError } from './errors.js';
 import { refuseSecrets, type SecretScanner } from './secret-scan.js';
 
@@ -50,13 +50,14 @@ export interface ShipResult {
 }
 
 async function assertCommitted(wt: Worktree): Promise<string> {
-  const status = await git(['status', '--porcelain'], { cwd: wt.path });
+  // A nested repository's files are the agent's: its commit counts, its working files are not examined.
+  const status = await git(['status', '--porcelain', '--ignore-submodules=dirty'], inWorktree(wt));
   if (status.trim() !== '') {
     throw new UncommittedChangesError(
       `job ${wt.jobId}: the worktree ${wt.path} has uncommitted changes; commit them (commitWip) before shipping`,
     );
   }
-  return (await git(['rev-parse', 'HEAD'], { cwd: wt.path })).trim();
+  return (await git(['rev-parse', 'HEAD'], inWorktree(wt))).trim();
 }
 
 /** The commit of the origin's `conveyor/<jobId>` branch, if a run published it. */

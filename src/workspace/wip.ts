@@ -1,7 +1,7 @@
 /** Work in progress: commit everything in the worktree, push it to the origin as a scratch ref. */
 import { ensureSuccess, git, gitResult } from './git.js';
 import { refuseSecrets, type SecretScanner } from './secret-scan.js';
-import { wipRef, type Worktree } from './worktree.js';
+import { inWorktree, wipRef, type Worktree } from './worktree.js';
 
 export const JOB_TRAILER = 'Conveyor-Job';
 
@@ -27,19 +27,19 @@ export interface CommitWipOptions {
 
 /** Commits every change in the worktree (new, changed and deleted files; ignored files stay out). */
 export async function commitWip(wt: Worktree, message: string, options: CommitWipOptions = {}): Promise<WipCommit> {
-  const cwd = wt.path;
+  const at = inWorktree(wt);
   await refuseSecrets(wt, options.secrets);
-  await git(['add', '--all'], { cwd });
-  const staged = await gitResult(['diff', '--cached', '--quiet'], { cwd });
+  await git(['add', '--all'], at);
+  const staged = await gitResult(['diff', '--cached', '--quiet'], at);
   const changed = staged.exitCode !== 0;
   if (changed) {
     // The agent's work is committed as it is: no hooks, no signing prompt.
     await git(['commit', '--quiet', '--no-verify', '--no-gpg-sign', '--file=-'], {
-      cwd,
+      ...at,
       input: withJobTrailer(message, wt.jobId),
     });
   }
-  const commit = (await git(['rev-parse', 'HEAD'], { cwd })).trim();
+  const commit = (await git(['rev-parse', 'HEAD'], at)).trim();
   return { commit, changed };
 }
 
@@ -50,7 +50,7 @@ export interface PushWipOptions {
 
 /** Force-pushes the worktree's HEAD to the origin as `refs/conveyor/wip/<jobId>`; returns the commit pushed. */
 export async function pushWip(wt: Worktree, options: PushWipOptions = {}): Promise<string> {
-  const commit = (await git(['rev-parse', 'HEAD'], { cwd: wt.path })).trim();
+  const commit = (await git(['rev-parse', 'HEAD'], inWorktree(wt))).trim();
   await options.beforePush?.();
   await git(['push', '--quiet', '--force', 'origin', `${commit}:${wipRef(wt.jobId)}`], { cwd: wt.mirror });
   return commit;

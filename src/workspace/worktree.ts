@@ -8,9 +8,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, rm } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, realpath, rm, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { git, gitResult, tryRevParse } from './git.js';
+import { git, gitResult, tryRevParse, type GitOptions } from './git.js';
 import { defaultLocks, type PathLocks } from './locks.js';
 import { ensureMirror, originHeadBranch } from './mirror.js';
 import { WorkspaceInputError } from './errors.js';
@@ -25,6 +25,11 @@ export interface Worktree {
   baseCommit: string;
   /** Absolute path of the bare mirror the worktree belongs to. */
   mirror: string;
+  /**
+   * The worktree's git directory in the mirror (`<mirror>/worktrees/<name>`), from the mirror's own
+   * records: never read back from the worktree's `.git` file, which the agent can rewrite.
+   */
+  gitDir: string;
   /** The factory workdir the worktree lives under (where its idle pool is). */
   workdir: string;
 }
@@ -53,6 +58,37 @@ export function assertJobId(jobId: string): void {
 
 export function wipRef(jobId: string): string {
   return `refs/conveyor/wip/${jobId}`;
+}
+
+/** How the factory runs git in the worktree: the git directory and work tree named, never found from its `.git`. */
+export function inWorktree(wt: Pick<Worktree, 'path' | 'gitDir'>): GitOptions {
+  return { cwd: wt.path, gitDir: wt.gitDir, workTree: wt.path };
+}
+
+/** The git directory the mirror records for the worktree at `path` (each `worktrees/<name>/gitdir` names its `.git`). */
+async function recordedGitDir(mirror: string, path: string): Promise<string> {
+  const records = join(mirror, 'worktrees');
+  const dotGit = join(await realpath(path), '.git');
+  for (const name of await readdir(records)) {
+    const named = await readFile(join(records, name, 'gitdir'), 'utf8').catch(() => '');
+    if (named.trim() === dotGit) return realpath(join(records, name));
+  }
+  throw new Error(`the mirror ${mirror} has no record of the worktree ${path}`);
+}
+
+/**
+ * Puts back the worktree's `.git` file (what git wrote: `gitdir: <gitDir>`) if the agent changed,
+ * replaced or removed it, so its own git in the sandbox and the mirror's `worktree move` see the real
+ * repository. Call after every step that ran code in the worktree. True when it had to.
+ */
+export async function restoreGitFile(wt: Pick<Worktree, 'path' | 'gitDir'>): Promise<boolean> {
+  const path = join(wt.path, '.git');
+  const expected = `gitdir: ${wt.gitDir}\n`;
+  const stat = await lstat(path).catch(() => undefined);
+  if (stat?.isFile() === true && (await readFile(path, 'utf8')) === expected) return false;
+  await rm(path, { recursive: true, force: true });
+  await writeFile(path, expected);
+  return true;
 }
 
 /** Removes whatever a crashed earlier run left at `path`, and the mirror's record of it. */
@@ -94,8 +130,9 @@ async function reuseIdle(
       await clearPath(mirror, idle);
       continue;
     }
-    const checkedOut = await gitResult(['checkout', '--quiet', '--force', '-B', branch, start], { cwd: path });
-    const cleaned = checkedOut.exitCode === 0 && (await gitResult(['clean', '-ffdxq'], { cwd: path })).exitCode === 0;
+    const at = inWorktree({ path, gitDir: await recordedGitDir(mirror, path) });
+    const checkedOut = await gitResult(['checkout', '--quiet', '--force', '-B', branch, start], at);
+    const cleaned = checkedOut.exitCode === 0 && (await gitResult(['clean', '-ffdxq'], at)).exitCode === 0;
     if (cleaned) return true;
     await clearPath(mirror, path);
     return false;
@@ -148,7 +185,7 @@ export async function createWorktree(options: CreateWorktreeOptions): Promise<Wo
       if (!(await reuseIdle(workdir, mirror, path, branch, start))) {
         await git(['worktree', 'add', '--quiet', '-B', branch, path, start], { cwd: mirror });
       }
-      return { jobId, path, branch, baseCommit, mirror, workdir };
+      return { jobId, path, branch, baseCommit, mirror, workdir, gitDir: await recordedGitDir(mirror, path) };
     }),
   );
 }
@@ -208,7 +245,9 @@ export interface RemoveWorktreeOptions {
 async function park(wt: Worktree, keepIdle: number): Promise<boolean> {
   if ((await idleWorktrees(wt.workdir, wt.mirror)).length >= keepIdle) return false;
   // Detached, so the job branch is free to be checked out again (a retry) or deleted.
-  if ((await gitResult(['checkout', '--quiet', '--detach'], { cwd: wt.path })).exitCode !== 0) return false;
+  if ((await gitResult(['checkout', '--quiet', '--detach'], inWorktree(wt))).exitCode !== 0) return false;
+  // `worktree move` checks the `.git` file points back at the mirror.
+  await restoreGitFile(wt);
   const dir = idleDir(wt.workdir, wt.mirror);
   await mkdir(dir, { recursive: true });
   const idle = join(dir, randomBytes(6).toString('hex'));

@@ -1,0 +1,57 @@
+/** The verify step: the job's commands, in order, in the worktree. */
+import type { FactoryEvent } from '../core/events.js';
+import { runProcess } from '../process/run.js';
+import type { Worktree } from '../workspace/index.js';
+import type { StepFailure, VerifyResult } from './steps.js';
+
+export interface VerifyOptions {
+  /** The commands' environment. */
+  env: Readonly<Record<string, string>>;
+  /** Limit of each command. */
+  timeoutMs: number;
+}
+
+const OUTPUT_TAIL = 4000;
+
+/** Runs `commands` in the worktree in order, stopping at the first that fails. */
+export async function runVerify(
+  commands: readonly string[],
+  worktree: Worktree,
+  signal: AbortSignal,
+  emit: (event: FactoryEvent) => void,
+  options: VerifyOptions,
+): Promise<{ results: VerifyResult[]; failure?: StepFailure }> {
+  const results: VerifyResult[] = [];
+  for (const command of commands) {
+    const run = await runProcess({
+      command,
+      shell: true,
+      cwd: worktree.path,
+      env: options.env,
+      timeoutMs: options.timeoutMs,
+      signal,
+    });
+    const result: VerifyResult = {
+      command,
+      exitCode: run.exitCode,
+      timedOut: run.timedOut,
+      durationMs: Math.round(run.durationMs),
+      outputTail: run.outputTail.slice(-OUTPUT_TAIL),
+    };
+    results.push(result);
+    emit({ type: 'verify.result', payload: { ...result } });
+    if (run.exitCode !== 0) {
+      const why = run.timedOut ? 'timed out' : (run.error ?? `exited with ${String(run.exitCode ?? run.signal)}`);
+      return {
+        results,
+        failure: {
+          code: 'verify_failed',
+          message: `verify: \`${command}\` ${why}`,
+          retryable: true,
+          result: { verify: results },
+        },
+      };
+    }
+  }
+  return { results };
+}
