@@ -5,6 +5,7 @@
  */
 import type { AgentNoticeType } from '../core/events.js';
 import type { ModelConfig } from '../core/models.js';
+import type { SandboxMode } from '../sandbox/plan.js';
 
 /** One model call, as every runtime reports it (becomes an `llm.call` event). */
 export interface LlmCall {
@@ -59,7 +60,7 @@ export function exceededBudget(
   return undefined;
 }
 
-export type SandboxMode = 'auto' | 'required' | 'off';
+export type { SandboxMode };
 
 export interface AgentRun {
   /** The git worktree the agent works in (its working directory). */
@@ -85,6 +86,11 @@ export interface AgentRun {
   limits?: AgentLimits;
   /** Where commands run: bubblewrap when it works (`auto`), always (`required`) or never (`off`). @default auto */
   sandbox?: SandboxMode;
+  /**
+   * Directories outside the worktree that its confined commands may read: the worktree's git directory
+   * and mirror, so git works inside the sandbox. Never taken from the worktree's `.git` file. @default []
+   */
+  readOnly?: readonly string[];
   /** Extra instructions (conventions, skills) the runtime writes into its instruction file for the run. */
   instructions?: string;
   onEvent(event: AgentEvent): void;

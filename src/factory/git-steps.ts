@@ -219,6 +219,7 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
         settings,
         {
           worktree: worktree.path,
+          readOnly: [worktree.gitDir, worktree.mirror],
           prompt: resumed !== undefined ? `${RESUMING_NOTE}\n\n${job.body}` : job.body,
           jobId: job.id,
           env: { ...options.env },

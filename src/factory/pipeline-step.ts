@@ -69,6 +69,7 @@ export async function buildPipeline(
           options.settings,
           {
             worktree: worktree.path,
+            readOnly: [worktree.gitDir, worktree.mirror],
             prompt: request.prompt,
             jobId: job.id,
             env: { ...options.env },

@@ -14,7 +14,7 @@ import { systemPrompt } from './prompt.js';
 import { createLanguageModel } from './providers.js';
 import { ReplayError } from './replay-model.js';
 import { commandRunner } from './run-command.js';
-import { planSandbox } from './sandbox.js';
+import { confinementOf, planRun } from '../confinement.js';
 import { createTools } from './tools.js';
 import { Transcript } from './transcript.js';
 
@@ -64,13 +64,9 @@ export async function runBuiltin(options: BuiltinExecutorOptions, run: AgentRun)
       outputTail: '',
     };
   }
-  const plan = await planSandbox(run.sandbox ?? 'auto', run.env);
-  if (plan.kind === 'refused') {
-    return { status: 'failed', reason: 'sandbox_required', summary: plan.summary, outputTail: '' };
-  }
-  if (plan.kind === 'direct' && plan.notice !== undefined) {
-    emit({ type: 'notice', code: 'sandbox.unavailable', message: plan.notice });
-  }
+  const planned = await planRun(run.sandbox, run.env, emit);
+  if ('refused' in planned) return planned.refused;
+  const { plan } = planned;
   const limits = run.limits ?? {};
   if (limits.budgetUsd !== undefined && priceCall(config, { inputTokens: 0, outputTokens: 0 }) === undefined) {
     emit({
@@ -103,7 +99,7 @@ export async function runBuiltin(options: BuiltinExecutorOptions, run: AgentRun)
   const tools = createTools({
     root,
     runCommand: commandRunner({
-      root,
+      confinement: confinementOf(run, root),
       plan,
       env,
       deny: run.deny,

@@ -1,9 +1,9 @@
 /** The builtin agent's system prompt: what it is, where it works, its tools and how to finish. */
-import type { SandboxPlan } from './sandbox.js';
+import type { ActivePlan } from '../../sandbox/plan.js';
 
 export function systemPrompt(options: {
   worktree: string;
-  sandbox: Exclude<SandboxPlan, { kind: 'refused' }>;
+  sandbox: ActivePlan;
   instructions?: string | undefined;
 }): string {
   const commands =

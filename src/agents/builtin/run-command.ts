@@ -4,13 +4,14 @@
  * short account: the exit code and the end of the output.
  */
 import { checkDenied, deniedMessage } from '../deny.js';
-import { runProcess, type ProcessResult } from '../../process/run.js';
-import { sandboxedCommand, type SandboxPlan } from './sandbox.js';
+import type { ProcessResult } from '../../process/run.js';
+import { runConfined, type Confinement } from '../../sandbox/confine.js';
+import type { ActivePlan } from '../../sandbox/plan.js';
 
 export interface CommandRunnerOptions {
-  /** The worktree's real path. */
-  root: string;
-  plan: Exclude<SandboxPlan, { kind: 'refused' }>;
+  /** The worktree (its real path) and what else commands may see. */
+  confinement: Confinement;
+  plan: ActivePlan;
   env: Readonly<Record<string, string>>;
   deny: readonly string[];
   timeoutMs: number;
@@ -32,15 +33,19 @@ export function commandRunner(
       options.onDenied(command, pattern);
       return `Error: ${deniedMessage(command, pattern)}; the command was not run and the run ends here`;
     }
-    const result = await runProcess({
-      ...sandboxedCommand(options.plan, options.root, command, options.env),
-      cwd: options.root,
-      env: options.env,
-      timeoutMs: options.timeoutMs,
-      signal: signal === undefined ? options.signal : AbortSignal.any([signal, options.signal]),
-      tailBytes: options.outputBytes,
-      killGraceMs: options.killGraceMs,
-    });
+    const result = await runConfined(
+      options.plan,
+      options.confinement,
+      { command, shell: true },
+      {
+        cwd: options.confinement.worktree,
+        env: options.env,
+        timeoutMs: options.timeoutMs,
+        signal: signal === undefined ? options.signal : AbortSignal.any([signal, options.signal]),
+        tailBytes: options.outputBytes,
+        killGraceMs: options.killGraceMs,
+      },
+    );
     return describeResult(result, options);
   };
 }

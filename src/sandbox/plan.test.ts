@@ -3,10 +3,10 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeRepo } from '../../../test/helpers/git-repo.js';
-import { createBuiltinExecutor } from './index.js';
-import { probeBubblewrap } from './sandbox.js';
-import { agentRun, eventsOf, replayModel } from '../../../test/helpers/builtin-run.js';
+import { makeRepo } from '../../test/helpers/git-repo.js';
+import { createBuiltinExecutor } from '../agents/builtin/index.js';
+import { probeBubblewrap } from './plan.js';
+import { agentRun, eventsOf, replayModel } from '../../test/helpers/builtin-run.js';
 
 const executor = createBuiltinExecutor({ killGraceMs: 500, commandTimeoutMs: 10_000 });
 const PATH = process.env.PATH ?? '/usr/bin:/bin';
@@ -44,6 +44,10 @@ function probes(): Record<string, string> {
     home: 'cat "$HOME/sentinel"',
     net: `curl -sS -m 3 http://127.0.0.1:${port}/ || node -e "fetch('http://127.0.0.1:${port}/').then(() => process.exit(0), () => process.exit(7))"`,
     inside: 'echo written > inside.txt',
+    // Root's files: a uid bubblewrap maps in a user namespace made by root still reads them.
+    shadow: 'head -c1 /etc/shadow',
+    // The factory and everything else on the machine: a sandbox has its own PID namespace.
+    hostProcs: '[ "$(ls /proc | grep -c "^[0-9]*$")" -gt 10 ]',
   };
 }
 
@@ -66,7 +70,7 @@ function results(worktree: string): Record<string, number> {
   );
 }
 
-describe('builtin sandbox (real bubblewrap)', () => {
+describe('the sandbox (real bubblewrap) under the builtin agent', () => {
   it('bubblewrap works on this machine', async () => {
     expect(await probeBubblewrap(PATH)).toMatchObject({ ok: true });
   });
@@ -83,6 +87,8 @@ describe('builtin sandbox (real bubblewrap)', () => {
     expect(got.outsideDir).not.toBe(0);
     expect(got.home).not.toBe(0);
     expect(got.net).not.toBe(0);
+    expect(got.shadow).not.toBe(0);
+    expect(got.hostProcs).not.toBe(0);
     expect(existsSync(outsideFile)).toBe(false);
     expect(existsSync(join(outsideDir, 'file'))).toBe(false);
     expect(readFileSync(join(worktree, 'probes.log'), 'utf8')).not.toContain('home secret');
@@ -98,7 +104,8 @@ describe('builtin sandbox (real bubblewrap)', () => {
     );
     expect(outcome.status).toBe('completed');
     const got = results(worktree);
-    expect(got).toMatchObject({ inside: 0, outside: 0, outsideDir: 0, home: 0, net: 0 });
+    expect(got).toMatchObject({ inside: 0, outside: 0, outsideDir: 0, home: 0, net: 0, hostProcs: 0 });
+    if (process.getuid?.() === 0) expect(got.shadow).toBe(0);
     expect(readFileSync(join(worktree, 'probes.log'), 'utf8')).toContain('home secret');
     expect(hits).toBeGreaterThan(0);
     rmSync(outsideFile, { force: true });
@@ -140,7 +147,8 @@ describe('builtin sandbox (real bubblewrap)', () => {
         mode: 0o755,
       },
     );
-    const probe = await probeBubblewrap(bin);
+    // After the fake bwrap, the real PATH (a root factory also needs setpriv).
+    const probe = await probeBubblewrap(`${bin}:${PATH}`);
     expect(probe).toEqual({
       ok: false,
       reason: `${join(bin, 'bwrap')} does not work here (bwrap: No permissions to creating new namespace)`,
