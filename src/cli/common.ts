@@ -8,6 +8,7 @@ export interface GlobalFlags {
   config?: string;
   url?: string;
   token?: string;
+  tokenFile?: string;
   product?: string;
 }
 
@@ -16,7 +17,13 @@ export function configFrom(command: Command, overrides: Record<string, string | 
   const flags = command.optsWithGlobals<GlobalFlags>();
   return loadConfig({
     configPath: flags.config,
-    overrides: { 'client.url': flags.url, 'client.token': flags.token, 'client.product': flags.product, ...overrides },
+    overrides: {
+      'client.url': flags.url,
+      'client.token': flags.token,
+      'client.tokenFile': flags.tokenFile,
+      'client.product': flags.product,
+      ...overrides,
+    },
   });
 }
 

@@ -60,7 +60,7 @@ export function registerFactoryCommand(program: Command): void {
     .addHelpText(
       'after',
       `
-The token (--token or CONVEYOR_TOKEN) needs the factory or admin role. SIGTERM or SIGINT drains: no new
+The token (CONVEYOR_TOKEN, --token-file, or --token: visible in ps to every user) needs the factory or admin role. SIGTERM or SIGINT drains: no new
 claims, running jobs get the grace period, then their leases are released. A 409 from the coordinator
 stops the job at once and ships nothing.`,
     )
@@ -79,7 +79,8 @@ stops the job at once and ships nothing.`,
       const offline =
         flags.queue === undefined ? undefined : (await import('./factory-offline.js')).offlineMode(flags.queue);
       const token = offline?.token ?? config.client.token;
-      if (token === undefined) throw new CliError('no token: pass --token or set CONVEYOR_TOKEN (a factory token)');
+      if (token === undefined)
+        throw new CliError('no token: set CONVEYOR_TOKEN or pass --token-file (a factory token)');
       // Tokens, model keys and the variables marked secret (factory.secretEnv) never leave the process
       // unredacted, in any encoding the redactor knows, and a change holding one is never committed.
       const redactor = createRedactor([token, ...secretValues(config)]);

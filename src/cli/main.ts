@@ -19,7 +19,11 @@ function buildProgram(): Command {
     .version(VERSION)
     .option('--config <file>', 'conveyor.toml to read (default: ./conveyor.toml when present)')
     .option('--url <url>', 'coordinator URL for client commands (env CONVEYOR_URL)')
-    .option('--token <token>', 'bearer token for client commands (env CONVEYOR_TOKEN)')
+    .option(
+      '--token <token>',
+      'bearer token for client commands (env CONVEYOR_TOKEN); visible in ps, prefer the env or --token-file',
+    )
+    .option('--token-file <file>', 'read the token from the first line of a file (env CONVEYOR_TOKEN_FILE)')
     .option('--product <id>', 'product to act on (env CONVEYOR_PRODUCT)')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();

@@ -55,6 +55,21 @@ describe('config', () => {
     );
   });
 
+  it('takes the token from a file (--token-file, CONVEYOR_TOKEN_FILE), so it is not on the command line', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'conveyor-config-'));
+    writeFileSync(join(dir, 'token'), 'cvy_from_file\n');
+    expect(loadConfig({ cwd: dir, env: { CONVEYOR_TOKEN_FILE: 'token' } }).client.token).toBe('cvy_from_file');
+    expect(loadConfig({ cwd: dir, env: {}, overrides: { 'client.tokenFile': join(dir, 'token') } }).client.token).toBe(
+      'cvy_from_file',
+    );
+    // An explicit token wins.
+    const both = { CONVEYOR_TOKEN: 'cvy_env', CONVEYOR_TOKEN_FILE: 'token' };
+    expect(loadConfig({ cwd: dir, env: both }).client.token).toBe('cvy_env');
+    expect(() => loadConfig({ cwd: dir, env: { CONVEYOR_TOKEN_FILE: 'missing' } })).toThrow(
+      /client.tokenFile .*missing: cannot read it/,
+    );
+  });
+
   it('names the key, the source and the fix when a value is wrong', () => {
     expect(() => loadConfig({ cwd: dirWith('[server]\nport = "lots"\n'), env: {} })).toThrow(
       /conveyor\.toml: server\.port: .*; fix or remove the value/,

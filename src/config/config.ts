@@ -94,6 +94,7 @@ const FileSchema = z.strictObject({
     .strictObject({
       url: z.url().optional(),
       token: z.string().min(1).optional(),
+      tokenFile: z.string().min(1).optional(),
       product: z.string().min(1).optional(),
     })
     .optional(),
@@ -119,6 +120,7 @@ export const ENV_KEYS: Readonly<Record<string, string>> = {
   CONVEYOR_SECRET_ENV: 'factory.secretEnv',
   CONVEYOR_URL: 'client.url',
   CONVEYOR_TOKEN: 'client.token',
+  CONVEYOR_TOKEN_FILE: 'client.tokenFile',
   CONVEYOR_PRODUCT: 'client.product',
 };
 
@@ -204,6 +206,11 @@ export interface Config {
   client: {
     /** Coordinator URL for CLI commands. @default "http://127.0.0.1:7878" */
     url: string;
+    /**
+     * `client.token`, else the first line of `client.tokenFile` (`--token-file`, `CONVEYOR_TOKEN_FILE`):
+     * a token on the command line is visible to every user of the machine in `ps`, one in a file is not.
+     * @default none
+     */
     token: string | undefined;
     product: string | undefined;
   };
@@ -284,6 +291,22 @@ export function loadConfig(options: LoadOptions = {}): Config {
     throw new ConfigError(problems.join('\n'));
   }
   return compile(parsed.data, source, env, base);
+}
+
+function readTokenFile(path: string | undefined, base: string): string | undefined {
+  if (path === undefined) return undefined;
+  const file = resolve(base, path);
+  let token: string;
+  try {
+    token = readFileSync(file, 'utf8').split('\n')[0]?.trim() ?? '';
+  } catch (error) {
+    throw new ConfigError(`client.tokenFile ${file}: cannot read it (${(error as Error).message}); fix the path`, {
+      cause: error,
+    });
+  }
+  if (token === '')
+    throw new ConfigError(`client.tokenFile ${file}: the file is empty; put the token on its first line`);
+  return token;
 }
 
 function compile(file: FileConfig, source: string, env: NodeJS.ProcessEnv, base: string): Config {
@@ -373,7 +396,7 @@ function compile(file: FileConfig, source: string, env: NodeJS.ProcessEnv, base:
     processEnv: processEnvironment(env),
     client: {
       url: client.url ?? `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${portNumber}`,
-      token: client.token,
+      token: client.token ?? readTokenFile(client.tokenFile, base),
       product: client.product,
     },
   };
