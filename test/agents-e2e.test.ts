@@ -226,9 +226,10 @@ describe('Claude Code resume through a real factory', () => {
     });
     const dir = mkdtempSync(join(tmpdir(), 'conveyor-claude-resume-'));
     const config = join(dir, 'conveyor.toml');
+    // Unconfined: verify counts its runs in a file outside the worktree, which a sandbox would not let it write.
     writeFileSync(
       config,
-      `[models.local]\nprovider = "anthropic"\nmodel = "claude-scripted"\nbaseUrl = "${server.url}"\napiKeyEnv = "LOCAL_MODEL_KEY"\n`,
+      `[agent]\nsandbox = "off"\n\n[models.local]\nprovider = "anthropic"\nmodel = "claude-scripted"\nbaseUrl = "${server.url}"\napiKeyEnv = "LOCAL_MODEL_KEY"\n`,
     );
     const repo = makeRepo({ 'notes.txt': 'old\n' });
     const flag = join(dir, 'verified-once');

@@ -2,15 +2,19 @@
  * A hostile model against the factory's own steps (worktree, agent, checkpoint, verify, ship) on real
  * git: each escape is tried by a scripted agent and must leave no mark outside the worktree.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { agentEnvironment } from '../src/factory/agent-env.js';
+import { startProcess, type StartedProcess } from '../src/process/start.js';
 import { gitSteps } from '../src/factory/git-steps.js';
 import type { BuildContext } from '../src/factory/steps.js';
 import type { JobView } from '../src/protocol/views.js';
 import type { Worktree } from '../src/workspace/worktree.js';
 import { makeRepo, tempDir } from './helpers/git-repo.js';
-import { evilGitDirScript } from './helpers/hostile.js';
+import { escapeProbes, evilGitDirScript, probeResults, probeScript } from './helpers/hostile.js';
 import { jobView } from './helpers/job-view.js';
 
 const context: BuildContext = {
@@ -25,14 +29,21 @@ function marks(marker: string): string {
   return existsSync(marker) ? readFileSync(marker, 'utf8') : '';
 }
 
-/** Runs `job` through prepare, build, checkpoint, verify and ship on a factory of its own. */
+const TOKEN = 'cvy_sentinel_factory_token';
+const SECRET = 'sentinel-secret-value';
+/** The factory's environment: its token and a secret no job is granted. */
+const FACTORY_ENV = { PATH: process.env.PATH ?? '', HOME: '/root', CONVEYOR_TOKEN: TOKEN, DEPLOY_KEY: SECRET };
+
+/** Runs `job` through prepare, build, checkpoint, verify and ship on a factory of its own, sandbox required. */
 async function runJob(job: JobView): Promise<Worktree> {
   const steps = gitSteps({
     workdir: tempDir('workdir'),
     defaultRepo: job.repo ?? '',
-    env: { PATH: process.env.PATH ?? '' },
+    env: agentEnvironment(FACTORY_ENV),
+    secretEnv: ['DEPLOY_KEY'],
+    agent: { models: {}, sandbox: 'required', limits: {} },
     // The secret scan runs git over the worktree too.
-    secrets: { contains: (text) => text.includes('sentinel-secret'), longest: 15 },
+    secrets: { contains: (text) => text.includes(SECRET), longest: SECRET.length },
   });
   const prepared = await steps.prepare(job, context.signal);
   if ('failure' in prepared) throw new Error(prepared.failure.message);
@@ -59,5 +70,48 @@ describe('a hostile agent', () => {
     const wt = await runJob(job);
     expect(marks(marker)).toBe('');
     expect(readFileSync(join(wt.path, '.git'), 'utf8')).toBe(`gitdir: ${wt.gitDir}\n`);
+  });
+});
+
+describe('a hostile command agent and verify, confined', () => {
+  let server: Server;
+  let hits = 0;
+  let bystander: StartedProcess;
+  beforeAll(async () => {
+    server = createServer((_req, res) => {
+      hits++;
+      res.end('reached');
+    });
+    await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+    // Stands for the factory: its token on its command line.
+    bystander = startProcess({ file: 'sh', args: ['-c', 'sleep 600', TOKEN], cwd: '/', env: {}, output: 'ignore' });
+  });
+  afterAll(async () => {
+    await bystander.stop(0);
+    await new Promise((done) => server.close(done));
+  });
+
+  it('cannot read root files, the token or secrets, see the factory, leave the worktree, write the mirror or reach the network', async () => {
+    const outsideFile = join(tempDir('outside'), 'file');
+    writeFileSync(outsideFile, 'outside\n');
+    chmodSync(outsideFile, 0o666);
+    const probes = escapeProbes((server.address() as AddressInfo).port, [TOKEN, SECRET], outsideFile);
+    const repo = makeRepo();
+    const job = jobView({
+      repo,
+      agent: { runtime: 'command', run: probeScript(probes, 'agent-probes.txt') },
+      verify: [probeScript(probes, 'verify-probes.txt')],
+      ship: 'none',
+    });
+    const wt = await runJob(job);
+    for (const file of ['agent-probes.txt', 'verify-probes.txt']) {
+      const got = probeResults(readFileSync(join(wt.path, file), 'utf8'));
+      expect({ file, inside: got.inside, git: got.git }).toEqual({ file, inside: 0, git: 0 });
+      const escaped = Object.keys(probes).filter((name) => got[name] === 0);
+      expect({ file, escaped }).toEqual({ file, escaped: [] });
+    }
+    expect(hits).toBe(0);
+    expect(existsSync(join(wt.path, '..', 'escaped'))).toBe(false);
+    expect(readFileSync(outsideFile, 'utf8')).toBe('outside\n');
   });
 });

@@ -82,7 +82,15 @@ describe('no-leak', () => {
     const submit = async (json: Record<string, unknown>): Promise<string> => {
       const res = await tc.call('POST', '/api/jobs', {
         token: tc.tokens.submit,
-        json: { body: 'Print what you were given.', repo, ship: 'merge', maxAttempts: 1, ...json },
+        // Granted: a job sees only the factory secrets it names.
+        json: {
+          body: 'Print what you were given.',
+          repo,
+          ship: 'merge',
+          maxAttempts: 1,
+          secrets: ['CONVEYOR_SECRET_SENTINEL'],
+          ...json,
+        },
       });
       expect(res.status, JSON.stringify(res.body)).toBe(201);
       return res.body.id as string;
@@ -186,7 +194,15 @@ describe('no-leak', () => {
     const submit = async (json: Record<string, unknown>): Promise<string> => {
       const res = await tc.call('POST', '/api/jobs', {
         token: tc.tokens.submit,
-        json: { body: 'Print what you were given.', repo, ship: 'merge', maxAttempts: 1, verify: [print], ...json },
+        json: {
+          body: 'Print what you were given.',
+          repo,
+          ship: 'merge',
+          maxAttempts: 1,
+          verify: [print],
+          secrets: ['DEPLOY_TOKEN'],
+          ...json,
+        },
       });
       expect(res.status, JSON.stringify(res.body)).toBe(201);
       return res.body.id as string;

@@ -110,7 +110,8 @@ describe('command runtime', () => {
 
   it('times out, killing the tree', async () => {
     const pids = join(root, 'timeout-pids');
-    const outcome = await run(`sh -c 'sleep 100 & echo $! > ${pids}; wait' & wait`, { timeoutMs: 300 });
+    // Unconfined: the pid is the host's, and the file is outside the worktree.
+    const outcome = await run(`sh -c 'sleep 100 & echo $! > ${pids}; wait' & wait`, { timeoutMs: 300, sandbox: 'off' });
     expect(outcome.status).toBe('timed_out');
     expect(outcome.summary).toMatch(/timed out after 0\.\d s; its process tree was killed$/);
     const pid = Number(readFileSync(pids, 'utf8'));

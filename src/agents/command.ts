@@ -1,6 +1,6 @@
 /**
  * The `command` runtime (`agent: {runtime: command, run: "…"}`): a shell command run in the worktree,
- * for scripted work and tests. The task is in a file outside the worktree (so it never ships), named by
+ * confined like every agent's commands (`sandbox/`), for scripted work and tests. The task is in a file outside the worktree (so it never ships), named by
  * `CONVEYOR_TASK_FILE`; `CONVEYOR_JOB_ID` and `CONVEYOR_WORKTREE` are set too.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -8,7 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkDenied, deniedMessage } from './deny.js';
 import { withResultBlock, type AgentExecutor, type AgentOutcome, type AgentRun } from './executor.js';
-import { runProcess, type ProcessResult } from '../process/run.js';
+import type { ProcessResult } from '../process/run.js';
+import { runConfined } from '../sandbox/confine.js';
+import { confinementOf, planRun } from './confinement.js';
 
 export interface CommandExecutorOptions {
   /** The shell command line, run by `/bin/sh -c`. */
@@ -33,6 +35,11 @@ async function runCommand(options: CommandExecutorOptions, run: AgentRun): Promi
   if (pattern !== undefined) {
     return { status: 'denied', summary: deniedMessage(options.run, pattern), outputTail: '' };
   }
+  const env = { ...run.env, CONVEYOR_JOB_ID: run.jobId, CONVEYOR_WORKTREE: run.worktree };
+  const planned = await planRun(run.sandbox, env, (event) => {
+    run.onEvent(event);
+  });
+  if ('refused' in planned) return planned.refused;
   let dir: string;
   try {
     dir = await mkdtemp(join(options.tempDir ?? tmpdir(), 'conveyor-task-'));
@@ -42,24 +49,24 @@ async function runCommand(options: CommandExecutorOptions, run: AgentRun): Promi
   try {
     const taskFile = join(dir, 'task.md');
     await writeFile(taskFile, run.prompt, { mode: 0o600 });
-    const result = await runProcess({
-      command: options.run,
-      shell: true,
-      cwd: run.worktree,
-      env: {
-        ...run.env,
-        CONVEYOR_JOB_ID: run.jobId,
-        CONVEYOR_TASK_FILE: taskFile,
-        CONVEYOR_WORKTREE: run.worktree,
+    // The task's directory is the sandbox's too (writable, so it is the sandbox user's while it runs).
+    const confinement = confinementOf(run, run.worktree, { writable: [dir] });
+    const result = await runConfined(
+      planned.plan,
+      confinement,
+      { command: options.run, shell: true },
+      {
+        cwd: run.worktree,
+        env: { ...env, CONVEYOR_TASK_FILE: taskFile },
+        timeoutMs: run.timeoutMs,
+        signal: run.signal,
+        onOutput: (text) => {
+          run.onEvent({ type: 'output', text });
+        },
+        ...(options.tailBytes === undefined ? {} : { tailBytes: options.tailBytes }),
+        ...(options.killGraceMs === undefined ? {} : { killGraceMs: options.killGraceMs }),
       },
-      timeoutMs: run.timeoutMs,
-      signal: run.signal,
-      onOutput: (text) => {
-        run.onEvent({ type: 'output', text });
-      },
-      ...(options.tailBytes === undefined ? {} : { tailBytes: options.tailBytes }),
-      ...(options.killGraceMs === undefined ? {} : { killGraceMs: options.killGraceMs }),
-    });
+    );
     return withResultBlock(toOutcome(options.run, result), result.stdoutTail);
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -16,7 +16,7 @@ import { scheduleProblem, startSchedule } from '../factory/schedule.js';
 import { gitSteps } from '../factory/git-steps.js';
 import type { AgentSettings } from '../factory/agent-step.js';
 import type { Config } from '../config/config.js';
-import { secretValues } from '../config/secrets.js';
+import { jobSecretNames, secretValues } from '../config/secrets.js';
 import { VERSION } from '../version.js';
 import { CliError } from './client.js';
 import { configFrom, type GlobalFlags, intFlag } from './common.js';
@@ -137,6 +137,7 @@ stops the job at once and ships nothing.`,
           workdir,
           defaultRepo: process.cwd(),
           env: agentEnvironment(config.processEnv),
+          secretEnv: jobSecretNames(config),
           keepFailed: flags.keepFailed === true || config.factory.keepFailed,
           secrets: redactor,
           agent: agentSettings(config),

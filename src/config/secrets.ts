@@ -16,13 +16,26 @@ function databasePassword(db: string): string | undefined {
   }
 }
 
-/** The values (unset and empty ones left out; the redactor also skips short ones). */
-export function secretValues(config: Config): string[] {
-  const names = new Set([
-    ...config.factory.secretEnv,
+/** The variables holding model keys: each model's `apiKeyEnv` and the ones the runtimes read by themselves. */
+function modelKeyNames(config: Config): string[] {
+  return [
     ...Object.values(config.models).flatMap((model) => (model.apiKeyEnv === undefined ? [] : [model.apiKeyEnv])),
     ...PROVIDER_KEY_ENV,
-  ]);
+  ];
+}
+
+/**
+ * The `factory.secretEnv` variables a job's agent and verify get only when the job names them in
+ * `secrets`. Model keys are not among them: the runtimes need them to reach their model.
+ */
+export function jobSecretNames(config: Config): string[] {
+  const keys = modelKeyNames(config);
+  return config.factory.secretEnv.filter((name) => !keys.includes(name));
+}
+
+/** The values (unset and empty ones left out; the redactor also skips short ones). */
+export function secretValues(config: Config): string[] {
+  const names = new Set([...config.factory.secretEnv, ...modelKeyNames(config)]);
   const values = [
     config.client.token,
     config.server.adminToken,

@@ -99,15 +99,8 @@ export const EVENT_CATALOGUE = {
   ),
   'lease.expired': coordinator(
     ['coordinator'],
-    z.strictObject({
-      ...move,
-      expiredEpoch: z.int(),
-      factoryId: z.string().nullable(),
-      ...retry,
-      /** Queued for a reconcile-only claim: the attempts are spent, but the lost run may have shipped. */
-      reconcile: z.literal(true).optional(),
-    }),
-    'The reaper found the lease not renewed in time: queued again with a new epoch (`reconcile`: to look for its commit only), or dead-lettered.',
+    z.strictObject({ ...move, expiredEpoch: z.int(), factoryId: z.string().nullable(), ...retry }),
+    'The reaper found the lease not renewed in time: queued again with a new epoch, or dead-lettered.',
   ),
   'fence.rejected': coordinator(
     ['coordinator'],
@@ -225,7 +218,10 @@ export const EVENT_CATALOGUE = {
     z.looseObject({ runtime: z.string(), sessionId: z.string() }),
     'The runtime’s session id (Claude Code, Codex), so a retry resumes it.',
   ),
-  'sandbox.unavailable': factory(notice, 'The builtin agent ran without the bubblewrap sandbox (`auto`).'),
+  'sandbox.unavailable': factory(
+    notice,
+    'Commands ran without the bubblewrap sandbox (`auto`): an agent runtime\'s, or verify\'s (`runtime: "verify"`).',
+  ),
   'budget.unpriced': factory(notice, '`budgetUsd` is set but the model has no prices: only tokens can stop the run.'),
   'model.warning': factory(notice, 'The model provider warned (unsupported setting, …).'),
   'codex.warning': factory(notice, 'Codex reported a warning.'),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { agentEnvironment } from './agent-env.js';
+import { agentEnvironment, jobEnvironment } from './agent-env.js';
 
 describe('agent environment', () => {
   it("keeps the factory's environment but not Conveyor's credentials", () => {
@@ -9,5 +9,11 @@ describe('agent environment', () => {
       PATH: '/bin',
       OPENAI_API_KEY: 'k',
     });
+  });
+
+  it('withholds the factory secrets a job was not granted', () => {
+    const env = { PATH: '/bin', DEPLOY_KEY: 'd', NPM_TOKEN: 'n' };
+    expect(jobEnvironment(env, ['DEPLOY_KEY', 'NPM_TOKEN'])).toEqual({ PATH: '/bin' });
+    expect(jobEnvironment(env, ['DEPLOY_KEY', 'NPM_TOKEN'], ['NPM_TOKEN'])).toEqual({ PATH: '/bin', NPM_TOKEN: 'n' });
   });
 });

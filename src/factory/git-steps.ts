@@ -28,14 +28,17 @@ import type { SkillSettings } from '../pipeline/skills.js';
 import { type AgentSettings, runAgent, withJobLimits } from './agent-step.js';
 import { type BuildResult, type JobSteps, StepFailedError, type StepFailure } from './steps.js';
 import { runVerify } from './verify-step.js';
+import { jobEnvironment } from './agent-env.js';
 
 export interface GitStepsOptions {
   /** Mirrors and worktrees live under here. */
   workdir: string;
   /** Where a job without `repo` finds its repository (the factory's working directory). */
   defaultRepo: string;
-  /** Environment for agents and verify commands (secrets already removed by the caller's choice). */
+  /** Environment for agents and verify commands, without Conveyor's credentials (`agentEnvironment`). */
   env: Readonly<Record<string, string>>;
+  /** The factory's secret variables (`factory.secretEnv`): removed from a job's `env` unless its `secrets` names them. @default [] */
+  secretEnv?: readonly string[];
   /** Default agent timeout when the job sets none. @default 30 min */
   agentTimeoutMs?: number;
   /** Timeout of each verify command. @default 10 min */
@@ -73,6 +76,11 @@ function diffOf(stats: DiffStats): JobResult {
 const NO_AGENT_SETTINGS: AgentSettings = { models: {}, sandbox: 'auto', limits: {} };
 
 const OUTPUT_TAIL = 4000;
+
+/** A job's agent and verify environment: the secrets it was not granted withheld. */
+function envOf(job: JobView, options: GitStepsOptions): Record<string, string> {
+  return jobEnvironment(options.env, options.secretEnv ?? [], job.secrets);
+}
 
 function repoOf(job: JobView, options: GitStepsOptions): string {
   return job.repo ?? options.defaultRepo;
@@ -189,7 +197,7 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
         const built = await buildPipeline({ ...job, pipeline: job.pipeline }, worktree, context, {
           agent,
           settings,
-          env: options.env,
+          env: envOf(job, options),
           timeoutMs,
           pipelines: options.pipelines ?? {},
           skills: options.skills,
@@ -222,7 +230,7 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
           readOnly: [worktree.gitDir, worktree.mirror],
           prompt: resumed !== undefined ? `${RESUMING_NOTE}\n\n${job.body}` : job.body,
           jobId: job.id,
-          env: { ...options.env },
+          env: envOf(job, options),
           timeoutMs,
           signal,
           deny: job.constraints?.deny ?? [],
@@ -281,7 +289,8 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
     async verify(job, worktree, signal, emit) {
       try {
         return await runVerify(job.verify ?? [], worktree, signal, emit, {
-          env: options.env,
+          env: envOf(job, options),
+          sandbox: options.agent?.sandbox ?? 'auto',
           timeoutMs: options.verifyTimeoutMs ?? 10 * 60_000,
         });
       } finally {

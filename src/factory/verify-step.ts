@@ -1,12 +1,17 @@
-/** The verify step: the job's commands, in order, in the worktree. */
+/**
+ * The verify step: the job's commands, in order, in the worktree — confined like the agent's own
+ * commands (`sandbox/`), since the agent may have written every file they run.
+ */
 import type { FactoryEvent } from '../core/events.js';
-import { runProcess } from '../process/run.js';
+import { runConfined } from '../sandbox/confine.js';
+import { planSandbox, type SandboxMode } from '../sandbox/plan.js';
 import type { Worktree } from '../workspace/index.js';
 import type { StepFailure, VerifyResult } from './steps.js';
 
 export interface VerifyOptions {
-  /** The commands' environment. */
+  /** The commands' environment (the factory's, minus credentials and secrets the job was not granted). */
   env: Readonly<Record<string, string>>;
+  sandbox: SandboxMode;
   /** Limit of each command. */
   timeoutMs: number;
 }
@@ -22,15 +27,22 @@ export async function runVerify(
   options: VerifyOptions,
 ): Promise<{ results: VerifyResult[]; failure?: StepFailure }> {
   const results: VerifyResult[] = [];
+  if (commands.length === 0) return { results };
+  const plan = await planSandbox(options.sandbox, options.env);
+  if (plan.kind === 'refused') {
+    return { results, failure: { code: 'sandbox_required', message: `verify: ${plan.summary}`, retryable: false } };
+  }
+  if (plan.kind === 'direct' && plan.notice !== undefined) {
+    emit({ type: 'sandbox.unavailable', payload: { runtime: 'verify', message: plan.notice } });
+  }
+  const confinement = { worktree: worktree.path, readOnly: [worktree.gitDir, worktree.mirror] };
   for (const command of commands) {
-    const run = await runProcess({
-      command,
-      shell: true,
-      cwd: worktree.path,
-      env: options.env,
-      timeoutMs: options.timeoutMs,
-      signal,
-    });
+    const run = await runConfined(
+      plan,
+      confinement,
+      { command, shell: true },
+      { cwd: worktree.path, env: options.env, timeoutMs: options.timeoutMs, signal },
+    );
     const result: VerifyResult = {
       command,
       exitCode: run.exitCode,

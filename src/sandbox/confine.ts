@@ -4,7 +4,7 @@
  * kept, network) namespace, and — for a root factory — as uid `SANDBOX_ID` with no capabilities, which
  * owns the worktree for the time of the command only.
  */
-import { statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, sep } from 'node:path';
@@ -100,19 +100,36 @@ export async function runConfined(
   command: ProcessCommand,
   options: ProcessOptions,
 ): Promise<ProcessResult> {
-  if (plan.kind === 'direct') return runProcess({ ...command, ...options });
+  // A missing working directory is a result `runProcess` reports before anything starts.
+  if (plan.kind === 'direct' || !existsSync(options.cwd)) return runProcess({ ...command, ...options });
   const inner = 'command' in command ? ['/bin/sh', '-c', command.command] : [command.file, ...(command.args ?? [])];
   const args = [...bwrapArgs(plan, confinement, options.env), '--', ...dropped(plan.setpriv, inner)];
   const file = plan.bwrap;
   if (plan.setpriv === undefined) return runProcess({ file, args, ...options });
+  const env = trustingWorktree(options.env, confinement.worktree);
   const owned = [confinement.worktree, ...(confinement.writable ?? [])];
   const owners = await Promise.all(owned.map(ownerOf));
   await chown(`${SANDBOX_ID}:${SANDBOX_ID}`, owned);
   try {
-    return await runProcess({ file, args, ...options });
+    return await runProcess({ file, args, ...options, env });
   } finally {
     await Promise.all(owned.map((path, i) => chown(owners[i] ?? '0:0', [path])));
   }
+}
+
+/**
+ * `env` with git told (as command-line config, `GIT_CONFIG_*`) that the worktree is safe: its git
+ * directory in the mirror belongs to the factory's user, not to `SANDBOX_ID`, and git refuses a
+ * repository owned by someone else unless told so.
+ */
+function trustingWorktree(env: Readonly<Record<string, string>>, worktree: string): Record<string, string> {
+  const count = Number(env.GIT_CONFIG_COUNT ?? 0) || 0;
+  return {
+    ...env,
+    GIT_CONFIG_COUNT: String(count + 1),
+    [`GIT_CONFIG_KEY_${count}`]: 'safe.directory',
+    [`GIT_CONFIG_VALUE_${count}`]: worktree,
+  };
 }
 
 async function ownerOf(path: string): Promise<string> {

@@ -47,3 +47,45 @@ export function nestedRepoScript(marker: string): string {
     'echo b > a.txt && touch -d 2000-01-01 a.txt',
   ].join('\n');
 }
+
+/**
+ * Escapes that must each fail in a confined command, by name. Each is a shell snippet whose exit code 0
+ * means the escape worked. `port` is a listening server on the host's loopback; `needles` values
+ * (token, secret) that must not be visible from inside; `outsideFile` a file outside the worktree.
+ */
+export function escapeProbes(port: number, needles: readonly string[], outsideFile: string): Record<string, string> {
+  // Each needle is written in two halves: the probes' own command lines must not contain it.
+  const halves = needles.map((needle) => [needle.slice(0, 4), needle.slice(4)]);
+  const patterns = `{ ${halves.map(([a, b]) => `printf '%s' '${a ?? ''}'; printf '%s\\n' '${b ?? ''}'`).join('; ')}; } > /tmp/needles`;
+  const found = [`${patterns} && grep -qsaf /tmp/needles`];
+  return {
+    shadow: 'head -c1 /etc/shadow',
+    rootHome: 'ls /root/ | grep -q .',
+    hostProcesses: '[ "$(ls /proc | grep -c "^[0-9]*$")" -gt 10 ]',
+    environment: found.map((grep) => `env | ${grep}`).join(' || '),
+    otherProcesses: found.map((grep) => `${grep} /proc/[0-9]*/cmdline /proc/[0-9]*/environ`).join(' || '),
+    parentDir: 'echo x > ../escaped',
+    symlinkOut: `ln -sf '${outsideFile}' out-link && echo x >> out-link`,
+    mirrorHooks: 'echo "#!/bin/sh" > "$(git rev-parse --path-format=absolute --git-common-dir)/hooks/post-checkout"',
+    mirrorConfig: 'git config core.fsmonitor /bin/true',
+    network: `node -e "fetch('http://127.0.0.1:${port}/').then(() => process.exit(0), () => process.exit(7))"`,
+  };
+}
+
+/** A script running every probe, appending `name=<exit code>` to `file` in the worktree; `inside` and `git` must work. */
+export function probeScript(probes: Record<string, string>, file: string): string {
+  const all = { inside: 'echo written > inside.txt', git: 'git status --porcelain >/dev/null', ...probes };
+  return Object.entries(all)
+    .map(([name, command]) => `( ${command} ) >/dev/null 2>&1; echo "${name}=$?" >> ${file}`)
+    .join('\n');
+}
+
+/** The probe results written by `probeScript`. */
+export function probeResults(text: string): Record<string, number> {
+  return Object.fromEntries(
+    text
+      .trim()
+      .split('\n')
+      .map((line): [string, number] => [line.split('=')[0] ?? '', Number(line.split('=')[1])]),
+  );
+}
