@@ -267,6 +267,11 @@ describe('Claude Code resume through a real factory', () => {
       const sessions = events.filter((e) => e.type === 'agent.session').map((e) => e.payload.sessionId as string);
       expect(sessions.length).toBeGreaterThanOrEqual(2);
       expect(new Set(sessions).size).toBe(1);
+      // The failed verify's report hands the retry the work, but no longer names the agent step finished.
+      const saved = events.filter((e) => e.type === 'checkpoint.saved').map((e) => e.payload);
+      expect(saved.some((c) => c.finished?.includes('agent'))).toBe(true);
+      expect(saved.find((c) => c.stage === 'testing')).toMatchObject({ wipCommit: expect.any(String) });
+      expect(saved.find((c) => c.stage === 'testing')?.finished).toBeUndefined();
       expect(readFileSync(join(repo, 'notes.txt'), 'utf8')).toBe('hello, claude\n');
     } finally {
       factory.child.kill('SIGKILL');

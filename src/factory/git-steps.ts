@@ -141,10 +141,8 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
       try {
         try {
           const workspace = await create(job.checkpoint?.wipCommit);
-          // Resumed from the checkpoint's work: its finished steps are done, on this very work. Not when
-          // the last run failed verify: that failure is the agent's work, so the agent runs again on it.
-          if (job.checkpoint !== null && job.error?.code !== 'verify_failed')
-            finished.set(workspace, [...(job.checkpoint.finished ?? [])]);
+          // Resumed from the checkpoint's work: its finished steps are done, on this very work.
+          if (job.checkpoint !== null) finished.set(workspace, [...(job.checkpoint.finished ?? [])]);
           return { workspace };
         } catch (error) {
           // The checkpoint of a local repository lives only in the workdir of the factory that made it:

@@ -8,7 +8,7 @@ import type { ClaimedJob } from '../protocol/fleet.js';
 import type { JobView } from '../protocol/views.js';
 import type { Subtask } from '../core/decomposition.js';
 import type { FactoryEvent } from '../core/events.js';
-import type { JobError, JobResult } from '../core/job.js';
+import type { Checkpoint, JobError, JobResult } from '../core/job.js';
 import { isReconcileOnly, isRetriedClaim } from '../core/retry.js';
 import type { Stage } from '../core/stages.js';
 import type { FleetClient } from './fleet-client.js';
@@ -107,7 +107,7 @@ export async function runJob(claim: ClaimedJob, options: RunnerOptions): Promise
   /** Sends a report; a fence aborts the run. Unreachable is fine: the outbox keeps it. */
   const report = async (
     stage: Stage,
-    extra: { checkpoint?: { wipBranch: string; wipCommit: string }; result?: JobResult; error?: JobError } = {},
+    extra: { checkpoint?: Checkpoint; result?: JobResult; error?: JobError } = {},
   ): Promise<void> => {
     while (observed.length > 0) await sendObserved();
     const flushed = await outbox.send({ report: { stage, leaseEpoch, ...extra } });
@@ -141,10 +141,15 @@ export async function runJob(claim: ClaimedJob, options: RunnerOptions): Promise
     }
   };
 
-  const fail = async (failure: StepFailure): Promise<RunOutcome> => {
+  /** Reports the failure; `checkpoint` replaces the one the coordinator holds (what a retry resumes from). */
+  const fail = async (failure: StepFailure, checkpoint?: Checkpoint): Promise<RunOutcome> => {
     const error: JobError = { code: failure.code, message: failure.message, retryable: failure.retryable };
     log(`failed: ${failure.message}`, { code: failure.code });
-    await report('failed', { error, ...(failure.result === undefined ? {} : { result: failure.result }) });
+    await report('failed', {
+      error,
+      ...(failure.result === undefined ? {} : { result: failure.result }),
+      ...(checkpoint === undefined ? {} : { checkpoint }),
+    });
     const confirmed = await outbox.flush();
     if (confirmed.kind === 'fenced') return { kind: 'fenced', reason: confirmed.message };
     return { kind: 'failed', error };
@@ -255,7 +260,10 @@ export async function runJob(claim: ClaimedJob, options: RunnerOptions): Promise
       if (isAborted()) throw new Fenced(lease.fencedBy ?? 'aborted');
       if (verified.failure !== undefined) {
         disposition = 'failed';
-        return await fail(verified.failure);
+        // Verify failed the build's work: a retry resumes from that work but runs its steps again on it
+        // (continuing the agent's session), so the checkpoint no longer names them finished.
+        const { finished: _redo, ...unfinished } = checkpoint;
+        return await fail(verified.failure, unfinished);
       }
       const summary = { ...built.result, summary: built.summary, verify: verified.results };
       const confirmed = await confirmLease();
