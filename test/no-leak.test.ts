@@ -73,28 +73,29 @@ describe('no-leak', () => {
     await tc.close();
   });
 
+  /** Submits merge jobs on `repo` that print what they were given, with `defaults` and then each job's fields. */
+  function submitter(
+    repo: string,
+    defaults: Record<string, unknown>,
+  ): (json: Record<string, unknown>) => Promise<string> {
+    return async (json) => {
+      const res = await tc.call('POST', '/api/jobs', {
+        token: tc.tokens.submit,
+        json: { body: 'Print what you were given.', repo, ship: 'merge', maxAttempts: 1, ...defaults, ...json },
+      });
+      expect(res.status, JSON.stringify(res.body)).toBe(201);
+      return res.body.id as string;
+    };
+  }
+
   it('keeps a token and a secret variable out of events, logs, results and files, while the agent gets them', async () => {
     const { secret: token } = await createToken(tc.store, { role: 'factory', product: null, label: 'no-leak' });
     const secret = `sentinel-${randomBytes(16).toString('hex')}`;
     const sentinels = [token, secret];
     const echo = 'echo "token=$LEAKY_TOKEN secret=$CONVEYOR_SECRET_SENTINEL"';
     const repo = makeRepo();
-    const submit = async (json: Record<string, unknown>): Promise<string> => {
-      const res = await tc.call('POST', '/api/jobs', {
-        token: tc.tokens.submit,
-        // Granted: a job sees only the factory secrets it names.
-        json: {
-          body: 'Print what you were given.',
-          repo,
-          ship: 'merge',
-          maxAttempts: 1,
-          secrets: ['CONVEYOR_SECRET_SENTINEL'],
-          ...json,
-        },
-      });
-      expect(res.status, JSON.stringify(res.body)).toBe(201);
-      return res.body.id as string;
-    };
+    // Granted: a job sees only the factory secrets it names.
+    const submit = submitter(repo, { secrets: ['CONVEYOR_SECRET_SENTINEL'] });
     const shipping = await submit({
       title: 'ships',
       agent: {
@@ -191,22 +192,7 @@ describe('no-leak', () => {
       'printf "x=%s;" "$DEPLOY_TOKEN" | base64 -w0; echo',
     ].join('; ');
     const repo = makeRepo();
-    const submit = async (json: Record<string, unknown>): Promise<string> => {
-      const res = await tc.call('POST', '/api/jobs', {
-        token: tc.tokens.submit,
-        json: {
-          body: 'Print what you were given.',
-          repo,
-          ship: 'merge',
-          maxAttempts: 1,
-          verify: [print],
-          secrets: ['DEPLOY_TOKEN'],
-          ...json,
-        },
-      });
-      expect(res.status, JSON.stringify(res.body)).toBe(201);
-      return res.body.id as string;
-    };
+    const submit = submitter(repo, { verify: [print], secrets: ['DEPLOY_TOKEN'] });
     const leaking = await submit({
       title: 'writes the secret into a file',
       agent: { runtime: 'command', run: `${print}; echo ok > fine.txt; echo "TOKEN=$DEPLOY_TOKEN" > deploy.env` },
