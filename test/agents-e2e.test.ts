@@ -268,7 +268,9 @@ describe('Claude Code resume through a real factory', () => {
       expect(sessions.length).toBeGreaterThanOrEqual(2);
       expect(new Set(sessions).size).toBe(1);
       // The failed verify's report hands the retry the work, but no longer names the agent step finished.
-      const saved = events.filter((e) => e.type === 'checkpoint.saved').map((e) => e.payload);
+      const saved = events
+        .filter((e) => e.type === 'checkpoint.saved')
+        .map((e) => e.payload as { stage: string; wipCommit: string; finished?: string[] });
       expect(saved.some((c) => c.finished?.includes('agent'))).toBe(true);
       expect(saved.find((c) => c.stage === 'testing')).toMatchObject({ wipCommit: expect.any(String) });
       expect(saved.find((c) => c.stage === 'testing')?.finished).toBeUndefined();
