@@ -29,8 +29,16 @@ export interface EventSpec {
 const stage = z.enum(STAGES);
 /** The stage change an event describes (the store adds it to every transition's payload). */
 const move = { from: stage, to: stage };
-/** What a requeue or dead-letter after a failed or expired run adds (`runAfter` only when requeued). */
-const retry = { attempts: z.int(), maxAttempts: z.int(), runAfter: z.number().optional() };
+/**
+ * What a requeue or dead-letter after a failed or expired run adds (`runAfter` only when requeued;
+ * `reconcile` when the attempts are spent but the run may have shipped, so the next claim only reconciles).
+ */
+const retry = {
+  attempts: z.int(),
+  maxAttempts: z.int(),
+  runAfter: z.number().optional(),
+  reconcile: z.literal(true).optional(),
+};
 /** A job error as recorded, without the limits of a factory's report (a composed one may be longer). */
 const error = z.strictObject({ code: z.string().optional(), message: z.string(), retryable: z.boolean().optional() });
 /** What an agent runtime tells people that is not an error (`AgentEvent` `notice`). */
