@@ -5,23 +5,23 @@
  * - Permissions: `--permission-mode acceptEdits` (file edits inside the worktree) and
  *   `--allowedTools=Bash`; each deny pattern becomes `--disallowedTools=Bash(*PATTERN*)`, and a Bash
  *   call matching one that still shows up in the stream stops the run as `denied`.
- * - State: `CLAUDE_CONFIG_DIR` is a per-factory directory (sessions live there, so `--resume` works on
- *   any later run of the same factory); the real home is never touched.
+ * - State: `CLAUDE_CONFIG_DIR` is the job's state directory for Claude Code (sessions live there, so
+ *   `--resume` works on a later run of the same job on this factory); the real home is never touched.
+ * - Confinement: Conveyor's sandbox (`cli-agent.ts`); Claude Code has none of its own.
  * - Model: an `anthropic` model sets `ANTHROPIC_BASE_URL` and `ANTHROPIC_API_KEY`; `model.model` is
  *   passed as `--model`.
  * - Usage: one `llm_call` per model call, from the raw stream's `message_start` / `message_delta`.
  *   Claude Code reports one total cost per run; when the model has no price in config that total is
  *   put on the run's last call, so the sum is right.
  */
-import { dirname, join } from 'node:path';
 import { asArray, asNumber, asRecord, asString, type JsonRecord } from '../core/json.js';
-import { chooseModel, makeStateDirs, runCliAgent, type CliSession } from './cli-agent.js';
+import { chooseModel, runCliAgent, runtimeStateDir, type CliSession } from './cli-agent.js';
 import type { AgentExecutor, AgentOutcome, AgentRun, LlmCall } from './executor.js';
 
 export interface ClaudeCodeExecutorOptions {
   /**
-   * Where Claude Code keeps its config and sessions (`CLAUDE_CONFIG_DIR`). Keep it per factory, not per
-   * run, so a later run can resume a session. @default `.agent-state/claude` next to the worktree
+   * Where Claude Code keeps its config and sessions (`CLAUDE_CONFIG_DIR`), shared by every job run with
+   * this executor. @default the job's own (`runtimeStateDir`)
    */
   stateDir?: string;
   /** The executable, looked up on the run's PATH. @default "claude" */
@@ -63,9 +63,7 @@ async function runClaudeCode(options: ClaudeCodeExecutorOptions, run: AgentRun):
   const chosen = chooseModel('claude-code', run, ['anthropic']);
   if (!chosen.ok) return chosen.outcome;
   const { choice } = chosen;
-  const configDir = options.stateDir ?? join(dirname(run.worktree), '.agent-state', 'claude');
-  const failed = await makeStateDirs('claude-code', [configDir]);
-  if (failed !== undefined) return failed;
+  const configDir = runtimeStateDir(run, 'claude', options.stateDir);
   const env: Record<string, string> = {
     ...run.env,
     CLAUDE_CONFIG_DIR: configDir,
@@ -88,8 +86,9 @@ async function runClaudeCode(options: ClaudeCodeExecutorOptions, run: AgentRun):
     binary: options.binary ?? 'claude',
     install: CLAUDE_CODE_INSTALL,
     instructionFile: 'CLAUDE.md',
-    args: claudeCodeArgs(run, choice.model),
+    args: () => claudeCodeArgs(run, choice.model),
     env,
+    stateDir: configDir,
     stdin: run.prompt,
     ...(options.killGraceMs === undefined ? {} : { killGraceMs: options.killGraceMs }),
     onJson: (event, session) => {

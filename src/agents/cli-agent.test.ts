@@ -9,6 +9,7 @@ import {
   lstatSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   readlinkSync,
   rmSync,
@@ -18,6 +19,7 @@ import {
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { fakeBin } from '../../test/helpers/fake-bin.js';
 import { makeRepo } from '../../test/helpers/git-repo.js';
 import { createClaudeCodeExecutor } from './claude-code.js';
 import { findExecutable, writeInstructionFile } from './cli-agent.js';
@@ -32,21 +34,20 @@ afterAll(() => {
   rmSync(root, { recursive: true, force: true });
 });
 
-/** A directory holding one executable `name` with `body` (a shell script). */
-function fakeBin(name: string, body: string): string {
-  const dir = mkdtempSync(join(root, 'bin-'));
-  writeFileSync(join(dir, name), `#!/bin/sh\n${body}\n`);
-  chmodSync(join(dir, name), 0o755);
-  return dir;
-}
-
-function isGone(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return /^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return true;
+/**
+ * Whether a `sleep DURATION` process is alive (not a zombie) on the host. Found by its command line:
+ * a confined run has a PID namespace of its own, so the PIDs it prints are not the host's.
+ */
+function sleeping(duration: string): boolean {
+  for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
+    try {
+      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8') !== `sleep\0${duration}\0`) continue;
+      if (!/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))) return true;
+    } catch {
+      // gone while looking
+    }
   }
+  return false;
 }
 
 const RUNTIMES: { name: string; binary: string; file: string; executor: AgentExecutor }[] = [
@@ -98,7 +99,7 @@ describe.each(RUNTIMES)('$name runtime, shared CLI behaviour', ({ name, binary, 
   it('fails with crashed and the stderr tail on a non-zero exit, and removes the instruction file', async () => {
     const dir = makeRepo();
     // The stand-in proves the instruction file was there during the run.
-    const bin = fakeBin(binary, `cat ${file} >&2; echo "fatal: config is broken" >&2; exit 3`);
+    const bin = fakeBin(root, binary, `cat ${file} >&2; echo "fatal: config is broken" >&2; exit 3`);
     const outcome = await executor.start(run(dir, `${bin}:${SYSTEM_PATH}`));
     expect(outcome).toMatchObject({ status: 'failed', reason: 'crashed', exitCode: 3 });
     expect(outcome.summary).toContain(`${name} (${binary}) exited with code 3`);
@@ -109,19 +110,20 @@ describe.each(RUNTIMES)('$name runtime, shared CLI behaviour', ({ name, binary, 
 
   it('kills the whole tree on timeout (timed_out) and on abort (cancelled)', async () => {
     const dir = makeRepo({ [file]: '# own\n' });
-    const bin = fakeBin(binary, `sleep 60 & echo "child $!" >&2; wait`);
-    const timed = run(dir, `${bin}:${SYSTEM_PATH}`, { timeoutMs: 500 });
+    // A duration of this test's own, to find its sleep among the host's processes.
+    const duration = `60.${String(process.pid)}${String(Date.now() % 100_000)}`;
+    const bin = fakeBin(root, binary, `sleep ${duration} & echo "child $!" >&2; wait`);
+    const timed = run(dir, `${bin}:${SYSTEM_PATH}`, { timeoutMs: 1500 });
     const outcome = await executor.start(timed);
     expect(outcome.status).toBe('timed_out');
-    const child = Number(/child (\d+)/.exec(JSON.stringify(timed.events))?.[1]);
-    expect(child).toBeGreaterThan(0);
-    expect(isGone(child)).toBe(true);
+    expect(Number(/child (\d+)/.exec(JSON.stringify(timed.events))?.[1])).toBeGreaterThan(0);
+    expect(sleeping(duration)).toBe(false);
     expect(readFileSync(join(dir, file), 'utf8')).toBe('# own\n');
 
     const controller = new AbortController();
     setTimeout(() => {
       controller.abort();
-    }, 300);
+    }, 1000);
     const cancelled = await executor.start(run(dir, `${bin}:${SYSTEM_PATH}`, { signal: controller.signal }));
     expect(cancelled.status).toBe('cancelled');
     expect(readFileSync(join(dir, file), 'utf8')).toBe('# own\n');
@@ -138,8 +140,8 @@ describe.each(RUNTIMES)('$name runtime, shared CLI behaviour', ({ name, binary, 
 
 describe('detecting the CLIs', () => {
   it('finds an executable on PATH, and not off it', async () => {
-    const bin = fakeBin('claude', 'exit 0');
-    const codexBin = fakeBin('codex', 'exit 0');
+    const bin = fakeBin(root, 'claude', 'exit 0');
+    const codexBin = fakeBin(root, 'codex', 'exit 0');
     expect(await findExecutable('claude', `${bin}:/usr/bin`)).toBe(join(bin, 'claude'));
     expect(await findExecutable('claude', '/usr/bin')).toBeUndefined();
     expect(await findExecutable('codex', `/nonexistent:${codexBin}`)).toBe(join(codexBin, 'codex'));

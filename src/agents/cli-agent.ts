@@ -1,17 +1,26 @@
 /**
- * What every CLI agent runtime (`claude-code`, `codex`, later `gemini`) shares: finding the executable
- * on the run's PATH, the instruction file written into the worktree for the run and restored after it,
- * reading the CLI's JSON-lines output into normalized events, the deny check on the commands it runs,
- * and mapping the process result to an `AgentOutcome`.
+ * What every CLI agent runtime (`claude-code`, `codex`, `gemini`, `droid`) shares: finding the
+ * executable on the run's PATH, the state directory it keeps per job, the instruction file written into
+ * the worktree for the run and restored after it, running it confined (`sandbox/`), reading the CLI's
+ * JSON-lines output into normalized events, the deny check on the commands it runs, and mapping the
+ * process result to an `AgentOutcome`.
+ *
+ * Confined, a CLI sees what the builtin agent's commands see (its worktree writable, the rest of the
+ * filesystem read-only, home directories and secret locations hidden, a fresh `/tmp`, its own PID
+ * namespace, uid 65534 under a root factory), plus its state directory (writable, and its `HOME`) and
+ * the directory of its executable (read-only). It keeps the host's network: it must reach its model
+ * endpoint, and so can the commands it runs.
  */
 import { constants } from 'node:fs';
-import { access, chmod, lstat, mkdir, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
-import { delimiter, isAbsolute, join } from 'node:path';
+import { access, chmod, lstat, mkdir, readFile, readlink, realpath, rm, symlink, writeFile } from 'node:fs/promises';
+import { delimiter, dirname, isAbsolute, join } from 'node:path';
 import { priceCall, type ModelConfig, type Provider } from '../core/models.js';
 import { checkDenied, deniedMessage } from './deny.js';
 import { withResultBlock, type AgentEvent, type AgentOutcome, type AgentRun, type LlmCall } from './executor.js';
-import { runProcess, type ProcessResult } from '../process/run.js';
+import type { ProcessResult } from '../process/run.js';
 import { asRecord, type JsonRecord } from '../core/json.js';
+import { runConfined } from '../sandbox/confine.js';
+import { confinementOf, planRun } from './confinement.js';
 
 /** The full path of executable `name` in one of `pathVariable`'s directories (or `name` itself when it is a path). */
 export async function findExecutable(name: string, pathVariable: string | undefined): Promise<string | undefined> {
@@ -30,6 +39,14 @@ export async function findExecutable(name: string, pathVariable: string | undefi
     }
   }
   return undefined;
+}
+
+/**
+ * Where `runtime` keeps its state for `run`: `configured` (a runtime option), else a folder of the job's
+ * state directory. Per job, so what one job's agent writes there (settings, hooks) never reaches another.
+ */
+export function runtimeStateDir(run: AgentRun, runtime: string, configured?: string): string {
+  return configured ?? join(run.stateDir ?? join(dirname(run.worktree), '.agent-state', run.jobId), runtime);
 }
 
 type SavedFile =
@@ -85,7 +102,7 @@ async function readOrEmpty(path: string): Promise<string> {
 }
 
 /** Creates the runtime's state directories; a failure is an outcome that names the directory. */
-export async function makeStateDirs(runtime: string, dirs: readonly string[]): Promise<AgentOutcome | undefined> {
+async function makeStateDirs(runtime: string, dirs: readonly string[]): Promise<AgentOutcome | undefined> {
   for (const dir of dirs) {
     try {
       await mkdir(dir, { recursive: true });
@@ -212,9 +229,14 @@ export interface CliAgentSpec {
   install: string;
   /** The instruction file the CLI reads at the worktree's root (`CLAUDE.md`, `AGENTS.md`). */
   instructionFile: string;
-  args: readonly string[];
-  /** The whole environment of the CLI. */
+  /** The CLI's arguments; `confined` says whether it runs in Conveyor's sandbox (a CLI's own may then be left out). */
+  args(confined: boolean): readonly string[];
+  /** The whole environment of the CLI (confined, `HOME` becomes `home`). */
   env: Record<string, string>;
+  /** The runtime's state directory (`runtimeStateDir`): created before the run, writable in the sandbox. */
+  stateDir: string;
+  /** More directories to create for the run, inside `stateDir`. @default [] */
+  stateDirs?: readonly string[];
   /** Written to stdin, which is then closed (the prompt, so it never shows in `ps`). */
   stdin: string;
   /** Handles one JSON line of the CLI's stdout. */
@@ -225,10 +247,18 @@ export interface CliAgentSpec {
   killGraceMs?: number;
 }
 
-/** Runs a CLI agent in the worktree, reading its JSON lines, and maps how it ended to an outcome. */
+/** Runs a CLI agent in the worktree, confined unless the run's sandbox says otherwise, reading its JSON lines, and maps how it ended to an outcome. */
 export async function runCliAgent(run: AgentRun, spec: CliAgentSpec): Promise<AgentOutcome> {
   const file = await findExecutable(spec.binary, spec.env.PATH);
   if (file === undefined) return missingExecutable(spec);
+  const home = join(spec.stateDir, 'home');
+  const failed = await makeStateDirs(spec.runtime, [spec.stateDir, home, ...(spec.stateDirs ?? [])]);
+  if (failed !== undefined) return failed;
+  const planned = await planRun(run.sandbox, spec.env, (event) => {
+    run.onEvent(event);
+  });
+  if ('refused' in planned) return planned.refused;
+  const confined = planned.plan.kind === 'bwrap';
   const denyStop = new AbortController();
   const session = new CliSession(run, spec.runtime, () => {
     denyStop.abort();
@@ -254,25 +284,31 @@ export async function runCliAgent(run: AgentRun, spec: CliAgentSpec): Promise<Ag
     const record = asRecord(parsed);
     if (record !== undefined) spec.onJson(record, session);
   };
-  const result = await runProcess({
-    file,
-    args: spec.args,
-    cwd: run.worktree,
-    env: spec.env,
-    stdin: spec.stdin,
-    timeoutMs: run.timeoutMs,
-    signal: AbortSignal.any([run.signal, denyStop.signal]),
-    ...(spec.killGraceMs === undefined ? {} : { killGraceMs: spec.killGraceMs }),
-    onOutput: (text, stream) => {
-      if (stream === 'stderr') {
-        session.emit({ type: 'output', text });
-        return;
-      }
-      const lines = (pending + text).split('\n');
-      pending = lines.pop() ?? '';
-      for (const line of lines) onLine(line);
+  // The executable may live where the sandbox hides (a home directory, /tmp): its directory, and the
+  // one a symbolic link leads to, are bound read-only.
+  const binaries = [...new Set([dirname(file), dirname(await realpath(file))])];
+  const result = await runConfined(
+    planned.plan,
+    confinementOf(run, run.worktree, { readOnly: binaries, writable: [spec.stateDir], network: true }),
+    { file, args: spec.args(confined) },
+    {
+      cwd: run.worktree,
+      env: confined ? { ...spec.env, HOME: home } : spec.env,
+      stdin: spec.stdin,
+      timeoutMs: run.timeoutMs,
+      signal: AbortSignal.any([run.signal, denyStop.signal]),
+      ...(spec.killGraceMs === undefined ? {} : { killGraceMs: spec.killGraceMs }),
+      onOutput: (text, stream) => {
+        if (stream === 'stderr') {
+          session.emit({ type: 'output', text });
+          return;
+        }
+        const lines = (pending + text).split('\n');
+        pending = lines.pop() ?? '';
+        for (const line of lines) onLine(line);
+      },
     },
-  });
+  );
   onLine(pending);
   try {
     await restore?.();

@@ -15,15 +15,15 @@
  * - Deny: Codex has no per-run flag for denied commands; every `command_execution` in the stream is
  *   checked and a match stops the run as `denied` (the command may already have started).
  */
-import { dirname, join, relative, isAbsolute } from 'node:path';
+import { join, relative, isAbsolute } from 'node:path';
 import { asNumber, asRecord, asString, type JsonRecord } from '../core/json.js';
-import { chooseModel, makeStateDirs, runCliAgent, type CliSession, type ModelChoice } from './cli-agent.js';
+import { chooseModel, runCliAgent, runtimeStateDir, type CliSession, type ModelChoice } from './cli-agent.js';
 import type { AgentExecutor, AgentOutcome, AgentRun } from './executor.js';
 
 export interface CodexExecutorOptions {
   /**
-   * Codex's home (`CODEX_HOME`: sessions, logs). Keep it per factory, not per run, so a later run can
-   * resume a session. @default `.agent-state/codex` next to the worktree
+   * Where Codex keeps its home (`CODEX_HOME` is `home` in it: sessions, logs), shared by every job run
+   * with this executor. @default the job's own (`runtimeStateDir`)
    */
   stateDir?: string;
   /** The executable, looked up on the run's PATH. @default "codex" */
@@ -75,7 +75,7 @@ async function runCodex(options: CodexExecutorOptions, run: AgentRun): Promise<A
   const chosen = chooseModel('codex', run, ['openai', 'openai-compatible']);
   if (!chosen.ok) return chosen.outcome;
   const { choice } = chosen;
-  const stateDir = options.stateDir ?? join(dirname(run.worktree), '.agent-state', 'codex');
+  const stateDir = runtimeStateDir(run, 'codex', options.stateDir);
   const home = join(stateDir, 'home');
   const env: Record<string, string> = {
     ...run.env,
@@ -83,22 +83,22 @@ async function runCodex(options: CodexExecutorOptions, run: AgentRun): Promise<A
     CONVEYOR_JOB_ID: run.jobId,
     CONVEYOR_WORKTREE: run.worktree,
   };
-  const dirs = [home];
+  const dirs: string[] = [];
   // Codex's temp dir is $TMPDIR, else /tmp (it does not ask Node).
   if (isInside(home, run.env.TMPDIR ?? '/tmp')) {
     env.TMPDIR = join(stateDir, 'tmp');
     dirs.push(env.TMPDIR);
   }
-  const failed = await makeStateDirs('codex', dirs);
-  if (failed !== undefined) return failed;
   const model = choice.model ?? 'default';
   return runCliAgent(run, {
     runtime: 'codex',
     binary: options.binary ?? 'codex',
     install: CODEX_INSTALL,
     instructionFile: 'AGENTS.md',
-    args: codexArgs(run, choice),
+    args: () => codexArgs(run, choice),
     env,
+    stateDir,
+    stateDirs: dirs,
     stdin: run.prompt,
     ...(options.killGraceMs === undefined ? {} : { killGraceMs: options.killGraceMs }),
     onJson: (event, session) => {

@@ -3,13 +3,16 @@
  * on stdin; one JSON object at the end (`result`, `session_id`, `is_error`, `usage` when reported).
  * `--session-id SESSION` continues a session. A bare model id passes through as `--model`; Droid's own
  * model routing is configured in Droid, so a `[models]` entry with a provider is refused. `AGENTS.md`
- * carries the run's instructions.
+ * carries the run's instructions. Droid has no sandbox of its own: it runs in Conveyor's, with its
+ * state (`~/.factory`) in the job's state directory, so it authenticates with `FACTORY_API_KEY`.
  */
 import { asNumber, asRecord, asString, type JsonRecord } from '../core/json.js';
-import { chooseModel, runCliAgent, type CliSession } from './cli-agent.js';
+import { chooseModel, runCliAgent, runtimeStateDir, type CliSession } from './cli-agent.js';
 import type { AgentExecutor, AgentOutcome, AgentRun } from './executor.js';
 
 export interface DroidExecutorOptions {
+  /** Where Droid's home is while it runs confined. @default the job's own (`runtimeStateDir`) */
+  stateDir?: string;
   /** The executable, looked up on the run's PATH. @default "droid" */
   binary?: string;
   /** Time between SIGTERM and SIGKILL when the tree is killed. @default 2000 */
@@ -38,8 +41,9 @@ async function runDroid(options: DroidExecutorOptions, run: AgentRun): Promise<A
     binary: options.binary ?? 'droid',
     install: DROID_INSTALL,
     instructionFile: 'AGENTS.md',
-    args: droidArgs(run, model),
+    args: () => droidArgs(run, model),
     env: { ...run.env, CONVEYOR_JOB_ID: run.jobId },
+    stateDir: runtimeStateDir(run, 'droid', options.stateDir),
     stdin: run.prompt,
     ...(options.killGraceMs === undefined ? {} : { killGraceMs: options.killGraceMs }),
     onJson: (event, session) => {

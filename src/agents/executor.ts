@@ -91,6 +91,11 @@ export interface AgentRun {
    * and mirror, so git works inside the sandbox. Never taken from the worktree's `.git` file. @default []
    */
   readOnly?: readonly string[];
+  /**
+   * The job's own directory for the runtimes' state (a CLI's sessions and config, its `HOME` when
+   * confined), kept across the job's runs on this factory. @default `.agent-state/<jobId>` next to the worktree
+   */
+  stateDir?: string;
   /** Extra instructions (conventions, skills) the runtime writes into its instruction file for the run. */
   instructions?: string;
   onEvent(event: AgentEvent): void;

@@ -3,10 +3,11 @@
  * drive stand-in executables (real processes in a real git worktree) that print the documented
  * headless output: Gemini's stream-json events and droid's JSON result.
  */
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { fakeBin } from '../../test/helpers/fake-bin.js';
 import { makeRepo } from '../../test/helpers/git-repo.js';
 import { createDroidExecutor, droidArgs } from './droid.js';
 import type { AgentEvent, AgentRun } from './executor.js';
@@ -17,13 +18,6 @@ afterAll(() => {
   rmSync(root, { recursive: true, force: true });
 });
 const SYSTEM_PATH = [dirname(process.execPath), '/usr/local/bin', '/usr/bin', '/bin'].join(':');
-
-function fakeBin(name: string, body: string): string {
-  const dir = mkdtempSync(join(root, 'bin-'));
-  writeFileSync(join(dir, name), `#!/bin/sh\n${body}\n`);
-  chmodSync(join(dir, name), 0o755);
-  return dir;
-}
 
 function run(worktree: string, path: string, overrides: Partial<AgentRun> = {}): AgentRun & { events: AgentEvent[] } {
   const events: AgentEvent[] = [];
@@ -52,6 +46,7 @@ describe('gemini runtime', () => {
       { type: 'result', status: 'success', stats: { input_tokens: 1200, output_tokens: 80, cached: 300 } },
     ];
     const bin = fakeBin(
+      root,
       'gemini',
       `cat > /dev/null; echo hello > hello.txt; printf '%s\\n' ${lines.map((l) => `'${JSON.stringify(l)}'`).join(' ')}`,
     );
@@ -66,7 +61,7 @@ describe('gemini runtime', () => {
         expect.objectContaining({ type: 'llm_call', runtime: 'gemini', inputTokens: 1200, outputTokens: 80 }),
       ]),
     );
-    expect(geminiArgs(started, 'gemini-2.5-pro')).toEqual(
+    expect(geminiArgs(started, 'gemini-2.5-pro', false)).toEqual(
       expect.arrayContaining([
         '--output-format',
         'stream-json',
@@ -74,14 +69,17 @@ describe('gemini runtime', () => {
         'gemini-2.5-pro',
         '--resume',
         'g-session-0',
+        '--sandbox',
       ]),
     );
+    // In Conveyor's sandbox, Gemini CLI's own (Docker or Podman) is not asked for.
+    expect(geminiArgs(started, 'gemini-2.5-pro', true)).not.toContain('--sandbox');
   });
 
   it('stops a denied shell command as soon as it shows in the stream', async () => {
     const dir = makeRepo();
     const line = { type: 'tool_use', tool_name: 'run_shell_command', parameters: { command: 'rm -rf /' } };
-    const bin = fakeBin('gemini', `cat > /dev/null; printf '%s\\n' '${JSON.stringify(line)}'; sleep 20`);
+    const bin = fakeBin(root, 'gemini', `cat > /dev/null; printf '%s\\n' '${JSON.stringify(line)}'; sleep 20`);
     const outcome = await createGeminiExecutor().start(run(dir, `${bin}:${SYSTEM_PATH}`));
     expect(outcome).toMatchObject({ status: 'denied', reason: 'denied_command' });
   });
@@ -98,7 +96,7 @@ describe('droid runtime', () => {
       usage: { input_tokens: 900, output_tokens: 40 },
       total_cost_usd: 0.0123,
     };
-    const bin = fakeBin('droid', `cat > /dev/null; printf '%s\\n' '${JSON.stringify(result)}'`);
+    const bin = fakeBin(root, 'droid', `cat > /dev/null; printf '%s\\n' '${JSON.stringify(result)}'`);
     const started = run(dir, `${bin}:${SYSTEM_PATH}`);
     const outcome = await createDroidExecutor().start(started);
     expect(outcome).toMatchObject({ status: 'completed', sessionId: 'd-session-1', result: { ok: true } });
@@ -111,7 +109,7 @@ describe('droid runtime', () => {
   it('fails with the error droid reports about itself', async () => {
     const dir = makeRepo();
     const result = { type: 'result', is_error: true, result: 'quota exhausted', session_id: 's' };
-    const bin = fakeBin('droid', `cat > /dev/null; printf '%s\\n' '${JSON.stringify(result)}'`);
+    const bin = fakeBin(root, 'droid', `cat > /dev/null; printf '%s\\n' '${JSON.stringify(result)}'`);
     const outcome = await createDroidExecutor().start(run(dir, `${bin}:${SYSTEM_PATH}`));
     expect(outcome.status).toBe('failed');
     expect(outcome.summary).toContain('quota exhausted');

@@ -3,13 +3,18 @@
  * stdin, read from its JSONL events (`init` with the session id and model, `message`, `tool_use`,
  * `tool_result`, `error`, and `result` with the run's token stats); `--resume SESSION` continues one.
  * Gemini CLI speaks only Google's API, so a `[models]` entry with a provider is refused; a bare model
- * id passes through as `--model`. `GEMINI.md` carries the run's instructions.
+ * id passes through as `--model`. `GEMINI.md` carries the run's instructions. Confined by Conveyor's
+ * sandbox, it is not asked for its own (`--sandbox`, which needs Docker or Podman); unconfined and not
+ * `off`, it is. Its state (`~/.gemini`) is then in the job's state directory, so it authenticates with
+ * `GEMINI_API_KEY`.
  */
 import { asNumber, asRecord, asString, type JsonRecord } from '../core/json.js';
-import { chooseModel, runCliAgent, type CliSession } from './cli-agent.js';
+import { chooseModel, runCliAgent, runtimeStateDir, type CliSession } from './cli-agent.js';
 import type { AgentExecutor, AgentOutcome, AgentRun } from './executor.js';
 
 export interface GeminiExecutorOptions {
+  /** Where Gemini CLI's home is while it runs confined. @default the job's own (`runtimeStateDir`) */
+  stateDir?: string;
   /** The executable, looked up on the run's PATH. @default "gemini" */
   binary?: string;
   /** Time between SIGTERM and SIGKILL when the tree is killed. @default 2000 */
@@ -22,9 +27,10 @@ export function createGeminiExecutor(options: GeminiExecutorOptions = {}): Agent
   return { runtime: 'gemini', start: (run) => runGemini(options, run) };
 }
 
-export function geminiArgs(run: AgentRun, model: string | undefined): string[] {
+/** `confined`: in Conveyor's sandbox, which replaces Gemini CLI's own. */
+export function geminiArgs(run: AgentRun, model: string | undefined, confined: boolean): string[] {
   const args = ['--output-format', 'stream-json', '--approval-mode', 'yolo'];
-  if (run.sandbox !== 'off') args.push('--sandbox');
+  if (run.sandbox !== 'off' && !confined) args.push('--sandbox');
   if (model !== undefined) args.push('--model', model);
   if (run.resumeSession !== undefined) args.push('--resume', run.resumeSession);
   return args;
@@ -39,9 +45,10 @@ async function runGemini(options: GeminiExecutorOptions, run: AgentRun): Promise
     binary: options.binary ?? 'gemini',
     install: GEMINI_INSTALL,
     instructionFile: 'GEMINI.md',
-    args: geminiArgs(run, model),
+    args: (confined) => geminiArgs(run, model, confined),
     // Headless in a worktree the user never opened: trust it, or Gemini CLI refuses to act.
     env: { ...run.env, GEMINI_CLI_TRUST_WORKSPACE: 'true', CONVEYOR_JOB_ID: run.jobId },
+    stateDir: runtimeStateDir(run, 'gemini', options.stateDir),
     stdin: run.prompt,
     ...(options.killGraceMs === undefined ? {} : { killGraceMs: options.killGraceMs }),
     onJson: (event, session) => {

@@ -5,6 +5,7 @@
 import type { JobView } from '../protocol/views.js';
 import type { Checkpoint, JobResult } from '../core/job.js';
 import {
+  agentStateDir,
   checkScope,
   commitWip,
   createWorktree,
@@ -14,6 +15,7 @@ import {
   locateRepo,
   pushWip,
   refuseSecrets,
+  removeAgentState,
   removeOrphanWorktrees,
   removeWorktree,
   restoreGitFile,
@@ -226,6 +228,7 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
         {
           worktree: worktree.path,
           readOnly: [worktree.gitDir, worktree.mirror],
+          stateDir: agentStateDir(worktree.workdir, job.id),
           prompt: resumed !== undefined ? `${RESUMING_NOTE}\n\n${job.body}` : job.body,
           jobId: job.id,
           env: envOf(job, options),
@@ -324,6 +327,8 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
     },
 
     async cleanup(worktree, disposition) {
+      // A failed run may be retried here: its agent may then resume the session kept in its state.
+      if (disposition === 'done') await removeAgentState(worktree.workdir, worktree.jobId);
       if (disposition === 'quarantined' || (disposition === 'failed' && options.keepFailed === true)) return;
       await removeWorktree(worktree, { keepIdle: options.idleWorktrees ?? 4 });
     },

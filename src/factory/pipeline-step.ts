@@ -11,7 +11,7 @@ import type { PipelineDefinition } from '../core/pipelines.js';
 import { resolvePipeline } from '../pipeline/definitions.js';
 import { type PipelineOutcome, runPipeline } from '../pipeline/engine.js';
 import { chooseSkills, DEFAULT_SKILL_SETTINGS, type SkillChoice, type SkillSettings } from '../pipeline/skills.js';
-import type { Worktree } from '../workspace/index.js';
+import { agentStateDir, type Worktree } from '../workspace/index.js';
 import { type AgentSettings, emptyUsage, mergeUsage, runAgent } from './agent-step.js';
 import type { BuildContext, BuildResult } from './steps.js';
 
@@ -70,6 +70,7 @@ export async function buildPipeline(
           {
             worktree: worktree.path,
             readOnly: [worktree.gitDir, worktree.mirror],
+            stateDir: agentStateDir(worktree.workdir, job.id),
             prompt: request.prompt,
             jobId: job.id,
             env: { ...options.env },

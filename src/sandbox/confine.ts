@@ -44,7 +44,8 @@ export function bwrapArgs(
   env: Readonly<Record<string, string>>,
 ): string[] {
   const { worktree } = confinement;
-  const args = ['--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc', '--tmpfs', '/tmp'];
+  // `/tmp` is writable by every uid (sticky, as on the host): a root factory's command runs as `SANDBOX_ID`.
+  const args = ['--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc', '--perms', '1777', '--tmpfs', '/tmp'];
   const fresh = ['/tmp'];
   const homes = new Set([homedir(), '/root', ...(env.HOME !== undefined && isAbsolute(env.HOME) ? [env.HOME] : [])]);
   for (const path of [...homes, ...SECRET_PATHS]) {

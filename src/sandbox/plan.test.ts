@@ -44,6 +44,8 @@ function probes(): Record<string, string> {
     home: 'cat "$HOME/sentinel"',
     net: `curl -sS -m 3 http://127.0.0.1:${port}/ || node -e "fetch('http://127.0.0.1:${port}/').then(() => process.exit(0), () => process.exit(7))"`,
     inside: 'echo written > inside.txt',
+    // The fresh /tmp is the sandbox's scratch space, writable by its uid (tools write there).
+    tmp: 'echo scratch > /tmp/scratch && grep -q scratch /tmp/scratch',
     // Root's files: a uid bubblewrap maps in a user namespace made by root still reads them.
     shadow: 'head -c1 /etc/shadow',
     // The factory and everything else on the machine: a sandbox has its own PID namespace.
@@ -82,6 +84,7 @@ describe('the sandbox (real bubblewrap) under the builtin agent', () => {
     expect(outcome.status).toBe('completed');
     const got = results(worktree);
     expect(got.inside).toBe(0);
+    expect(got.tmp).toBe(0);
     expect(readFileSync(join(worktree, 'inside.txt'), 'utf8')).toBe('written\n');
     expect(got.outside).not.toBe(0);
     expect(got.outsideDir).not.toBe(0);

@@ -19,8 +19,10 @@ export { defaultLocks, PathLocks } from './locks.js';
 export { defaultBranch, ensureMirror, gcMirror, mirrorPath, type MirrorOptions } from './mirror.js';
 export { locateRepo, type RepoLocation } from './repo.js';
 export {
+  agentStateDir,
   createWorktree,
   inWorktree,
+  removeAgentState,
   removeOrphanWorktrees,
   removeWorktree,
   restoreGitFile,

@@ -161,6 +161,20 @@ async function findResumeCommit(mirror: string, jobId: string, commit: string): 
 }
 
 /**
+ * The job's directory for its agent runtimes' state (`AgentRun.stateDir`): `<workdir>/agent-state/<jobId>`,
+ * kept across the job's runs on this factory, removed with `removeAgentState` when the job is done.
+ */
+export function agentStateDir(workdir: string, jobId: string): string {
+  assertJobId(jobId);
+  return join(workdir, 'agent-state', jobId);
+}
+
+/** Removes the job's agent state (`agentStateDir`): nothing in it chooses what runs here. */
+export async function removeAgentState(workdir: string, jobId: string): Promise<void> {
+  await rm(agentStateDir(workdir, jobId), { recursive: true, force: true });
+}
+
+/**
  * Fetches the mirror, then checks out a fresh worktree for the job from `base` or from `resumeCommit`.
  * A worktree left at the same path by a crashed earlier run is removed first; the job branch is reset.
  */
