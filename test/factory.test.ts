@@ -92,6 +92,9 @@ describe('factory', () => {
       'shipped',
     ]);
     expect(events.some((e) => e.type === 'checkpoint.saved')).toBe(true);
+    // A happy path records no rejection: nothing renews the lease once the shipped report ended it.
+    expect(events.filter((e) => e.type === 'fence.rejected')).toEqual([]);
+    expect(factory.log()).not.toContain('met a fence');
     // The verify result is a factory event, recorded before the stage it led to.
     const verify = events.findIndex((e) => e.type === 'verify.result');
     expect(events[verify]).toMatchObject({

@@ -122,8 +122,11 @@ export async function runJob(claim: ClaimedJob, options: RunnerOptions): Promise
     if (isAborted()) throw new Fenced(lease.fencedBy ?? 'aborted');
   };
 
-  /** Before anything leaves the machine: every report accepted, and the lease still ours. */
-  const confirmLease = async (): Promise<FlushResult> => {
+  /**
+   * Before anything leaves the machine: every report accepted, and the lease still ours. With `renew`
+   * false (the shipped report ended the lease), only the reports are delivered.
+   */
+  const confirmLease = async (renew = true): Promise<FlushResult> => {
     for (;;) {
       if (lease.signal.aborted) return { kind: 'fenced', message: lease.fencedBy ?? 'aborted' };
       const flushed = await outbox.flush();
@@ -132,7 +135,7 @@ export async function runJob(claim: ClaimedJob, options: RunnerOptions): Promise
         await sleep(options.retryMs ?? 1000, lease.signal);
         continue;
       }
-      if (flushed.kind !== 'flushed') return flushed;
+      if (flushed.kind !== 'flushed' || !renew) return flushed;
       const renewed = await options.client.renew(job.id, leaseEpoch);
       if (renewed.kind === 'ok') return { kind: 'flushed' };
       if (renewed.kind === 'fenced') return { kind: 'fenced', message: renewed.message };
@@ -194,6 +197,7 @@ export async function runJob(claim: ClaimedJob, options: RunnerOptions): Promise
     emit({ type: 'ship.reconciled', payload: { ...ship, how, foundBy: 'claimant' } });
     await report('testing');
     const result: JobResult = { summary: 'shipped by an earlier run of this job, whose report was lost', ship };
+    await lease.settle();
     await report('shipped', { result });
     const final = await outbox.flush();
     if (final.kind === 'fenced') return { kind: 'fenced', reason: final.message };
@@ -284,8 +288,10 @@ export async function runJob(claim: ClaimedJob, options: RunnerOptions): Promise
         return await fail(shipped.failure);
       }
       const result: JobResult = { ...summary, ship: shipped.ship, checkpoint };
+      // The shipped report ends the lease: nothing renews it after that (a renewal would be refused).
+      await lease.settle();
       await report('shipped', { result });
-      const final = await confirmLease().catch(() => ({ kind: 'flushed' as const }));
+      const final = await confirmLease(false).catch(() => ({ kind: 'flushed' as const }));
       if (final.kind === 'fenced') log('shipped, but the final report met a fence', { reason: final.message });
       return { kind: 'shipped', result };
     } catch (error) {

@@ -7,6 +7,8 @@ import type { FleetClient, FleetOutcome } from './fleet-client.js';
 export class LeaseKeeper {
   private readonly controller = new AbortController();
   private timer: NodeJS.Timeout | undefined;
+  /** The renewal the timer started last, while it is under way. */
+  private renewing: Promise<boolean> | undefined;
   /** Why the lease was lost, once it was. */
   fencedBy: string | undefined;
   /** Set once a renew could not reach the coordinator: a later fence then orphans the work done meanwhile. */
@@ -27,13 +29,24 @@ export class LeaseKeeper {
 
   start(): void {
     this.timer = setInterval(() => {
-      void this.renew();
+      this.renewing = this.renew().finally(() => {
+        this.renewing = undefined;
+      });
     }, this.renewEveryMs);
     this.timer.unref();
   }
 
   stop(): void {
     clearInterval(this.timer);
+  }
+
+  /**
+   * Stops renewing and waits for a renewal already under way: before the report that ends the lease
+   * (shipped), so no renewal reaches the coordinator after it and is refused.
+   */
+  async settle(): Promise<void> {
+    this.stop();
+    await this.renewing;
   }
 
   abort(reason: string): void {
