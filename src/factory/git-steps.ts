@@ -2,6 +2,7 @@
  * The job steps on real git: a worktree from the job's repository, the agent runtime, the scope check
  * on the diff, WIP checkpoints, verify commands and shipping (workspace/ does the git work).
  */
+import { existsSync } from 'node:fs';
 import type { JobView } from '../protocol/views.js';
 import type { Checkpoint, JobResult } from '../core/job.js';
 import {
@@ -221,6 +222,10 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
         );
       }
       const saved = job.checkpoint?.agentSession;
+      // A session lives in the job's agent state on the factory that ran it: continued only there,
+      // elsewhere the agent starts a fresh session on the work in progress (and is told it resumes).
+      const stateDir = agentStateDir(worktree.workdir, job.id);
+      const resumable = saved?.runtime === agent.runtime && existsSync(stateDir);
       // Work in progress from an unfinished step: the agent continues it, and is told so.
       const ran = await runAgent(
         agent,
@@ -228,14 +233,14 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
         {
           worktree: worktree.path,
           readOnly: [worktree.gitDir, worktree.mirror],
-          stateDir: agentStateDir(worktree.workdir, job.id),
+          stateDir,
           prompt: resumed !== undefined ? `${RESUMING_NOTE}\n\n${job.body}` : job.body,
           jobId: job.id,
           env: envOf(job, options),
           timeoutMs,
           signal,
           deny: job.constraints?.deny ?? [],
-          ...(saved?.runtime === agent.runtime ? { resumeSession: saved.id } : {}),
+          ...(resumable ? { resumeSession: saved.id } : {}),
         },
         emit,
         (event) => {
