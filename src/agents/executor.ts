@@ -123,6 +123,23 @@ export interface AgentOutcome {
   sessionId?: string;
 }
 
+/**
+ * Reasons a run ends with that running it again cannot change: the same job on the same config ends
+ * the same way (a denied command, a spent budget, a model or key the factory does not have).
+ */
+const PERMANENT_REASONS: ReadonlySet<string> = new Set([
+  'budget_exceeded',
+  'missing_api_key',
+  'model_not_configured',
+  'unsupported_model',
+  'transcript_invalid',
+]);
+
+/** Whether a run that did not complete may succeed on a later attempt. */
+export function isRetryable(outcome: Pick<AgentOutcome, 'status' | 'reason'>): boolean {
+  return outcome.status !== 'denied' && (outcome.reason === undefined || !PERMANENT_REASONS.has(outcome.reason));
+}
+
 /** An agent runtime. `start` resolves with an outcome; expected failures are never thrown. */
 export interface AgentExecutor {
   readonly runtime: string;

@@ -24,10 +24,12 @@ import {
   type SecretScanner,
   ship,
   type Worktree,
+  WorkspaceError,
   WorkspaceInputError,
 } from '../workspace/index.js';
 import type { PipelineDefinition } from '../core/pipelines.js';
 import type { SkillSettings } from '../pipeline/skills.js';
+import { isRetryable } from '../agents/executor.js';
 import { type AgentSettings, runAgent, withJobLimits } from './agent-step.js';
 import { type BuildResult, type JobSteps, StepFailedError, type StepFailure } from './steps.js';
 import { runVerify } from './verify-step.js';
@@ -155,11 +157,13 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
           return { workspace: await create(undefined) };
         }
       } catch (error) {
+        // A repository or base that does not exist will not appear by running again; git failing may pass.
+        const permanent = error instanceof WorkspaceError && !error.retryable;
         return {
           failure: {
-            code: 'workspace',
+            code: permanent ? error.code : 'workspace',
             message: `cannot prepare the worktree: ${(error as Error).message}`,
-            retryable: true,
+            retryable: !permanent,
           },
         };
       }
@@ -263,8 +267,7 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
           failure: {
             code: outcome.reason ?? `agent_${outcome.status}`,
             message: outcome.summary,
-            // A denied command, a broken result block or a spent budget will not change by running again.
-            retryable: outcome.status !== 'denied' && outcome.reason !== 'budget_exceeded',
+            retryable: isRetryable(outcome),
             result: { ...result, agentOutput: outcome.outputTail.slice(-OUTPUT_TAIL) },
           },
         };

@@ -16,7 +16,7 @@
  *
  * Expected endings are a `PipelineOutcome`; errors from the hooks (a fenced report) propagate.
  */
-import type { AgentOutcome } from '../agents/executor.js';
+import { type AgentOutcome, isRetryable } from '../agents/executor.js';
 import type { FactoryEvent } from '../core/events.js';
 import type { AgentSpec } from '../core/job.js';
 import { type PipelineDefinition, type PipelineRole, REVIEW_ROLES } from '../core/pipelines.js';
@@ -213,7 +213,7 @@ export async function runPipeline(input: PipelineInput): Promise<PipelineOutcome
   const agentFailure = (role: PipelineRole, run: RoleRun): RoleFailure => ({
     code: run.outcome.reason ?? `agent_${run.outcome.status}`,
     message: `${role}: ${run.outcome.summary}`,
-    retryable: run.outcome.status !== 'denied' && run.outcome.reason !== 'budget_exceeded',
+    retryable: isRetryable(run.outcome),
   });
 
   const runRole = async (role: PipelineRole): Promise<RoleAttempt> => {
