@@ -22,14 +22,23 @@ export function clientOptions(config: Config): ClientOptions {
   return { url: config.client.url.replace(/\/$/, ''), token: config.client.token, product: config.client.product };
 }
 
-// The caller states the shape the API answers with; the coordinator's views define it.
-// eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters
-export async function request<T>(
+/** An answer of the API as it came: the status and the JSON (or text) body, success or not. */
+export interface Answer {
+  status: number;
+  statusText: string;
+  data: unknown;
+}
+
+/**
+ * One call with the token and product header. Resolves with any answer the coordinator gives (4xx and
+ * 5xx included); throws `CliError` only when there is no token or the coordinator cannot be reached.
+ */
+export async function send(
   options: ClientOptions,
   method: string,
   path: string,
   body?: { json: unknown } | { text: string; contentType: string },
-): Promise<{ status: number; data: T }> {
+): Promise<Answer> {
   if (options.token === undefined) {
     throw new CliError('no token: pass --token, set CONVEYOR_TOKEN, or put [client] token in conveyor.toml');
   }
@@ -65,13 +74,25 @@ export async function request<T>(
       data = text;
     }
   }
-  if (!response.ok) {
+  return { status: response.status, statusText: response.statusText, data };
+}
+
+// The caller states the shape the API answers with; the coordinator's views define it.
+// eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters
+export async function request<T>(
+  options: ClientOptions,
+  method: string,
+  path: string,
+  body?: { json: unknown } | { text: string; contentType: string },
+): Promise<{ status: number; data: T }> {
+  const { status, statusText, data } = await send(options, method, path, body);
+  if (status < 200 || status > 299) {
     const error = (data as Partial<ErrorAnswer> | undefined)?.error;
     const details = (error?.details ?? [])
       .slice(1)
       .map((d) => `\n  ${d.path}: ${d.message}`)
       .join('');
-    throw new CliError(`${String(response.status)}: ${error?.message ?? response.statusText}${details}`);
+    throw new CliError(`${String(status)}: ${error?.message ?? statusText}${details}`);
   }
-  return { status: response.status, data: data as T };
+  return { status, data: data as T };
 }
