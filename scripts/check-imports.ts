@@ -35,6 +35,7 @@ export const LAYERS: Readonly<Record<string, Layer>> = {
   skills: { folders: ['core'] },
   pipeline: { folders: ['core', 'skills', 'agents'] },
   'model-server': { folders: ['core', 'agents'] },
+  mcp: { folders: ['core', 'protocol', 'version'] },
   coordinator: { folders: ['core', 'protocol', 'store', 'intake', 'config', 'version'] },
   factory: { folders: ['core', 'protocol', 'process', 'sandbox', 'workspace', 'agents', 'pipeline'] },
   cli: { folders: '*' },

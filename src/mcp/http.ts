@@ -1,0 +1,21 @@
+/**
+ * The MCP server over streamable HTTP, stateless: each POST gets its own server and transport, answers
+ * with JSON (no SSE stream, no session), and is closed when the answer is ready. The coordinator's
+ * `/mcp` route authenticates first and hands over the API bound to the caller's token.
+ */
+import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
+import type { ConveyorApi } from './api.js';
+import { createConveyorMcpServer } from './server.js';
+
+/** Answers one MCP POST: `request` carries the headers (Accept, Content-Type, protocol version), `body` the parsed JSON-RPC. */
+export async function answerMcpPost(api: ConveyorApi, request: Request, body: unknown): Promise<Response> {
+  const server = createConveyorMcpServer(api);
+  // No sessionIdGenerator: stateless, so any coordinator behind a load balancer can answer any request.
+  const transport = new WebStandardStreamableHTTPServerTransport({ enableJsonResponse: true });
+  await server.connect(transport);
+  try {
+    return await transport.handleRequest(request, { parsedBody: body });
+  } finally {
+    await server.close();
+  }
+}

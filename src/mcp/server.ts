@@ -1,0 +1,85 @@
+/**
+ * The Conveyor MCP server: Conveyor's tools and the job resource over any MCP transport, every call
+ * made through the REST API as the caller (`api.ts`). One server per connection (stdio) or per request
+ * (stateless HTTP); building one is cheap, the tools' JSON Schemas are computed once.
+ */
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import {
+  type CallToolResult,
+  CallToolRequestSchema,
+  ErrorCode,
+  ListToolsRequestSchema,
+  McpError,
+  type Tool,
+} from '@modelcontextprotocol/sdk/types.js';
+import { z } from 'zod';
+import { fromZodError } from '../core/errors.js';
+import { VERSION } from '../version.js';
+import type { ConveyorApi } from './api.js';
+import { registerJobResource } from './resources.js';
+import { type AnyTool, CONVEYOR_TOOLS } from './tools.js';
+
+const INSTRUCTIONS = `Conveyor runs coding agents on a fleet of worker machines and ships verified changes.
+Use submit_job to hand it a task (a Markdown body plus task-file fields such as repo, verify and ship),
+get_job or the resource conveyor://jobs/{id} to follow it, answer_job when it is blocked on a question,
+cancel_job to stop it. Every call acts as your token, on your product.`;
+
+/** JSON Schema draft 7, as the SDK itself writes Zod schemas for tools. */
+function jsonSchema(schema: z.ZodType, io: 'input' | 'output'): Tool['inputSchema'] {
+  return z.toJSONSchema(schema, { io, target: 'draft-7' }) as Tool['inputSchema'];
+}
+
+let listed: Tool[] | undefined;
+
+/** The tools as `tools/list` answers them (computed on first use, then shared by every server). */
+export function toolList(): Tool[] {
+  listed ??= CONVEYOR_TOOLS.map((tool) => ({
+    name: tool.name,
+    title: tool.title,
+    description: tool.description,
+    inputSchema: jsonSchema(tool.input, 'input'),
+    outputSchema: jsonSchema(tool.output, 'output'),
+    annotations: { title: tool.title, ...tool.hints },
+  }));
+  return listed;
+}
+
+function toolError(message: string): CallToolResult {
+  return { content: [{ type: 'text', text: message }], isError: true };
+}
+
+/** Runs one tool call. Every failure (bad arguments, an API refusal, an unreachable API) is a tool error. */
+export async function callTool(tool: AnyTool, args: unknown, api: ConveyorApi): Promise<CallToolResult> {
+  const parsed = (tool.input as z.ZodType).safeParse(args ?? {});
+  if (!parsed.success) return toolError(fromZodError('arguments', parsed.error).message);
+  try {
+    const data = (await tool.call(parsed.data as never, api)) as Record<string, unknown>;
+    return { content: [{ type: 'text', text: JSON.stringify(data) }], structuredContent: data };
+  } catch (error) {
+    return toolError(error instanceof Error ? error.message : String(error));
+  }
+}
+
+export function createConveyorMcpServer(api: ConveyorApi): McpServer {
+  const server = new McpServer(
+    { name: 'conveyor', title: 'Conveyor', version: VERSION },
+    { instructions: INSTRUCTIONS },
+  );
+  registerJobResource(server, api);
+  // The tools are served by hand rather than with registerTool: the SDK would validate arguments with
+  // its own messages, and Conveyor's tool errors must read as the API's (`invalid arguments: id: …`).
+  const tools = new Map(CONVEYOR_TOOLS.map((tool) => [tool.name, tool]));
+  server.server.registerCapabilities({ tools: {} });
+  server.server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: toolList() }));
+  server.server.setRequestHandler(CallToolRequestSchema, async (request) => {
+    const tool = tools.get(request.params.name);
+    if (tool === undefined) {
+      throw new McpError(
+        ErrorCode.InvalidParams,
+        `unknown tool "${request.params.name}"; Conveyor's tools are ${[...tools.keys()].join(', ')}`,
+      );
+    }
+    return callTool(tool, request.params.arguments, api);
+  });
+  return server;
+}

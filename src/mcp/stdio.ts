@@ -1,0 +1,23 @@
+/** The MCP server over stdio (`conveyor mcp`): one server for the life of the connection. */
+import type { Readable, Writable } from 'node:stream';
+import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import type { ConveyorApi } from './api.js';
+import { createConveyorMcpServer } from './server.js';
+
+/**
+ * Serves MCP on `stdin`/`stdout` until the client closes `stdin`. Nothing else may write to `stdout`:
+ * every byte there is read as JSON-RPC.
+ */
+export async function serveStdio(
+  api: ConveyorApi,
+  streams: { stdin: Readable; stdout: Writable } = { stdin: process.stdin, stdout: process.stdout },
+): Promise<void> {
+  const server = createConveyorMcpServer(api);
+  const ended = new Promise<void>((resolve) => {
+    streams.stdin.once('end', resolve);
+    streams.stdin.once('close', resolve);
+  });
+  await server.connect(new StdioServerTransport(streams.stdin, streams.stdout));
+  await ended;
+  await server.close();
+}

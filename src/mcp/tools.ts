@@ -1,0 +1,144 @@
+/**
+ * Conveyor's own MCP tools. Each is one declaration: its name, its input schema (built from the Zod
+ * schemas of `protocol/`, so the JSON Schema a client sees is the API's contract), the schema of what
+ * it answers (a `protocol/` view) and the REST call it makes.
+ *
+ * `request_capability`, `list_tools` and `promote_tool` wait for the tool factory (issue 14): there is
+ * no API behind them yet, so they are not offered.
+ */
+import { z } from 'zod';
+import { JOB_ID, JobParams, STAGE } from '../protocol/common.js';
+import { CancelBody, JobPage, ListQuery, SubmitBody, UnblockBody } from '../protocol/jobs.js';
+import { JobDetailView, JobView } from '../protocol/views.js';
+import { type ConveyorApi, expectSuccess } from './api.js';
+
+/** What MCP calls tool annotations: hints for a client deciding whether to ask the user first. */
+export interface ToolHints {
+  readOnlyHint?: boolean;
+  destructiveHint?: boolean;
+  idempotentHint?: boolean;
+  openWorldHint?: boolean;
+}
+
+export interface ConveyorTool<I = unknown> {
+  name: string;
+  title: string;
+  description: string;
+  /** The arguments; unknown fields are refused, as the API refuses them. */
+  input: z.ZodType<I>;
+  /** What a success answers with (its `structuredContent`). */
+  output: z.ZodType;
+  hints: ToolHints;
+  /** Makes the REST call; resolves with the API's answer, throws `ApiRefusal` with its message. */
+  call(args: I, api: ConveyorApi): Promise<unknown>;
+}
+
+/** Erases the argument type so tools of different shapes sit in one list. */
+export type AnyTool = ConveyorTool<never>;
+
+function defineTool<I>(tool: ConveyorTool<I>): AnyTool {
+  return tool as unknown as AnyTool;
+}
+
+const jobPath = (id: string, action = ''): string => `/api/jobs/${encodeURIComponent(id)}${action}`;
+
+/** The submission's schema with a description on the fields a client most needs to understand. */
+const SubmitJobInput = SubmitBody.extend({
+  body: SubmitBody.shape.body.describe('The task for the agent, in Markdown (the body of a task file). Required.'),
+  title: SubmitBody.shape.title.describe('Short title; default: the first heading of the body.'),
+  repo: SubmitBody.shape.repo.describe('The repository: a git URL, or a path the factories can reach.'),
+  base: SubmitBody.shape.base.describe('Ref to start from; the target defaults to the same branch.'),
+  capabilities: SubmitBody.shape.capabilities.describe('What the factory must have, e.g. ["node"].'),
+  pipeline: SubmitBody.shape.pipeline.describe('solo | standard | hardened | a pipeline the repository defines.'),
+  verify: SubmitBody.shape.verify.describe('Commands that must pass before shipping, e.g. ["npm test"].'),
+  ship: SubmitBody.shape.ship.describe('none | branch | merge | pr.'),
+  idempotencyKey: SubmitBody.shape.idempotencyKey.describe(
+    'Send the same key again to get the same job back instead of a second one.',
+  ),
+});
+
+const ListJobsInput = z.strictObject({
+  stage: z.array(STAGE).min(1).optional().describe('Only jobs in these stages.'),
+  search: ListQuery.shape.q.describe('Only jobs whose title or body contains this text.'),
+  parent: ListQuery.shape.parent.describe('Only the subtasks of this job.'),
+  cursor: ListQuery.shape.cursor.describe('Continue after this job: the nextCursor of the previous page.'),
+  limit: z.int().min(1).max(200).optional().describe('How many jobs (1-200). Default 50.'),
+});
+
+const GetJobInput = JobParams.extend({ id: JOB_ID.describe('The job id (a 26-character ULID).') });
+
+const CancelJobInput = GetJobInput.extend(CancelBody.unwrap().shape);
+
+const AnswerJobInput = GetJobInput.extend({
+  answer: UnblockBody.shape.answer.describe('The answer to the question the blocked job asks.'),
+});
+
+export const CONVEYOR_TOOLS: readonly AnyTool[] = [
+  defineTool({
+    name: 'submit_job',
+    title: 'Submit a job',
+    description:
+      'Hand a software task to the Conveyor fleet: a factory runs a coding agent on it, verifies the change and ships it per `ship`. Takes the fields of a task file (its front matter, and `body` for the task). Answers the job; follow it with get_job or the resource conveyor://jobs/{id}.',
+    input: SubmitJobInput,
+    output: JobView,
+    hints: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
+    async call(args, api) {
+      return expectSuccess(await api('POST', '/api/jobs', args));
+    },
+  }),
+  defineTool({
+    name: 'get_job',
+    title: 'Get a job',
+    description:
+      'One job: its stage, result (branch, commit, pull request), error, lease, the question it is blocked on (error.message while stage is blocked) and its subtasks.',
+    input: GetJobInput,
+    output: JobDetailView,
+    hints: { readOnlyHint: true, openWorldHint: false },
+    async call(args, api) {
+      return expectSuccess(await api('GET', jobPath(args.id)));
+    },
+  }),
+  defineTool({
+    name: 'list_jobs',
+    title: 'List jobs',
+    description:
+      'Jobs of the product, newest first, filtered by stage, text and parent; page on with nextCursor. Stages: queued, assigned, building, review, testing, shipped, blocked, failed, dead_letter, cancelled, quarantined.',
+    input: ListJobsInput,
+    output: JobPage,
+    hints: { readOnlyHint: true, openWorldHint: false },
+    async call(args, api) {
+      const query = new URLSearchParams();
+      if (args.stage !== undefined) query.set('stage', args.stage.join(','));
+      if (args.search !== undefined) query.set('q', args.search);
+      if (args.parent !== undefined) query.set('parent', args.parent);
+      if (args.cursor !== undefined) query.set('cursor', args.cursor);
+      if (args.limit !== undefined) query.set('limit', String(args.limit));
+      const suffix = query.size > 0 ? `?${query.toString()}` : '';
+      return expectSuccess(await api('GET', `/api/jobs${suffix}`));
+    },
+  }),
+  defineTool({
+    name: 'cancel_job',
+    title: 'Cancel a job',
+    description:
+      'Cancel a job that has not finished (and its unfinished subtasks). A factory working on it is stopped on its next write and ships nothing.',
+    input: CancelJobInput,
+    output: JobView,
+    hints: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: false },
+    async call({ id, ...body }, api) {
+      return expectSuccess(await api('POST', jobPath(id, '/cancel'), body));
+    },
+  }),
+  defineTool({
+    name: 'answer_job',
+    title: 'Answer a blocked job',
+    description:
+      'Answer the question a blocked job asks (get_job shows it as error.message); the job is queued again with the answer in its prompt.',
+    input: AnswerJobInput,
+    output: JobView,
+    hints: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
+    async call({ id, answer }, api) {
+      return expectSuccess(await api('POST', jobPath(id, '/unblock'), { answer }));
+    },
+  }),
+];
