@@ -8,6 +8,7 @@ import { CliError } from './client.js';
 import { registerDemoCommand } from './demo.js';
 import { registerFactoryCommand } from './factory.js';
 import { registerJobCommands } from './jobs.js';
+import { registerMcpCommand } from './mcp.js';
 import { registerModelServerCommand } from './model-server.js';
 import { registerServeCommand } from './serve.js';
 import { registerSkillsCommand } from './skills.js';
@@ -34,6 +35,7 @@ function buildProgram(): Command {
   registerTokenCommands(program);
   registerSkillsCommand(program);
   registerModelServerCommand(program);
+  registerMcpCommand(program);
   program.addHelpText(
     'after',
     `
@@ -45,7 +47,8 @@ Examples:
   conveyor serve                          start a coordinator on SQLite (.conveyor/conveyor.db)
   conveyor tokens create --role submit    print a new token once
   conveyor submit task.md                 submit a task file (Markdown with YAML front matter)
-  conveyor jobs --stage queued,building   list jobs`,
+  conveyor jobs --stage queued,building   list jobs
+  conveyor mcp                            serve Conveyor's tools to an MCP client (Claude Code, Codex) over stdio`,
   );
   return program;
 }
