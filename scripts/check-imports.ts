@@ -36,7 +36,7 @@ export const LAYERS: Readonly<Record<string, Layer>> = {
   pipeline: { folders: ['core', 'skills', 'agents'] },
   'model-server': { folders: ['core', 'agents'] },
   mcp: { folders: ['core', 'protocol', 'version'] },
-  coordinator: { folders: ['core', 'protocol', 'store', 'intake', 'config', 'version'] },
+  coordinator: { folders: ['core', 'protocol', 'store', 'intake', 'config', 'version', 'mcp'] },
   factory: { folders: ['core', 'protocol', 'process', 'sandbox', 'workspace', 'agents', 'pipeline'] },
   cli: { folders: '*' },
   demo: { folders: '*' },

@@ -21,6 +21,7 @@ import { factoryRoutes } from './routes/factories.js';
 import { fleetRoutes } from './routes/fleet.js';
 import { jobRoutes } from './routes/jobs.js';
 import { LoginCodes, loginRoutes } from './routes/login.js';
+import { mcpRoutes } from './routes/mcp.js';
 import { systemRoutes } from './routes/system.js';
 import { serveDashboard } from './static.js';
 import { VERSION } from '../version.js';
@@ -118,6 +119,7 @@ export async function buildCoordinator(options: BuildOptions): Promise<Coordinat
     ...factoryRoutes(context),
     ...eventRoutes(context),
     ...loginRoutes(context, loginCodes),
+    ...mcpRoutes(),
   ];
   let document: Record<string, unknown> | undefined;
   const all: AnyRouteSpec[] = [...specs, ...systemRoutes(context, () => (document ??= openApiDocument(all, VERSION)))];

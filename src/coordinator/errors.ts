@@ -17,6 +17,11 @@ export class UnsupportedMediaError extends ConveyorError {
   readonly code = 'unsupported_media_type';
 }
 
+/** A method the URL does not answer to (HTTP 405); the route sets `Allow`. */
+export class MethodNotAllowedError extends ConveyorError {
+  readonly code = 'method_not_allowed';
+}
+
 const STATUS: ReadonlyArray<[new (...args: never[]) => ConveyorError, number]> = [
   [ValidationError, 400],
   [UnauthenticatedError, 401],
@@ -26,6 +31,7 @@ const STATUS: ReadonlyArray<[new (...args: never[]) => ConveyorError, number]> =
   [IdempotencyConflictError, 409],
   [IllegalTransitionError, 422],
   [UnsupportedMediaError, 415],
+  [MethodNotAllowedError, 405],
 ];
 
 export function toErrorResponse(error: unknown): { status: number; body: ErrorAnswer } {
