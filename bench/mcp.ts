@@ -1,0 +1,226 @@
+/**
+ * The MCP benchmark (`npm run bench:mcp [-- --calls N] [-- --starts N]`), against an in-process
+ * coordinator on a fresh SQLite file (HTTP on 127.0.0.1):
+ *
+ * 1. Start-up: `conveyor mcp` spawned as an MCP client spawns it (`node bin/conveyor.js mcp`, through
+ *    tsx), an `initialize` request written to its stdin at once; the time from the spawn to the answer
+ *    on its stdout. Sequential starts, p50 reported against the goal. Beside it, the CPU time (user +
+ *    system, all threads) the process had used by then, read from `/proc`: on a loaded machine the
+ *    wall time is mostly waiting for a CPU, and the CPU time is what an idle machine would wait for.
+ * 2. `tools/call` of `get_job` over stdio with the SDK's `Client` (which also checks each answer
+ *    against the tool's output schema), one call at a time after a warm-up: p50 against the goal.
+ *    For comparison, no goal: the same over `/mcp` (streamable HTTP, a fresh server per request), and
+ *    the REST call `get_job` makes (`GET /api/jobs/:id` with fetch from this process).
+ *
+ * A script that prints figures; not a test. The machine's load average is printed with them.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { pino } from 'pino';
+import { buildCoordinator } from '../src/coordinator/app.js';
+import { createToken } from '../src/coordinator/auth.js';
+import { openStore } from '../src/store/open-store.js';
+import { percentile, printSettings, printTable, printTargets } from './report.js';
+
+const USAGE = 'usage: npm run bench:mcp -- [--calls N] [--starts N]';
+const { values } = parseArgs({
+  args: process.argv.slice(2),
+  options: { calls: { type: 'string', default: '1000' }, starts: { type: 'string', default: '10' } },
+});
+const calls = Number(values.calls);
+const starts = Number(values.starts);
+if (!Number.isInteger(calls) || calls < 10) throw new Error(`--calls must be an integer ≥ 10\n${USAGE}`);
+if (!Number.isInteger(starts) || starts < 1) throw new Error(`--starts must be a positive integer\n${USAGE}`);
+
+const BIN = resolve(import.meta.dirname, '..', 'bin', 'conveyor.js');
+const CALL_TARGET_MS = 5;
+const START_TARGET_MS = 500;
+const WARMUP = 50;
+
+/** Our environment without any `CONVEYOR_*` setting, plus `extra`. */
+function childEnv(extra: Record<string, string>): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (!key.startsWith('CONVEYOR_') && value !== undefined) env[key] = value;
+  }
+  return { ...env, ...extra };
+}
+
+/** Clock ticks per second of `/proc/<pid>/stat`'s times. */
+const TICKS_PER_SEC = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+
+/** CPU time (user + system, every thread) a running process has used, in ms; NaN where `/proc` is missing. */
+function cpuMsOf(pid: number | undefined): number {
+  try {
+    const stat = readFileSync(`/proc/${String(pid)}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SEC;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** Spawns `conveyor mcp`, sends `initialize` at once, and resolves with the ms until its answer arrives (wall and CPU). */
+function timeToInitialize(env: Record<string, string>, cwd: string): Promise<{ wallMs: number; cpuMs: number }> {
+  return new Promise((done, fail) => {
+    const started = performance.now();
+    const child = spawn(process.execPath, [BIN, 'mcp'], { cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      fail(new Error(`conveyor mcp did not answer initialize within 30 s; stderr:\n${stderr}`));
+    }, 30_000);
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+      if (!stdout.includes('\n')) return;
+      const elapsed = performance.now() - started;
+      const cpuMs = cpuMsOf(child.pid);
+      clearTimeout(timer);
+      const answer = JSON.parse(stdout.split('\n')[0] ?? '') as { result?: { serverInfo?: { name?: string } } };
+      if (answer.result?.serverInfo?.name !== 'conveyor') fail(new Error(`unexpected answer: ${stdout}`));
+      child.stdin.end();
+      child.once('exit', () => {
+        done({ wallMs: elapsed, cpuMs });
+      });
+    });
+    child.stdin.write(
+      `${JSON.stringify({
+        jsonrpc: '2.0',
+        id: 0,
+        method: 'initialize',
+        params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'bench', version: '1' } },
+      })}\n`,
+    );
+  });
+}
+
+/** Calls `get_job` `count` times one after the other (after a warm-up) and returns each call's ms. */
+async function timeGetJob(client: Client, id: string, count: number): Promise<number[]> {
+  const once = async (): Promise<void> => {
+    const result = await client.callTool({ name: 'get_job', arguments: { id } });
+    if (result.isError === true) throw new Error(`get_job failed: ${JSON.stringify(result.content)}`);
+  };
+  for (let i = 0; i < WARMUP; i++) await once();
+  const samples: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const started = performance.now();
+    await once();
+    samples.push(performance.now() - started);
+  }
+  return samples;
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'conveyor-bench-mcp-'));
+const store = await openStore(join(dir, 'conveyor.db'));
+const coordinator = await buildCoordinator({
+  store,
+  logger: pino({ level: 'silent' }),
+  leaseTtlMs: 10 * 60_000,
+  heartbeatMs: 10_000,
+  maxAttempts: 3,
+  retryBaseMs: 1000,
+  retryMaxMs: 60_000,
+  bodyLimitBytes: 1024 * 1024,
+});
+const clients: Client[] = [];
+try {
+  const url = await coordinator.app.listen({ host: '127.0.0.1', port: 0 });
+  const token = (await createToken(store, { role: 'submit', product: null, label: 'bench' })).secret;
+  const env = childEnv({ CONVEYOR_URL: url, CONVEYOR_TOKEN: token });
+  const load = loadavg().map((n) => n.toFixed(2));
+  printSettings('MCP benchmark', [
+    ['machine', `${String(cpus().length)} CPUs, load average ${load.join(' ')} (1, 5, 15 min)`],
+    ['coordinator', `in this process, SQLite, ${url}`],
+    ['start-up', `${String(starts)} sequential starts of node bin/conveyor.js mcp (tsx), initialize → answer`],
+    ['calls', `${String(calls)} sequential tools/call get_job per transport after ${String(WARMUP)} warm-up calls`],
+  ]);
+
+  const startSamples: number[] = [];
+  const startCpuSamples: number[] = [];
+  for (let i = 0; i < starts; i++) {
+    const { wallMs, cpuMs } = await timeToInitialize(env, dir);
+    startSamples.push(wallMs);
+    startCpuSamples.push(cpuMs);
+  }
+
+  const stdio = new Client({ name: 'bench', version: '1' });
+  clients.push(stdio);
+  await stdio.connect(new StdioClientTransport({ command: process.execPath, args: [BIN, 'mcp'], cwd: dir, env }));
+  const submitted = await stdio.callTool({ name: 'submit_job', arguments: { title: 'Bench', body: 'Benchmark me.' } });
+  const id = (submitted.structuredContent as { id: string }).id;
+  const stdioSamples = await timeGetJob(stdio, id, calls);
+
+  const http = new Client({ name: 'bench', version: '1' });
+  clients.push(http);
+  await http.connect(
+    new StreamableHTTPClientTransport(new URL(`${url}/mcp`), {
+      requestInit: { headers: { authorization: `Bearer ${token}` } },
+    }),
+  );
+  const httpSamples = await timeGetJob(http, id, calls);
+
+  const restSamples: number[] = [];
+  const rest = async (): Promise<void> => {
+    const response = await fetch(`${url}/api/jobs/${id}`, { headers: { authorization: `Bearer ${token}` } });
+    if (!response.ok) throw new Error(`GET /api/jobs/${id}: ${String(response.status)}`);
+    await response.json();
+  };
+  for (let i = 0; i < WARMUP; i++) await rest();
+  for (let i = 0; i < calls; i++) {
+    const started = performance.now();
+    await rest();
+    restSamples.push(performance.now() - started);
+  }
+
+  const row = (name: string, samples: number[]): (string | number)[] => [
+    name,
+    samples.length,
+    percentile(samples, 50),
+    percentile(samples, 95),
+    percentile(samples, 99),
+    Math.max(...samples),
+  ];
+  printTable(
+    'Timings (ms)',
+    ['measure', 'n', 'p50', 'p95', 'p99', 'max'],
+    [
+      row('conveyor mcp: start → initialize answered (wall)', startSamples),
+      row('conveyor mcp: CPU time used by then (all threads)', startCpuSamples),
+      row('tools/call get_job over stdio', stdioSamples),
+      row('tools/call get_job over /mcp (HTTP)', httpSamples),
+      row('REST GET /api/jobs/:id (fetch, for comparison)', restSamples),
+    ],
+  );
+  printTargets([
+    {
+      name: 'tools/call get_job over stdio, p50',
+      actual: percentile(stdioSamples, 50),
+      goal: CALL_TARGET_MS,
+      better: 'lower',
+      unit: 'ms',
+    },
+    {
+      name: 'conveyor mcp ready for initialize, p50',
+      actual: percentile(startSamples, 50),
+      goal: START_TARGET_MS,
+      better: 'lower',
+      unit: 'ms',
+    },
+  ]);
+} finally {
+  await Promise.all(clients.map((client) => client.close()));
+  await coordinator.close();
+  await store.close();
+  rmSync(dir, { recursive: true, force: true });
+}
