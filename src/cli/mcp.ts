@@ -7,17 +7,18 @@ import { configFrom } from './common.js';
 const HELP = `
 Speaks MCP (JSON-RPC on stdin/stdout) to an MCP client such as Claude Code or Codex, and calls the
 coordinator at CONVEYOR_URL as CONVEYOR_TOKEN (or the token in CONVEYOR_TOKEN_FILE, --token-file): the
-token's role and product decide what the tools may do, exactly as for the REST API.
+token's role and product decide what the tools may do, exactly as for the REST API (CONVEYOR_PRODUCT
+or --product picks a product for an unbound token).
 
 Tools: submit_job, get_job, list_jobs, cancel_job, answer_job.
 Resource: conveyor://jobs/{id} (a job's stage, result and error).
 
-Add it to Claude Code:
-  claude mcp add conveyor --env CONVEYOR_URL=http://127.0.0.1:7878 \\
-    --env CONVEYOR_TOKEN_FILE=$HOME/.conveyor/token -- npx conveyor mcp
+Add it to Claude Code (from any directory; a submit token in a file):
+  claude mcp add conveyor -e CONVEYOR_URL=http://127.0.0.1:7878 \\
+    -e CONVEYOR_TOKEN_FILE=$HOME/.conveyor/token -- node /path/to/conveyor/bin/conveyor.js mcp
 
 or to a project's .mcp.json:
-  {"mcpServers": {"conveyor": {"command": "npx", "args": ["conveyor", "mcp"],
+  {"mcpServers": {"conveyor": {"command": "node", "args": ["/path/to/conveyor/bin/conveyor.js", "mcp"],
     "env": {"CONVEYOR_URL": "http://127.0.0.1:7878", "CONVEYOR_TOKEN_FILE": "/home/me/.conveyor/token"}}}}
 
 A client that speaks streamable HTTP can use the coordinator's /mcp instead, with the token as
