@@ -164,7 +164,14 @@ describe.each<Transport>(['stdio', 'http'])('the Conveyor MCP server over %s', (
       ship: 'branch',
       priority: 3,
     });
-    expect(job).toMatchObject({ title: `Over ${transport}`, stage: 'queued', product, priority: 3, ship: 'branch' });
+    expect(job).toMatchObject({
+      title: `Over ${transport}`,
+      stage: 'queued',
+      product,
+      priority: 3,
+      ship: 'branch',
+      source: 'mcp',
+    });
     expect(job.requiredCapabilities).toEqual(['node']);
     // The REST API sees the same job in the same product.
     expect((await tc.call('GET', `/api/jobs/${job.id}`, { headers: { 'x-product-id': product } })).status).toBe(200);

@@ -78,12 +78,13 @@ export const CONVEYOR_TOOLS: readonly AnyTool[] = [
     name: 'submit_job',
     title: 'Submit a job',
     description:
-      'Hand a software task to the Conveyor fleet: a factory runs a coding agent on it, verifies the change and ships it per `ship`. Takes the fields of a task file (its front matter, and `body` for the task). Answers the job; follow it with get_job or the resource conveyor://jobs/{id}.',
+      'Hand a software task to the Conveyor fleet: a factory runs a coding agent on it, verifies the change and ships it per `ship`. Takes the fields of a task file (its front matter, and `body` for the task); `source` defaults to mcp. Answers the job; follow it with get_job or the resource conveyor://jobs/{id}.',
     input: SubmitJobInput,
     output: JobView,
     hints: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
     async call(args, api) {
-      return expectSuccess(await api('POST', '/api/jobs', args));
+      // Where the job came from, as a task file's path or a tracker's issue says it; the caller may name another.
+      return expectSuccess(await api('POST', '/api/jobs', { ...args, source: args.source ?? 'mcp' }));
     },
   }),
   defineTool({
