@@ -156,10 +156,18 @@ try {
 
   const stdio = new Client({ name: 'bench', version: '1' });
   clients.push(stdio);
-  await stdio.connect(new StdioClientTransport({ command: process.execPath, args: [BIN, 'mcp'], cwd: dir, env }));
+  const stdioTransport = new StdioClientTransport({ command: process.execPath, args: [BIN, 'mcp'], cwd: dir, env });
+  await stdio.connect(stdioTransport);
   const submitted = await stdio.callTool({ name: 'submit_job', arguments: { title: 'Bench', body: 'Benchmark me.' } });
   const id = (submitted.structuredContent as { id: string }).id;
+  for (let i = 0; i < WARMUP; i++) await stdio.callTool({ name: 'get_job', arguments: { id } });
+  // CPU the calls cost, apart from waiting: the server process's, and this one's (client and coordinator).
+  const serverCpuBefore = cpuMsOf(stdioTransport.pid ?? undefined);
+  const ownCpuBefore = process.cpuUsage();
   const stdioSamples = await timeGetJob(stdio, id, calls);
+  const serverCpuPerCall = (cpuMsOf(stdioTransport.pid ?? undefined) - serverCpuBefore) / (calls + WARMUP);
+  const ownCpu = process.cpuUsage(ownCpuBefore);
+  const ownCpuPerCall = (ownCpu.user + ownCpu.system) / 1000 / (calls + WARMUP);
 
   const http = new Client({ name: 'bench', version: '1' });
   clients.push(http);
@@ -202,6 +210,10 @@ try {
       row('REST GET /api/jobs/:id (fetch, for comparison)', restSamples),
     ],
   );
+  printSettings('CPU time per get_job call over stdio (ms; the rest of the latency is waiting)', [
+    ['conveyor mcp process', serverCpuPerCall.toFixed(2)],
+    ['this process: MCP client and coordinator', ownCpuPerCall.toFixed(2)],
+  ]);
   printTargets([
     {
       name: 'tools/call get_job over stdio, p50',
