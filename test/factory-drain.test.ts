@@ -137,4 +137,37 @@ describe('factory drain', () => {
     expect(f.log()).toMatch(/released the lease: the factory is stopping/);
     await tc.call('POST', `/api/jobs/${id}/cancel`, { json: {} });
   });
+
+  it('a second Ctrl-C stops now: kills the agent tree, releases the lease at once, exits non-zero', async () => {
+    const repo = makeRepo();
+    // 600 s: only the second signal can end it within the test, and far inside the default 60 s grace.
+    const marker = `sleep 600.${String(100 + Math.floor(Math.random() * 899))}`;
+    const id = await submit({ repo, agent: { runtime: 'command', run: marker }, ship: 'merge' });
+    const f = factory('drain-twice');
+    const building = await waitStage(id, ['building']);
+    await until('the agent to start', () => Promise.resolve(processesWith(marker).length > 0 ? true : undefined));
+    f.child.kill('SIGINT');
+    await until('the drain notice', () =>
+      Promise.resolve(/draining, up to 60 s; press Ctrl-C again to stop now/.test(f.log()) ? true : undefined),
+    );
+    await waitHealth('drain-twice', 'draining');
+    // Draining alone leaves the job running: the grace period is a minute.
+    expect(processesWith(marker).length).toBeGreaterThan(0);
+    const sent = Date.now();
+    f.child.kill('SIGINT');
+    const code = await f.exited;
+    expect(code, f.log()).toBe(130);
+    expect(Date.now() - sent).toBeLessThan(5000);
+    expect(processesWith(marker)).toEqual([]);
+    // Queued again at once: the lease was released, not left to expire (its TTL is 2 s in these tests,
+    // so read it straight away, before the reaper could have done it).
+    const released = await job(id);
+    expect(released).toMatchObject({ stage: 'queued', attempts: 0, leaseEpoch: building.leaseEpoch, lease: null });
+    const runs = (await tc.call('GET', `/api/jobs/${id}/runs`)).body as { factoryId: string; outcome: string }[];
+    expect(runs.map((r) => [r.factoryId, r.outcome])).toEqual([['drain-twice', 'released']]);
+    const events = (await tc.call('GET', `/api/jobs/${id}/events`)).body as { type: string }[];
+    expect(events.filter((e) => e.type === 'lease.expired')).toEqual([]);
+    expect(f.log()).toMatch(/stopping now/);
+    await tc.call('POST', `/api/jobs/${id}/cancel`, { json: {} });
+  });
 });

@@ -1,6 +1,6 @@
 /** `conveyor factory`: a worker that claims jobs from a coordinator and runs them in git worktrees. */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { hostname } from 'node:os';
+import { constants, hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
@@ -60,9 +60,14 @@ export function registerFactoryCommand(program: Command): void {
     .addHelpText(
       'after',
       `
-The token (CONVEYOR_TOKEN, --token-file, or --token: visible in ps to every user) needs the factory or admin role. SIGTERM or SIGINT drains: no new
-claims, running jobs get the grace period, then their leases are released. A 409 from the coordinator
-stops the job at once and ships nothing.`,
+The token (CONVEYOR_TOKEN, --token-file, or --token: visible in ps to every user) needs the factory or
+admin role.
+
+Stopping: the first SIGINT (Ctrl-C) or SIGTERM drains: no new claims, running jobs get the grace period
+(--grace-sec), then their agents are killed and their leases released; the factory exits 0. A second
+signal stops now: the agents' process trees are killed at once, their leases released (the jobs are
+queued again without waiting for the lease to expire, no attempt counted) and the factory exits 130
+(SIGINT) or 143 (SIGTERM). A 409 from the coordinator stops the job at once and ships nothing.`,
     )
     .action(async (flags: FactoryFlags, command: Command) => {
       const config = configFrom(command, {
@@ -176,15 +181,30 @@ stops the job at once and ships nothing.`,
                 logger.info({ factoryId: id, ...fields }, message);
               },
             );
-      const stop = (signal: string): void => {
-        factory.drain(`received ${signal}`);
+      // The first SIGINT or SIGTERM drains; the second stops now (the agents' trees killed, their leases
+      // released so the jobs are queued again at once); a third leaves without waiting for the coordinator.
+      let signals = 0;
+      let stoppedBy: NodeJS.Signals | undefined;
+      const onSignal = (signal: NodeJS.Signals): void => {
+        signals += 1;
+        if (signals === 1) {
+          const again = signal === 'SIGINT' ? 'press Ctrl-C again' : `send ${signal} again`;
+          logger.warn(
+            { factoryId: id, signal },
+            `draining, up to ${seconds(config.factory.graceMs)} s; ${again} to stop now`,
+          );
+          factory.drain(`received ${signal}`);
+        } else if (signals === 2) {
+          stoppedBy = signal;
+          logger.warn({ factoryId: id, signal }, 'stopping now: killing the running agents, releasing their leases');
+          factory.stop(`received ${signal} again`);
+        } else {
+          killAllProcessGroups();
+          process.exit(signalExitCode(signal));
+        }
       };
-      process.once('SIGTERM', () => {
-        stop('SIGTERM');
-      });
-      process.once('SIGINT', () => {
-        stop('SIGINT');
-      });
+      process.on('SIGTERM', onSignal);
+      process.on('SIGINT', onSignal);
       const outcomes = await factory.done
         .catch((error: unknown) => {
           if (error instanceof FactoryRefusedError) throw new CliError(error.message);
@@ -195,7 +215,19 @@ stops the job at once and ships nothing.`,
       const shipped = outcomes.filter((o) => o.kind === 'shipped').length;
       logger.info({ factoryId: id, jobs: outcomes.length, shipped }, 'factory stopped');
       if (flags.once === true && shipped !== outcomes.length) process.exitCode = 1;
+      // Stopped before its jobs were done: say so the way a shell does for a process a signal ended.
+      if (stoppedBy !== undefined) process.exitCode = signalExitCode(stoppedBy);
     });
+}
+
+/** 128 + the signal's number (130 for SIGINT, 143 for SIGTERM), as shells report a process a signal ended. */
+function signalExitCode(signal: NodeJS.Signals): number {
+  return 128 + constants.signals[signal];
+}
+
+/** `ms` as seconds for people: whole when it is, one decimal otherwise. */
+function seconds(ms: number): string {
+  return Number.isInteger(ms / 1000) ? String(ms / 1000) : (ms / 1000).toFixed(1);
 }
 
 function agentSettings(config: Config): AgentSettings {

@@ -1,7 +1,8 @@
 /**
  * The factory process: heartbeats, claims jobs with long polls while a slot is free, runs them, and
  * drains on request (SIGTERM or the coordinator's drain flag): stop claiming, let running jobs finish
- * within the grace period, then release the leases of those still running.
+ * within the grace period, then release the leases of those still running. `stop` skips the grace
+ * period (a second Ctrl-C): the running jobs' process trees are killed and their leases released now.
  */
 import type { ClaimedJob, HeartbeatAnswer } from '../protocol/fleet.js';
 import type { JobView } from '../protocol/views.js';
@@ -39,6 +40,11 @@ export interface FactoryRun {
   done: Promise<RunOutcome[]>;
   /** Starts draining (idempotent). */
   drain(reason: string): void;
+  /**
+   * Drains without a grace period (idempotent): the running jobs' process trees are killed and their
+   * leases released at once, so the coordinator queues them again without waiting for the leases to expire.
+   */
+  stop(reason: string): void;
 }
 
 /**
@@ -75,6 +81,13 @@ export function startFactory(options: FactoryOptions): FactoryRun {
       stopJobs.abort();
     }, options.graceMs ?? 60_000);
     grace.unref();
+  };
+
+  const stop = (reason: string): void => {
+    drain(reason);
+    if (stopJobs.signal.aborted) return;
+    log({ reason, running }, 'stopping now: killing the running jobs and releasing their leases');
+    stopJobs.abort();
   };
 
   const heartbeat = async (): Promise<FleetOutcome<HeartbeatAnswer>> => {
@@ -182,5 +195,5 @@ export function startFactory(options: FactoryOptions): FactoryRun {
     return outcomes;
   })();
 
-  return { done, drain };
+  return { done, drain, stop };
 }

@@ -1,7 +1,8 @@
 /**
  * `conveyor factory --schedule "CRON"`: one `--once` pass (claim up to the slots, run, stop) per cron
  * tick (croner; 5 fields, or 6 with seconds). A tick that comes while a pass still runs is skipped, so
- * passes never overlap. Draining (SIGTERM) stops the schedule and drains the pass in progress.
+ * passes never overlap. Draining (SIGTERM) stops the schedule and drains the pass in progress; `stop`
+ * (a second signal) stops the pass in progress at once.
  */
 import { Cron } from 'croner';
 import { FactoryRefusedError, type FactoryRun } from './factory.js';
@@ -82,6 +83,11 @@ export function startSchedule(
       if (stopped) return;
       log({ reason }, 'schedule stopped: no more passes');
       current?.drain(reason);
+      stop();
+    },
+    stop(reason: string): void {
+      if (!stopped) log({ reason }, 'schedule stopped: no more passes');
+      current?.stop(reason);
       stop();
     },
   };
