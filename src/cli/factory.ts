@@ -4,10 +4,9 @@ import { constants, hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
-import { pino } from 'pino';
-import pinoPretty from 'pino-pretty';
 import { killAllProcessGroups } from '../process/process-groups.js';
-import { createRedactor, pinoRedaction, redactingDestination } from '../core/redact.js';
+import { createRedactor } from '../core/redact.js';
+import { createLogger } from '../logger.js';
 import { agentEnvironment } from '../factory/agent-env.js';
 import { detectCapabilities } from '../factory/capabilities.js';
 import { FactoryRefusedError, type FactoryOptions, startFactory } from '../factory/factory.js';
@@ -55,7 +54,10 @@ export function registerFactoryCommand(program: Command): void {
     .option('--grace-sec <n>', 'seconds running jobs get to finish when draining (default 60)')
     .option('--keep-failed', 'keep the worktree of a failed job for debugging')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (default info)')
-    .option('--log-format <format>', 'json (default: one object per line, with jobId, epoch and factoryId) or pretty')
+    .option(
+      '--log-format <format>',
+      'auto (default: pretty on a terminal, json otherwise), json (one object per line, with jobId, epoch and factoryId) or pretty',
+    )
     .option('--queue <dir>', 'offline: embedded coordinator in DIR/.conveyor, task files from DIR/inbox, no network')
     .addHelpText(
       'after',
@@ -89,15 +91,14 @@ queued again without waiting for the lease to expire, no attempt counted) and th
       // Tokens, model keys and the variables marked secret (factory.secretEnv) never leave the process
       // unredacted, in any encoding the redactor knows, and a change holding one is never committed.
       const redactor = createRedactor([token, ...secretValues(config)]);
-      const logger = pino(
-        { level: config.server.logLevel, name: 'factory', ...pinoRedaction(redactor) },
-        redactingDestination(
-          redactor,
-          config.server.logFormat === 'pretty'
-            ? pinoPretty({ destination: 2, sync: true, colorize: process.stderr.isTTY })
-            : pino.destination({ dest: 2, sync: true }),
-        ),
-      );
+      // On stderr: readable on a terminal, JSON lines (jobId, epoch, factoryId) for a collector.
+      const logger = createLogger({
+        level: config.server.logLevel,
+        format: config.server.logFormat,
+        name: 'factory',
+        fd: 2,
+        redactor,
+      });
       const workdir = resolve(
         offline !== undefined && flags.workdir === undefined ? offline.workdir : config.factory.workdir,
       );

@@ -17,7 +17,7 @@ describe('config', () => {
       host: '127.0.0.1',
       port: 7878,
       db: '.conveyor/conveyor.db',
-      logFormat: 'json',
+      logFormat: 'auto',
     });
     expect(config.leases).toEqual({
       ttlMs: 30_000,

@@ -31,7 +31,7 @@ const FileSchema = z.strictObject({
         .max(100 * 1024 * 1024)
         .optional(),
       logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
-      logFormat: z.enum(['json', 'pretty']).optional(),
+      logFormat: z.enum(['json', 'pretty', 'auto']).optional(),
     })
     .optional(),
   leases: z
@@ -138,8 +138,8 @@ export interface Config {
     bodyLimitBytes: number;
     /** @default "info" */
     logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
-    /** @default "json" */
-    logFormat: 'json' | 'pretty';
+    /** `auto`: pretty on a terminal, JSON lines otherwise. @default "auto" */
+    logFormat: 'json' | 'pretty' | 'auto';
     /** Bootstraps an admin token (`CONVEYOR_ADMIN_TOKEN`); never written to config files. */
     adminToken: string | undefined;
   };
@@ -357,7 +357,7 @@ function compile(file: FileConfig, source: string, env: NodeJS.ProcessEnv, base:
       db: server.db ?? '.conveyor/conveyor.db',
       bodyLimitBytes: server.bodyLimitBytes ?? 1024 * 1024,
       logLevel: server.logLevel ?? 'info',
-      logFormat: server.logFormat ?? 'json',
+      logFormat: server.logFormat ?? 'auto',
       adminToken: env.CONVEYOR_ADMIN_TOKEN === '' ? undefined : env.CONVEYOR_ADMIN_TOKEN,
     },
     leases: {
