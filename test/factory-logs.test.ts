@@ -1,15 +1,18 @@
 /**
  * What a factory's log looks like to the person or the collector reading it: readable lines on a
  * terminal and JSON lines otherwise (a real factory process, under a pseudo-terminal from util-linux's
- * `script` for the first).
+ * `script` for the first); and a coordinator that cannot be reached is one warning and one line when
+ * it is back, with claims backing off meanwhile, not a line a second.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestCoordinator, type TestCoordinator } from './helpers/coordinator.js';
-import { BIN } from './helpers/factory-process.js';
+import { FAST_LEASES, startTestCoordinator, type TestCoordinator } from './helpers/coordinator.js';
+import { BIN, spawnFactory, until } from './helpers/factory-process.js';
+import { makeRepo } from './helpers/git-repo.js';
+import { startSwitchProxy } from './helpers/switch-proxy.js';
 
 /** Single-quotes `word` for sh. */
 const quote = (word: string): string => `'${word.replaceAll("'", "'\\''")}'`;
@@ -18,7 +21,7 @@ describe('factory log format', () => {
   let tc: TestCoordinator;
 
   beforeAll(async () => {
-    tc = await startTestCoordinator('sqlite');
+    tc = await startTestCoordinator('sqlite', FAST_LEASES);
   });
   afterAll(async () => {
     await tc.close();
@@ -60,5 +63,61 @@ describe('factory log format', () => {
     const lines = run.stderr.split('\n').filter((line) => line !== '');
     expect(lines.length).toBeGreaterThan(0);
     for (const line of lines) expect(JSON.parse(line)).toMatchObject({ name: 'factory', factoryId: 'log-pipe' });
+  });
+
+  it('an unreachable coordinator: one warning, claims backing off, one line when it is back, then work goes on', async () => {
+    const proxy = await startSwitchProxy(tc.url);
+    const f = spawnFactory({
+      url: proxy.url,
+      token: tc.tokens.factory,
+      id: 'log-outage',
+      args: ['--capabilities', 'git'],
+    });
+    try {
+      await until('the factory to register', async () => {
+        const list = (await tc.call('GET', '/api/factories')).body as { id: string }[];
+        return list.some((factory) => factory.id === 'log-outage') ? true : undefined;
+      });
+      proxy.down();
+      const claimsBefore = proxy.count('POST /api/fleet/claim');
+      await new Promise((r) => setTimeout(r, 10_000));
+      const claimed = proxy.count('POST /api/fleet/claim') - claimsBefore;
+      // Every second would be about 10; backing off from 1 s (with jitter: 0.5-1, 1-2, 2-4, 4-8 s) at most 5.
+      expect(claimed, f.log()).toBeGreaterThan(0);
+      expect(claimed, f.log()).toBeLessThanOrEqual(5);
+      const lines = (): { level: number; msg: string }[] =>
+        f
+          .log()
+          .split('\n')
+          .filter((line) => line.startsWith('{'))
+          .map((line) => JSON.parse(line) as { level: number; msg: string });
+      const warnings = lines().filter((line) => /unreachable/.test(line.msg));
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toMatchObject({ level: 40 });
+      expect(lines().filter((line) => /claim failed/.test(line.msg))).toEqual([]);
+
+      proxy.up();
+      await until('the recovery line', () =>
+        Promise.resolve(lines().some((line) => line.msg === 'coordinator reachable again') ? true : undefined),
+      );
+      // The claims waiting out their backoff are woken by the answer, not left to sleep up to 30 s.
+      const repo = makeRepo();
+      const submitted = await tc.call('POST', '/api/jobs', {
+        token: tc.tokens.submit,
+        json: { body: 'After the outage.', repo, agent: { runtime: 'command', run: 'echo ok > ok.txt' } },
+      });
+      expect(submitted.status, JSON.stringify(submitted.body)).toBe(201);
+      const id = submitted.body.id as string;
+      await until(
+        'the job to be claimed',
+        async () => ((await tc.call('GET', `/api/jobs/${id}`)).body.leaseEpoch > 0 ? true : undefined),
+        5000,
+      );
+      expect(lines().filter((line) => /unreachable/.test(line.msg))).toHaveLength(1);
+    } finally {
+      f.child.kill('SIGKILL');
+      await f.exited;
+      await proxy.close();
+    }
   });
 });

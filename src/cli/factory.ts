@@ -154,8 +154,8 @@ queued again without waiting for the lease to expire, no attempt counted) and th
             homeDir: config.skills.homeDir,
           },
         }),
-        log: (fields, message) => {
-          logger.info({ factoryId: id, ...fields }, message);
+        log: (fields, message, level = 'info') => {
+          logger[level]({ factoryId: id, ...fields }, message);
         },
         quarantine: (job, leaseEpoch, result, reason) => {
           // Kept locally for a human; never shipped automatically.

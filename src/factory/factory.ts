@@ -9,6 +9,7 @@ import type { JobView } from '../protocol/views.js';
 import type { JobResult } from '../core/job.js';
 import type { FleetClient, FleetOutcome } from './fleet-client.js';
 import { runJob, type RunOutcome } from './job-runner.js';
+import { CoordinatorOutage, type FactoryLog } from './outage.js';
 import { sleep } from './sleep.js';
 import type { JobSteps } from './steps.js';
 
@@ -28,7 +29,7 @@ export interface FactoryOptions {
   graceMs?: number;
   /** Claim up to `slots` jobs once, run them, then stop. */
   once?: boolean;
-  log: (fields: Record<string, unknown>, message: string) => void;
+  log: FactoryLog;
   quarantine: (job: JobView, leaseEpoch: number, result: JobResult, reason: string) => Promise<void>;
 }
 
@@ -69,6 +70,9 @@ export function startFactory(options: FactoryOptions): FactoryRun {
   let heartbeatMs = 10_000;
   let running = 0;
   const log = options.log;
+  // One warning when the coordinator cannot be reached, one line when it answers again; claims back
+  // off from 1 s to 30 s meanwhile.
+  const outage = new CoordinatorOutage({ log });
   // Read through a function: the flag flips in callbacks while the loops await.
   const isDraining = (): boolean => draining.signal.aborted;
 
@@ -98,8 +102,13 @@ export function startFactory(options: FactoryOptions): FactoryRun {
       slots: options.slots,
       version: options.version,
     });
+    if (answer.kind === 'unreachable') {
+      outage.failed('heartbeat', answer.message);
+      return answer;
+    }
+    outage.answered();
     if (answer.kind !== 'ok') {
-      log({ answer: answer.kind, message: answer.message }, 'heartbeat not accepted');
+      log({ answer: answer.kind, message: answer.message }, 'heartbeat not accepted', 'warn');
       return answer;
     }
     leaseTtlMs = answer.value.leaseTtlSec * 1000;
@@ -109,11 +118,22 @@ export function startFactory(options: FactoryOptions): FactoryRun {
   };
 
   const slot = async (n: number): Promise<void> => {
+    /** Failed claims in a row: the backoff grows with them. */
+    let failures = 0;
     while (!draining.signal.aborted) {
       const claim = await options.client.claim(
         { capabilities: options.capabilities, waitMs: options.once === true ? 0 : claimWaitMs },
         draining.signal,
       );
+      if (claim.kind === 'unreachable') {
+        if (isDraining()) return;
+        failures += 1;
+        outage.failed('claim', claim.message);
+        await outage.wait(failures, draining.signal);
+        continue;
+      }
+      failures = 0;
+      outage.answered();
       if (isDraining() && claim.kind === 'ok' && claim.value !== undefined) {
         // Claimed while starting to drain: give it straight back.
         await options.client.release(claim.value.job.id, claim.value.leaseEpoch);
@@ -125,8 +145,9 @@ export function startFactory(options: FactoryOptions): FactoryRun {
         return;
       }
       if (claim.kind !== 'ok') {
+        // A fence on a claim (no lease was named): a coordinator bug, not an outage; try again shortly.
         if (isDraining()) return;
-        log({ slot: n, answer: claim.kind, message: claim.message }, 'claim failed; retrying');
+        log({ slot: n, answer: claim.kind, message: claim.message }, 'claim failed; retrying', 'warn');
         await sleep(1000, draining.signal);
         continue;
       }
