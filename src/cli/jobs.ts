@@ -183,6 +183,13 @@ export function registerJobCommands(program: Command): void {
     .command('factories')
     .description('List factories with health, load and heartbeat age.')
     .option('--json', 'print the API answer as JSON')
+    .addHelpText(
+      'after',
+      `
+HEALTH is ok, degraded or draining for a running factory; stopped for one that exited cleanly (its last
+heartbeat said so); lost for one silent for three heartbeat intervals without saying it stopped (killed,
+crashed, cut off). Stopped and lost factories leave the list after leases.factoryExpirySec (a day).`,
+    )
     .action(async (flags: { json?: boolean }, command: Command) => {
       const { data } = await request<FactoryView[]>(clientOptions(configFrom(command)), 'GET', '/api/factories');
       if (flags.json === true) {
@@ -192,7 +199,7 @@ export function registerJobCommands(program: Command): void {
       if (data.length === 0) return void process.stdout.write('no factories\n');
       const rows = data.map((f) => [
         f.id,
-        f.lost ? 'lost' : f.drain ? 'draining' : f.health,
+        f.lost ? 'lost' : f.health === 'stopped' ? 'stopped' : f.drain ? 'draining' : f.health,
         `${String(f.load)}/${f.slots === null ? '?' : String(f.slots)}`,
         `${String(Math.round(f.heartbeatAgeMs / 1000))}s`,
         f.capabilities.join(','),

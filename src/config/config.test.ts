@@ -25,6 +25,7 @@ describe('config', () => {
       maxAttempts: 3,
       retryBaseMs: 2000,
       retryMaxMs: 300_000,
+      factoryExpiryMs: 86_400_000,
     });
     expect(config.client.url).toBe('http://127.0.0.1:7878');
   });

@@ -41,6 +41,7 @@ const FileSchema = z.strictObject({
       maxAttempts: z.coerce.number().int().min(1).max(100).optional(),
       retryBaseSec: positiveSeconds.optional(),
       retryMaxSec: positiveSeconds.optional(),
+      factoryExpirySec: positiveSeconds.optional(),
     })
     .optional(),
   factory: z
@@ -114,6 +115,7 @@ export const ENV_KEYS: Readonly<Record<string, string>> = {
   CONVEYOR_MAX_ATTEMPTS: 'leases.maxAttempts',
   CONVEYOR_RETRY_BASE_SEC: 'leases.retryBaseSec',
   CONVEYOR_RETRY_MAX_SEC: 'leases.retryMaxSec',
+  CONVEYOR_FACTORY_EXPIRY_SEC: 'leases.factoryExpirySec',
   CONVEYOR_FACTORY_ID: 'factory.id',
   CONVEYOR_SLOTS: 'factory.slots',
   CONVEYOR_WORKDIR: 'factory.workdir',
@@ -154,6 +156,8 @@ export interface Config {
     retryBaseMs: number;
     /** @default 300 000 */
     retryMaxMs: number;
+    /** A stopped or lost factory silent this long leaves the fleet list. @default 86 400 000 (a day) */
+    factoryExpiryMs: number;
   };
   factory: {
     /** @default hostname + a short random suffix */
@@ -366,6 +370,7 @@ function compile(file: FileConfig, source: string, env: NodeJS.ProcessEnv, base:
       maxAttempts: leases.maxAttempts ?? 3,
       retryBaseMs: Math.round((leases.retryBaseSec ?? 2) * 1000),
       retryMaxMs: Math.round((leases.retryMaxSec ?? 300) * 1000),
+      factoryExpiryMs: Math.round((leases.factoryExpirySec ?? 86_400) * 1000),
     },
     factory: {
       id: factory.id,

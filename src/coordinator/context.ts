@@ -19,6 +19,8 @@ export interface CoordinatorOptions {
   retryMaxMs: number;
   /** How often the reaper looks for expired leases and silent factories. @default min(1 000, leaseTtlMs / 4) */
   reaperIntervalMs?: number;
+  /** A stopped or lost factory silent this long is removed from the fleet list. @default 86 400 000 (a day) */
+  factoryExpiryMs?: number;
   /** @default 1 MiB */
   bodyLimitBytes: number;
 }

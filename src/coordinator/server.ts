@@ -15,6 +15,7 @@ export function coordinatorOptions(config: Config): CoordinatorOptions {
     maxAttempts: config.leases.maxAttempts,
     retryBaseMs: config.leases.retryBaseMs,
     retryMaxMs: config.leases.retryMaxMs,
+    factoryExpiryMs: config.leases.factoryExpiryMs,
     bodyLimitBytes: config.server.bodyLimitBytes,
   };
 }

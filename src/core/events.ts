@@ -188,7 +188,17 @@ export const EVENT_CATALOGUE = {
   'factory.lost': coordinator(
     ['coordinator'],
     z.strictObject({ factoryId: z.string(), lastHeartbeatAt: z.number() }),
-    'A factory was silent for three heartbeat intervals.',
+    'A factory was silent for three heartbeat intervals (one that said it stopped never is).',
+  ),
+  'factory.stopped': coordinator(
+    ['factory'],
+    z.strictObject({ factoryId: z.string() }),
+    'A factory said it stopped (its last heartbeat, as it exits): it is listed as `stopped`, not lost.',
+  ),
+  'factory.expired': coordinator(
+    ['coordinator'],
+    z.strictObject({ factoryId: z.string(), lastHeartbeatAt: z.number(), lost: z.boolean() }),
+    'A stopped or lost factory silent for `leases.factoryExpirySec` was removed from the fleet list.',
   ),
   'factory.draining': coordinator(
     ['human'],

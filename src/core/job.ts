@@ -190,7 +190,11 @@ export interface ConveyorEvent {
   payload: Record<string, unknown>;
 }
 
-export const FACTORY_HEALTH = ['ok', 'degraded', 'draining'] as const;
+/**
+ * What a factory says of itself in its heartbeats; `stopped` is its last one, sent as it exits (it is
+ * then never marked lost).
+ */
+export const FACTORY_HEALTH = ['ok', 'degraded', 'draining', 'stopped'] as const;
 export type FactoryHealth = (typeof FACTORY_HEALTH)[number];
 
 export interface Factory {

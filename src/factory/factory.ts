@@ -94,10 +94,11 @@ export function startFactory(options: FactoryOptions): FactoryRun {
     stopJobs.abort();
   };
 
-  const heartbeat = async (): Promise<FleetOutcome<HeartbeatAnswer>> => {
+  /** `last`: the factory is exiting; it says `stopped`, so the fleet lists it as stopped rather than lost. */
+  const heartbeat = async (last = false): Promise<FleetOutcome<HeartbeatAnswer>> => {
     const answer = await options.client.heartbeat({
       capabilities: options.capabilities,
-      health: draining.signal.aborted ? 'draining' : 'ok',
+      health: last ? 'stopped' : draining.signal.aborted ? 'draining' : 'ok',
       load: running,
       slots: options.slots,
       version: options.version,
@@ -211,8 +212,8 @@ export function startFactory(options: FactoryOptions): FactoryRun {
     beating.abort();
     stopJobs.abort();
     await beats;
-    // A last heartbeat so the fleet view shows the factory drained and idle.
-    await heartbeat();
+    // A last heartbeat so the fleet view shows the factory stopped (not lost once it falls silent).
+    await heartbeat(true);
     return outcomes;
   })();
 

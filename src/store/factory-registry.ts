@@ -1,8 +1,11 @@
-/** Factories as the store keeps them: registration by heartbeat, the drain flag (lost: `reaper-queries.ts`). */
+/**
+ * Factories as the store keeps them: registration by heartbeat (the last one of a factory that exits says
+ * `stopped`), the drain flag (lost and expired: `reaper-queries.ts`).
+ */
 import { ForbiddenError, NotFoundError } from '../core/errors.js';
 import type { Factory } from '../core/job.js';
 import { json, toFactory } from './rows.js';
-import { appendEvents, type StoreContext } from './store-context.js';
+import { appendEvents, type NewEvent, type StoreContext } from './store-context.js';
 import type { HeartbeatInput } from './store.js';
 
 export async function heartbeat(
@@ -37,23 +40,25 @@ export async function heartbeat(
             .where('id', '=', input.factoryId)
             .returningAll()
             .executeTakeFirstOrThrow();
-    const joined = existing === undefined || existing.lost === 1;
+    const stopping = input.health === 'stopped';
+    // Back after it was lost or had stopped (the same id started again) is a join too.
+    const joined = !stopping && (existing === undefined || existing.lost === 1 || existing.health === 'stopped');
+    const stopped = stopping && existing?.health !== 'stopped';
+    const events: NewEvent[] = [];
+    const event = { product: input.product, jobId: null, epoch: null, actor: 'factory' as const };
     if (joined) {
-      await appendEvents(trx, now, [
-        {
-          product: input.product,
-          jobId: null,
-          epoch: null,
-          type: 'factory.joined',
-          actor: 'factory',
-          payload: { factoryId: input.factoryId, capabilities: input.capabilities },
-        },
-      ]);
+      events.push({
+        ...event,
+        type: 'factory.joined',
+        payload: { factoryId: input.factoryId, capabilities: input.capabilities },
+      });
     }
-    return { factory: toFactory(row), joined };
+    if (stopped) events.push({ ...event, type: 'factory.stopped', payload: { factoryId: input.factoryId } });
+    await appendEvents(trx, now, events);
+    return { factory: toFactory(row), joined, changed: joined || stopped };
   });
-  if (result.joined) ctx.emit({ kind: 'events' });
-  return result;
+  if (result.changed) ctx.emit({ kind: 'events' });
+  return { factory: result.factory, joined: result.joined };
 }
 
 export async function listFactories(ctx: StoreContext, product: string): Promise<Factory[]> {

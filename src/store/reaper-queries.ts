@@ -1,6 +1,7 @@
 /**
  * The reaper's sweeps: leases that ran out (each job requeued or dead-lettered in its own transaction,
- * so one locked row never holds up the rest) and factories gone silent (marked lost).
+ * so one locked row never holds up the rest), factories gone silent (marked lost) and factories gone
+ * for long (removed from the fleet).
  */
 import type { Factory, JobSpec } from '../core/job.js';
 import { isReconcileOnly } from '../core/retry.js';
@@ -77,6 +78,8 @@ export async function markLostFactories(ctx: StoreContext, silentForMs: number):
       .updateTable('factories')
       .set({ lost: 1 })
       .where('lost', '=', 0)
+      // A factory that said it stopped is not lost: it is silent because it exited.
+      .where('health', '!=', 'stopped')
       .where('last_heartbeat_at', '<', now - silentForMs)
       .returningAll()
       .execute();
@@ -96,4 +99,34 @@ export async function markLostFactories(ctx: StoreContext, silentForMs: number):
   });
   if (lost.length > 0) ctx.emit({ kind: 'events' });
   return lost;
+}
+
+/**
+ * Removes the factories silent for longer than `silentForMs` (stopped or lost long ago) from the fleet,
+ * each with a `factory.expired` event. One that heartbeats again later simply joins again.
+ */
+export async function expireFactories(ctx: StoreContext, silentForMs: number): Promise<Factory[]> {
+  const now = ctx.clock.now();
+  const expired = await ctx.backend.writeTransaction(async (trx) => {
+    const rows = await trx
+      .deleteFrom('factories')
+      .where('last_heartbeat_at', '<', now - silentForMs)
+      .returningAll()
+      .execute();
+    await appendEvents(
+      trx,
+      now,
+      rows.map((r) => ({
+        product: r.product,
+        jobId: null,
+        epoch: null,
+        type: 'factory.expired',
+        actor: 'coordinator' as const,
+        payload: { factoryId: r.id, lastHeartbeatAt: r.last_heartbeat_at, lost: r.lost === 1 },
+      })),
+    );
+    return rows.map(toFactory);
+  });
+  if (expired.length > 0) ctx.emit({ kind: 'events' });
+  return expired;
 }

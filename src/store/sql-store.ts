@@ -5,7 +5,7 @@
  * - `job-queries.ts`: submit and reads (jobs, runs, the event stream)
  * - `lease-queries.ts`: claim and the lease holder's fenced writes (reports, renew, release, events, decompose)
  * - `human-actions.ts`: cancel, retry, unblock
- * - `reaper-queries.ts`: expired leases, lost factories
+ * - `reaper-queries.ts`: expired leases, lost and expired factories
  * - `factory-registry.ts`, `token-queries.ts`, `quarantine-queries.ts`: factories, tokens, quarantined results
  *
  * Every stage change goes through `transition.ts`. Each public method that changes state runs in one
@@ -184,6 +184,10 @@ export class SqlStore implements Store {
 
   markLostFactories(silentForMs: number): Promise<Factory[]> {
     return reaper.markLostFactories(this.ctx, silentForMs);
+  }
+
+  expireFactories(silentForMs: number): Promise<Factory[]> {
+    return reaper.expireFactories(this.ctx, silentForMs);
   }
 
   // ---- factories, tokens, quarantine (factory-registry.ts, token-queries.ts, quarantine-queries.ts)

@@ -404,6 +404,48 @@ describe.each(BACKENDS)('store on %s', (backend) => {
     await expect(store.setDrain('other', 'fx', true)).rejects.toBeInstanceOf(NotFoundError);
   });
 
+  it('keeps a factory that said it stopped as stopped (never lost), and expires the long gone from the list', async () => {
+    const p = 'fleet-stops';
+    const beat = (factoryId: string, health: 'ok' | 'stopped') =>
+      store.heartbeat({ product: p, factoryId, capabilities: ['node'], health, load: 0 });
+    await beat('clean', 'ok');
+    await beat('killed', 'ok');
+    clock.advance(1000);
+    await beat('clean', 'stopped');
+    // Said twice (a retried last heartbeat): one event.
+    await beat('clean', 'stopped');
+    clock.advance(31_000);
+    const lost = (await store.markLostFactories(30_000)).filter((f) => f.product === p);
+    expect(lost.map((f) => f.id)).toEqual(['killed']);
+    expect(await store.listFactories(p)).toEqual([
+      expect.objectContaining({ id: 'clean', health: 'stopped', lost: false }),
+      expect.objectContaining({ id: 'killed', health: 'ok', lost: true }),
+    ]);
+    // Gone for long: both leave the list; a third, still beating, stays.
+    await beat('alive', 'ok');
+    clock.advance(60_000);
+    await beat('alive', 'ok');
+    const expired = (await store.expireFactories(90_000)).filter((f) => f.product === p);
+    expect(expired.map((f) => f.id).sort()).toEqual(['clean', 'killed']);
+    expect((await store.listFactories(p)).map((f) => f.id)).toEqual(['alive']);
+    // The same id started again joins again.
+    expect((await beat('clean', 'ok')).joined).toBe(true);
+    const events = (await store.readEvents({ product: p, after: 0, limit: 100 })).map((e) => [
+      e.type,
+      e.payload.factoryId,
+    ]);
+    expect(events).toEqual([
+      ['factory.joined', 'clean'],
+      ['factory.joined', 'killed'],
+      ['factory.stopped', 'clean'],
+      ['factory.lost', 'killed'],
+      ['factory.joined', 'alive'],
+      ['factory.expired', 'clean'],
+      ['factory.expired', 'killed'],
+      ['factory.joined', 'clean'],
+    ]);
+  });
+
   it('lists jobs by stage and text with cursor pagination', async () => {
     const p = 'listing';
     for (let i = 0; i < 5; i++) await store.submit(newJob({ product: p, title: `Task ${i} 100%_done` }));

@@ -197,7 +197,10 @@ export interface Store {
   expireLeases(policy: RetryPolicy): Promise<ExpiredLease[]>;
 
   heartbeat(input: HeartbeatInput): Promise<{ factory: Factory; joined: boolean }>;
+  /** Marks factories silent for `silentForMs` lost (not those whose last heartbeat said `stopped`). */
   markLostFactories(silentForMs: number): Promise<Factory[]>;
+  /** Removes factories silent for `silentForMs` (stopped or lost long ago) from the fleet; answers them. */
+  expireFactories(silentForMs: number): Promise<Factory[]>;
   listFactories(product: string): Promise<Factory[]>;
   setDrain(product: string, factoryId: string, drain: boolean): Promise<Factory>;
 

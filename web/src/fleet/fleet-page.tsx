@@ -19,6 +19,7 @@ interface FleetData {
 
 function healthOf(factory: FactoryView): string {
   if (factory.lost) return 'lost';
+  if (factory.health === 'stopped') return 'stopped';
   if (factory.drain) return 'draining';
   return factory.health;
 }
@@ -160,15 +161,18 @@ export function FleetPage(): ReactNode {
                     )}
                   </dd>
                 </dl>
-                <button
-                  type="button"
-                  className={factory.drain ? '' : 'danger'}
-                  onClick={() => {
-                    void drain(factory, !factory.drain);
-                  }}
-                >
-                  {factory.drain ? 'Undrain' : 'Drain'}
-                </button>
+                {/* A stopped factory has nothing to drain; a drain flag left on it can still be cleared. */}
+                {(health !== 'stopped' || factory.drain) && (
+                  <button
+                    type="button"
+                    className={factory.drain ? '' : 'danger'}
+                    onClick={() => {
+                      void drain(factory, !factory.drain);
+                    }}
+                  >
+                    {factory.drain ? 'Undrain' : 'Drain'}
+                  </button>
+                )}
               </section>
             );
           })}

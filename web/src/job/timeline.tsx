@@ -89,6 +89,8 @@ export function summarize(event: EventView): string {
     case 'quarantine.triaged':
     case 'factory.joined':
     case 'factory.lost':
+    case 'factory.stopped':
+    case 'factory.expired':
     case 'factory.draining':
     case 'factory.undrained':
     case 'agent.message':
