@@ -1,10 +1,10 @@
 /**
  * The fleet as a person reads it, against a real coordinator on loopback and real factory processes: a
- * factory that exits cleanly says `stopped` (and is never marked lost), and factories gone for long leave
- * the list.
+ * factory that exits cleanly says `stopped` (and is never marked lost), factories gone for long leave the
+ * list, and a queued job no live factory can take says why (the API's job view and `conveyor job ID`).
  */
 import { execFile } from 'node:child_process';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { FAST_LEASES, startTestCoordinator, type TestCoordinator } from './helpers/coordinator.js';
 import { BIN, spawnFactory, until } from './helpers/factory-process.js';
 
@@ -73,5 +73,50 @@ describe('the fleet list', () => {
     const events = await tc.store.readEvents({ after: 0, limit: 1000 });
     const types = events.filter((e) => e.payload.factoryId === 'clean-exit').map((e) => e.type);
     expect(types).toEqual(['factory.joined', 'factory.stopped', 'factory.expired']);
+  });
+
+  it('a queued job no live factory can take says why, in the API and in `conveyor job ID`', async () => {
+    const beat = async (factoryId: string, capabilities: string[], health = 'ok'): Promise<void> => {
+      const answer = await tc.call('POST', '/api/fleet/factories/heartbeat', {
+        token: tc.tokens.factory,
+        json: { factoryId, capabilities, health, load: 0, slots: 1 },
+      });
+      expect(answer.status, JSON.stringify(answer.body)).toBe(200);
+    };
+    /** The factories kept alive: heartbeats at the pace of these tests' leases (500 ms), or they are lost. */
+    const alive = new Map<string, string[]>([['node-only', ['git', 'node']]]);
+    await beat('node-only', ['git', 'node']);
+    const beating = setInterval(() => {
+      // A beat still in flight when the test ends may meet the closing coordinator: that is no failure.
+      for (const [factoryId, capabilities] of alive) beat(factoryId, capabilities).catch(() => undefined);
+    }, 300);
+    onTestFinished(() => {
+      clearInterval(beating);
+    });
+    const submitted = await tc.call('POST', '/api/jobs', {
+      token: tc.tokens.submit,
+      json: { title: 'Needs Gemini', body: 'Do it with Gemini.', agent: { runtime: 'gemini' } },
+    });
+    expect(submitted.status, JSON.stringify(submitted.body)).toBe(201);
+    const id = submitted.body.id as string;
+    const view = (await tc.call('GET', `/api/jobs/${id}`)).body;
+    expect(view).toMatchObject({
+      stage: 'queued',
+      unclaimable: { reason: 'no factory with capability gemini', missingCapabilities: ['gemini'] },
+    });
+    const shown = await cli(['job', id]);
+    expect(shown.status, shown.stderr).toBe(0);
+    expect(shown.stdout).toContain('waiting: no factory with capability gemini');
+    const json = JSON.parse((await cli(['job', id, '--json'])).stdout);
+    expect(json.job.unclaimable.reason).toBe('no factory with capability gemini');
+
+    // A factory that has it, but says it stopped, does not count; one that runs does.
+    await beat('gemini-box', ['gemini', 'git'], 'stopped');
+    expect((await tc.call('GET', `/api/jobs/${id}`)).body.unclaimable.reason).toBe('no factory with capability gemini');
+    alive.set('gemini-box', ['gemini', 'git']);
+    await beat('gemini-box', ['gemini', 'git']);
+    expect((await tc.call('GET', `/api/jobs/${id}`)).body.unclaimable).toBeNull();
+    expect((await cli(['job', id])).stdout).not.toContain('waiting:');
+    await tc.call('POST', `/api/jobs/${id}/cancel`, { json: {} });
   });
 });

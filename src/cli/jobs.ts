@@ -123,6 +123,7 @@ export function registerJobCommands(program: Command): void {
         `stage ${job.stage}, epoch ${String(job.leaseEpoch)}, attempts ${String(job.attempts)}/${String(job.maxAttempts)}, updated ${ago(job.updatedAt)}`,
         job.lease === null ? 'no lease' : `leased by ${job.lease.factoryId} until ${job.lease.expiresAt}`,
       ];
+      if (job.unclaimable !== null) lines.push(`waiting: ${job.unclaimable.reason}`);
       if (job.error !== null) lines.push(`error: ${job.error.message}`);
       if (job.checkpoint !== null) lines.push(`checkpoint: ${job.checkpoint.wipBranch} @ ${job.checkpoint.wipCommit}`);
       if (job.after.length > 0) lines.push(`waits for subtasks ${job.after.join(', ')} to ship`);

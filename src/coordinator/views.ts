@@ -1,4 +1,5 @@
 /** Maps domain records to the wire shapes `protocol/views.ts` defines: times as ISO-8601 strings, nothing internal. */
+import type { Unclaimable } from '../core/claimable.js';
 import { positionLabel } from '../core/decomposition.js';
 import type { ConveyorEvent, Factory, Job, QuarantinedResult, Run } from '../core/job.js';
 import type { EventView, FactoryView, JobDetailView, JobView, QuarantineView, RunView } from '../protocol/views.js';
@@ -20,10 +21,11 @@ export function jobView(job: Job): JobView {
   };
 }
 
-export function jobDetailView(job: Job, children: readonly Job[]): JobDetailView {
+export function jobDetailView(job: Job, children: readonly Job[], unclaimable?: Unclaimable): JobDetailView {
   return {
     ...jobView(job),
     children: children.map((c) => ({ id: c.id, title: c.title, stage: c.stage, position: positionLabel(c) })),
+    unclaimable: unclaimable ?? null,
   };
 }
 

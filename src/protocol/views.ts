@@ -55,8 +55,15 @@ export type JobView = z.infer<typeof JobView>;
 export const ChildSummary = z.strictObject({ id: JOB_ID, title: z.string(), stage: STAGE, position: POSITION });
 export type ChildSummary = z.infer<typeof ChildSummary>;
 
-/** One job as `GET /api/jobs/:id` answers it: with its subtasks (empty unless it was decomposed). */
-export const JobDetailView = z.strictObject({ ...JobView.shape, children: z.array(ChildSummary) });
+/**
+ * One job as `GET /api/jobs/:id` answers it: with its subtasks (empty unless it was decomposed), and,
+ * while it is queued, why no factory can claim it when the fleet can tell (`core/claimable.ts`).
+ */
+export const JobDetailView = z.strictObject({
+  ...JobView.shape,
+  children: z.array(ChildSummary),
+  unclaimable: z.strictObject({ reason: z.string(), missingCapabilities: z.array(z.string()) }).nullable(),
+});
 export type JobDetailView = z.infer<typeof JobDetailView>;
 
 /** One lease of one job by one factory. */

@@ -1,4 +1,5 @@
 /** Reading one job, its runs and its events: the same three calls for factories and for people. */
+import { whyUnclaimable } from '../../core/claimable.js';
 import { NotFoundError } from '../../core/errors.js';
 import type { Role } from '../../core/job.js';
 import { JobParams } from '../../protocol/common.js';
@@ -21,7 +22,12 @@ export function jobReadRoutes(ctx: CoordinatorContext, prefix: string, access: r
       async handler({ params, principal }) {
         const job = await store.getJob(principal.product, params.id);
         if (job === undefined) throw new NotFoundError(`no job ${params.id} in product ${principal.product}`);
-        return jobDetailView(job, await store.listChildren(principal.product, job.id));
+        // A queued job says why nobody takes it when no live factory could (a capability nobody has).
+        const unclaimable =
+          job.stage === 'queued'
+            ? whyUnclaimable(job.requiredCapabilities, await store.listFactories(principal.product))
+            : undefined;
+        return jobDetailView(job, await store.listChildren(principal.product, job.id), unclaimable);
       },
     }),
     defineRoute({

@@ -99,6 +99,11 @@ export function JobPage({ id }: { id: string }): ReactNode {
           <strong>{job.error.code ?? 'error'}:</strong> {job.error.message}
         </p>
       )}
+      {job.unclaimable !== null && (
+        <p className="job-waiting" role="note" data-testid="job-unclaimable">
+          <strong>Waiting:</strong> {job.unclaimable.reason}
+        </p>
+      )}
       <JobActions job={job} quarantine={quarantine} onDone={reload} />
       {job.children.length > 0 && (
         <section className="subtasks">

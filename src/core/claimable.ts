@@ -1,0 +1,50 @@
+/**
+ * Why a queued job is not being claimed, as far as the fleet can tell: a claim takes a job only when
+ * the factory has every capability the job requires, and only live factories claim (not lost, not
+ * stopped, not draining).
+ */
+import type { Factory } from './job.js';
+
+export interface Unclaimable {
+  /** One line for people: "no factory with capability gemini". */
+  reason: string;
+  /** Required capabilities no live factory has (empty when each is somewhere, but never all on one). */
+  missingCapabilities: string[];
+}
+
+/** Whether `factory` claims jobs now. */
+export function isClaiming(factory: Pick<Factory, 'lost' | 'drain' | 'health'>): boolean {
+  return !factory.lost && !factory.drain && (factory.health === 'ok' || factory.health === 'degraded');
+}
+
+/**
+ * Why none of `factories` could claim a job requiring `required`, or undefined when one could. Only the
+ * factories that are claiming count.
+ */
+export function whyUnclaimable(
+  required: readonly string[],
+  factories: readonly Pick<Factory, 'lost' | 'drain' | 'health' | 'capabilities'>[],
+): Unclaimable | undefined {
+  const live = factories.filter(isClaiming);
+  if (live.some((f) => required.every((c) => f.capabilities.includes(c)))) return undefined;
+  const missing = required.filter((c) => !live.some((f) => f.capabilities.includes(c)));
+  if (live.length === 0) {
+    return {
+      reason:
+        missing.length === 0
+          ? 'no factory is running: start one with `conveyor factory`'
+          : `no factory is running (the job needs ${plural('capability', missing)} ${missing.join(', ')}): start one with \`conveyor factory\``,
+      missingCapabilities: missing,
+    };
+  }
+  if (missing.length > 0)
+    return {
+      reason: `no factory with ${plural('capability', missing)} ${missing.join(', ')}`,
+      missingCapabilities: missing,
+    };
+  return { reason: `no factory has all of ${required.join(', ')} at once`, missingCapabilities: [] };
+}
+
+function plural(word: string, items: readonly string[]): string {
+  return items.length === 1 ? word : `${word.replace(/y$/, 'ie')}s`;
+}
