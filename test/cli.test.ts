@@ -143,6 +143,62 @@ describe('conveyor CLI', () => {
     expect(cli(['--url', url, '--token', ADMIN, 'factories']).stdout).toContain('no factories');
   });
 
+  it("job --events prints a verify command's output as the lines it wrote, not an escaped string", async () => {
+    // Priority 9: claimed ahead of the jobs the tests before left queued.
+    const submitted = cli(
+      ['submit', '--yaml', '-', '--url', url, '--token', ADMIN],
+      'title: Verify me\npriority: 9\nbody: Do it.\n',
+    );
+    expect(submitted.status, submitted.stderr).toBe(0);
+    const id = submitted.stdout.trim();
+    const fleet = async (method: string, path: string, body: unknown): Promise<any> => {
+      const res = await fetch(`${url}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      expect(res.status).toBeLessThan(300);
+      return res.json();
+    };
+    const claimed = (await fleet('POST', '/api/fleet/claim', { factoryId: 'cli-verify', capabilities: [] })) as {
+      job: { id: string };
+      leaseEpoch: number;
+    };
+    expect(claimed.job.id).toBe(id);
+    const { leaseEpoch } = claimed;
+    await fleet('PATCH', `/api/fleet/jobs/${id}`, { factoryId: 'cli-verify', stage: 'building', leaseEpoch });
+    const outputTail = '> bookmarks@1.0.0 test\n  ✓ adds a tag\n  ✗ lists "tags"\n\t1 failed\n';
+    await fleet('POST', `/api/fleet/jobs/${id}/events`, {
+      factoryId: 'cli-verify',
+      leaseEpoch,
+      events: [
+        {
+          type: 'verify.result',
+          payload: { command: 'npm test', exitCode: 1, timedOut: false, durationMs: 812, outputTail },
+        },
+      ],
+    });
+    const shown = cli(['--url', url, '--token', ADMIN, 'job', id, '--events']);
+    expect(shown.status, shown.stderr).toBe(0);
+    const lines = shown.stdout.split('\n');
+    const head = lines.findIndex((line) => line.includes('verify.result'));
+    expect(lines[head]).toContain('{"command":"npm test","exitCode":1,"timedOut":false,"durationMs":812}');
+    expect(lines.slice(head + 1, head + 6)).toEqual([
+      '        outputTail:',
+      '          > bookmarks@1.0.0 test',
+      '            ✓ adds a tag',
+      '            ✗ lists "tags"',
+      '          \t1 failed',
+    ]);
+    expect(shown.stdout).not.toContain('\\n');
+    // Scripts still get the payload as recorded.
+    const json = JSON.parse(cli(['--url', url, '--token', ADMIN, 'job', id, '--events', '--json']).stdout) as {
+      events: { type: string; payload: { outputTail?: string } }[];
+    };
+    expect(json.events.find((e) => e.type === 'verify.result')?.payload.outputTail).toBe(outputTail);
+    await fleet('POST', `/api/jobs/${id}/cancel`, {});
+  });
+
   it('fails with one clear line and a non-zero exit', () => {
     writeFileSync(join(dir, 'bad.md'), '---\npriority: high\n---\nbody\n');
     const bad = cli(['--url', url, '--token', ADMIN, 'submit', 'bad.md']);

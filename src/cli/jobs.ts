@@ -11,11 +11,23 @@ import { CliError, clientOptions, request } from './client.js';
 import { configFrom, intFlag, readInput } from './common.js';
 import { ago, printJson, table } from './format.js';
 
-function describeEvent(event: EventView | ConveyorEvent): string {
+/**
+ * An event as lines for people: its type, the stage move and the short fields on the first line; a text
+ * field of several lines (verify output, an agent's message) below it as it was written, indented.
+ */
+function describeEvent(event: EventView | ConveyorEvent, indent: string): string[] {
   const { from, to, ...rest } = event.payload as { from?: string; to?: string } & Record<string, unknown>;
   const move = from !== undefined && to !== undefined ? `${from} → ${to}` : '';
-  const extra = Object.keys(rest).length > 0 ? JSON.stringify(rest) : '';
-  return [event.type, move, extra].filter((s) => s !== '').join('  ');
+  const short: Record<string, unknown> = {};
+  const blocks: string[] = [];
+  for (const [key, value] of Object.entries(rest)) {
+    if (typeof value === 'string' && value.includes('\n')) {
+      const text = value.replace(/\s+$/, '');
+      blocks.push(`${indent}${key}:`, ...text.split('\n').map((line) => `${indent}  ${line}`));
+    } else short[key] = value;
+  }
+  const extra = Object.keys(short).length > 0 ? JSON.stringify(short) : '';
+  return [[event.type, move, extra].filter((s) => s !== '').join('  '), ...blocks];
 }
 
 export function registerJobCommands(program: Command): void {
@@ -91,7 +103,7 @@ export function registerJobCommands(program: Command): void {
     .command('job')
     .description('Show one job with its runs, its parent or its subtasks (and its events with --events).')
     .argument('<id>', 'job id')
-    .option('--events', 'also list the job’s events')
+    .option('--events', 'also list the job’s events (text of several lines, such as verify output, as written)')
     .option('--json', 'print {job, runs, parent?, events?} as JSON (job.children lists its subtasks)')
     .action(async (id: string, flags: { events?: boolean; json?: boolean }, command: Command) => {
       const options = clientOptions(configFrom(command));
@@ -152,7 +164,11 @@ export function registerJobCommands(program: Command): void {
       if (events !== undefined) {
         lines.push(
           '',
-          ...events.map((e) => `${String(e.seq).padStart(6)}  ${e.at}  ${e.actor.padEnd(11)} ${describeEvent(e)}`),
+          ...events.flatMap((e) => {
+            const head = `${String(e.seq).padStart(6)}  ${e.at}  ${e.actor.padEnd(11)} `;
+            const [first = '', ...more] = describeEvent(e, ' '.repeat(8));
+            return [`${head}${first}`, ...more];
+          }),
         );
       }
       process.stdout.write(`${lines.join('\n')}\n`);
