@@ -38,6 +38,9 @@ describe('conveyor demo', () => {
     expect(summary.sampleTests, summary.sampleTestOutput).toBe('passed');
     // Progress: a line per stage, the dashboard URL, and replays labelled as such.
     expect(stderr).toContain(`dashboard ${summary.url}/`);
+    // The link dies with the demo: it says so, and how to keep it.
+    expect(stderr).toMatch(/the dashboard stops when the demo ends; run `conveyor demo --keep` to keep it serving/);
+    expect(stderr).toMatch(/done; stopping the dashboard and factories \(`conveyor demo --keep` keeps them serving/);
     expect(stderr).toMatch(/fix-average\s+shipped/);
     // The standard pipeline's QA ticket went back to the engineer, and the job still shipped.
     expect(stderr).toMatch(/add-median\s+role\s+qa failed \(iteration 1\)/);

@@ -145,6 +145,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     const loginLink = `${server.url}/login#code=${server.coordinator.loginCodes.issue()}`;
     say(`conveyor demo: sample repository ${sampleRepo}`);
     say(`conveyor demo: dashboard ${server.url}/  (sign in once: ${loginLink})`);
+    if (!options.keep) {
+      say('conveyor demo: the dashboard stops when the demo ends; run `conveyor demo --keep` to keep it serving');
+    }
     // The token goes by environment, not argv (argv is visible to every user of the machine).
     const factoryEnv = { ...options.env, CONVEYOR_TOKEN: factoryToken };
     for (const index of [1, 2]) factories.push(startFactoryProcess(dir, configPath, server.url, factoryEnv, index));
@@ -183,6 +186,11 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       sampleTests: tests.exitCode === 0 ? 'passed' : 'failed',
       sampleTestOutput: `${tests.stdoutTail}${tests.stderrTail}`.slice(-4000),
     };
+    if (!options.keep) {
+      say(
+        `conveyor demo: done; stopping the dashboard and factories (\`conveyor demo --keep\` keeps them serving until Ctrl-C; \`conveyor serve --config ${configPath} --open\` shows these jobs again)`,
+      );
+    }
     if (options.keep) {
       say(`conveyor demo: still serving ${server.url}/ with 2 factories; Ctrl-C to stop`);
       await new Promise<void>((done) => {
