@@ -18,7 +18,7 @@ import { SseParser } from '../web/src/api/sse.js';
 import { BoardStore } from '../web/src/board/board-store.js';
 import { agentLabel } from '../web/src/format.js';
 import { fieldOf } from '../web/src/submit/field-of.js';
-import { ensureWebBuilt, launchChromium } from './helpers/browser.js';
+import { chromiumPath, ensureWebBuilt, launchChromium } from './helpers/browser.js';
 import { DEFAULT_TEST_OPTIONS, startTestCoordinator, type TestCoordinator } from './helpers/coordinator.js';
 import { until } from './helpers/factory-process.js';
 
@@ -78,6 +78,8 @@ describe('dashboard in Chromium', () => {
   };
 
   beforeAll(async () => {
+    // First: without Chromium, say what to install before building or starting anything.
+    chromiumPath();
     ensureWebBuilt();
     mkdirSync(SHOTS, { recursive: true });
     tc = await startTestCoordinator('sqlite');
@@ -358,6 +360,8 @@ describe('dashboard in Chromium', () => {
 describe('dashboard files over HTTP', () => {
   let tc: TestCoordinator;
   beforeAll(async () => {
+    // First: without Chromium, say what to install before building or starting anything.
+    chromiumPath();
     ensureWebBuilt();
     tc = await startTestCoordinator('sqlite');
   });

@@ -1,7 +1,7 @@
 /** The built dashboard and a headless Chromium for the browser test and the dashboard benchmark. */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { accessSync, constants, existsSync, readdirSync, statSync } from 'node:fs';
+import { delimiter, join, resolve } from 'node:path';
 import { type Browser, chromium } from 'playwright-core';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
@@ -34,14 +34,46 @@ export function ensureWebBuilt(): void {
   );
 }
 
-/** Debian's Chromium, as .ci/run installs it. */
-export function chromiumPath(): string {
-  for (const candidate of ['/usr/bin/chromium', '/usr/bin/chromium-browser'])
-    if (existsSync(candidate)) return candidate;
+/** What to run when Chromium is missing, as `.ci/run` does. */
+export const CHROMIUM_INSTALL = 'sudo apt-get install chromium';
+
+/**
+ * No Chromium on this machine. Its stack is its message: the test runner prints one line saying what to
+ * install, not a trace through this helper.
+ */
+export class ChromiumMissingError extends Error {
+  constructor(searched: readonly string[]) {
+    super(
+      `the dashboard's browser test needs Chromium, and there is none (looked for ${searched.join(', ')} and chromium on PATH): install it with \`${CHROMIUM_INSTALL}\` (Debian, Ubuntu), as .ci/run does`,
+    );
+    this.name = 'ChromiumMissingError';
+    this.stack = `${this.name}: ${this.message}`;
+  }
+}
+
+/** Where Debian's and Ubuntu's packages put Chromium. */
+const CANDIDATES = ['/usr/bin/chromium', '/usr/bin/chromium-browser'];
+
+/** Debian's Chromium, as .ci/run installs it: a known path, else `chromium` or `chromium-browser` on `path`. */
+export function chromiumPath(options: { candidates?: readonly string[]; path?: string } = {}): string {
+  const candidates = options.candidates ?? CANDIDATES;
+  const path = options.path ?? process.env.PATH ?? '';
+  for (const candidate of candidates) if (isExecutable(candidate)) return candidate;
+  for (const dir of path.split(delimiter).filter((d) => d !== '')) {
+    for (const name of ['chromium', 'chromium-browser']) {
+      const candidate = join(dir, name);
+      if (isExecutable(candidate)) return candidate;
+    }
+  }
+  throw new ChromiumMissingError(candidates);
+}
+
+function isExecutable(file: string): boolean {
   try {
-    return execFileSync('which', ['chromium'], { encoding: 'utf8' }).trim();
+    accessSync(file, constants.X_OK);
+    return statSync(file).isFile();
   } catch {
-    throw new Error('Chromium not found: install it (apt-get install chromium), as .ci/run does');
+    return false;
   }
 }
 
