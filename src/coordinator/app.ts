@@ -22,6 +22,7 @@ import { fleetRoutes } from './routes/fleet.js';
 import { jobRoutes } from './routes/jobs.js';
 import { LoginCodes, loginRoutes } from './routes/login.js';
 import { systemRoutes } from './routes/system.js';
+import { tokenRoutes } from './routes/tokens.js';
 import { serveDashboard } from './static.js';
 import { VERSION } from '../version.js';
 
@@ -118,10 +119,14 @@ export async function buildCoordinator(options: BuildOptions): Promise<Coordinat
     ...factoryRoutes(context),
     ...eventRoutes(context),
     ...loginRoutes(context, loginCodes),
+    ...tokenRoutes(context),
   ];
   let document: Record<string, unknown> | undefined;
   const all: AnyRouteSpec[] = [...specs, ...systemRoutes(context, () => (document ??= openApiDocument(all, VERSION)))];
-  registerRoutes(app, new Authenticator(store), all);
+  const auth = new Authenticator(store, context.clock, (error) => {
+    logger.warn({ err: error }, 'cannot record when a token was last used');
+  });
+  registerRoutes(app, auth, all);
   await app.ready();
 
   const stopReaper = startReaper(context, options.reaperIntervalMs ?? Math.min(1000, options.leaseTtlMs / 4));
@@ -133,6 +138,7 @@ export async function buildCoordinator(options: BuildOptions): Promise<Coordinat
     async close() {
       closing.abort();
       waiters.close();
+      auth.close();
       await stopReaper();
       await app.close();
     },
