@@ -117,6 +117,7 @@ export function offlineMode(queueDir: string): OfflineMode {
     const folder = startQueueFolder({
       dir,
       log,
+      defaultRepo: config.factory.defaultRepo,
       async submit({ submission, idempotencyKey }) {
         const answer = await transport({
           method: 'POST',

@@ -17,6 +17,8 @@ import { gitSteps } from '../factory/git-steps.js';
 import type { AgentSettings } from '../factory/agent-step.js';
 import type { Config } from '../config/config.js';
 import { jobSecretNames, secretValues } from '../config/secrets.js';
+import { DEFAULT_REPO_CAPABILITY, isRemoteRepo } from '../core/repo.js';
+import { localRepoProblem } from '../intake/repo-path.js';
 import { VERSION } from '../version.js';
 import { CliError } from './client.js';
 import { configFrom, type GlobalFlags, intFlag } from './common.js';
@@ -34,6 +36,7 @@ interface FactoryFlags {
   logLevel?: string;
   logFormat?: string;
   queue?: string;
+  repo?: string;
 }
 
 export function registerFactoryCommand(program: Command): void {
@@ -57,9 +60,17 @@ export function registerFactoryCommand(program: Command): void {
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (default info)')
     .option('--log-format <format>', 'json (default: one object per line, with jobId, epoch and factoryId) or pretty')
     .option('--queue <dir>', 'offline: embedded coordinator in DIR/.conveyor, task files from DIR/inbox, no network')
+    .option(
+      '--repo <dir-or-url>',
+      'the repository of jobs that name none (factory.defaultRepo; env CONVEYOR_DEFAULT_REPO); the factory then advertises the capability default-repo',
+    )
     .addHelpText(
       'after',
       `
+A job names its repository (repo: an absolute path or a git URL). A job that names none runs only on
+a factory started with --repo, in that repository (it requires the capability default-repo); a factory
+never uses its own working directory as a job's repository.
+
 The token (CONVEYOR_TOKEN, --token-file, or --token: visible in ps to every user) needs the factory or admin role. SIGTERM or SIGINT drains: no new
 claims, running jobs get the grace period, then their leases are released. A 409 from the coordinator
 stops the job at once and ships nothing.`,
@@ -71,6 +82,7 @@ stops the job at once and ships nothing.`,
         'factory.workdir': flags.workdir,
         'factory.id': flags.id,
         'factory.graceSec': flags.graceSec,
+        'factory.defaultRepo': flags.repo,
         'server.logLevel': flags.logLevel,
         'server.logFormat': flags.logFormat,
       });
@@ -96,13 +108,31 @@ stops the job at once and ships nothing.`,
       const workdir = resolve(
         offline !== undefined && flags.workdir === undefined ? offline.workdir : config.factory.workdir,
       );
-      const capabilities =
+      const defaultRepo = config.factory.defaultRepo;
+      if (defaultRepo !== undefined && !isRemoteRepo(defaultRepo)) {
+        const problem = localRepoProblem(defaultRepo);
+        if (problem !== undefined) {
+          throw new CliError(
+            `--repo (factory.defaultRepo) ${defaultRepo} ${problem}; name the repository jobs without repo should change`,
+            2,
+          );
+        }
+      }
+      const listed =
         flags.capabilities !== undefined
           ? flags.capabilities
               .split(',')
               .map((c) => c.trim())
               .filter((c) => c !== '')
           : (config.factory.capabilities ?? (await detectCapabilities(config.processEnv.PATH ?? '')));
+      if (defaultRepo === undefined && listed.includes(DEFAULT_REPO_CAPABILITY)) {
+        throw new CliError(
+          `the capabilities name ${DEFAULT_REPO_CAPABILITY}, which says this factory has a default repository, but none is set; pass --repo DIR (factory.defaultRepo) or drop ${DEFAULT_REPO_CAPABILITY}`,
+          2,
+        );
+      }
+      // Jobs that name no repository require it: only a factory with a default repository takes them.
+      const capabilities = defaultRepo === undefined ? listed : [...new Set([...listed, DEFAULT_REPO_CAPABILITY])];
       const id = config.factory.id ?? `${hostname()}-${randomBytes(3).toString('hex')}`;
       const client =
         offline === undefined
@@ -117,7 +147,13 @@ stops the job at once and ships nothing.`,
               },
             });
       logger.info(
-        { factoryId: id, coordinator: offline?.dir ?? config.client.url, slots: config.factory.slots, capabilities },
+        {
+          factoryId: id,
+          coordinator: offline?.dir ?? config.client.url,
+          slots: config.factory.slots,
+          capabilities,
+          defaultRepo: defaultRepo ?? null,
+        },
         'factory starting',
       );
       if (flags.schedule !== undefined) {
@@ -135,7 +171,7 @@ stops the job at once and ships nothing.`,
         once: flags.once === true,
         steps: gitSteps({
           workdir,
-          defaultRepo: process.cwd(),
+          defaultRepo,
           env: agentEnvironment(config.processEnv),
           secretEnv: jobSecretNames(config),
           keepFailed: flags.keepFailed === true || config.factory.keepFailed,

@@ -46,6 +46,11 @@ export interface QueueFolderOptions {
    */
   submit(task: QueueSubmission): Promise<{ jobId: string; queueFile: string; stage: Stage }>;
   log(fields: Record<string, unknown>, message: string): void;
+  /**
+   * The repository of a task file that names none: the offline factory's default repository
+   * (`factory.defaultRepo`). Without one, such a file is rejected naming `repo`. @default none
+   */
+  defaultRepo?: string | undefined;
   /** A file is taken only once it has not changed for this long. @default 200 */
   settleMs?: number;
   /** Rescan of the inbox, in case a watch event was missed. @default 1 000 */
@@ -173,13 +178,13 @@ export function startQueueFolder(options: QueueFolderOptions): QueueFolder {
       return;
     }
     const hash = createHash('sha256').update(text).digest('hex').slice(0, 32);
-    const repo = submission.repo;
+    const repo = submission.repo ?? options.defaultRepo;
     const queueFile = freeName(name);
     const task: QueueSubmission = {
       submission: {
         ...submission,
         source: `file:${INBOX}/${name}`.slice(0, 500),
-        ...(repo !== undefined && isLocalPath(repo) && !isAbsolute(repo) ? { repo: resolve(dir, repo) } : {}),
+        ...(repo === undefined ? {} : { repo: isLocalPath(repo) && !isAbsolute(repo) ? resolve(dir, repo) : repo }),
         metadata: { ...submission.metadata, queueFile },
       },
       idempotencyKey: `queue:${name.slice(0, 120)}:${hash}`,
