@@ -1,16 +1,28 @@
 /** Client commands: submit, jobs, job, factories. */
-import { basename, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
+import { ConveyorError } from '../core/errors.js';
 import type { ConveyorEvent, JobSubmission } from '../core/job.js';
 import { DEFAULT_REPO_CAPABILITY } from '../core/repo.js';
 import { STAGES } from '../core/stages.js';
 import { dropIntoQueue, TASK_FILE } from '../intake/queue-folder.js';
-import { formatForPath, parseTaskFile } from '../intake/task-file.js';
+import { resolveRepo } from '../intake/repo-path.js';
+import { formatForPath, parseTaskFile, withRepo } from '../intake/task-file.js';
 import type { JobPage } from '../protocol/jobs.js';
 import type { EventView, FactoryView, JobDetailView, JobView, RunView } from '../protocol/views.js';
 import { CliError, clientOptions, request } from './client.js';
 import { configFrom, intFlag, readInput } from './common.js';
 import { ago, printJson, table } from './format.js';
+
+/** Runs `check`, naming `where` (the task file) in the message of a refusal it throws. */
+function named<T>(where: string, check: () => T): T {
+  try {
+    return check();
+  } catch (error) {
+    if (error instanceof ConveyorError) throw new CliError(`${where}: ${error.message}`);
+    throw error;
+  }
+}
 
 function describeEvent(event: EventView | ConveyorEvent): string {
   const { from, to, ...rest } = event.payload as { from?: string; to?: string } & Record<string, unknown>;
@@ -46,19 +58,33 @@ runs on a factory started with --repo DIR, in that repository).`,
       ) => {
         const text = readInput(file);
         const format = flags.yaml === true ? 'yaml' : formatForPath(file);
+        const where = file === '-' ? 'standard input' : file;
         // Validate locally first: the error then names the file, before any network call.
         const parsed = parseTaskFile(text, format);
+        // A relative repo is relative to the task file (standard input's: to here), resolved and checked now.
+        const repo = named(where, () =>
+          parsed.repo !== undefined
+            ? resolveRepo(parsed.repo, {
+                dir: file === '-' ? process.cwd() : dirname(resolve(file)),
+                what: file === '-' ? 'the working directory' : 'the task file',
+              })
+            : flags.repo !== undefined
+              ? resolveRepo(flags.repo, { dir: process.cwd(), what: 'the working directory' }, '--repo')
+              : undefined,
+        );
         if (flags.queue !== undefined) {
           const given = file === '-' ? `stdin-${String(Date.now())}` : basename(file);
           const name = TASK_FILE.test(given) ? given : `${given}${format === 'yaml' ? '.yaml' : '.md'}`;
-          const dropped = dropIntoQueue(flags.queue, name, text);
+          // The file leaves its folder: a relative repo is pinned to the path it meant here.
+          const pinned =
+            repo === undefined || repo === parsed.repo ? text : named(where, () => withRepo(text, format, repo));
+          const dropped = dropIntoQueue(flags.queue, name, pinned);
           process.stdout.write(`${join(flags.queue, 'inbox', dropped)}\n`);
           return;
         }
-        const repo = parsed.repo ?? flags.repo;
         if (repo === undefined && parsed.capabilities?.includes(DEFAULT_REPO_CAPABILITY) !== true) {
           throw new CliError(
-            `${file === '-' ? 'standard input' : file}: repo: required: the task names no repository; add repo: PATH_OR_URL to it (a path relative to the file), pass --repo, or run it in the default repository of a factory started with --repo by requiring capabilities: [${DEFAULT_REPO_CAPABILITY}]`,
+            `${where}: repo: required: the task names no repository; add repo: PATH_OR_URL to it (a path relative to the file), pass --repo, or run it in the default repository of a factory started with --repo by requiring capabilities: [${DEFAULT_REPO_CAPABILITY}]`,
           );
         }
         // Sent as the parsed submission: what the coordinator stores is what was checked here.

@@ -2,7 +2,9 @@
  * The queue folder of offline mode (DESIGN §2, §10): every task file that appears in `DIR/inbox/` is
  * parsed and submitted once (the idempotency key is the file name plus a hash of its content, so a
  * restart never submits twice), then moved to `DIR/queued/`. A file that does not validate goes to
- * `DIR/rejected/` with `<name>.error.txt` beside it; it never stops the watcher. Later moves (one folder
+ * `DIR/rejected/` with `<name>.error.txt` beside it; it never stops the watcher. A relative `repo` is
+ * relative to the task file (the inbox), and a local one must be a repository there; a task naming none
+ * takes the offline factory's default repository, if it has one. Later moves (one folder
  * per stage, a result file on the stages where a job rests) are asked for by the caller through
  * `place`, driven by the store's events. Watches with `fs.watch` and rescans periodically as a fallback.
  */
@@ -19,10 +21,11 @@ import {
   watch,
   writeFileSync,
 } from 'node:fs';
-import { isAbsolute, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { ConveyorError } from '../core/errors.js';
 import type { JobSubmission } from '../core/job.js';
 import { STAGES, type Stage } from '../core/stages.js';
+import { resolveRepo } from './repo-path.js';
 import { formatForPath, parseTaskFile } from './task-file.js';
 
 /** Task files the watcher takes; anything else in the inbox is left alone. */
@@ -65,11 +68,6 @@ export interface QueueFolder {
   place(name: string, stage: Stage, result?: Record<string, unknown>): Promise<void>;
   /** Stops watching (the moves already asked for finish first). */
   close(): Promise<void>;
-}
-
-/** Whether a task's `repo` is a local path (not a URL nor `user@host:path`). */
-function isLocalPath(repo: string): boolean {
-  return !/^[a-z][a-z0-9+.-]*:\/\//i.test(repo) && !/^[\w.-]+@[\w.-]+:/.test(repo);
 }
 
 /** The text of `<name>.error.txt`: the problem, each bad field, and the fix. */
@@ -171,20 +169,25 @@ export function startQueueFolder(options: QueueFolderOptions): QueueFolder {
     if (!existsSync(source)) return;
     const text = readFileSync(source, 'utf8');
     let submission: JobSubmission;
+    let repo: string | undefined;
     try {
       submission = parseTaskFile(text, formatForPath(name));
+      // A relative repo is relative to the task file (here, in the inbox), and a local one must be there.
+      repo =
+        submission.repo === undefined
+          ? options.defaultRepo
+          : resolveRepo(submission.repo, { dir: inbox, what: 'the task file' });
     } catch (error) {
       reject(name, source, error);
       return;
     }
     const hash = createHash('sha256').update(text).digest('hex').slice(0, 32);
-    const repo = submission.repo ?? options.defaultRepo;
     const queueFile = freeName(name);
     const task: QueueSubmission = {
       submission: {
         ...submission,
         source: `file:${INBOX}/${name}`.slice(0, 500),
-        ...(repo === undefined ? {} : { repo: isLocalPath(repo) && !isAbsolute(repo) ? resolve(dir, repo) : repo }),
+        ...(repo === undefined ? {} : { repo }),
         metadata: { ...submission.metadata, queueFile },
       },
       idempotencyKey: `queue:${name.slice(0, 120)}:${hash}`,
