@@ -53,7 +53,10 @@ export function registerFactoryCommand(program: Command): void {
     )
     .option('--workdir <dir>', 'mirrors, worktrees and the outbox (default .conveyor/factory)')
     .option('--id <id>', 'factory id (default: hostname and a short random suffix)')
-    .option('--once', 'claim up to --slots jobs once, run them, exit 0 only when all shipped')
+    .option(
+      '--once',
+      'claim up to --slots jobs once, run them, exit 0 only when all shipped; with --queue: take in every file of the inbox and run every queued job',
+    )
     .option('--schedule <cron>', 'run one --once pass per cron tick (5 fields, or 6 with seconds first)')
     .option('--grace-sec <n>', 'seconds running jobs get to finish when draining (default 60)')
     .option('--keep-failed', 'keep the worktree of a failed job for debugging')
@@ -161,6 +164,15 @@ stops the job at once and ships nothing.`,
         const problem = scheduleProblem(flags.schedule);
         if (problem !== undefined) throw new CliError(`--schedule "${flags.schedule}": ${problem}`, 2);
       }
+      // Offline, one pass runs everything the inbox held: it is taken in first (each file once it has
+      // settled), then every queued job is claimed until none is left.
+      const intake = offline !== undefined && flags.once === true ? await offline.takeInbox() : undefined;
+      if (intake !== undefined) {
+        logger.info(
+          { factoryId: id, submitted: intake.submitted, rejected: intake.rejected, left: intake.left },
+          `queue folder: took ${String(intake.submitted.length)} task file(s) from the inbox, rejected ${String(intake.rejected.length)}`,
+        );
+      }
       const options: FactoryOptions = {
         client,
         capabilities,
@@ -169,6 +181,7 @@ stops the job at once and ships nothing.`,
         outboxDir: join(workdir, 'outbox'),
         graceMs: config.factory.graceMs,
         once: flags.once === true,
+        untilEmpty: offline !== undefined,
         steps: gitSteps({
           workdir,
           defaultRepo,
@@ -230,7 +243,9 @@ stops the job at once and ships nothing.`,
       killAllProcessGroups();
       const shipped = outcomes.filter((o) => o.kind === 'shipped').length;
       logger.info({ factoryId: id, jobs: outcomes.length, shipped }, 'factory stopped');
-      if (flags.once === true && shipped !== outcomes.length) process.exitCode = 1;
+      // --once succeeds only when everything it took on shipped: no job failed, no task file was refused.
+      const refused = (intake?.rejected.length ?? 0) + (intake?.left.length ?? 0);
+      if (flags.once === true && (shipped !== outcomes.length || refused > 0)) process.exitCode = 1;
     });
 }
 

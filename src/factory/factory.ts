@@ -27,6 +27,11 @@ export interface FactoryOptions {
   graceMs?: number;
   /** Claim up to `slots` jobs once, run them, then stop. */
   once?: boolean;
+  /**
+   * With `once`: each slot keeps claiming until nothing is claimable, so one pass runs every job
+   * queued (offline mode's `--once`: everything the inbox held). @default false
+   */
+  untilEmpty?: boolean;
   log: (fields: Record<string, unknown>, message: string) => void;
   quarantine: (job: JobView, leaseEpoch: number, result: JobResult, reason: string) => Promise<void>;
 }
@@ -122,7 +127,7 @@ export function startFactory(options: FactoryOptions): FactoryRun {
         continue;
       }
       outcomes.push(await run(claim.value));
-      if (options.once === true) return;
+      if (options.once === true && options.untilEmpty !== true) return;
     }
   };
 

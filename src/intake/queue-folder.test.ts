@@ -1,5 +1,5 @@
 /** The queue folder's intake on real files: where a task's repo points, and what is refused. */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { gitIn, makeRepo, tempDir } from '../../test/helpers/git-repo.js';
@@ -12,13 +12,13 @@ describe('queue folder intake', () => {
   });
 
   /** A queue folder whose submissions are recorded (and answered as the coordinator would). */
-  function queue(dir: string, defaultRepo?: string): QueueSubmission[] {
+  function queue(dir: string, defaultRepo?: string, settleMs = 20): QueueSubmission[] {
     const submitted: QueueSubmission[] = [];
     folders.push(
       startQueueFolder({
         dir,
         defaultRepo,
-        settleMs: 20,
+        settleMs,
         rescanMs: 50,
         log: () => undefined,
         submit(task) {
@@ -81,5 +81,19 @@ describe('queue folder intake', () => {
     const byFile = new Map(submitted.map((t) => [t.submission.source, t.submission.repo]));
     expect(byFile.get('file:inbox/a.md')).toBe(repo);
     expect(byFile.get('file:inbox/b.md')).toBe('https://git.example/app.git');
+  });
+
+  it('takes everything in the inbox when asked, waiting for each file to settle, and says what became of it', async () => {
+    const dir = tempDir('queue');
+    const repo = makeRepo();
+    mkdirSync(join(dir, 'inbox'), { recursive: true });
+    writeFileSync(join(dir, 'inbox', 'fresh.md'), `---\nrepo: ${repo}\n---\nJust written.\n`);
+    writeFileSync(join(dir, 'inbox', 'bad.md'), '---\npriority: high\n---\nNo.\n');
+    writeFileSync(join(dir, 'inbox', 'notes.txt'), 'not a task file');
+    const submitted = queue(dir, undefined, 300);
+    const intake = await folders[0]!.takeAll();
+    expect(intake).toEqual({ submitted: ['fresh.md'], rejected: ['bad.md'], left: [] });
+    expect(submitted.map((t) => t.submission.repo)).toEqual([repo]);
+    expect(existsSync(join(dir, 'queued', 'fresh.md'))).toBe(true);
   });
 });
