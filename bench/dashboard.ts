@@ -106,7 +106,12 @@ async function pool(count: number, parallel: number, work: (i: number) => Promis
 async function submit(server: Server, product: string | undefined, title: string): Promise<string> {
   const job = await call<{ id: string }>(server, 'POST', '/api/jobs', {
     ...(product === undefined ? {} : { product }),
-    json: { title, body: `Benchmark task: ${title}`, agent: { runtime: 'command', run: 'true' } },
+    json: {
+      title,
+      body: `Benchmark task: ${title}`,
+      repo: 'https://git.example/bench.git',
+      agent: { runtime: 'command', run: 'true' },
+    },
   });
   return job.id;
 }

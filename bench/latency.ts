@@ -119,7 +119,7 @@ export async function wakeUpLatency(
       const answer = await coordinator.call(
         'POST',
         '/api/jobs',
-        { title: `wake ${i.toString()}`, body: 'noop' },
+        { title: `wake ${i.toString()}`, body: 'noop', repo: 'https://git.example/bench.git' },
         'submit',
       );
       if (answer.status !== 201) throw new Error(`POST /api/jobs answered ${answer.status.toString()}`);

@@ -183,7 +183,7 @@ describe.each(BACKENDS)('auth matrix over HTTP on %s', (backend) => {
 
   it('hides a job of product beta from a token bound to alpha', async () => {
     const submitted = await tc.call('POST', '/api/jobs', {
-      json: { title: 'Beta only', body: 'Belongs to beta.' },
+      json: { title: 'Beta only', body: 'Belongs to beta.', repo: 'https://git.example/app.git' },
       headers: { 'x-product-id': 'beta' },
     });
     expect(submitted.status).toBe(201);
@@ -202,7 +202,7 @@ describe.each(BACKENDS)('auth matrix over HTTP on %s', (backend) => {
 
     const alphaJob = await tc.call('POST', '/api/jobs', {
       token: tc.tokens.alphaSubmit,
-      json: { title: 'Alpha job', body: 'Belongs to alpha.' },
+      json: { title: 'Alpha job', body: 'Belongs to alpha.', repo: 'https://git.example/app.git' },
     });
     expect(alphaJob.status).toBe(201);
     const list = await tc.call('GET', '/api/jobs', { token: tc.tokens.alphaSubmit });
@@ -215,7 +215,7 @@ describe.each(BACKENDS)('auth matrix over HTTP on %s', (backend) => {
   it('shows an admin bound to alpha only alpha’s series on /metrics, and an unbound admin every product’s', async () => {
     for (const product of ['alpha', 'beta']) {
       const submitted = await tc.call('POST', '/api/jobs', {
-        json: { body: `Counted in ${product}.` },
+        json: { body: `Counted in ${product}.`, repo: 'https://git.example/app.git' },
         headers: { 'x-product-id': product },
       });
       expect(submitted.status).toBe(201);

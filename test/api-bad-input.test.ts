@@ -269,7 +269,7 @@ const VALID_BODIES: Readonly<Record<string, Record<string, unknown>>> = {
     leaseEpoch: 1,
     subtasks: [{ title: 'Part', body: 'Do part.', after: [] }],
   },
-  'POST /api/jobs': { title: 'Fix it', body: 'The parser drops the last line.' },
+  'POST /api/jobs': { title: 'Fix it', body: 'The parser drops the last line.', repo: 'https://git.example/app.git' },
   'POST /api/jobs/:id/cancel': { reason: 'not needed' },
   'POST /api/jobs/:id/unblock': { answer: 'yes' },
   'POST /api/factories/:id/drain': { drain: true },
@@ -634,7 +634,10 @@ describe.each(BACKENDS)('bad input over HTTP on %s', (backend) => {
 
   it('answers 422 naming the allowed stages to a report of "assigned" on a claimed job', async () => {
     const headers = { 'x-product-id': `stage-${backend}` };
-    const submitted = await tc.call('POST', '/api/jobs', { json: { body: 'Walk the stages.' }, headers });
+    const submitted = await tc.call('POST', '/api/jobs', {
+      json: { body: 'Walk the stages.', repo: 'https://git.example/app.git' },
+      headers,
+    });
     expect(submitted.status).toBe(201);
     const claimed = await tc.call('POST', '/api/fleet/claim', {
       token: tc.tokens.factory,

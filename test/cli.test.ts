@@ -76,7 +76,7 @@ describe('conveyor CLI', () => {
   it('cancels, retries and unblocks a job', async () => {
     const as = (args: string[]) => cli([...args, '--url', url, '--token', ADMIN, '--json']);
     const submitted = cli(
-      ['submit', '-', '--url', url, '--token', ADMIN, '--json'],
+      ['submit', '-', '--url', url, '--token', ADMIN, '--json', '--repo', 'https://git.example/app.git'],
       'title: Act on me\nbody: Do it.\n',
     );
     expect(submitted.status, submitted.stderr).toBe(0);
@@ -114,7 +114,10 @@ describe('conveyor CLI', () => {
     expect(created.status, created.stderr).toBe(0);
     const token = JSON.parse(created.stdout) as { secret: string; role: string; product: string };
     expect(token).toMatchObject({ role: 'submit', product: 'alpha' });
-    writeFileSync(join(dir, 'task.md'), '---\ntitle: Add tags\npriority: 2\n---\nTag the bookmarks.\n');
+    writeFileSync(
+      join(dir, 'task.md'),
+      '---\ntitle: Add tags\nrepo: https://git.example/app.git\npriority: 2\n---\nTag the bookmarks.\n',
+    );
     const auth = ['--url', url, '--token', token.secret];
     const submitted = cli([...auth, 'submit', 'task.md']);
     expect(submitted.status, submitted.stderr).toBe(0);
@@ -122,7 +125,11 @@ describe('conveyor CLI', () => {
     expect(id).toMatch(/^[0-9A-Z]{26}$/);
     expect(submitted.stderr).toContain('submitted: Add tags (queued)');
 
-    const viaStdin = cli([...auth, 'submit', '--yaml', '-'], 'goal: From standard input\n');
+    // A YAML task has no repo field: --repo names it.
+    const viaStdin = cli(
+      [...auth, 'submit', '--yaml', '--repo', 'https://git.example/app.git', '-'],
+      'goal: From standard input\n',
+    );
     expect(viaStdin.status, viaStdin.stderr).toBe(0);
 
     const list = cli([...auth, 'jobs', '--json']);

@@ -43,7 +43,9 @@ describe('dashboard in Chromium', () => {
   const cleanups: (() => Promise<void>)[] = [];
 
   const submit = async (title: string, extra: Record<string, unknown> = {}): Promise<string> => {
-    const answer = await tc.call('POST', '/api/jobs', { json: { title, body: `Task: ${title}`, ...extra } });
+    const answer = await tc.call('POST', '/api/jobs', {
+      json: { title, body: `Task: ${title}`, repo: 'https://git.example/app.git', ...extra },
+    });
     expect(answer.status).toBe(201);
     return answer.body.id as string;
   };
@@ -287,13 +289,17 @@ describe('dashboard in Chromium', () => {
     await page.getByLabel('Verify commands (one per line)').fill('npm test\nnpm run lint');
     await page.getByLabel('Ship').selectOption('branch');
     await page.getByRole('button', { name: 'Submit' }).click();
+    // A relative path means nothing to the coordinator: refused next to the field, naming the fix.
+    await page.locator('[data-field="repo"]', { hasText: 'relative path' }).waitFor();
+    await page.getByLabel('Repository').fill('/srv/repos/bookmarks');
+    await page.getByRole('button', { name: 'Submit' }).click();
     await page.waitForURL(/\/jobs\/[0-9A-Z]{26}$/);
     await page.getByRole('heading', { name: 'Add dark mode' }).waitFor();
     const id = page.url().split('/').at(-1)!;
     const job = (await tc.call('GET', `/api/jobs/${id}`)).body as JobView;
     expect(job).toMatchObject({
       title: 'Add dark mode',
-      repo: '../bookmarks',
+      repo: '/srv/repos/bookmarks',
       pipeline: 'solo',
       agent: { runtime: 'command', model: 'small', run: 'echo dark' },
       verify: ['npm test', 'npm run lint'],

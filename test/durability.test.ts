@@ -82,7 +82,12 @@ describe.each(BACKENDS)('kill -9 durability on %s', (backend) => {
           const res = await fetch(`${first.url}/api/jobs`, {
             method: 'POST',
             headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
-            body: JSON.stringify({ title, body: `Submission ${key}.`, idempotencyKey: key }),
+            body: JSON.stringify({
+              title,
+              body: `Submission ${key}.`,
+              repo: 'https://git.example/app.git',
+              idempotencyKey: key,
+            }),
           });
           status = res.status;
           const body = (await res.json()) as { id: string };
@@ -133,7 +138,12 @@ describe.each(BACKENDS)('kill -9 durability on %s', (backend) => {
 
     // Retrying a submission whose answer was lost (the same submission): created now (201) or found (200), never both.
     const retry = (key: string, title: string): Promise<Answer> =>
-      request(second.url, 'POST', '/api/jobs', { title, body: `Submission ${key}.`, idempotencyKey: key });
+      request(second.url, 'POST', '/api/jobs', {
+        title,
+        body: `Submission ${key}.`,
+        repo: 'https://git.example/app.git',
+        idempotencyKey: key,
+      });
     const retried = new Map<string, string>();
     await inBatches([...unanswered, ...ackedNoBody], 16, async ([key, title]) => {
       const answer = await retry(key, title);

@@ -34,7 +34,9 @@ describe('a factory restarted on the workdir of one killed with -9', () => {
     expect((await tc.call('POST', `/api/jobs/${id}/cancel`, { json: {} })).body.stage).toBe('cancelled');
 
     // Another job whose lease a factory sharing the workdir holds: its worktree must stay.
-    const other = (await tc.call('POST', '/api/jobs', { json: { body: 'Held elsewhere.' } })).body.id as string;
+    const other = (
+      await tc.call('POST', '/api/jobs', { json: { body: 'Held elsewhere.', repo: 'https://git.example/app.git' } })
+    ).body.id as string;
     const held = await tc.call('POST', '/api/fleet/claim', {
       token: tc.tokens.factory,
       json: { factoryId: 'restart-neighbour', capabilities: [] },

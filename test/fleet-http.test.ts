@@ -22,7 +22,7 @@ describe.each(BACKENDS)('fleet protocol over HTTP on %s', (backend) => {
 
   const submit = async (product: string, title = 'task') => {
     const res = await tc.call('POST', '/api/jobs', {
-      json: { title, body: 'Do the thing.' },
+      json: { title, body: 'Do the thing.', repo: 'https://git.example/app.git' },
       headers: { 'x-product-id': product },
     });
     expect(res.status).toBe(201);
@@ -134,7 +134,12 @@ describe.each(BACKENDS)('fleet protocol over HTTP on %s', (backend) => {
 
   it('hands a job on a CLI agent only to a factory that has that CLI', async () => {
     const res = await tc.call('POST', '/api/jobs', {
-      json: { body: 'Use Claude.', agent: { runtime: 'claude-code' }, capabilities: ['linux'] },
+      json: {
+        body: 'Use Claude.',
+        repo: 'https://git.example/app.git',
+        agent: { runtime: 'claude-code' },
+        capabilities: ['linux'],
+      },
       headers: { 'x-product-id': 'cli-agent' },
     });
     expect(res.body.requiredCapabilities).toEqual(['claude', 'linux']);
@@ -255,7 +260,8 @@ describe.each(BACKENDS)('fleet protocol over HTTP on %s', (backend) => {
   });
 
   it('accepts a task file as text/markdown: the same job for a repeated idempotency key, 409 for a changed file', async () => {
-    const text = '---\ntitle: From a file\npriority: 4\nverify: ["npm test"]\n---\n# Heading\nBody text.\n';
+    const text =
+      '---\ntitle: From a file\nrepo: https://git.example/app.git\npriority: 4\nverify: ["npm test"]\n---\n# Heading\nBody text.\n';
     const send = () =>
       tc.call('POST', '/api/jobs', {
         body: text,

@@ -24,7 +24,10 @@ describe.each(BACKENDS)('the lease holder over HTTP on %s', (backend) => {
     tc.call(method, path, { token: tc.tokens.factory, headers, ...(json === undefined ? {} : { json }) });
 
   it('refuses every fenced write from a second factory that read the epoch, leaving the job unharmed', async () => {
-    const submitted = await tc.call('POST', '/api/jobs', { json: { body: 'Do the thing.' }, headers });
+    const submitted = await tc.call('POST', '/api/jobs', {
+      json: { body: 'Do the thing.', repo: 'https://git.example/app.git' },
+      headers,
+    });
     const id = submitted.body.id as string;
     const claimed = await fleet('POST', '/api/fleet/claim', { factoryId: 'f1', capabilities: [] });
     expect(claimed.body.job.id).toBe(id);
@@ -81,7 +84,10 @@ describe.each(BACKENDS)('the lease holder over HTTP on %s', (backend) => {
   });
 
   it('requires the writing factory on every fenced write', async () => {
-    const submitted = await tc.call('POST', '/api/jobs', { json: { body: 'Name yourself.' }, headers });
+    const submitted = await tc.call('POST', '/api/jobs', {
+      json: { body: 'Name yourself.', repo: 'https://git.example/app.git' },
+      headers,
+    });
     const id = submitted.body.id as string;
     const { leaseEpoch } = (await fleet('POST', '/api/fleet/claim', { factoryId: 'f1', capabilities: [] })).body as {
       leaseEpoch: number;
@@ -100,7 +106,10 @@ describe.each(BACKENDS)('the lease holder over HTTP on %s', (backend) => {
     expect(refused.body.error.message).toBe('this token is bound to factory f-bound, not f-other');
     expect((await as('POST', '/api/fleet/factories/heartbeat', { factoryId: 'f-bound', ...beat })).status).toBe(200);
 
-    const submitted = await tc.call('POST', '/api/jobs', { json: { body: 'Bound.' }, headers });
+    const submitted = await tc.call('POST', '/api/jobs', {
+      json: { body: 'Bound.', repo: 'https://git.example/app.git' },
+      headers,
+    });
     const id = submitted.body.id as string;
     expect((await as('POST', '/api/fleet/claim', { factoryId: 'f-other', capabilities: [] })).status).toBe(403);
     expect((await fleet('GET', `/api/fleet/jobs/${id}`)).body.stage).toBe('queued');

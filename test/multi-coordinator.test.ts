@@ -42,7 +42,9 @@ describe('two coordinators sharing one PostgreSQL database', () => {
 
   it('hands every job to exactly one claimer across both coordinators', async () => {
     for (let i = 0; i < 60; i++)
-      expect((await onA('POST', '/api/jobs', { body: `job ${String(i)}` })).status).toBe(201);
+      expect(
+        (await onA('POST', '/api/jobs', { body: `job ${String(i)}`, repo: 'https://git.example/app.git' })).status,
+      ).toBe(201);
     const claimed: string[] = [];
     await Promise.all(
       Array.from({ length: 8 }, async (_, n) => {
@@ -64,7 +66,10 @@ describe('two coordinators sharing one PostgreSQL database', () => {
     const started = Date.now();
     const waiting = onB('POST', '/api/fleet/claim', { factoryId: 'waiter', capabilities: [], waitMs: 10_000 });
     await new Promise((resolve) => setTimeout(resolve, 200));
-    const submitted = await onA('POST', '/api/jobs', { body: 'wake the other side' });
+    const submitted = await onA('POST', '/api/jobs', {
+      body: 'wake the other side',
+      repo: 'https://git.example/app.git',
+    });
     const res = await waiting;
     expect(res.status).toBe(200);
     expect(res.body.job.id).toBe(submitted.body.id);
@@ -72,7 +77,7 @@ describe('two coordinators sharing one PostgreSQL database', () => {
   });
 
   it('fences across coordinators: a claim made on one refuses a stale write on the other', async () => {
-    const job = (await onA('POST', '/api/jobs', { body: 'fenced across' })).body;
+    const job = (await onA('POST', '/api/jobs', { body: 'fenced across', repo: 'https://git.example/app.git' })).body;
     const first = (await onA('POST', '/api/fleet/claim', { factoryId: 'x', capabilities: [] })).body;
     expect(first.job.id).toBe(job.id);
     const stale = await onB('PATCH', `/api/fleet/jobs/${job.id as string}`, {
@@ -97,7 +102,9 @@ describe('two coordinators sharing one PostgreSQL database', () => {
     });
     const reader = res.body!.getReader();
     const decoder = new TextDecoder();
-    const submitted = (await onA('POST', '/api/jobs', { body: 'seen from the other side' })).body;
+    const submitted = (
+      await onA('POST', '/api/jobs', { body: 'seen from the other side', repo: 'https://git.example/app.git' })
+    ).body;
     let text = '';
     const deadline = Date.now() + 5000;
     while (!text.includes(submitted.id as string) && Date.now() < deadline) {

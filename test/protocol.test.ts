@@ -38,7 +38,7 @@ describe.each(BACKENDS)('the protocol on %s', (backend) => {
 
   it('real answers parse with the protocol schemas: a claimed job, a job detail, its runs and events, subtasks', async () => {
     const submitted = await tc.call('POST', '/api/jobs', {
-      json: { title: 'Split me', body: 'Two parts.' },
+      json: { title: 'Split me', body: 'Two parts.', repo: 'https://git.example/app.git' },
       headers: as,
     });
     const job = JobView.parse(submitted.body);
@@ -79,7 +79,10 @@ describe.each(BACKENDS)('the protocol on %s', (backend) => {
   });
 
   it('an answer that leaves the contract fails the check every HTTP test makes', async () => {
-    const submitted = await tc.call('POST', '/api/jobs', { json: { body: 'Checked.' }, headers: as });
+    const submitted = await tc.call('POST', '/api/jobs', {
+      json: { body: 'Checked.', repo: 'https://git.example/app.git' },
+      headers: as,
+    });
     const { createdAt: _dropped, ...withoutCreatedAt } = submitted.body as Record<string, unknown>;
     const path = `/api/jobs/${String(submitted.body.id)}/cancel`;
     expect(() => {

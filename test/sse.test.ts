@@ -154,7 +154,7 @@ describe.each(BACKENDS)('event stream on %s', (backend) => {
       for (let i = 0; !stopped; i++) {
         const submitted = await tc.call('POST', '/api/jobs', {
           token: tc.tokens.submit,
-          json: { title: `stream ${n}/${i}`, body: 'Produce some events.' },
+          json: { title: `stream ${n}/${i}`, body: 'Produce some events.', repo: 'https://git.example/app.git' },
         });
         expect(submitted.status).toBe(201);
         jobs.push(submitted.body.id as string);
@@ -262,7 +262,7 @@ describe.each(BACKENDS)('event stream on %s', (backend) => {
     for (let i = 0; i < 21; i++) {
       const submitted = await tc.call('POST', '/api/jobs', {
         token: tc.tokens.submit,
-        json: { title: `resume ${i}`, body: 'Something to resume over.' },
+        json: { title: `resume ${i}`, body: 'Something to resume over.', repo: 'https://git.example/app.git' },
       });
       expect(submitted.status).toBe(201);
     }
@@ -316,7 +316,7 @@ describe.each(BACKENDS)('event stream on %s', (backend) => {
         const started = Date.now();
         const submitted = await tc.call('POST', '/api/jobs', {
           token: tc.tokens.submit,
-          json: { title: `live ${i}`, body: 'Arrive live.' },
+          json: { title: `live ${i}`, body: 'Arrive live.', repo: 'https://git.example/app.git' },
         });
         expect(submitted.status).toBe(201);
         const frame = await client.next(1000 - (Date.now() - started));
@@ -372,7 +372,7 @@ describe('event stream on postgres behind a running transaction', () => {
       await blocker.query('select pg_current_xact_id()');
       const submitted = await tc.call('POST', '/api/jobs', {
         token: tc.tokens.submit,
-        json: { title: 'held back', body: 'Wait for the older transaction.' },
+        json: { title: 'held back', body: 'Wait for the older transaction.', repo: 'https://git.example/app.git' },
       });
       expect(submitted.status).toBe(201);
       expect(await client.next(200), 'held back while the older transaction runs').toBeUndefined();

@@ -16,7 +16,8 @@ export async function createExecutor(agent: AgentSpec): Promise<ExecutorChoice> 
         return {
           failure: {
             code: 'invalid_job',
-            message: 'agent.run: the command runtime needs a command to run; set agent.run',
+            message:
+              'agent.run: the command runtime runs the shell command in agent.run, and none is set; set agent.run, or pick an agent runtime (builtin, claude-code, codex, gemini, droid)',
           },
         };
       }

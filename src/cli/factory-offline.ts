@@ -17,7 +17,7 @@ import { type ErrorDetail, ValidationError } from '../core/errors.js';
 import type { Job } from '../core/job.js';
 import type { Redactor } from '../core/redact.js';
 import { type Stage, TERMINAL_STAGES } from '../core/stages.js';
-import { startQueueFolder, type QueueFolder } from '../intake/queue-folder.js';
+import { type InboxIntake, startQueueFolder, type QueueFolder } from '../intake/queue-folder.js';
 import { openStore } from '../store/open-store.js';
 import type { Store } from '../store/store.js';
 import { FleetClient, type Transport } from '../factory/fleet-client.js';
@@ -97,6 +97,11 @@ export interface OfflineMode {
     redactor: Redactor;
     log: (fields: Record<string, unknown>, message: string) => void;
   }): Promise<FleetClient>;
+  /**
+   * Takes every task file in the inbox now (each once it has settled) and answers what became of them;
+   * after `start`. `--once` calls it before the factory claims anything.
+   */
+  takeInbox(): Promise<InboxIntake>;
   /** Stops the queue folder, the coordinator and the store (after the factory stopped). */
   close(): Promise<void>;
 }
@@ -105,6 +110,7 @@ export function offlineMode(queueDir: string): OfflineMode {
   const dir = resolve(queueDir);
   const token = newTokenSecret();
   const stops: (() => Promise<void> | void)[] = [];
+  let queueFolder: QueueFolder | undefined;
 
   const start: OfflineMode['start'] = async ({ config, factoryId, logger, redactor, log }) => {
     mkdirSync(join(dir, '.conveyor'), { recursive: true });
@@ -117,6 +123,7 @@ export function offlineMode(queueDir: string): OfflineMode {
     const folder = startQueueFolder({
       dir,
       log,
+      defaultRepo: config.factory.defaultRepo,
       async submit({ submission, idempotencyKey }) {
         const answer = await transport({
           method: 'POST',
@@ -141,6 +148,7 @@ export function offlineMode(queueDir: string): OfflineMode {
         };
       },
     });
+    queueFolder = folder;
     stops.push(() => folder.close());
     stops.push(followJobs(store, folder, redactor, log));
     // Reports are redacted before they are queued or sent, as in fleet mode.
@@ -152,6 +160,10 @@ export function offlineMode(queueDir: string): OfflineMode {
     token,
     workdir: join(dir, '.conveyor', 'factory'),
     start,
+    takeInbox() {
+      if (queueFolder === undefined) throw new Error('takeInbox: start the offline mode first');
+      return queueFolder.takeAll();
+    },
     async close() {
       for (const stop of stops.splice(0).reverse()) await stop();
     },
@@ -226,5 +238,9 @@ function followJobs(
     unsubscribe();
     clearInterval(timer);
     await running;
+    // A last pass: the final moves (a job shipped just before the factory stopped) reach the folders.
+    await pass().catch((error: unknown) => {
+      log({ err: error }, 'queue folder: cannot follow the jobs');
+    });
   };
 }

@@ -16,6 +16,8 @@ import { gitSteps } from '../factory/git-steps.js';
 import type { AgentSettings } from '../factory/agent-step.js';
 import type { Config } from '../config/config.js';
 import { jobSecretNames, secretValues } from '../config/secrets.js';
+import { DEFAULT_REPO_CAPABILITY, isRemoteRepo } from '../core/repo.js';
+import { localRepoProblem } from '../intake/repo-path.js';
 import { VERSION } from '../version.js';
 import { CliError } from './client.js';
 import { configFrom, type GlobalFlags, intFlag } from './common.js';
@@ -33,6 +35,7 @@ interface FactoryFlags {
   logLevel?: string;
   logFormat?: string;
   queue?: string;
+  repo?: string;
 }
 
 export function registerFactoryCommand(program: Command): void {
@@ -49,7 +52,10 @@ export function registerFactoryCommand(program: Command): void {
     )
     .option('--workdir <dir>', 'mirrors, worktrees and the outbox (default .conveyor/factory)')
     .option('--id <id>', 'factory id (default: hostname and a short random suffix)')
-    .option('--once', 'claim up to --slots jobs once, run them, exit 0 only when all shipped')
+    .option(
+      '--once',
+      'claim up to --slots jobs once, run them, exit 0 only when all shipped; with --queue: take in every file of the inbox and run every queued job',
+    )
     .option('--schedule <cron>', 'run one --once pass per cron tick (5 fields, or 6 with seconds first)')
     .option('--grace-sec <n>', 'seconds running jobs get to finish when draining (default 60)')
     .option('--keep-failed', 'keep the worktree of a failed job for debugging')
@@ -59,9 +65,17 @@ export function registerFactoryCommand(program: Command): void {
       'auto (default: pretty on a terminal, json otherwise), json (one object per line, with jobId, epoch and factoryId) or pretty',
     )
     .option('--queue <dir>', 'offline: embedded coordinator in DIR/.conveyor, task files from DIR/inbox, no network')
+    .option(
+      '--repo <dir-or-url>',
+      'the repository of jobs that name none (factory.defaultRepo; env CONVEYOR_DEFAULT_REPO); the factory then advertises the capability default-repo',
+    )
     .addHelpText(
       'after',
       `
+A job names its repository (repo: an absolute path or a git URL). A job that names none runs only on
+a factory started with --repo, in that repository (it requires the capability default-repo); a factory
+never uses its own working directory as a job's repository.
+
 The token (CONVEYOR_TOKEN, --token-file, or --token: visible in ps to every user) needs the factory or
 admin role.
 
@@ -78,6 +92,7 @@ queued again without waiting for the lease to expire, no attempt counted) and th
         'factory.workdir': flags.workdir,
         'factory.id': flags.id,
         'factory.graceSec': flags.graceSec,
+        'factory.defaultRepo': flags.repo,
         'server.logLevel': flags.logLevel,
         'server.logFormat': flags.logFormat,
       });
@@ -102,13 +117,31 @@ queued again without waiting for the lease to expire, no attempt counted) and th
       const workdir = resolve(
         offline !== undefined && flags.workdir === undefined ? offline.workdir : config.factory.workdir,
       );
-      const capabilities =
+      const defaultRepo = config.factory.defaultRepo;
+      if (defaultRepo !== undefined && !isRemoteRepo(defaultRepo)) {
+        const problem = localRepoProblem(defaultRepo);
+        if (problem !== undefined) {
+          throw new CliError(
+            `--repo (factory.defaultRepo) ${defaultRepo} ${problem}; name the repository jobs without repo should change`,
+            2,
+          );
+        }
+      }
+      const listed =
         flags.capabilities !== undefined
           ? flags.capabilities
               .split(',')
               .map((c) => c.trim())
               .filter((c) => c !== '')
           : (config.factory.capabilities ?? (await detectCapabilities(config.processEnv.PATH ?? '')));
+      if (defaultRepo === undefined && listed.includes(DEFAULT_REPO_CAPABILITY)) {
+        throw new CliError(
+          `the capabilities name ${DEFAULT_REPO_CAPABILITY}, which says this factory has a default repository, but none is set; pass --repo DIR (factory.defaultRepo) or drop ${DEFAULT_REPO_CAPABILITY}`,
+          2,
+        );
+      }
+      // Jobs that name no repository require it: only a factory with a default repository takes them.
+      const capabilities = defaultRepo === undefined ? listed : [...new Set([...listed, DEFAULT_REPO_CAPABILITY])];
       const id = config.factory.id ?? `${hostname()}-${randomBytes(3).toString('hex')}`;
       const client =
         offline === undefined
@@ -123,13 +156,28 @@ queued again without waiting for the lease to expire, no attempt counted) and th
               },
             });
       logger.info(
-        { factoryId: id, coordinator: offline?.dir ?? config.client.url, slots: config.factory.slots, capabilities },
+        {
+          factoryId: id,
+          coordinator: offline?.dir ?? config.client.url,
+          slots: config.factory.slots,
+          capabilities,
+          defaultRepo: defaultRepo ?? null,
+        },
         'factory starting',
       );
       if (flags.schedule !== undefined) {
         if (flags.once === true) throw new CliError('--schedule runs --once passes itself: pass one or the other', 2);
         const problem = scheduleProblem(flags.schedule);
         if (problem !== undefined) throw new CliError(`--schedule "${flags.schedule}": ${problem}`, 2);
+      }
+      // Offline, one pass runs everything the inbox held: it is taken in first (each file once it has
+      // settled), then every queued job is claimed until none is left.
+      const intake = offline !== undefined && flags.once === true ? await offline.takeInbox() : undefined;
+      if (intake !== undefined) {
+        logger.info(
+          { factoryId: id, submitted: intake.submitted, rejected: intake.rejected, left: intake.left },
+          `queue folder: took ${String(intake.submitted.length)} task file(s) from the inbox, rejected ${String(intake.rejected.length)}`,
+        );
       }
       const options: FactoryOptions = {
         client,
@@ -139,9 +187,10 @@ queued again without waiting for the lease to expire, no attempt counted) and th
         outboxDir: join(workdir, 'outbox'),
         graceMs: config.factory.graceMs,
         once: flags.once === true,
+        untilEmpty: offline !== undefined,
         steps: gitSteps({
           workdir,
-          defaultRepo: process.cwd(),
+          defaultRepo,
           env: agentEnvironment(config.processEnv),
           secretEnv: jobSecretNames(config),
           keepFailed: flags.keepFailed === true || config.factory.keepFailed,
@@ -215,7 +264,9 @@ queued again without waiting for the lease to expire, no attempt counted) and th
       killAllProcessGroups();
       const shipped = outcomes.filter((o) => o.kind === 'shipped').length;
       logger.info({ factoryId: id, jobs: outcomes.length, shipped }, 'factory stopped');
-      if (flags.once === true && shipped !== outcomes.length) process.exitCode = 1;
+      // --once succeeds only when everything it took on shipped: no job failed, no task file was refused.
+      const refused = (intake?.rejected.length ?? 0) + (intake?.left.length ?? 0);
+      if (flags.once === true && (shipped !== outcomes.length || refused > 0)) process.exitCode = 1;
       // Stopped before its jobs were done: say so the way a shell does for a process a signal ended.
       if (stoppedBy !== undefined) process.exitCode = signalExitCode(stoppedBy);
     });

@@ -1,15 +1,28 @@
 /** Client commands: submit, jobs, job, factories. */
-import { basename, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import type { ConveyorEvent } from '../core/job.js';
+import { ConveyorError } from '../core/errors.js';
+import type { ConveyorEvent, JobSubmission } from '../core/job.js';
+import { DEFAULT_REPO_CAPABILITY } from '../core/repo.js';
 import { STAGES } from '../core/stages.js';
 import { dropIntoQueue, TASK_FILE } from '../intake/queue-folder.js';
-import { formatForPath, parseTaskFile } from '../intake/task-file.js';
+import { resolveRepo } from '../intake/repo-path.js';
+import { formatForPath, parseTaskFile, withRepo } from '../intake/task-file.js';
 import type { JobPage } from '../protocol/jobs.js';
 import type { EventView, FactoryView, JobDetailView, JobView, RunView } from '../protocol/views.js';
 import { CliError, clientOptions, request } from './client.js';
 import { configFrom, intFlag, readInput } from './common.js';
 import { ago, printJson, table } from './format.js';
+
+/** Runs `check`, naming `where` (the task file) in the message of a refusal it throws. */
+function named<T>(where: string, check: () => T): T {
+  try {
+    return check();
+  } catch (error) {
+    if (error instanceof ConveyorError) throw new CliError(`${where}: ${error.message}`);
+    throw error;
+  }
+}
 
 /**
  * An event as lines for people: its type, the stage move and the short fields on the first line; a text
@@ -36,31 +49,75 @@ export function registerJobCommands(program: Command): void {
     .description('Submit a task file (Markdown with YAML front matter, or a YAML task); "-" reads standard input.')
     .argument('<file>', 'task file, or - for standard input')
     .option('--yaml', 'treat standard input as YAML (files ending in .yaml/.yml always are)')
+    .option(
+      '--repo <path-or-url>',
+      'the repository when the file names none (a YAML task has no repo field): a path (relative to here) or a git URL',
+    )
     .option('--json', 'print the created job as JSON')
     .option('--queue <dir>', 'offline: drop the file into DIR/inbox/ for `conveyor factory --queue DIR` instead')
-    .action(async (file: string, flags: { yaml?: boolean; json?: boolean; queue?: string }, command: Command) => {
-      const text = readInput(file);
-      const format = flags.yaml === true ? 'yaml' : formatForPath(file);
-      // Validate locally first: the error then names the file, before any network call.
-      parseTaskFile(text, format);
-      if (flags.queue !== undefined) {
-        const given = file === '-' ? `stdin-${String(Date.now())}` : basename(file);
-        const name = TASK_FILE.test(given) ? given : `${given}${format === 'yaml' ? '.yaml' : '.md'}`;
-        const dropped = dropIntoQueue(flags.queue, name, text);
-        process.stdout.write(`${join(flags.queue, 'inbox', dropped)}\n`);
-        return;
-      }
-      const config = configFrom(command);
-      const { status, data } = await request<JobView>(clientOptions(config), 'POST', '/api/jobs', {
-        text,
-        contentType: format === 'yaml' ? 'application/yaml' : 'text/markdown',
-      });
-      if (flags.json === true) printJson(data);
-      else {
-        process.stdout.write(`${data.id}\n`);
-        process.stderr.write(`${status === 201 ? 'submitted' : 'already submitted'}: ${data.title} (${data.stage})\n`);
-      }
-    });
+    .addHelpText(
+      'after',
+      `
+A job names the repository it changes: repo: in the file (a path relative to the file, or a git URL),
+or --repo. A job that names none is refused, unless it requires capabilities: [default-repo] (it then
+runs on a factory started with --repo DIR, in that repository).`,
+    )
+    .action(
+      async (
+        file: string,
+        flags: { yaml?: boolean; json?: boolean; queue?: string; repo?: string },
+        command: Command,
+      ) => {
+        const text = readInput(file);
+        const format = flags.yaml === true ? 'yaml' : formatForPath(file);
+        const where = file === '-' ? 'standard input' : file;
+        // Validate locally first: the error then names the file, before any network call.
+        const parsed = parseTaskFile(text, format);
+        // A relative repo is relative to the task file (standard input's: to here), resolved and checked now.
+        const repo = named(where, () =>
+          parsed.repo !== undefined
+            ? resolveRepo(parsed.repo, {
+                dir: file === '-' ? process.cwd() : dirname(resolve(file)),
+                what: file === '-' ? 'the working directory' : 'the task file',
+              })
+            : flags.repo !== undefined
+              ? resolveRepo(flags.repo, { dir: process.cwd(), what: 'the working directory' }, '--repo')
+              : undefined,
+        );
+        if (flags.queue !== undefined) {
+          const given = file === '-' ? `stdin-${String(Date.now())}` : basename(file);
+          const name = TASK_FILE.test(given) ? given : `${given}${format === 'yaml' ? '.yaml' : '.md'}`;
+          // The file leaves its folder: a relative repo is pinned to the path it meant here.
+          const pinned =
+            repo === undefined || repo === parsed.repo ? text : named(where, () => withRepo(text, format, repo));
+          const dropped = dropIntoQueue(flags.queue, name, pinned);
+          process.stdout.write(`${join(flags.queue, 'inbox', dropped)}\n`);
+          return;
+        }
+        if (repo === undefined && parsed.capabilities?.includes(DEFAULT_REPO_CAPABILITY) !== true) {
+          throw new CliError(
+            `${where}: repo: required: the task names no repository; add repo: PATH_OR_URL to it (a path relative to the file), pass --repo, or run it in the default repository of a factory started with --repo by requiring capabilities: [${DEFAULT_REPO_CAPABILITY}]`,
+          );
+        }
+        // Sent as the parsed submission: what the coordinator stores is what was checked here.
+        const submission: JobSubmission = {
+          ...parsed,
+          ...(repo === undefined ? {} : { repo }),
+          source: parsed.source ?? (file === '-' ? 'cli:stdin' : `file:${resolve(file)}`.slice(0, 500)),
+        };
+        const config = configFrom(command);
+        const { status, data } = await request<JobView>(clientOptions(config), 'POST', '/api/jobs', {
+          json: submission,
+        });
+        if (flags.json === true) printJson(data);
+        else {
+          process.stdout.write(`${data.id}\n`);
+          process.stderr.write(
+            `${status === 201 ? 'submitted' : 'already submitted'}: ${data.title} (${data.stage})\n`,
+          );
+        }
+      },
+    );
 
   program
     .command('jobs')

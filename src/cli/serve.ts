@@ -1,9 +1,11 @@
 /** `conveyor serve`: run a coordinator until SIGINT or SIGTERM. */
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { secretValues } from '../config/secrets.js';
 import { createRedactor } from '../core/redact.js';
 import { createLogger } from '../logger.js';
 import { startProcess } from '../process/start.js';
+import { CliError } from './client.js';
 import { configFrom, intFlag } from './common.js';
 
 interface ServeFlags {
@@ -13,6 +15,28 @@ interface ServeFlags {
   logLevel?: string;
   logFormat?: string;
   open?: boolean;
+}
+
+/** What to tell a person whose coordinator could not listen, or undefined for another failure. */
+function listenProblem(error: unknown, host: string, port: number): CliError | undefined {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  const at = `port ${String(port)} on ${host}`;
+  switch (code) {
+    case 'EADDRINUSE':
+      return new CliError(
+        `${at} is already in use (another \`conveyor serve\`, or another program, listens there); stop it, or pick another port with --port N (env CONVEYOR_PORT; --port 0 takes any free one)`,
+      );
+    case 'EACCES':
+      return new CliError(
+        `not allowed to listen on ${at} (ports below 1024 need privileges); pick another port with --port N (env CONVEYOR_PORT)`,
+      );
+    case 'EADDRNOTAVAIL':
+      return new CliError(
+        `cannot listen on ${host}: it is not an address of this machine; fix --host (env CONVEYOR_HOST)`,
+      );
+    default:
+      return undefined;
+  }
 }
 
 /** Best effort: a machine without a desktop still has the printed link. */
@@ -40,8 +64,11 @@ export function registerServeCommand(program: Command): void {
     .addHelpText(
       'after',
       `
-Tokens: set CONVEYOR_ADMIN_TOKEN to bootstrap an admin token; on a store with no tokens at all, the
-first start prints a generated admin token once. Several coordinators may share one PostgreSQL database.`,
+Tokens: set CONVEYOR_ADMIN_TOKEN to bootstrap an admin token; on a database with no tokens at all, the
+first start prints a generated admin token once. Lost it? On this machine:
+  conveyor tokens create --role admin --db <this database>
+Several coordinators may share one PostgreSQL database. A port in use is refused with its number
+(pick another with --port).`,
     )
     .action(async (flags: ServeFlags, command: Command) => {
       const config = configFrom(command, {
@@ -62,8 +89,11 @@ first start prints a generated admin token once. Several coordinators may share 
         import('../coordinator/server.js'),
         import('../store/open-store.js'),
       ]);
-      const server = await startServer(config, logger);
-      const where = isPostgresUrl(config.server.db) ? 'PostgreSQL' : `SQLite ${config.server.db}`;
+      const server = await startServer(config, logger).catch((error: unknown) => {
+        throw listenProblem(error, config.server.host, config.server.port) ?? error;
+      });
+      const postgres = isPostgresUrl(config.server.db);
+      const where = postgres ? 'PostgreSQL' : `SQLite ${resolve(config.server.db.replace(/^sqlite:/, ''))}`;
       process.stderr.write(`conveyor: coordinator listening on ${server.url} (store: ${where})\n`);
       if (flags.open === true) {
         const link = `${server.url}/login#code=${server.coordinator.loginCodes.issue()}`;
@@ -71,8 +101,18 @@ first start prints a generated admin token once. Several coordinators may share 
         openBrowser(link, config.processEnv);
       }
       if (server.generatedAdminToken !== undefined) {
+        const db = postgres ? '<the same postgres:// URL>' : resolve(config.server.db.replace(/^sqlite:/, ''));
         process.stderr.write(
-          `conveyor: this store had no tokens; admin token (shown once, keep it):\n  ${server.generatedAdminToken}\n`,
+          [
+            'conveyor: this database had no tokens, so here is its first admin token.',
+            'It is shown this once and never again; keep it:',
+            '',
+            `    ${server.generatedAdminToken}`,
+            '',
+            '  use it:    export CONVEYOR_TOKEN=<the token>; then `conveyor tokens create --role factory` makes a worker’s',
+            `  lost it:   conveyor tokens create --role admin --db ${db}   (on this machine)`,
+            '',
+          ].join('\n'),
         );
       }
       await new Promise<void>((resolve) => {

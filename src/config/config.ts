@@ -12,6 +12,7 @@ import { z } from 'zod';
 import { ConfigError } from '../core/errors.js';
 import { type ModelConfig, ModelEntrySchema } from '../core/models.js';
 import { compilePipeline, type PipelineDefinition, PipelineEntrySchema } from '../core/pipelines.js';
+import { isRemoteRepo } from '../core/repo.js';
 import { processEnvironment } from './environment.js';
 
 const port = z.coerce.number().int().min(0).max(65_535);
@@ -55,6 +56,7 @@ const FileSchema = z.strictObject({
       workdir: z.string().min(1).optional(),
       graceSec: positiveSeconds.optional(),
       keepFailed: z.boolean().optional(),
+      defaultRepo: z.string().min(1).optional(),
       secretEnv: z
         .union([
           z.array(envName),
@@ -120,6 +122,7 @@ export const ENV_KEYS: Readonly<Record<string, string>> = {
   CONVEYOR_SLOTS: 'factory.slots',
   CONVEYOR_WORKDIR: 'factory.workdir',
   CONVEYOR_SECRET_ENV: 'factory.secretEnv',
+  CONVEYOR_DEFAULT_REPO: 'factory.defaultRepo',
   CONVEYOR_URL: 'client.url',
   CONVEYOR_TOKEN: 'client.token',
   CONVEYOR_TOKEN_FILE: 'client.tokenFile',
@@ -172,6 +175,13 @@ export interface Config {
     graceMs: number;
     /** Keep the worktree of a failed job for debugging. @default false */
     keepFailed: boolean;
+    /**
+     * The repository of the jobs that name none (they require the capability `default-repo`, which a
+     * factory with one advertises): an absolute path (a relative one is resolved against the config
+     * file's folder, or the working directory when set by flag or environment) or a git URL. Without it,
+     * such a job fails for good: a factory never falls back to its working directory. @default none
+     */
+    defaultRepo: string | undefined;
     /**
      * Environment variables whose values are secret: agents still get them, but they are redacted
      * from everything the factory sends or writes (reports, outbox, logs, result files). @default []
@@ -294,7 +304,9 @@ export function loadConfig(options: LoadOptions = {}): Config {
     });
     throw new ConfigError(problems.join('\n'));
   }
-  return compile(parsed.data, source, env, base);
+  // A path given by flag or environment is the caller's, relative to where they are.
+  const bases = { config: base, cwd };
+  return compile(parsed.data, source, env, bases, origin);
 }
 
 function readTokenFile(path: string | undefined, base: string): string | undefined {
@@ -313,7 +325,14 @@ function readTokenFile(path: string | undefined, base: string): string | undefin
   return token;
 }
 
-function compile(file: FileConfig, source: string, env: NodeJS.ProcessEnv, base: string): Config {
+function compile(
+  file: FileConfig,
+  source: string,
+  env: NodeJS.ProcessEnv,
+  bases: { config: string; cwd: string },
+  origin: ReadonlyMap<string, string>,
+): Config {
+  const base = bases.config;
   const leases = file.leases ?? {};
   const ttlMs = Math.round((leases.ttlSec ?? 30) * 1000);
   const heartbeatMs = Math.round((leases.heartbeatSec ?? 10) * 1000);
@@ -379,6 +398,10 @@ function compile(file: FileConfig, source: string, env: NodeJS.ProcessEnv, base:
       workdir: factory.workdir ?? '.conveyor/factory',
       graceMs: Math.round((factory.graceSec ?? 60) * 1000),
       keepFailed: factory.keepFailed ?? false,
+      defaultRepo:
+        factory.defaultRepo === undefined || isRemoteRepo(factory.defaultRepo)
+          ? factory.defaultRepo
+          : resolve(origin.has('factory.defaultRepo') ? bases.cwd : base, factory.defaultRepo),
       secretEnv: factory.secretEnv ?? [],
     },
     agent: {

@@ -23,6 +23,7 @@ import { jobRoutes } from './routes/jobs.js';
 import { LoginCodes, loginRoutes } from './routes/login.js';
 import { mcpRoutes } from './routes/mcp.js';
 import { systemRoutes } from './routes/system.js';
+import { tokenRoutes } from './routes/tokens.js';
 import { serveDashboard } from './static.js';
 import { VERSION } from '../version.js';
 
@@ -120,10 +121,14 @@ export async function buildCoordinator(options: BuildOptions): Promise<Coordinat
     ...eventRoutes(context),
     ...loginRoutes(context, loginCodes),
     ...mcpRoutes(),
+    ...tokenRoutes(context),
   ];
   let document: Record<string, unknown> | undefined;
   const all: AnyRouteSpec[] = [...specs, ...systemRoutes(context, () => (document ??= openApiDocument(all, VERSION)))];
-  registerRoutes(app, new Authenticator(store), all);
+  const auth = new Authenticator(store, context.clock, (error) => {
+    logger.warn({ err: error }, 'cannot record when a token was last used');
+  });
+  registerRoutes(app, auth, all);
   await app.ready();
 
   const stopReaper = startReaper(context, options.reaperIntervalMs ?? Math.min(1000, options.leaseTtlMs / 4));
@@ -135,6 +140,7 @@ export async function buildCoordinator(options: BuildOptions): Promise<Coordinat
     async close() {
       closing.abort();
       waiters.close();
+      auth.close();
       await stopReaper();
       await app.close();
     },

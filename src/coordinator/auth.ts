@@ -4,7 +4,8 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { ForbiddenError, UnauthenticatedError, ValidationError } from '../core/errors.js';
-import { DEFAULT_PRODUCT, type Role, type Token } from '../core/job.js';
+import { type Clock, systemClock } from '../core/clock.js';
+import { DEFAULT_PRODUCT, type Role, type Token, tokenStatus } from '../core/job.js';
 import { FACTORY_ID } from '../protocol/common.js';
 import type { Store } from '../store/store.js';
 
@@ -15,8 +16,6 @@ export interface Principal {
 }
 
 const PRODUCT = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-const CACHE_MS = 10_000;
-
 export function newTokenSecret(): string {
   return `cvy_${randomBytes(32).toString('base64url')}`;
 }
@@ -49,11 +48,43 @@ export function assertActsAs(principal: Principal, factoryId: string): void {
   }
 }
 
-/** Resolves tokens with a short cache so the hot fleet calls do not hit the store every time. */
+/** How long a token found is trusted without asking the store again (a revocation drops it at once). */
+const CACHE_MS = 10_000;
+/** The last use is recorded at most this often per token: a write per request would cost every call. */
+const TOUCH_MS = 60_000;
+
+/** Why a token that is not unknown does not work, or undefined when it does. */
+function refusal(token: Token, now: number): string | undefined {
+  switch (tokenStatus(token, now)) {
+    case 'revoked':
+      return `this token (${token.id}) was revoked at ${new Date(token.revokedAt ?? now).toISOString()}; ask an admin for a new one (\`conveyor tokens create\`)`;
+    case 'expired':
+      return `this token (${token.id}) expired at ${new Date(token.expiresAt ?? now).toISOString()}; ask an admin for a new one (\`conveyor tokens create --expires …\`)`;
+    case 'active':
+      return undefined;
+  }
+}
+
+/**
+ * Resolves tokens with a short cache so the hot fleet calls do not hit the store every time. The
+ * store's `tokens` signal (a revocation, here or in another coordinator on the same PostgreSQL)
+ * empties it; expiry is checked on every request.
+ */
 export class Authenticator {
   private readonly cache = new Map<string, { token: Token; at: number }>();
+  /** When this process last recorded each token's use. */
+  private readonly touched = new Map<string, number>();
+  private readonly unsubscribe: () => void;
 
-  constructor(private readonly store: Store) {}
+  constructor(
+    private readonly store: Store,
+    private readonly clock: Clock = systemClock,
+    private readonly onTouchFailed: (error: unknown) => void = () => undefined,
+  ) {
+    this.unsubscribe = store.onSignal((signal) => {
+      if (signal.kind === 'tokens') this.cache.clear();
+    });
+  }
 
   async authenticate(
     authorization: string | undefined,
@@ -66,7 +97,14 @@ export class Authenticator {
     const match = /^Bearer\s+(\S+)$/i.exec(authorization);
     if (match?.[1] === undefined) throw new UnauthenticatedError('Authorization must be "Bearer <token>"');
     const token = await this.lookup(hashToken(match[1]));
-    if (token === undefined) throw new UnauthenticatedError('unknown token; create one with `conveyor tokens create`');
+    if (token === undefined) {
+      throw new UnauthenticatedError(
+        "unknown token: this coordinator's database has no such token (a token belongs to the database it was created in; one made against another database, such as another directory's .conveyor/conveyor.db, is unknown here). An admin makes one through this coordinator with `conveyor tokens create --role ROLE` and its URL and admin token, or on its machine with `--db` naming its database",
+      );
+    }
+    const now = this.clock.now();
+    const refused = refusal(token, now);
+    if (refused !== undefined) throw new UnauthenticatedError(refused);
     if (!roles.includes(token.role)) {
       throw new ForbiddenError(`a ${token.role} token may not make this call; it needs one of: ${roles.join(', ')}`);
     }
@@ -74,7 +112,26 @@ export class Authenticator {
     if (token.product !== null && productHeader !== undefined && productHeader !== token.product) {
       throw new ForbiddenError(`this token is bound to product ${token.product}, not ${productHeader}`);
     }
+    await this.touch(token, now);
     return { token, product: productHeader ?? token.product ?? DEFAULT_PRODUCT };
+  }
+
+  /** Stops listening to the store's signals. */
+  close(): void {
+    this.unsubscribe();
+  }
+
+  /** Records the token's use when the last record is a minute old; the call never fails for it. */
+  private async touch(token: Token, now: number): Promise<void> {
+    const last = Math.max(
+      token.lastUsedAt ?? Number.NEGATIVE_INFINITY,
+      this.touched.get(token.id) ?? Number.NEGATIVE_INFINITY,
+    );
+    if (now - last < TOUCH_MS) return;
+    if (this.touched.size > 10_000) this.touched.clear();
+    this.touched.set(token.id, now);
+    // The last use is informative: a store too busy to record it must not refuse the request.
+    await this.store.touchToken(token.id, now).catch(this.onTouchFailed);
   }
 
   private async lookup(hash: string): Promise<Token | undefined> {
@@ -91,22 +148,40 @@ export class Authenticator {
   }
 }
 
+/** How the caller names the inputs in its errors: the CLI's flags, or the API's body fields. */
+export interface TokenFieldNames {
+  product: string;
+  factoryId: string;
+  role: string;
+}
+
+const CLI_FIELDS: TokenFieldNames = { product: '--product', factoryId: '--factory', role: '--role' };
+
 /** Creates a token and returns its secret, which is shown once and never stored. */
 export async function createToken(
   store: Store,
-  input: { role: Role; product: string | null; label: string | null; factoryId?: string | null },
+  input: {
+    role: Role;
+    product: string | null;
+    label: string | null;
+    factoryId?: string | null;
+    /** When it stops working. @default null (never) */
+    expiresAt?: number | null;
+  },
+  fields: TokenFieldNames = CLI_FIELDS,
 ): Promise<{ secret: string; token: Token }> {
-  if (input.product !== null) assertProductId(input.product, '--product');
+  if (input.product !== null) assertProductId(input.product, fields.product);
   const factoryId = input.factoryId ?? null;
   if (factoryId !== null) {
     if (input.role !== 'factory') {
-      throw new ValidationError(`--factory binds a factory token; a ${input.role} token cannot be bound to a factory`, {
-        details: [{ path: '--factory', message: 'only with --role factory' }],
-      });
+      throw new ValidationError(
+        `${fields.factoryId} binds a factory token; a ${input.role} token cannot be bound to a factory`,
+        { details: [{ path: fields.factoryId, message: `only with ${fields.role} factory` }] },
+      );
     }
     if (!FACTORY_ID.safeParse(factoryId).success) {
-      throw new ValidationError(`--factory: "${factoryId}" is not a factory id`, {
-        details: [{ path: '--factory', message: 'must be 1-128 letters, digits or . _ : @ -' }],
+      throw new ValidationError(`${fields.factoryId}: "${factoryId}" is not a factory id`, {
+        details: [{ path: fields.factoryId, message: 'must be 1-128 letters, digits or . _ : @ -' }],
       });
     }
   }

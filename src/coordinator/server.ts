@@ -33,13 +33,20 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const store = await openStore(config.server.db);
   let generatedAdminToken: string | undefined;
   try {
-    if (config.server.adminToken !== undefined) {
-      await bootstrapAdminToken(store, config.server.adminToken);
-    } else if (!(await store.hasTokens())) {
+    if (config.server.adminToken !== undefined) await bootstrapAdminToken(store, config.server.adminToken);
+    const coordinator = await buildCoordinator({ store, logger, ...coordinatorOptions(config) });
+    let address: string;
+    try {
+      address = await coordinator.app.listen({ host: config.server.host, port: config.server.port });
+    } catch (error) {
+      await coordinator.close();
+      throw error;
+    }
+    // Made only once the coordinator listens: a start that fails (a busy port) must not leave behind a
+    // first admin token that was never shown, which would keep every later start from making one.
+    if (config.server.adminToken === undefined && !(await store.hasTokens())) {
       generatedAdminToken = (await createToken(store, { role: 'admin', product: null, label: 'first start' })).secret;
     }
-    const coordinator = await buildCoordinator({ store, logger, ...coordinatorOptions(config) });
-    const address = await coordinator.app.listen({ host: config.server.host, port: config.server.port });
     return {
       url: address,
       store,

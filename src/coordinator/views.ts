@@ -1,7 +1,16 @@
 /** Maps domain records to the wire shapes `protocol/views.ts` defines: times as ISO-8601 strings, nothing internal. */
 import type { Unclaimable } from '../core/claimable.js';
 import { positionLabel } from '../core/decomposition.js';
-import type { ConveyorEvent, Factory, Job, QuarantinedResult, Run } from '../core/job.js';
+import {
+  type ConveyorEvent,
+  type Factory,
+  type Job,
+  type QuarantinedResult,
+  type Run,
+  type Token,
+  tokenStatus,
+} from '../core/job.js';
+import type { TokenView } from '../protocol/tokens.js';
 import type { EventView, FactoryView, JobDetailView, JobView, QuarantineView, RunView } from '../protocol/views.js';
 
 const iso = (ms: number): string => new Date(ms).toISOString();
@@ -48,4 +57,16 @@ export function factoryView(factory: Factory, now: number): FactoryView {
 
 export function quarantineView(record: QuarantinedResult): QuarantineView {
   return { ...record, createdAt: iso(record.createdAt), triagedAt: isoOrNull(record.triagedAt) };
+}
+
+/** A token without its secret or hash, with its status at `now`. */
+export function tokenView(token: Token, now: number): TokenView {
+  return {
+    ...token,
+    createdAt: iso(token.createdAt),
+    expiresAt: isoOrNull(token.expiresAt),
+    lastUsedAt: isoOrNull(token.lastUsedAt),
+    revokedAt: isoOrNull(token.revokedAt),
+    status: tokenStatus(token, now),
+  };
 }

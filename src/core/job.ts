@@ -222,6 +222,22 @@ export interface Token {
   factoryId: string | null;
   label: string | null;
   createdAt: number;
+  /** When it stops working, or null: it never expires. */
+  expiresAt: number | null;
+  /** The last request it authenticated (recorded at most once a minute per coordinator), or null: never used. */
+  lastUsedAt: number | null;
+  /** When an admin revoked it, or null. A revoked token never works again. */
+  revokedAt: number | null;
+}
+
+export const TOKEN_STATUSES = ['active', 'expired', 'revoked'] as const;
+export type TokenStatus = (typeof TOKEN_STATUSES)[number];
+
+/** Whether a token works at `now`: revoked wins over expired. */
+export function tokenStatus(token: Pick<Token, 'expiresAt' | 'revokedAt'>, now: number): TokenStatus {
+  if (token.revokedAt !== null) return 'revoked';
+  if (token.expiresAt !== null && token.expiresAt <= now) return 'expired';
+  return 'active';
 }
 
 export const DEFAULT_PRODUCT = 'default';

@@ -29,6 +29,11 @@ export interface FactoryOptions {
   graceMs?: number;
   /** Claim up to `slots` jobs once, run them, then stop. */
   once?: boolean;
+  /**
+   * With `once`: each slot keeps claiming until nothing is claimable, so one pass runs every job
+   * queued (offline mode's `--once`: everything the inbox held). @default false
+   */
+  untilEmpty?: boolean;
   log: FactoryLog;
   quarantine: (job: JobView, leaseEpoch: number, result: JobResult, reason: string) => Promise<void>;
 }
@@ -157,7 +162,7 @@ export function startFactory(options: FactoryOptions): FactoryRun {
         continue;
       }
       outcomes.push(await run(claim.value));
-      if (options.once === true) return;
+      if (options.once === true && options.untilEmpty !== true) return;
     }
   };
 

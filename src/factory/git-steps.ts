@@ -38,8 +38,11 @@ import { jobEnvironment } from './agent-env.js';
 export interface GitStepsOptions {
   /** Mirrors and worktrees live under here. */
   workdir: string;
-  /** Where a job without `repo` finds its repository (the factory's working directory). */
-  defaultRepo: string;
+  /**
+   * The repository of a job that names no `repo` (`factory.defaultRepo`). Without one such a job fails
+   * for good (`no_repo`): the factory's working directory is never a job's repository. @default none
+   */
+  defaultRepo?: string | undefined;
   /** Environment for agents and verify commands, without Conveyor's credentials (`agentEnvironment`). */
   env: Readonly<Record<string, string>>;
   /** The factory's secret variables (`factory.secretEnv`): removed from a job's `env` unless its `secrets` names them. @default [] */
@@ -87,8 +90,27 @@ function envOf(job: JobView, options: GitStepsOptions): Record<string, string> {
   return jobEnvironment(options.env, options.secretEnv ?? [], job.secrets);
 }
 
+/** Why a job that names no repository cannot run here. */
+const NO_REPO: StepFailure = {
+  code: 'no_repo',
+  message:
+    'this job names no repo, and this factory has no default repository (a factory never uses its own working directory); give the job repo: PATH_OR_URL, or start the factory with --repo DIR (factory.defaultRepo, CONVEYOR_DEFAULT_REPO)',
+  retryable: false,
+};
+
+/** Why a job that names no agent cannot run: the default runtime runs `agent.run`, and there is none. */
+const NO_AGENT: StepFailure = {
+  code: 'invalid_job',
+  message:
+    'agent.run: this job names no agent, so it fell to the default runtime, command, which runs the shell command in agent.run, and the job sets none (the task text is a prompt for an agent, not a command); name an agent runtime (agent: {runtime: claude-code}, codex, gemini, droid, or builtin with a model), or set agent.run',
+  retryable: false,
+};
+
+/** The job's repository; `prepare` has made sure there is one before any later step asks. */
 function repoOf(job: JobView, options: GitStepsOptions): string {
-  return job.repo ?? options.defaultRepo;
+  const repo = job.repo ?? options.defaultRepo;
+  if (repo === undefined) throw new StepFailedError(NO_REPO);
+  return repo;
 }
 
 /** The failure when a changed file holds a secret; checked before `diffStats` hashes the files. */
@@ -135,6 +157,7 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
   const finished = new WeakMap<Worktree, string[]>();
   return {
     async prepare(job) {
+      if (job.repo === null && options.defaultRepo === undefined) return { failure: NO_REPO };
       const create = (resumeCommit: string | undefined): Promise<Worktree> =>
         createWorktree({
           workdir: options.workdir,
@@ -211,6 +234,7 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
         if (built.failure !== undefined || built.blocked !== undefined) return built;
         return withScope(job, worktree, built, options);
       }
+      if (job.agent === undefined) return { summary: NO_AGENT.message, failure: NO_AGENT };
       const resumed = finished.get(worktree);
       const done = resumed ?? [];
       if (done.includes(AGENT_STEP)) {

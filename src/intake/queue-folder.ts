@@ -2,7 +2,9 @@
  * The queue folder of offline mode (DESIGN §2, §10): every task file that appears in `DIR/inbox/` is
  * parsed and submitted once (the idempotency key is the file name plus a hash of its content, so a
  * restart never submits twice), then moved to `DIR/queued/`. A file that does not validate goes to
- * `DIR/rejected/` with `<name>.error.txt` beside it; it never stops the watcher. Later moves (one folder
+ * `DIR/rejected/` with `<name>.error.txt` beside it; it never stops the watcher. A relative `repo` is
+ * relative to the task file (the inbox), and a local one must be a repository there; a task naming none
+ * takes the offline factory's default repository, if it has one. Later moves (one folder
  * per stage, a result file on the stages where a job rests) are asked for by the caller through
  * `place`, driven by the store's events. Watches with `fs.watch` and rescans periodically as a fallback.
  */
@@ -19,10 +21,11 @@ import {
   watch,
   writeFileSync,
 } from 'node:fs';
-import { isAbsolute, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { ConveyorError } from '../core/errors.js';
 import type { JobSubmission } from '../core/job.js';
 import { STAGES, type Stage } from '../core/stages.js';
+import { resolveRepo } from './repo-path.js';
 import { formatForPath, parseTaskFile } from './task-file.js';
 
 /** Task files the watcher takes; anything else in the inbox is left alone. */
@@ -46,6 +49,11 @@ export interface QueueFolderOptions {
    */
   submit(task: QueueSubmission): Promise<{ jobId: string; queueFile: string; stage: Stage }>;
   log(fields: Record<string, unknown>, message: string): void;
+  /**
+   * The repository of a task file that names none: the offline factory's default repository
+   * (`factory.defaultRepo`). Without one, such a file is rejected naming `repo`. @default none
+   */
+  defaultRepo?: string | undefined;
   /** A file is taken only once it has not changed for this long. @default 200 */
   settleMs?: number;
   /** Rescan of the inbox, in case a watch event was missed. @default 1 000 */
@@ -58,14 +66,21 @@ export interface QueueFolder {
    * beside it (a stale result elsewhere is removed). Serialised with the inbox's own moves.
    */
   place(name: string, stage: Stage, result?: Record<string, unknown>): Promise<void>;
+  /**
+   * Takes every task file in the inbox now, each once it has settled, and answers when all of them
+   * are submitted, rejected or left (a submission that failed for another reason stays in the inbox
+   * for a retry). What `conveyor factory --queue DIR --once` does before it claims anything.
+   */
+  takeAll(): Promise<InboxIntake>;
   /** Stops watching (the moves already asked for finish first). */
   close(): Promise<void>;
 }
 
-/** Whether a task's `repo` is a local path (not a URL nor `user@host:path`). */
-function isLocalPath(repo: string): boolean {
-  return !/^[a-z][a-z0-9+.-]*:\/\//i.test(repo) && !/^[\w.-]+@[\w.-]+:/.test(repo);
-}
+/** What became of one inbox file: submitted, rejected, or left where it was (gone, or to retry). */
+export type TakeOutcome = 'submitted' | 'rejected' | 'left';
+
+/** The files of one `takeAll`, by what became of them. */
+export type InboxIntake = Record<TakeOutcome, string[]>;
 
 /** The text of `<name>.error.txt`: the problem, each bad field, and the fix. */
 export function describeRejection(name: string, error: unknown): string {
@@ -92,16 +107,19 @@ export function startQueueFolder(options: QueueFolderOptions): QueueFolder {
   const folders: readonly string[] = STAGES;
   for (const folder of [INBOX, 'queued', REJECTED]) mkdirSync(join(dir, folder), { recursive: true });
 
-  let chain: Promise<void> = Promise.resolve();
+  let chain: Promise<unknown> = Promise.resolve();
   let closed = false;
-  /** Files seen in the inbox and being settled or submitted. */
-  const pending = new Set<string>();
+  /** Files seen in the inbox and being settled or submitted, with what became of them. */
+  const pending = new Map<string, Promise<TakeOutcome>>();
+  /** Settle the files still waiting when the folder closes (they stay in the inbox). */
+  const unsettled = new Set<() => void>();
   const timers = new Set<NodeJS.Timeout>();
 
-  /** Runs `task` after every earlier file operation: moves never interleave. */
-  const serially = (task: () => Promise<void> | void): Promise<void> => {
+  /** Runs `task` after every earlier file operation: moves never interleave. Undefined when it failed. */
+  const serially = <T>(task: () => Promise<T> | T): Promise<T | undefined> => {
     const next = chain.then(task).catch((error: unknown) => {
       options.log({ err: error }, 'queue folder: a file operation failed');
+      return undefined;
     });
     chain = next;
     return next;
@@ -161,25 +179,30 @@ export function startQueueFolder(options: QueueFolderOptions): QueueFolder {
   };
 
   /** Parses, submits and moves one settled inbox file. */
-  const take = async (name: string): Promise<void> => {
+  const take = async (name: string): Promise<TakeOutcome> => {
     const source = join(inbox, name);
-    if (!existsSync(source)) return;
+    if (!existsSync(source)) return 'left';
     const text = readFileSync(source, 'utf8');
     let submission: JobSubmission;
+    let repo: string | undefined;
     try {
       submission = parseTaskFile(text, formatForPath(name));
+      // A relative repo is relative to the task file (here, in the inbox), and a local one must be there.
+      repo =
+        submission.repo === undefined
+          ? options.defaultRepo
+          : resolveRepo(submission.repo, { dir: inbox, what: 'the task file' });
     } catch (error) {
       reject(name, source, error);
-      return;
+      return 'rejected';
     }
     const hash = createHash('sha256').update(text).digest('hex').slice(0, 32);
-    const repo = submission.repo;
     const queueFile = freeName(name);
     const task: QueueSubmission = {
       submission: {
         ...submission,
         source: `file:${INBOX}/${name}`.slice(0, 500),
-        ...(repo !== undefined && isLocalPath(repo) && !isAbsolute(repo) ? { repo: resolve(dir, repo) } : {}),
+        ...(repo === undefined ? {} : { repo }),
         metadata: { ...submission.metadata, queueFile },
       },
       idempotencyKey: `queue:${name.slice(0, 120)}:${hash}`,
@@ -188,67 +211,92 @@ export function startQueueFolder(options: QueueFolderOptions): QueueFolder {
     try {
       answer = await options.submit(task);
     } catch (error) {
-      if (error instanceof ConveyorError) reject(name, source, error);
-      else options.log({ file: name, err: error }, 'queue folder: submission failed; will retry');
-      return;
+      if (error instanceof ConveyorError) {
+        reject(name, source, error);
+        return 'rejected';
+      }
+      options.log({ file: name, err: error }, 'queue folder: submission failed; will retry');
+      return 'left';
     }
     options.log({ file: answer.queueFile, jobId: answer.jobId }, `queue folder: ${name} submitted`);
     placeNow(answer.queueFile, answer.stage, undefined, source);
     // An earlier, rejected version of this file is superseded.
     for (const stale of [name, `${name}.error.txt`]) rmSync(join(dir, REJECTED, stale), { force: true });
+    return 'submitted';
   };
 
-  /** Takes `name` once it has stopped changing; checks again later otherwise. */
-  const consider = (name: string): void => {
-    if (closed || pending.has(name) || name.startsWith('.') || !TASK_FILE.test(name)) return;
+  /**
+   * Takes `name` once it has stopped changing (checking again later otherwise); answers what became of
+   * it, or undefined for a name that is not a task file.
+   */
+  const consider = (name: string): Promise<TakeOutcome> | undefined => {
+    if (closed || name.startsWith('.') || !TASK_FILE.test(name)) return undefined;
+    const seen = pending.get(name);
+    if (seen !== undefined) return seen;
     let stat;
     try {
       stat = statSync(join(inbox, name));
     } catch {
-      return;
+      return undefined;
     }
-    if (!stat.isFile()) return;
-    pending.add(name);
-    const settled = (previous: { size: number; mtimeMs: number }): void => {
-      let now;
-      try {
-        now = statSync(join(inbox, name));
-      } catch {
-        pending.delete(name);
-        return;
-      }
-      const quiet = Date.now() - now.mtimeMs >= settleMs;
-      if (!quiet || now.size !== previous.size || now.mtimeMs !== previous.mtimeMs) {
-        later(settleMs, () => {
-          settled({ size: now.size, mtimeMs: now.mtimeMs });
+    if (!stat.isFile()) return undefined;
+    const outcome = new Promise<TakeOutcome>((done) => {
+      const leave = (): void => {
+        done('left');
+      };
+      unsettled.add(leave);
+      const finish = (result: TakeOutcome): void => {
+        unsettled.delete(leave);
+        done(result);
+      };
+      const settled = (previous: { size: number; mtimeMs: number }): void => {
+        let now;
+        try {
+          now = statSync(join(inbox, name));
+        } catch {
+          finish('left');
+          return;
+        }
+        const quiet = Date.now() - now.mtimeMs >= settleMs;
+        if (!quiet || now.size !== previous.size || now.mtimeMs !== previous.mtimeMs) {
+          later(settleMs, () => {
+            settled({ size: now.size, mtimeMs: now.mtimeMs });
+          });
+          return;
+        }
+        void serially(() => take(name)).then((result) => {
+          finish(result ?? 'left');
         });
-        return;
-      }
-      void serially(() => take(name)).finally(() => {
-        pending.delete(name);
+      };
+      later(Math.max(0, settleMs - (Date.now() - stat.mtimeMs)), () => {
+        settled({ size: stat.size, mtimeMs: stat.mtimeMs });
       });
-    };
-    later(Math.max(0, settleMs - (Date.now() - stat.mtimeMs)), () => {
-      settled({ size: stat.size, mtimeMs: stat.mtimeMs });
+    }).finally(() => {
+      pending.delete(name);
     });
+    pending.set(name, outcome);
+    return outcome;
+  };
+
+  /** The inbox's names, sorted; none when it cannot be read (said in the log). */
+  const inboxNames = (): string[] => {
+    try {
+      return readdirSync(inbox).sort();
+    } catch (error) {
+      options.log({ err: error }, 'queue folder: cannot read the inbox');
+      return [];
+    }
   };
 
   const scan = (): void => {
     if (closed) return;
-    let names: string[];
-    try {
-      names = readdirSync(inbox);
-    } catch (error) {
-      options.log({ err: error }, 'queue folder: cannot read the inbox');
-      return;
-    }
-    for (const name of names.sort()) consider(name);
+    for (const name of inboxNames()) void consider(name);
   };
 
   let watcher: FSWatcher | undefined;
   try {
     watcher = watch(inbox, (_event, name) => {
-      if (typeof name === 'string') consider(name);
+      if (typeof name === 'string') void consider(name);
     });
     watcher.on('error', (error) => {
       options.log({ err: error }, 'queue folder: watch failed; rescanning only');
@@ -260,10 +308,19 @@ export function startQueueFolder(options: QueueFolderOptions): QueueFolder {
   scan();
 
   return {
-    place(name, stage, result) {
-      return serially(() => {
+    async place(name, stage, result) {
+      await serially(() => {
         placeNow(name, stage, result);
       });
+    },
+    async takeAll() {
+      const intake: InboxIntake = { submitted: [], rejected: [], left: [] };
+      const taking = inboxNames().flatMap((name) => {
+        const outcome = consider(name);
+        return outcome === undefined ? [] : [outcome.then((result) => intake[result].push(name))];
+      });
+      await Promise.all(taking);
+      return intake;
     },
     async close() {
       closed = true;
@@ -271,6 +328,8 @@ export function startQueueFolder(options: QueueFolderOptions): QueueFolder {
       clearInterval(rescan);
       for (const timer of timers) clearTimeout(timer);
       timers.clear();
+      for (const leave of unsettled) leave();
+      unsettled.clear();
       await chain;
     },
   };

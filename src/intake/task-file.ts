@@ -174,3 +174,27 @@ export function parseTaskFile(text: string, format: TaskFormat): JobSubmission {
 export function formatForPath(path: string): TaskFormat {
   return /\.ya?ml$/i.test(path) ? 'yaml' : 'markdown';
 }
+
+/**
+ * The task file's text with `repo` set, the rest as written (comments too): how a submitter pins a
+ * relative `repo` to the path it meant before the file leaves its folder (`conveyor submit --queue`).
+ * A YAML task or a capability request has no repo field: a `ValidationError` says so.
+ */
+export function withRepo(text: string, format: TaskFormat, repo: string): string {
+  if (format === 'markdown') {
+    const match = FRONT_MATTER.exec(text);
+    if (match === null) return `---\nrepo: ${JSON.stringify(repo)}\n---\n${text}`;
+    const front = parseDocument(match[1] ?? '');
+    front.set('repo', repo);
+    return `---\n${String(front)}---\n${text.slice(match[0].length)}`;
+  }
+  const doc = parseDocument(text);
+  if (doc.has('goal') || doc.has('name')) {
+    throw new ValidationError(
+      'repo: a YAML task (goal: …) or capability request (name: …) has no repo field, so it cannot carry one; the offline factory names the repository of such tasks (conveyor factory --queue DIR --repo REPO)',
+      { details: [{ path: 'repo', message: 'not a field of this kind of task' }] },
+    );
+  }
+  doc.set('repo', repo);
+  return String(doc);
+}

@@ -191,6 +191,14 @@ function migrations(kind: BackendKind): Record<string, Migration> {
         await db.schema.alterTable('jobs').addColumn('submission_hash', 'text').execute();
       },
     },
+    '0006_token_lifecycle': {
+      async up(db: Kysely<unknown>): Promise<void> {
+        // Tokens that can be managed: an optional expiry, the last use, and revocation (null: none).
+        await db.schema.alterTable('tokens').addColumn('expires_at', 'bigint').execute();
+        await db.schema.alterTable('tokens').addColumn('last_used_at', 'bigint').execute();
+        await db.schema.alterTable('tokens').addColumn('revoked_at', 'bigint').execute();
+      },
+    },
   };
 }
 

@@ -157,6 +157,9 @@ export function toToken(row: Selectable<TokensTable>): Token {
     factoryId: row.factory_id,
     label: row.label,
     createdAt: row.created_at,
+    expiresAt: row.expires_at,
+    lastUsedAt: row.last_used_at,
+    revokedAt: row.revoked_at,
   };
 }
 

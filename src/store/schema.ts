@@ -90,6 +90,9 @@ export interface TokensTable {
   label: string | null;
   created_at: number;
   factory_id: string | null;
+  expires_at: number | null;
+  last_used_at: number | null;
+  revoked_at: number | null;
 }
 
 export interface QuarantinedResultsTable {

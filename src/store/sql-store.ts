@@ -216,6 +216,18 @@ export class SqlStore implements Store {
     return tokens.findToken(this.ctx, hash);
   }
 
+  listTokens(filter: { product?: string | undefined } = {}): Promise<Token[]> {
+    return tokens.listTokens(this.ctx, filter);
+  }
+
+  revokeToken(id: string, product?: string): Promise<Token> {
+    return tokens.revokeToken(this.ctx, id, product);
+  }
+
+  touchToken(id: string, at: number): Promise<void> {
+    return tokens.touchToken(this.ctx, id, at);
+  }
+
   quarantine(input: QuarantineRequest): Promise<QuarantinedResult> {
     return quarantined.quarantine(this.ctx, input);
   }

@@ -78,6 +78,8 @@ export interface NewToken {
   label: string | null;
   /** Binds a factory token to one factory id. @default null (any factory) */
   factoryId?: string | null | undefined;
+  /** When it stops working. @default null (never) */
+  expiresAt?: number | null | undefined;
 }
 
 /** A result a factory produced under lease `epoch`, which it lost before it could report it. */
@@ -142,8 +144,11 @@ export interface ExpiredLease {
   outcome: 'queued' | 'dead_letter';
 }
 
-/** What changed, for waiters in this process and (PostgreSQL) in other coordinators. */
-export type StoreSignal = { kind: 'jobs'; product: string } | { kind: 'events' };
+/**
+ * What changed, for waiters in this process and (PostgreSQL) in other coordinators. `tokens`: a token
+ * was revoked, so cached tokens must be looked up again.
+ */
+export type StoreSignal = { kind: 'jobs'; product: string } | { kind: 'events' } | { kind: 'tokens' };
 
 export interface EventCursorQuery {
   /** The last `seq` the reader has seen; 0 for the beginning. */
@@ -213,9 +218,20 @@ export interface Store {
   readEvents(query: EventCursorQuery): Promise<ConveyorEvent[]>;
 
   createToken(input: NewToken): Promise<Token>;
+  /** The token with this hash, whatever its status (revoked and expired ones too). */
   findToken(hash: string): Promise<Token | undefined>;
   /** Whether any token exists (a fresh store gets a generated admin token on first start). */
   hasTokens(): Promise<boolean>;
+  /** Tokens, oldest first: every one, or (with `product`) those bound to that product. */
+  listTokens(filter?: { product?: string | undefined }): Promise<Token[]>;
+  /**
+   * Revokes a token for good (a second revoke keeps the first time) and signals `tokens`, so caches
+   * of it are dropped here and in other coordinators. `NotFoundError` when there is no such token
+   * (bound to `product`, when given).
+   */
+  revokeToken(id: string, product?: string): Promise<Token>;
+  /** Records that the token authenticated a request at `at`. */
+  touchToken(id: string, at: number): Promise<void>;
 
   /**
    * Attaches a result produced under lease `epoch` (no longer current) to the job for human triage,

@@ -1,6 +1,7 @@
 /** What a job's `repo` string points at: a local repository (path) or a remote one (URL). */
 import { createHash } from 'node:crypto';
 import { basename, resolve } from 'node:path';
+import { isRemoteRepo } from '../core/repo.js';
 import { gitResult } from './git.js';
 
 export interface RepoLocation {
@@ -12,13 +13,9 @@ export interface RepoLocation {
   bare: boolean;
 }
 
-const URL_SCHEME = /^[a-z][a-z0-9+.-]*:\/\//i;
-// scp-like syntax (`git@host:owner/repo.git`): a colon before the first slash.
-const SCP_LIKE = /^[^/]+:/;
-
 /** The origin URL or absolute path for `repo` (relative paths resolve against `cwd`). */
 export function repoUrl(repo: string, cwd: string = process.cwd()): string {
-  if (URL_SCHEME.test(repo) || SCP_LIKE.test(repo)) return repo;
+  if (isRemoteRepo(repo)) return repo;
   return resolve(cwd, repo);
 }
 

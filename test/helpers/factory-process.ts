@@ -24,6 +24,8 @@ export interface SpawnFactoryOptions {
   env?: Record<string, string>;
   /** Reuse a workdir (a restarted factory); a fresh temp dir otherwise. */
   workdir?: string;
+  /** The factory's working directory. @default the test process's */
+  cwd?: string;
 }
 
 export function spawnFactory(options: SpawnFactoryOptions): FactoryProcess {
@@ -44,6 +46,7 @@ export function spawnFactory(options: SpawnFactoryOptions): FactoryProcess {
       ...(options.args ?? []),
     ],
     {
+      ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
       env: { ...process.env, CONVEYOR_TOKEN: '', CONVEYOR_URL: '', ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     },

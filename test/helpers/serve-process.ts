@@ -9,6 +9,8 @@ export interface ServeProcess {
   child: ChildProcess;
   /** Resolves with the signal that ended the process (null after a normal exit). */
   exited: Promise<NodeJS.Signals | null>;
+  /** Everything it wrote to stderr so far. */
+  stderr: () => string;
 }
 
 export interface ServeOptions {
@@ -16,8 +18,8 @@ export interface ServeOptions {
   db: string;
   /** A working directory without a conveyor config file. */
   cwd: string;
-  /** The admin token the server bootstraps (`CONVEYOR_ADMIN_TOKEN`). */
-  adminToken: string;
+  /** The admin token the server bootstraps (`CONVEYOR_ADMIN_TOKEN`); none: a new database gets a generated one. */
+  adminToken: string | undefined;
   /** A fixed port, so factories find a restarted server at the same address. @default 0 (any free port) */
   port?: number;
   /** More `CONVEYOR_*` settings (lease TTL, heartbeat, retry backoff). */
@@ -36,7 +38,10 @@ export async function startServe(options: ServeOptions): Promise<ServeProcess> {
   const port = String(options.port ?? 0);
   const child = spawn(process.execPath, [BIN, 'serve', '--port', port, '--db', options.db, '--log-level', 'warn'], {
     cwd: options.cwd,
-    env: serveEnv({ ...options.env, CONVEYOR_ADMIN_TOKEN: options.adminToken }),
+    env: serveEnv({
+      ...options.env,
+      ...(options.adminToken === undefined ? {} : { CONVEYOR_ADMIN_TOKEN: options.adminToken }),
+    }),
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   const exited = new Promise<NodeJS.Signals | null>((done) => {
@@ -64,7 +69,7 @@ export async function startServe(options: ServeOptions): Promise<ServeProcess> {
       );
     });
   });
-  return { url, child, exited };
+  return { url, child, exited, stderr: () => stderr };
 }
 
 export interface Answer {

@@ -15,7 +15,7 @@ import {
 import { JobView, QuarantineView } from '../../protocol/views.js';
 import type { CoordinatorContext } from '../context.js';
 import { type AnyRouteSpec, assertStorable, defineRoute, PEOPLE } from '../route.js';
-import { toNewJob } from '../submission.js';
+import { assertRepo, toNewJob } from '../submission.js';
 import { jobView, quarantineView } from '../views.js';
 import { jobReadRoutes } from './job-reads.js';
 
@@ -47,7 +47,7 @@ export function jobRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
       method: 'POST',
       url: '/api/jobs',
       summary:
-        'Submit a job: JSON, or a task file as text/markdown or YAML. 201 when created, 200 when the idempotency key matched.',
+        'Submit a job: JSON, or a task file as text/markdown or YAML. It names its repo (an absolute path or a git URL) or requires the capability default-repo. 201 when created, 200 when the idempotency key matched.',
       access: PEOPLE,
       body: SubmitBody,
       response: JobView,
@@ -60,6 +60,7 @@ export function jobRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
                 YAML_TYPES.includes(request.headers['content-type']?.split(';')[0]?.trim() ?? '') ? 'yaml' : 'markdown',
               )
             : body;
+        assertRepo(submission, typeof body === 'string' ? 'repo' : 'body.repo');
         const header = request.headers['idempotency-key'];
         if (Array.isArray(header) || (header !== undefined && (header === '' || header.length > 200))) {
           throw new ValidationError('header Idempotency-Key: must be one value of 1-200 characters', {

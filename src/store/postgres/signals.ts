@@ -24,6 +24,7 @@ export function postgresSignals(pool: pg.Pool, url: string): { signals: Signals;
         if (message.payload === undefined) return;
         for (const part of message.payload.split('\n')) {
           if (part === 'events') onSignal({ kind: 'events' });
+          else if (part === 'tokens') onSignal({ kind: 'tokens' });
           else if (part.startsWith('jobs:')) onSignal({ kind: 'jobs', product: part.slice(5) });
         }
       });
@@ -54,7 +55,7 @@ class Notifier {
   ) {}
 
   send(signal: StoreSignal): void {
-    this.pending.add(signal.kind === 'events' ? 'events' : `jobs:${signal.product}`);
+    this.pending.add(signal.kind === 'jobs' ? `jobs:${signal.product}` : signal.kind);
     this.inFlight ??= this.flush();
   }
 
