@@ -11,21 +11,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentEnvironment } from '../src/factory/agent-env.js';
 import { startProcess, type StartedProcess } from '../src/process/start.js';
 import { gitSteps } from '../src/factory/git-steps.js';
-import type { BuildContext } from '../src/factory/steps.js';
 import type { JobView } from '../src/protocol/views.js';
 import type { Worktree } from '../src/workspace/worktree.js';
 import { fakeBin } from './helpers/fake-bin.js';
+import { quietBuild } from './helpers/build-context.js';
 import { makeRepo, tempDir } from './helpers/git-repo.js';
 import { escapeProbes, evilGitDirScript, probeResults, probeScript } from './helpers/hostile.js';
 import { jobView } from './helpers/job-view.js';
 
-const context: BuildContext = {
-  signal: new AbortController().signal,
-  log: () => undefined,
-  emit: () => undefined,
-  stage: () => Promise.resolve(),
-  checkpoint: () => Promise.resolve(),
-};
+const context = quietBuild;
 
 function marks(marker: string): string {
   return existsSync(marker) ? readFileSync(marker, 'utf8') : '';

@@ -6,17 +6,11 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { gitSteps } from '../src/factory/git-steps.js';
-import type { BuildContext } from '../src/factory/steps.js';
+import { quietBuild } from './helpers/build-context.js';
 import { makeRepo, tempDir } from './helpers/git-repo.js';
 import { jobView } from './helpers/job-view.js';
 
-const context: BuildContext = {
-  signal: new AbortController().signal,
-  log: () => undefined,
-  emit: () => undefined,
-  stage: () => Promise.resolve(),
-  checkpoint: () => Promise.resolve(),
-};
+const context = quietBuild;
 
 const steps = gitSteps({
   workdir: tempDir('workdir'),

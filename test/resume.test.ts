@@ -8,10 +8,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { gitSteps } from '../src/factory/git-steps.js';
-import type { BuildContext, JobSteps, StepFailure } from '../src/factory/steps.js';
+import type { JobSteps, StepFailure } from '../src/factory/steps.js';
 import type { JobView } from '../src/protocol/views.js';
 import type { Worktree } from '../src/workspace/index.js';
 import { FAST_LEASES, startTestCoordinator } from './helpers/coordinator.js';
+import { quietBuild } from './helpers/build-context.js';
 import { fakeBin } from './helpers/fake-bin.js';
 import { type FactoryProcess, spawnFactory, until } from './helpers/factory-process.js';
 import { gitIn, makeRepo, tempDir } from './helpers/git-repo.js';
@@ -80,13 +81,7 @@ const SESSION_CLI = [
 ].join('\n');
 
 describe('resuming a CLI agent session', () => {
-  const context: BuildContext = {
-    signal: new AbortController().signal,
-    log: () => undefined,
-    emit: () => undefined,
-    stage: () => Promise.resolve(),
-    checkpoint: () => Promise.resolve(),
-  };
+  const context = quietBuild;
   const bin = fakeBin(tempDir('bin'), 'claude', SESSION_CLI);
   const factory = (workdir: string, env: Record<string, string> = {}): JobSteps<Worktree> =>
     gitSteps({

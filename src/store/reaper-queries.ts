@@ -6,8 +6,10 @@
 import type { Factory, JobSpec } from '../core/job.js';
 import { isReconcileOnly } from '../core/retry.js';
 import { ACTIVE_STAGES, type Stage } from '../core/stages.js';
+import type { Selectable } from 'kysely';
+import type { FactoriesTable } from './schema.js';
 import { type JobRow, toFactory } from './rows.js';
-import { appendEvents, type StoreContext } from './store-context.js';
+import { appendEvents, type NewEvent, type StoreContext, type Trx } from './store-context.js';
 import type { ExpiredLease, RetryPolicy } from './store.js';
 import { countAttempt, requeueOrDeadLetter } from './transition.js';
 
@@ -71,62 +73,62 @@ export async function expireLeases(ctx: StoreContext, policy: RetryPolicy): Prom
   return expired;
 }
 
-export async function markLostFactories(ctx: StoreContext, silentForMs: number): Promise<Factory[]> {
-  const now = ctx.clock.now();
-  const lost = await ctx.backend.writeTransaction(async (trx) => {
-    const rows = await trx
-      .updateTable('factories')
-      .set({ lost: 1 })
-      .where('lost', '=', 0)
-      // A factory that said it stopped is not lost: it is silent because it exited.
-      .where('health', '!=', 'stopped')
-      .where('last_heartbeat_at', '<', now - silentForMs)
-      .returningAll()
-      .execute();
-    await appendEvents(
-      trx,
-      now,
-      rows.map((r) => ({
-        product: r.product,
-        jobId: null,
-        epoch: null,
-        type: 'factory.lost',
-        actor: 'coordinator' as const,
-        payload: { factoryId: r.id, lastHeartbeatAt: r.last_heartbeat_at },
-      })),
-    );
-    return rows.map(toFactory);
-  });
-  if (lost.length > 0) ctx.emit({ kind: 'events' });
-  return lost;
+export function markLostFactories(ctx: StoreContext, silentForMs: number): Promise<Factory[]> {
+  return sweepFactories(
+    ctx,
+    (trx, now) =>
+      trx
+        .updateTable('factories')
+        .set({ lost: 1 })
+        .where('lost', '=', 0)
+        // A factory that said it stopped is not lost: it is silent because it exited.
+        .where('health', '!=', 'stopped')
+        .where('last_heartbeat_at', '<', now - silentForMs)
+        .returningAll()
+        .execute(),
+    (r) => ({ type: 'factory.lost', payload: { factoryId: r.id, lastHeartbeatAt: r.last_heartbeat_at } }),
+  );
 }
 
 /**
  * Removes the factories silent for longer than `silentForMs` (stopped or lost long ago) from the fleet,
  * each with a `factory.expired` event. One that heartbeats again later simply joins again.
  */
-export async function expireFactories(ctx: StoreContext, silentForMs: number): Promise<Factory[]> {
+export function expireFactories(ctx: StoreContext, silentForMs: number): Promise<Factory[]> {
+  return sweepFactories(
+    ctx,
+    (trx, now) =>
+      trx
+        .deleteFrom('factories')
+        .where('last_heartbeat_at', '<', now - silentForMs)
+        .returningAll()
+        .execute(),
+    (r) => ({
+      type: 'factory.expired',
+      payload: { factoryId: r.id, lastHeartbeatAt: r.last_heartbeat_at, lost: r.lost === 1 },
+    }),
+  );
+}
+
+type FactoryRow = Selectable<FactoriesTable>;
+
+/** Changes the factories `change` picks in one transaction, with one coordinator event (`event`) for each. */
+async function sweepFactories(
+  ctx: StoreContext,
+  change: (trx: Trx, now: number) => Promise<FactoryRow[]>,
+  event: (row: FactoryRow) => Pick<NewEvent, 'type' | 'payload'>,
+): Promise<Factory[]> {
   const now = ctx.clock.now();
-  const expired = await ctx.backend.writeTransaction(async (trx) => {
-    const rows = await trx
-      .deleteFrom('factories')
-      .where('last_heartbeat_at', '<', now - silentForMs)
-      .returningAll()
-      .execute();
+  const swept = await ctx.backend.writeTransaction(async (trx) => {
+    const rows = await change(trx, now);
+    const header = { jobId: null, epoch: null, actor: 'coordinator' as const };
     await appendEvents(
       trx,
       now,
-      rows.map((r) => ({
-        product: r.product,
-        jobId: null,
-        epoch: null,
-        type: 'factory.expired',
-        actor: 'coordinator' as const,
-        payload: { factoryId: r.id, lastHeartbeatAt: r.last_heartbeat_at, lost: r.lost === 1 },
-      })),
+      rows.map((r) => ({ ...header, product: r.product, ...event(r) }) as NewEvent),
     );
     return rows.map(toFactory);
   });
-  if (expired.length > 0) ctx.emit({ kind: 'events' });
-  return expired;
+  if (swept.length > 0) ctx.emit({ kind: 'events' });
+  return swept;
 }
