@@ -153,7 +153,7 @@ describe('conveyor CLI', () => {
   it("job --events prints a verify command's output as the lines it wrote, not an escaped string", async () => {
     // Priority 9: claimed ahead of the jobs the tests before left queued.
     const submitted = cli(
-      ['submit', '--yaml', '-', '--url', url, '--token', ADMIN],
+      ['submit', '--yaml', '-', '--url', url, '--token', ADMIN, '--repo', 'https://git.example/app.git'],
       'title: Verify me\npriority: 9\nbody: Do it.\n',
     );
     expect(submitted.status, submitted.stderr).toBe(0);

@@ -4,7 +4,7 @@
  * `script` for the first); and a coordinator that cannot be reached is one warning and one line when
  * it is back, with claims backing off meanwhile, not a line a second.
  */
-import { spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -46,21 +46,30 @@ describe('factory log format', () => {
   }
   const env = (): NodeJS.ProcessEnv => ({ ...process.env, CONVEYOR_TOKEN: tc.tokens.factory, CONVEYOR_URL: '' });
 
-  it('on a terminal: readable lines, not JSON', () => {
+  /** Runs `command` to its end (asynchronously: the coordinator answers from this process). */
+  function run(command: string, args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+    return new Promise((resolve) => {
+      execFile(command, args, { env: env(), timeout: 60_000 }, (error, stdout, stderr) => {
+        resolve({ status: error === null ? 0 : typeof error.code === 'number' ? error.code : null, stdout, stderr });
+      });
+    });
+  }
+
+  it('on a terminal: readable lines, not JSON', async () => {
     const command = [process.execPath, ...onceArgs('log-tty')].map(quote).join(' ');
     // script gives the command a pseudo-terminal for its standard streams and copies what it writes.
-    const run = spawnSync('script', ['-qec', command, '/dev/null'], { env: env(), encoding: 'utf8', timeout: 30_000 });
-    expect(run.status, run.stdout + run.stderr).toBe(0);
-    const starting = run.stdout.split(/\r?\n/).find((line) => line.includes('factory starting'));
-    expect(starting, run.stdout).toBeDefined();
+    const tty = await run('script', ['-qec', command, '/dev/null']);
+    expect(tty.status, tty.stdout + tty.stderr).toBe(0);
+    const starting = tty.stdout.split(/\r?\n/).find((line) => line.includes('factory starting'));
+    expect(starting, tty.stdout).toBeDefined();
     expect(starting).not.toMatch(/^\s*\{/);
     expect(starting).toMatch(/INFO/);
   });
 
-  it('to a pipe or a file: one JSON object per line', () => {
-    const run = spawnSync(process.execPath, onceArgs('log-pipe'), { env: env(), encoding: 'utf8', timeout: 30_000 });
-    expect(run.status, run.stderr).toBe(0);
-    const lines = run.stderr.split('\n').filter((line) => line !== '');
+  it('to a pipe or a file: one JSON object per line', async () => {
+    const piped = await run(process.execPath, onceArgs('log-pipe'));
+    expect(piped.status, piped.stderr).toBe(0);
+    const lines = piped.stderr.split('\n').filter((line) => line !== '');
     expect(lines.length).toBeGreaterThan(0);
     for (const line of lines) expect(JSON.parse(line)).toMatchObject({ name: 'factory', factoryId: 'log-pipe' });
   });

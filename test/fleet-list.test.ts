@@ -95,7 +95,12 @@ describe('the fleet list', () => {
     });
     const submitted = await tc.call('POST', '/api/jobs', {
       token: tc.tokens.submit,
-      json: { title: 'Needs Gemini', body: 'Do it with Gemini.', agent: { runtime: 'gemini' } },
+      json: {
+        title: 'Needs Gemini',
+        body: 'Do it with Gemini.',
+        repo: 'https://git.example/app.git',
+        agent: { runtime: 'gemini' },
+      },
     });
     expect(submitted.status, JSON.stringify(submitted.body)).toBe(201);
     const id = submitted.body.id as string;

@@ -29,6 +29,9 @@ describe('whyUnclaimable', () => {
       missingCapabilities: ['gemini'],
     });
     expect(whyUnclaimable(['gemini', 'gpu', 'node'], fleet)?.reason).toBe('no factory with capabilities gemini, gpu');
+    expect(whyUnclaimable(['default-repo'], fleet)?.reason).toBe(
+      'no factory with capability default-repo (a factory started with --repo DIR has default-repo)',
+    );
   });
 
   it('says when each capability is somewhere but never all on one factory, and when nothing runs', () => {

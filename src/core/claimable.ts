@@ -4,6 +4,7 @@
  * stopped, not draining).
  */
 import type { Factory } from './job.js';
+import { DEFAULT_REPO_CAPABILITY } from './repo.js';
 
 export interface Unclaimable {
   /** One line for people: "no factory with capability gemini". */
@@ -37,11 +38,16 @@ export function whyUnclaimable(
       missingCapabilities: missing,
     };
   }
-  if (missing.length > 0)
+  if (missing.length > 0) {
+    // The one capability a factory gets by a flag rather than by what its machine has.
+    const hint = missing.includes(DEFAULT_REPO_CAPABILITY)
+      ? ` (a factory started with --repo DIR has ${DEFAULT_REPO_CAPABILITY})`
+      : '';
     return {
-      reason: `no factory with ${plural('capability', missing)} ${missing.join(', ')}`,
+      reason: `no factory with ${plural('capability', missing)} ${missing.join(', ')}${hint}`,
       missingCapabilities: missing,
     };
+  }
   return { reason: `no factory has all of ${required.join(', ')} at once`, missingCapabilities: [] };
 }
 
