@@ -45,7 +45,7 @@ Token roles: ${ROLES.join(', ')}
 Examples:
   conveyor demo                           see it work: sample repo, dashboard, two factories, sample jobs
   conveyor serve                          start a coordinator on SQLite (.conveyor/conveyor.db)
-  conveyor tokens create --role submit    print a new token once
+  conveyor tokens create --role submit    print a new token once (tokens list, tokens revoke ID)
   conveyor submit task.md                 submit a task file (Markdown with YAML front matter)
   conveyor jobs --stage queued,building   list jobs
   conveyor mcp                            serve Conveyor's tools to an MCP client (Claude Code, Codex) over stdio`,

@@ -30,6 +30,20 @@ describe('config', () => {
     expect(config.client.url).toBe('http://127.0.0.1:7878');
   });
 
+  it('takes a factory’s default repository from the file (relative to it), the environment or a flag (relative to here)', () => {
+    const dir = dirWith('[factory]\ndefaultRepo = "../app"\n');
+    expect(loadConfig({ configPath: join(dir, 'conveyor.toml'), cwd: tmpdir(), env: {} }).factory.defaultRepo).toBe(
+      join(dir, '..', 'app'),
+    );
+    const cwd = dirWith();
+    expect(loadConfig({ cwd, env: { CONVEYOR_DEFAULT_REPO: 'repo' } }).factory.defaultRepo).toBe(join(cwd, 'repo'));
+    expect(
+      loadConfig({ cwd, env: {}, overrides: { 'factory.defaultRepo': 'https://git.example/app.git' } }).factory
+        .defaultRepo,
+    ).toBe('https://git.example/app.git');
+    expect(loadConfig({ cwd, env: {} }).factory.defaultRepo).toBeUndefined();
+  });
+
   it('reads conveyor.toml, then the environment, then flags', () => {
     const cwd = dirWith('[server]\nport = 9000\ndb = "file.db"\n[leases]\nttlSec = 12\nheartbeatSec = 3\n');
     const config = loadConfig({

@@ -4,7 +4,14 @@
  * (the store belongs to the caller).
  */
 import { setMaxListeners } from 'node:events';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController, type RouteOptions } from 'fastify';
+import Fastify, {
+  errorCodes,
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyRequest,
+  LogController,
+  type RouteOptions,
+} from 'fastify';
 import { type Clock, systemClock } from '../core/clock.js';
 import { backoffMs } from '../core/retry.js';
 import type { Store } from '../store/store.js';
@@ -55,6 +62,23 @@ const TEXT_TYPES = [
   'text/x-yaml',
 ];
 
+/**
+ * Reads a GET's or HEAD's body to its end and drops it (413 past the limit, like any body). The router
+ * never reads one, and Node closes the connection once the answer is out: with body bytes still
+ * arriving, the close is a reset (RST) that can cut the answer off before the client has read it.
+ */
+async function dropUnreadBody(request: FastifyRequest, limitBytes: number): Promise<void> {
+  const { headers } = request;
+  const length = Number(headers['content-length'] ?? 0);
+  if (headers['transfer-encoding'] === undefined && !(length > 0)) return;
+  if (length > limitBytes) throw new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE();
+  let received = 0;
+  for await (const chunk of request.raw as AsyncIterable<Buffer>) {
+    received += chunk.length;
+    if (received > limitBytes) throw new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE();
+  }
+}
+
 export async function buildCoordinator(options: BuildOptions): Promise<Coordinator> {
   const { store, logger } = options;
   const app = Fastify({
@@ -101,6 +125,9 @@ export async function buildCoordinator(options: BuildOptions): Promise<Coordinat
         details: [],
       },
     });
+  });
+  app.addHook('preValidation', async (request) => {
+    if (request.method === 'GET' || request.method === 'HEAD') await dropUnreadBody(request, options.bodyLimitBytes);
   });
   app.addContentTypeParser(TEXT_TYPES, { parseAs: 'string' }, (_request, body, done) => {
     done(null, body);
