@@ -59,7 +59,10 @@ export function registerServeCommand(program: Command): void {
     .option('--port <port>', 'port to listen on, 0 for any free port (default 7878; env CONVEYOR_PORT)')
     .option('--db <url>', 'SQLite file or postgres://… URL (default .conveyor/conveyor.db; env CONVEYOR_DB)')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (default info)')
-    .option('--log-format <format>', 'auto (default: readable lines on a terminal, JSON lines otherwise), json or pretty')
+    .option(
+      '--log-format <format>',
+      'auto (default: readable lines on a terminal, JSON lines otherwise), json or pretty',
+    )
     .option('--open', 'print a one-time sign-in link for the dashboard (valid 10 minutes) and open it in a browser')
     .addHelpText(
       'after',
