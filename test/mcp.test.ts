@@ -157,6 +157,7 @@ describe.each<Transport>(['stdio', 'http'])('the Conveyor MCP server over %s', (
 
   it('submits, gets, lists and cancels a job, and reads it as a resource', async () => {
     const job = await ok(client, 'submit_job', {
+      repo: 'https://git.example/app.git',
       title: `Over ${transport}`,
       body: '# Add tags\nLet bookmarks carry tags.',
       capabilities: ['node'],
@@ -202,7 +203,10 @@ describe.each<Transport>(['stdio', 'http'])('the Conveyor MCP server over %s', (
   });
 
   it('answers a blocked job: it is queued again with the answer', async () => {
-    const job = await ok(client, 'submit_job', { body: 'Pick a database and use it.' });
+    const job = await ok(client, 'submit_job', {
+      repo: 'https://git.example/app.git',
+      body: 'Pick a database and use it.',
+    });
     await block(product, job.id, 'Which database?');
     const blocked = await ok(client, 'get_job', { id: job.id });
     expect(blocked).toMatchObject({ stage: 'blocked', error: { message: 'Which database?' } });
@@ -243,14 +247,18 @@ describe.each<Transport>(['stdio', 'http'])('the Conveyor MCP server over %s', (
   });
 
   it('never shows a token bound to product alpha the jobs of another product', async () => {
-    const job = await ok(client, 'submit_job', { title: 'Not for alpha', body: 'Belongs elsewhere.' });
+    const job = await ok(client, 'submit_job', {
+      repo: 'https://git.example/app.git',
+      title: 'Not for alpha',
+      body: 'Belongs elsewhere.',
+    });
     const { client: alpha } = await connect(transport, tc.tokens.alphaSubmit);
     expect(await toolError(alpha, 'get_job', { id: job.id })).toMatch(/\(HTTP 404 not_found\)$/);
     expect(await toolError(alpha, 'cancel_job', { id: job.id })).toMatch(/\(HTTP 404 not_found\)$/);
     await expect(alpha.readResource({ uri: `conveyor://jobs/${job.id}` })).rejects.toThrow(/HTTP 404/);
     const listed = (await ok(alpha, 'list_jobs', {})) as Page;
     expect(listed.jobs.map((j) => j.id)).not.toContain(job.id);
-    const own = await ok(alpha, 'submit_job', { body: 'Alpha work.' });
+    const own = await ok(alpha, 'submit_job', { repo: 'https://git.example/app.git', body: 'Alpha work.' });
     expect(own.product).toBe('alpha');
     expect((await ok(client, 'get_job', { id: job.id })).stage).toBe('queued');
   });
