@@ -312,11 +312,20 @@ describe.each(BACKENDS)('fleet protocol over HTTP on %s', (backend) => {
   });
 
   it('serves metrics in the Prometheus text format that count exactly what the event log holds', async () => {
-    const metrics = await tc.call('GET', '/metrics');
+    // One consistent snapshot: metrics read between two reads of the event log that agree (a renewal
+    // still under way from an earlier test may append a rejection in between).
+    const read = () => tc.store.readEvents({ after: 0, limit: 100_000 });
+    let before = await read();
+    let metrics = await tc.call('GET', '/metrics');
+    let events = await read();
+    for (let tries = 0; events.length !== before.length && tries < 50; tries++) {
+      before = events;
+      metrics = await tc.call('GET', '/metrics');
+      events = await read();
+    }
     expect(metrics.status).toBe(200);
     expect(metrics.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
     const samples = parsePrometheus(metrics.body as string);
-    const events = await tc.store.readEvents({ after: 0, limit: 100_000 });
     const count = (type: string) => events.filter((e) => e.type === type).length;
     expect(total(samples, 'conveyor_claims_total')).toBe(count('job.claimed'));
     expect(total(samples, 'conveyor_claims_total')).toBeGreaterThanOrEqual(5);
