@@ -4,7 +4,17 @@ import { importX } from 'eslint-plugin-import-x';
 import tseslint from 'typescript-eslint';
 
 export default defineConfig(
-  { ignores: ['node_modules/**', 'coverage/**', 'artifacts/**', '.conveyor/**', '.scratch/**', 'web/dist/**'] },
+  {
+    ignores: [
+      'node_modules/**',
+      'coverage/**',
+      'artifacts/**',
+      '.conveyor/**',
+      '.scratch/**',
+      'web/dist/**',
+      'dist/**',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {
@@ -36,6 +46,12 @@ export default defineConfig(
     // import-x's resolver cannot load Vite's ESM-only packages; a config file has no local imports to cycle through.
     files: ['web/vite.config.ts'],
     rules: { 'import-x/no-cycle': 'off' },
+  },
+  {
+    // The launcher runs as plain JavaScript on Node before anything is compiled: no type annotations.
+    files: ['bin/*.js'],
+    languageOptions: { globals: { URL: 'readonly' } },
+    rules: { '@typescript-eslint/explicit-module-boundary-types': 'off' },
   },
   {
     files: ['**/*.test.ts', 'test/**/*.ts', 'bench/**/*.ts'],

@@ -3,7 +3,7 @@
  * coordinator on a fresh SQLite file (HTTP on 127.0.0.1):
  *
  * 1. Start-up: `conveyor mcp` spawned as an MCP client spawns it (`node bin/conveyor.js mcp`, through
- *    tsx), an `initialize` request written to its stdin at once; the time from the spawn to the answer
+ *    `dist/` when it is current, else tsx), an `initialize` request written to its stdin at once; the time from the spawn to the answer
  *    on its stdout. Sequential starts, p50 reported against the goal. Beside it, the CPU time (user +
  *    system, all threads) the process had used by then, read from `/proc`: on a loaded machine the
  *    wall time is mostly waiting for a CPU, and the CPU time is what an idle machine would wait for.
@@ -23,6 +23,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { pino } from 'pino';
+import { compiledIsCurrent } from '../bin/source-stamp.js';
 import { buildCoordinator } from '../src/coordinator/app.js';
 import { createToken } from '../src/coordinator/auth.js';
 import { openStore } from '../src/store/open-store.js';
@@ -138,11 +139,12 @@ try {
   const url = await coordinator.app.listen({ host: '127.0.0.1', port: 0 });
   const token = (await createToken(store, { role: 'submit', product: null, label: 'bench' })).secret;
   const env = childEnv({ CONVEYOR_URL: url, CONVEYOR_TOKEN: token });
+  const compiled = compiledIsCurrent() ? 'dist/, compiled' : 'src/ through tsx: run npm run build:cli';
   const load = loadavg().map((n) => n.toFixed(2));
   printSettings('MCP benchmark', [
     ['machine', `${String(cpus().length)} CPUs, load average ${load.join(' ')} (1, 5, 15 min)`],
     ['coordinator', `in this process, SQLite, ${url}`],
-    ['start-up', `${String(starts)} sequential starts of node bin/conveyor.js mcp (tsx), initialize → answer`],
+    ['start-up', `${String(starts)} sequential starts of node bin/conveyor.js mcp (${compiled}), initialize → answer`],
     ['calls', `${String(calls)} sequential tools/call get_job per transport after ${String(WARMUP)} warm-up calls`],
   ]);
 
@@ -158,7 +160,11 @@ try {
   clients.push(stdio);
   const stdioTransport = new StdioClientTransport({ command: process.execPath, args: [BIN, 'mcp'], cwd: dir, env });
   await stdio.connect(stdioTransport);
-  const submitted = await stdio.callTool({ name: 'submit_job', arguments: { title: 'Bench', body: 'Benchmark me.' } });
+  const submitted = await stdio.callTool({
+    name: 'submit_job',
+    arguments: { title: 'Bench', body: 'Benchmark me.', repo: 'https://git.example.com/bench.git' },
+  });
+  if (submitted.isError === true) throw new Error(`submit_job failed: ${JSON.stringify(submitted.content)}`);
   const id = (submitted.structuredContent as { id: string }).id;
   for (let i = 0; i < WARMUP; i++) await stdio.callTool({ name: 'get_job', arguments: { id } });
   // CPU the calls cost, apart from waiting: the server process's, and this one's (client and coordinator).

@@ -1,11 +1,13 @@
 /**
- * `npm ci` runs this (the `prepare` script): builds the dashboard into `web/dist`. A production install
- * (`npm ci --omit=dev`) has no Vite; it then says so and skips the build instead of failing the
+ * `npm ci` runs this (the `prepare` script): compiles `src/` into `dist/` (`build-cli.ts`, so
+ * `conveyor` starts without transpiling) and builds the dashboard into `web/dist`. A production install
+ * (`npm ci --omit=dev`) has no Vite; it then says so and skips the dashboard instead of failing the
  * install, and the coordinator serves a page naming `npm run build:web` at `/`.
  */
 import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 
+execFileSync('npm', ['run', '--silent', 'build:cli'], { stdio: 'inherit' });
 const require = createRequire(import.meta.url);
 try {
   require.resolve('vite/package.json');
