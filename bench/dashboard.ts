@@ -12,17 +12,10 @@
  *
  * A script that prints figures; not a test.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { pino } from 'pino';
 import type { Page } from 'playwright-core';
-import { buildCoordinator, type Coordinator } from '../src/coordinator/app.js';
-import { createToken } from '../src/coordinator/auth.js';
-import { openStore } from '../src/store/open-store.js';
-import type { Store } from '../src/store/store.js';
 import { ensureWebBuilt, launchChromium } from '../test/helpers/browser.js';
+import { type BenchCoordinator, startBenchCoordinator } from './coordinator.js';
 import { percentile, printSettings, printTable, printTargets } from './report.js';
 
 const USAGE = 'usage: npm run bench:dashboard -- [--changes N] [--jobs N]';
@@ -46,32 +39,14 @@ const SCROLL_PX_PER_FRAME = 1200;
 
 const now = (): number => performance.timeOrigin + performance.now();
 
-interface Server {
-  url: string;
-  store: Store;
-  coordinator: Coordinator;
+interface Server extends BenchCoordinator {
   admin: string;
   factory: string;
-  dir: string;
 }
 
 async function startServer(): Promise<Server> {
-  const dir = mkdtempSync(join(tmpdir(), 'conveyor-bench-dashboard-'));
-  const store = await openStore(join(dir, 'conveyor.db'));
-  const coordinator = await buildCoordinator({
-    store,
-    logger: pino({ level: 'silent' }),
-    leaseTtlMs: 10 * 60_000,
-    heartbeatMs: 10_000,
-    maxAttempts: 3,
-    retryBaseMs: 1000,
-    retryMaxMs: 60_000,
-    bodyLimitBytes: 1024 * 1024,
-  });
-  const url = await coordinator.app.listen({ host: '127.0.0.1', port: 0 });
-  const admin = (await createToken(store, { role: 'admin', product: null, label: 'bench' })).secret;
-  const factory = (await createToken(store, { role: 'factory', product: null, label: 'bench' })).secret;
-  return { url, store, coordinator, admin, factory, dir };
+  const bench = await startBenchCoordinator('dashboard');
+  return { ...bench, admin: await bench.token('admin'), factory: await bench.token('factory') };
 }
 
 async function call<T>(
@@ -342,9 +317,7 @@ async function main(): Promise<void> {
     ]);
   } finally {
     await browser.close();
-    await server.coordinator.close();
-    await server.store.close();
-    rmSync(server.dir, { recursive: true, force: true });
+    await server.close();
   }
 }
 

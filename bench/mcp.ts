@@ -15,18 +15,15 @@
  * A script that prints figures; not a test. The machine's load average is printed with them.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { pino } from 'pino';
 import { compiledIsCurrent } from '../bin/source-stamp.js';
-import { buildCoordinator } from '../src/coordinator/app.js';
-import { createToken } from '../src/coordinator/auth.js';
-import { openStore } from '../src/store/open-store.js';
+import { startBenchCoordinator } from './coordinator.js';
 import { percentile, printSettings, printTable, printTargets } from './report.js';
 
 const USAGE = 'usage: npm run bench:mcp -- [--calls N] [--starts N]';
@@ -122,22 +119,11 @@ async function timeGetJob(client: Client, id: string, count: number): Promise<nu
   return samples;
 }
 
-const dir = mkdtempSync(join(tmpdir(), 'conveyor-bench-mcp-'));
-const store = await openStore(join(dir, 'conveyor.db'));
-const coordinator = await buildCoordinator({
-  store,
-  logger: pino({ level: 'silent' }),
-  leaseTtlMs: 10 * 60_000,
-  heartbeatMs: 10_000,
-  maxAttempts: 3,
-  retryBaseMs: 1000,
-  retryMaxMs: 60_000,
-  bodyLimitBytes: 1024 * 1024,
-});
+const bench = await startBenchCoordinator('mcp');
+const { dir, url } = bench;
 const clients: Client[] = [];
 try {
-  const url = await coordinator.app.listen({ host: '127.0.0.1', port: 0 });
-  const token = (await createToken(store, { role: 'submit', product: null, label: 'bench' })).secret;
+  const token = await bench.token('submit');
   const env = childEnv({ CONVEYOR_URL: url, CONVEYOR_TOKEN: token });
   const compiled = compiledIsCurrent() ? 'dist/, compiled' : 'src/ through tsx: run npm run build:cli';
   const load = loadavg().map((n) => n.toFixed(2));
@@ -238,7 +224,5 @@ try {
   ]);
 } finally {
   await Promise.all(clients.map((client) => client.close()));
-  await coordinator.close();
-  await store.close();
-  rmSync(dir, { recursive: true, force: true });
+  await bench.close();
 }

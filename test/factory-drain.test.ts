@@ -7,39 +7,28 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { FAST_LEASES, startTestCoordinator, type TestCoordinator } from './helpers/coordinator.js';
-import { type FactoryProcess, spawnFactory, until } from './helpers/factory-process.js';
+import { describe, expect, it } from 'vitest';
+import { type FactoryProcess, until, useFactoryFleet } from './helpers/factory-process.js';
 import { makeRepo } from './helpers/git-repo.js';
 
 describe('factory drain', () => {
-  let tc: TestCoordinator;
-  const factories: FactoryProcess[] = [];
-
-  beforeAll(async () => {
-    tc = await startTestCoordinator('sqlite', FAST_LEASES);
-  });
-  afterEach(() => {
-    for (const f of factories.splice(0)) if (f.child.exitCode === null) f.child.kill('SIGKILL');
-  });
-  afterAll(async () => {
-    await tc.close();
-  });
+  const fleet = useFactoryFleet();
 
   function factory(id: string, args: string[] = []): FactoryProcess {
-    const f = spawnFactory({ url: tc.url, token: tc.tokens.factory, id, args });
-    factories.push(f);
-    return f;
+    return fleet.spawn({ id, args });
   }
 
   async function submit(json: Record<string, unknown>): Promise<string> {
-    const res = await tc.call('POST', '/api/jobs', { token: tc.tokens.submit, json: { body: 'Do it.', ...json } });
+    const res = await fleet.tc.call('POST', '/api/jobs', {
+      token: fleet.tc.tokens.submit,
+      json: { body: 'Do it.', ...json },
+    });
     expect(res.status, JSON.stringify(res.body)).toBe(201);
     return res.body.id as string;
   }
 
   async function job(id: string): Promise<any> {
-    return (await tc.call('GET', `/api/jobs/${id}`)).body;
+    return (await fleet.tc.call('GET', `/api/jobs/${id}`)).body;
   }
 
   function waitStage(id: string, stages: string[], timeoutMs = 20_000): Promise<any> {
@@ -55,7 +44,7 @@ describe('factory drain', () => {
 
   function waitHealth(id: string, health: string): Promise<any> {
     return until(`factory ${id} to report ${health}`, async () => {
-      const list = (await tc.call('GET', '/api/factories')).body as { id: string; health: string }[];
+      const list = (await fleet.tc.call('GET', '/api/factories')).body as { id: string; health: string }[];
       return list.find((f) => f.id === id && f.health === health);
     });
   }
@@ -94,10 +83,10 @@ describe('factory drain', () => {
     await new Promise((r) => setTimeout(r, 1500));
     const left = await job(next);
     expect(left).toMatchObject({ stage: 'queued', attempts: 0, leaseEpoch: 0 });
-    expect((await tc.call('GET', `/api/jobs/${next}/runs`)).body).toEqual([]);
+    expect((await fleet.tc.call('GET', `/api/jobs/${next}/runs`)).body).toEqual([]);
     expect(existsSync(join(repo, 'g.txt'))).toBe(false);
     // Clean up for the tests after this one: the queued job must not be picked up by them.
-    await tc.call('POST', `/api/jobs/${next}/cancel`, { json: {} });
+    await fleet.tc.call('POST', `/api/jobs/${next}/cancel`, { json: {} });
   }
 
   it('on SIGTERM: reports draining, claims nothing new, lets the running job ship, exits 0', async () => {
@@ -109,7 +98,10 @@ describe('factory drain', () => {
 
   it("on the coordinator's drain flag: the same", async () => {
     await drainLetsTheJobFinish('drain-flag', async () => {
-      const res = await tc.call('POST', '/api/factories/drain-flag/drain', { token: tc.tokens.admin, json: {} });
+      const res = await fleet.tc.call('POST', '/api/factories/drain-flag/drain', {
+        token: fleet.tc.tokens.admin,
+        json: {},
+      });
       expect(res.status, JSON.stringify(res.body)).toBe(200);
       expect(res.body.drain).toBe(true);
     });
@@ -129,13 +121,13 @@ describe('factory drain', () => {
     expect(processesWith(marker)).toEqual([]);
     const released = await job(id);
     expect(released).toMatchObject({ stage: 'queued', attempts: 0, leaseEpoch: building.leaseEpoch, lease: null });
-    const runs = (await tc.call('GET', `/api/jobs/${id}/runs`)).body as { factoryId: string; outcome: string }[];
+    const runs = (await fleet.tc.call('GET', `/api/jobs/${id}/runs`)).body as { factoryId: string; outcome: string }[];
     expect(runs.map((r) => [r.factoryId, r.outcome])).toEqual([['drain-grace', 'released']]);
-    const events = (await tc.call('GET', `/api/jobs/${id}/events`)).body as { type: string }[];
+    const events = (await fleet.tc.call('GET', `/api/jobs/${id}/events`)).body as { type: string }[];
     expect(events.filter((e) => e.type === 'lease.released')).toHaveLength(1);
     expect(existsSync(join(repo, 'f.txt'))).toBe(false);
     expect(f.log()).toMatch(/released the lease: the factory is stopping/);
-    await tc.call('POST', `/api/jobs/${id}/cancel`, { json: {} });
+    await fleet.tc.call('POST', `/api/jobs/${id}/cancel`, { json: {} });
   });
 
   it('a second Ctrl-C stops now: kills the agent tree, releases the lease at once, exits non-zero', async () => {
@@ -163,11 +155,11 @@ describe('factory drain', () => {
     // so read it straight away, before the reaper could have done it).
     const released = await job(id);
     expect(released).toMatchObject({ stage: 'queued', attempts: 0, leaseEpoch: building.leaseEpoch, lease: null });
-    const runs = (await tc.call('GET', `/api/jobs/${id}/runs`)).body as { factoryId: string; outcome: string }[];
+    const runs = (await fleet.tc.call('GET', `/api/jobs/${id}/runs`)).body as { factoryId: string; outcome: string }[];
     expect(runs.map((r) => [r.factoryId, r.outcome])).toEqual([['drain-twice', 'released']]);
-    const events = (await tc.call('GET', `/api/jobs/${id}/events`)).body as { type: string }[];
+    const events = (await fleet.tc.call('GET', `/api/jobs/${id}/events`)).body as { type: string }[];
     expect(events.filter((e) => e.type === 'lease.expired')).toEqual([]);
     expect(f.log()).toMatch(/stopping now/);
-    await tc.call('POST', `/api/jobs/${id}/cancel`, { json: {} });
+    await fleet.tc.call('POST', `/api/jobs/${id}/cancel`, { json: {} });
   });
 });

@@ -1,26 +1,19 @@
 /** Several coordinators on one PostgreSQL database: one truth, claims exactly once, wake-ups and streams across them. */
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildCoordinator, type Coordinator } from '../src/coordinator/app.js';
-import { openStore } from '../src/store/open-store.js';
-import type { Store } from '../src/store/store.js';
-import { DEFAULT_TEST_OPTIONS, startTestCoordinator, type TestCoordinator } from './helpers/coordinator.js';
+import { startPeerCoordinator, startTestCoordinator, type TestCoordinator } from './helpers/coordinator.js';
 
 describe('two coordinators sharing one PostgreSQL database', () => {
   let a: TestCoordinator;
-  let bStore: Store;
-  let b: Coordinator;
+  let b: { url: string; close(): Promise<void> };
   let bUrl: string;
 
   beforeAll(async () => {
     a = await startTestCoordinator('postgres');
-    bStore = await openStore(a.database.url);
-    b = await buildCoordinator({ ...DEFAULT_TEST_OPTIONS, store: bStore, logger: pino({ level: 'silent' }) });
-    bUrl = await b.app.listen({ host: '127.0.0.1', port: 0 });
+    b = await startPeerCoordinator(a);
+    bUrl = b.url;
   });
   afterAll(async () => {
     await b.close();
-    await bStore.close();
     await a.close();
   });
 

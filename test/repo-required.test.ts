@@ -7,10 +7,9 @@
 import { execFile } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { newJob } from './helpers/jobs.js';
-import { FAST_LEASES, startTestCoordinator, type TestCoordinator } from './helpers/coordinator.js';
-import { BIN, type FactoryProcess, spawnFactory } from './helpers/factory-process.js';
+import { BIN, type FactoryProcess, useFactoryFleet } from './helpers/factory-process.js';
 import { gitIn, makeRepo, tempDir } from './helpers/git-repo.js';
 
 /** The real `conveyor` binary, run to its end without blocking this process (which serves the coordinator). */
@@ -28,38 +27,23 @@ function cli(args: string[], cwd?: string): Promise<{ status: number | null; std
 }
 
 describe('a job names its repository', () => {
-  let tc: TestCoordinator;
-  const factories: FactoryProcess[] = [];
-
-  beforeAll(async () => {
-    tc = await startTestCoordinator('sqlite', FAST_LEASES);
-  });
-  afterEach(() => {
-    for (const f of factories.splice(0)) if (f.child.exitCode === null) f.child.kill('SIGKILL');
-  });
-  afterAll(async () => {
-    await tc.close();
-  });
+  const fleet = useFactoryFleet();
 
   const submit = (json: Record<string, unknown>, product = 'repo') =>
-    tc.call('POST', '/api/jobs', {
+    fleet.tc.call('POST', '/api/jobs', {
       json: { body: 'Change something.', ...json },
       headers: { 'x-product-id': product },
     });
   const factory = (id: string, args: string[], cwd?: string): FactoryProcess => {
-    const f = spawnFactory({
-      url: tc.url,
-      token: tc.tokens.factory,
+    return fleet.spawn({
       id,
       args: ['--once', '--capabilities', 'git', ...args],
       env: { CONVEYOR_PRODUCT: 'repo' },
       ...(cwd === undefined ? {} : { cwd }),
     });
-    factories.push(f);
-    return f;
   };
   const job = async (id: string): Promise<any> =>
-    (await tc.call('GET', `/api/jobs/${id}`, { headers: { 'x-product-id': 'repo' } })).body;
+    (await fleet.tc.call('GET', `/api/jobs/${id}`, { headers: { 'x-product-id': 'repo' } })).body;
 
   it('refuses at submit a job without repo, naming the field and both fixes', async () => {
     const json = await submit({ title: 'No repo' });
@@ -70,7 +54,7 @@ describe('a job names its repository', () => {
     expect(json.body.error.message).toMatch(/--repo DIR \(factory\.defaultRepo\)/);
     expect(json.body.error.message).toMatch(/capabilities: \[default-repo\]/);
 
-    const file = await tc.call('POST', '/api/jobs', {
+    const file = await fleet.tc.call('POST', '/api/jobs', {
       body: '---\ntitle: From a file\n---\nDo it.\n',
       headers: { 'content-type': 'text/markdown', 'x-product-id': 'repo' },
     });
@@ -96,7 +80,7 @@ describe('a job names its repository', () => {
     const dir = tempDir('submit');
     writeFileSync(join(dir, 'task.md'), '---\ntitle: Somewhere\n---\nDo it.\n');
     // Not spawnSync: the coordinator answering it runs in this process.
-    const run = await cli(['submit', 'task.md', '--url', tc.url, '--token', tc.tokens.admin], dir);
+    const run = await cli(['submit', 'task.md', '--url', fleet.tc.url, '--token', fleet.tc.tokens.admin], dir);
     expect(run.status).toBe(1);
     expect(run.stderr).toMatch(/^conveyor: task\.md: repo: required: the task names no repository/);
     expect(run.stderr).toMatch(/pass --repo/);
@@ -105,7 +89,7 @@ describe('a job names its repository', () => {
 
   it('never commits into the factory’s working directory: a job without repo fails for good there', async () => {
     // A job stored before submit refused such jobs (or by anything that skips the API).
-    const { job: stored } = await tc.store.submit(
+    const { job: stored } = await fleet.tc.store.submit(
       newJob({
         product: 'repo',
         spec: { agent: { runtime: 'command', run: 'echo stray >> stray.txt' }, ship: 'merge' },
@@ -159,7 +143,8 @@ describe('a job names its repository', () => {
   });
 
   it('refuses to start a factory whose --repo is not a repository, or that claims default-repo without one', async () => {
-    const run = (args: string[]) => cli(['factory', '--once', '--url', tc.url, '--token', tc.tokens.factory, ...args]);
+    const run = (args: string[]) =>
+      cli(['factory', '--once', '--url', fleet.tc.url, '--token', fleet.tc.tokens.factory, ...args]);
     const missing = await run(['--repo', join(tempDir('none'), 'nothing-here')]);
     expect(missing.status).toBe(2);
     expect(missing.stderr).toMatch(/--repo \(factory\.defaultRepo\) .*nothing-here does not exist/);

@@ -3,14 +3,10 @@
  * secret), revoke (401 at once, in every coordinator on the database), expiry on the coordinator's
  * clock, the last use, and an admin bound to a product kept to that product.
  */
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildCoordinator, type Coordinator } from '../src/coordinator/app.js';
 import { createToken } from '../src/coordinator/auth.js';
-import { openStore } from '../src/store/open-store.js';
-import type { Store } from '../src/store/store.js';
 import { ManualClock } from './helpers/clock.js';
-import { DEFAULT_TEST_OPTIONS, startTestCoordinator, type TestCoordinator } from './helpers/coordinator.js';
+import { startPeerCoordinator, startTestCoordinator, type TestCoordinator } from './helpers/coordinator.js';
 import { BACKENDS } from './helpers/databases.js';
 
 describe.each(BACKENDS)('tokens over HTTP on %s', (backend) => {
@@ -120,19 +116,16 @@ describe.each(BACKENDS)('tokens over HTTP on %s', (backend) => {
 
 describe('a revocation reaches every coordinator on one PostgreSQL database', () => {
   let a: TestCoordinator;
-  let bStore: Store;
-  let b: Coordinator;
+  let b: { url: string; close(): Promise<void> };
   let bUrl: string;
 
   beforeAll(async () => {
     a = await startTestCoordinator('postgres');
-    bStore = await openStore(a.database.url);
-    b = await buildCoordinator({ ...DEFAULT_TEST_OPTIONS, store: bStore, logger: pino({ level: 'silent' }) });
-    bUrl = await b.app.listen({ host: '127.0.0.1', port: 0 });
+    b = await startPeerCoordinator(a);
+    bUrl = b.url;
   });
   afterAll(async () => {
     await b.close();
-    await bStore.close();
     await a.close();
   });
 

@@ -123,3 +123,17 @@ export async function startTestCoordinator(
     },
   };
 }
+
+/** A second coordinator on the database of `first` (PostgreSQL): its own store and HTTP port. */
+export async function startPeerCoordinator(first: TestCoordinator): Promise<{ url: string; close(): Promise<void> }> {
+  const store = await openStore(first.database.url);
+  const coordinator = await buildCoordinator({ ...DEFAULT_TEST_OPTIONS, store, logger: pino({ level: 'silent' }) });
+  const url = await coordinator.app.listen({ host: '127.0.0.1', port: 0 });
+  return {
+    url,
+    async close() {
+      await coordinator.close();
+      await store.close();
+    },
+  };
+}

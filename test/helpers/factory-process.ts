@@ -3,6 +3,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { afterAll, afterEach, beforeAll } from 'vitest';
+import { FAST_LEASES, startTestCoordinator, type TestCoordinator } from './coordinator.js';
 
 export const BIN = resolve(import.meta.dirname, '..', '..', 'bin', 'conveyor.js');
 
@@ -75,4 +77,36 @@ export async function until<T>(what: string, check: () => Promise<T | undefined>
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/**
+ * For the tests of one `describe`: a coordinator on SQLite with fast leases (`fleet.tc`, started before
+ * them and closed after), and `fleet.spawn`, a factory process killed after its test if still running.
+ */
+export function useFactoryFleet(): {
+  readonly tc: TestCoordinator;
+  spawn(options: Omit<SpawnFactoryOptions, 'url' | 'token'>): FactoryProcess;
+} {
+  let coordinator: TestCoordinator | undefined;
+  const running: FactoryProcess[] = [];
+  beforeAll(async () => {
+    coordinator = await startTestCoordinator('sqlite', FAST_LEASES);
+  });
+  afterEach(() => {
+    for (const f of running.splice(0)) if (f.child.exitCode === null) f.child.kill('SIGKILL');
+  });
+  afterAll(async () => {
+    await coordinator?.close();
+  });
+  return {
+    get tc() {
+      if (coordinator === undefined) throw new Error('useFactoryFleet: the coordinator starts in beforeAll');
+      return coordinator;
+    },
+    spawn(options) {
+      const f = spawnFactory({ ...options, url: this.tc.url, token: this.tc.tokens.factory });
+      running.push(f);
+      return f;
+    },
+  };
 }
