@@ -1,27 +1,15 @@
 /** Several coordinators on one PostgreSQL database: one truth, claims exactly once, wake-ups and streams across them. */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startPeerCoordinator, startTestCoordinator, type TestCoordinator } from './helpers/coordinator.js';
+import { describe, expect, it } from 'vitest';
+import { usePeerCoordinators } from './helpers/coordinator.js';
 
 describe('two coordinators sharing one PostgreSQL database', () => {
-  let a: TestCoordinator;
-  let b: { url: string; close(): Promise<void> };
-  let bUrl: string;
-
-  beforeAll(async () => {
-    a = await startTestCoordinator('postgres');
-    b = await startPeerCoordinator(a);
-    bUrl = b.url;
-  });
-  afterAll(async () => {
-    await b.close();
-    await a.close();
-  });
+  const peers = usePeerCoordinators();
 
   const onB = async (method: string, path: string, json?: unknown): Promise<{ status: number; body: any }> => {
-    const res = await fetch(`${bUrl}${path}`, {
+    const res = await fetch(`${peers.bUrl}${path}`, {
       method,
       headers: {
-        authorization: `Bearer ${a.tokens.admin}`,
+        authorization: `Bearer ${peers.a.tokens.admin}`,
         'x-product-id': 'multi',
         ...(json === undefined ? {} : { 'content-type': 'application/json' }),
       },
@@ -31,7 +19,7 @@ describe('two coordinators sharing one PostgreSQL database', () => {
     return { status: res.status, body: text === '' ? undefined : JSON.parse(text) };
   };
   const onA = (method: string, path: string, json?: unknown) =>
-    a.call(method, path, { headers: { 'x-product-id': 'multi' }, ...(json === undefined ? {} : { json }) });
+    peers.a.call(method, path, { headers: { 'x-product-id': 'multi' }, ...(json === undefined ? {} : { json }) });
 
   it('hands every job to exactly one claimer across both coordinators', async () => {
     for (let i = 0; i < 60; i++)
@@ -89,8 +77,8 @@ describe('two coordinators sharing one PostgreSQL database', () => {
 
   it('streams on one coordinator the events written through the other', async () => {
     const controller = new AbortController();
-    const res = await fetch(`${bUrl}/api/events?after=0`, {
-      headers: { authorization: `Bearer ${a.tokens.admin}`, 'x-product-id': 'multi' },
+    const res = await fetch(`${peers.bUrl}/api/events?after=0`, {
+      headers: { authorization: `Bearer ${peers.a.tokens.admin}`, 'x-product-id': 'multi' },
       signal: controller.signal,
     });
     const reader = res.body!.getReader();

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToken } from '../src/coordinator/auth.js';
 import { ManualClock } from './helpers/clock.js';
-import { startPeerCoordinator, startTestCoordinator, type TestCoordinator } from './helpers/coordinator.js';
+import { startTestCoordinator, type TestCoordinator, usePeerCoordinators } from './helpers/coordinator.js';
 import { BACKENDS } from './helpers/databases.js';
 
 describe.each(BACKENDS)('tokens over HTTP on %s', (backend) => {
@@ -115,26 +115,14 @@ describe.each(BACKENDS)('tokens over HTTP on %s', (backend) => {
 });
 
 describe('a revocation reaches every coordinator on one PostgreSQL database', () => {
-  let a: TestCoordinator;
-  let b: { url: string; close(): Promise<void> };
-  let bUrl: string;
-
-  beforeAll(async () => {
-    a = await startTestCoordinator('postgres');
-    b = await startPeerCoordinator(a);
-    bUrl = b.url;
-  });
-  afterAll(async () => {
-    await b.close();
-    await a.close();
-  });
+  const peers = usePeerCoordinators();
 
   it('refuses on the other coordinator a token revoked on one, long before its cache would expire', async () => {
-    const { secret, token } = await createToken(a.store, { role: 'submit', product: null, label: null });
+    const { secret, token } = await createToken(peers.a.store, { role: 'submit', product: null, label: null });
     const onB = (): Promise<number> =>
-      fetch(`${bUrl}/api/jobs`, { headers: { authorization: `Bearer ${secret}` } }).then((r) => r.status);
+      fetch(`${peers.bUrl}/api/jobs`, { headers: { authorization: `Bearer ${secret}` } }).then((r) => r.status);
     expect(await onB()).toBe(200);
-    expect((await a.call('POST', `/api/tokens/${token.id}/revoke`)).status).toBe(200);
+    expect((await peers.a.call('POST', `/api/tokens/${token.id}/revoke`)).status).toBe(200);
     const started = Date.now();
     // The NOTIFY takes a moment to arrive; the cache would hold the token for 10 s.
     while ((await onB()) !== 401) {

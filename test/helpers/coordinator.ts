@@ -1,5 +1,6 @@
 /** A real coordinator on loopback over a fresh real database, with one token per role. */
 import { pino } from 'pino';
+import { afterAll, beforeAll } from 'vitest';
 import { createToken } from '../../src/coordinator/auth.js';
 import { buildCoordinator, type Coordinator } from '../../src/coordinator/app.js';
 import type { CoordinatorOptions } from '../../src/coordinator/context.js';
@@ -124,16 +125,33 @@ export async function startTestCoordinator(
   };
 }
 
-/** A second coordinator on the database of `first` (PostgreSQL): its own store and HTTP port. */
-export async function startPeerCoordinator(first: TestCoordinator): Promise<{ url: string; close(): Promise<void> }> {
-  const store = await openStore(first.database.url);
-  const coordinator = await buildCoordinator({ ...DEFAULT_TEST_OPTIONS, store, logger: pino({ level: 'silent' }) });
-  const url = await coordinator.app.listen({ host: '127.0.0.1', port: 0 });
+/**
+ * For the tests of one `describe`: two coordinators on one fresh PostgreSQL database (`a`, the full test
+ * coordinator, and `bUrl`, a second one with its own store and port), started before them and closed after.
+ */
+export function usePeerCoordinators(): { readonly a: TestCoordinator; readonly bUrl: string } {
+  let first: TestCoordinator | undefined;
+  let second: Coordinator | undefined;
+  let secondStore: Store | undefined;
+  let secondUrl = '';
+  beforeAll(async () => {
+    first = await startTestCoordinator('postgres');
+    secondStore = await openStore(first.database.url);
+    second = await buildCoordinator({ ...DEFAULT_TEST_OPTIONS, store: secondStore, logger: pino({ level: 'silent' }) });
+    secondUrl = await second.app.listen({ host: '127.0.0.1', port: 0 });
+  });
+  afterAll(async () => {
+    await second?.close();
+    await secondStore?.close();
+    await first?.close();
+  });
   return {
-    url,
-    async close() {
-      await coordinator.close();
-      await store.close();
+    get a() {
+      if (first === undefined) throw new Error('usePeerCoordinators: the coordinators start in beforeAll');
+      return first;
+    },
+    get bUrl() {
+      return secondUrl;
     },
   };
 }
