@@ -7,7 +7,7 @@
 import type { RouteOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToken } from '../src/coordinator/auth.js';
-import { ROLES, type Role } from '../src/core/job.js';
+import { TOKEN_ROLES, type TokenRole } from '../src/core/job.js';
 import { startTestCoordinator, type TestCoordinator, type TestTokens } from './helpers/coordinator.js';
 import { BACKENDS } from './helpers/databases.js';
 import { type Endpoint as RegisteredEndpoint, endpoints as registeredEndpoints } from './helpers/routes.js';
@@ -40,13 +40,14 @@ function expectError(response: { status: number; body: unknown }, status: number
 }
 
 /** The tokens that carry a role: the unbound one and, where it exists, the one bound to "alpha". */
-function tokensOf(tokens: TestTokens, role: Role): { label: string; secret: string }[] {
+function tokensOf(tokens: TestTokens, role: TokenRole): { label: string; secret: string }[] {
   const all = [
     { label: 'admin', role: 'admin', secret: tokens.admin },
     { label: 'submit', role: 'submit', secret: tokens.submit },
     { label: 'factory', role: 'factory', secret: tokens.factory },
     { label: 'alphaSubmit', role: 'submit', secret: tokens.alphaSubmit },
     { label: 'alphaFactory', role: 'factory', secret: tokens.alphaFactory },
+    { label: 'alphaAgent', role: 'agent', secret: tokens.alphaAgent },
   ];
   return all.filter((t) => t.role === role);
 }
@@ -54,12 +55,12 @@ function tokensOf(tokens: TestTokens, role: Role): { label: string; secret: stri
 describe.each(BACKENDS)('auth matrix over HTTP on %s', (backend) => {
   let tc: TestCoordinator;
   let routes: Endpoint[];
-  let guarded: (Endpoint & { access: readonly Role[] })[];
+  let guarded: (Endpoint & { access: readonly TokenRole[] })[];
 
   beforeAll(async () => {
     tc = await startTestCoordinator(backend);
     routes = endpoints(tc.coordinator.routes);
-    guarded = routes.filter((r): r is Endpoint & { access: readonly Role[] } => r.access !== 'public');
+    guarded = routes.filter((r): r is Endpoint & { access: readonly TokenRole[] } => r.access !== 'public');
   });
   afterAll(async () => {
     await tc.close();
@@ -81,7 +82,7 @@ describe.each(BACKENDS)('auth matrix over HTTP on %s', (backend) => {
     for (const route of routes) {
       if (route.access === 'public') continue;
       expect(route.access.length, route.name).toBeGreaterThan(0);
-      for (const role of route.access) expect(ROLES, route.name).toContain(role);
+      for (const role of route.access) expect(TOKEN_ROLES, route.name).toContain(role);
       expect(route.path, route.name).not.toMatch(/[:*]/);
     }
     // A route turning public by accident is a hole; adding one on purpose updates this list.
@@ -116,7 +117,7 @@ describe.each(BACKENDS)('auth matrix over HTTP on %s', (backend) => {
   it('answers 403 to every role a route does not allow', async () => {
     const checked: string[] = [];
     for (const route of guarded) {
-      for (const role of ROLES.filter((r) => !route.access.includes(r))) {
+      for (const role of TOKEN_ROLES.filter((r) => !route.access.includes(r))) {
         for (const token of tokensOf(tc.tokens, role)) {
           const response = await tc.call(route.method, route.path, { token: token.secret });
           expectError(response, 403, 'forbidden', `${route.name} with a ${token.label} token`);
@@ -133,6 +134,10 @@ describe.each(BACKENDS)('auth matrix over HTTP on %s', (backend) => {
         'POST /api/factories/:id/drain submit',
         'POST /api/factories/:id/drain factory',
         'GET /metrics submit',
+        'GET /api/jobs alphaAgent',
+        'POST /api/fleet/claim alphaAgent',
+        'POST /api/agent/ask submit',
+        'POST /api/agent/ask factory',
       ]),
     );
   });
@@ -154,6 +159,7 @@ describe.each(BACKENDS)('auth matrix over HTTP on %s', (backend) => {
       for (const [label, role] of [
         ['alphaSubmit', 'submit'],
         ['alphaFactory', 'factory'],
+        ['alphaAgent', 'agent'],
       ] as const) {
         if (!route.access.includes(role)) continue;
         const secret = tc.tokens[label];

@@ -23,6 +23,7 @@ import { CoordinatorMetrics } from './metrics.js';
 import { openApiDocument } from './openapi.js';
 import { startReaper } from './reaper.js';
 import { type AnyRouteSpec, registerRoutes } from './route.js';
+import { agentRoutes } from './routes/agent.js';
 import { eventRoutes } from './routes/events.js';
 import { factoryRoutes } from './routes/factories.js';
 import { fleetRoutes } from './routes/fleet.js';
@@ -149,6 +150,7 @@ export async function buildCoordinator(options: BuildOptions): Promise<Coordinat
     ...loginRoutes(context, loginCodes),
     ...mcpRoutes(),
     ...tokenRoutes(context),
+    ...agentRoutes(context),
   ];
   let document: Record<string, unknown> | undefined;
   const all: AnyRouteSpec[] = [...specs, ...systemRoutes(context, () => (document ??= openApiDocument(all, VERSION)))];

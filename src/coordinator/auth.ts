@@ -5,7 +5,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { ForbiddenError, UnauthenticatedError, ValidationError } from '../core/errors.js';
 import { type Clock, systemClock } from '../core/clock.js';
-import { DEFAULT_PRODUCT, type Role, type Token, tokenStatus } from '../core/job.js';
+import { type AgentGrant, DEFAULT_PRODUCT, type Role, type Token, type TokenRole, tokenStatus } from '../core/job.js';
 import { FACTORY_ID } from '../protocol/common.js';
 import type { Store } from '../store/store.js';
 
@@ -89,7 +89,7 @@ export class Authenticator {
   async authenticate(
     authorization: string | undefined,
     productHeader: string | undefined,
-    roles: readonly Role[],
+    roles: readonly TokenRole[],
   ): Promise<Principal> {
     if (authorization === undefined || authorization === '') {
       throw new UnauthenticatedError('missing Authorization header; send "Authorization: Bearer <token>"');
@@ -188,6 +188,30 @@ export async function createToken(
   const secret = newTokenSecret();
   const token = await store.createToken({ hash: hashToken(secret), ...input });
   return { secret, token };
+}
+
+/** How long an agent credential could work at most; its lease ending stops it long before. */
+const AGENT_CREDENTIAL_MS = 7 * 24 * 3600_000;
+
+/**
+ * A job's agent credential (role `agent`): good for the job's `allowedCommands`, as the factory
+ * holding its lease under that epoch. The secret is answered once and never stored.
+ */
+export async function issueAgentCredential(
+  store: Store,
+  input: { product: string; factoryId: string; grant: AgentGrant; now: number },
+): Promise<string> {
+  const secret = newTokenSecret();
+  await store.createToken({
+    hash: hashToken(secret),
+    role: 'agent',
+    product: input.product,
+    factoryId: input.factoryId,
+    grant: input.grant,
+    label: `agent of job ${input.grant.jobId} (epoch ${String(input.grant.leaseEpoch)})`,
+    expiresAt: input.now + AGENT_CREDENTIAL_MS,
+  });
+  return secret;
 }
 
 /** Makes sure the `CONVEYOR_ADMIN_TOKEN` secret is a valid admin token. */

@@ -5,12 +5,12 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 'fastify';
 import { z } from 'zod';
-import type { Role } from '../core/job.js';
+import type { Role, TokenRole } from '../core/job.js';
 import type { Authenticator, Principal } from './auth.js';
 import { fromZodError, ValidationError } from '../core/errors.js';
 import { UnsupportedMediaError } from './errors.js';
 
-export type Access = 'public' | readonly Role[];
+export type Access = 'public' | readonly TokenRole[];
 
 /** Who may make fleet calls: factories (and admins). */
 export const FLEET: readonly Role[] = ['factory', 'admin'];

@@ -60,7 +60,7 @@ export function quarantineView(record: QuarantinedResult): QuarantineView {
 }
 
 /** A token without its secret or hash, with its status at `now`. */
-export function tokenView(token: Token, now: number): TokenView {
+export function tokenView({ grant: _grant, ...token }: Token, now: number): TokenView {
   return {
     ...token,
     createdAt: iso(token.createdAt),

@@ -232,6 +232,19 @@ export const EVENT_CATALOGUE = {
     z.looseObject({ runtime: z.string(), text: z.string() }),
     'The agent said something (clipped).',
   ),
+  'agent.credential_issued': factory(
+    z.looseObject({ commands: z.array(z.string()) }),
+    'The job’s agent was given a credential for the commands it may ask of Conveyor (`allowedCommands`); the secret is never recorded.',
+  ),
+  'agent.progress': factory(z.looseObject({ message: z.string() }), 'A note the job’s agent recorded (`progress`).'),
+  'agent.command_refused': factory(
+    z.looseObject({ command: z.string(), reason: z.string() }),
+    'The job’s agent asked for a command its job does not allow; nothing was done.',
+  ),
+  'agent.capability_requested': factory(
+    z.looseObject({ name: z.string(), requestedJobId: z.string() }),
+    'The job’s agent filed a capability request (`request_capability`) as the job named.',
+  ),
   'agent.session': factory(
     z.looseObject({ runtime: z.string(), sessionId: z.string() }),
     'The runtime’s session id (Claude Code, Codex), so a retry resumes it.',

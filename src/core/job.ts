@@ -49,6 +49,15 @@ export const ConstraintsSchema = z.strictObject({
 });
 export type Constraints = z.infer<typeof ConstraintsSchema>;
 
+/**
+ * What a job's agent may ask of Conveyor while it works (`allowedCommands`), through a credential valid
+ * only for this job and the lease it runs under: `ask` blocks the job with a question for a person,
+ * `progress` records a note on its timeline, `subtasks` splits it into child jobs, `request_capability`
+ * files a tool job linked to it.
+ */
+export const AGENT_COMMANDS = ['ask', 'progress', 'subtasks', 'request_capability'] as const;
+export type AgentCommand = (typeof AGENT_COMMANDS)[number];
+
 /** What a client sends to create a job (API JSON body, or the normalised form of a task file). */
 export const JobSubmissionSchema = z.strictObject({
   title: z.string().trim().min(1).max(300).optional(),
@@ -72,6 +81,12 @@ export const JobSubmissionSchema = z.strictObject({
     .max(50)
     .optional(),
   ship: z.enum(SHIP_POLICIES).optional(),
+  /** What the job's agent may ask of Conveyor while it works (default none). */
+  allowedCommands: z
+    .array(z.enum(AGENT_COMMANDS))
+    .max(AGENT_COMMANDS.length)
+    .refine((commands) => new Set(commands).size === commands.length, 'must not name a command twice')
+    .optional(),
   idempotencyKey: z.string().min(1).max(200).optional(),
   metadata: z.record(z.string(), z.unknown()).optional(),
 });
@@ -87,6 +102,7 @@ export const JobSpecSchema = JobSubmissionSchema.pick({
   verify: true,
   secrets: true,
   ship: true,
+  allowedCommands: true,
   metadata: true,
 });
 export type JobSpec = z.infer<typeof JobSpecSchema>;
@@ -213,13 +229,27 @@ export interface Factory {
 
 export const ROLES = ['admin', 'submit', 'factory'] as const;
 export type Role = (typeof ROLES)[number];
+/**
+ * Who a token speaks for: a role an admin gives, or `agent`: a job's agent, through the credential its
+ * factory was issued for the job's lease (`AgentGrant`); never created by hand, never listed.
+ */
+export const TOKEN_ROLES = [...ROLES, 'agent'] as const;
+export type TokenRole = (typeof TOKEN_ROLES)[number];
+
+/** The job and lease an agent credential is good for: useless once the lease ends or moves. */
+export interface AgentGrant {
+  jobId: string;
+  leaseEpoch: number;
+}
 
 export interface Token {
   id: string;
-  role: Role;
+  role: TokenRole;
   product: string | null;
   /** A factory token bound to one factory id may only heartbeat, claim and write as that factory. */
   factoryId: string | null;
+  /** An agent credential's job and lease (role `agent`), or null. */
+  grant: AgentGrant | null;
   label: string | null;
   createdAt: number;
   /** When it stops working, or null: it never expires. */

@@ -6,6 +6,7 @@
  */
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
+import { CapabilityRequestSchema } from '../core/capability.js';
 import { fromZodError, ValidationError } from '../core/errors.js';
 import { JobSubmissionSchema, type JobSubmission } from '../core/job.js';
 
@@ -38,15 +39,6 @@ const YamlTaskSchema = z.strictObject({
   subtask: z.unknown().optional(),
 });
 
-const CapabilityRequestSchema = z.strictObject({
-  name: z.string().min(1),
-  description: z.string().min(1),
-  inputs: z.unknown().optional(),
-  outputs: z.unknown().optional(),
-  constraints: z
-    .strictObject({ network: z.unknown().optional(), storage: z.unknown().optional(), secrets: z.unknown().optional() })
-    .optional(),
-});
 
 function parseYaml(text: string, where: string): unknown {
   const doc = parseDocument(text, { prettyErrors: true });
@@ -129,7 +121,8 @@ function fromYamlTask(value: unknown): JobSubmission {
   );
 }
 
-function fromCapabilityRequest(value: unknown): JobSubmission {
+/** A capability request (`{name, description, inputs, outputs, constraints}`) as a submission. */
+export function fromCapabilityRequest(value: unknown): JobSubmission {
   const result = CapabilityRequestSchema.safeParse(value);
   if (!result.success) throw fromZodError('capability request', result.error);
   const request = result.data;

@@ -3,7 +3,7 @@
  * A token's hash never leaves the coordinator.
  */
 import { z } from 'zod';
-import { ROLES, TOKEN_STATUSES } from '../core/job.js';
+import { ROLES, TOKEN_ROLES, TOKEN_STATUSES } from '../core/job.js';
 import { FACTORY_ID, ISO_TIME, JOB_ID } from './common.js';
 
 /** Token ids are ULIDs, like job ids. */
@@ -16,7 +16,8 @@ const MAX_EXPIRY_SEC = 10 * 366 * 24 * 3600;
 /** A token without its secret: who it is for, and whether it still works (`status`). */
 export const TokenView = z.strictObject({
   id: TOKEN_ID,
-  role: z.enum(ROLES),
+  /** `agent`: a job's agent credential (never listed; an admin may revoke one by id). */
+  role: z.enum(TOKEN_ROLES),
   product: z.string().nullable(),
   factoryId: z.string().nullable(),
   label: z.string().nullable(),

@@ -199,6 +199,13 @@ function migrations(kind: BackendKind): Record<string, Migration> {
         await db.schema.alterTable('tokens').addColumn('revoked_at', 'bigint').execute();
       },
     },
+    '0007_agent_credentials': {
+      async up(db: Kysely<unknown>): Promise<void> {
+        // An agent credential (role agent) is good for one job under one lease epoch.
+        await db.schema.alterTable('tokens').addColumn('job_id', 'text').execute();
+        await db.schema.alterTable('tokens').addColumn('lease_epoch', 'bigint').execute();
+      },
+    },
   };
 }
 

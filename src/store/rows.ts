@@ -9,7 +9,7 @@ import type {
   JobResult,
   QuarantinedResult,
   JobSpec,
-  Role,
+  TokenRole,
   Run,
   Token,
 } from '../core/job.js';
@@ -152,9 +152,10 @@ export function toFactory(row: Selectable<FactoriesTable>): Factory {
 export function toToken(row: Selectable<TokensTable>): Token {
   return {
     id: row.id,
-    role: row.role as Role,
+    role: row.role as TokenRole,
     product: row.product,
     factoryId: row.factory_id,
+    grant: row.job_id === null || row.lease_epoch === null ? null : { jobId: row.job_id, leaseEpoch: row.lease_epoch },
     label: row.label,
     createdAt: row.created_at,
     expiresAt: row.expires_at,

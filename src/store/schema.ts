@@ -93,6 +93,8 @@ export interface TokensTable {
   expires_at: number | null;
   last_used_at: number | null;
   revoked_at: number | null;
+  job_id: string | null;
+  lease_epoch: number | null;
 }
 
 export interface QuarantinedResultsTable {

@@ -13,7 +13,8 @@ import type {
   JobResult,
   QuarantinedResult,
   TriageAction,
-  Role,
+  AgentGrant,
+  TokenRole,
   Run,
   Token,
 } from '../core/job.js';
@@ -73,13 +74,15 @@ export interface StageReport extends LeaseFence {
 /** A token about to be stored: its hash, never its secret. */
 export interface NewToken {
   hash: string;
-  role: Role;
+  role: TokenRole;
   product: string | null;
   label: string | null;
   /** Binds a factory token to one factory id. @default null (any factory) */
   factoryId?: string | null | undefined;
   /** When it stops working. @default null (never) */
   expiresAt?: number | null | undefined;
+  /** An agent credential's job and lease (role `agent`). @default null */
+  grant?: AgentGrant | null | undefined;
 }
 
 /** A result a factory produced under lease `epoch`, which it lost before it could report it. */

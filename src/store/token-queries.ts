@@ -19,6 +19,8 @@ export async function createToken(ctx: StoreContext, input: NewToken): Promise<T
       expires_at: input.expiresAt ?? null,
       last_used_at: null,
       revoked_at: null,
+      job_id: input.grant?.jobId ?? null,
+      lease_epoch: input.grant?.leaseEpoch ?? null,
     })
     .returningAll()
     .executeTakeFirstOrThrow();
@@ -35,7 +37,8 @@ export async function findToken(ctx: StoreContext, hash: string): Promise<Token 
 }
 
 export async function listTokens(ctx: StoreContext, filter: { product?: string | undefined }): Promise<Token[]> {
-  let query = ctx.db.selectFrom('tokens').selectAll();
+  // Agent credentials belong to a job's lease, not to people: they are not listed.
+  let query = ctx.db.selectFrom('tokens').selectAll().where('role', '!=', 'agent');
   if (filter.product !== undefined) query = query.where('product', '=', filter.product);
   // Ids are ULIDs: their order is the order of creation.
   return (await query.orderBy('id').execute()).map(toToken);

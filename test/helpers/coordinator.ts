@@ -1,7 +1,7 @@
 /** A real coordinator on loopback over a fresh real database, with one token per role. */
 import { pino } from 'pino';
 import { afterAll, beforeAll } from 'vitest';
-import { createToken } from '../../src/coordinator/auth.js';
+import { createToken, issueAgentCredential } from '../../src/coordinator/auth.js';
 import { buildCoordinator, type Coordinator } from '../../src/coordinator/app.js';
 import type { CoordinatorOptions } from '../../src/coordinator/context.js';
 import type { Clock } from '../../src/core/clock.js';
@@ -18,6 +18,8 @@ export interface TestTokens {
   alphaSubmit: string;
   /** A factory token bound to product "alpha". */
   alphaFactory: string;
+  /** An agent credential of product "alpha", for a job that does not exist. */
+  alphaAgent: string;
 }
 
 export interface TestCoordinator {
@@ -83,6 +85,12 @@ export async function startTestCoordinator(
     factory: await token('factory'),
     alphaSubmit: await token('submit', 'alpha'),
     alphaFactory: await token('factory', 'alpha'),
+    alphaAgent: await issueAgentCredential(store, {
+      product: 'alpha',
+      factoryId: 'factory-1',
+      grant: { jobId: '01ARZ3NDEKTSV4RRFFQ69G5FAV', leaseEpoch: 1 },
+      now: Date.now(),
+    }),
   };
   const call = async (method: string, path: string, opts: CallOptions = {}): Promise<CallResult> => {
     const headers: Record<string, string> = { ...opts.headers };

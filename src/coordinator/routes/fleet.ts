@@ -2,7 +2,8 @@
  * The fleet protocol (DESIGN §4): heartbeat, claim, report, renew, release, runs and events. Every call
  * with a body names its factory; a token bound to one factory may only speak as that one (403).
  */
-import { FencedError } from '../../core/errors.js';
+import { FencedError, NotFoundError, ValidationError } from '../../core/errors.js';
+import { AGENT_COMMANDS } from '../../core/job.js';
 import { EVENT_CATALOGUE } from '../../core/events.js';
 import { JobParams } from '../../protocol/common.js';
 import {
@@ -20,7 +21,8 @@ import {
   SubtasksBody,
 } from '../../protocol/fleet.js';
 import { JobView, QuarantineView } from '../../protocol/views.js';
-import { assertActsAs } from '../auth.js';
+import { AgentCredentialAnswer } from '../../protocol/agent.js';
+import { assertActsAs, issueAgentCredential } from '../auth.js';
 import type { CoordinatorContext } from '../context.js';
 import { type AnyRouteSpec, defineRoute, FLEET } from '../route.js';
 import { jobView, quarantineView } from '../views.js';
@@ -185,6 +187,42 @@ export function fleetRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
         );
         void reply.code(created ? 201 : 200);
         return reply.send({ children: children.map(jobView) });
+      },
+    }),
+    defineRoute({
+      method: 'POST',
+      url: '/api/fleet/jobs/:id/agent-credential',
+      summary:
+        'Issue the credential the job’s agent uses for its allowedCommands (/api/agent/*; the secret answered once), good only under this lease; 409 when the epoch is stale or the lease another factory’s, 400 when the job allows no command.',
+      access: FLEET,
+      params: JobParams,
+      body: EpochBody,
+      response: AgentCredentialAnswer,
+      status: 201,
+      async handler({ params, body, principal }) {
+        assertActsAs(principal, body.factoryId);
+        const job = await store.getJob(principal.product, params.id);
+        if (job === undefined) throw new NotFoundError(`no job ${params.id} in product ${principal.product}`);
+        const commands = job.spec.allowedCommands ?? [];
+        if (commands.length === 0) {
+          throw new ValidationError(
+            `job ${job.id} allows its agent no command, so it gets no credential; submit it with allowedCommands (${AGENT_COMMANDS.join(', ')})`,
+          );
+        }
+        const fence = {
+          product: principal.product,
+          jobId: job.id,
+          leaseEpoch: body.leaseEpoch,
+          factoryId: body.factoryId,
+        };
+        await fenced(store.recordEvents(fence, [{ type: 'agent.credential_issued', payload: { commands } }]));
+        const token = await issueAgentCredential(store, {
+          product: principal.product,
+          factoryId: body.factoryId,
+          grant: { jobId: job.id, leaseEpoch: body.leaseEpoch },
+          now: ctx.clock.now(),
+        });
+        return { token, commands };
       },
     }),
     defineRoute({
