@@ -49,6 +49,47 @@ export const ConstraintsSchema = z.strictObject({
 });
 export type Constraints = z.infer<typeof ConstraintsSchema>;
 
+const verifyCommandText = z.string().min(1).max(10_000);
+
+/**
+ * One verify check: a command line that must exit 0, or a command with what it must do instead
+ * (`expectExit`: the exit code it must end with; `expectOutput`: text its output must contain).
+ */
+export const VerifyCheckSchema = z.union(
+  [
+    verifyCommandText,
+    z.strictObject({
+      command: verifyCommandText,
+      /** @default 0 */
+      expectExit: z.int().min(0).max(255).optional(),
+      expectOutput: z.string().min(1).max(10_000).optional(),
+    }),
+  ],
+  {
+    error:
+      'must be a command line, or {command, expectExit?, expectOutput?} (expectExit: the exit code, expectOutput: text the output must contain)',
+  },
+);
+export type VerifyCheck = z.infer<typeof VerifyCheckSchema>;
+
+/** A check with its expectations spelled out: exit code (default 0) and the text the output must hold, if any. */
+export function verifyExpectation(check: VerifyCheck): { command: string; exit: number; output?: string } {
+  if (typeof check === 'string') return { command: check, exit: 0 };
+  return {
+    command: check.command,
+    exit: check.expectExit ?? 0,
+    ...(check.expectOutput === undefined ? {} : { output: check.expectOutput }),
+  };
+}
+
+/** What a check expects, for people: "exit 0", "exit 1 and output containing \"ok\"". */
+export function describeExpectation(check: VerifyCheck): string {
+  const { exit, output } = verifyExpectation(check);
+  return output === undefined
+    ? `exit ${String(exit)}`
+    : `exit ${String(exit)} and output containing ${JSON.stringify(output)}`;
+}
+
 /** What a client sends to create a job (API JSON body, or the normalised form of a task file). */
 export const JobSubmissionSchema = z.strictObject({
   title: z.string().trim().min(1).max(300).optional(),
@@ -65,7 +106,8 @@ export const JobSubmissionSchema = z.strictObject({
   skills: z.array(name).max(100).optional(),
   scope: ScopeSchema.optional(),
   constraints: ConstraintsSchema.optional(),
-  verify: z.array(z.string().min(1).max(10_000)).max(50).optional(),
+  /** Checks run in the worktree before shipping, in order: a command line (must exit 0) or `{command, expectExit?, expectOutput?}`. */
+  verify: z.array(VerifyCheckSchema).max(50).optional(),
   /** Names of the factory's secret variables (`factory.secretEnv`) the agent and verify may see; the others are removed. */
   secrets: z
     .array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name'))
