@@ -1,6 +1,9 @@
 /** Job, run, event, factory and token: the domain records and the schema of a job submission. */
 import { z } from 'zod';
 import type { Actor, Stage } from './stages.js';
+import type { VerifyCheck } from './verify-check.js';
+
+export type { VerifyCheck } from './verify-check.js';
 
 export const RUNTIMES = ['builtin', 'claude-code', 'codex', 'droid', 'gemini', 'command'] as const;
 /**
@@ -51,16 +54,12 @@ export type Constraints = z.infer<typeof ConstraintsSchema>;
 
 const verifyCommandText = z.string().min(1).max(10_000);
 
-/**
- * One verify check: a command line that must exit 0, or a command with what it must do instead
- * (`expectExit`: the exit code it must end with; `expectOutput`: text its output must contain).
- */
-export const VerifyCheckSchema = z.union(
+/** One verify check (`verify-check.ts`): a command line that must exit 0, or a command with what it must do instead. */
+export const VerifyCheckSchema: z.ZodType<VerifyCheck> = z.union(
   [
     verifyCommandText,
     z.strictObject({
       command: verifyCommandText,
-      /** @default 0 */
       expectExit: z.int().min(0).max(255).optional(),
       expectOutput: z.string().min(1).max(10_000).optional(),
     }),
@@ -70,25 +69,6 @@ export const VerifyCheckSchema = z.union(
       'must be a command line, or {command, expectExit?, expectOutput?} (expectExit: the exit code, expectOutput: text the output must contain)',
   },
 );
-export type VerifyCheck = z.infer<typeof VerifyCheckSchema>;
-
-/** A check with its expectations spelled out: exit code (default 0) and the text the output must hold, if any. */
-export function verifyExpectation(check: VerifyCheck): { command: string; exit: number; output?: string } {
-  if (typeof check === 'string') return { command: check, exit: 0 };
-  return {
-    command: check.command,
-    exit: check.expectExit ?? 0,
-    ...(check.expectOutput === undefined ? {} : { output: check.expectOutput }),
-  };
-}
-
-/** What a check expects, for people: "exit 0", "exit 1 and output containing \"ok\"". */
-export function describeExpectation(check: VerifyCheck): string {
-  const { exit, output } = verifyExpectation(check);
-  return output === undefined
-    ? `exit ${String(exit)}`
-    : `exit ${String(exit)} and output containing ${JSON.stringify(output)}`;
-}
 
 /** What a client sends to create a job (API JSON body, or the normalised form of a task file). */
 export const JobSubmissionSchema = z.strictObject({

@@ -3,7 +3,7 @@
  * commands (`sandbox/`), since the agent may have written every file they run.
  */
 import type { FactoryEvent } from '../core/events.js';
-import { describeExpectation, type VerifyCheck, verifyExpectation } from '../core/job.js';
+import { describeExpectation, type VerifyCheck, verifyExpectation } from '../core/verify-check.js';
 import { runConfined } from '../sandbox/confine.js';
 import { planSandbox, type SandboxMode } from '../sandbox/plan.js';
 import type { Worktree } from '../workspace/index.js';

@@ -13,7 +13,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describeExpectation, type VerifyCheck } from '../core/job.js';
+import { describeExpectation, type VerifyCheck } from '../core/verify-check.js';
 import type { PipelineRole } from '../core/pipelines.js';
 import { PipelineError } from './errors.js';
 import { type ArchitectOutput, type BugTicket, RESULT_SHAPES } from './outputs.js';

@@ -1,6 +1,6 @@
 /** One job: header with stage and actions, its runs, result, skills and the live event timeline. */
 import type { ReactNode } from 'react';
-import { describeExpectation } from '../../../src/core/job.js';
+import { describeExpectation } from '../../../src/core/verify-check.js';
 import { useConnection } from '../connection.js';
 import { agentLabel, formatDateTime, formatDuration, stageLabel } from '../format.js';
 import { Link } from '../router.js';
