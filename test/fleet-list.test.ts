@@ -124,4 +124,54 @@ describe('the fleet list', () => {
     expect((await cli(['job', id])).stdout).not.toContain('waiting:');
     await tc.call('POST', `/api/jobs/${id}/cancel`, { json: {} });
   });
+
+  it('`conveyor factories` shows, per capability set, the claimable jobs and the factories able to take them', async () => {
+    const submit = async (capabilities: string[]): Promise<string> => {
+      const answer = await tc.call('POST', '/api/jobs', {
+        token: tc.tokens.submit,
+        json: { body: 'Build it.', repo: 'https://git.example/app.git', capabilities },
+      });
+      expect(answer.status, JSON.stringify(answer.body)).toBe(201);
+      return answer.body.id as string;
+    };
+    const ids = [await submit(['wasm']), await submit(['wasm']), await submit(['cuda', 'wasm'])];
+    onTestFinished(async () => {
+      for (const id of ids) await tc.call('POST', `/api/jobs/${id}/cancel`, { json: {} });
+    });
+    const beat = () =>
+      tc.call('POST', '/api/fleet/factories/heartbeat', {
+        token: tc.tokens.factory,
+        json: { factoryId: 'wasm-box', capabilities: ['git', 'wasm'], health: 'ok', load: 0, slots: 1 },
+      });
+    await beat();
+    // Kept alive through the CLI calls (these tests' factories are lost after 1.5 s of silence).
+    const beating = setInterval(() => void beat().catch(() => undefined), 300);
+    onTestFinished(() => {
+      clearInterval(beating);
+    });
+
+    const capacity = (await tc.call('GET', '/api/factories/capacity')).body as {
+      capabilities: string[];
+      claimableJobs: number;
+      factoriesAble: number;
+    }[];
+    expect(capacity).toEqual(
+      expect.arrayContaining([
+        { capabilities: ['wasm'], claimableJobs: 2, factoriesAble: 1 },
+        { capabilities: ['cuda', 'wasm'], claimableJobs: 1, factoriesAble: 0 },
+      ]),
+    );
+
+    const shown = await cli(['factories']);
+    expect(shown.status, shown.stderr).toBe(0);
+    expect(shown.stdout).toMatch(/^CAPABILITIES +CLAIMABLE JOBS +FACTORIES ABLE$/m);
+    expect(shown.stdout).toMatch(/^wasm +2 +1$/m);
+    expect(shown.stdout).toMatch(/^cuda,wasm +1 +0 {2}no factory$/m);
+    const json = JSON.parse((await cli(['factories', '--json'])).stdout) as {
+      factories: { id: string }[];
+      capacity: unknown[];
+    };
+    expect(json.factories.map((f) => f.id)).toContain('wasm-box');
+    expect(json.capacity).toContainEqual({ capabilities: ['cuda', 'wasm'], claimableJobs: 1, factoriesAble: 0 });
+  });
 });

@@ -77,6 +77,12 @@ export interface AgentRun {
   /** The job's denied command patterns (`constraints.deny`); see `checkDenied`. */
   deny: readonly string[];
   /**
+   * The job's `scope.read`: globs (relative to the worktree) of the files the agent may read. The
+   * builtin agent's file tools enforce it; commands (its `run` tool, CLI agents) cannot be confined
+   * by globs. @default the whole worktree
+   */
+  readScope?: readonly string[];
+  /**
    * The model: a `[models.NAME]` entry from config when the job's `agent.model` names one (or the
    * configured default), else `{provider: undefined, model: agent.model}` for CLIs to pass through.
    */

@@ -8,6 +8,7 @@ import { STAGES } from '../core/stages.js';
 import { dropIntoQueue, TASK_FILE } from '../intake/queue-folder.js';
 import { resolveRepo } from '../intake/repo-path.js';
 import { formatForPath, parseTaskFile, withRepo } from '../intake/task-file.js';
+import type { FleetCapacity } from '../protocol/factories.js';
 import type { JobPage } from '../protocol/jobs.js';
 import type { EventView, FactoryView, JobDetailView, JobView, RunView } from '../protocol/views.js';
 import { CliError, clientOptions, request } from './client.js';
@@ -262,15 +263,23 @@ runs on a factory started with --repo DIR, in that repository).`,
       `
 HEALTH is ok, degraded or draining for a running factory; stopped for one that exited cleanly (its last
 heartbeat said so); lost for one silent for three heartbeat intervals without saying it stopped (killed,
-crashed, cut off). Stopped and lost factories leave the list after leases.factoryExpirySec (a day).`,
+crashed, cut off). Stopped and lost factories leave the list after leases.factoryExpirySec (a day).
+
+The second table is the queue against the fleet: per set of capabilities jobs require, how many queued
+jobs could be claimed now (due, not waiting on a sibling) and how many factories that claim (not lost,
+stopped or draining) have all of them; "no factory" marks jobs nothing running can take. --json prints
+{factories, capacity}.`,
     )
     .action(async (flags: { json?: boolean }, command: Command) => {
-      const { data } = await request<FactoryView[]>(clientOptions(configFrom(command)), 'GET', '/api/factories');
+      const client = clientOptions(configFrom(command));
+      const [{ data }, { data: capacity }] = await Promise.all([
+        request<FactoryView[]>(client, 'GET', '/api/factories'),
+        request<FleetCapacity>(client, 'GET', '/api/factories/capacity'),
+      ]);
       if (flags.json === true) {
-        printJson(data);
+        printJson({ factories: data, capacity });
         return;
       }
-      if (data.length === 0) return void process.stdout.write('no factories\n');
       const rows = data.map((f) => [
         f.id,
         f.lost ? 'lost' : f.health === 'stopped' ? 'stopped' : f.drain ? 'draining' : f.health,
@@ -278,6 +287,17 @@ crashed, cut off). Stopped and lost factories leave the list after leases.factor
         `${String(Math.round(f.heartbeatAgeMs / 1000))}s`,
         f.capabilities.join(','),
       ]);
-      process.stdout.write(`${table([['FACTORY', 'HEALTH', 'LOAD', 'HEARTBEAT', 'CAPABILITIES'], ...rows])}\n`);
+      process.stdout.write(
+        data.length === 0
+          ? 'no factories\n'
+          : `${table([['FACTORY', 'HEALTH', 'LOAD', 'HEARTBEAT', 'CAPABILITIES'], ...rows])}\n`,
+      );
+      if (capacity.length === 0) return void process.stdout.write('\nno claimable jobs\n');
+      const demand = capacity.map((c) => [
+        c.capabilities.length === 0 ? '(any)' : c.capabilities.join(','),
+        String(c.claimableJobs),
+        c.factoriesAble === 0 ? '0  no factory' : String(c.factoriesAble),
+      ]);
+      process.stdout.write(`\n${table([['CAPABILITIES', 'CLAIMABLE JOBS', 'FACTORIES ABLE'], ...demand])}\n`);
     });
 }

@@ -51,6 +51,34 @@ export function whyUnclaimable(
   return { reason: `no factory has all of ${required.join(', ')} at once`, missingCapabilities: [] };
 }
 
+/** One required capability set of the queue: how many jobs need it, and how many factories could take them. */
+export interface CapabilityDemand {
+  /** The job's required capabilities (empty: any factory). */
+  capabilities: string[];
+  /** Queued jobs needing exactly this set that a claim could take now. */
+  claimableJobs: number;
+  /** Claiming factories (`isClaiming`) that have every capability of the set. */
+  factoriesAble: number;
+}
+
+/**
+ * Each required capability set of `queue` with the claiming factories among `factories` that cover it,
+ * ordered by the sets' names.
+ */
+export function capabilityDemand(
+  queue: readonly { capabilities: string[]; jobs: number }[],
+  factories: readonly Pick<Factory, 'lost' | 'drain' | 'health' | 'capabilities'>[],
+): CapabilityDemand[] {
+  const live = factories.filter(isClaiming);
+  return queue
+    .map(({ capabilities, jobs }) => ({
+      capabilities,
+      claimableJobs: jobs,
+      factoriesAble: live.filter((f) => capabilities.every((c) => f.capabilities.includes(c))).length,
+    }))
+    .sort((a, b) => a.capabilities.join(',').localeCompare(b.capabilities.join(',')));
+}
+
 function plural(word: string, items: readonly string[]): string {
   return items.length === 1 ? word : `${word.replace(/y$/, 'ie')}s`;
 }

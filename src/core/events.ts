@@ -263,8 +263,11 @@ export const EVENT_CATALOGUE = {
       timedOut: z.boolean(),
       durationMs: z.number(),
       outputTail: z.string(),
+      /** Absent in events recorded before checks could expect more than exit 0. */
+      passed: z.boolean().optional(),
+      expected: z.string().optional(),
     }),
-    'One verify command ran.',
+    'One verify check ran: `passed` when it met its expectation (exit 0, or the `expected` exit code and output text).',
   ),
   'ship.reconciled': factory(
     z.looseObject({

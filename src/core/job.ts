@@ -1,6 +1,9 @@
 /** Job, run, event, factory and token: the domain records and the schema of a job submission. */
 import { z } from 'zod';
 import type { Actor, Stage } from './stages.js';
+import type { VerifyCheck } from './verify-check.js';
+
+export type { VerifyCheck } from './verify-check.js';
 
 export const RUNTIMES = ['builtin', 'claude-code', 'codex', 'droid', 'gemini', 'command'] as const;
 /**
@@ -58,6 +61,24 @@ export type Constraints = z.infer<typeof ConstraintsSchema>;
 export const AGENT_COMMANDS = ['ask', 'progress', 'subtasks', 'request_capability'] as const;
 export type AgentCommand = (typeof AGENT_COMMANDS)[number];
 
+const verifyCommandText = z.string().min(1).max(10_000);
+
+/** One verify check (`verify-check.ts`): a command line that must exit 0, or a command with what it must do instead. */
+export const VerifyCheckSchema: z.ZodType<VerifyCheck> = z.union(
+  [
+    verifyCommandText,
+    z.strictObject({
+      command: verifyCommandText,
+      expectExit: z.int().min(0).max(255).optional(),
+      expectOutput: z.string().min(1).max(10_000).optional(),
+    }),
+  ],
+  {
+    error:
+      'must be a command line, or {command, expectExit?, expectOutput?} (expectExit: the exit code, expectOutput: text the output must contain)',
+  },
+);
+
 /** What a client sends to create a job (API JSON body, or the normalised form of a task file). */
 export const JobSubmissionSchema = z.strictObject({
   title: z.string().trim().min(1).max(300).optional(),
@@ -74,7 +95,8 @@ export const JobSubmissionSchema = z.strictObject({
   skills: z.array(name).max(100).optional(),
   scope: ScopeSchema.optional(),
   constraints: ConstraintsSchema.optional(),
-  verify: z.array(z.string().min(1).max(10_000)).max(50).optional(),
+  /** Checks run in the worktree before shipping, in order: a command line (must exit 0) or `{command, expectExit?, expectOutput?}`. */
+  verify: z.array(VerifyCheckSchema).max(50).optional(),
   /** Names of the factory's secret variables (`factory.secretEnv`) the agent and verify may see; the others are removed. */
   secrets: z
     .array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name'))

@@ -285,7 +285,7 @@ function describe(event: ConveyorEvent): string | undefined {
 function summarize(view: JobView, job: SampleJob): DemoJobSummary {
   const result = (view.result ?? {}) as {
     ship?: { commit?: string | null };
-    verify?: { exitCode: number | null }[];
+    verify?: { exitCode: number | null; passed?: boolean }[];
     usage?: { inputTokens?: number; outputTokens?: number };
   };
   const verify = result.verify;
@@ -298,7 +298,7 @@ function summarize(view: JobView, job: SampleJob): DemoJobSummary {
     agent: job.label,
     replay: job.replay,
     commit: result.ship?.commit ?? null,
-    verify: verify === undefined ? 'not run' : verify.every((v) => v.exitCode === 0) ? 'passed' : 'failed',
+    verify: verify === undefined ? 'not run' : verify.every((v) => v.passed ?? v.exitCode === 0) ? 'passed' : 'failed',
     inputTokens: result.usage?.inputTokens ?? 0,
     outputTokens: result.usage?.outputTokens ?? 0,
     durationMs: Date.parse(view.updatedAt) - Date.parse(view.createdAt),

@@ -268,6 +268,7 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
           timeoutMs,
           signal,
           deny: job.constraints?.deny ?? [],
+          ...(job.scope?.read === undefined ? {} : { readScope: job.scope.read }),
           ...(resumable ? { resumeSession: saved.id } : {}),
         },
         emit,

@@ -77,6 +77,7 @@ export async function buildPipeline(
             timeoutMs: options.timeoutMs,
             signal: context.signal,
             deny: job.constraints?.deny ?? [],
+            ...(job.scope?.read === undefined ? {} : { readScope: job.scope.read }),
             ...(request.instructions === '' ? {} : { instructions: request.instructions }),
             ...(request.resumeSession === undefined ? {} : { resumeSession: request.resumeSession }),
           },

@@ -32,6 +32,10 @@ export interface VerifyResult {
   timedOut: boolean;
   durationMs: number;
   outputTail: string;
+  /** Whether the check met its expectation (exit code, and the output's text when one is expected). */
+  passed: boolean;
+  /** What the check expected, for people, when it is more than exit 0: `exit 1 and output containing "ok"`. */
+  expected?: string;
 }
 
 /** What the build step may do besides running agents: the runner reports it all with the epoch. */

@@ -67,6 +67,80 @@ parent_issue: 12
     });
   });
 
+  it('reads a YAML task as chiffon writes it: source, suggested_approach, verify mappings', () => {
+    const text = `id: chiffon-7-1
+goal: Add a health check
+source: "gitea:chiffon:7"
+suggested_approach: Reuse the existing router; add one route.
+verify:
+  - npm test
+  - command: curl -s localhost:8080/health
+    expect: ok
+  - { command: "test -f missing", expect: 1 }
+  - cmd: npm run lint
+  - command: ./check
+    expect: { exit_code: 2, output_contains: "2 warnings" }
+  - command: npm run build
+`;
+    const job = parseTaskFile(text, 'yaml');
+    expect(job.verify).toEqual([
+      'npm test',
+      { command: 'curl -s localhost:8080/health', expectOutput: 'ok' },
+      { command: 'test -f missing', expectExit: 1 },
+      'npm run lint',
+      { command: './check', expectExit: 2, expectOutput: '2 warnings' },
+      'npm run build',
+    ]);
+    expect(job.body).toBe(
+      'Add a health check\n\n## Suggested approach\n\nReuse the existing router; add one route.\n\nSource: gitea:chiffon:7',
+    );
+    expect(job.metadata).toMatchObject({ taskSource: 'gitea:chiffon:7' });
+
+    const listed = parseTaskFile(
+      'goal: Split the module\nsuggested_approach: [Find the seams, Move one concept per file]\nsource: { tracker: gitea, issue: 7 }\n',
+      'yaml',
+    );
+    expect(listed.body).toContain('## Suggested approach\n\n- Find the seams\n- Move one concept per file');
+    expect(listed.body).toContain('Source: {"tracker":"gitea","issue":7}');
+    expect(listed.metadata).toMatchObject({ taskSource: { tracker: 'gitea', issue: 7 } });
+  });
+
+  it('refuses a verify entry of another shape, naming its index and what is wrong', () => {
+    const refused = (entry: string): ValidationError => {
+      try {
+        parseTaskFile(`goal: g\nverify:\n  - npm test\n  - ${entry}\n`, 'yaml');
+      } catch (error) {
+        expect(error, entry).toBeInstanceOf(ValidationError);
+        expect((error as ValidationError).details[0]?.path, entry).toMatch(/^verify\.1\b/);
+        return error as ValidationError;
+      }
+      throw new Error(`${entry}: expected a validation error`);
+    };
+    const forms = /verify\.1: must be a command line, or \{command, expect\} where expect is an exit code/;
+    expect(refused('42').message).toMatch(forms);
+    expect(refused('{ command: a, expect: [1] }').message).toMatch(forms);
+    expect(refused('{ command: a, expect: 300 }').message).toMatch(
+      /verify\.1\.expect: Too big: expected number to be <=255/,
+    );
+    expect(refused('{ run: npm test }').message).toBe(
+      'invalid YAML task: verify.1: unknown field(s) "run": remove them or check the spelling; verify.1: name the command once, as `command` (or `cmd`)',
+    );
+    expect(refused('{ command: a, cmd: b }').message).toBe(
+      'invalid YAML task: verify.1: name the command once, as `command` (or `cmd`)',
+    );
+  });
+
+  it('takes verify checks with expectations in front matter too', () => {
+    const job = parseTaskFile(
+      '---\nverify: ["npm test", { command: "npm run e2e", expectOutput: "passed" }]\n---\nbody',
+      'markdown',
+    );
+    expect(job.verify).toEqual(['npm test', { command: 'npm run e2e', expectOutput: 'passed' }]);
+    expect(() => parseTaskFile('---\nverify: [{ command: x, expectExit: "1" }]\n---\nbody', 'markdown')).toThrow(
+      /verify\.0: must be a command line, or \{command, expectExit\?, expectOutput\?\}/,
+    );
+  });
+
   it('reads a capability request', () => {
     const text =
       'name: pdf-to-text\ndescription: Extract text from PDFs\ninputs: { file: bytes }\noutputs: { text: string }\nconstraints: { network: false }\n';

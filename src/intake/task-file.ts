@@ -8,18 +8,72 @@ import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { CapabilityRequestSchema } from '../core/capability.js';
 import { fromZodError, ValidationError } from '../core/errors.js';
-import { JobSubmissionSchema, type JobSubmission } from '../core/job.js';
+import { JobSubmissionSchema, type JobSubmission, type VerifyCheck } from '../core/job.js';
 
 export type TaskFormat = 'markdown' | 'yaml';
 
 const FRONT_MATTER = /^---[ \t]*\r?\n([\s\S]*?)\r?\n---[ \t]*(?:\r?\n|$)/;
+
+const exitCode = z.int().min(0).max(255);
+
+/**
+ * A YAML task's verify entry: a command line, or a mapping naming the command (`command`, or chiffon's
+ * `cmd`) and what it must do (`expect`: an exit code, text the output must contain, or both as
+ * `{exit_code, output_contains}`).
+ */
+const YamlVerifySchema = z.union(
+  [
+    z.string().min(1),
+    z
+      .strictObject({
+        command: z.string().min(1).optional(),
+        cmd: z.string().min(1).optional(),
+        expect: z
+          .union([
+            exitCode,
+            z.string().min(1),
+            z.strictObject({ exit_code: exitCode.optional(), output_contains: z.string().min(1).optional() }),
+          ])
+          .optional(),
+      })
+      .refine((entry) => (entry.command === undefined) !== (entry.cmd === undefined), {
+        error: 'name the command once, as `command` (or `cmd`)',
+      }),
+  ],
+  {
+    error:
+      'must be a command line, or {command, expect} where expect is an exit code (0-255), text the output must contain, or {exit_code, output_contains}',
+  },
+);
+type YamlVerify = z.infer<typeof YamlVerifySchema>;
+
+function verifyCheck(entry: YamlVerify): VerifyCheck {
+  if (typeof entry === 'string') return entry;
+  const command = entry.command ?? entry.cmd ?? '';
+  const expect = entry.expect;
+  const expectation =
+    expect === undefined
+      ? {}
+      : typeof expect === 'number'
+        ? { expectExit: expect }
+        : typeof expect === 'string'
+          ? { expectOutput: expect }
+          : {
+              ...(expect.exit_code === undefined ? {} : { expectExit: expect.exit_code }),
+              ...(expect.output_contains === undefined ? {} : { expectOutput: expect.output_contains }),
+            };
+  return Object.keys(expectation).length === 0 ? command : { command, ...expectation };
+}
 
 const YamlTaskSchema = z.strictObject({
   id: z.union([z.string(), z.number()]).transform(String).optional(),
   goal: z.string().min(1),
   description: z.string().optional(),
   edits: z.array(z.unknown()).optional(),
-  verify: z.array(z.string().min(1)).optional(),
+  verify: z.array(YamlVerifySchema).optional(),
+  /** Where the task came from (chiffon: `gitea:owner/repo#7`), a string or a mapping. */
+  source: z.union([z.string().min(1), z.record(z.string(), z.unknown())]).optional(),
+  suggested_approach: z.union([z.string().min(1), z.array(z.string().min(1))]).optional(),
   applicable_skills: z.array(z.string().min(1)).optional(),
   scope: z
     .strictObject({
@@ -88,12 +142,23 @@ function fromYamlTask(value: unknown): JobSubmission {
   if (task.edits !== undefined && task.edits.length > 0) {
     parts.push('## Edits', ...task.edits.map((e) => `- ${typeof e === 'string' ? e : JSON.stringify(e)}`));
   }
+  const approach = task.suggested_approach;
+  if (approach !== undefined) {
+    parts.push(
+      '## Suggested approach',
+      typeof approach === 'string' ? approach.trim() : approach.map((step) => `- ${step}`).join('\n'),
+    );
+  }
+  // Where the task came from, as a footer people see on the job (the job's own `source` is the file).
+  if (task.source !== undefined) {
+    parts.push(`Source: ${typeof task.source === 'string' ? task.source : JSON.stringify(task.source)}`);
+  }
   const constraints = task.constraints;
   return validateSubmission(
     {
       title: task.goal.length > 120 ? `${task.goal.slice(0, 117)}...` : task.goal,
       body: parts.join('\n\n'),
-      verify: task.verify,
+      verify: task.verify?.map(verifyCheck),
       skills: task.applicable_skills,
       scope:
         task.scope === undefined
@@ -115,6 +180,7 @@ function fromYamlTask(value: unknown): JobSubmission {
         edits: task.edits,
         parentIssue: task.parent_issue,
         subtask: task.subtask,
+        taskSource: task.source,
       },
     },
     'YAML task',

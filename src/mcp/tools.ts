@@ -50,7 +50,9 @@ const SubmitJobInput = SubmitBody.extend({
   base: SubmitBody.shape.base.describe('Ref to start from; the target defaults to the same branch.'),
   capabilities: SubmitBody.shape.capabilities.describe('What the factory must have, e.g. ["node"].'),
   pipeline: SubmitBody.shape.pipeline.describe('solo | standard | hardened | a pipeline the repository defines.'),
-  verify: SubmitBody.shape.verify.describe('Commands that must pass before shipping, e.g. ["npm test"].'),
+  verify: SubmitBody.shape.verify.describe(
+    'Checks that must pass before shipping, in order: a command line that must exit 0 (e.g. "npm test"), or {command, expectExit, expectOutput} to expect another exit code or text in the output.',
+  ),
   ship: SubmitBody.shape.ship.describe('none | branch | merge | pr.'),
   idempotencyKey: SubmitBody.shape.idempotencyKey.describe(
     'Send the same key again to get the same job back instead of a second one.',

@@ -112,4 +112,14 @@ describe('role templates', () => {
     expect(prompt).not.toContain('{{');
     expect(prompt).toContain("The job names none: find and run the repository's own tests.");
   });
+
+  it('lists the verify checks with what each expects beyond exit 0', () => {
+    const prompt = renderRolePrompt(loadRoleTemplate('engineer', undefined), {
+      ...input,
+      verify: ['npm test', { command: 'npm run e2e', expectOutput: 'all passed' }, { command: 'lint', expectExit: 1 }],
+    });
+    expect(prompt).toContain(
+      '- `npm test`\n- `npm run e2e` (expected: exit 0 and output containing "all passed")\n- `lint` (expected: exit 1)',
+    );
+  });
 });

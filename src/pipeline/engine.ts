@@ -18,7 +18,7 @@
  */
 import { type AgentOutcome, isRetryable } from '../agents/executor.js';
 import type { FactoryEvent } from '../core/events.js';
-import type { AgentSpec } from '../core/job.js';
+import type { AgentSpec, VerifyCheck } from '../core/job.js';
 import { type PipelineDefinition, type PipelineRole, REVIEW_ROLES } from '../core/pipelines.js';
 import {
   type ArchitectOutput,
@@ -74,7 +74,7 @@ export interface PipelineJob {
   body: string;
   clarifications: readonly { question: string; answer: string }[];
   agent: AgentSpec;
-  verify: readonly string[];
+  verify: readonly VerifyCheck[];
 }
 
 export interface PipelineInput {

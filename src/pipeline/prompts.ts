@@ -13,6 +13,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { describeExpectation, type VerifyCheck } from '../core/verify-check.js';
 import type { PipelineRole } from '../core/pipelines.js';
 import { PipelineError } from './errors.js';
 import { type ArchitectOutput, type BugTicket, RESULT_SHAPES } from './outputs.js';
@@ -64,7 +65,7 @@ export interface OpenTicket extends BugTicket {
 
 export interface PromptInput {
   job: { title: string; body: string; clarifications: readonly { question: string; answer: string }[] };
-  verify: readonly string[];
+  verify: readonly VerifyCheck[];
   /** The engineer pass this run is on (1-based). */
   iteration: number;
   architect?: ArchitectOutput | undefined;
@@ -119,14 +120,16 @@ function contextSection(role: PipelineRole, input: PromptInput): string {
   return parts.join('\n');
 }
 
-function verifySection(verify: readonly string[]): string {
+function verifySection(verify: readonly VerifyCheck[]): string {
   if (verify.length === 0) return "## Verify commands\n\nThe job names none: find and run the repository's own tests.";
   return [
     '## Verify commands',
     '',
     'The repository is verified with these commands, run in the worktree:',
     '',
-    ...verify.map((c) => `- \`${c}\``),
+    ...verify.map((c) =>
+      typeof c === 'string' ? `- \`${c}\`` : `- \`${c.command}\` (expected: ${describeExpectation(c)})`,
+    ),
   ].join('\n');
 }
 

@@ -136,6 +136,27 @@ export async function countByStage(ctx: StoreContext): Promise<{ product: string
   return rows.map((r) => ({ product: r.product, stage: r.stage as Stage, count: Number(r.count) }));
 }
 
+/**
+ * The queued jobs a claim could take now (due, not waiting on a sibling), counted per required
+ * capability set: one grouped query, whatever the length of the queue (submission stores each set
+ * sorted and without duplicates, so equal sets are equal text).
+ */
+export async function claimableByCapabilities(
+  ctx: StoreContext,
+  product: string,
+): Promise<{ capabilities: string[]; jobs: number }[]> {
+  const rows = await ctx.db
+    .selectFrom('jobs')
+    .select(['required_capabilities', (eb) => eb.fn.countAll<number | string>().as('jobs')])
+    .where('product', '=', product)
+    .where('stage', '=', 'queued')
+    .where('run_after', '<=', ctx.clock.now())
+    .where(ctx.backend.orderingSatisfied())
+    .groupBy('required_capabilities')
+    .execute();
+  return rows.map((r) => ({ capabilities: JSON.parse(r.required_capabilities) as string[], jobs: Number(r.jobs) }));
+}
+
 export async function jobRuns(ctx: StoreContext, product: string, jobId: string): Promise<Run[]> {
   await requireJob(ctx.db, product, jobId);
   const rows = await ctx.db.selectFrom('runs').selectAll().where('job_id', '=', jobId).orderBy('epoch').execute();

@@ -124,6 +124,10 @@ export class SqlStore implements Store {
     return jobs.countByStage(this.ctx);
   }
 
+  claimableByCapabilities(product: string): Promise<{ capabilities: string[]; jobs: number }[]> {
+    return jobs.claimableByCapabilities(this.ctx, product);
+  }
+
   jobRuns(product: string, jobId: string): Promise<Run[]> {
     return jobs.jobRuns(this.ctx, product, jobId);
   }

@@ -172,6 +172,8 @@ export interface Store {
   getJob(product: string, id: string): Promise<Job | undefined>;
   listJobs(filter: JobFilter): Promise<Job[]>;
   countByStage(): Promise<{ product: string; stage: Stage; count: number }[]>;
+  /** Queued jobs a claim could take now (due, not waiting on a sibling), per required capability set. */
+  claimableByCapabilities(product: string): Promise<{ capabilities: string[]; jobs: number }[]>;
 
   claim(request: ClaimRequest): Promise<Claim | undefined>;
   report(report: StageReport, policy: RetryPolicy): Promise<Job>;

@@ -130,6 +130,24 @@ describe('builtin runtime with the replay provider', () => {
     expect(readFileSync(join(worktree, 'a.txt'), 'utf8')).toBe('beta\n');
   });
 
+  it('holds the job to scope.read: a read outside is a tool error the model sees, search skips it', async () => {
+    const worktree = repo({ 'src/app.js': 'export const key = process.env.KEY;\n', '.env': 'KEY=hunter2\n' });
+    const model = replayModel([
+      { toolCalls: [{ name: 'read', input: { path: '.env' } }] },
+      {
+        expect: ['scope.read: .env is outside the globs this job may read (src/**)'],
+        toolCalls: [{ name: 'search', input: { pattern: 'KEY' } }],
+      },
+      { expect: ['src/app.js:1: export const key'], text: 'only src was readable' },
+    ]);
+    const run = agentRun(worktree, { model, readScope: ['src/**'] });
+    const outcome = await executor.start(run);
+    expect(outcome).toMatchObject({ status: 'completed', summary: 'only src was readable' });
+    // The transcript holds every tool result the model saw: the refusal, never the secret.
+    expect(outcome.outputTail).toContain('scope.read: .env is outside');
+    expect(outcome.outputTail).not.toContain('hunter2');
+  });
+
   it('ends the run on a denied command without running it', async () => {
     const worktree = repo();
     const model = replayModel([

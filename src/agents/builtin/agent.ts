@@ -98,6 +98,7 @@ export async function runBuiltin(options: BuiltinExecutorOptions, run: AgentRun)
   };
   const tools = createTools({
     root,
+    read: run.readScope,
     runCommand: commandRunner({
       confinement: confinementOf(run, root),
       plan,

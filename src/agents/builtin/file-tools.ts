@@ -8,6 +8,7 @@ import { mkdir, open, readdir, readFile, stat } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { RE2JS } from 're2js';
 import { resolveInWorktree } from './paths.js';
+import type { ReadScope } from './read-scope.js';
 
 /** A failure the model caused and can fix (bad path, missing text…); its message is for the model. */
 export class ToolError extends Error {
@@ -46,11 +47,18 @@ async function resolved(
   return result;
 }
 
+/** Refuses a file the job's `scope.read` does not cover (checked before anything is said about it). */
+function assertReadable(scope: ReadScope | undefined, file: { relative: string }): void {
+  if (scope !== undefined && !scope.file(file.relative)) throw new ToolError(scope.refusal(file.relative));
+}
+
 export async function readTool(
   root: string,
   input: { path: string; offset?: number | undefined; limit?: number | undefined },
+  scope?: ReadScope,
 ): Promise<string> {
   const file = await resolved(root, input.path, 'read');
+  assertReadable(scope, file);
   const info = await stat(file.path).catch(() => undefined);
   if (info === undefined) throw new ToolError(`${file.relative} does not exist`);
   if (info.isDirectory()) throw new ToolError(`${file.relative} is a directory; use the list tool`);
@@ -80,8 +88,11 @@ export async function writeTool(root: string, input: { path: string; content: st
 export async function editTool(
   root: string,
   input: { path: string; oldText: string; newText: string; replaceAll?: boolean | undefined },
+  scope?: ReadScope,
 ): Promise<string> {
   const file = await resolved(root, input.path, 'write');
+  // An edit reads the file (whether oldText is there, how often): the read scope applies.
+  assertReadable(scope, file);
   if (input.oldText === '')
     throw new ToolError('oldText is empty; give the exact text to replace (use write to create a file)');
   let text: string;
@@ -133,18 +144,25 @@ async function writeNoFollow(path: string, content: string, shown: string): Prom
 export async function listTool(
   root: string,
   input: { path?: string | undefined; recursive?: boolean | undefined; maxEntries?: number | undefined },
+  scope?: ReadScope,
 ): Promise<string> {
   const dir = await resolved(root, input.path ?? '.', 'read');
+  if (scope !== undefined && !scope.folder(dir.relative)) throw new ToolError(scope.refusal(dir.relative));
   const info = await stat(dir.path).catch(() => undefined);
   if (info === undefined) throw new ToolError(`${dir.relative} does not exist`);
   if (!info.isDirectory()) throw new ToolError(`${dir.relative} is a file; use the read tool`);
   const max = Math.min(input.maxEntries ?? LIMITS.listEntries, LIMITS.listEntriesMax);
   const entries: string[] = [];
   let more = 0;
+  let hidden = 0;
   const walk = async (path: string): Promise<void> => {
     const children = (await readdir(path, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name));
     for (const child of children) {
       const rel = relative(dir.path, join(path, child.name));
+      if (scope !== undefined && !inScope(scope, relative(root, join(path, child.name)), child.isDirectory())) {
+        hidden++;
+        continue;
+      }
       if (entries.length >= max) {
         more++;
         continue;
@@ -157,8 +175,19 @@ export async function listTool(
     }
   };
   await walk(dir.path);
-  if (entries.length === 0) return `${dir.relative} is empty`;
-  return more > 0 ? `${entries.join('\n')}\n[… ${more} more entries not shown]` : entries.join('\n');
+  const outside = hidden > 0 ? `[${hidden} entries outside scope.read not shown]` : undefined;
+  if (entries.length === 0) return outside === undefined ? `${dir.relative} is empty` : `${dir.relative}: ${outside}`;
+  const lines = [
+    ...entries,
+    ...(more > 0 ? [`[… ${more} more entries not shown]`] : []),
+    ...(outside === undefined ? [] : [outside]),
+  ];
+  return lines.join('\n');
+}
+
+/** Whether a folder may be looked into, or a file (or link) read, under `scope`. */
+function inScope(scope: ReadScope, path: string, folder: boolean): boolean {
+  return folder ? scope.folder(path) : scope.file(path);
 }
 
 export async function searchTool(
@@ -170,6 +199,7 @@ export async function searchTool(
     path?: string | undefined;
     maxResults?: number | undefined;
   },
+  scope?: ReadScope,
 ): Promise<string> {
   const base = await resolved(root, input.path ?? '.', 'read');
   const matches = matcher(input);
@@ -204,12 +234,18 @@ export async function searchTool(
     const children = (await readdir(path, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name));
     for (const child of children) {
       if (state.truncated) return;
+      const childPath = join(path, child.name);
+      // Files and folders outside scope.read are skipped: no match may come from them.
+      if (scope !== undefined && !inScope(scope, relative(root, childPath), child.isDirectory())) continue;
       // Links are not followed: one could lead out of the worktree.
-      if (child.isDirectory() && !SKIPPED_DIRS.has(child.name)) await walk(join(path, child.name));
-      else if (child.isFile()) await visit(join(path, child.name));
+      if (child.isDirectory() && !SKIPPED_DIRS.has(child.name)) await walk(childPath);
+      else if (child.isFile()) await visit(childPath);
     }
   };
   const info = await stat(base.path).catch(() => undefined);
+  if (scope !== undefined && !inScope(scope, base.relative, info?.isDirectory() ?? false)) {
+    throw new ToolError(scope.refusal(base.relative));
+  }
   if (info === undefined) throw new ToolError(`${base.relative} does not exist`);
   if (info.isDirectory()) await walk(base.path);
   else await visit(base.path);

@@ -170,3 +170,82 @@ describe('builtin tools', () => {
     expect(commands).toEqual(['echo hi']);
   });
 });
+
+describe('builtin tools under scope.read', () => {
+  let scoped: string;
+  let call: (name: string, input: Record<string, unknown>) => Promise<string>;
+
+  beforeAll(() => {
+    scoped = realpathSync(
+      makeRepo({
+        'src/app.ts': 'export const token = "app";\n',
+        'src/lib/util.ts': 'export const token = "util";\n',
+        'docs/guide.md': 'token in the guide\n',
+        'secrets/prod.env': 'token=hunter2\n',
+        'top.txt': 'token at the top\n',
+      }),
+    );
+    // A link inside the scope to a file outside it: the real path decides.
+    symlinkSync(join(scoped, 'secrets/prod.env'), join(scoped, 'src/prod-link.env'));
+    const tools = createTools({
+      root: scoped,
+      read: ['src/**', 'docs/*.md'],
+      runCommand: () => Promise.resolve('ran'),
+    });
+    call = async (name, input) => {
+      const execute = tools[name]?.execute;
+      if (execute === undefined) throw new Error(`no tool ${name}`);
+      return (await execute(input, { toolCallId: 't', messages: [] })) as string;
+    };
+  });
+  afterAll(() => {
+    rmSync(scoped, { recursive: true, force: true });
+  });
+
+  it('reads what the globs match and refuses the rest, naming the rule and its globs', async () => {
+    expect(await call('read', { path: 'src/lib/util.ts' })).toBe('export const token = "util";\n');
+    expect(await call('read', { path: 'docs/guide.md' })).toBe('token in the guide\n');
+    for (const path of ['secrets/prod.env', 'top.txt', './secrets/../secrets/prod.env', 'src/prod-link.env']) {
+      expect(await call('read', { path })).toMatch(
+        /^Error: scope\.read: (secrets\/prod\.env|top\.txt) is outside the globs this job may read \(src\/\*\*, docs\/\*\.md\); read only paths they match$/,
+      );
+    }
+    // Whether a file outside exists is not said either.
+    expect(await call('read', { path: 'secrets/missing.env' })).toMatch(/^Error: scope\.read: secrets\/missing\.env/);
+  });
+
+  it('edit reads the file, so it is refused outside the scope; write is scope.write’s business', async () => {
+    expect(await call('edit', { path: 'secrets/prod.env', oldText: 'hunter2', newText: 'x' })).toMatch(
+      /^Error: scope\.read: secrets\/prod\.env is outside/,
+    );
+    expect(readFileSync(join(scoped, 'secrets/prod.env'), 'utf8')).toBe('token=hunter2\n');
+    expect(await call('edit', { path: 'src/app.ts', oldText: '"app"', newText: '"App"' })).toBe(
+      'replaced 1 occurrence in src/app.ts',
+    );
+    expect(await call('write', { path: 'secrets/new.env', content: 'x' })).toBe('wrote 1 bytes to secrets/new.env');
+  });
+
+  it('list shows only what may be read, and refuses a folder outside', async () => {
+    expect(await call('list', {})).toBe('docs/\nsrc/\n[3 entries outside scope.read not shown]');
+    expect(await call('list', { recursive: true })).toBe(
+      // The link's name is in the scope (its target is not: reading it is refused above).
+      'docs/\ndocs/guide.md\nsrc/\nsrc/app.ts\nsrc/lib/\nsrc/lib/util.ts\nsrc/prod-link.env -> (link)\n[3 entries outside scope.read not shown]',
+    );
+    expect(await call('list', { path: 'secrets' })).toMatch(/^Error: scope\.read: secrets is outside/);
+  });
+
+  it('search returns no match from a file outside the scope, and refuses a path outside', async () => {
+    expect(await call('search', { pattern: 'token' })).toBe(
+      'docs/guide.md:1: token in the guide\nsrc/app.ts:1: export const token = "App";\nsrc/lib/util.ts:1: export const token = "util";',
+    );
+    expect(await call('search', { pattern: 'hunter2' })).toBe('no matches');
+    expect(await call('search', { pattern: 'token', path: 'secrets' })).toMatch(/^Error: scope\.read: secrets is/);
+    expect(await call('search', { pattern: 'token', path: 'top.txt' })).toMatch(/^Error: scope\.read: top\.txt is/);
+  });
+
+  it('an empty scope.read allows nothing', async () => {
+    const none = createTools({ root: scoped, read: [], runCommand: () => Promise.resolve('ran') });
+    const result = (await none.read?.execute?.({ path: 'src/app.ts' }, { toolCallId: 't', messages: [] })) as string;
+    expect(result).toMatch(/^Error: scope\.read: src\/app\.ts is outside the globs this job may read \(\(none\)\)/);
+  });
+});

@@ -7,10 +7,16 @@
 import { tool, type ToolSet } from 'ai';
 import { z } from 'zod';
 import { editTool, LIMITS, listTool, readTool, searchTool, ToolError, writeTool } from './file-tools.js';
+import { readScope } from './read-scope.js';
 
 export interface ToolContext {
   /** The worktree's real path (`fs.realpath`). */
   root: string;
+  /**
+   * The job's `scope.read` globs: read, edit, list and search refuse (or skip) what they do not match.
+   * `run` cannot be confined by globs. @default the whole worktree
+   */
+  read?: readonly string[] | undefined;
   /** Runs a shell command in the worktree (deny rules, sandbox, timeout) and describes what happened. */
   runCommand(command: string, signal: AbortSignal | undefined): Promise<string>;
 }
@@ -25,6 +31,7 @@ export function createTools(context: ToolContext): ToolSet {
     return next;
   };
   const { root } = context;
+  const scope = readScope(context.read);
   return {
     read: tool({
       description: `Read a text file. Returns up to ${LIMITS.readLines} lines from \`offset\` (1-based line number).`,
@@ -33,7 +40,7 @@ export function createTools(context: ToolContext): ToolSet {
         offset: z.int().min(1).optional().describe('first line to return (1-based)'),
         limit: z.int().min(1).max(LIMITS.readLines).optional().describe('number of lines to return'),
       }),
-      execute: (input) => serial(() => readTool(root, input)),
+      execute: (input) => serial(() => readTool(root, input, scope)),
     }),
     write: tool({
       description: 'Create or overwrite a file with `content` (parent folders are created).',
@@ -49,7 +56,7 @@ export function createTools(context: ToolContext): ToolSet {
         newText: z.string(),
         replaceAll: z.boolean().optional(),
       }),
-      execute: (input) => serial(() => editTool(root, input)),
+      execute: (input) => serial(() => editTool(root, input, scope)),
     }),
     list: tool({
       description: `List a directory (default: the worktree root); folders end with "/". At most ${LIMITS.listEntries} entries unless maxEntries says more (up to ${LIMITS.listEntriesMax}). With recursive, .git and node_modules are not entered.`,
@@ -58,7 +65,7 @@ export function createTools(context: ToolContext): ToolSet {
         recursive: z.boolean().optional(),
         maxEntries: z.int().min(1).max(LIMITS.listEntriesMax).optional(),
       }),
-      execute: (input) => serial(() => listTool(root, input)),
+      execute: (input) => serial(() => listTool(root, input, scope)),
     }),
     search: tool({
       description: `Search file contents for a substring (or a regular expression in RE2 syntax with regex: true: no backreferences, no lookahead or lookbehind), under path (default: the worktree). Skips .git, node_modules, binary files and files over 1 MB. Returns "file:line: text", at most ${LIMITS.searchResults} matches unless maxResults says more (up to ${LIMITS.searchResultsMax}).`,
@@ -69,7 +76,7 @@ export function createTools(context: ToolContext): ToolSet {
         path: path.optional(),
         maxResults: z.int().min(1).max(LIMITS.searchResultsMax).optional(),
       }),
-      execute: (input) => serial(() => searchTool(root, input)),
+      execute: (input) => serial(() => searchTool(root, input, scope)),
     }),
     run: tool({
       description:

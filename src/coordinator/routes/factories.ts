@@ -1,6 +1,7 @@
 /** The fleet as people see it: list factories, drain one. */
 import { FactoryParams } from '../../protocol/common.js';
-import { DrainBody, FactoryList } from '../../protocol/factories.js';
+import { capabilityDemand } from '../../core/claimable.js';
+import { DrainBody, FactoryList, FleetCapacity } from '../../protocol/factories.js';
 import { FactoryView } from '../../protocol/views.js';
 import type { CoordinatorContext } from '../context.js';
 import { type AnyRouteSpec, defineRoute, PEOPLE } from '../route.js';
@@ -18,6 +19,21 @@ export function factoryRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
       async handler({ principal }) {
         const now = clock.now();
         return (await store.listFactories(principal.product)).map((f) => factoryView(f, now));
+      },
+    }),
+    defineRoute({
+      method: 'GET',
+      url: '/api/factories/capacity',
+      summary:
+        'Per required capability set of the queue: jobs a claim could take now, and the claiming factories able to take them.',
+      access: PEOPLE,
+      response: FleetCapacity,
+      async handler({ principal }) {
+        const [queue, factories] = await Promise.all([
+          store.claimableByCapabilities(principal.product),
+          store.listFactories(principal.product),
+        ]);
+        return capabilityDemand(queue, factories);
       },
     }),
     defineRoute({

@@ -11,6 +11,7 @@ export type {
   RunView,
 } from '../../../src/protocol/views.js';
 export type { JobPage } from '../../../src/protocol/jobs.js';
+export type { FleetCapacity } from '../../../src/protocol/factories.js';
 export type { LoginAnswer } from '../../../src/protocol/system.js';
 export type { Stage } from '../../../src/core/stages.js';
 export type { ErrorDetail } from '../../../src/core/errors.js';

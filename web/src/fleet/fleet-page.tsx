@@ -1,7 +1,10 @@
-/** The fleet: every factory with health, load, capabilities, heartbeat age and running jobs; drain it from here. */
+/**
+ * The fleet: every factory with health, load, capabilities, heartbeat age and running jobs (drain it
+ * from here), and the queue against it: per capability set, claimable jobs and the factories able.
+ */
 import { type ReactNode, useCallback, useEffect, useRef, useState } from 'react';
 import { messageOf } from '../api/client.js';
-import type { EventView, FactoryView, JobPage, JobView } from '../api/types.js';
+import type { EventView, FactoryView, FleetCapacity, JobPage, JobView } from '../api/types.js';
 import { useConnection, useLiveEvents } from '../connection.js';
 import { formatDuration } from '../format.js';
 import { Link } from '../router.js';
@@ -13,6 +16,7 @@ const RELOAD_AFTER_EVENT_MS = 200;
 interface FleetData {
   factories: FactoryView[];
   running: Map<string, JobView[]>;
+  capacity: FleetCapacity;
   /** When `factories` was read: heartbeat ages grow from there. */
   at: number;
 }
@@ -33,16 +37,17 @@ export function FleetPage(): ReactNode {
 
   const load = useCallback(async (): Promise<void> => {
     try {
-      const [factories, page] = await Promise.all([
+      const [factories, page, capacity] = await Promise.all([
         api.get<FactoryView[]>('/api/factories'),
         api.get<JobPage>('/api/jobs?stage=assigned,building,review,testing&limit=200'),
+        api.get<FleetCapacity>('/api/factories/capacity'),
       ]);
       const running = new Map<string, JobView[]>();
       for (const job of page.jobs) {
         if (job.lease === null) continue;
         running.set(job.lease.factoryId, [...(running.get(job.lease.factoryId) ?? []), job]);
       }
-      setData({ factories: factories.sort((a, b) => a.id.localeCompare(b.id)), running, at: Date.now() });
+      setData({ factories: factories.sort((a, b) => a.id.localeCompare(b.id)), running, capacity, at: Date.now() });
       setError(undefined);
     } catch (e) {
       setError(messageOf(e));
@@ -178,6 +183,37 @@ export function FleetPage(): ReactNode {
           })}
         </div>
       )}
+      <CapacityTable capacity={data.capacity} />
     </div>
+  );
+}
+
+/** The queue against the fleet, as `conveyor factories` prints it: a set with jobs and no factory stands out. */
+function CapacityTable({ capacity }: { capacity: FleetCapacity }): ReactNode {
+  if (capacity.length === 0) return null;
+  return (
+    <section className="capacity">
+      <h2>Claimable jobs by capability</h2>
+      <table>
+        <thead>
+          <tr>
+            <th>Capabilities</th>
+            <th>Claimable jobs</th>
+            <th>Factories able</th>
+          </tr>
+        </thead>
+        <tbody>
+          {capacity.map((row) => (
+            <tr key={row.capabilities.join(',')} data-capabilities={row.capabilities.join(',')}>
+              <td>{row.capabilities.length === 0 ? '(any)' : row.capabilities.join(', ')}</td>
+              <td>{row.claimableJobs}</td>
+              <td className={row.factoriesAble === 0 ? 'bad' : undefined}>
+                {row.factoriesAble === 0 ? '0 — no factory' : row.factoriesAble}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </section>
   );
 }

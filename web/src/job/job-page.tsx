@@ -1,5 +1,6 @@
 /** One job: header with stage and actions, its runs, result, skills and the live event timeline. */
 import type { ReactNode } from 'react';
+import { describeExpectation } from '../../../src/core/verify-check.js';
 import { useConnection } from '../connection.js';
 import { agentLabel, formatDateTime, formatDuration, stageLabel } from '../format.js';
 import { Link } from '../router.js';
@@ -163,9 +164,10 @@ export function JobPage({ id }: { id: string }): ReactNode {
             <>
               <h3>Verify commands</h3>
               <ul>
-                {job.verify.map((command) => (
-                  <li key={command}>
-                    <code>{command}</code>
+                {job.verify.map((check, i) => (
+                  <li key={i}>
+                    <code>{typeof check === 'string' ? check : check.command}</code>
+                    {typeof check !== 'string' && <> (expected: {describeExpectation(check)})</>}
                   </li>
                 ))}
               </ul>

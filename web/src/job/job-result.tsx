@@ -15,6 +15,9 @@ interface VerifyRun {
   timedOut: boolean;
   durationMs: number | undefined;
   outputTail: string | undefined;
+  /** Whether it met its expectation (recorded since checks may expect more than exit 0). */
+  passed: boolean;
+  expected: string | undefined;
 }
 
 function verifyRuns(value: unknown): VerifyRun[] {
@@ -26,6 +29,8 @@ function verifyRuns(value: unknown): VerifyRun[] {
       {
         command: str(run.command) ?? '?',
         exitCode: num(run.exitCode) ?? (run.exitCode === null ? null : undefined),
+        passed: typeof run.passed === 'boolean' ? run.passed : run.exitCode === 0,
+        expected: str(run.expected),
         timedOut: run.timedOut === true,
         durationMs: num(run.durationMs),
         outputTail: str(run.outputTail),
@@ -147,12 +152,13 @@ export function JobResult({ job }: { job: JobView }): ReactNode {
         <div className="result-block">
           <h4>Verify</h4>
           {verify.map((run, i) => (
-            <details key={`${run.command}-${i}`} open={run.exitCode !== 0}>
+            <details key={`${run.command}-${i}`} open={!run.passed}>
               <summary>
                 <code>{run.command}</code>{' '}
-                <span className={run.exitCode === 0 ? 'ok' : 'bad'}>
+                <span className={run.passed ? 'ok' : 'bad'}>
                   {run.timedOut ? 'timed out' : `exit ${String(run.exitCode ?? '?')}`}
                 </span>
+                {run.expected !== undefined && ` · expected ${run.expected}`}
                 {run.durationMs !== undefined && ` · ${(run.durationMs / 1000).toFixed(1)} s`}
               </summary>
               {run.outputTail !== undefined && run.outputTail !== '' && <pre className="tail">{run.outputTail}</pre>}
