@@ -6,6 +6,7 @@ import { FencedError } from '../../core/errors.js';
 import { EVENT_CATALOGUE } from '../../core/events.js';
 import { JobParams } from '../../protocol/common.js';
 import {
+  ApprovalBody,
   ClaimBody,
   ClaimedJob,
   EpochBody,
@@ -185,6 +186,20 @@ export function fleetRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
         );
         void reply.code(created ? 201 : 200);
         return reply.send({ children: children.map(jobView) });
+      },
+    }),
+    defineRoute({
+      method: 'POST',
+      url: '/api/fleet/jobs/:id/approval',
+      summary:
+        'Verify passed on a job with approval: required: it waits in review, without a lease, for a person to approve or reject the checkpoint’s commit; the run ends. Fenced like a report (409); 422 for a job that does not require approval or is not in testing.',
+      access: FLEET,
+      params: JobParams,
+      body: ApprovalBody,
+      response: JobView,
+      async handler({ params, body, principal }) {
+        assertActsAs(principal, body.factoryId);
+        return jobView(await fenced(store.requestApproval({ ...body, jobId: params.id, product: principal.product })));
       },
     }),
     defineRoute({
