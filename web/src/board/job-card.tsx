@@ -3,6 +3,7 @@
  * cost; a failed or dead-lettered job its error (the whole of it in the tooltip).
  */
 import { memo, type ReactNode } from 'react';
+import { isAwaitingApproval } from '../../../src/core/job.js';
 import type { JobView } from '../api/types.js';
 import {
   agentLabel,
@@ -49,6 +50,7 @@ export const JobCard = memo(function JobCard({ job, replayed, now }: JobCardProp
         <span className="card-id">{shortId(job.id)}</span>
         {agent !== undefined && <span className={agent === 'replay' ? 'tag tag-replay' : 'tag'}>{agent}</span>}
         {job.lease !== null && <span className="card-factory">⚙ {job.lease.factoryId}</span>}
+        {isAwaitingApproval(job) && <span className="tag tag-approval">awaiting approval</span>}
       </span>
       <span className="card-figures">
         <span title="elapsed since submitted">{formatDuration(elapsedMs(job, now))}</span>
