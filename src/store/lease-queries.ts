@@ -228,8 +228,13 @@ export async function recordEvents(
 export async function requestApproval(ctx: StoreContext, request: ApprovalRequest): Promise<Job> {
   const { job, signals } = await fencedWrite(ctx, request, (trx, row, now) => {
     const spec = JSON.parse(row.spec) as JobSpec;
-    // Only a job that asked for approval may wait for it (422 naming the moves a factory has otherwise).
-    assertTransition(row, 'review', 'factory', { approval: spec.approval === 'required' && row.stage === 'testing' });
+    // Only a job that asked for approval, verified (in testing), may wait for it: 422 naming the moves
+    // a factory has otherwise.
+    const from = row.stage as Stage;
+    if (spec.approval !== 'required' || from !== 'testing') {
+      throw new IllegalTransitionError(row.id, from, 'review', allowedTargets(from, 'factory'));
+    }
+    assertTransition(row, 'review', 'factory', { approval: true });
     const commit = request.checkpoint.wipCommit;
     const checkpoint: Checkpoint = { ...request.checkpoint, approval: { state: 'awaiting', commit } };
     return ctx.mover.apply(trx, now, row, {
