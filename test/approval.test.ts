@@ -70,7 +70,11 @@ describe('approval: required', () => {
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    return new Promise((done) => child.once('exit', (status) => done({ status, stdout, stderr })));
+    return new Promise((done) =>
+      child.once('exit', (status) => {
+        done({ status, stdout, stderr });
+      }),
+    );
   };
   /** Whether `main` of `repo` has the change (nothing shipped while it waits). */
   const shippedFiles = (repo: string): boolean => existsSync(join(repo, 'notes.txt'));

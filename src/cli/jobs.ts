@@ -261,7 +261,10 @@ runs on a factory started with --repo DIR, in that repository).`,
         `/api/jobs/${encodeURIComponent(id)}/${name}`,
         { json: options.body?.(flags) ?? {} },
       );
-      if (flags.json === true) return printJson(data);
+      if (flags.json === true) {
+        printJson(data);
+        return;
+      }
       const said = options.said?.(data);
       process.stdout.write(`${data.id}  ${data.stage}  ${data.title}\n${said === undefined ? '' : `${said}\n`}`);
     });
