@@ -52,6 +52,9 @@ const SubmitJobInput = SubmitBody.extend({
   pipeline: SubmitBody.shape.pipeline.describe('solo | standard | hardened | a pipeline the repository defines.'),
   verify: SubmitBody.shape.verify.describe('Commands that must pass before shipping, e.g. ["npm test"].'),
   ship: SubmitBody.shape.ship.describe('none | branch | merge | pr.'),
+  approval: SubmitBody.shape.approval.describe(
+    'required: once verified, the change waits for a person to approve it before it ships. Default none.',
+  ),
   idempotencyKey: SubmitBody.shape.idempotencyKey.describe(
     'Send the same key again to get the same job back instead of a second one.',
   ),
