@@ -119,7 +119,9 @@ describe('dashboard in Chromium', () => {
     await report(jobs.building, 'building');
     jobs.failed = await submit('Port to Windows');
     await claim(jobs.failed);
-    await report(jobs.failed, 'failed', { error: { message: 'no Windows runner', retryable: false } });
+    await report(jobs.failed, 'failed', {
+      error: { code: 'no_runner', message: 'no Windows runner', retryable: false },
+    });
     jobs.queued = await submit('Write the changelog');
   });
 
@@ -149,6 +151,34 @@ describe('dashboard in Chromium', () => {
     await page.locator(card('failed', jobs.failed)).waitFor();
     expect(await page.evaluate('localStorage.getItem("conveyor.token")')).toBe(tc.tokens.admin);
     await shot('board');
+  });
+
+  it('shows failures at a glance at 1280 px: the side column on screen, on failed, the card with its error', async () => {
+    await page.setViewportSize({ width: 1280, height: 800 });
+    try {
+      // A fresh page: the side column's stage is the board's choice, not the one picked above.
+      await page.goto(tc.url);
+      const failed = page.locator(card('failed', jobs.failed));
+      await failed.waitFor();
+      expect(await page.getByLabel('stopped stage').inputValue()).toBe('failed');
+      expect(await page.getByLabel('stopped stage').locator('option:checked').innerText()).toBe('failed (1)');
+      const error = failed.locator('.card-error');
+      expect(await error.innerText()).toContain('no Windows runner');
+      expect(await error.getAttribute('title')).toBe('no_runner: no Windows runner');
+      // Every column, the side one included, is inside the viewport; the page does not scroll sideways.
+      for (const column of await page.locator('.column').all()) {
+        const box = (await column.boundingBox())!;
+        expect(box.x).toBeGreaterThanOrEqual(0);
+        expect(box.x + box.width).toBeLessThanOrEqual(1280);
+      }
+      const box = (await failed.boundingBox())!;
+      expect(box.x + box.width).toBeLessThanOrEqual(1280);
+      expect(box.y + box.height).toBeLessThanOrEqual(800);
+      expect(await page.evaluate('document.documentElement.scrollWidth <= window.innerWidth')).toBe(true);
+      await shot('board-1280');
+    } finally {
+      await page.setViewportSize({ width: 1440, height: 900 });
+    }
   });
 
   it('moves a card to its new column as soon as the factory reports the stage', async () => {

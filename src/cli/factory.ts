@@ -263,10 +263,12 @@ queued again without waiting for the lease to expire, no attempt counted) and th
         .finally(() => offline?.close());
       killAllProcessGroups();
       const shipped = outcomes.filter((o) => o.kind === 'shipped').length;
-      logger.info({ factoryId: id, jobs: outcomes.length, shipped }, 'factory stopped');
-      // --once succeeds only when everything it took on shipped: no job failed, no task file was refused.
+      const awaiting = outcomes.filter((o) => o.kind === 'awaiting_approval').length;
+      logger.info({ factoryId: id, jobs: outcomes.length, shipped, awaitingApproval: awaiting }, 'factory stopped');
+      // --once succeeds only when everything it took on shipped (or, verified, waits for a person's
+      // approval): no job failed, no task file was refused.
       const refused = (intake?.rejected.length ?? 0) + (intake?.left.length ?? 0);
-      if (flags.once === true && (shipped !== outcomes.length || refused > 0)) process.exitCode = 1;
+      if (flags.once === true && (shipped + awaiting !== outcomes.length || refused > 0)) process.exitCode = 1;
       // Stopped before its jobs were done: say so the way a shell does for a process a signal ended.
       if (stoppedBy !== undefined) process.exitCode = signalExitCode(stoppedBy);
     });

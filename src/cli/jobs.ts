@@ -232,27 +232,75 @@ runs on a factory started with --repo DIR, in that repository).`,
       process.stdout.write(`${lines.join('\n')}\n`);
     });
 
-  const act = (name: string, description: string, answer: boolean): void => {
+  interface ActFlags {
+    json?: boolean;
+    answer?: string;
+    reason?: string;
+    retry?: boolean;
+    fail?: boolean;
+  }
+  /** A person's action on one job: `POST /api/jobs/:id/<name>` with what `body` makes of the flags. */
+  const act = (
+    name: string,
+    description: string,
+    options: {
+      configure?: (command: Command) => void;
+      body?: (flags: ActFlags) => Record<string, unknown>;
+      /** What the line after the job says happened. */
+      said?: (job: JobView) => string;
+    } = {},
+  ): void => {
     const command = program
       .command(`${name} <id>`)
       .description(description)
       .option('--json', 'print the API answer as JSON');
-    if (answer) command.requiredOption('--answer <text>', 'the answer to the question the job is blocked on');
-    command.action(async (id: string, flags: { json?: boolean; answer?: string }, cmd: Command) => {
-      const body = answer ? { answer: flags.answer } : {};
+    options.configure?.(command);
+    command.action(async (id: string, flags: ActFlags, cmd: Command) => {
       const { data } = await request<JobView>(
         clientOptions(configFrom(cmd)),
         'POST',
         `/api/jobs/${encodeURIComponent(id)}/${name}`,
-        { json: body },
+        { json: options.body?.(flags) ?? {} },
       );
-      if (flags.json === true) printJson(data);
-      else process.stdout.write(`${data.id}  ${data.stage}  ${data.title}\n`);
+      if (flags.json === true) {
+        printJson(data);
+        return;
+      }
+      const said = options.said?.(data);
+      process.stdout.write(`${data.id}  ${data.stage}  ${data.title}\n${said === undefined ? '' : `${said}\n`}`);
     });
   };
-  act('cancel', 'Cancel a job (a running one is fenced: its factory stops at once and ships nothing).', false);
-  act('retry', 'Requeue a failed, dead-lettered, cancelled or quarantined job with fresh attempts.', false);
-  act('unblock', 'Answer the question a blocked job asks; it is requeued with the answer in its prompt.', true);
+  act('cancel', 'Cancel a job (a running one is fenced: its factory stops at once and ships nothing).');
+  act('retry', 'Requeue a failed, dead-lettered, cancelled or quarantined job with fresh attempts.');
+  act('unblock', 'Answer the question a blocked job asks; it is requeued with the answer in its prompt.', {
+    configure: (command) =>
+      command.requiredOption('--answer <text>', 'the answer to the question the job is blocked on'),
+    body: (flags) => ({ answer: flags.answer }),
+  });
+  act('approve', 'Approve the verified work of a job waiting for approval (approval: required): it ships next.', {
+    said: (job) =>
+      `approved commit ${job.checkpoint?.approval?.commit ?? '?'}: the next factory to claim the job ships exactly that commit`,
+  });
+  act(
+    'reject',
+    'Reject the verified work of a job waiting for approval, with a reason: back to the agent (--retry, the default) or failed for good (--fail).',
+    {
+      configure: (command) =>
+        command
+          .requiredOption('--reason <text>', 'why the change is rejected: the agent is shown it on --retry')
+          .option('--retry', 'send the job back to the agent with the reason in its prompt (the default)')
+          .option('--fail', 'fail the job for good, with the reason as its error'),
+      body: (flags) => {
+        if (flags.retry === true && flags.fail === true)
+          throw new CliError('reject: choose one of --retry and --fail', 2);
+        return { reason: flags.reason, action: flags.fail === true ? 'fail' : 'retry' };
+      },
+      said: (job) =>
+        job.stage === 'failed'
+          ? 'rejected: the job failed for good, with your reason as its error'
+          : 'rejected: the job is queued again, and its agent is shown your reason',
+    },
+  );
 
   program
     .command('factories')

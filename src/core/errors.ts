@@ -71,6 +71,19 @@ export class IdempotencyConflictError extends ConveyorError {
   }
 }
 
+/** Approving or rejecting a job that is not waiting for approval (HTTP 409): says what the job is doing. */
+export class NotAwaitingApprovalError extends ConveyorError {
+  readonly code = 'not_awaiting_approval';
+  constructor(
+    readonly jobId: string,
+    stage: Stage,
+  ) {
+    super(
+      `job ${jobId} is not waiting for approval (it is ${stage}); only a job with approval: required whose work passed verify waits in review for a person to approve or reject it`,
+    );
+  }
+}
+
 /** A stage change the stage machine does not allow (HTTP 422). Names the allowed targets. */
 export class IllegalTransitionError extends ConveyorError {
   readonly code = 'illegal_transition';

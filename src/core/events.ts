@@ -136,6 +136,21 @@ export const EVENT_CATALOGUE = {
     z.strictObject({ ...move, question: z.string(), answer: z.string() }),
     'A human answered the question that blocked the job.',
   ),
+  'job.approval_requested': coordinator(
+    ['factory'],
+    z.strictObject({ ...move, commit: z.string() }),
+    'Verify passed on a job with `approval: required`: its run ended and it waits in `review` for a person to approve or reject `commit`.',
+  ),
+  'job.approved': coordinator(
+    ['human'],
+    z.strictObject({ ...move, commit: z.string() }),
+    'A person approved `commit`: the job is requeued for a run that ships exactly that commit (or, when it cannot be found, runs the job again and asks again).',
+  ),
+  'job.rejected': coordinator(
+    ['human'],
+    z.strictObject({ ...move, commit: z.string(), reason: z.string(), action: z.enum(['retry', 'fail']) }),
+    "A person rejected `commit` with `reason`: `retry` requeues the job with the reason in the agent's prompt, `fail` fails it for good.",
+  ),
   'job.decomposed': coordinator(
     ['factory'],
     z.strictObject({
@@ -278,6 +293,10 @@ export const EVENT_CATALOGUE = {
       branch: z.string().optional(),
     }),
     'A claimant found the job already shipped by an earlier run whose report was lost (its `Conveyor-Job` trailer on the target, or its pushed branch), and reports it shipped without running it again.',
+  ),
+  'approval.commit_missing': factory(
+    z.looseObject({ commit: z.string(), message: z.string() }),
+    "The run claimed to ship an approved `commit` cannot find it here (a local repository's work lives in the factory that made it): it ships nothing else, runs the job again, and the new work waits for approval again.",
   ),
   'skills.selected': factory(
     z.looseObject({

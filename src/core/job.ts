@@ -18,6 +18,12 @@ export const RUNTIME_CAPABILITY: Readonly<Partial<Record<(typeof RUNTIMES)[numbe
 };
 export const SHIP_POLICIES = ['none', 'branch', 'merge', 'pr'] as const;
 export type ShipPolicy = (typeof SHIP_POLICIES)[number];
+/**
+ * `required`: after verify passes, the job waits in `review` until a person approves it (then the
+ * approved commit ships) or rejects it (back to the agent with the reason, or failed). @default none
+ */
+export const APPROVAL_POLICIES = ['required', 'none'] as const;
+export type ApprovalPolicy = (typeof APPROVAL_POLICIES)[number];
 
 const name = z.string().trim().min(1).max(200);
 const glob = z.string().min(1).max(500);
@@ -109,6 +115,7 @@ export const JobSubmissionSchema = z.strictObject({
     .max(AGENT_COMMANDS.length)
     .refine((commands) => new Set(commands).size === commands.length, 'must not name a command twice')
     .optional(),
+  approval: z.enum(APPROVAL_POLICIES).optional(),
   idempotencyKey: z.string().min(1).max(200).optional(),
   metadata: z.record(z.string(), z.unknown()).optional(),
 });
@@ -125,6 +132,7 @@ export const JobSpecSchema = JobSubmissionSchema.pick({
   secrets: true,
   ship: true,
   allowedCommands: true,
+  approval: true,
   metadata: true,
 });
 export type JobSpec = z.infer<typeof JobSpecSchema>;
@@ -148,8 +156,32 @@ export const CheckpointSchema = z.strictObject({
     .array(z.string().regex(/^[a-z][a-z0-9@:_-]*$/, 'must be a step name such as agent'))
     .max(100)
     .optional(),
+  /**
+   * Written by the coordinator only (a factory's checkpoint never carries it): `awaiting` while a
+   * verified job waits in `review` for a person, `approved` once one approved it. `commit` is the
+   * verified WIP commit, the only one that may ship on that approval.
+   */
+  approval: z
+    .strictObject({
+      state: z.enum(['awaiting', 'approved']),
+      commit: z.string().regex(/^[0-9a-f]{7,64}$/, 'must be a git commit id (hex)'),
+    })
+    .optional(),
 });
 export type Checkpoint = z.infer<typeof CheckpointSchema>;
+/** A checkpoint as a factory sends it: everything but the coordinator's `approval`. */
+export const FactoryCheckpointSchema = CheckpointSchema.omit({ approval: true });
+
+/** The steps an approved checkpoint names finished: the agent's work and its verification. */
+export const APPROVED_STEPS = ['agent', 'verify'] as const;
+
+/**
+ * Whether the job waits for a person to approve or reject its verified work: in `review`, holding no
+ * lease, its checkpoint marked `awaiting` (the factory's run ended when it asked).
+ */
+export function isAwaitingApproval(job: { stage: string; lease: unknown; checkpoint: Checkpoint | null }): boolean {
+  return job.stage === 'review' && job.lease === null && job.checkpoint?.approval?.state === 'awaiting';
+}
 
 export const JobErrorSchema = z.strictObject({
   code: z.string().min(1).max(100).optional(),
@@ -204,8 +236,11 @@ export interface Job {
   updatedAt: number;
 }
 
-/** How a run ends besides reaching a stage: its lease expired, was released, or the job was split into subtasks. */
-export const RUN_ENDINGS = ['expired', 'released', 'decomposed'] as const;
+/**
+ * How a run ends besides reaching a stage: its lease expired, was released, the job was split into
+ * subtasks, or its verified work waits for a person's approval.
+ */
+export const RUN_ENDINGS = ['expired', 'released', 'decomposed', 'awaiting_approval'] as const;
 
 export interface Run {
   jobId: string;

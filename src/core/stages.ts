@@ -85,14 +85,34 @@ export const PARENT_TRANSITIONS: Readonly<Partial<Record<Stage, Partial<Record<S
   cancelled: { building: H },
 };
 
-/** Whether `actor` may move a job from `from` to `to`; `parent` adds `PARENT_TRANSITIONS`. */
-export function canTransition(from: Stage, to: Stage, actor: Actor, options: { parent?: boolean } = {}): boolean {
+/**
+ * The extra moves of a job with `approval: required`. Its lease holder, once verify passed, asks for
+ * approval (`testing` → `review`, the run ends: the job waits without a lease, never claimable, never
+ * reaped); a person then approves it (→ `queued`, for a run that only ships the approved commit) or
+ * rejects it (→ `queued` back to the agent with the reason, or → `failed`). The store allows these
+ * only for such a job: the factory's move for one that requires approval, the human's for one waiting.
+ */
+export const APPROVAL_TRANSITIONS: Readonly<Partial<Record<Stage, Partial<Record<Stage, readonly Actor[]>>>>> = {
+  testing: { review: F },
+  review: { queued: H, failed: H },
+};
+
+export interface TransitionOptions {
+  /** The job is a parent waiting on subtasks: adds `PARENT_TRANSITIONS`. */
+  parent?: boolean;
+  /** The move is an approval step of a job that requires one: adds `APPROVAL_TRANSITIONS`. */
+  approval?: boolean;
+}
+
+/** Whether `actor` may move a job from `from` to `to`, with the extra moves `options` allows. */
+export function canTransition(from: Stage, to: Stage, actor: Actor, options: TransitionOptions = {}): boolean {
   if (options.parent === true && PARENT_TRANSITIONS[from]?.[to]?.includes(actor) === true) return true;
+  if (options.approval === true && APPROVAL_TRANSITIONS[from]?.[to]?.includes(actor) === true) return true;
   return TRANSITIONS[from][to]?.includes(actor) ?? false;
 }
 
 /** The stages `actor` may move a job to from `from`. */
-export function allowedTargets(from: Stage, actor: Actor, options: { parent?: boolean } = {}): Stage[] {
+export function allowedTargets(from: Stage, actor: Actor, options: TransitionOptions = {}): Stage[] {
   return STAGES.filter((to) => canTransition(from, to, actor, options));
 }
 

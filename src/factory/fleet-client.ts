@@ -78,6 +78,11 @@ export class FleetClient {
     return this.call('POST', `/api/fleet/jobs/${jobId}/subtasks`, this.named(body));
   }
 
+  /** Verify passed on a job that requires approval: it waits for a person; the run ends. */
+  requestApproval(jobId: string, body: FromFactory<fleet.ApprovalBody>): Promise<FleetOutcome<JobView>> {
+    return this.call('POST', `/api/fleet/jobs/${jobId}/approval`, this.named(body));
+  }
+
   renew(jobId: string, leaseEpoch: number): Promise<FleetOutcome<fleet.RenewAnswer>> {
     return this.call('POST', `/api/fleet/jobs/${jobId}/lease/renew`, this.named({ leaseEpoch }));
   }

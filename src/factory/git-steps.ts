@@ -28,6 +28,7 @@ import {
   WorkspaceInputError,
 } from '../workspace/index.js';
 import type { PipelineDefinition } from '../core/pipelines.js';
+import { clarificationsSection } from '../pipeline/prompts.js';
 import type { SkillSettings } from '../pipeline/skills.js';
 import { isRetryable } from '../agents/executor.js';
 import { type AgentSettings, runAgent, withJobLimits } from './agent-step.js';
@@ -131,6 +132,14 @@ const AGENT_STEP = 'agent';
 const RESUMING_NOTE =
   'Note: you are resuming this task. An earlier run was interrupted before it finished; its work in progress is already in the working tree. Continue from there: check what is done, and do not apply it again.';
 
+/** A single agent's prompt: the task, what people said about it since, and a note when it resumes work. */
+function agentPrompt(job: JobView, resuming: boolean): string {
+  const clarifications = clarificationsSection(job.clarifications);
+  return [...(resuming ? [RESUMING_NOTE] : []), job.body, ...(clarifications === '' ? [] : [clarifications])].join(
+    '\n\n',
+  );
+}
+
 /**
  * Adds the diff to a successful build, and fails it when a changed file holds a secret or the diff
  * breaks the job's scope rules.
@@ -169,9 +178,10 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
       try {
         try {
           const workspace = await create(job.checkpoint?.wipCommit);
+          if (job.checkpoint === null) return { workspace };
           // Resumed from the checkpoint's work: its finished steps are done, on this very work.
-          if (job.checkpoint !== null) finished.set(workspace, [...(job.checkpoint.finished ?? [])]);
-          return { workspace };
+          finished.set(workspace, [...(job.checkpoint.finished ?? [])]);
+          return { workspace, resumedFrom: job.checkpoint.wipCommit };
         } catch (error) {
           // The checkpoint of a local repository lives only in the workdir of the factory that made it:
           // when that factory is gone (killed, another machine) the WIP is lost, not the job. Start over
@@ -262,7 +272,7 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
           worktree: worktree.path,
           readOnly: [worktree.gitDir, worktree.mirror],
           stateDir,
-          prompt: resumed !== undefined ? `${RESUMING_NOTE}\n\n${job.body}` : job.body,
+          prompt: agentPrompt(job, resumed !== undefined),
           jobId: job.id,
           env: envOf(job, options),
           timeoutMs,

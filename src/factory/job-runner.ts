@@ -24,6 +24,8 @@ export type RunOutcome =
   | { kind: 'blocked'; question: string }
   /** The job was split into child jobs (their ids); it waits for them, and this run is over. */
   | { kind: 'decomposed'; children: string[] }
+  /** Verified, the job waits for a person to approve `commit` (`approval: required`); this run is over. */
+  | { kind: 'awaiting_approval'; commit: string }
   | { kind: 'fenced'; reason: string }
   | { kind: 'quarantined'; reason: string }
   | { kind: 'released' };
@@ -209,6 +211,67 @@ export async function runJob(claim: ClaimedJob, options: RunnerOptions): Promise
     const prepared = await options.steps.prepare(job, lease.signal);
     if ('failure' in prepared) return await fail(prepared.failure);
     const workspace = prepared.workspace;
+
+    /**
+     * Ships the verified work once every report is in and the lease is still ours (confirmed again right
+     * before the push), then reports it shipped.
+     */
+    const shipWork = async (summary: JobResult, checkpoint: Checkpoint): Promise<RunOutcome> => {
+      const confirmed = await confirmLease();
+      if (confirmed.kind === 'fenced') {
+        if (outage.seen || lease.sawOutage) return await quarantine({ ...summary, checkpoint }, confirmed.message);
+        throw new Fenced(confirmed.message);
+      }
+      if (confirmed.kind === 'rejected')
+        return await fail({ code: 'report_refused', message: confirmed.message, retryable: true });
+      const shipped = await options.steps.ship(job, workspace, async () => {
+        // Right before the push: the lease must still be ours.
+        const renewed = await options.client.renew(job.id, leaseEpoch);
+        if (!lease.check(renewed) || renewed.kind !== 'ok')
+          throw new Fenced(`cannot confirm the lease before shipping: ${renewed.kind}`);
+      });
+      if ('failure' in shipped) {
+        disposition = 'failed';
+        return await fail(shipped.failure);
+      }
+      const result: JobResult = { ...summary, ship: shipped.ship, checkpoint };
+      // The shipped report ends the lease: nothing renews it after that (a renewal would be refused).
+      await lease.settle();
+      await report('shipped', { result });
+      const final = await confirmLease(false).catch(() => ({ kind: 'flushed' as const }));
+      if (final.kind === 'fenced') log('shipped, but the final report met a fence', { reason: final.message });
+      return { kind: 'shipped', result };
+    };
+
+    /**
+     * Verified work of a job with `approval: required`: asks the coordinator to hold it in `review` for a
+     * person (once every report is in and the lease is ours); its answer ends the run. Asking again after
+     * a lost answer meets the ended lease (a fence): the job waits already.
+     */
+    const awaitApproval = async (summary: JobResult, checkpoint: Checkpoint): Promise<RunOutcome> => {
+      for (;;) {
+        const confirmed = await confirmLease();
+        if (confirmed.kind === 'fenced') throw new Fenced(confirmed.message);
+        if (confirmed.kind === 'rejected')
+          return await fail({ code: 'report_refused', message: confirmed.message, retryable: true });
+        const answer = await options.client.requestApproval(job.id, { leaseEpoch, checkpoint, result: summary });
+        if (answer.kind === 'ok') {
+          lease.stop();
+          log('verified: the job waits for a person to approve or reject it', { commit: checkpoint.wipCommit });
+          return { kind: 'awaiting_approval', commit: checkpoint.wipCommit };
+        }
+        if (answer.kind === 'fenced') {
+          lease.check(answer);
+          throw new Fenced(answer.message);
+        }
+        if (answer.kind === 'rejected') {
+          return await fail({ code: 'approval_refused', message: answer.message, retryable: false });
+        }
+        outage.seen = true;
+        await sleep(options.retryMs ?? 1000, lease.signal);
+      }
+    };
+
     try {
       if (isRetriedClaim(leaseEpoch)) {
         // An earlier run may have shipped before its lease was lost: then the job is done, not run again.
@@ -222,6 +285,20 @@ export async function runJob(claim: ClaimedJob, options: RunnerOptions): Promise
             retryable: true,
           });
         }
+      }
+      const saved = job.checkpoint;
+      const approved = saved?.approval?.state === 'approved' ? saved.approval.commit : undefined;
+      if (saved !== null && approved !== undefined && prepared.resumedFrom === approved) {
+        // A person approved this very commit after it passed verify: it ships as it is, nothing runs again.
+        log('shipping the approved commit', { commit: approved });
+        await report('testing');
+        return await shipWork({ ...job.result, summary: `shipped the approved commit ${approved}` }, saved);
+      }
+      if (approved !== undefined) {
+        // Never ship other work on that approval: run the job again; its new work waits for approval again.
+        const message = `the approved commit ${approved} is not here (a local repository's work lives only in the factory that made it): running the job again; its new work will wait for approval again`;
+        log(message);
+        emit({ type: 'approval.commit_missing', payload: { commit: approved, message } });
       }
       const built = await options.steps.build(job, workspace, {
         signal: lease.signal,
@@ -270,30 +347,8 @@ export async function runJob(claim: ClaimedJob, options: RunnerOptions): Promise
         return await fail(verified.failure, unfinished);
       }
       const summary = { ...built.result, summary: built.summary, verify: verified.results };
-      const confirmed = await confirmLease();
-      if (confirmed.kind === 'fenced') {
-        if (outage.seen || lease.sawOutage) return await quarantine({ ...summary, checkpoint }, confirmed.message);
-        throw new Fenced(confirmed.message);
-      }
-      if (confirmed.kind === 'rejected')
-        return await fail({ code: 'report_refused', message: confirmed.message, retryable: true });
-      const shipped = await options.steps.ship(job, workspace, async () => {
-        // Right before the push: the lease must still be ours.
-        const renewed = await options.client.renew(job.id, leaseEpoch);
-        if (!lease.check(renewed) || renewed.kind !== 'ok')
-          throw new Fenced(`cannot confirm the lease before shipping: ${renewed.kind}`);
-      });
-      if ('failure' in shipped) {
-        disposition = 'failed';
-        return await fail(shipped.failure);
-      }
-      const result: JobResult = { ...summary, ship: shipped.ship, checkpoint };
-      // The shipped report ends the lease: nothing renews it after that (a renewal would be refused).
-      await lease.settle();
-      await report('shipped', { result });
-      const final = await confirmLease(false).catch(() => ({ kind: 'flushed' as const }));
-      if (final.kind === 'fenced') log('shipped, but the final report met a fence', { reason: final.message });
-      return { kind: 'shipped', result };
+      if (job.approval === 'required') return await awaitApproval(summary, checkpoint);
+      return await shipWork(summary, checkpoint);
     } catch (error) {
       if (error instanceof StepFailedError) {
         disposition = 'failed';

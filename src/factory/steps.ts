@@ -62,8 +62,15 @@ export interface BuildResult {
 }
 
 export interface JobSteps<W = unknown> {
-  /** Materialises the workspace (mirror, worktree at the base or the checkpoint). */
-  prepare(job: JobView, signal: AbortSignal): Promise<{ workspace: W } | { failure: StepFailure }>;
+  /**
+   * Materialises the workspace (mirror, worktree at the base or the checkpoint). `resumedFrom`: the
+   * checkpoint's WIP commit the workspace holds; absent when it starts from the base (no checkpoint, or
+   * its commit cannot be found here).
+   */
+  prepare(
+    job: JobView,
+    signal: AbortSignal,
+  ): Promise<{ workspace: W; resumedFrom?: string } | { failure: StepFailure }>;
   /**
    * What an earlier run of the job already shipped (its commit on the target, its published branch), found
    * without shipping anything; `{}` when there is none. Asked before anything runs on a retried claim.

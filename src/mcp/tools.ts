@@ -54,6 +54,9 @@ const SubmitJobInput = SubmitBody.extend({
     'Checks that must pass before shipping, in order: a command line that must exit 0 (e.g. "npm test"), or {command, expectExit, expectOutput} to expect another exit code or text in the output.',
   ),
   ship: SubmitBody.shape.ship.describe('none | branch | merge | pr.'),
+  approval: SubmitBody.shape.approval.describe(
+    'required: once verified, the change waits for a person to approve it before it ships. Default none.',
+  ),
   idempotencyKey: SubmitBody.shape.idempotencyKey.describe(
     'Send the same key again to get the same job back instead of a second one.',
   ),

@@ -75,18 +75,27 @@ export interface PromptInput {
   tickets: readonly OpenTicket[];
 }
 
-function jobSection(job: PromptInput['job']): string {
-  const lines = [`## The job: ${job.title}`, '', job.body.trim()];
-  if (job.clarifications.length > 0) {
-    lines.push(
-      '',
-      '## Clarifications',
-      '',
-      'Questions asked about this job earlier, and the answers people gave. Follow them.',
-    );
-    for (const c of job.clarifications) lines.push('', `**Question:** ${c.question}`, '', `**Answer:** ${c.answer}`);
-  }
+/**
+ * What people said about the job since it was submitted (answers to its questions, a reviewer's reason
+ * for rejecting its change), as a prompt section; empty when nothing was said. Every agent sees it: a
+ * pipeline's roles and a single agent alike.
+ */
+export function clarificationsSection(clarifications: PromptInput['job']['clarifications']): string {
+  if (clarifications.length === 0) return '';
+  const lines = [
+    '## Clarifications',
+    '',
+    'Questions asked about this job earlier, and the answers people gave. Follow them.',
+  ];
+  for (const c of clarifications) lines.push('', `**Question:** ${c.question}`, '', `**Answer:** ${c.answer}`);
   return lines.join('\n');
+}
+
+function jobSection(job: PromptInput['job']): string {
+  const clarifications = clarificationsSection(job.clarifications);
+  return [`## The job: ${job.title}`, '', job.body.trim(), ...(clarifications === '' ? [] : ['', clarifications])].join(
+    '\n',
+  );
 }
 
 function ticketLines(tickets: readonly OpenTicket[]): string[] {

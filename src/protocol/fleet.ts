@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import { SubtaskListSchema } from '../core/decomposition.js';
 import { FactoryEventSchema } from '../core/events.js';
-import { CheckpointSchema, FACTORY_HEALTH, JobErrorSchema, JobResultSchema } from '../core/job.js';
+import { FACTORY_HEALTH, FactoryCheckpointSchema, JobErrorSchema, JobResultSchema } from '../core/job.js';
 import { CAPABILITIES, FACTORY_ID, ISO_TIME, LEASE_EPOCH, STAGE } from './common.js';
 import { JobView } from './views.js';
 
@@ -49,11 +49,23 @@ export const Report = z.strictObject({
   factoryId: FACTORY_ID,
   stage: STAGE,
   leaseEpoch: LEASE_EPOCH,
-  checkpoint: CheckpointSchema.optional(),
+  checkpoint: FactoryCheckpointSchema.optional(),
   result: JobResultSchema.optional(),
   error: JobErrorSchema.optional(),
 });
 export type Report = z.input<typeof Report>;
+
+/**
+ * `POST /api/fleet/jobs/:id/approval`: verify passed on a job with `approval: required`; the checkpoint's
+ * `wipCommit` is the verified work a person is asked to approve. The run ends; answers the job.
+ */
+export const ApprovalBody = z.strictObject({
+  factoryId: FACTORY_ID,
+  leaseEpoch: LEASE_EPOCH,
+  checkpoint: FactoryCheckpointSchema,
+  result: JobResultSchema.optional(),
+});
+export type ApprovalBody = z.input<typeof ApprovalBody>;
 
 /** Renew and release: the factory and the epoch it holds. */
 export const EpochBody = z.strictObject({ factoryId: FACTORY_ID, leaseEpoch: LEASE_EPOCH });

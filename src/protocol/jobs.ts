@@ -46,3 +46,17 @@ export const UnblockBody = z.strictObject({
   answer: z.string().trim().min(1, 'the answer must not be empty').max(20_000),
 });
 export type UnblockBody = z.input<typeof UnblockBody>;
+
+/**
+ * `POST /api/jobs/:id/reject`: why the work waiting for approval is refused, and what then: `retry` (the
+ * default) sends it back to the agent with the reason, `fail` fails the job for good.
+ */
+export const RejectBody = z.strictObject({
+  reason: z
+    .string()
+    .trim()
+    .min(1, 'say why the change is rejected: the agent (or the record) gets the reason')
+    .max(20_000),
+  action: z.enum(['retry', 'fail']).default('retry'),
+});
+export type RejectBody = z.input<typeof RejectBody>;

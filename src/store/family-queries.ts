@@ -45,6 +45,8 @@ function inheritedSpec(spec: JobSpec, pipeline: string): JobSpec {
   if (spec.agent !== undefined) inherited.agent = spec.agent;
   if (spec.verify !== undefined) inherited.verify = spec.verify;
   if (spec.ship !== undefined) inherited.ship = spec.ship;
+  // What ships needs the approval the parent asked for: each part is approved before it merges.
+  if (spec.approval !== undefined) inherited.approval = spec.approval;
   // The parent's limits bind its parts too.
   if (spec.scope !== undefined) inherited.scope = spec.scope;
   if (spec.constraints !== undefined) inherited.constraints = spec.constraints;

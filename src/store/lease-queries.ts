@@ -9,7 +9,7 @@
  */
 import { FencedError, IllegalTransitionError } from '../core/errors.js';
 import type { ReportedEvent } from '../core/events.js';
-import type { Job } from '../core/job.js';
+import type { Checkpoint, Job, JobSpec } from '../core/job.js';
 import {
   ACTIVE_STAGES,
   FACTORY_REPORTABLE_STAGES,
@@ -31,6 +31,7 @@ import {
   updateJob,
 } from './transition.js';
 import type {
+  ApprovalRequest,
   Claim,
   ClaimRequest,
   DecomposeRequest,
@@ -218,6 +219,39 @@ export async function recordEvents(
     return row;
   });
   ctx.emit(...signals);
+}
+
+/**
+ * The lease holder's verified work waits for a person: a job with `approval: required` moves from
+ * `testing` to `review` with its checkpoint marked `awaiting` (the commit to approve), and its run ends.
+ */
+export async function requestApproval(ctx: StoreContext, request: ApprovalRequest): Promise<Job> {
+  const { job, signals } = await fencedWrite(ctx, request, (trx, row, now) => {
+    const spec = JSON.parse(row.spec) as JobSpec;
+    // Only a job that asked for approval, verified (in testing), may wait for it: 422 naming the moves
+    // a factory has otherwise.
+    const from = row.stage as Stage;
+    if (spec.approval !== 'required' || from !== 'testing') {
+      throw new IllegalTransitionError(row.id, from, 'review', allowedTargets(from, 'factory'));
+    }
+    assertTransition(row, 'review', 'factory', { approval: true });
+    const commit = request.checkpoint.wipCommit;
+    const checkpoint: Checkpoint = { ...request.checkpoint, approval: { state: 'awaiting', commit } };
+    return ctx.mover.apply(trx, now, row, {
+      to: 'review',
+      actor: 'factory',
+      type: 'job.approval_requested',
+      payload: { commit },
+      patch: {
+        checkpoint: json(checkpoint),
+        ...(request.result === undefined ? {} : { result: json(request.result) }),
+      },
+      runOutcome: 'awaiting_approval',
+      endsRun: true,
+    });
+  });
+  ctx.emit(...signals);
+  return job;
 }
 
 /** The lease holder splits its job into subtasks (`family-queries.ts`); asking again returns the same set. */

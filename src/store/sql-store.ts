@@ -4,7 +4,7 @@
  *
  * - `job-queries.ts`: submit and reads (jobs, runs, the event stream)
  * - `lease-queries.ts`: claim and the lease holder's fenced writes (reports, renew, release, events, decompose)
- * - `human-actions.ts`: cancel, retry, unblock
+ * - `human-actions.ts`: cancel, retry, unblock, approve, reject
  * - `reaper-queries.ts`: expired leases, lost and expired factories
  * - `factory-registry.ts`, `token-queries.ts`, `quarantine-queries.ts`: factories, tokens, quarantined results
  *
@@ -31,6 +31,7 @@ import { jobMover } from './transition.js';
 import type {
   Claim,
   ClaimRequest,
+  ApprovalRequest,
   DecomposeRequest,
   Decomposition,
   EventCursorQuery,
@@ -41,6 +42,7 @@ import type {
   NewJob,
   NewToken,
   QuarantineRequest,
+  Rejection,
   RetryPolicy,
   StageReport,
   Store,
@@ -166,6 +168,10 @@ export class SqlStore implements Store {
     return leases.decompose(this.ctx, request);
   }
 
+  requestApproval(request: ApprovalRequest): Promise<Job> {
+    return leases.requestApproval(this.ctx, request);
+  }
+
   // ---- human actions (human-actions.ts) ---------------------------------------------------------
 
   cancel(product: string, jobId: string, reason: string | undefined): Promise<Job> {
@@ -178,6 +184,14 @@ export class SqlStore implements Store {
 
   unblock(product: string, jobId: string, answer: string): Promise<Job> {
     return human.unblock(this.ctx, product, jobId, answer);
+  }
+
+  approve(product: string, jobId: string): Promise<Job> {
+    return human.approve(this.ctx, product, jobId);
+  }
+
+  reject(product: string, jobId: string, rejection: Rejection): Promise<Job> {
+    return human.reject(this.ctx, product, jobId, rejection);
   }
 
   // ---- the reaper (reaper-queries.ts) -----------------------------------------------------------

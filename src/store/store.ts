@@ -113,6 +113,16 @@ export interface DecomposeRequest extends LeaseFence {
   subtasks: readonly Subtask[];
 }
 
+/** A lease holder whose job passed verify asking a person to approve it (`approval: required`). */
+export interface ApprovalRequest extends LeaseFence {
+  /** The verified work: its `wipCommit` is the commit a person approves or rejects. */
+  checkpoint: Checkpoint;
+  result?: JobResult | undefined;
+}
+
+/** What a person does with work waiting for approval: `retry` sends it back to the agent, `fail` ends it. */
+export type Rejection = { reason: string; action: 'retry' | 'fail' };
+
 export interface Decomposition {
   parent: Job;
   /** In position order. */
@@ -189,6 +199,12 @@ export interface Store {
    * with the last child, or blocked by a child that stopped for good.
    */
   decompose(request: DecomposeRequest): Promise<Decomposition>;
+  /**
+   * Fenced like a report: a job with `approval: required` in `testing` moves to `review` with the
+   * checkpoint marked `awaiting` and `job.approval_requested`; its run ends and it waits there without a
+   * lease. 422 for a job that does not require approval.
+   */
+  requestApproval(request: ApprovalRequest): Promise<Job>;
   /** The subtasks of a job in position order (empty for a job that was not decomposed). */
   listChildren(product: string, parentId: string): Promise<Job[]>;
 
@@ -202,6 +218,17 @@ export interface Store {
   retry(product: string, jobId: string): Promise<Job>;
   /** Answers a blocked job's question; for a parent, like `retry` with the answer kept. */
   unblock(product: string, jobId: string, answer: string): Promise<Job>;
+  /**
+   * Approves the work a job waits with: requeued, its checkpoint marked `approved` (the commit) with the
+   * agent and verify finished, so the next run ships that commit only. `NotAwaitingApprovalError` (409)
+   * for a job that is not waiting.
+   */
+  approve(product: string, jobId: string): Promise<Job>;
+  /**
+   * Rejects the work a job waits with: `retry` requeues it to run again from that work, the reason kept
+   * as a clarification the agent is shown; `fail` fails it for good with the reason. 409 as `approve`.
+   */
+  reject(product: string, jobId: string, rejection: Rejection): Promise<Job>;
 
   /** Requeues (or dead-letters) every job whose lease expired before now; each one a fenced CAS. */
   expireLeases(policy: RetryPolicy): Promise<ExpiredLease[]>;

@@ -5,7 +5,15 @@
  */
 import { IllegalTransitionError, NotFoundError } from '../core/errors.js';
 import type { EventType } from '../core/events.js';
-import { type Actor, allowedTargets, canTransition, isActive, isTerminal, type Stage } from '../core/stages.js';
+import {
+  type Actor,
+  allowedTargets,
+  canTransition,
+  isActive,
+  isTerminal,
+  type Stage,
+  type TransitionOptions,
+} from '../core/stages.js';
 import type { Backend } from './backend.js';
 import * as family from './family-queries.js';
 import type { JobRow } from './rows.js';
@@ -59,9 +67,11 @@ async function lockJob(backend: Backend, trx: Trx, product: string, jobId: strin
 }
 
 /** Throws the 422 naming the moves `actor` may make from the row's stage, unless `to` is one of them. */
-export function assertTransition(row: JobRow, to: Stage, actor: Actor): void {
+export function assertTransition(row: JobRow, to: Stage, actor: Actor, options: TransitionOptions = {}): void {
   const from = row.stage as Stage;
-  if (!canTransition(from, to, actor)) throw new IllegalTransitionError(row.id, from, to, allowedTargets(from, actor));
+  if (!canTransition(from, to, actor, options)) {
+    throw new IllegalTransitionError(row.id, from, to, allowedTargets(from, actor, options));
+  }
 }
 
 /**

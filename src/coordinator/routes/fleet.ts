@@ -7,6 +7,7 @@ import { AGENT_COMMANDS } from '../../core/job.js';
 import { EVENT_CATALOGUE } from '../../core/events.js';
 import { JobParams } from '../../protocol/common.js';
 import {
+  ApprovalBody,
   ClaimBody,
   ClaimedJob,
   EpochBody,
@@ -223,6 +224,20 @@ export function fleetRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
           now: ctx.clock.now(),
         });
         return { token, commands };
+      },
+    }),
+    defineRoute({
+      method: 'POST',
+      url: '/api/fleet/jobs/:id/approval',
+      summary:
+        'Verify passed on a job with approval: required: it waits in review, without a lease, for a person to approve or reject the checkpoint’s commit; the run ends. Fenced like a report (409); 422 for a job that does not require approval or is not in testing.',
+      access: FLEET,
+      params: JobParams,
+      body: ApprovalBody,
+      response: JobView,
+      async handler({ params, body, principal }) {
+        assertActsAs(principal, body.factoryId);
+        return jobView(await fenced(store.requestApproval({ ...body, jobId: params.id, product: principal.product })));
       },
     }),
     defineRoute({

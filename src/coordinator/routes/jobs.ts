@@ -8,6 +8,7 @@ import {
   JobPage,
   ListQuery,
   QuarantineList,
+  RejectBody,
   SubmitBody,
   TriageBody,
   UnblockBody,
@@ -160,6 +161,31 @@ export function jobRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
       response: JobView,
       async handler({ params, body, principal }) {
         return jobView(await store.unblock(principal.product, params.id, body.answer));
+      },
+    }),
+    defineRoute({
+      method: 'POST',
+      url: '/api/jobs/:id/approve',
+      summary:
+        'Approve the verified work of a job waiting for approval (approval: required): it is requeued for a run that ships exactly the approved commit. 409 when the job is not waiting for approval.',
+      access: PEOPLE,
+      params: JobParams,
+      response: JobView,
+      async handler({ params, principal }) {
+        return jobView(await store.approve(principal.product, params.id));
+      },
+    }),
+    defineRoute({
+      method: 'POST',
+      url: '/api/jobs/:id/reject',
+      summary:
+        'Reject the verified work of a job waiting for approval, with a reason: action retry (default) requeues it for the agent with the reason in its prompt, fail fails it for good. 409 when the job is not waiting for approval.',
+      access: PEOPLE,
+      params: JobParams,
+      body: RejectBody,
+      response: JobView,
+      async handler({ params, body, principal }) {
+        return jobView(await store.reject(principal.product, params.id, body));
       },
     }),
   ];

@@ -35,12 +35,25 @@ function useDebounced<T>(value: T, ms: number): T {
   return debounced;
 }
 
-/** Picks which of the stopped stages the side column shows, with their counts. */
-function SideSelect(props: { store: BoardStore; value: Stage; onChange: (stage: Stage) => void }): ReactNode {
-  const { store } = props;
-  const counts = useSyncExternalStore(store.subscribe, () =>
+/** Each stopped stage's count as the selector shows it (`3`, `100+`), in `SIDE_STAGES` order. */
+function useSideCounts(store: BoardStore): string[] {
+  return useSyncExternalStore(store.subscribe, () =>
     SIDE_STAGES.map((stage) => `${store.column(stage).ids.length}${store.hasMore(stage) ? '+' : ''}`).join(','),
   ).split(',');
+}
+
+/**
+ * The stopped stage the side column shows: the one the user picked, else the most urgent one with jobs
+ * (following live changes), else the most urgent.
+ */
+function sideStage(chosen: Stage | undefined, counts: readonly string[]): Stage {
+  if (chosen !== undefined) return chosen;
+  const busy = SIDE_STAGES.findIndex((_, i) => Number.parseInt(counts[i] ?? '0', 10) > 0);
+  return SIDE_STAGES[Math.max(0, busy)] ?? 'failed';
+}
+
+/** Picks which of the stopped stages the side column shows, with their counts. */
+function SideSelect(props: { counts: readonly string[]; value: Stage; onChange: (stage: Stage) => void }): ReactNode {
   return (
     <select
       className="side-select"
@@ -52,7 +65,7 @@ function SideSelect(props: { store: BoardStore; value: Stage; onChange: (stage: 
     >
       {SIDE_STAGES.map((stage, i) => (
         <option key={stage} value={stage}>
-          {stageLabel(stage)} ({counts[i]})
+          {stageLabel(stage)} ({props.counts[i]})
         </option>
       ))}
     </select>
@@ -64,9 +77,11 @@ export function BoardPage(): ReactNode {
   const [text, setText] = useState('');
   const [agent, setAgent] = useState('');
   const [productDraft, setProductDraft] = useState(product);
-  const [side, setSide] = useState<Stage>('blocked');
+  const [chosenSide, setChosenSide] = useState<Stage>();
   const query = useDebounced(text.trim(), 250);
   const { store, loadMore } = useBoard(query);
+  const sideCounts = useSideCounts(store);
+  const side = sideStage(chosenSide, sideCounts);
   const now = useNow(1000);
 
   const agentFilter = useCallback(
@@ -146,10 +161,10 @@ export function BoardPage(): ReactNode {
           loadMore={loadMore}
           header={
             <SideSelect
-              store={store}
+              counts={sideCounts}
               value={side}
               onChange={(stage) => {
-                setSide(stage);
+                setChosenSide(stage);
               }}
             />
           }

@@ -15,7 +15,8 @@ export const MAIN_STAGES = [
   'testing',
   'shipped',
 ] as const satisfies Stage[];
-export const SIDE_STAGES = ['blocked', 'failed', 'dead_letter', 'cancelled', 'quarantined'] as const satisfies Stage[];
+/** The stages where work stopped, sharing the side column; most urgent first (the order it picks the shown one in). */
+export const SIDE_STAGES = ['failed', 'dead_letter', 'blocked', 'quarantined', 'cancelled'] as const satisfies Stage[];
 export const ALL_STAGES: readonly Stage[] = [...MAIN_STAGES, ...SIDE_STAGES];
 
 export interface ColumnState {

@@ -1,5 +1,9 @@
-/** What a person can do to a job from its page: cancel, retry, answer a blocked job, triage quarantined results. */
+/**
+ * What a person can do to a job from its page: cancel, retry, answer a blocked job, approve or reject
+ * verified work waiting for approval, triage quarantined results.
+ */
 import { type ReactNode, useState } from 'react';
+import { isAwaitingApproval } from '../../../src/core/job.js';
 import { messageOf } from '../api/client.js';
 import type { JobView, QuarantineView, Stage } from '../api/types.js';
 import { useConnection } from '../connection.js';
@@ -17,6 +21,7 @@ export function JobActions(props: {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | undefined>(undefined);
   const [answer, setAnswer] = useState('');
+  const [reason, setReason] = useState('');
 
   const act = async (path: string, body?: unknown): Promise<void> => {
     setBusy(true);
@@ -86,6 +91,64 @@ export function JobActions(props: {
           </label>
           <button type="submit" disabled={busy || answer.trim() === ''}>
             Unblock
+          </button>
+        </form>
+      )}
+      {isAwaitingApproval(job) && (
+        <form
+          className="approval"
+          aria-label="approval"
+          onSubmit={(event) => {
+            event.preventDefault();
+          }}
+        >
+          <p>
+            <strong>Awaiting approval:</strong> verify passed on commit{' '}
+            <code>{job.checkpoint?.approval?.commit.slice(0, 12)}</code>. Approve to ship it, or reject it with a
+            reason.
+          </p>
+          <button
+            type="button"
+            disabled={busy}
+            onClick={() => {
+              void act('approve');
+            }}
+          >
+            Approve
+          </button>
+          <label>
+            <span>Reason to reject</span>
+            <textarea
+              name="reason"
+              rows={3}
+              value={reason}
+              onChange={(event) => {
+                setReason(event.target.value);
+              }}
+            />
+          </label>
+          <button
+            type="button"
+            disabled={busy || reason.trim() === ''}
+            onClick={() => {
+              void act('reject', { reason, action: 'retry' }).then(() => {
+                setReason('');
+              });
+            }}
+          >
+            Reject: back to the agent
+          </button>
+          <button
+            type="button"
+            className="danger"
+            disabled={busy || reason.trim() === ''}
+            onClick={() => {
+              void act('reject', { reason, action: 'fail' }).then(() => {
+                setReason('');
+              });
+            }}
+          >
+            Reject: fail the job
           </button>
         </form>
       )}

@@ -76,6 +76,22 @@ export function summarize(event: EventView): string {
       return `already shipped by an earlier run: ${str(p.commit) ?? str(p.branch) ?? '?'} (found by its ${str(p.how) ?? 'trailer'})`;
     case 'job.unblocked':
       return `answered: ${str(p.answer) ?? ''}`;
+    case 'job.approval_requested':
+      return `verified; awaiting approval of ${str(p.commit)?.slice(0, 12) ?? '?'}`;
+    case 'job.approved':
+      return `approved ${str(p.commit)?.slice(0, 12) ?? '?'}`;
+    case 'job.rejected':
+      return `rejected (${p.action === 'fail' ? 'failed' : 'back to the agent'}): ${str(p.reason) ?? ''}`;
+    case 'agent.progress':
+      return str(p.message) ?? '';
+    case 'agent.command_refused':
+      return `refused: ${str(p.command) ?? '?'}`;
+    case 'agent.capability_requested':
+      return `asked for a tool: ${str(p.name) ?? '?'} → job ${str(p.requestedJobId) ?? '?'}`;
+    case 'agent.credential_issued':
+      return `the agent may: ${Array.isArray(p.commands) ? p.commands.join(', ') : '?'}`;
+    case 'approval.commit_missing':
+      return str(p.message) ?? 'the approved commit is not here: running the job again';
     case 'checkpoint.saved':
     case 'job.retry_scheduled':
     case 'lease.renewed':
