@@ -3,7 +3,7 @@
  * child process) and over streamable HTTP (`/mcp` on a real coordinator on loopback). Every tool is
  * called on both transports; bad input, API refusals and other products' jobs come back as tool errors.
  */
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,13 +41,14 @@ async function connect(
   token: string,
   product?: string,
   url: string = tc.url,
+  args: string[] = ['mcp'],
 ): Promise<{ client: Client; stderr: () => string }> {
   const client = new Client({ name: 'conveyor-test', version: '1.0.0' });
   let stderr = '';
   if (transport === 'stdio') {
     const stdio = new StdioClientTransport({
       command: process.execPath,
-      args: [BIN, 'mcp'],
+      args: [BIN, ...args],
       cwd,
       env: cleanEnv({
         CONVEYOR_URL: url,
@@ -360,5 +361,63 @@ describe('conveyor mcp', () => {
         }
       })
       .toBe('gone');
+  });
+});
+
+describe('conveyor mcp --agent', () => {
+  /** A job allowing `commands`, claimed by factory mcp-agent: its id, epoch and agent credential. */
+  async function agentOf(commands: string[]): Promise<{ id: string; epoch: number; credential: string }> {
+    const submitted = await tc.call('POST', '/api/jobs', {
+      json: { body: 'Work.', repo: 'https://git.example/app.git', allowedCommands: commands },
+      headers: { 'x-product-id': 'agents' },
+    });
+    const claim = await tc.call('POST', '/api/fleet/claim', {
+      json: { factoryId: 'mcp-agent', capabilities: [] },
+      headers: { 'x-product-id': 'agents' },
+    });
+    expect(claim.body.job.id).toBe(submitted.body.id);
+    const epoch = claim.body.leaseEpoch as number;
+    const issued = await tc.call('POST', `/api/fleet/jobs/${String(submitted.body.id)}/agent-credential`, {
+      json: { factoryId: 'mcp-agent', leaseEpoch: epoch },
+      headers: { 'x-product-id': 'agents' },
+    });
+    expect(issued.status).toBe(201);
+    return { id: submitted.body.id as string, epoch, credential: issued.body.token as string };
+  }
+
+  it('serves a job’s agent exactly its allowed commands, each acting on that job, until its lease ends', async () => {
+    const { id, credential } = await agentOf(['progress', 'ask']);
+    const { client } = await connect('stdio', credential, undefined, tc.url, ['mcp', '--agent']);
+    const { tools } = await client.listTools();
+    expect(tools.map((t) => t.name)).toEqual(['progress', 'ask']);
+    expect(tools[1]?.inputSchema.required).toEqual(['question']);
+
+    expect(await ok(client, 'progress', { message: 'tests written' })).toMatchObject({ jobId: id });
+    expect(await toolError(client, 'progress', { message: '' })).toContain('message');
+    const events = (await tc.call('GET', `/api/jobs/${id}/events`, { headers: { 'x-product-id': 'agents' } })).body as {
+      type: string;
+      payload: { message?: string };
+    }[];
+    expect(events.find((e) => e.type === 'agent.progress')?.payload.message).toBe('tests written');
+
+    expect(await ok(client, 'ask', { question: 'Keep the old API?' })).toMatchObject({ jobId: id, stage: 'blocked' });
+    // The run ended with the question: the credential is spent.
+    expect(await toolError(client, 'progress', { message: 'more' })).toContain('409');
+  });
+
+  it('refuses to start with a credential that does not work, saying why', async () => {
+    // Not spawnSync: the coordinator it calls runs in this process and must keep answering.
+    const run = await new Promise<{ code: number | null; stderr: string }>((done) => {
+      execFile(
+        process.execPath,
+        [BIN, 'mcp', '--agent'],
+        { cwd, env: cleanEnv({ CONVEYOR_URL: tc.url, CONVEYOR_TOKEN: tc.tokens.submit }) },
+        (error, _stdout, stderr) => {
+          done({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : null, stderr });
+        },
+      );
+    });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('mcp --agent: a submit token may not make this call');
   });
 });

@@ -1,6 +1,7 @@
 /** `conveyor mcp`: Conveyor as an MCP server on stdio, a client of the coordinator's REST API. */
 import type { Command } from 'commander';
 import type { ConveyorApi } from '../mcp/api.js';
+import type { AgentJobAnswer } from '../protocol/agent.js';
 import { CliError, clientOptions, send } from './client.js';
 import { configFrom } from './common.js';
 
@@ -22,14 +23,19 @@ or to a project's .mcp.json:
     "env": {"CONVEYOR_URL": "http://127.0.0.1:7878", "CONVEYOR_TOKEN_FILE": "/home/me/.conveyor/token"}}}}
 
 A client that speaks streamable HTTP can use the coordinator's /mcp instead, with the token as
-"Authorization: Bearer <token>".`;
+"Authorization: Bearer <token>".
+
+--agent: the server a factory gives a job's agent (Claude Code, Codex) when the job sets
+allowedCommands: CONVEYOR_TOKEN is the job's agent credential, and the tools are the commands the job
+allows (ask, progress, subtasks, request_capability), each acting on that job alone.`;
 
 export function registerMcpCommand(program: Command): void {
   program
     .command('mcp')
     .description('Serve Conveyor’s tools (submit, follow, answer, cancel jobs) to an MCP client over stdio.')
+    .option('--agent', 'serve a job’s agent its allowed commands (CONVEYOR_TOKEN: the job’s agent credential)')
     .addHelpText('after', HELP)
-    .action(async (_flags: unknown, command: Command) => {
+    .action(async (flags: { agent?: boolean }, command: Command) => {
       const options = clientOptions(configFrom(command));
       if (options.token === undefined) {
         throw new CliError(
@@ -43,6 +49,20 @@ export function registerMcpCommand(program: Command): void {
       };
       // Loaded here, not at the top: the SDK is for this command only.
       const { serveStdio } = await import('../mcp/stdio.js');
-      await serveStdio(api);
+      if (flags.agent !== true) {
+        await serveStdio(api);
+        return;
+      }
+      // The credential says which job and commands it is for; one that does not work fails here, at once.
+      const { expectSuccess } = await import('../mcp/api.js');
+      const { AgentJobAnswer } = await import('../protocol/agent.js');
+      const { agentTools } = await import('../mcp/agent-tools.js');
+      let job: AgentJobAnswer;
+      try {
+        job = AgentJobAnswer.parse(expectSuccess(await api('GET', '/api/agent/job')));
+      } catch (error) {
+        throw new CliError(`mcp --agent: ${(error as Error).message}`, 1);
+      }
+      await serveStdio(api, undefined, { tools: agentTools(job.commands), forAgent: true });
     });
 }

@@ -29,19 +29,37 @@ function jsonSchema(schema: z.ZodType, io: 'input' | 'output'): Tool['inputSchem
   return z.toJSONSchema(schema, { io, target: 'draft-7' }) as Tool['inputSchema'];
 }
 
-let listed: Tool[] | undefined;
+const listed = new WeakMap<AnyTool, Tool>();
 
-/** The tools as `tools/list` answers them (computed on first use, then shared by every server). */
-export function toolList(): Tool[] {
-  listed ??= CONVEYOR_TOOLS.map((tool) => ({
-    name: tool.name,
-    title: tool.title,
-    description: tool.description,
-    inputSchema: jsonSchema(tool.input, 'input'),
-    outputSchema: jsonSchema(tool.output, 'output'),
-    annotations: { title: tool.title, ...tool.hints },
-  }));
-  return listed;
+/** The tools as `tools/list` answers them (each computed on first use, then shared by every server). */
+export function toolList(tools: readonly AnyTool[] = CONVEYOR_TOOLS): Tool[] {
+  return tools.map((tool) => {
+    let entry = listed.get(tool);
+    if (entry === undefined) {
+      entry = {
+        name: tool.name,
+        title: tool.title,
+        description: tool.description,
+        inputSchema: jsonSchema(tool.input, 'input'),
+        outputSchema: jsonSchema(tool.output, 'output'),
+        annotations: { title: tool.title, ...tool.hints },
+      };
+      listed.set(tool, entry);
+    }
+    return entry;
+  });
+}
+
+const AGENT_INSTRUCTIONS = `Conveyor runs the job you are working on. These tools reach the people and the fleet behind it:
+use only the ones offered, and only when the task needs them. Every call acts on your job alone.`;
+
+/**
+ * What a server offers: Conveyor's tools and the job resource for people (the default), or a job's
+ * agent's allowed commands (`agentTools`), with no resource (its credential reads no job).
+ */
+export interface ServerOffer {
+  tools: readonly AnyTool[];
+  forAgent: boolean;
 }
 
 function toolError(message: string): CallToolResult {
@@ -60,17 +78,20 @@ export async function callTool(tool: AnyTool, args: unknown, api: ConveyorApi): 
   }
 }
 
-export function createConveyorMcpServer(api: ConveyorApi): McpServer {
+export function createConveyorMcpServer(
+  api: ConveyorApi,
+  offer: ServerOffer = { tools: CONVEYOR_TOOLS, forAgent: false },
+): McpServer {
   const server = new McpServer(
     { name: 'conveyor', title: 'Conveyor', version: VERSION },
-    { instructions: INSTRUCTIONS },
+    { instructions: offer.forAgent ? AGENT_INSTRUCTIONS : INSTRUCTIONS },
   );
-  registerJobResource(server, api);
+  if (!offer.forAgent) registerJobResource(server, api);
   // The tools are served by hand rather than with registerTool: the SDK would validate arguments with
   // its own messages, and Conveyor's tool errors must read as the API's (`invalid arguments: id: …`).
-  const tools = new Map(CONVEYOR_TOOLS.map((tool) => [tool.name, tool]));
+  const tools = new Map(offer.tools.map((tool) => [tool.name, tool]));
   server.server.registerCapabilities({ tools: {} });
-  server.server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: toolList() }));
+  server.server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: toolList(offer.tools) }));
   server.server.setRequestHandler(CallToolRequestSchema, async (request) => {
     const tool = tools.get(request.params.name);
     if (tool === undefined) {

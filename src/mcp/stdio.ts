@@ -2,7 +2,7 @@
 import type { Readable, Writable } from 'node:stream';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import type { ConveyorApi } from './api.js';
-import { createConveyorMcpServer } from './server.js';
+import { createConveyorMcpServer, type ServerOffer } from './server.js';
 
 /**
  * Serves MCP on `stdin`/`stdout` until the client closes `stdin`. Nothing else may write to `stdout`:
@@ -11,8 +11,9 @@ import { createConveyorMcpServer } from './server.js';
 export async function serveStdio(
   api: ConveyorApi,
   streams: { stdin: Readable; stdout: Writable } = { stdin: process.stdin, stdout: process.stdout },
+  offer?: ServerOffer,
 ): Promise<void> {
-  const server = createConveyorMcpServer(api);
+  const server = createConveyorMcpServer(api, offer);
   const ended = new Promise<void>((resolve) => {
     streams.stdin.once('end', resolve);
     streams.stdin.once('close', resolve);

@@ -36,7 +36,7 @@ export interface ConveyorTool<I = unknown> {
 /** Erases the argument type so tools of different shapes sit in one list. */
 export type AnyTool = ConveyorTool<never>;
 
-function defineTool<I>(tool: ConveyorTool<I>): AnyTool {
+export function defineTool<I>(tool: ConveyorTool<I>): AnyTool {
   return tool as unknown as AnyTool;
 }
 
