@@ -194,6 +194,7 @@ queued again without waiting for the lease to expire, no attempt counted) and th
           env: agentEnvironment(config.processEnv),
           secretEnv: jobSecretNames(config),
           keepFailed: flags.keepFailed === true || config.factory.keepFailed,
+          setupTimeoutMs: config.factory.setupTimeoutMs,
           secrets: redactor,
           agent: agentSettings(config),
           pipelines: config.pipelines,

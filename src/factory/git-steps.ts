@@ -3,6 +3,7 @@
  * on the diff, WIP checkpoints, verify commands and shipping (workspace/ does the git work).
  */
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { JobView } from '../protocol/views.js';
 import type { Checkpoint, JobResult } from '../core/job.js';
 import {
@@ -24,6 +25,7 @@ import {
   type SecretScanner,
   ship,
   type Worktree,
+  withSetupExcludes,
   WorkspaceError,
   WorkspaceInputError,
 } from '../workspace/index.js';
@@ -32,6 +34,7 @@ import type { SkillSettings } from '../pipeline/skills.js';
 import { isRetryable } from '../agents/executor.js';
 import { type AgentSettings, runAgent, withJobLimits } from './agent-step.js';
 import { type BuildResult, type JobSteps, StepFailedError, type StepFailure } from './steps.js';
+import { runSetup } from './setup-step.js';
 import { runVerify } from './verify-step.js';
 import { jobEnvironment } from './agent-env.js';
 
@@ -51,6 +54,8 @@ export interface GitStepsOptions {
   agentTimeoutMs?: number;
   /** Timeout of each verify command. @default 10 min */
   verifyTimeoutMs?: number;
+  /** Timeout of a worktree's whole setup (`factory.setupTimeoutSec`). @default 10 min */
+  setupTimeoutMs?: number;
   /** Keep the worktree of a failed job for debugging. @default false */
   keepFailed?: boolean;
   /**
@@ -85,9 +90,12 @@ const NO_AGENT_SETTINGS: AgentSettings = { models: {}, sandbox: 'auto', limits: 
 
 const OUTPUT_TAIL = 4000;
 
-/** A job's agent and verify environment: the secrets it was not granted withheld. */
-function envOf(job: JobView, options: GitStepsOptions): Record<string, string> {
-  return jobEnvironment(options.env, options.secretEnv ?? [], job.secrets);
+/**
+ * A job's agent, setup and verify environment: the secrets it was not granted withheld, and their own
+ * git told what setup created (so an agent's `git add -A` leaves it out too).
+ */
+function envOf(job: JobView, worktree: Worktree, options: GitStepsOptions): Record<string, string> {
+  return withSetupExcludes(jobEnvironment(options.env, options.secretEnv ?? [], job.secrets), worktree);
 }
 
 /** Why a job that names no repository cannot run here. */
@@ -214,6 +222,15 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
       }
     },
 
+    async setup(job, worktree, signal, emit) {
+      return runSetup(job.setup, worktree, signal, emit, {
+        env: envOf(job, worktree, options),
+        sandbox: options.agent?.sandbox ?? 'auto',
+        timeoutMs: options.setupTimeoutMs ?? 10 * 60_000,
+        cacheDir: join(options.workdir, 'setup-cache'),
+      });
+    },
+
     async build(job, worktree, context) {
       const { signal, log, emit } = context;
       const agent = job.agent ?? { runtime: 'command' as const };
@@ -225,7 +242,7 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
         const built = await buildPipeline({ ...job, pipeline: job.pipeline }, worktree, context, {
           agent,
           settings,
-          env: envOf(job, options),
+          env: envOf(job, worktree, options),
           timeoutMs,
           pipelines: options.pipelines ?? {},
           skills: options.skills,
@@ -264,7 +281,7 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
           stateDir,
           prompt: resumed !== undefined ? `${RESUMING_NOTE}\n\n${job.body}` : job.body,
           jobId: job.id,
-          env: envOf(job, options),
+          env: envOf(job, worktree, options),
           timeoutMs,
           signal,
           deny: job.constraints?.deny ?? [],
@@ -322,7 +339,7 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
     async verify(job, worktree, signal, emit) {
       try {
         return await runVerify(job.verify ?? [], worktree, signal, emit, {
-          env: envOf(job, options),
+          env: envOf(job, worktree, options),
           sandbox: options.agent?.sandbox ?? 'auto',
           timeoutMs: options.verifyTimeoutMs ?? 10 * 60_000,
         });
