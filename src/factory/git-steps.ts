@@ -67,7 +67,7 @@ export interface GitStepsOptions {
   agent?: AgentSettings;
   /** `[pipelines.NAME]` of the config (the built-in ones and the repository's are always known). @default {} */
   pipelines?: Readonly<Record<string, PipelineDefinition>>;
-  /** Where skills come from and the token budget of a pipeline run's skills. @default no extra dirs, 2000 tokens */
+  /** Where skills come from and the token budget of a run's skills (every agent run gets them). @default no extra dirs, 2000 tokens */
   skills?: SkillSettings;
   /**
    * Finds secret values (in every encoding it knows) in the job's changed files, read from disk before
@@ -266,6 +266,9 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
           options,
         );
       }
+      const { selectRunSkills } = await import('./skills-step.js');
+      const skills = selectRunSkills(job, worktree.path, options.skills, emit);
+      if ('failure' in skills) return { summary: skills.failure.message, failure: skills.failure };
       const saved = job.checkpoint?.agentSession;
       // A session lives in the job's agent state on the factory that ran it: continued only there,
       // elsewhere the agent starts a fresh session on the work in progress (and is told it resumes).
@@ -285,6 +288,7 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
           timeoutMs,
           signal,
           deny: job.constraints?.deny ?? [],
+          ...(skills.instructions === '' ? {} : { instructions: skills.instructions }),
           ...(resumable ? { resumeSession: saved.id } : {}),
         },
         emit,
@@ -300,6 +304,7 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
         agent: { runtime: ran.runtime, ...(ran.model === undefined ? {} : { model: ran.model }) },
         ...(usage.llmCalls === 0 ? {} : { usage }),
         ...(outcome.result === undefined ? {} : { agentResult: outcome.result }),
+        skills: skills.selection.selected.map((s) => s.name),
       };
       if (outcome.status !== 'completed') {
         return {
