@@ -12,6 +12,7 @@ import { detectCapabilities } from '../factory/capabilities.js';
 import { FactoryRefusedError, type FactoryOptions, startFactory } from '../factory/factory.js';
 import { FleetClient, httpTransport } from '../factory/fleet-client.js';
 import { scheduleProblem, startSchedule } from '../factory/schedule.js';
+import { checkModels, healthMessage } from '../factory/model-health.js';
 import { gitSteps } from '../factory/git-steps.js';
 import type { AgentSettings } from '../factory/agent-step.js';
 import type { Config } from '../config/config.js';
@@ -165,6 +166,11 @@ queued again without waiting for the lease to expire, no attempt counted) and th
         },
         'factory starting',
       );
+      // Said at start, not at the first job: a model endpoint that does not answer (warned; the factory runs on).
+      for (const health of await checkModels(config.models, { env: config.processEnv })) {
+        const { level, message } = healthMessage(health);
+        logger[level]({ factoryId: id, model: health.name, url: health.url, answers: health.answers }, message);
+      }
       if (flags.schedule !== undefined) {
         if (flags.once === true) throw new CliError('--schedule runs --once passes itself: pass one or the other', 2);
         const problem = scheduleProblem(flags.schedule);
