@@ -39,7 +39,7 @@ const OUTPUT_TAIL = 4000;
 const SHOWN_PATHS = 50;
 
 /** The cache variables setup commands get: package managers keep their downloads across jobs. */
-export function cacheEnv(cacheDir: string): Record<string, string> {
+function cacheEnv(cacheDir: string): Record<string, string> {
   return {
     CONVEYOR_CACHE_DIR: cacheDir,
     npm_config_cache: `${cacheDir}/npm`,
