@@ -166,6 +166,8 @@ queued again without waiting for the lease to expire, no attempt counted) and th
         },
         'factory starting',
       );
+      // Every agent run selects skills: their tokenizer loads now (blocking), not under a job's lease.
+      (await import('../factory/skills-step.js')).preloadSkills();
       // Said at start, not at the first job: a model endpoint that does not answer (warned; the factory runs on).
       for (const health of await checkModels(config.models, { env: config.processEnv })) {
         const { level, message } = healthMessage(health);

@@ -1,12 +1,19 @@
 /**
  * The skills of a run, whether it is one agent run or a pipeline's roles: selected once per run in the
  * worktree (`pipeline/skills.ts`: the job's explicit `skills`, then domain and language matches within
- * the budget), recorded as a `skills.selected` job event, injected as the runs' instructions. Imported
- * when a build starts: the tokenizer behind it costs most of a second to load.
+ * the budget), recorded as a `skills.selected` job event, injected as the runs' instructions. The
+ * tokenizer behind it blocks for most of a second when it loads: a factory loads it before it claims
+ * (`preloadSkills`), since under a lease that second would hold up the renewals.
  */
 import { ConveyorError } from '../core/errors.js';
 import type { FactoryEvent } from '../core/events.js';
-import { chooseSkills, DEFAULT_SKILL_SETTINGS, type SkillChoice, type SkillSettings } from '../pipeline/skills.js';
+import {
+  chooseSkills,
+  DEFAULT_SKILL_SETTINGS,
+  loadTokenizer,
+  type SkillChoice,
+  type SkillSettings,
+} from '../pipeline/skills.js';
 import type { JobView } from '../protocol/views.js';
 import type { StepFailure } from './steps.js';
 
@@ -29,4 +36,9 @@ export function selectRunSkills(
   }
   emit({ type: 'skills.selected', payload: choice.event });
   return choice;
+}
+
+/** Loads what selecting skills needs (the tokenizer's tables) ahead of the first job. */
+export function preloadSkills(): void {
+  loadTokenizer();
 }
