@@ -51,6 +51,9 @@ const SubmitJobInput = SubmitBody.extend({
   capabilities: SubmitBody.shape.capabilities.describe('What the factory must have, e.g. ["node"].'),
   pipeline: SubmitBody.shape.pipeline.describe('solo | standard | hardened | a pipeline the repository defines.'),
   verify: SubmitBody.shape.verify.describe('Commands that must pass before shipping, e.g. ["npm test"].'),
+  setup: SubmitBody.shape.setup.describe(
+    'Commands run in the fresh worktree before the agent, e.g. ["npm ci"]; default: the repository\'s .conveyor/setup.sh.',
+  ),
   ship: SubmitBody.shape.ship.describe('none | branch | merge | pr.'),
   idempotencyKey: SubmitBody.shape.idempotencyKey.describe(
     'Send the same key again to get the same job back instead of a second one.',
