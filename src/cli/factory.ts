@@ -144,6 +144,24 @@ queued again without waiting for the lease to expire, no attempt counted) and th
       // Jobs that name no repository require it: only a factory with a default repository takes them.
       const capabilities = defaultRepo === undefined ? listed : [...new Set([...listed, DEFAULT_REPO_CAPABILITY])];
       const id = config.factory.id ?? `${hostname()}-${randomBytes(3).toString('hex')}`;
+      logger.info(
+        {
+          factoryId: id,
+          coordinator: offline?.dir ?? config.client.url,
+          slots: config.factory.slots,
+          capabilities,
+          defaultRepo: defaultRepo ?? null,
+        },
+        'factory starting',
+      );
+      // Before the offline intake starts watching the inbox (a --once pass counts what it takes in).
+      // Every agent run selects skills: their tokenizer loads now (blocking), not under a job's lease.
+      (await import('../factory/skills-step.js')).preloadSkills();
+      // Said at start, not at the first job: a model endpoint that does not answer (warned; the factory runs on).
+      for (const health of await checkModels(config.models, { env: config.processEnv })) {
+        const { level, message } = healthMessage(health);
+        logger[level]({ factoryId: id, model: health.name, url: health.url, answers: health.answers }, message);
+      }
       const client =
         offline === undefined
           ? new FleetClient(httpTransport(config.client.url, token, config.client.product), id, undefined, redactor)
@@ -156,23 +174,6 @@ queued again without waiting for the lease to expire, no attempt counted) and th
                 logger.info({ factoryId: id, ...fields }, message);
               },
             });
-      logger.info(
-        {
-          factoryId: id,
-          coordinator: offline?.dir ?? config.client.url,
-          slots: config.factory.slots,
-          capabilities,
-          defaultRepo: defaultRepo ?? null,
-        },
-        'factory starting',
-      );
-      // Every agent run selects skills: their tokenizer loads now (blocking), not under a job's lease.
-      (await import('../factory/skills-step.js')).preloadSkills();
-      // Said at start, not at the first job: a model endpoint that does not answer (warned; the factory runs on).
-      for (const health of await checkModels(config.models, { env: config.processEnv })) {
-        const { level, message } = healthMessage(health);
-        logger[level]({ factoryId: id, model: health.name, url: health.url, answers: health.answers }, message);
-      }
       if (flags.schedule !== undefined) {
         if (flags.once === true) throw new CliError('--schedule runs --once passes itself: pass one or the other', 2);
         const problem = scheduleProblem(flags.schedule);
