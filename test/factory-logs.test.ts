@@ -5,7 +5,8 @@
  * it is back, with claims backing off meanwhile, not a line a second.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -72,6 +73,41 @@ describe('factory log format', () => {
     const lines = piped.stderr.split('\n').filter((line) => line !== '');
     expect(lines.length).toBeGreaterThan(0);
     for (const line of lines) expect(JSON.parse(line)).toMatchObject({ name: 'factory', factoryId: 'log-pipe' });
+  });
+
+  it('a model endpoint that does not answer: a warning at start naming the model, URL and error, never the key; the factory runs on', async () => {
+    const closed = createServer();
+    await new Promise<void>((done) => closed.listen(0, '127.0.0.1', done));
+    const { port } = closed.address() as { port: number };
+    await new Promise((done) => closed.close(done));
+    const dir = mkdtempSync(join(tmpdir(), 'conveyor-model-health-'));
+    const config = join(dir, 'conveyor.toml');
+    writeFileSync(
+      config,
+      `[models.local]\nprovider = "openai-compatible"\nbaseUrl = "http://127.0.0.1:${port}/v1"\napiKeyEnv = "LOCAL_MODEL_KEY"\n`,
+    );
+    const sentinel = 'sk-model-health-sentinel-4242';
+    const started = await new Promise<{ status: number | null; stderr: string }>((resolve) => {
+      execFile(
+        process.execPath,
+        [...onceArgs('log-model'), '--config', config],
+        { env: { ...env(), LOCAL_MODEL_KEY: sentinel }, timeout: 60_000 },
+        (error, _stdout, stderr) => {
+          resolve({ status: error === null ? 0 : typeof error.code === 'number' ? error.code : null, stderr });
+        },
+      );
+    });
+    expect(started.status, started.stderr).toBe(0);
+    expect(started.stderr).not.toContain(sentinel);
+    const lines = started.stderr
+      .split('\n')
+      .filter((line) => line !== '')
+      .map((line) => JSON.parse(line) as { level: number; msg: string; model?: string; url?: string });
+    const warning = lines.find((line) => line.model === 'local');
+    expect(warning, started.stderr).toMatchObject({ level: 40, url: `http://127.0.0.1:${port}/v1/models` });
+    expect(warning?.msg).toMatch(
+      /model local: the endpoint http:\/\/127\.0\.0\.1:\d+\/v1\/models does not answer \(.*ECONNREFUSED/,
+    );
   });
 
   it('an unreachable coordinator: one warning, claims backing off, one line when it is back, then work goes on', async () => {

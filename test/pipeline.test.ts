@@ -378,4 +378,25 @@ describe('pipelines', () => {
     expect(selected?.payload.totalTokens).toBeLessThanOrEqual(500);
     expect(tokens).toBeGreaterThan(5);
   });
+
+  it('a single-agent job (no pipeline) gets its skills too: the event, and the text in the agent’s prompt', async () => {
+    const body = 'Greetings always end with a comma after Hello.';
+    const repo = repoWith({
+      '.conveyor/skills/house-greetings/SKILL.md': `---\nname: house-greetings\ndescription: How greetings are written here.\ndomains: [greetings]\nlanguages: []\n---\n\n${body}\n`,
+    });
+    // `skills` is what a YAML task's applicable_skills becomes.
+    const id = await submit({ repo, skills: ['house-greetings'], verify: [VERIFY], ship: 'merge' });
+    const factory = startFactory('single-skills', configFor('single-agent-skills.json'));
+    expect(await factory.exited, factory.log()).toBe(0);
+    const shipped = await job(id);
+    expect(shipped.stage).toBe('shipped');
+    expect(shipped.result.skills).toContain('house-greetings');
+    const selected = (await events(id)).find((e) => e.type === 'skills.selected');
+    expect(selected?.payload.skills).toContainEqual({
+      name: 'house-greetings',
+      source: 'repo',
+      tokens: countTokens(skillSection('house-greetings', body)),
+      reason: 'explicit',
+    });
+  });
 });

@@ -78,6 +78,15 @@ describe('command runtime', () => {
     expect(gitStatus()).toBe('');
   });
 
+  it('puts the run’s instructions (the selected skills) after the task in the task file', async () => {
+    const outcome = await run('cat "$CONVEYOR_TASK_FILE"', {
+      instructions: '# Skills for this job\n\n## tdd\n\nTest first.\n',
+    });
+    expect(outcome.outputTail).toBe(
+      '## Task\nAdd tagging support.\n\n\n# Skills for this job\n\n## tdd\n\nTest first.\n',
+    );
+  });
+
   it('sets CONVEYOR_* variables on top of the env passed, and nothing else', async () => {
     process.env.CONVEYOR_TEST_NOT_PASSED = 'leaked';
     try {

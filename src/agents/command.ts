@@ -1,6 +1,7 @@
 /**
  * The `command` runtime (`agent: {runtime: command, run: "…"}`): a shell command run in the worktree,
- * confined like every agent's commands (`sandbox/`), for scripted work and tests. The task is in a file outside the worktree (so it never ships), named by
+ * confined like every agent's commands (`sandbox/`), for scripted work and tests. The task (and after it
+ * the run's instructions: the selected skills) is in a file outside the worktree (so it never ships), named by
  * `CONVEYOR_TASK_FILE`; `CONVEYOR_JOB_ID` and `CONVEYOR_WORKTREE` are set too.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -48,7 +49,9 @@ async function runCommand(options: CommandExecutorOptions, run: AgentRun): Promi
   }
   try {
     const taskFile = join(dir, 'task.md');
-    await writeFile(taskFile, run.prompt, { mode: 0o600 });
+    // A command has no instruction file: the run's instructions (skills) follow the task in its file.
+    const instructions = run.instructions?.trim() ?? '';
+    await writeFile(taskFile, instructions === '' ? run.prompt : `${run.prompt}\n\n${instructions}\n`, { mode: 0o600 });
     // The task's directory is the sandbox's too (writable, so it is the sandbox user's while it runs).
     const confinement = confinementOf(run, run.worktree, { writable: [dir] });
     const result = await runConfined(

@@ -12,6 +12,7 @@ import { detectCapabilities } from '../factory/capabilities.js';
 import { FactoryRefusedError, type FactoryOptions, startFactory } from '../factory/factory.js';
 import { FleetClient, httpTransport } from '../factory/fleet-client.js';
 import { scheduleProblem, startSchedule } from '../factory/schedule.js';
+import { checkModels, healthMessage } from '../factory/model-health.js';
 import { gitSteps } from '../factory/git-steps.js';
 import type { AgentSettings } from '../factory/agent-step.js';
 import type { Config } from '../config/config.js';
@@ -143,6 +144,24 @@ queued again without waiting for the lease to expire, no attempt counted) and th
       // Jobs that name no repository require it: only a factory with a default repository takes them.
       const capabilities = defaultRepo === undefined ? listed : [...new Set([...listed, DEFAULT_REPO_CAPABILITY])];
       const id = config.factory.id ?? `${hostname()}-${randomBytes(3).toString('hex')}`;
+      logger.info(
+        {
+          factoryId: id,
+          coordinator: offline?.dir ?? config.client.url,
+          slots: config.factory.slots,
+          capabilities,
+          defaultRepo: defaultRepo ?? null,
+        },
+        'factory starting',
+      );
+      // Before the offline intake starts watching the inbox (a --once pass counts what it takes in).
+      // Every agent run selects skills: their tokenizer loads now (blocking), not under a job's lease.
+      (await import('../factory/skills-step.js')).preloadSkills();
+      // Said at start, not at the first job: a model endpoint that does not answer (warned; the factory runs on).
+      for (const health of await checkModels(config.models, { env: config.processEnv })) {
+        const { level, message } = healthMessage(health);
+        logger[level]({ factoryId: id, model: health.name, url: health.url, answers: health.answers }, message);
+      }
       const client =
         offline === undefined
           ? new FleetClient(httpTransport(config.client.url, token, config.client.product), id, undefined, redactor)
@@ -155,16 +174,6 @@ queued again without waiting for the lease to expire, no attempt counted) and th
                 logger.info({ factoryId: id, ...fields }, message);
               },
             });
-      logger.info(
-        {
-          factoryId: id,
-          coordinator: offline?.dir ?? config.client.url,
-          slots: config.factory.slots,
-          capabilities,
-          defaultRepo: defaultRepo ?? null,
-        },
-        'factory starting',
-      );
       if (flags.schedule !== undefined) {
         if (flags.once === true) throw new CliError('--schedule runs --once passes itself: pass one or the other', 2);
         const problem = scheduleProblem(flags.schedule);
@@ -194,6 +203,7 @@ queued again without waiting for the lease to expire, no attempt counted) and th
           env: agentEnvironment(config.processEnv),
           secretEnv: jobSecretNames(config),
           keepFailed: flags.keepFailed === true || config.factory.keepFailed,
+          setupTimeoutMs: config.factory.setupTimeoutMs,
           secrets: redactor,
           agent: agentSettings(config),
           pipelines: config.pipelines,

@@ -85,6 +85,33 @@ describe('config', () => {
     );
   });
 
+  it('reads repository defaults keyed by path (relative to the file) or URL, and names the key of a bad one', () => {
+    const dir = dirWith(
+      [
+        '[repos."../app/"]',
+        'setup = ["npm ci"]',
+        'verify = ["npm test"]',
+        '[repos."https://example.com/o/r.git"]',
+        'verify = ["make check"]',
+        '',
+      ].join('\n'),
+    );
+    const config = loadConfig({ cwd: dir, env: {} });
+    expect(config.repos.get(join(dir, '..', 'app'))).toEqual({ setup: ['npm ci'], verify: ['npm test'] });
+    expect(config.repos.get('https://example.com/o/r')).toEqual({ verify: ['make check'] });
+    expect(config.factory.setupTimeoutMs).toBe(600_000);
+    expect(loadConfig({ cwd: dirWith(), env: {} }).repos.size).toBe(0);
+    expect(() => loadConfig({ cwd: dirWith('[repos."/srv/app"]\nsetpu = ["npm ci"]\n'), env: {} })).toThrow(
+      /repos\.\/srv\/app: .*remove setpu/,
+    );
+    expect(() => loadConfig({ cwd: dirWith('[repos."/srv/app"]\nsetup = "npm ci"\n'), env: {} })).toThrow(
+      /repos\.\/srv\/app\.setup: .*fix or remove the value/,
+    );
+    expect(() =>
+      loadConfig({ cwd: dirWith('[repos."/srv/app"]\nverify = []\n[repos."/srv/app/"]\nverify = []\n'), env: {} }),
+    ).toThrow(/repos\."\/srv\/app\/": names the same repository as repos\."\/srv\/app"/);
+  });
+
   it('names the key, the source and the fix when a value is wrong', () => {
     expect(() => loadConfig({ cwd: dirWith('[server]\nport = "lots"\n'), env: {} })).toThrow(
       /conveyor\.toml: server\.port: .*; fix or remove the value/,

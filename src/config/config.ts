@@ -13,6 +13,7 @@ import { ConfigError } from '../core/errors.js';
 import { type ModelConfig, ModelEntrySchema } from '../core/models.js';
 import { compilePipeline, type PipelineDefinition, PipelineEntrySchema } from '../core/pipelines.js';
 import { isRemoteRepo } from '../core/repo.js';
+import { RepoDefaultsSchema, repoKey, type RepoDefaults, type RepoDefaultsTable } from '../core/repo-defaults.js';
 import { processEnvironment } from './environment.js';
 
 const port = z.coerce.number().int().min(0).max(65_535);
@@ -56,6 +57,7 @@ const FileSchema = z.strictObject({
       workdir: z.string().min(1).optional(),
       graceSec: positiveSeconds.optional(),
       keepFailed: z.boolean().optional(),
+      setupTimeoutSec: positiveSeconds.optional(),
       defaultRepo: z.string().min(1).optional(),
       secretEnv: z
         .union([
@@ -87,6 +89,7 @@ const FileSchema = z.strictObject({
     .optional(),
   models: z.record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/), ModelEntrySchema).optional(),
   pipelines: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/), PipelineEntrySchema).optional(),
+  repos: z.record(z.string().trim().min(1, 'must name a repository'), RepoDefaultsSchema).optional(),
   skills: z
     .strictObject({
       dirs: z.array(z.string().min(1)).optional(),
@@ -175,6 +178,8 @@ export interface Config {
     graceMs: number;
     /** Keep the worktree of a failed job for debugging. @default false */
     keepFailed: boolean;
+    /** How long a job's worktree setup (`setup`, `.conveyor/setup.sh`) may run. @default 600 000 (10 min) */
+    setupTimeoutMs: number;
     /**
      * The repository of the jobs that name none (they require the capability `default-repo`, which a
      * factory with one advertises): an absolute path (a relative one is resolved against the config
@@ -207,6 +212,12 @@ export interface Config {
    * the built-in `solo`, `standard` and `hardened` of the same name. @default {}
    */
   pipelines: Readonly<Record<string, PipelineDefinition>>;
+  /**
+   * `[repos."<path or URL>"]`: the defaults (`setup`, `verify`) a job of that repository takes for the
+   * fields it leaves unset, keyed by `repoKey`; a relative path key is resolved against the config
+   * file's folder. Applied by the coordinator when a job is submitted. @default none
+   */
+  repos: RepoDefaultsTable;
   skills: {
     /** `[skills] dirs`, resolved against the config file's folder; searched after the repository's. @default [] */
     dirs: string[];
@@ -325,6 +336,22 @@ function readTokenFile(path: string | undefined, base: string): string | undefin
   return token;
 }
 
+/** `[repos]` keyed by `repoKey`: a relative path is the config file's; two keys naming one repository are an error. */
+function repoDefaults(entries: Readonly<Record<string, RepoDefaults>>, base: string): RepoDefaultsTable {
+  const table = new Map<string, RepoDefaults>();
+  const named = new Map<string, string>();
+  for (const [key, defaults] of Object.entries(entries)) {
+    const repo = repoKey(isRemoteRepo(key.trim()) ? key : resolve(base, key.trim()));
+    const earlier = named.get(repo);
+    if (earlier !== undefined) {
+      throw new ConfigError(`repos."${key}": names the same repository as repos."${earlier}"; keep one of them`);
+    }
+    named.set(repo, key);
+    table.set(repo, defaults);
+  }
+  return table;
+}
+
 function compile(
   file: FileConfig,
   source: string,
@@ -398,6 +425,7 @@ function compile(
       workdir: factory.workdir ?? '.conveyor/factory',
       graceMs: Math.round((factory.graceSec ?? 60) * 1000),
       keepFailed: factory.keepFailed ?? false,
+      setupTimeoutMs: Math.round((factory.setupTimeoutSec ?? 600) * 1000),
       defaultRepo:
         factory.defaultRepo === undefined || isRemoteRepo(factory.defaultRepo)
           ? factory.defaultRepo
@@ -416,6 +444,7 @@ function compile(
     pipelines: Object.fromEntries(
       Object.entries(file.pipelines ?? {}).map(([name, entry]) => [name, compilePipeline(name, source, entry)]),
     ),
+    repos: repoDefaults(file.repos ?? {}, base),
     skills: {
       dirs: (file.skills?.dirs ?? []).map((dir) => resolve(base, dir)),
       budgetTokens: file.skills?.budgetTokens ?? 2000,

@@ -1,6 +1,7 @@
 /** What every route module needs: the store, options, metrics, waiters, clock. */
 import type { FastifyBaseLogger } from 'fastify';
 import type { Clock } from '../core/clock.js';
+import type { RepoDefaultsTable } from '../core/repo-defaults.js';
 import type { Store } from '../store/store.js';
 import type { ClaimWaiters } from './claim-waiters.js';
 import type { CoordinatorMetrics } from './metrics.js';
@@ -23,6 +24,8 @@ export interface CoordinatorOptions {
   factoryExpiryMs?: number;
   /** @default 1 MiB */
   bodyLimitBytes: number;
+  /** `[repos]` of the config: what a submitted job of a repository takes for the fields it leaves unset. @default none */
+  repoDefaults?: RepoDefaultsTable;
 }
 
 export interface CoordinatorContext {

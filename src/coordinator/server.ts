@@ -17,6 +17,7 @@ export function coordinatorOptions(config: Config): CoordinatorOptions {
     retryMaxMs: config.leases.retryMaxMs,
     factoryExpiryMs: config.leases.factoryExpiryMs,
     bodyLimitBytes: config.server.bodyLimitBytes,
+    repoDefaults: config.repos,
   };
 }
 

@@ -3,15 +3,26 @@ import { isAbsolute } from 'node:path';
 import { ValidationError } from '../core/errors.js';
 import { type JobSubmission, RUNTIME_CAPABILITY } from '../core/job.js';
 import { DEFAULT_REPO_CAPABILITY, isRemoteRepo } from '../core/repo.js';
+import { type RepoDefaultsTable, withRepoDefaults } from '../core/repo-defaults.js';
 import type { NewJob } from '../store/store.js';
 import { titleFromBody } from '../intake/task-file.js';
 
+/**
+ * The job the store inserts for `submission`: defaults filled in, the fields a job leaves unset taken
+ * from its repository's entry in `repoDefaults` (`[repos]` of the config; the job's own values win).
+ */
 export function toNewJob(
   submission: JobSubmission,
-  context: { product: string; source: string; defaultMaxAttempts: number; idempotencyKey?: string | undefined },
+  context: {
+    product: string;
+    source: string;
+    defaultMaxAttempts: number;
+    idempotencyKey?: string | undefined;
+    repoDefaults?: RepoDefaultsTable | undefined;
+  },
 ): NewJob {
   const { title, body, source, repo, base, target, capabilities, priority, maxAttempts, idempotencyKey, ...spec } =
-    submission;
+    context.repoDefaults === undefined ? submission : withRepoDefaults(submission, context.repoDefaults);
   const runtime = spec.agent === undefined ? undefined : RUNTIME_CAPABILITY[spec.agent.runtime];
   return {
     product: context.product,

@@ -284,6 +284,25 @@ export const EVENT_CATALOGUE = {
     }),
     'One verify check ran: `passed` when it met its expectation (exit 0, or the `expected` exit code and output text).',
   ),
+  'setup.result': factory(
+    z.looseObject({
+      source: z.enum(['job', 'script']),
+      commands: z.array(
+        z.looseObject({
+          command: z.string(),
+          exitCode: z.int().nullable(),
+          timedOut: z.boolean(),
+          durationMs: z.number(),
+        }),
+      ),
+      ok: z.boolean(),
+      durationMs: z.number(),
+      outputTail: z.string(),
+      excluded: z.array(z.string()).optional(),
+      excludedCount: z.int().optional(),
+    }),
+    'The worktree’s setup ran (the job’s `setup` commands, or the repository’s `.conveyor/setup.sh` from the base commit) before the agent: each command’s exit and time, the output’s tail, the paths it created (kept out of the change).',
+  ),
   'ship.reconciled': factory(
     z.looseObject({
       how: z.enum(['trailer', 'branch']),

@@ -103,6 +103,11 @@ export const JobSubmissionSchema = z.strictObject({
   constraints: ConstraintsSchema.optional(),
   /** Checks run in the worktree before shipping, in order: a command line (must exit 0) or `{command, expectExit?, expectOutput?}`. */
   verify: z.array(VerifyCheckSchema).max(50).optional(),
+  /**
+   * Commands run in every fresh worktree of the job before the agent (`npm ci`, a virtualenv, an `.env`);
+   * they replace the repository's `.conveyor/setup.sh`, and `[]` runs none.
+   */
+  setup: z.array(z.string().min(1).max(10_000)).max(50).optional(),
   /** Names of the factory's secret variables (`factory.secretEnv`) the agent and verify may see; the others are removed. */
   secrets: z
     .array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name'))
@@ -129,6 +134,7 @@ export const JobSpecSchema = JobSubmissionSchema.pick({
   scope: true,
   constraints: true,
   verify: true,
+  setup: true,
   secrets: true,
   ship: true,
   allowedCommands: true,

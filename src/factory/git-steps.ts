@@ -3,6 +3,7 @@
  * on the diff, WIP checkpoints, verify commands and shipping (workspace/ does the git work).
  */
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { JobView } from '../protocol/views.js';
 import type { Checkpoint, JobResult } from '../core/job.js';
 import {
@@ -24,6 +25,7 @@ import {
   type SecretScanner,
   ship,
   type Worktree,
+  withSetupExcludes,
   WorkspaceError,
   WorkspaceInputError,
 } from '../workspace/index.js';
@@ -33,6 +35,7 @@ import type { SkillSettings } from '../pipeline/skills.js';
 import { isRetryable } from '../agents/executor.js';
 import { type AgentSettings, runAgent, withJobLimits } from './agent-step.js';
 import { type BuildResult, type JobSteps, StepFailedError, type StepFailure } from './steps.js';
+import { runSetup } from './setup-step.js';
 import { runVerify } from './verify-step.js';
 import { jobEnvironment } from './agent-env.js';
 
@@ -52,6 +55,8 @@ export interface GitStepsOptions {
   agentTimeoutMs?: number;
   /** Timeout of each verify command. @default 10 min */
   verifyTimeoutMs?: number;
+  /** Timeout of a worktree's whole setup (`factory.setupTimeoutSec`). @default 10 min */
+  setupTimeoutMs?: number;
   /** Keep the worktree of a failed job for debugging. @default false */
   keepFailed?: boolean;
   /**
@@ -63,7 +68,7 @@ export interface GitStepsOptions {
   agent?: AgentSettings;
   /** `[pipelines.NAME]` of the config (the built-in ones and the repository's are always known). @default {} */
   pipelines?: Readonly<Record<string, PipelineDefinition>>;
-  /** Where skills come from and the token budget of a pipeline run's skills. @default no extra dirs, 2000 tokens */
+  /** Where skills come from and the token budget of a run's skills (every agent run gets them). @default no extra dirs, 2000 tokens */
   skills?: SkillSettings;
   /**
    * Finds secret values (in every encoding it knows) in the job's changed files, read from disk before
@@ -86,9 +91,12 @@ const NO_AGENT_SETTINGS: AgentSettings = { models: {}, sandbox: 'auto', limits: 
 
 const OUTPUT_TAIL = 4000;
 
-/** A job's agent and verify environment: the secrets it was not granted withheld. */
-function envOf(job: JobView, options: GitStepsOptions): Record<string, string> {
-  return jobEnvironment(options.env, options.secretEnv ?? [], job.secrets);
+/**
+ * A job's agent, setup and verify environment: the secrets it was not granted withheld, and their own
+ * git told what setup created (so an agent's `git add -A` leaves it out too).
+ */
+function envOf(job: JobView, worktree: Worktree, options: GitStepsOptions): Record<string, string> {
+  return withSetupExcludes(jobEnvironment(options.env, options.secretEnv ?? [], job.secrets), worktree);
 }
 
 /** Why a job that names no repository cannot run here. */
@@ -224,6 +232,15 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
       }
     },
 
+    async setup(job, worktree, signal, emit) {
+      return runSetup(job.setup, worktree, signal, emit, {
+        env: envOf(job, worktree, options),
+        sandbox: options.agent?.sandbox ?? 'auto',
+        timeoutMs: options.setupTimeoutMs ?? 10 * 60_000,
+        cacheDir: join(options.workdir, 'setup-cache'),
+      });
+    },
+
     async build(job, worktree, context) {
       const { signal, log, emit } = context;
       const agent = job.agent ?? { runtime: 'command' as const };
@@ -235,7 +252,7 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
         const built = await buildPipeline({ ...job, pipeline: job.pipeline }, worktree, context, {
           agent,
           settings,
-          env: envOf(job, options),
+          env: envOf(job, worktree, options),
           timeoutMs,
           pipelines: options.pipelines ?? {},
           skills: options.skills,
@@ -259,6 +276,9 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
           options,
         );
       }
+      const { selectRunSkills } = await import('./skills-step.js');
+      const skills = selectRunSkills(job, worktree.path, options.skills, emit);
+      if ('failure' in skills) return { summary: skills.failure.message, failure: skills.failure };
       const saved = job.checkpoint?.agentSession;
       // A session lives in the job's agent state on the factory that ran it: continued only there,
       // elsewhere the agent starts a fresh session on the work in progress (and is told it resumes).
@@ -274,11 +294,12 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
           stateDir,
           prompt: agentPrompt(job, resumed !== undefined),
           jobId: job.id,
-          env: envOf(job, options),
+          env: envOf(job, worktree, options),
           timeoutMs,
           signal,
           deny: job.constraints?.deny ?? [],
           ...(job.scope?.read === undefined ? {} : { readScope: job.scope.read }),
+          ...(skills.instructions === '' ? {} : { instructions: skills.instructions }),
           ...(resumable ? { resumeSession: saved.id } : {}),
         },
         emit,
@@ -294,6 +315,7 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
         agent: { runtime: ran.runtime, ...(ran.model === undefined ? {} : { model: ran.model }) },
         ...(usage.llmCalls === 0 ? {} : { usage }),
         ...(outcome.result === undefined ? {} : { agentResult: outcome.result }),
+        skills: skills.selection.selected.map((s) => s.name),
       };
       if (outcome.status !== 'completed') {
         return {
@@ -333,7 +355,7 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
     async verify(job, worktree, signal, emit) {
       try {
         return await runVerify(job.verify ?? [], worktree, signal, emit, {
-          env: envOf(job, options),
+          env: envOf(job, worktree, options),
           sandbox: options.agent?.sandbox ?? 'auto',
           timeoutMs: options.verifyTimeoutMs ?? 10 * 60_000,
         });

@@ -1,5 +1,5 @@
 /**
- * Runs one claimed job (DESIGN §5): worktree → agent or pipeline → scope check → checkpoint → verify → ship,
+ * Runs one claimed job (DESIGN §5): worktree → setup → agent or pipeline → scope check → checkpoint → verify → ship,
  * reporting every stage with the lease epoch through the outbox. A 409 at any point aborts at once
  * (the agent's process tree is killed) and nothing ships. Shipping happens only after every report
  * was accepted and the lease was confirmed right before the push.
@@ -299,6 +299,12 @@ export async function runJob(claim: ClaimedJob, options: RunnerOptions): Promise
         const message = `the approved commit ${approved} is not here (a local repository's work lives only in the factory that made it): running the job again; its new work will wait for approval again`;
         log(message);
         emit({ type: 'approval.commit_missing', payload: { commit: approved, message } });
+      }
+      const setUp = await options.steps.setup(job, workspace, lease.signal, emit);
+      if (isAborted()) throw new Fenced(lease.fencedBy ?? 'aborted');
+      if (setUp.failure !== undefined) {
+        disposition = 'failed';
+        return await fail(setUp.failure);
       }
       const built = await options.steps.build(job, workspace, {
         signal: lease.signal,

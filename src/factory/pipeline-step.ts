@@ -10,9 +10,10 @@ import type { AgentSpec, JobResult } from '../core/job.js';
 import type { PipelineDefinition } from '../core/pipelines.js';
 import { resolvePipeline } from '../pipeline/definitions.js';
 import { type PipelineOutcome, runPipeline } from '../pipeline/engine.js';
-import { chooseSkills, DEFAULT_SKILL_SETTINGS, type SkillChoice, type SkillSettings } from '../pipeline/skills.js';
+import type { SkillSettings } from '../pipeline/skills.js';
 import { agentStateDir, type Worktree } from '../workspace/index.js';
 import { type AgentSettings, emptyUsage, mergeUsage, runAgent } from './agent-step.js';
+import { selectRunSkills } from './skills-step.js';
 import type { BuildContext, BuildResult } from './steps.js';
 
 export interface PipelineStepOptions {
@@ -25,7 +26,7 @@ export interface PipelineStepOptions {
   skills: SkillSettings | undefined;
 }
 
-/** A pipeline or skill problem (unknown name, broken file) fails the run: retrying cannot fix it. */
+/** A pipeline problem (unknown name, broken file) fails the run: retrying cannot fix it. */
 function asFailure(error: unknown): BuildResult {
   if (!(error instanceof ConveyorError)) throw error;
   return { summary: error.message, failure: { code: error.code, message: error.message, retryable: false } };
@@ -38,14 +39,13 @@ export async function buildPipeline(
   options: PipelineStepOptions,
 ): Promise<BuildResult> {
   let pipeline: PipelineDefinition;
-  let skills: SkillChoice;
   try {
     pipeline = resolvePipeline(job.pipeline, { configured: options.pipelines, repoDir: worktree.path });
-    skills = chooseSkills(worktree.path, job, options.skills ?? DEFAULT_SKILL_SETTINGS);
   } catch (error) {
     return asFailure(error);
   }
-  context.emit({ type: 'skills.selected', payload: skills.event });
+  const skills = selectRunSkills(job, worktree.path, options.skills, context.emit);
+  if ('failure' in skills) return { summary: skills.failure.message, failure: skills.failure };
   const usage = emptyUsage();
   const agents = new Map<string, { runtime: string; model?: string }>();
   let outcome: PipelineOutcome;

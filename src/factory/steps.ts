@@ -77,6 +77,16 @@ export interface JobSteps<W = unknown> {
    */
   findShipped(job: JobView, workspace: W): Promise<{ ship?: JobResult } | { failure: StepFailure }>;
   /**
+   * Sets the worktree up before anything runs in it (the job's `setup`, else the repository's
+   * `.conveyor/setup.sh` from the base commit); `{}` when it succeeded or there is none. Its failure is permanent.
+   */
+  setup(
+    job: JobView,
+    workspace: W,
+    signal: AbortSignal,
+    emit: (event: FactoryEvent) => void,
+  ): Promise<{ failure?: StepFailure }>;
+  /**
    * Runs the agent (or the job's pipeline of roles), then checks the diff against the job's scope. A
    * pipeline moves the job between `building` and `review` and sends a checkpoint after each role
    * through `context`.

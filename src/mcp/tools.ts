@@ -53,6 +53,9 @@ const SubmitJobInput = SubmitBody.extend({
   verify: SubmitBody.shape.verify.describe(
     'Checks that must pass before shipping, in order: a command line that must exit 0 (e.g. "npm test"), or {command, expectExit, expectOutput} to expect another exit code or text in the output.',
   ),
+  setup: SubmitBody.shape.setup.describe(
+    'Commands run in the fresh worktree before the agent, e.g. ["npm ci"]; default: the repository\'s .conveyor/setup.sh.',
+  ),
   ship: SubmitBody.shape.ship.describe('none | branch | merge | pr.'),
   approval: SubmitBody.shape.approval.describe(
     'required: once verified, the change waits for a person to approve it before it ships. Default none.',

@@ -8,6 +8,9 @@ import { detectLanguages } from '../skills/languages.js';
 import { renderSkills } from '../skills/render.js';
 import { type Selection, selectSkills } from '../skills/select.js';
 import { loadSkills, skillSources } from '../skills/sources.js';
+
+/** Selection counts tokens: `loadTokenizer` loads the tokenizer ahead of it (it blocks for most of a second). */
+export { loadTokenizer } from '../skills/tokens.js';
 import { PipelineError } from './errors.js';
 
 export interface SkillSettings {

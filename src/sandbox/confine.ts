@@ -5,9 +5,10 @@
  * owns the worktree for the time of the command only.
  */
 import { existsSync, statSync } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, sep } from 'node:path';
+import { withGitConfig } from '../process/git-config-env.js';
 import { runProcess, type ProcessCommand, type ProcessOptions, type ProcessResult } from '../process/run.js';
 import { dropped, isolation, SANDBOX_ID, type ActivePlan } from './plan.js';
 
@@ -19,8 +20,22 @@ export interface Confinement {
   readOnly?: readonly string[];
   /** Bound writable (a CLI agent's own home and state). @default [] */
   writable?: readonly string[];
+  /**
+   * Bound writable and shared by commands that may run at the same time (the factory's setup cache):
+   * never handed over and back like `writable`, so make them with `makeSharedDir`. @default []
+   */
+  shared?: readonly string[];
   /** Keep the host's network (a CLI agent reaches its model endpoint). @default false: no network */
   network?: boolean;
+}
+
+/**
+ * Makes `dir` (and its parents) for `Confinement.shared`: under a root factory's sandbox it belongs to
+ * `SANDBOX_ID`, which the commands run as, so they can write it whoever ran before.
+ */
+export async function makeSharedDir(plan: ActivePlan, dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  if (plan.kind === 'bwrap' && plan.setpriv !== undefined) await chown(`${SANDBOX_ID}:${SANDBOX_ID}`, [dir], false);
 }
 
 /**
@@ -67,7 +82,7 @@ export function bwrapArgs(
   };
   bind('--bind', worktree);
   for (const dir of confinement.readOnly ?? []) if (!isInside(worktree, dir)) bind('--ro-bind', dir);
-  for (const dir of confinement.writable ?? []) bind('--bind', dir);
+  for (const dir of [...(confinement.writable ?? []), ...(confinement.shared ?? [])]) bind('--bind', dir);
   args.push(...isolation(plan), ...(confinement.network === true ? [] : ['--unshare-net']), '--chdir', worktree);
   return args;
 }
@@ -124,13 +139,7 @@ export async function runConfined(
  * repository owned by someone else unless told so.
  */
 function trustingWorktree(env: Readonly<Record<string, string>>, worktree: string): Record<string, string> {
-  const count = Number(env.GIT_CONFIG_COUNT ?? 0) || 0;
-  return {
-    ...env,
-    GIT_CONFIG_COUNT: String(count + 1),
-    [`GIT_CONFIG_KEY_${count}`]: 'safe.directory',
-    [`GIT_CONFIG_VALUE_${count}`]: worktree,
-  };
+  return withGitConfig(env, 'safe.directory', worktree);
 }
 
 async function ownerOf(path: string): Promise<string> {
@@ -138,13 +147,13 @@ async function ownerOf(path: string): Promise<string> {
   return `${uid}:${gid}`;
 }
 
-async function chown(owner: string, paths: readonly string[]): Promise<void> {
+async function chown(owner: string, paths: readonly string[], recursive = true): Promise<void> {
   const result = await runProcess({
     file: 'chown',
-    args: ['-R', '-P', '-h', owner, '--', ...paths],
+    args: [...(recursive ? ['-R', '-P'] : []), '-h', owner, '--', ...paths],
     cwd: '/',
     env: {},
   });
   if (result.exitCode !== 0)
-    throw new Error(`chown -R ${owner} ${paths.join(' ')} failed: ${result.stderrTail.trim()}`);
+    throw new Error(`chown${recursive ? ' -R' : ''} ${owner} ${paths.join(' ')} failed: ${result.stderrTail.trim()}`);
 }

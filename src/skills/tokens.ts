@@ -17,6 +17,11 @@ function encode(): Encode {
   return encoder;
 }
 
+/** Loads the encoder now (it blocks for most of a second): a factory does it before it takes a job. */
+export function loadTokenizer(): void {
+  encode();
+}
+
 /** The encoding every skill count uses. */
 export const TOKENIZER = 'o200k_base';
 

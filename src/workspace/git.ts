@@ -3,6 +3,7 @@
  * In a job's worktree the factory names the git directory and work tree itself and turns off what
  * would run a program: the worktree (its `.git` file included) is the agent's to write.
  */
+import { join } from 'node:path';
 import { processEnvironment } from '../config/environment.js';
 import { runProcess } from '../process/run.js';
 import { GitError } from './errors.js';
@@ -65,11 +66,27 @@ export const WORKTREE_CONFIG: readonly string[] = [
   ...['-c', 'submodule.recurse=false', '-c', 'diff.ignoreSubmodules=dirty'],
 ];
 
+/**
+ * The excludes file of the worktree whose git directory is `gitDir` (bound read-only into the sandbox):
+ * the paths its setup created (`setup.ts`); it may not exist (nothing excluded). A worktree's git reads
+ * it as `core.excludesFile`, in place of the user's global excludes file, so a job's change is the same
+ * on every factory.
+ */
+export function setupExcludesFile(gitDir: string): string {
+  return join(gitDir, 'conveyor-setup-excludes');
+}
+
 /** The arguments that point git at `options.gitDir` and `options.workTree`, hardened; none without a `gitDir`. */
 function locationArgs(options: GitOptions): string[] {
   if (options.gitDir === undefined) return [];
   const workTree = options.workTree === undefined ? [] : [`--work-tree=${options.workTree}`];
-  return [...WORKTREE_CONFIG, `--git-dir=${options.gitDir}`, ...workTree];
+  return [
+    ...WORKTREE_CONFIG,
+    '-c',
+    `core.excludesFile=${setupExcludesFile(options.gitDir)}`,
+    `--git-dir=${options.gitDir}`,
+    ...workTree,
+  ];
 }
 
 /** The environment variables that make commits by `identity`. */

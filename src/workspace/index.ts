@@ -42,6 +42,7 @@ export {
 } from './wip.js';
 export { filesWithSecrets, refuseSecrets, type SecretScanner } from './secret-scan.js';
 export { diffStats, type DiffStats } from './diff.js';
+export { excludeSetupOutputs, SETUP_SCRIPT, setupScript, type SetupOutputs, withSetupExcludes } from './setup.js';
 export { checkScope, type ScopeRule, type ScopeViolation } from './scope.js';
 export { findShippedCommit } from './shipped.js';
 export { findShipped, ship, type ShipOptions, type ShipResult, type WorkspaceShipPolicy } from './ship.js';

@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { lstat, mkdir, readdir, readFile, realpath, rm, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { git, gitResult, tryRevParse, type GitOptions } from './git.js';
+import { git, gitResult, setupExcludesFile, tryRevParse, type GitOptions } from './git.js';
 import { defaultLocks, type PathLocks } from './locks.js';
 import { ensureMirror, originHeadBranch } from './mirror.js';
 import { WorkspaceInputError } from './errors.js';
@@ -199,7 +199,10 @@ export async function createWorktree(options: CreateWorktreeOptions): Promise<Wo
       if (!(await reuseIdle(workdir, mirror, path, branch, start))) {
         await git(['worktree', 'add', '--quiet', '-B', branch, path, start], { cwd: mirror });
       }
-      return { jobId, path, branch, baseCommit, mirror, workdir, gitDir: await recordedGitDir(mirror, path) };
+      const gitDir = await recordedGitDir(mirror, path);
+      // A reused idle worktree keeps its git directory: what the last job's setup created is gone, and so is its exclusion.
+      await rm(setupExcludesFile(gitDir), { force: true });
+      return { jobId, path, branch, baseCommit, mirror, workdir, gitDir };
     }),
   );
 }

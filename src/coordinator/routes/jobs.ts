@@ -74,6 +74,7 @@ export function jobRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
             source: typeof body === 'string' ? 'api:task-file' : 'api',
             defaultMaxAttempts: options.maxAttempts,
             idempotencyKey: header,
+            repoDefaults: options.repoDefaults,
           }),
         );
         void reply.code(created ? 201 : 200);

@@ -160,6 +160,18 @@ export function JobPage({ id }: { id: string }): ReactNode {
           )}
           <h3>Task</h3>
           <pre className="task-body">{job.body}</pre>
+          {job.setup !== undefined && job.setup.length > 0 && (
+            <>
+              <h3>Setup commands</h3>
+              <ul>
+                {job.setup.map((command) => (
+                  <li key={command}>
+                    <code>{command}</code>
+                  </li>
+                ))}
+              </ul>
+            </>
+          )}
           {job.verify !== undefined && job.verify.length > 0 && (
             <>
               <h3>Verify commands</h3>

@@ -64,6 +64,8 @@ export function summarize(event: EventView): string {
       return str(p.tool) ?? 'tool';
     case 'verify.result':
       return `${str(p.command) ?? 'verify'} → exit ${num(p.exitCode) ?? '?'}`;
+    case 'setup.result':
+      return `setup ${p.ok === true ? 'done' : 'failed'} in ${((num(p.durationMs) ?? 0) / 1000).toFixed(1)} s`;
     case 'skills.selected':
       return skillNames(event).join(', ') || 'none';
     case 'fence.rejected':
