@@ -93,7 +93,6 @@ const YamlTaskSchema = z.strictObject({
   subtask: z.unknown().optional(),
 });
 
-
 function parseYaml(text: string, where: string): unknown {
   const doc = parseDocument(text, { prettyErrors: true });
   const first = doc.errors[0];
