@@ -31,7 +31,7 @@ export const LAYERS: Readonly<Record<string, Layer>> = {
   store: { folders: ['core'] },
   intake: { folders: ['core'] },
   workspace: { folders: ['core', 'process', 'config'] },
-  agents: { folders: ['core', 'process', 'sandbox'] },
+  agents: { folders: ['core', 'protocol', 'process', 'sandbox'] },
   skills: { folders: ['core'] },
   pipeline: { folders: ['core', 'skills', 'agents'] },
   'model-server': { folders: ['core', 'agents'] },

@@ -14,8 +14,17 @@
  *   Claude Code reports one total cost per run; when the model has no price in config that total is
  *   put on the run's last call, so the sum is right.
  */
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { asArray, asNumber, asRecord, asString, type JsonRecord } from '../core/json.js';
-import { chooseModel, runCliAgent, runtimeStateDir, type CliSession } from './cli-agent.js';
+import {
+  chooseModel,
+  conveyorMcpServer,
+  conveyorToolNames,
+  runCliAgent,
+  runtimeStateDir,
+  type CliSession,
+} from './cli-agent.js';
 import type { AgentExecutor, AgentOutcome, AgentRun, LlmCall } from './executor.js';
 
 export interface ClaudeCodeExecutorOptions {
@@ -39,7 +48,12 @@ export function createClaudeCodeExecutor(options: ClaudeCodeExecutorOptions = {}
 /** Characters that would break Claude Code's `Tool(rule)` syntax: such a pattern is left to the stream check. */
 const RULE_UNSAFE = /[(),]/;
 
-export function claudeCodeArgs(run: AgentRun, model: string | undefined): string[] {
+/**
+ * Claude Code's arguments. `mcpConfig`: the file naming the Conveyor MCP server of the job's allowed
+ * commands (`conveyorMcpServer`): only that server is loaded (`--strict-mcp-config`), and only its
+ * tools are allowed besides Bash.
+ */
+export function claudeCodeArgs(run: AgentRun, model: string | undefined, mcpConfig?: string): string[] {
   const args = [
     '-p',
     '--output-format',
@@ -48,8 +62,9 @@ export function claudeCodeArgs(run: AgentRun, model: string | undefined): string
     '--include-partial-messages',
     '--permission-mode',
     'acceptEdits',
-    '--allowedTools=Bash',
+    `--allowedTools=${['Bash', ...conveyorToolNames(run)].join(',')}`,
   ];
+  if (mcpConfig !== undefined) args.push('--mcp-config', mcpConfig, '--strict-mcp-config');
   for (const pattern of run.deny) {
     const rule = pattern.trim();
     if (rule !== '' && !RULE_UNSAFE.test(rule)) args.push(`--disallowedTools=Bash(*${rule}*)`);
@@ -79,6 +94,14 @@ async function runClaudeCode(options: ClaudeCodeExecutorOptions, run: AgentRun):
   if (choice.baseUrl !== undefined) env.ANTHROPIC_BASE_URL = choice.baseUrl.replace(/\/+$/, '').replace(/\/v1$/, '');
   if (choice.apiKey !== undefined) env.ANTHROPIC_API_KEY = choice.apiKey;
 
+  const server = await conveyorMcpServer(run, configDir);
+  let mcpConfig: string | undefined;
+  if (server !== undefined) {
+    mcpConfig = join(configDir, 'conveyor-mcp.json');
+    await writeFile(mcpConfig, JSON.stringify({ mcpServers: { conveyor: { type: 'stdio', ...server } } }), {
+      mode: 0o600,
+    });
+  }
   const priced = run.model?.inputPricePerMTok !== undefined || run.model?.outputPricePerMTok !== undefined;
   const usage = new UsageReader(choice.provider, priced);
   return runCliAgent(run, {
@@ -86,7 +109,7 @@ async function runClaudeCode(options: ClaudeCodeExecutorOptions, run: AgentRun):
     binary: options.binary ?? 'claude',
     install: CLAUDE_CODE_INSTALL,
     instructionFile: 'CLAUDE.md',
-    args: () => claudeCodeArgs(run, choice.model),
+    args: () => claudeCodeArgs(run, choice.model, mcpConfig),
     env,
     stateDir: configDir,
     stdin: run.prompt,

@@ -14,6 +14,7 @@
 import { constants } from 'node:fs';
 import { access, chmod, lstat, mkdir, readFile, readlink, realpath, rm, symlink, writeFile } from 'node:fs/promises';
 import { delimiter, dirname, isAbsolute, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { priceCall, type ModelConfig, type Provider } from '../core/models.js';
 import { checkDenied, deniedMessage } from './deny.js';
 import { withResultBlock, type AgentEvent, type AgentOutcome, type AgentRun, type LlmCall } from './executor.js';
@@ -245,6 +246,39 @@ export interface CliAgentSpec {
   onExit?(session: CliSession): void;
   /** @default 2000 */
   killGraceMs?: number;
+}
+
+/** `bin/conveyor.js`, found from this file (the same depth in `src/` and `dist/`). */
+const CONVEYOR_BIN = fileURLToPath(new URL('../../bin/conveyor.js', import.meta.url));
+
+/** An MCP server as the CLIs' configurations describe one (stdio). */
+export interface McpServerSpec {
+  command: string;
+  args: string[];
+  env: Record<string, string>;
+}
+
+/** The tool names a CLI gives the commands of the Conveyor MCP server (`mcp__conveyor__ask`, …). */
+export const conveyorToolNames = (run: AgentRun): string[] =>
+  (run.conveyor?.commands ?? []).map((command) => `mcp__conveyor__${command}`);
+
+/**
+ * The `conveyor mcp --agent` server a CLI agent is given for its job's allowed commands, or undefined
+ * when the job allows none. The credential goes into a file of the runtime's state directory
+ * (`CONVEYOR_TOKEN_FILE`; the directory is the agent's own while it runs), never into an argument
+ * (`ps`), an environment variable the agent's commands inherit, or the worktree.
+ */
+export async function conveyorMcpServer(run: AgentRun, stateDir: string): Promise<McpServerSpec | undefined> {
+  const access = run.conveyor;
+  if (access === undefined || access.commands.length === 0) return undefined;
+  await mkdir(stateDir, { recursive: true });
+  const tokenFile = join(stateDir, 'conveyor-credential');
+  await writeFile(tokenFile, `${access.token}\n`, { mode: 0o600 });
+  return {
+    command: process.execPath,
+    args: [CONVEYOR_BIN, 'mcp', '--agent'],
+    env: { CONVEYOR_URL: access.url, CONVEYOR_TOKEN_FILE: tokenFile },
+  };
 }
 
 /** Runs a CLI agent in the worktree, confined unless the run's sandbox says otherwise, reading its JSON lines, and maps how it ended to an outcome. */

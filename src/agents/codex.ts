@@ -17,7 +17,15 @@
  */
 import { join, relative, isAbsolute } from 'node:path';
 import { asNumber, asRecord, asString, type JsonRecord } from '../core/json.js';
-import { chooseModel, runCliAgent, runtimeStateDir, type CliSession, type ModelChoice } from './cli-agent.js';
+import {
+  chooseModel,
+  conveyorMcpServer,
+  type McpServerSpec,
+  runCliAgent,
+  runtimeStateDir,
+  type CliSession,
+  type ModelChoice,
+} from './cli-agent.js';
 import type { AgentExecutor, AgentOutcome, AgentRun } from './executor.js';
 
 export interface CodexExecutorOptions {
@@ -43,7 +51,8 @@ export function createCodexExecutor(options: CodexExecutorOptions = {}): AgentEx
 /** A TOML string (basic string, JSON escapes are valid TOML escapes for these characters). */
 const toml = (value: string): string => JSON.stringify(value);
 
-export function codexArgs(run: AgentRun, choice: ModelChoice): string[] {
+/** Codex's arguments. `mcp`: the Conveyor MCP server of the job's allowed commands (`conveyorMcpServer`). */
+export function codexArgs(run: AgentRun, choice: ModelChoice, mcp?: McpServerSpec): string[] {
   const args = ['exec'];
   if (run.resumeSession !== undefined) args.push('resume');
   args.push('--json', '--skip-git-repo-check');
@@ -58,6 +67,15 @@ export function codexArgs(run: AgentRun, choice: ModelChoice): string[] {
       `wire_api = ${toml('responses')}`,
     ];
     args.push('-c', `model_provider=${toml(PROVIDER)}`, '-c', `model_providers.${PROVIDER}={ ${fields.join(', ')} }`);
+  }
+  if (mcp !== undefined) {
+    const env = Object.entries(mcp.env).map(([key, value]) => `${key} = ${toml(value)}`);
+    const fields = [
+      `command = ${toml(mcp.command)}`,
+      `args = [${mcp.args.map(toml).join(', ')}]`,
+      `env = { ${env.join(', ')} }`,
+    ];
+    args.push('-c', `mcp_servers.conveyor={ ${fields.join(', ')} }`);
   }
   if (choice.model !== undefined) args.push('-m', choice.model);
   if (run.resumeSession !== undefined) args.push(run.resumeSession);
@@ -90,12 +108,13 @@ async function runCodex(options: CodexExecutorOptions, run: AgentRun): Promise<A
     dirs.push(env.TMPDIR);
   }
   const model = choice.model ?? 'default';
+  const mcp = await conveyorMcpServer(run, stateDir);
   return runCliAgent(run, {
     runtime: 'codex',
     binary: options.binary ?? 'codex',
     install: CODEX_INSTALL,
     instructionFile: 'AGENTS.md',
-    args: () => codexArgs(run, choice),
+    args: () => codexArgs(run, choice, mcp),
     env,
     stateDir,
     stateDirs: dirs,

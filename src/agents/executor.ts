@@ -5,6 +5,7 @@
  */
 import type { AgentNoticeType } from '../core/events.js';
 import type { ModelConfig } from '../core/models.js';
+import type { AgentCommand } from '../core/job.js';
 import type { SandboxMode } from '../sandbox/plan.js';
 
 /** One model call, as every runtime reports it (becomes an `llm.call` event). */
@@ -62,6 +63,17 @@ export function exceededBudget(
 
 export type { SandboxMode };
 
+/**
+ * What the job's agent may ask of Conveyor (its `allowedCommands`) and how: the coordinator's URL and
+ * the job's agent credential, good only under the job's lease. The credential is a secret: the
+ * factory's redactor knows it, and it is never written into the worktree.
+ */
+export interface ConveyorAccess {
+  url: string;
+  token: string;
+  commands: readonly AgentCommand[];
+}
+
 export interface AgentRun {
   /** The git worktree the agent works in (its working directory). */
   worktree: string;
@@ -104,6 +116,8 @@ export interface AgentRun {
   stateDir?: string;
   /** Extra instructions (conventions, skills) the runtime writes into its instruction file for the run. */
   instructions?: string;
+  /** The job's allowed commands: the builtin agent's extra tools, a CLI agent's `conveyor mcp --agent` server. */
+  conveyor?: ConveyorAccess;
   onEvent(event: AgentEvent): void;
 }
 

@@ -190,6 +190,8 @@ queued again without waiting for the lease to expire, no attempt counted) and th
       }
       const options: FactoryOptions = {
         client,
+        // Offline, the embedded coordinator listens nowhere a job's agent could reach.
+        agentAccess: offline === undefined ? { url: config.client.url, redactor } : undefined,
         capabilities,
         slots: config.factory.slots,
         version: VERSION,

@@ -169,3 +169,19 @@ describe('pinoRedaction and redactingDestination', () => {
     expect(written).toContain('"type":"Error"');
   });
 });
+
+describe('Redactor.add and forget', () => {
+  it('redacts a secret added while it runs, and stops once it is forgotten as often as it was added', () => {
+    const redactor = createRedactor(['factory-token-secret']);
+    const credential = 'cvy_agent-credential-0123456789';
+    expect(redactor.redact(`token ${credential}`)).toBe(`token ${credential}`);
+    redactor.add(credential);
+    redactor.add(credential);
+    expect(redactor.redact(`token ${credential}`)).toBe(`token ${REDACTED}`);
+    redactor.forget(credential);
+    expect(redactor.redact(`token ${credential}`)).toBe(`token ${REDACTED}`);
+    redactor.forget(credential);
+    expect(redactor.redact(`token ${credential}`)).toBe(`token ${credential}`);
+    expect(redactor.redact('factory-token-secret')).toBe(REDACTED);
+  });
+});

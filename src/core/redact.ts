@@ -22,15 +22,41 @@ export class Redactor {
    * Every form (`secretForms`) of the secrets of at least `MIN_SECRET_LENGTH` characters, without
    * duplicates, longest first.
    */
-  readonly secrets: readonly string[];
+  get secrets(): readonly string[] {
+    return this.forms;
+  }
+  private forms: readonly string[] = [];
+  /** The secrets as given, each with how many times it was added. */
+  private readonly given = new Map<string, number>();
 
   constructor(secrets: Iterable<string | undefined | null>) {
+    for (const secret of secrets) this.count(secret, 1);
+    this.rebuild();
+  }
+
+  /** Redacts `secret` too from now on (a job's credential while the job runs); `forget` undoes it. */
+  add(secret: string): void {
+    this.count(secret, 1);
+    this.rebuild();
+  }
+
+  /** Stops redacting a secret `add`ed (one that was given as often as it is forgotten). */
+  forget(secret: string): void {
+    this.count(secret, -1);
+    this.rebuild();
+  }
+
+  private count(secret: string | undefined | null, by: number): void {
+    if (typeof secret !== 'string' || secret.length < MIN_SECRET_LENGTH) return;
+    const times = (this.given.get(secret) ?? 0) + by;
+    if (times > 0) this.given.set(secret, times);
+    else this.given.delete(secret);
+  }
+
+  private rebuild(): void {
     const kept = new Set<string>();
-    for (const secret of secrets) {
-      if (typeof secret !== 'string' || secret.length < MIN_SECRET_LENGTH) continue;
-      for (const form of secretForms(secret)) kept.add(form);
-    }
-    this.secrets = [...kept].sort((a, b) => b.length - a.length);
+    for (const secret of this.given.keys()) for (const form of secretForms(secret)) kept.add(form);
+    this.forms = [...kept].sort((a, b) => b.length - a.length);
   }
 
   /** Length of the longest form looked for: a text read in pieces must overlap them by this less one. */

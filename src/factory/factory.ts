@@ -8,13 +8,15 @@ import type { ClaimedJob, HeartbeatAnswer } from '../protocol/fleet.js';
 import type { JobView } from '../protocol/views.js';
 import type { JobResult } from '../core/job.js';
 import type { FleetClient, FleetOutcome } from './fleet-client.js';
-import { runJob, type RunOutcome } from './job-runner.js';
+import { runJob, type RunnerOptions, type RunOutcome } from './job-runner.js';
 import { CoordinatorOutage, type FactoryLog } from './outage.js';
 import { sleep } from './sleep.js';
 import type { JobSteps } from './steps.js';
 
 export interface FactoryOptions {
   /** Speaks for the factory: its `factoryId` is the factory's id. */
+  /** Where jobs' agents reach the coordinator for their allowed commands (`RunnerOptions.agentAccess`). */
+  agentAccess?: RunnerOptions['agentAccess'];
   client: FleetClient;
   steps: JobSteps;
   capabilities: string[];
@@ -178,6 +180,7 @@ export function startFactory(options: FactoryOptions): FactoryRun {
         log,
         stop: stopJobs.signal,
         quarantine: options.quarantine,
+        agentAccess: options.agentAccess,
       });
       log({ jobId: claim.job.id, epoch: claim.leaseEpoch, outcome: outcome.kind }, `job ${outcome.kind}`);
       return outcome;

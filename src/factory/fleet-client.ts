@@ -7,6 +7,7 @@
  * A client speaks for one factory: it names it (`factoryId`) in every call, as the coordinator requires
  * of every write under a lease.
  */
+import type { AgentCredentialAnswer } from '../protocol/agent.js';
 import type { Redactor } from '../core/redact.js';
 import type { ErrorAnswer } from '../protocol/common.js';
 import type * as fleet from '../protocol/fleet.js';
@@ -81,6 +82,11 @@ export class FleetClient {
   /** Verify passed on a job that requires approval: it waits for a person; the run ends. */
   requestApproval(jobId: string, body: FromFactory<fleet.ApprovalBody>): Promise<FleetOutcome<JobView>> {
     return this.call('POST', `/api/fleet/jobs/${jobId}/approval`, this.named(body));
+  }
+
+  /** The credential the job's agent uses for its allowed commands, good only under this lease (the secret, once). */
+  agentCredential(jobId: string, leaseEpoch: number): Promise<FleetOutcome<AgentCredentialAnswer>> {
+    return this.call('POST', `/api/fleet/jobs/${jobId}/agent-credential`, this.named({ leaseEpoch }));
   }
 
   renew(jobId: string, leaseEpoch: number): Promise<FleetOutcome<fleet.RenewAnswer>> {

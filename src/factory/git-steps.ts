@@ -300,6 +300,7 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
           deny: job.constraints?.deny ?? [],
           ...(job.scope?.read === undefined ? {} : { readScope: job.scope.read }),
           ...(skills.instructions === '' ? {} : { instructions: skills.instructions }),
+          ...(context.conveyor === undefined ? {} : { conveyor: context.conveyor }),
           ...(resumable ? { resumeSession: saved.id } : {}),
         },
         emit,

@@ -4,6 +4,8 @@
  * (the agent's process tree is killed) and nothing ships. Shipping happens only after every report
  * was accepted and the lease was confirmed right before the push.
  */
+import type { ConveyorAccess } from '../agents/executor.js';
+import type { Redactor } from '../core/redact.js';
 import type { ClaimedJob } from '../protocol/fleet.js';
 import type { JobView } from '../protocol/views.js';
 import type { Subtask } from '../core/decomposition.js';
@@ -42,6 +44,11 @@ export interface RunnerOptions {
   stop: AbortSignal;
   /** Called when a result must be kept for human triage (the lease was lost while offline). */
   quarantine: (job: JobView, leaseEpoch: number, result: JobResult, reason: string) => Promise<void>;
+  /**
+   * Where a job's agent reaches the coordinator for its `allowedCommands`, and the redactor that must
+   * know its credential while the job runs. Absent (offline mode): such a job's agent gets no commands.
+   */
+  agentAccess?: { url: string; redactor: Redactor } | undefined;
 }
 
 class Fenced extends Error {}
@@ -75,6 +82,35 @@ export async function runJob(claim: ClaimedJob, options: RunnerOptions): Promise
   /** Whether a report had to wait in the outbox: a fence found after that means the result is orphaned. */
   const outage = { seen: false };
   let disposition: 'done' | 'failed' | 'quarantined' = 'done';
+  /** The job's agent credential while the job runs (its redactor knows it until then). */
+  let credential: string | undefined;
+
+  /**
+   * What the job's agent may ask of Conveyor (`allowedCommands`): a credential issued for this lease.
+   * None when the job allows no command, or offline; a coordinator that does not issue one (an older
+   * coordinator, an outage) leaves the agent without commands, said in the log. 409: fenced.
+   */
+  const agentAccess = async (): Promise<ConveyorAccess | undefined> => {
+    const access = options.agentAccess;
+    const commands = job.allowedCommands ?? [];
+    if (commands.length === 0) return undefined;
+    if (access === undefined) {
+      log(
+        'the job allows its agent commands, but offline there is no coordinator for it to reach: it runs without them',
+        { commands },
+      );
+      return undefined;
+    }
+    const issued = await options.client.agentCredential(job.id, leaseEpoch);
+    if (issued.kind === 'fenced') throw new Fenced(issued.message);
+    if (issued.kind !== 'ok') {
+      log('no credential for the agent’s commands: it runs without them', { answer: issued.kind, commands });
+      return undefined;
+    }
+    credential = issued.value.token;
+    access.redactor.add(credential);
+    return { url: access.url, token: credential, commands: issued.value.commands };
+  };
 
   /** Keeps the result for a human: locally, and attached to the job at the coordinator. Never shipped. */
   const quarantine = async (result: JobResult, reason: string): Promise<RunOutcome> => {
@@ -306,7 +342,9 @@ export async function runJob(claim: ClaimedJob, options: RunnerOptions): Promise
         disposition = 'failed';
         return await fail(setUp.failure);
       }
+      const conveyor = await agentAccess();
       const built = await options.steps.build(job, workspace, {
+        ...(conveyor === undefined ? {} : { conveyor }),
         signal: lease.signal,
         log: (fields, message) => {
           log(message, fields);
@@ -391,5 +429,6 @@ export async function runJob(claim: ClaimedJob, options: RunnerOptions): Promise
     clearInterval(observer);
     lease.stop();
     options.stop.removeEventListener('abort', onStop);
+    if (credential !== undefined) options.agentAccess?.redactor.forget(credential);
   }
 }

@@ -1,4 +1,5 @@
 /** The steps a job runner drives, behind one interface so the runner is only about stages and leases. */
+import type { ConveyorAccess } from '../agents/executor.js';
 import type { JobView } from '../protocol/views.js';
 import type { Subtask } from '../core/decomposition.js';
 import { ConveyorError } from '../core/errors.js';
@@ -49,6 +50,8 @@ export interface BuildContext {
   stage: (stage: 'building' | 'review') => Promise<void>;
   /** Commits the work in progress and sends the checkpoint with the current stage. Throws when fenced. */
   checkpoint: () => Promise<void>;
+  /** The job's allowed commands and the credential its agent uses for them (absent when it allows none). */
+  conveyor?: ConveyorAccess;
 }
 
 export interface BuildResult {

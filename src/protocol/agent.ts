@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { CapabilityRequestSchema } from '../core/capability.js';
-import { AGENT_COMMANDS } from '../core/job.js';
+import { AGENT_COMMANDS, type AgentCommand } from '../core/job.js';
 import { SubtaskListSchema } from '../core/decomposition.js';
 import { JOB_ID, LEASE_EPOCH } from './common.js';
 
@@ -50,3 +50,40 @@ export const AgentAnswer = z.strictObject({
   requestedJobId: JOB_ID.optional(),
 });
 export type AgentAnswer = z.infer<typeof AgentAnswer>;
+
+/**
+ * Each command as a job's agent sees it, whatever the runtime: its tool name (the command's), what it
+ * is for, its arguments and the call behind it. `mcp/agent-tools.ts` serves them to CLI agents; the
+ * builtin agent offers them as its own tools.
+ */
+export interface AgentCommandSpec {
+  description: string;
+  input: z.ZodType<Record<string, unknown>>;
+  path: string;
+}
+
+export const AGENT_COMMAND_SPECS: Readonly<Record<AgentCommand, AgentCommandSpec>> = {
+  ask: {
+    description:
+      'Ask the people behind this job a question you cannot answer from the repository. The job stops now (your run ends) and is queued again with their answer in your prompt. Use it only when guessing would be wrong.',
+    input: AskBody.extend({ question: AskBody.shape.question.describe('The question, self-contained.') }),
+    path: '/api/agent/ask',
+  },
+  progress: {
+    description: 'Record a short note on the job’s timeline for the people following it (what you did, what is next).',
+    input: ProgressBody.extend({ message: ProgressBody.shape.message.describe('One or two sentences.') }),
+    path: '/api/agent/progress',
+  },
+  subtasks: {
+    description:
+      'Split this job into 1-50 subtasks that other agents run (each {title, body, after?: positions of earlier subtasks it waits for}). Your run ends; the job ships when its last subtask ships.',
+    input: AgentSubtasksBody,
+    path: '/api/agent/subtasks',
+  },
+  request_capability: {
+    description:
+      'Ask for a tool you lack ({name, description, inputs, outputs, constraints}): it is filed as a job that builds it, linked to this one. Answers the new job’s id; carry on without the tool.',
+    input: CapabilityRequestBody,
+    path: '/api/agent/request-capability',
+  },
+};

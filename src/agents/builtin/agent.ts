@@ -15,6 +15,7 @@ import { createLanguageModel } from './providers.js';
 import { ReplayError } from './replay-model.js';
 import { commandRunner } from './run-command.js';
 import { confinementOf, planRun } from '../confinement.js';
+import { conveyorTools } from './conveyor-tools.js';
 import { createTools } from './tools.js';
 import { Transcript } from './transcript.js';
 
@@ -96,23 +97,26 @@ export async function runBuiltin(options: BuiltinExecutorOptions, run: AgentRun)
     CONVEYOR_JOB_ID: run.jobId,
     CONVEYOR_WORKTREE: root,
   };
-  const tools = createTools({
-    root,
-    read: run.readScope,
-    runCommand: commandRunner({
-      confinement: confinementOf(run, root),
-      plan,
-      env,
-      deny: run.deny,
-      timeoutMs: options.commandTimeoutMs ?? 120_000,
-      outputBytes: options.commandOutputBytes ?? 16 * 1024,
-      killGraceMs: options.killGraceMs ?? 2000,
-      signal,
-      onDenied: (command, pattern) => {
-        halt ??= { status: 'denied', reason: 'denied_command', summary: deniedMessage(command, pattern) };
-      },
+  const tools = {
+    ...conveyorTools(run.conveyor),
+    ...createTools({
+      root,
+      read: run.readScope,
+      runCommand: commandRunner({
+        confinement: confinementOf(run, root),
+        plan,
+        env,
+        deny: run.deny,
+        timeoutMs: options.commandTimeoutMs ?? 120_000,
+        outputBytes: options.commandOutputBytes ?? 16 * 1024,
+        killGraceMs: options.killGraceMs ?? 2000,
+        signal,
+        onDenied: (command, pattern) => {
+          halt ??= { status: 'denied', reason: 'denied_command', summary: deniedMessage(command, pattern) };
+        },
+      }),
     }),
-  });
+  };
 
   const latencies: number[] = [];
   const warned = new Set<string>();

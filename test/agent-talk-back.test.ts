@@ -1,0 +1,146 @@
+/**
+ * A job's agent talks back through a real factory process: a job with `allowedCommands` runs the
+ * builtin agent (answering from a replay transcript), which records progress and then asks a
+ * question with the tools its factory gave it; the job ends blocked on that question. The credential
+ * appears in no log line and no event.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { startModelServer } from '../src/model-server/server.js';
+import { useFactoryFleet } from './helpers/factory-process.js';
+import { makeRepo } from './helpers/git-repo.js';
+
+/** A conveyor.toml whose `replayed` model answers from `turns`. */
+function replayConfig(turns: unknown[]): string {
+  const dir = mkdtempSync(join(tmpdir(), 'conveyor-talk-back-'));
+  const transcript = join(dir, 'transcript.json');
+  writeFileSync(transcript, JSON.stringify({ model: 'scripted-test', turns }));
+  const config = join(dir, 'conveyor.toml');
+  writeFileSync(
+    config,
+    `[agent]\nsandbox = "off"\n\n[models.replayed]\nprovider = "replay"\ntranscript = ${JSON.stringify(transcript)}\n`,
+  );
+  return config;
+}
+
+describe('a job’s agent talks back', () => {
+  const fleet = useFactoryFleet();
+
+  it('records progress and blocks the job with its question, through the tools its factory gave it', async () => {
+    const repo = makeRepo({ 'greet.js': "export const greeting = 'Hello';\n" });
+    const config = replayConfig([
+      {
+        expect: ['Change the greeting'],
+        text: 'First a note for the people following this job.',
+        toolCalls: [{ name: 'progress', input: { message: 'read greet.js, the greeting is a constant' } }],
+      },
+      {
+        expect: ['"jobId"'],
+        toolCalls: [{ name: 'ask', input: { question: 'Should the greeting end with an exclamation mark?' } }],
+      },
+      { expect: ['"stage":"blocked"'], text: 'Waiting for the answer.' },
+    ]);
+    const submitted = await fleet.tc.call('POST', '/api/jobs', {
+      json: {
+        title: 'Greeting',
+        body: 'Change the greeting to Hello, world.',
+        repo,
+        agent: { runtime: 'builtin', model: 'replayed' },
+        allowedCommands: ['progress', 'ask'],
+      },
+    });
+    expect(submitted.status, JSON.stringify(submitted.body)).toBe(201);
+    const id = submitted.body.id as string;
+    const factory = fleet.spawn({ id: 'talk-back', args: ['--once', '--config', config] });
+    await factory.exited;
+
+    const job = (await fleet.tc.call('GET', `/api/jobs/${id}`)).body;
+    expect(job.stage, factory.log()).toBe('blocked');
+    expect(job.error).toMatchObject({
+      code: 'needs_clarification',
+      message: 'Should the greeting end with an exclamation mark?',
+    });
+    const events = (await fleet.tc.call('GET', `/api/jobs/${id}/events`)).body as {
+      type: string;
+      payload: Record<string, unknown>;
+    }[];
+    expect(events.find((e) => e.type === 'agent.credential_issued')?.payload.commands).toEqual(['progress', 'ask']);
+    expect(events.find((e) => e.type === 'agent.progress')?.payload.message).toBe(
+      'read greet.js, the greeting is a constant',
+    );
+    // No secret of any kind in what the factory logged or the job recorded.
+    expect(factory.log()).not.toMatch(/cvy_[\w-]{20,}/);
+    expect(JSON.stringify(events)).not.toMatch(/cvy_[\w-]{20,}/);
+  });
+
+  it('gives Claude Code its allowed commands as the conveyor MCP server: progress is recorded, ask blocks the job', async () => {
+    const server = await startModelServer({
+      script: {
+        model: 'claude-scripted',
+        turns: [
+          {
+            expect: ['Update notes.txt'],
+            toolCalls: [{ name: 'mcp__conveyor__progress', input: { message: 'claude read notes.txt' } }],
+            usage: { inputTokens: 120, outputTokens: 30 },
+          },
+          {
+            expect: ['"jobId"'],
+            toolCalls: [{ name: 'mcp__conveyor__ask', input: { question: 'Which greeting does claude write?' } }],
+            usage: { inputTokens: 150, outputTokens: 30 },
+          },
+          { text: 'Waiting for the answer.', usage: { inputTokens: 180, outputTokens: 5 } },
+        ],
+      },
+      log: () => undefined,
+    });
+    try {
+      const repo = makeRepo({ 'notes.txt': 'old\n' });
+      const dir = mkdtempSync(join(tmpdir(), 'conveyor-talk-back-claude-'));
+      const config = join(dir, 'conveyor.toml');
+      writeFileSync(
+        config,
+        `[models.local]\nprovider = "anthropic"\nmodel = "claude-scripted"\nbaseUrl = "${server.url}"\napiKeyEnv = "LOCAL_MODEL_KEY"\n`,
+      );
+      const submitted = await fleet.tc.call('POST', '/api/jobs', {
+        json: {
+          title: 'Update notes',
+          body: 'Update notes.txt with a greeting.',
+          repo,
+          agent: { runtime: 'claude-code', model: 'local' },
+          allowedCommands: ['progress', 'ask'],
+          constraints: { timeoutSec: 120 },
+        },
+      });
+      expect(submitted.status, JSON.stringify(submitted.body)).toBe(201);
+      const id = submitted.body.id as string;
+      const factory = fleet.spawn({
+        id: 'talk-back-claude',
+        args: ['--once', '--config', config],
+        env: {
+          LOCAL_MODEL_KEY: 'sk-talk-back-sentinel-4f2a',
+          PATH: `${resolve(import.meta.dirname, '..', 'node_modules', '.bin')}:${process.env.PATH ?? ''}`,
+        },
+      });
+      await factory.exited;
+      const job = (await fleet.tc.call('GET', `/api/jobs/${id}`)).body;
+      expect(job.stage, factory.log()).toBe('blocked');
+      expect(job.error.message).toBe('Which greeting does claude write?');
+      const events = (await fleet.tc.call('GET', `/api/jobs/${id}/events`)).body as {
+        type: string;
+        payload: Record<string, unknown>;
+      }[];
+      expect(events.find((e) => e.type === 'agent.progress')?.payload.message).toBe('claude read notes.txt');
+      // Claude Code was offered exactly the allowed commands, and nothing leaked the credential.
+      const offered = JSON.stringify(server.requests);
+      expect(offered).toContain('mcp__conveyor__ask');
+      expect(offered).not.toContain('mcp__conveyor__subtasks');
+      expect(offered).not.toMatch(/cvy_[\w-]{20,}/);
+      expect(factory.log()).not.toMatch(/cvy_[\w-]{20,}/);
+      expect(JSON.stringify(events)).not.toMatch(/cvy_[\w-]{20,}/);
+    } finally {
+      await server.close();
+    }
+  }, 180_000);
+});
