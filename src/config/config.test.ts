@@ -83,6 +83,10 @@ describe('config', () => {
     expect(() => loadConfig({ cwd: dir, env: { CONVEYOR_TOKEN_FILE: 'missing' } })).toThrow(
       /client.tokenFile .*missing: cannot read it/,
     );
+    // `~/` is the home directory: a JSON config (the Claude Code plugin's default) does not expand it.
+    expect(loadConfig({ cwd: tmpdir(), env: { HOME: dir, CONVEYOR_TOKEN_FILE: '~/token' } }).client.token).toBe(
+      'cvy_from_file',
+    );
   });
 
   it('reads repository defaults keyed by path (relative to the file) or URL, and names the key of a bad one', () => {

@@ -6,7 +6,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { z } from 'zod';
 import { ConfigError } from '../core/errors.js';
@@ -320,9 +320,10 @@ export function loadConfig(options: LoadOptions = {}): Config {
   return compile(parsed.data, source, env, bases, origin);
 }
 
-function readTokenFile(path: string | undefined, base: string): string | undefined {
+/** `~/` starts a path in `home`: MCP clients' JSON configs (a Claude Code plugin's default) pass it unexpanded. */
+function readTokenFile(path: string | undefined, base: string, home: string): string | undefined {
   if (path === undefined) return undefined;
-  const file = resolve(base, path);
+  const file = path.startsWith('~/') ? join(home, path.slice(2)) : resolve(base, path);
   let token: string;
   try {
     token = readFileSync(file, 'utf8').split('\n')[0]?.trim() ?? '';
@@ -360,6 +361,7 @@ function compile(
   origin: ReadonlyMap<string, string>,
 ): Config {
   const base = bases.config;
+  const home = env.HOME !== undefined && env.HOME !== '' ? env.HOME : homedir();
   const leases = file.leases ?? {};
   const ttlMs = Math.round((leases.ttlSec ?? 30) * 1000);
   const heartbeatMs = Math.round((leases.heartbeatSec ?? 10) * 1000);
@@ -448,12 +450,12 @@ function compile(
     skills: {
       dirs: (file.skills?.dirs ?? []).map((dir) => resolve(base, dir)),
       budgetTokens: file.skills?.budgetTokens ?? 2000,
-      homeDir: env.HOME !== undefined && env.HOME !== '' ? env.HOME : homedir(),
+      homeDir: home,
     },
     processEnv: processEnvironment(env),
     client: {
       url: client.url ?? `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${portNumber}`,
-      token: client.token ?? readTokenFile(client.tokenFile, base),
+      token: client.token ?? readTokenFile(client.tokenFile, base, home),
       product: client.product,
     },
   };
