@@ -33,6 +33,8 @@ export const COMMAND_MODULES: Record<string, keyof typeof MODULES> = {
   cancel: 'jobs',
   retry: 'jobs',
   unblock: 'jobs',
+  approve: 'jobs',
+  reject: 'jobs',
   factories: 'jobs',
   factory: 'factory',
   tokens: 'tokens',
