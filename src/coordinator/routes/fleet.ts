@@ -83,7 +83,7 @@ export function fleetRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
           for (;;) {
             // A factory that went away while parked must not be handed a job it will never run.
             if (gone()) return undefined;
-            const waiter = waiters.arm(principal.product);
+            const waiter = waiters.arm(principal.product, body.capabilities);
             const claim = await store.claim({
               product: principal.product,
               factoryId: body.factoryId,
