@@ -215,7 +215,7 @@ async function runBackend(backend: BackendName, pgServer: PostgresServer | undef
       allClaimed = resolve;
     });
     const submitting = (async () => {
-      for (let i = 0; i < CLAIMABLE && !stopParking; i++) {
+      for (let i = 0; i < CLAIMABLE; i++) {
         const answer = await pool.request({
           method: 'POST',
           path: '/api/jobs',
@@ -230,7 +230,9 @@ async function runBackend(backend: BackendName, pgServer: PostgresServer | undef
     await Promise.race([done, sleep(PHASE_TIMEOUT_MS)]);
     const submitClaimMs = claimed >= CLAIMABLE ? Date.now() - submitStarted : PHASE_TIMEOUT_MS;
     const parked = figures(await sampler.stop(), rss.peakMb);
-    console.log(`  ${backend} parked: ${JSON.stringify(parked)}, submit+claim ${String(submitClaimMs)} ms, load ${load()}`);
+    console.log(
+      `  ${backend} parked: ${JSON.stringify(parked)}, submit+claim ${String(submitClaimMs)} ms, load ${load()}`,
+    );
     stopParking = true;
     await pool.destroy().catch(() => undefined);
     await Promise.allSettled([...parkers, submitting]);
@@ -375,9 +377,21 @@ async function main(): Promise<void> {
   );
   printTargets(
     results.flatMap((r): Target[] => [
-      { name: `${r.backend} parked: healthz p99`, actual: r.parked.healthzP99, goal: HEALTHZ_P99_MS, better: 'lower', unit: 'ms' },
+      {
+        name: `${r.backend} parked: healthz p99`,
+        actual: r.parked.healthzP99,
+        goal: HEALTHZ_P99_MS,
+        better: 'lower',
+        unit: 'ms',
+      },
       { name: `${r.backend} parked: RSS peak`, actual: r.parked.rssPeakMb, goal: RSS_MB, better: 'lower', unit: 'MB' },
-      { name: `${r.backend} replay: healthz p99`, actual: r.replay.healthzP99, goal: HEALTHZ_P99_MS, better: 'lower', unit: 'ms' },
+      {
+        name: `${r.backend} replay: healthz p99`,
+        actual: r.replay.healthzP99,
+        goal: HEALTHZ_P99_MS,
+        better: 'lower',
+        unit: 'ms',
+      },
       { name: `${r.backend} replay: RSS peak`, actual: r.replay.rssPeakMb, goal: RSS_MB, better: 'lower', unit: 'MB' },
     ]),
   );
