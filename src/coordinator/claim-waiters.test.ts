@@ -102,6 +102,18 @@ describe.each(BACKENDS)('claim waiters on %s', (backend) => {
     await Promise.all(waits);
   });
 
+  it('lets a claim skip its query only while a fresh check found nothing it could take, and never after a commit', async () => {
+    await store.submit(newJob({ product: PRODUCT, requiredCapabilities: ['gpu'] }));
+    const first = waiters.arm(PRODUCT, ['node']);
+    // Before any check the waiters know nothing: claim.
+    expect(first.mayClaim()).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(first.mayClaim()).toBe(false);
+    expect(waiters.arm(PRODUCT, ['node', 'gpu']).mayClaim()).toBe(true);
+    await store.submit(newJob({ product: PRODUCT, requiredCapabilities: ['node'] }));
+    expect(first.mayClaim()).toBe(true);
+  });
+
   it('resolves every wait when closed', async () => {
     const waiter = waiters.arm(PRODUCT, []);
     const waiting = timed(waiter.wait(20_000, new AbortController().signal));

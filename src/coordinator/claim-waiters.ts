@@ -33,10 +33,19 @@ interface ProductWaiters {
   lastMs: number;
   /** A signal-triggered check waiting for its gap to pass. */
   delayed: NodeJS.Timeout | undefined;
+  /** Counts jobs signals, so a check knows whether one came while it ran. */
+  signals: number;
+  /** What the last check found, while no signal came since it started (undefined: unknown). */
+  snapshot: { claimable: readonly { capabilities: string[]; jobs: number }[]; at: number } | undefined;
   ticker: NodeJS.Timeout;
 }
 
 export interface ArmedWaiter {
+  /**
+   * False when the product's last check, made less than RECHECK_MS ago with no commit since, found no
+   * job this waiter could take: a parked claim then waits without running its own claim query.
+   */
+  mayClaim(): boolean;
   /** Resolves when a matching job may be claimable, after `ms`, or when `abort` fires. */
   wait(ms: number, abort: AbortSignal): Promise<void>;
   disarm(): void;
@@ -49,7 +58,12 @@ export class ClaimWaiters {
 
   constructor(private readonly store: Store) {
     this.unsubscribe = store.onSignal((signal) => {
-      if (signal.kind === 'jobs') this.requestCheck(signal.product);
+      if (signal.kind !== 'jobs') return;
+      const entry = this.products.get(signal.product);
+      if (entry === undefined) return;
+      entry.signals++;
+      entry.snapshot = undefined;
+      this.requestCheck(signal.product);
     });
   }
 
@@ -61,12 +75,15 @@ export class ClaimWaiters {
     let resolveWait: (() => void) | undefined;
     const waiter: Waiter = {
       capabilities: new Set(capabilities),
-      fired: this.closed,
+      fired: false,
       fire: () => {
         waiter.fired = true;
         resolveWait?.();
       },
     };
+    if (this.closed) {
+      return { disarm: () => undefined, mayClaim: () => true, wait: () => Promise.resolve() };
+    }
     const entry = this.products.get(product) ?? this.startProduct(product);
     entry.waiters.add(waiter);
     const disarm = (): void => {
@@ -75,6 +92,11 @@ export class ClaimWaiters {
     };
     return {
       disarm,
+      mayClaim: () => {
+        const snapshot = entry.snapshot;
+        if (snapshot === undefined || performance.now() - snapshot.at >= RECHECK_MS) return true;
+        return snapshot.claimable.some((set) => set.capabilities.every((c) => waiter.capabilities.has(c)));
+      },
       wait: (ms, abort) =>
         new Promise<void>((resolve) => {
           if (waiter.fired || abort.aborted) {
@@ -113,12 +135,18 @@ export class ClaimWaiters {
       lastEnd: 0,
       lastMs: 0,
       delayed: undefined,
+      signals: 0,
+      snapshot: undefined,
       ticker: setInterval(() => {
         void this.check(product, entry);
       }, RECHECK_MS),
     };
     entry.ticker.unref();
     this.products.set(product, entry);
+    // A first snapshot soon, so the claims that park next can skip their own query.
+    queueMicrotask(() => {
+      void this.check(product, entry);
+    });
     return entry;
   }
 
@@ -151,10 +179,13 @@ export class ClaimWaiters {
     }
     entry.checking = true;
     const started = performance.now();
+    const signals = entry.signals;
     try {
       const claimable = await this.store.claimableByCapabilities(product);
+      entry.snapshot = entry.signals === signals ? { claimable, at: started } : undefined;
       this.wakeMatching(entry, claimable);
     } catch {
+      entry.snapshot = undefined;
       // Cannot tell who could claim: let every waiter try (its claim meets the error and answers it).
       for (const waiter of [...entry.waiters]) waiter.fire();
     } finally {
