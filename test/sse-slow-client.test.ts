@@ -13,7 +13,7 @@ const PRODUCT = 'slow';
 /** The backlog: far more than loopback socket buffers hold, so unbounded writing would show. */
 const BACKLOG_BYTES = 24 * 1024 * 1024;
 /** What the server may hold for the stalled client: a page of events and the socket's own buffer. */
-const BUFFER_BOUND_BYTES = 4 * 1024 * 1024;
+const BUFFER_BOUND_BYTES = 1024 * 1024;
 
 describe.each(BACKENDS)('a slow event-stream client on %s', (backend) => {
   let tc: TestCoordinator;

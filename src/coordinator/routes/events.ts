@@ -13,6 +13,8 @@ import { eventView } from '../views.js';
 
 /** Events per page read from the store and written as one chunk: what one client has buffered at most. */
 const BATCH = 200;
+/** A page also ends once its text passes this many characters. */
+const PAGE_CHARS = 256 * 1024;
 /** A client whose socket does not drain a page within this is dropped (it resumes with Last-Event-ID). */
 const SLOW_CLIENT_MS = 30_000;
 const KEEPALIVE_MS = 15_000;
@@ -112,10 +114,14 @@ export function eventRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
                 const page = await readerGate.run(async () => {
                   const events = await store.readEvents({ after: cursor, product: principal.product, limit: BATCH });
                   let text = '';
+                  let last: number | undefined;
                   for (const event of events) {
+                    // Big events (long llm.call payloads) end a page early: the rest comes with the next read.
+                    if (text.length >= PAGE_CHARS) return { text, full: true, last };
                     text += `id: ${event.seq}\nevent: ${event.type}\ndata: ${JSON.stringify(eventView(event))}\n\n`;
+                    last = event.seq;
                   }
-                  return { text, count: events.length, last: events.at(-1)?.seq };
+                  return { text, full: events.length === BATCH, last };
                 });
                 if (page.last === undefined || raw.destroyed) break;
                 cursor = page.last;
@@ -127,7 +133,7 @@ export function eventRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
                   raw.destroy();
                   break;
                 }
-                if (page.count < BATCH) break;
+                if (!page.full) break;
               }
             }
             if (Date.now() - lastWrite >= KEEPALIVE_MS) {
