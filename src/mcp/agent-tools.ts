@@ -3,7 +3,7 @@
  * `/api/agent/*` with the credential its factory was issued for the job's lease, as
  * `protocol/agent.ts` declares them. `conveyor mcp --agent` serves the allowed ones to a CLI agent.
  */
-import type { AgentCommand } from '../core/job.js';
+import { AGENT_COMMANDS, type AgentCommand } from '../core/job.js';
 import { AGENT_COMMAND_SPECS, AgentAnswer } from '../protocol/agent.js';
 import { SubtasksAnswer } from '../protocol/fleet.js';
 import { expectSuccess } from './api.js';
@@ -31,16 +31,9 @@ function agentTool(command: AgentCommand): AnyTool {
   });
 }
 
-const AGENT_TOOLS = new Map<AgentCommand, AnyTool>();
+const AGENT_TOOLS = new Map(AGENT_COMMANDS.map((command) => [command, agentTool(command)] as const));
 
-/** The tools of the allowed commands, in the order given (each built once). */
+/** The tools of the allowed commands, in the order given. */
 export function agentTools(commands: readonly AgentCommand[]): AnyTool[] {
-  return commands.map((command) => {
-    let built = AGENT_TOOLS.get(command);
-    if (built === undefined) {
-      built = agentTool(command);
-      AGENT_TOOLS.set(command, built);
-    }
-    return built;
-  });
+  return commands.flatMap((command) => AGENT_TOOLS.get(command) ?? []);
 }

@@ -35,13 +35,13 @@ async function call(access: ConveyorAccess, path: string, input: unknown, signal
 
 export function conveyorTools(access: ConveyorAccess | undefined): ToolSet {
   const tools: ToolSet = {};
-  for (const command of access?.commands ?? []) {
+  if (access === undefined) return tools;
+  for (const command of access.commands) {
     const spec = AGENT_COMMAND_SPECS[command];
     tools[command] = tool({
       description: spec.description,
       inputSchema: spec.input,
-      execute: (input, options) =>
-        access === undefined ? Promise.resolve('') : call(access, spec.path, input, options.abortSignal),
+      execute: (input, options) => call(access, spec.path, input, options.abortSignal),
     });
   }
   return tools;
