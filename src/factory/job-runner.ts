@@ -70,7 +70,7 @@ export async function runJob(claim: ClaimedJob, options: RunnerOptions): Promise
       log(m);
     },
   );
-  const outbox = new Outbox(options.outboxDir, job.id, options.client);
+  const outbox = new Outbox(options.outboxDir, job.id, leaseEpoch, options.client);
   // Read through a function: the lease can be lost in a callback while a step awaits.
   const isAborted = (): boolean => lease.signal.aborted;
   const onStop = (): void => {

@@ -9,6 +9,7 @@ import {
   closeSync,
   fsyncSync,
   mkdirSync,
+  readdirSync,
   openSync,
   readFileSync,
   renameSync,
@@ -32,13 +33,23 @@ export class Outbox {
   private readonly file: string;
   private flushing: Promise<FlushResult> | undefined;
 
+  /**
+   * One file per run (job and lease epoch). What an earlier run of the job on this workdir left (a
+   * factory killed before it could send it) is removed: a newer lease exists, so the coordinator would
+   * refuse every entry of it with 409, and replaying one would fence this run.
+   */
   constructor(
     dir: string,
     readonly jobId: string,
+    leaseEpoch: number,
     private readonly client: FleetClient,
   ) {
     mkdirSync(dir, { recursive: true });
-    this.file = join(dir, `${jobId}.jsonl`);
+    this.file = join(dir, `${jobId}.${String(leaseEpoch)}.jsonl`);
+    for (const name of readdirSync(dir)) {
+      const earlier = new RegExp(`^${jobId}\\.(\\d+)\\.jsonl(\\.tmp)?$`).exec(name);
+      if (earlier !== null && Number(earlier[1]) < leaseEpoch) rmSync(join(dir, name), { force: true });
+    }
   }
 
   /** Appends durably, then tries to send everything pending, in order. */
