@@ -127,6 +127,14 @@ describe('approval: required', () => {
       'job.approval_requested',
       'job.approved',
     ]);
+    // Each verified run's verify result is on record before its approval request (the request ends the
+    // lease: an event sent after it would be refused and left behind in the outbox).
+    expect(types.filter((t) => t === 'verify.result' || t === 'job.approval_requested')).toEqual([
+      'verify.result',
+      'job.approval_requested',
+      'verify.result',
+      'job.approval_requested',
+    ]);
 
     // Nothing waits now: approving again is refused, saying why.
     const again = await cli('approve', id);

@@ -167,12 +167,18 @@ export async function runJob(claim: ClaimedJob, options: RunnerOptions): Promise
   const confirmLease = async (renew = true): Promise<FlushResult> => {
     for (;;) {
       if (lease.signal.aborted) return { kind: 'fenced', message: lease.fencedBy ?? 'aborted' };
-      const flushed = await outbox.flush();
+      // What the run observed since its last report goes first: the answer that follows may end the
+      // lease (approval, subtasks), and an event sent after that would be refused and left behind.
+      // sendObserved logs refused events; they do not stop the run.
+      const sent = observed.length > 0 ? await sendObserved() : undefined;
+      const flushed = sent === undefined || sent.kind === 'rejected' ? await outbox.flush() : sent;
       if (flushed.kind === 'unreachable') {
         outage.seen = true;
         await sleep(options.retryMs ?? 1000, lease.signal);
         continue;
       }
+      if (flushed.kind === 'fenced') return flushed;
+      if (observed.length > 0) continue;
       if (flushed.kind !== 'flushed' || !renew) return flushed;
       const renewed = await options.client.renew(job.id, leaseEpoch);
       if (renewed.kind === 'ok') return { kind: 'flushed' };
