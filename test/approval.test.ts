@@ -2,48 +2,33 @@
  * Human approval before merge, end to end: a real coordinator on loopback, real `conveyor factory
  * --once` processes on a real git repository, and the real `conveyor approve` / `reject` commands.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { JobView } from '../src/protocol/views.js';
-import { FAST_LEASES, startTestCoordinator, type TestCoordinator } from './helpers/coordinator.js';
-import { BIN, type FactoryProcess, spawnFactory } from './helpers/factory-process.js';
+import { BIN, type FactoryProcess, useFactoryFleet } from './helpers/factory-process.js';
 import { gitIn, makeRepo } from './helpers/git-repo.js';
 
 /** Writes what the agent was told into the change, so the shipped files show the prompt it ran with. */
 const AGENT = 'cp "$CONVEYOR_TASK_FILE" last-prompt.md && echo "hello" >> notes.txt';
 
 describe('approval: required', () => {
-  let tc: TestCoordinator;
-  const children: ChildProcess[] = [];
-
-  beforeAll(async () => {
-    tc = await startTestCoordinator('sqlite', FAST_LEASES);
-  });
-  afterEach(() => {
-    for (const child of children.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
-  });
-  afterAll(async () => {
-    await tc.close();
-  });
+  const fleet = useFactoryFleet();
 
   /** One `--once` pass of a factory (a fresh workdir unless given); answers it once it exited. */
   async function once(id: string, workdir?: string): Promise<FactoryProcess> {
-    const factory = spawnFactory({
-      url: tc.url,
-      token: tc.tokens.factory,
+    const factory = fleet.spawn({
       id,
       args: ['--once'],
       ...(workdir === undefined ? {} : { workdir }),
     });
-    children.push(factory.child);
     expect(await factory.exited, factory.log()).toBe(0);
     return factory;
   }
   async function submit(repo: string): Promise<string> {
-    const answer = await tc.call('POST', '/api/jobs', {
-      token: tc.tokens.submit,
+    const answer = await fleet.tc.call('POST', '/api/jobs', {
+      token: fleet.tc.tokens.submit,
       json: {
         title: 'Add notes',
         body: 'Add a notes file.',
@@ -58,14 +43,18 @@ describe('approval: required', () => {
     expect(answer.status, JSON.stringify(answer.body)).toBe(201);
     return answer.body.id as string;
   }
-  const job = async (id: string): Promise<JobView> => (await tc.call('GET', `/api/jobs/${id}`)).body as JobView;
+  const job = async (id: string): Promise<JobView> => (await fleet.tc.call('GET', `/api/jobs/${id}`)).body as JobView;
   /** Runs `conveyor ARGS` (not blocking: the coordinator answers from this process). */
   const cli = (...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> => {
     const child = spawn(process.execPath, [BIN, ...args], {
-      env: { ...process.env, CONVEYOR_URL: tc.url, CONVEYOR_TOKEN: tc.tokens.admin, CONVEYOR_ADMIN_TOKEN: '' },
+      env: {
+        ...process.env,
+        CONVEYOR_URL: fleet.tc.url,
+        CONVEYOR_TOKEN: fleet.tc.tokens.admin,
+        CONVEYOR_ADMIN_TOKEN: '',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    children.push(child);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -120,7 +109,9 @@ describe('approval: required', () => {
     expect(readFileSync(join(repo, 'last-prompt.md'), 'utf8')).toContain('Say goodbye as well.');
     // Two agent runs (the first, and the one after the rejection), none for the approval.
     expect(readFileSync(join(repo, 'notes.txt'), 'utf8')).toBe('hello\nhello\n');
-    const types = ((await tc.call('GET', `/api/jobs/${id}/events`)).body as { type: string }[]).map((e) => e.type);
+    const types = ((await fleet.tc.call('GET', `/api/jobs/${id}/events`)).body as { type: string }[]).map(
+      (e) => e.type,
+    );
     expect(types.filter((t) => t.startsWith('job.appro') || t === 'job.rejected')).toEqual([
       'job.approval_requested',
       'job.rejected',
@@ -147,25 +138,25 @@ describe('approval: required', () => {
     const id = await submit(repo);
     await once('approval-2');
     const first = awaitingCommit(await job(id));
-    expect((await tc.call('POST', `/api/jobs/${id}/approve`)).status).toBe(200);
+    expect((await fleet.tc.call('POST', `/api/jobs/${id}/approve`)).status).toBe(200);
     // Another factory (a fresh workdir): a local repository's WIP lives only in the first one's.
     await once('approval-3');
     const again = await job(id);
     const second = awaitingCommit(again);
     expect(second).not.toBe(first);
     expect(shippedFiles(repo)).toBe(false);
-    const events = (await tc.call('GET', `/api/jobs/${id}/events`)).body as { type: string; payload: any }[];
+    const events = (await fleet.tc.call('GET', `/api/jobs/${id}/events`)).body as { type: string; payload: any }[];
     expect(events.find((e) => e.type === 'approval.commit_missing')?.payload).toMatchObject({ commit: first });
   });
 
   it('reject --fail fails the job for good with the reason; a job not waiting answers 409', async () => {
     const repo = makeRepo();
     const id = await submit(repo);
-    const early = await tc.call('POST', `/api/jobs/${id}/approve`);
+    const early = await fleet.tc.call('POST', `/api/jobs/${id}/approve`);
     expect(early.status).toBe(409);
     expect(early.body.error).toMatchObject({ code: 'not_awaiting_approval' });
     expect(early.body.error.message).toContain('is not waiting for approval (it is queued)');
-    const noReason = await tc.call('POST', `/api/jobs/${id}/reject`, { json: { reason: ' ' } });
+    const noReason = await fleet.tc.call('POST', `/api/jobs/${id}/reject`, { json: { reason: ' ' } });
     expect(noReason.status).toBe(400);
     expect(noReason.body.error.details[0].path).toBe('body.reason');
 
