@@ -7,6 +7,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { JobView } from '../src/protocol/views.js';
+import { FAST_LEASES } from './helpers/coordinator.js';
 import { BIN, type FactoryProcess, useFactoryFleet } from './helpers/factory-process.js';
 import { gitIn, makeRepo } from './helpers/git-repo.js';
 
@@ -14,7 +15,8 @@ import { gitIn, makeRepo } from './helpers/git-repo.js';
 const AGENT = 'cp "$CONVEYOR_TASK_FILE" last-prompt.md && echo "hello" >> notes.txt';
 
 describe('approval: required', () => {
-  const fleet = useFactoryFleet();
+  // Leases long enough that a loaded machine never lets one expire: these tests are about approval, not leases.
+  const fleet = useFactoryFleet({ ...FAST_LEASES, leaseTtlMs: 20_000 });
 
   /** One `--once` pass of a factory (a fresh workdir unless given); answers it once it exited. */
   async function once(id: string, workdir?: string): Promise<FactoryProcess> {

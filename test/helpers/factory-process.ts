@@ -4,6 +4,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, afterEach, beforeAll } from 'vitest';
+import type { CoordinatorOptions } from '../../src/coordinator/context.js';
 import { FAST_LEASES, startTestCoordinator, type TestCoordinator } from './coordinator.js';
 
 export const BIN = resolve(import.meta.dirname, '..', '..', 'bin', 'conveyor.js');
@@ -80,17 +81,18 @@ export async function until<T>(what: string, check: () => Promise<T | undefined>
 }
 
 /**
- * For the tests of one `describe`: a coordinator on SQLite with fast leases (`fleet.tc`, started before
- * them and closed after), and `fleet.spawn`, a factory process killed after its test if still running.
+ * For the tests of one `describe`: a coordinator on SQLite with fast leases, or `options` (`fleet.tc`,
+ * started before them and closed after), and `fleet.spawn`, a factory process killed after its test if
+ * still running.
  */
-export function useFactoryFleet(): {
+export function useFactoryFleet(options: Partial<CoordinatorOptions> = FAST_LEASES): {
   readonly tc: TestCoordinator;
   spawn(options: Omit<SpawnFactoryOptions, 'url' | 'token'>): FactoryProcess;
 } {
   let coordinator: TestCoordinator | undefined;
   const running: FactoryProcess[] = [];
   beforeAll(async () => {
-    coordinator = await startTestCoordinator('sqlite', FAST_LEASES);
+    coordinator = await startTestCoordinator('sqlite', options);
   });
   afterEach(() => {
     for (const f of running.splice(0)) if (f.child.exitCode === null) f.child.kill('SIGKILL');
