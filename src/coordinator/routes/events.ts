@@ -3,13 +3,20 @@
  * reconnects with `Last-Event-ID` (or `?after=`) continues exactly after the last event it received.
  * `HEAD` answers the stream's headers and ends.
  */
+import type { Writable } from 'node:stream';
 import { ValidationError } from '../../core/errors.js';
 import { EVENT_CURSOR, EventStreamQuery } from '../../protocol/event-stream.js';
 import type { CoordinatorContext } from '../context.js';
 import { type AnyRouteSpec, defineRoute, PEOPLE } from '../route.js';
+import { TimeSliceGate } from '../time-slice-gate.js';
 import { eventView } from '../views.js';
 
-const BATCH = 500;
+/** Events per page read from the store and written as one chunk: what one client has buffered at most. */
+const BATCH = 200;
+/** A page also ends once its text passes this many characters. */
+const PAGE_CHARS = 256 * 1024;
+/** A client whose socket does not drain a page within this is dropped (it resumes with Last-Event-ID). */
+const SLOW_CLIENT_MS = 30_000;
 const KEEPALIVE_MS = 15_000;
 /** Re-read even without a signal, for events committed by another coordinator whose NOTIFY was lost. */
 const POLL_MS = 2_000;
@@ -19,8 +26,33 @@ const POLL_MS = 2_000;
  */
 const SETTLE_FIRST_MS = 50;
 
+/**
+ * Whether `raw` drained within `ms` (false too when it closed first). A write that answered false has
+ * the socket's buffer full: waiting for 'drain' keeps what one client holds in memory to one page.
+ */
+function drained(raw: Writable, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const finish = (ok: boolean): void => {
+      clearTimeout(timer);
+      raw.off('drain', onDrain);
+      raw.off('close', onClose);
+      resolve(ok);
+    };
+    const onDrain = (): void => {
+      finish(true);
+    };
+    const onClose = (): void => {
+      finish(false);
+    };
+    const timer = setTimeout(onClose, ms);
+    raw.once('drain', onDrain);
+    raw.once('close', onClose);
+  });
+}
+
 export function eventRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
   const { store, metrics } = ctx;
+  const readerGate = new TimeSliceGate();
   return [
     defineRoute({
       method: 'GET',
@@ -78,17 +110,34 @@ export function eventRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
             if (state.pending) {
               state.pending = false;
               for (;;) {
-                const events = await store.readEvents({ after: cursor, product: principal.product, limit: BATCH });
-                for (const event of events) {
-                  raw.write(`id: ${event.seq}\nevent: ${event.type}\ndata: ${JSON.stringify(eventView(event))}\n\n`);
-                  cursor = event.seq;
+                // One page at a time through the shared gate: a backlog replay yields to other requests.
+                const page = await readerGate.run(async () => {
+                  const events = await store.readEvents({ after: cursor, product: principal.product, limit: BATCH });
+                  let text = '';
+                  let last: number | undefined;
+                  for (const event of events) {
+                    // Big events (long llm.call payloads) end a page early: the rest comes with the next read.
+                    if (text.length >= PAGE_CHARS) return { text, full: true, last };
+                    text += `id: ${event.seq}\nevent: ${event.type}\ndata: ${JSON.stringify(eventView(event))}\n\n`;
+                    last = event.seq;
+                  }
+                  return { text, full: events.length === BATCH, last };
+                });
+                if (page.last === undefined || raw.destroyed) break;
+                cursor = page.last;
+                lastWrite = Date.now();
+                // Backpressure: read the next page only once this one left for the socket.
+                if (!raw.write(page.text) && !(await drained(raw, SLOW_CLIENT_MS))) {
+                  // Too slow for too long: dropped; it resumes with Last-Event-ID where it stopped reading.
+                  state.closed = true;
+                  raw.destroy();
+                  break;
                 }
-                if (events.length > 0) lastWrite = Date.now();
-                if (events.length < BATCH || raw.destroyed) break;
+                if (!page.full) break;
               }
             }
             if (Date.now() - lastWrite >= KEEPALIVE_MS) {
-              raw.write(': keepalive\n\n');
+              if (raw.writableLength === 0) raw.write(': keepalive\n\n');
               lastWrite = Date.now();
             }
             const waitMs = Math.min(state.settleMs, POLL_MS);

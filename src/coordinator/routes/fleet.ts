@@ -83,13 +83,17 @@ export function fleetRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
           for (;;) {
             // A factory that went away while parked must not be handed a job it will never run.
             if (gone()) return undefined;
-            const waiter = waiters.arm(principal.product);
-            const claim = await store.claim({
-              product: principal.product,
-              factoryId: body.factoryId,
-              capabilities: body.capabilities,
-              leaseTtlMs: options.leaseTtlMs,
-            });
+            const waiter = waiters.arm(principal.product, body.capabilities);
+            // A long poll parks without its own query when the product's fresh check found nothing for it.
+            const claim =
+              body.waitMs !== undefined && body.waitMs > 0 && !waiter.mayClaim()
+                ? undefined
+                : await store.claim({
+                    product: principal.product,
+                    factoryId: body.factoryId,
+                    capabilities: body.capabilities,
+                    leaseTtlMs: options.leaseTtlMs,
+                  });
             if (claim !== undefined) {
               waiter.disarm();
               if (gone()) {

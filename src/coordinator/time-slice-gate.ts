@@ -1,0 +1,25 @@
+/**
+ * Runs tasks one at a time, in the order they asked, and lets the event loop turn (I/O, timers, other
+ * requests) whenever the tasks run since the last turn have held it for SLICE_MS. Work that is
+ * synchronous underneath (better-sqlite3 reads, serialising a page of events) then delays a request
+ * such as `/healthz` by about one slice, however many clients queue work at once.
+ */
+const SLICE_MS = 10;
+
+export class TimeSliceGate {
+  private tail: Promise<unknown> = Promise.resolve();
+  private sliceStart = 0;
+
+  run<T>(task: () => Promise<T>): Promise<T> {
+    const result = this.tail.then(async () => {
+      if (performance.now() - this.sliceStart >= SLICE_MS) {
+        // A macrotask turn: the poll phase (incoming requests, socket drains) runs before the next task.
+        await new Promise<void>((resolve) => setTimeout(resolve, 0));
+        this.sliceStart = performance.now();
+      }
+      return task();
+    });
+    this.tail = result.catch(() => undefined);
+    return result;
+  }
+}
