@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestCoordinator, type TestCoordinator } from './helpers/coordinator.js';
 import { BACKENDS } from './helpers/databases.js';
+import { parsePrometheus, total } from './helpers/prometheus.js';
 
 const REPO = 'https://git.example/app.git';
 
@@ -91,10 +92,14 @@ describe.each(BACKENDS)('agent commands (%s)', (backend) => {
     expect(detail.body.stage).toBe('blocked');
     expect(detail.body.error).toMatchObject({ code: 'needs_clarification', message: 'Which locale is the default?' });
 
-    // The run ended with the question: the credential is spent.
+    // The run ended with the question: the credential is spent, and each refusal is counted as a fence.
+    const rejections = async (): Promise<number> =>
+      total(parsePrometheus((await tc.call('GET', '/metrics')).body as string), 'conveyor_fence_rejections_total');
+    const counted = await rejections();
     const after = await asAgent(token, 'POST', '/api/agent/progress', { message: 'still here?' });
     expect(after.status).toBe(409);
     expect((await asAgent(token, 'GET', '/api/agent/job')).status).toBe(409);
+    expect(await rejections()).toBe(counted + 2);
 
     const events = await eventsOf(id);
     const types = events.map((e) => e.type);

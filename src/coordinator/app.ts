@@ -18,6 +18,7 @@ import type { Store } from '../store/store.js';
 import { Authenticator } from './auth.js';
 import { ClaimWaiters } from './claim-waiters.js';
 import type { CoordinatorContext, CoordinatorOptions } from './context.js';
+import { FencedError } from '../core/errors.js';
 import { errorHandler } from './errors.js';
 import { CoordinatorMetrics } from './metrics.js';
 import { openApiDocument } from './openapi.js';
@@ -114,7 +115,11 @@ export async function buildCoordinator(options: BuildOptions): Promise<Coordinat
   app.addHook('onRoute', (route) => {
     routes.push(route);
   });
-  app.setErrorHandler(errorHandler);
+  app.setErrorHandler((error, request, reply) => {
+    // Every refused fenced write, whichever route made it (the fleet's, a job's agent's).
+    if (error instanceof FencedError) metrics.fenceRejections.inc();
+    errorHandler(error, request, reply);
+  });
   app.setNotFoundHandler(async (request, reply) => {
     // Outside the API, a GET is the dashboard's (its files, or index.html for its own paths).
     if (await serveDashboard(request, reply, options.webRoot === undefined ? {} : { root: options.webRoot }))

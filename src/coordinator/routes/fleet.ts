@@ -2,7 +2,7 @@
  * The fleet protocol (DESIGN §4): heartbeat, claim, report, renew, release, runs and events. Every call
  * with a body names its factory; a token bound to one factory may only speak as that one (403).
  */
-import { FencedError, NotFoundError, ValidationError } from '../../core/errors.js';
+import { NotFoundError, ValidationError } from '../../core/errors.js';
 import { AGENT_COMMANDS } from '../../core/job.js';
 import { EVENT_CATALOGUE } from '../../core/events.js';
 import { JobParams } from '../../protocol/common.js';
@@ -31,16 +31,6 @@ import { jobReadRoutes } from './job-reads.js';
 
 export function fleetRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
   const { store, options, metrics, waiters } = ctx;
-
-  /** Counts a refused write in the metrics, then lets the error handler answer 409. */
-  async function fenced<T>(work: Promise<T>): Promise<T> {
-    try {
-      return await work;
-    } catch (error) {
-      if (error instanceof FencedError) metrics.fenceRejections.inc();
-      throw error;
-    }
-  }
 
   return [
     defineRoute({
@@ -137,7 +127,7 @@ export function fleetRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
       response: JobView,
       async handler({ params, body, principal }) {
         assertActsAs(principal, body.factoryId);
-        const job = await fenced(store.report({ ...body, jobId: params.id, product: principal.product }, ctx.policy));
+        const job = await store.report({ ...body, jobId: params.id, product: principal.product }, ctx.policy);
         if (job.stage === 'dead_letter') metrics.deadLetters.inc();
         return jobView(job);
       },
@@ -154,9 +144,7 @@ export function fleetRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
       async handler({ params, body, principal }) {
         assertActsAs(principal, body.factoryId);
         const { factoryId, leaseEpoch } = body;
-        await fenced(
-          store.recordEvents({ product: principal.product, jobId: params.id, leaseEpoch, factoryId }, body.events),
-        );
+        await store.recordEvents({ product: principal.product, jobId: params.id, leaseEpoch, factoryId }, body.events);
         for (const event of body.events) {
           if (event.type !== 'llm.call') continue;
           const call = EVENT_CATALOGUE['llm.call'].payload.safeParse(event.payload);
@@ -181,15 +169,13 @@ export function fleetRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
       response: SubtasksAnswer,
       async handler({ params, body, principal, reply }) {
         assertActsAs(principal, body.factoryId);
-        const { children, created } = await fenced(
-          store.decompose({
-            product: principal.product,
-            jobId: params.id,
-            leaseEpoch: body.leaseEpoch,
-            factoryId: body.factoryId,
-            subtasks: body.subtasks,
-          }),
-        );
+        const { children, created } = await store.decompose({
+          product: principal.product,
+          jobId: params.id,
+          leaseEpoch: body.leaseEpoch,
+          factoryId: body.factoryId,
+          subtasks: body.subtasks,
+        });
         void reply.code(created ? 201 : 200);
         return reply.send({ children: children.map(jobView) });
       },
@@ -220,7 +206,7 @@ export function fleetRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
           leaseEpoch: body.leaseEpoch,
           factoryId: body.factoryId,
         };
-        await fenced(store.recordEvents(fence, [{ type: 'agent.credential_issued', payload: { commands } }]));
+        await store.recordEvents(fence, [{ type: 'agent.credential_issued', payload: { commands } }]);
         const token = await issueAgentCredential(store, {
           product: principal.product,
           factoryId: body.factoryId,
@@ -241,7 +227,7 @@ export function fleetRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
       response: JobView,
       async handler({ params, body, principal }) {
         assertActsAs(principal, body.factoryId);
-        return jobView(await fenced(store.requestApproval({ ...body, jobId: params.id, product: principal.product })));
+        return jobView(await store.requestApproval({ ...body, jobId: params.id, product: principal.product }));
       },
     }),
     defineRoute({
@@ -254,8 +240,9 @@ export function fleetRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
       response: RenewAnswer,
       async handler({ params, body, principal }) {
         assertActsAs(principal, body.factoryId);
-        const expiresAt = await fenced(
-          store.renew({ ...body, product: principal.product, jobId: params.id }, options.leaseTtlMs),
+        const expiresAt = await store.renew(
+          { ...body, product: principal.product, jobId: params.id },
+          options.leaseTtlMs,
         );
         return { leaseExpiresAt: new Date(expiresAt).toISOString() };
       },
@@ -271,7 +258,7 @@ export function fleetRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
       response: JobView,
       async handler({ params, body, principal }) {
         assertActsAs(principal, body.factoryId);
-        return jobView(await fenced(store.release({ ...body, product: principal.product, jobId: params.id })));
+        return jobView(await store.release({ ...body, product: principal.product, jobId: params.id }));
       },
     }),
     defineRoute({
@@ -286,16 +273,14 @@ export function fleetRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
       status: 201,
       async handler({ params, body, principal }) {
         assertActsAs(principal, body.factoryId);
-        const record = await fenced(
-          store.quarantine({
-            product: principal.product,
-            jobId: params.id,
-            epoch: body.leaseEpoch,
-            factoryId: body.factoryId,
-            reason: body.reason,
-            result: body.result,
-          }),
-        );
+        const record = await store.quarantine({
+          product: principal.product,
+          jobId: params.id,
+          epoch: body.leaseEpoch,
+          factoryId: body.factoryId,
+          reason: body.reason,
+          result: body.result,
+        });
         return quarantineView(record);
       },
     }),
