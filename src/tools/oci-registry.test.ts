@@ -299,3 +299,38 @@ describe('against a registry behind htpasswd Basic auth', () => {
     expect((await rejection(pullArtifact(ref))).status).toBe(401);
   });
 });
+
+describe('against a registry behind token auth (Bearer realm)', () => {
+  let registry: TestRegistry;
+  const login = { user: 'robot', password: 'token-login-sentinel', identityToken: 'identity-token-sentinel' };
+  beforeAll(async () => {
+    registry = await startRegistry({ token: login });
+  });
+  afterAll(async () => {
+    await registry.stop();
+  });
+
+  it('gets a token for the challenged scope, logging in with user:password or presenting a token', async () => {
+    const ref = `oci://${registry.host}/tools/bearer:1.0.0`;
+    const pushed = await pushArtifact(ref, tool('bearer'), { token: `${login.user}:${login.password}` });
+    expect(pushed.uploaded).toHaveLength(4);
+    const asked = registry.tokenRequests();
+    expect(asked.every((request) => request.auth === 'basic' && request.granted)).toBe(true);
+    expect(asked.flatMap((request) => request.scopes)).toContain('repository:tools/bearer:pull,push');
+
+    const pulled = await pullArtifact(ref, { token: login.identityToken });
+    expect(pulled.digest).toBe(pushed.digest);
+    expect(registry.tokenRequests().at(-1)).toMatchObject({ auth: 'bearer', granted: true });
+  });
+
+  it('names a refused login without the credential', async () => {
+    const ref = `oci://${registry.host}/tools/bearer:1.0.0`;
+    const anonymous = await rejection(pullArtifact(ref));
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.message).toContain('token from http://127.0.0.1:');
+    const wrong = await rejection(pullArtifact(ref, { token: `${login.user}:not-${login.password}` }));
+    expect(wrong.kind).toBe('unauthorized');
+    expect(wrong.message).toContain('UNAUTHORIZED: bad login');
+    expect(wrong.message).not.toContain(login.password);
+  });
+});

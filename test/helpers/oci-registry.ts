@@ -1,10 +1,14 @@
 /**
  * A real OCI registry for tests: Debian's `docker-registry` (Distribution 2.8) on a free loopback port,
- * filesystem storage in a temporary folder, optionally behind htpasswd Basic auth. It runs in its own
- * process group, which `stop()` kills (and, failing that, the test process's exit), folder and all.
+ * filesystem storage in a temporary folder, optionally behind htpasswd Basic auth or token auth (a
+ * loopback token server in this process signs RS256 JWTs with an `x5c` certificate made by openssl,
+ * which the registry trusts as its root bundle). The registry runs in its own process group, which
+ * `stop()` kills (and, failing that, the test process's exit), folder and all.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createSign, randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './free-port.js';
@@ -30,12 +34,92 @@ export interface TestRegistry {
   requests: () => RegistryRequest[];
   /** Everything the registry printed (for a failure's message). */
   log: () => string;
+  /** Token auth only: every request the token server answered (scopes asked, whether it granted). */
+  tokenRequests: () => TokenRequest[];
   stop: () => Promise<void>;
+}
+
+export interface TokenRequest {
+  scopes: string[];
+  /** The Authorization header's scheme (`basic`, `bearer`) or `none`. */
+  auth: string;
+  granted: boolean;
 }
 
 export interface RegistryOptions {
   /** Basic auth through an htpasswd file (bcrypt, made with `htpasswd -Bbn`). @default none */
   htpasswd?: { user: string; password: string };
+  /**
+   * Token auth: the registry challenges with `Bearer realm=…`, and the token server grants the scopes
+   * asked to a client that logs in with `user:password` (Basic) or presents `identityToken` (Bearer);
+   * anyone else gets 401. @default none
+   */
+  token?: { user: string; password: string; identityToken: string };
+}
+
+const SERVICE = 'conveyor-test-registry';
+const ISSUER = 'conveyor-test-token-server';
+
+function base64url(data: string | Buffer): string {
+  return Buffer.from(data).toString('base64url');
+}
+
+/** A loopback token server (Docker's token protocol) signing with `keyFile`, its certificate in `x5c`. */
+async function startTokenServer(
+  dir: string,
+  login: NonNullable<RegistryOptions['token']>,
+  seen: TokenRequest[],
+): Promise<{ server: Server; realm: string; bundle: string }> {
+  const keyFile = join(dir, 'token.key');
+  const bundle = join(dir, 'token.crt');
+  execFileSync(
+    'openssl',
+    [
+      ...['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=conveyor-test-token'],
+      ...['-keyout', keyFile, '-out', bundle],
+    ],
+    { stdio: 'ignore' },
+  );
+  const key = readFileSync(keyFile, 'utf8');
+  const der = readFileSync(bundle, 'utf8').replace(/-----[^-]+-----|\s/g, '');
+  const basic = `Basic ${Buffer.from(`${login.user}:${login.password}`).toString('base64')}`;
+  const server = createServer((request, response) => {
+    const url = new URL(request.url ?? '/', 'http://localhost');
+    const scopes = url.searchParams.getAll('scope');
+    const header = request.headers.authorization ?? '';
+    const granted = header === basic || header === `Bearer ${login.identityToken}`;
+    seen.push({ scopes, auth: header === '' ? 'none' : (header.split(' ')[0] ?? '').toLowerCase(), granted });
+    if (!granted) {
+      response.writeHead(401, { 'content-type': 'application/json' });
+      response.end(JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'bad login' }] }));
+      return;
+    }
+    const now = Math.floor(Date.now() / 1000);
+    const access = scopes.map((scope) => {
+      const [type = '', name = '', actions = ''] = scope.split(':');
+      return { type, name, actions: actions.split(',') };
+    });
+    const head = base64url(JSON.stringify({ typ: 'JWT', alg: 'RS256', x5c: [der] }));
+    const claims = base64url(
+      JSON.stringify({
+        iss: ISSUER,
+        sub: login.user,
+        aud: SERVICE,
+        exp: now + 300,
+        nbf: now - 10,
+        iat: now,
+        jti: randomUUID(),
+        access,
+      }),
+    );
+    const signature = createSign('RSA-SHA256').update(`${head}.${claims}`).sign(key).toString('base64url');
+    response.writeHead(200, { 'content-type': 'application/json' });
+    response.end(JSON.stringify({ token: `${head}.${claims}.${signature}`, expires_in: 300 }));
+  });
+  await new Promise<void>((listening) => server.listen(0, '127.0.0.1', listening));
+  const address = server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : 0;
+  return { server, realm: `http://127.0.0.1:${String(port)}/token`, bundle };
 }
 
 const running = new Set<ChildProcess>();
@@ -52,7 +136,9 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   }
 }
 
-function configYaml(storage: string, port: number, htpasswdFile: string | undefined): string {
+type Auth = { htpasswd: string } | { realm: string; bundle: string } | undefined;
+
+function configYaml(storage: string, port: number, auth: Auth): string {
   const lines = [
     'version: 0.1',
     'log:',
@@ -66,8 +152,17 @@ function configYaml(storage: string, port: number, htpasswdFile: string | undefi
     'http:',
     `  addr: 127.0.0.1:${String(port)}`,
   ];
-  if (htpasswdFile !== undefined)
-    lines.push('auth:', '  htpasswd:', '    realm: conveyor-test', `    path: ${htpasswdFile}`);
+  if (auth !== undefined && 'htpasswd' in auth)
+    lines.push('auth:', '  htpasswd:', '    realm: conveyor-test', `    path: ${auth.htpasswd}`);
+  if (auth !== undefined && 'realm' in auth)
+    lines.push(
+      'auth:',
+      '  token:',
+      `    realm: ${auth.realm}`,
+      `    service: ${SERVICE}`,
+      `    issuer: ${ISSUER}`,
+      `    rootcertbundle: ${auth.bundle}`,
+    );
   return `${lines.join('\n')}\n`;
 }
 
@@ -75,15 +170,21 @@ function configYaml(storage: string, port: number, htpasswdFile: string | undefi
 export async function startRegistry(options: RegistryOptions = {}): Promise<TestRegistry> {
   const dir = mkdtempSync(join(tmpdir(), 'conveyor-registry-'));
   const storage = join(dir, 'storage');
-  let htpasswdFile: string | undefined;
+  let auth: Auth;
+  const tokenRequests: TokenRequest[] = [];
+  let tokenServer: Server | undefined;
   if (options.htpasswd !== undefined) {
-    htpasswdFile = join(dir, 'htpasswd');
+    auth = { htpasswd: join(dir, 'htpasswd') };
     const { user, password } = options.htpasswd;
-    writeFileSync(htpasswdFile, execFileSync('htpasswd', ['-Bbn', user, password], { encoding: 'utf8' }));
+    writeFileSync(auth.htpasswd, execFileSync('htpasswd', ['-Bbn', user, password], { encoding: 'utf8' }));
+  } else if (options.token !== undefined) {
+    const started = await startTokenServer(dir, options.token, tokenRequests);
+    tokenServer = started.server;
+    auth = { realm: started.realm, bundle: started.bundle };
   }
   const port = await freePort();
   const configFile = join(dir, 'config.yml');
-  writeFileSync(configFile, configYaml(storage, port, htpasswdFile));
+  writeFileSync(configFile, configYaml(storage, port, auth));
   // No REGISTRY_* variable of ours may override the generated config.
   const child = spawn('docker-registry', ['serve', configFile], {
     detached: true,
@@ -111,6 +212,7 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Test
       await exited;
       clearTimeout(timer);
     }
+    if (tokenServer?.listening === true) await new Promise((closed) => tokenServer.close(closed));
     rmSync(dir, { recursive: true, force: true });
   };
 
@@ -147,6 +249,7 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Test
         status: Number(match[3]),
       })),
     log: () => output,
+    tokenRequests: () => [...tokenRequests],
     stop,
   };
 }
