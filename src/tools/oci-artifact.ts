@@ -13,7 +13,7 @@
  * layer should reject the artifact, so such a consumer refuses this three-layer form. Wassette extends
  * the layout to several layers and accepts it.
  */
-import { RegistryError, sha256Digest, type OciArtifact, type PulledArtifact } from './oci-registry.js';
+import { RegistryError, formatReference, sha256Digest, type OciArtifact, type PulledArtifact } from './oci-registry.js';
 
 export const WASM_CONFIG_MEDIA_TYPE = 'application/vnd.wasm.config.v0+json';
 export const WASM_LAYER_MEDIA_TYPE = 'application/wasm';
@@ -146,7 +146,7 @@ function parseConfig(data: Uint8Array, name: string): WasmConfig {
  * layer must be there. Throws `RegistryError` (`not_a_tool`) naming what is missing or foreign.
  */
 export function readToolArtifact(pulled: PulledArtifact): ToolArtifactContents {
-  const name = `oci://${pulled.ref.registry}/${pulled.ref.repository}@${pulled.digest}`;
+  const name = formatReference({ ...pulled.ref, tag: undefined, digest: pulled.digest });
   if (pulled.config.mediaType !== WASM_CONFIG_MEDIA_TYPE)
     throw notATool(`${name}: config media type is ${pulled.config.mediaType}, not ${WASM_CONFIG_MEDIA_TYPE}`);
   const config = parseConfig(pulled.config.data, name);

@@ -205,7 +205,7 @@ export interface RegistryOptions {
    * the realm). Only used after a 401 challenge; never in a message. @default undefined (anonymous)
    */
   token?: string | undefined;
-  /** Each request's time limit. @default 60_000 */
+  /** Each request's time limit, its answer's body included. @default 60_000 */
   timeoutMs?: number;
   /** The largest blob a pull accepts (a manifest claiming more is refused before downloading). @default 1 GiB */
   maxBlobBytes?: number;
@@ -261,7 +261,11 @@ class Session {
     private readonly options: Compiled,
   ) {
     const token = options.token;
-    if (token !== undefined) this.secrets.push(token, Buffer.from(token).toString('base64'));
+    if (token === undefined) return;
+    this.secrets.push(token, Buffer.from(token).toString('base64'));
+    // The password alone too, when the token is a login (a server may quote what it refused).
+    const password = token.slice(token.indexOf(':') + 1);
+    if (token.includes(':') && password.length >= 4) this.secrets.push(password);
   }
 
   /** `message` with every form of the credential we know replaced: a registry may echo what it was sent. */
