@@ -10,7 +10,7 @@
  *   tool factory Conveyor replaces), which Wassette keeps as an additional layer and ignores.
  *
  * Strict CNCF v0 consumers expect a single layer: the layout says a consumer that sees more than one
- * layer should reject the artifact, so such a consumer refuses this three-layer form. Wassette extends
+ * layer should reject the artifact, so such a consumer may refuse this three-layer form. Wassette extends
  * the layout to several layers and accepts it.
  */
 import { RegistryError, formatReference, sha256Digest, type OciArtifact, type PulledArtifact } from './oci-registry.js';

@@ -327,7 +327,7 @@ class Session {
   ): Promise<Response> {
     let url = target;
     for (let hop = 0; hop <= MAX_REDIRECTS; hop += 1) {
-      const sameOrigin = new URL(url).origin === this.ref.baseUrl;
+      const sameOrigin = new URL(url).origin === new URL(this.ref.baseUrl).origin;
       const headers = { ...init.headers };
       if (sameOrigin && this.authorization !== undefined) headers.authorization = this.authorization;
       let response = await this.send(method, url, headers, init.body);
