@@ -15,3 +15,36 @@ export class ToolError extends ConveyorError {
     super(message, options);
   }
 }
+
+/** Why a registry operation failed; `code` (from `ToolError`) is always `registry_failed`. */
+export type RegistryErrorKind =
+  | 'invalid_reference'
+  | 'unreachable'
+  | 'unauthorized'
+  | 'forbidden'
+  | 'not_found'
+  | 'digest_mismatch'
+  | 'invalid_manifest'
+  | 'not_a_tool'
+  | 'unexpected_response';
+
+/** One entry of a registry's error body (`{"errors": [{"code", "message"}]}`). */
+export interface RegistryErrorEntry {
+  code: string;
+  message: string;
+}
+
+/** A registry refused, answered wrongly, or sent content that does not match its digest. */
+export class RegistryError extends ToolError {
+  constructor(
+    readonly kind: RegistryErrorKind,
+    message: string,
+    /** The HTTP status of the answer that failed; undefined when none came (or before any request). */
+    readonly status?: number,
+    /** The registry's own error entries, also quoted in the message. */
+    readonly registryErrors: readonly RegistryErrorEntry[] = [],
+    options?: { cause?: unknown },
+  ) {
+    super('registry_failed', message, options);
+  }
+}

@@ -13,7 +13,9 @@
  * layer should reject the artifact, so such a consumer may refuse this three-layer form. Wassette extends
  * the layout to several layers and accepts it.
  */
-import { RegistryError, formatReference, sha256Digest, type OciArtifact, type PulledArtifact } from './oci-registry.js';
+import { RegistryError } from './errors.js';
+import { formatReference } from './oci-reference.js';
+import { sha256Digest, type OciArtifact, type PulledArtifact } from './oci-registry.js';
 
 export const WASM_CONFIG_MEDIA_TYPE = 'application/vnd.wasm.config.v0+json';
 export const WASM_LAYER_MEDIA_TYPE = 'application/wasm';

@@ -10,15 +10,9 @@ import {
   readToolArtifact,
   toolArtifact,
 } from './oci-artifact.js';
-import {
-  OCI_MANIFEST_MEDIA_TYPE,
-  RegistryError,
-  parseReference,
-  pullArtifact,
-  pushArtifact,
-  sha256Digest,
-  type OciArtifact,
-} from './oci-registry.js';
+import { RegistryError } from './errors.js';
+import { parseReference } from './oci-reference.js';
+import { OCI_MANIFEST_MEDIA_TYPE, pullArtifact, pushArtifact, sha256Digest, type OciArtifact } from './oci-registry.js';
 
 /** A component's header and arbitrary bytes: the registry and the layout care about bytes, not validity. */
 function fakeComponent(size = 4096): Uint8Array {
