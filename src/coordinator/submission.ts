@@ -43,13 +43,14 @@ export function toNewJob(
 /**
  * Refuses a job no factory could run where its submitter meant: one that names no repository (a
  * factory would otherwise have to guess, and its own working directory is the wrong guess) unless it
- * asks for a factory's default repository, and one whose repository is a relative path (relative to
+ * asks for a factory's default repository or is a tool job, and one whose repository is a relative path (relative to
  * what the coordinator cannot know). `field` names `repo` as the submitter wrote it.
  */
 export function assertRepo(submission: JobSubmission, field: string): void {
   const { repo } = submission;
   if (repo === undefined) {
-    if (submission.capabilities?.includes(DEFAULT_REPO_CAPABILITY) === true) return;
+    // A tool job's folder is the factory's scratch repository when it names none.
+    if (submission.kind === 'tool' || submission.capabilities?.includes(DEFAULT_REPO_CAPABILITY) === true) return;
     const message =
       'required: name the repository this job changes, as an absolute path or a git URL (in a task file, a path relative to the file, such as repo: ../bookmarks, which `conveyor submit FILE` resolves); or, to run it in the default repository of a factory started with --repo DIR (factory.defaultRepo), require that factory: capabilities: [default-repo]';
     throw new ValidationError(`${field}: ${message}`, { details: [{ path: field, message }] });

@@ -24,6 +24,14 @@ export type ShipPolicy = (typeof SHIP_POLICIES)[number];
  */
 export const APPROVAL_POLICIES = ['required', 'none'] as const;
 export type ApprovalPolicy = (typeof APPROVAL_POLICIES)[number];
+/**
+ * `change`: the agent changes a repository and the change ships by git. `tool`: a capability request;
+ * the agents write a tool folder, the factory builds it into a WebAssembly component, tests and attacks
+ * it in the sandbox, and shipping publishes it to the tool cache (and registry). A tool job may name no
+ * repository: the factory then works in a scratch one. @default change
+ */
+export const JOB_KINDS = ['change', 'tool'] as const;
+export type JobKind = (typeof JOB_KINDS)[number];
 
 const name = z.string().trim().min(1).max(200);
 const glob = z.string().min(1).max(500);
@@ -87,6 +95,7 @@ export const VerifyCheckSchema: z.ZodType<VerifyCheck> = z.union(
 
 /** What a client sends to create a job (API JSON body, or the normalised form of a task file). */
 export const JobSubmissionSchema = z.strictObject({
+  kind: z.enum(JOB_KINDS).optional(),
   title: z.string().trim().min(1).max(300).optional(),
   body: z.string().min(1, 'the task body must not be empty').max(200_000),
   source: z.string().min(1).max(500).optional(),
@@ -128,6 +137,7 @@ export type JobSubmission = z.infer<typeof JobSubmissionSchema>;
 
 /** The parts of a submission kept as one JSON document on the job (not queried by the store). */
 export const JobSpecSchema = JobSubmissionSchema.pick({
+  kind: true,
   agent: true,
   pipeline: true,
   skills: true,

@@ -119,5 +119,7 @@ export async function buildPipeline(
     }
     case 'decompose':
       return { summary: outcome.plan, result, decompose: { subtasks: outcome.subtasks } };
+    case 'reuse':
+      return { summary: `reuses ${outcome.target}: ${outcome.plan}`, result: { ...result, reuse: outcome.target } };
   }
 }

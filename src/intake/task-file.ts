@@ -186,7 +186,26 @@ function fromYamlTask(value: unknown): JobSubmission {
   );
 }
 
-/** A capability request (`{name, description, inputs, outputs, constraints}`) as a submission. */
+/**
+ * What every role of a tool job is told about the deliverable: the tool folder, how the factory checks
+ * it, and the extra fields QA and the red team answer with.
+ */
+export function toolContract(name: string): string {
+  return `## How to deliver the tool
+
+Write the tool as the folder \`tool/\` at the top of the worktree:
+- \`tool/spec.json\`: {"name": "${name}", "description": "...", "inputs": {JSON Schema}, "outputs": {JSON Schema}}
+- \`tool/tool.js\`: an ES module exporting \`run(input)\`: \`input\` is JSON text matching \`inputs\`; return JSON text matching \`outputs\`; throw an Error with a clear message for a request it cannot serve. It runs as a WebAssembly component (StarlingMonkey): no Node APIs, no \`String.prototype.normalize\`; \`fetch\` only to hosts its policy grants.
+- \`tool/policy.yaml\`: Wassette's policy format granting only what the constraints allow (\`version: "1.0"\`, \`permissions: {network: {allow: [{host: ...}]}, storage: {allow: [{uri: "fs://...", access: [read]}]}, environment: {allow: [{key: ...}]}}\`; leave out what it does not need), and \`resources: {timeoutMs, memoryMb}\`.
+- \`tool/tests.json\`: [{"input": {...}, "output": {...}}, {"input": {...}, "error": "text the error contains"}].
+
+The factory compiles the folder and runs \`tests.json\`, QA's \`cases\` and the red team's \`attacks\` against the component in the sandbox: those runs, not a reviewer's claim, decide each verdict.
+- Architect: when a tool already in the cache (listed below, if any) does this, answer "reuse" with "target": "name@version".
+- QA: add "cases": [{"input": ..., "output": ...} or {"input": ..., "error": "..."}] to your result.
+- Red team: add "attacks": [{"name": "...", "kind": "network" | "storage" | "env" | "time" | "memory" | "other", "input": ...}]; an attack succeeds when its input makes the tool time out, exhaust its memory, crash, or return what it was not granted.`;
+}
+
+/** A capability request (`{name, description, inputs, outputs, constraints}`) as a tool job (`kind: tool`, `hardened`). */
 export function fromCapabilityRequest(value: unknown): JobSubmission {
   const result = CapabilityRequestSchema.safeParse(value);
   if (!result.success) throw fromZodError('capability request', result.error);
@@ -195,12 +214,15 @@ export function fromCapabilityRequest(value: unknown): JobSubmission {
     content === undefined ? [] : [`## ${heading}`, '```json', JSON.stringify(content, null, 2), '```'];
   return validateSubmission(
     {
+      kind: 'tool',
+      pipeline: 'hardened',
       title: `Capability request: ${request.name}`,
       body: [
         request.description,
         ...section('Inputs', request.inputs),
         ...section('Outputs', request.outputs),
         ...section('Constraints', request.constraints),
+        toolContract(request.name),
       ].join('\n\n'),
       metadata: { capabilityRequest: request },
     },

@@ -6,7 +6,8 @@ import type { AgentOutcome } from '../agents/executor.js';
 import type { FactoryEvent } from '../core/events.js';
 import type { PipelineDefinition } from '../core/pipelines.js';
 import { BUILTIN_PIPELINES } from './definitions.js';
-import { type PipelineJob, type RoleRequest, roleAgent, runPipeline } from './engine.js';
+import { type PipelineJob, type ReviewOutput, type RoleRequest, roleAgent, runPipeline } from './engine.js';
+import type { Verdict } from './outputs.js';
 
 /** What one role run answers: a completed run with this final text's result, or a whole outcome. */
 type Answer = { result?: unknown; summary?: string; sessionId?: string } | { outcome: AgentOutcome };
@@ -29,7 +30,13 @@ const JOB: PipelineJob = {
 };
 
 /** Runs a pipeline against scripted role answers, recording requests, stages, checkpoints and events. */
-async function drive(pipeline: PipelineDefinition, answers: Answer[], job: PipelineJob = JOB, canDecompose = false) {
+async function drive(
+  pipeline: PipelineDefinition,
+  answers: Answer[],
+  job: PipelineJob = JOB,
+  canDecompose = false,
+  systemReview?: (output: ReviewOutput, iteration: number) => Promise<Verdict>,
+) {
   const requests: RoleRequest[] = [];
   const stages: string[] = [];
   const events: FactoryEvent[] = [];
@@ -40,6 +47,7 @@ async function drive(pipeline: PipelineDefinition, answers: Answer[], job: Pipel
     worktree: mkdtempSync(join(tmpdir(), 'conveyor-pipeline-')),
     instructions: '## a-skill\n\nDo it well.\n\n',
     canDecompose,
+    ...(systemReview === undefined ? {} : { systemReview }),
     hooks: {
       stage: (stage) => {
         stages.push(stage);
@@ -310,5 +318,58 @@ describe('roleAgent', () => {
     expect(roleAgent(JOB.agent, pipeline, 'qa')).toEqual({ runtime: 'builtin', model: 'small' });
     expect(roleAgent(JOB.agent, pipeline, 'architect')).toEqual({ runtime: 'claude-code' });
     expect(roleAgent(JOB.agent, pipeline, 'engineer')).toBe(JOB.agent);
+  });
+
+  it('stops at an architect who reuses an existing tool: nothing is built', async () => {
+    const run = await drive(hardened, [
+      { result: { action: 'reuse', target: 'slugify@0.1.0', plan: 'slugify does this.', designNotes: '' } },
+    ]);
+    expect(run.outcome).toMatchObject({ kind: 'reuse', target: 'slugify@0.1.0', plan: 'slugify does this.' });
+    expect(run.requests.map((r) => r.role)).toEqual(['architect']);
+    const noTarget = await drive(hardened, [
+      { result: { action: 'reuse', plan: 'x', designNotes: '' } },
+      { result: { action: 'reuse', plan: 'x', designNotes: '' } },
+    ]);
+    expect(noTarget.outcome).toMatchObject({ kind: 'failed', failure: { code: 'invalid_role_output' } });
+  });
+
+  it('lets the system’s runs decide a review: a QA pass the runs refute goes back, a red-team failure they refute passes', async () => {
+    const reviewed: string[] = [];
+    const cases = [{ input: { text: 'A' }, output: { slug: 'a' } }];
+    const verdicts: Verdict[] = [
+      { passed: false, tickets: [{ title: 'case #1 fails', detail: 'got error trap', severity: 'high' }] },
+      { passed: true, tickets: [] },
+      { passed: true, tickets: [] },
+    ];
+    const run = await drive(
+      hardened,
+      [
+        { result: PLAN },
+        { summary: 'wrote tool/' },
+        { result: { ...QA_PASS, cases } },
+        { summary: 'fixed the trap' },
+        { result: { ...QA_PASS, cases } },
+        {
+          result: {
+            passed: false,
+            exploitsAttempted: 1,
+            exploitsSucceeded: 1,
+            bugTickets: [{ title: 'claimed', detail: 'but not shown', severity: 'low' }],
+            attacks: [{ name: 'loop', kind: 'time', input: { text: '' } }],
+          },
+        },
+      ],
+      JOB,
+      false,
+      (output, iteration) => {
+        reviewed.push(`${output.role}#${String(iteration)}`);
+        if (output.role === 'qa') expect(output.value.cases).toEqual(cases);
+        else expect(output.value.attacks?.[0]).toMatchObject({ kind: 'time' });
+        return Promise.resolve(verdicts.shift() as Verdict);
+      },
+    );
+    expect(run.outcome.kind).toBe('done');
+    expect(reviewed).toEqual(['qa#1', 'qa#2', 'red-team#2']);
+    expect(run.requests[3]?.prompt).toContain('case #1 fails');
   });
 });

@@ -10,7 +10,9 @@
  * - Reviewers run in order and the first failing verdict sends its tickets back to the engineer (the
  *   job returns to `building`, a `pipeline.iteration` event is recorded); after `maxIterations`
  *   engineer passes with tickets still open, the run fails with `circuit_breaker`.
- * - The architect may stop the run: `needs_clarification` (blocked with the question),
+ * - A `systemReview` (tool jobs) replaces a reviewer's claimed verdict with the system's, from runs.
+ * - The architect may stop the run: `needs_clarification` (blocked with the question), `reuse` (an
+ *   existing tool does it),
  *   `recommend_extend` (failed, not retryable, with the recommendation), or `subtasks` (decomposed
  *   into child jobs, when the factory can do that).
  *
@@ -26,6 +28,7 @@ import {
   RESULT_SHAPES,
   type RoleOutput,
   type Subtask,
+  type Verdict,
   verdictOf,
 } from './outputs.js';
 import { loadRoleTemplate, type OpenTicket, type PromptInput, renderRolePrompt, type RoleTemplate } from './prompts.js';
@@ -88,7 +91,15 @@ export interface PipelineInput {
   hooks: PipelineHooks;
   /** Whether an architect's `subtasks` can become child jobs here; when false they are ignored (noted in the role event). */
   canDecompose: boolean;
+  /**
+   * The system's own review of a reviewer's answer (a tool job: QA's cases and the red team's attacks
+   * run against the compiled component): when it answers, its verdict replaces the reviewer's claim.
+   */
+  systemReview?: (output: ReviewOutput, iteration: number) => Promise<Verdict>;
 }
+
+/** A reviewer's parsed answer. */
+export type ReviewOutput = Extract<RoleOutput, { role: 'qa' | 'red-team' }>;
 
 /** One role run as the result and the dashboard show it. */
 export interface RoleRecord {
@@ -118,6 +129,8 @@ export type PipelineOutcome =
   | { kind: 'done'; summary: string; report: PipelineReport }
   | { kind: 'failed'; failure: RoleFailure; report: PipelineReport; recommendation?: Recommendation }
   | { kind: 'blocked'; question: string; report: PipelineReport }
+  /** The architect found an existing tool that does the job (`reuse`): nothing is built. */
+  | { kind: 'reuse'; target: string; plan: string; report: PipelineReport }
   | { kind: 'decompose'; subtasks: Subtask[]; plan: string; report: PipelineReport };
 
 export interface Recommendation {
@@ -296,6 +309,7 @@ export async function runPipeline(input: PipelineInput): Promise<PipelineOutcome
         await hooks.checkpoint();
         if (plan.action === 'needs_clarification')
           return { kind: 'blocked', question: plan.question ?? plan.plan, report };
+        if (plan.action === 'reuse') return { kind: 'reuse', target: plan.target ?? '', plan: plan.plan, report };
         if (plan.action === 'recommend_extend') {
           const recommendation = { target: plan.target ?? '', features: plan.features ?? [], plan: plan.plan };
           return {
@@ -336,7 +350,9 @@ export async function runPipeline(input: PipelineInput): Promise<PipelineOutcome
       if (attempt.kind === 'failed') return { kind: 'failed', failure: attempt.failure, report };
       const { output, run } = attempt;
       if (output.role !== 'qa' && output.role !== 'red-team') continue;
-      const verdict = verdictOf(output);
+      // The system's runs decide when it can run them; the reviewer's claim only otherwise.
+      const verdict =
+        input.systemReview === undefined ? verdictOf(output) : await input.systemReview(output, iteration);
       const roleTickets = verdict.tickets.map((t): OpenTicket => ({ ...t, from: role, iteration }));
       record(
         {

@@ -19,10 +19,11 @@ export type BugTicket = z.infer<typeof BugTicketSchema>;
 
 export const ArchitectOutputSchema = z
   .object({
-    action: z.enum(['build', 'recommend_extend', 'needs_clarification']),
+    /** `reuse` (tool jobs): an existing tool already does it; `target` names it (`name@version`). */
+    action: z.enum(['build', 'reuse', 'recommend_extend', 'needs_clarification']),
     plan: z.string(),
     designNotes: z.string(),
-    /** `recommend_extend`: the existing tool or module that nearly does this. */
+    /** `recommend_extend`: the existing tool or module that nearly does this; `reuse`: the tool that does it. */
     target: z.string().trim().min(1).optional(),
     /** `recommend_extend`: what it lacks. */
     features: z.array(z.string().trim().min(1)).optional(),
@@ -35,6 +36,9 @@ export const ArchitectOutputSchema = z
     if (out.action === 'needs_clarification' && out.question === undefined) {
       ctx.addIssue({ code: 'custom', path: ['question'], message: 'needs_clarification needs the question' });
     }
+    if (out.action === 'reuse' && out.target === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['target'], message: 'reuse needs the target tool (name@version)' });
+    }
     if (out.action === 'recommend_extend') {
       if (out.target === undefined)
         ctx.addIssue({ code: 'custom', path: ['target'], message: 'recommend_extend needs the target to extend' });
@@ -46,12 +50,29 @@ export type ArchitectOutput = z.infer<typeof ArchitectOutputSchema>;
 
 const count = z.int().nonnegative();
 
+/**
+ * A tool job's QA case, run by the system against the compiled component: `{input, output}` or
+ * `{input, error}` (text the error must contain), as in `tests.json`. Checked in full where it runs.
+ */
+const ToolCaseSchema = z.record(z.string(), z.unknown());
+
+/** What a red-team attack on a tool tries: the escape it aims at, and the input that should cause it. */
+export const ATTACK_KINDS = ['network', 'storage', 'env', 'time', 'memory', 'other'] as const;
+export const ToolAttackSchema = z.object({
+  name: z.string().trim().min(1).max(200),
+  kind: z.enum(ATTACK_KINDS),
+  input: z.unknown(),
+});
+export type ToolAttack = z.infer<typeof ToolAttackSchema>;
+
 export const QaOutputSchema = z.object({
   passed: z.boolean(),
   testsRun: count,
   testsPassed: count,
   testsFailed: count,
   bugTickets: z.array(BugTicketSchema).max(100),
+  /** Tool jobs: QA's own cases, run by the system with `tests.json`; the runs decide the verdict. */
+  cases: z.array(ToolCaseSchema).max(200).optional(),
 });
 export type QaOutput = z.infer<typeof QaOutputSchema>;
 
@@ -60,13 +81,15 @@ export const RedTeamOutputSchema = z.object({
   exploitsAttempted: count,
   exploitsSucceeded: count,
   bugTickets: z.array(BugTicketSchema).max(100),
+  /** Tool jobs: the attacks, run by the system against the compiled component; the runs decide the verdict. */
+  attacks: z.array(ToolAttackSchema).max(100).optional(),
 });
 export type RedTeamOutput = z.infer<typeof RedTeamOutputSchema>;
 
 /** The shape each role must answer with, as shown to the agent (and in repair prompts). */
 export const RESULT_SHAPES: Readonly<Record<PipelineRole, string | undefined>> = {
   architect:
-    '{"action": "build" | "recommend_extend" | "needs_clarification", "plan": string, "designNotes": string, "target"?: string, "features"?: string[], "question"?: string, "subtasks"?: [{"title": string, "body": string, "after"?: number[], "pipeline"?: string}]}',
+    '{"action": "build" | "reuse" | "recommend_extend" | "needs_clarification", "plan": string, "designNotes": string, "target"?: string, "features"?: string[], "question"?: string, "subtasks"?: [{"title": string, "body": string, "after"?: number[], "pipeline"?: string}]}',
   engineer: undefined,
   qa: '{"passed": boolean, "testsRun": number, "testsPassed": number, "testsFailed": number, "bugTickets": [{"title": string, "detail": string, "severity": "low" | "medium" | "high" | "critical"}]}',
   'red-team':
