@@ -9,7 +9,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ToolError } from './errors.js';
-import { grantedEnvKeys, grantsNetwork, type ToolPolicy } from './policy.js';
+import { grantedEnvKeys, grantsNetwork } from './grants.js';
+import type { ToolPolicy } from './policy.js';
 import { TOOL_WORLD_NAME, toolWorld } from './wit.js';
 
 /** A built tool: the component and what the OCI config says of it. */

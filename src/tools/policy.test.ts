@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ToolError } from './errors.js';
-import { grantedEnvKeys, guestPathOf, networkAllowed, parsePolicy, storageGrants } from './policy.js';
+import { grantedEnvKeys, guestPathOf, networkAllowed, storageGrants } from './grants.js';
+import { parsePolicy } from './policy.js';
 
 /** Wassette's own policies (github.com/microsoft/wassette at 8940e27), verbatim. */
 const WASSETTE = {

@@ -8,7 +8,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { storageGrants } from '../policy.js';
+import { storageGrants } from '../grants.js';
 import type { CallAnswer, HostMessage, ToolBundle, ToolCallResult, ToolErrorCode, WorkerMessage } from './types.js';
 
 export interface ToolHostOptions {
@@ -114,6 +114,27 @@ function startWorker(url: URL, workerData: object): Worker {
     return new Worker(boot, { ...options, eval: true });
   }
   return new Worker(url, options);
+}
+
+/**
+ * Transpiles a component into its disk cache in a worker of its own, which then exits: jco's own wasm
+ * modules (hundreds of MB once compiled) never stay in a tool's worker. Quick when already cached.
+ */
+async function transpileOnce(wasmPath: string): Promise<{ ok: true } | { ok: false; message: string }> {
+  const worker = startWorker(workerUrl(), { transpile: wasmPath });
+  try {
+    return await new Promise((resolve) => {
+      worker.once('message', resolve);
+      worker.once('error', (error) => {
+        resolve({ ok: false, message: error.message });
+      });
+      worker.once('exit', (code) => {
+        resolve({ ok: false, message: `the transpiler exited (code ${String(code)})` });
+      });
+    });
+  } finally {
+    await worker.terminate();
+  }
 }
 
 function workerUrl(): URL {
@@ -225,6 +246,14 @@ export class ToolHost {
       }, LOAD_TIMEOUT_MS);
     });
     try {
+      const transpiled = await Promise.race([transpileOnce(tool.wasmPath), limit]);
+      if ('failed' in transpiled || !transpiled.ok) {
+        return {
+          ok: false,
+          code: 'load_failed',
+          message: `${tool.name}: could not load ${tool.wasmPath}: ${transpiled.message}`,
+        };
+      }
       const answer = await Promise.race([worker.run({ type: 'load', id: this.#nextId++, tool }), limit]);
       if ('failed' in answer) {
         await this.#retire(key, worker, answer.failed);

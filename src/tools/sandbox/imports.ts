@@ -9,7 +9,8 @@
  * - stdout/stderr: preview2-shim's streams write to the worker's own stdout/stderr, which the host
  *   captures (bounded); stdin, sockets and exit are not provided.
  */
-import { networkAllowed, type ToolPolicy } from '../policy.js';
+import { networkAllowed } from '../grants.js';
+import type { ToolPolicy } from '../policy.js';
 
 /** What the imports of a warm instance read: the call in progress. */
 export interface CallContext {

@@ -7,7 +7,8 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildComponent, disabledFeatures } from '../build.js';
-import { grantedEnvKeys, type ToolPolicy } from '../policy.js';
+import { grantedEnvKeys } from '../grants.js';
+import type { ToolPolicy } from '../policy.js';
 import { toolWorld } from '../wit.js';
 
 /** Upper-cases `text`: the well-behaved tool. */

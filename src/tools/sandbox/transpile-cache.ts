@@ -3,7 +3,6 @@
  * disk beside the wasm in `.jco/<sha256 of the wasm>/` so a new process does not transpile it again.
  * The folder holds `tool.mjs` (the bindings), the core modules (`*.wasm`) and `imports.json`.
  */
-import { transpile } from '@bytecodealliance/jco';
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -47,6 +46,8 @@ async function readCached(dir: string, digest: string): Promise<Transpiled | und
 }
 
 async function writeCache(wasm: Uint8Array, base: string, dir: string, digest: string): Promise<Transpiled> {
+  // Loaded only here: jco brings its own large wasm modules, which a worker with a cached tool never needs.
+  const { transpile } = await import('@bytecodealliance/jco');
   const { files, imports } = await transpile(wasm, {
     name: 'tool',
     instantiation: 'async',

@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parentPort, workerData } from 'node:worker_threads';
-import { grantedEnvKeys, storageGrants } from '../policy.js';
+import { grantedEnvKeys, storageGrants } from '../grants.js';
 import { buildImports, unsupportedImports, type CallContext } from './imports.js';
 import { capMemory, MemoryLimitError } from './memory-limit.js';
 import { transpiled } from './transpile-cache.js';
@@ -42,7 +42,12 @@ class CallFailure extends Error {
 }
 
 const port = parentPort;
-const initialModules = (workerData as { modules?: Record<string, Record<string, WebAssembly.Module>> } | null)?.modules;
+const data = workerData as {
+  modules?: Record<string, Record<string, WebAssembly.Module>>;
+  /** A one-shot worker that only transpiles this wasm into the cache (jco's own modules then leave with it). */
+  transpile?: string;
+} | null;
+const initialModules = data?.modules;
 const loaded = new Map<string, LoadedTool>();
 let current: CallContext | undefined;
 
@@ -183,6 +188,17 @@ async function call(request: CallRequest): Promise<Outcome> {
   const checked = checkJson('output', output, request.tool.outputSchema);
   if (!checked.ok) throw new CallFailure('invalid_output', checked.message);
   return { ok: true, output };
+}
+
+if (data?.transpile !== undefined) {
+  transpiled(data.transpile).then(
+    () => {
+      port?.postMessage({ ok: true });
+    },
+    (error: unknown) => {
+      port?.postMessage({ ok: false, message: (error as Error).message });
+    },
+  );
 }
 
 port?.on('message', (request: HostMessage) => {
