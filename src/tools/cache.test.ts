@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -64,5 +64,26 @@ describe('tool cache', () => {
     );
     expect(readdirSync(cache.root).filter((n) => n.startsWith('.staging'))).toEqual([]);
     expect(existsSync(join(cache.root, 'echo', 'promoted'))).toBe(true);
+  });
+
+  it('adds a pulled tool only when its wasm matches the manifest, with a spec written from the manifest', () => {
+    const cache = new ToolCache(mkdtempSync(join(tmpdir(), 'tool-cache-')));
+    const src = source('export const run = (i) => i;');
+    const wasm = new Uint8Array([0, 97, 115, 109, 7]);
+    const manifestJson = JSON.stringify(manifest(src, '1.0.0', wasm));
+    expect(() => cache.addPulled({ wasm: new Uint8Array([1]), policyYaml: 'version: "1.0"\n', manifestJson })).toThrow(
+      /the pulled tool.wasm is sha256:\w+, its manifest says sha256:\w+: refused, nothing cached/,
+    );
+    expect(() => cache.addPulled({ wasm, policyYaml: '', manifestJson: '{"name":"x"}' })).toThrow(
+      /not a Conveyor tool manifest: version/,
+    );
+    expect(cache.list()).toEqual([]);
+    const pulled = cache.addPulled({ wasm, policyYaml: 'version: "1.0"\n', manifestJson });
+    expect(pulled).toMatchObject({ name: 'echo', version: '1.0.0' });
+    expect(readdirSync(pulled.dir).sort()).toEqual(['manifest.json', 'policy.yaml', 'spec.json', 'tool.wasm']);
+    expect(JSON.parse(readFileSync(join(pulled.dir, 'spec.json'), 'utf8'))).toMatchObject({
+      name: 'echo',
+      version: '1.0.0',
+    });
   });
 });

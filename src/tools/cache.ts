@@ -7,26 +7,35 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { z } from 'zod';
 import { ToolError } from './errors.js';
 import { compareVersions, nextPatch, TOOL_NAME, TOOL_VERSION, type ToolSource } from './spec.js';
 
-/** What a build adds to a tool's folder: who it is, its schemas and the digests that pin it. */
-export interface ToolManifest {
-  name: string;
-  version: string;
-  description: string;
-  inputSchema: Record<string, unknown> | null;
-  outputSchema: Record<string, unknown> | null;
-  /** `sha256:…` of `tool.js`, the source the component was built from. */
-  sourceDigest: string;
-  /** `sha256:…` of `tool.wasm`. */
-  wasmDigest: string;
-  /** The compiler, e.g. `componentize-js@0.23.0`. */
-  builtWith: string;
-  /** The component's WIT imports and exports (the OCI config lists them). */
-  imports: string[];
-  exports: string[];
-}
+const Digest = z.string().regex(/^sha256:[0-9a-f]{64}$/, 'must be sha256:<64 hex digits>');
+const Schema = z.record(z.string(), z.unknown()).nullable();
+
+/**
+ * What a build adds to a tool's folder: who it is, its schemas and the digests that pin it
+ * (`sourceDigest` of `tool.js`, `wasmDigest` of `tool.wasm`), the compiler (`builtWith`,
+ * e.g. `componentize-js@0.23.0`) and the component's WIT imports and exports (the OCI config lists them).
+ */
+export const ToolManifestSchema = z.object({
+  name: z.string().max(64).regex(TOOL_NAME),
+  version: z.string().regex(TOOL_VERSION),
+  description: z.string().max(20_000),
+  inputSchema: Schema,
+  outputSchema: Schema,
+  sourceDigest: Digest,
+  wasmDigest: Digest,
+  builtWith: z.string().max(200),
+  imports: z.array(z.string().max(500)).max(1000),
+  exports: z.array(z.string().max(500)).max(1000),
+});
+export type ToolManifest = z.infer<typeof ToolManifestSchema>;
+
+/** The files a version folder keeps besides the manifest and the wasm; a pulled tool has no source or tests. */
+export type CacheFiles = Pick<ToolSource, 'specText' | 'policyYaml'> &
+  Partial<Pick<ToolSource, 'toolJs' | 'testsJson'>>;
 
 export interface CachedTool {
   name: string;
@@ -101,7 +110,7 @@ export class ToolCache {
    * Adds a built version. A version is written once: the same build again is a no-op, a different one
    * under a version already cached is refused (bump `version` in spec.json).
    */
-  add(source: ToolSource, manifest: ToolManifest, wasm: Uint8Array): CachedTool {
+  add(source: CacheFiles, manifest: ToolManifest, wasm: Uint8Array): CachedTool {
     const { name, version } = manifest;
     const dir = join(this.root, name, version);
     if (existsSync(join(dir, TOOL_FILES.manifest))) return this.same(this.read(name, version), manifest);
@@ -109,9 +118,9 @@ export class ToolCache {
     mkdirSync(staging, { recursive: true });
     try {
       writeFileSync(join(staging, TOOL_FILES.spec), source.specText);
-      writeFileSync(join(staging, TOOL_FILES.source), source.toolJs);
       writeFileSync(join(staging, TOOL_FILES.policy), source.policyYaml);
-      writeFileSync(join(staging, TOOL_FILES.tests), source.testsJson);
+      if (source.toolJs !== undefined) writeFileSync(join(staging, TOOL_FILES.source), source.toolJs);
+      if (source.testsJson !== undefined) writeFileSync(join(staging, TOOL_FILES.tests), source.testsJson);
       writeFileSync(join(staging, TOOL_FILES.wasm), wasm);
       // The manifest last: a version folder with a manifest is complete.
       writeFileSync(join(staging, TOOL_FILES.manifest), `${JSON.stringify(manifest, null, 2)}\n`);
@@ -124,6 +133,47 @@ export class ToolCache {
       throw error;
     }
     return this.read(name, version);
+  }
+
+  /**
+   * Adds a tool pulled from a registry: its manifest checked (it is foreign input) and its wasm against
+   * the manifest's digest; `spec.json` is written from the manifest (a pulled tool has no source).
+   */
+  addPulled(files: { wasm: Uint8Array; policyYaml: string; manifestJson: string }): CachedTool {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(files.manifestJson);
+    } catch (error) {
+      throw new ToolError('registry_failed', `the pulled manifest.json is not JSON: ${(error as Error).message}`);
+    }
+    const parsed = ToolManifestSchema.safeParse(raw);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new ToolError(
+        'registry_failed',
+        `the pulled manifest.json is not a Conveyor tool manifest: ${issue?.path.join('.') ?? ''}: ${issue?.message ?? ''}`,
+      );
+    }
+    const manifest = parsed.data;
+    const digest = sha256(files.wasm);
+    if (digest !== manifest.wasmDigest) {
+      throw new ToolError(
+        'registry_failed',
+        `the pulled tool.wasm is ${digest}, its manifest says ${manifest.wasmDigest}: refused, nothing cached`,
+      );
+    }
+    const spec = {
+      name: manifest.name,
+      version: manifest.version,
+      description: manifest.description,
+      inputs: manifest.inputSchema,
+      outputs: manifest.outputSchema,
+    };
+    return this.add(
+      { specText: `${JSON.stringify(spec, null, 2)}\n`, policyYaml: files.policyYaml },
+      manifest,
+      files.wasm,
+    );
   }
 
   /** Marks `version` as the one served by default. */
@@ -177,6 +227,7 @@ export class ToolCache {
 
   private read(name: string, version: string): CachedTool {
     const dir = join(this.root, name, version);
+    // Written by `add` from a checked manifest.
     const manifest = JSON.parse(readFileSync(join(dir, TOOL_FILES.manifest), 'utf8')) as ToolManifest;
     return { name, version, dir, manifest, promoted: this.promotedVersion(name) === version };
   }
