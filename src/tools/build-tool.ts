@@ -8,8 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildComponent } from './build.js';
 import { type CachedTool, sha256, type ToolCache, type ToolManifest } from './cache.js';
-import { parsePolicy, type ToolPolicy } from './policy.js';
-import type { ToolBundle, ToolHost } from './sandbox/host.js';
+import { grantedEnvKeys, parsePolicy, type ToolPolicy } from './policy.js';
+import type { ToolHost } from './sandbox/host.js';
+import type { ToolBundle } from './sandbox/types.js';
 import { readToolSource, type ToolSource } from './spec.js';
 import { runToolTests, type ToolTestResult } from './tool-tests.js';
 
@@ -23,7 +24,7 @@ export function grantedEnv(
   env: Readonly<Record<string, string | undefined>>,
 ): Record<string, string> {
   const granted: Record<string, string> = {};
-  for (const { key } of policy.permissions.environment.allow) {
+  for (const key of grantedEnvKeys(policy)) {
     const value = env[key];
     if (value !== undefined) granted[key] = value;
   }

@@ -4,7 +4,8 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import type { ToolTest } from './spec.js';
-import type { ToolBundle, ToolCallResult, ToolHost } from './sandbox/host.js';
+import type { ToolHost } from './sandbox/host.js';
+import type { ToolBundle, ToolCallResult } from './sandbox/types.js';
 
 export interface ToolTestResult {
   /** `name`, else `#N` (1-based). */
