@@ -1,0 +1,118 @@
+/**
+ * `tool.js` → a WebAssembly component with `componentize-js`, against the tool world of `wit.ts`, with
+ * every WASI feature the policy does not need switched off (a tool granted nothing imports nothing).
+ */
+import { componentize, version as componentizeVersion } from '@bytecodealliance/componentize-js';
+import { componentWit } from '@bytecodealliance/jco';
+import { transform } from 'esbuild';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ToolError } from './errors.js';
+import { grantedEnvKeys, grantsNetwork, type ToolPolicy } from './policy.js';
+import { TOOL_WORLD_NAME, toolWorld } from './wit.js';
+
+/** A built tool: the component and what the OCI config says of it. */
+export interface BuiltComponent {
+  wasm: Uint8Array;
+  /** e.g. `componentize-js@0.23.0`. */
+  builtWith: string;
+  /** WIT-level imports, e.g. `wasi:http/types@0.2.10`. */
+  imports: string[];
+  /** WIT-level exports, e.g. `run`. */
+  exports: string[];
+}
+
+type Feature = 'stdio' | 'random' | 'clocks' | 'http' | 'fetch-event';
+
+/**
+ * `componentize` with the WIT as text: the package's typings omit `witWorld`, which its code reads
+ * (`witPath` fails here: the splicer cannot read files outside its own preopens).
+ */
+// eslint-disable-next-line @typescript-eslint/no-deprecated -- the options form; the typings pick the old overload for a cast
+const componentizeWithWit = componentize as unknown as (options: {
+  sourcePath: string;
+  witWorld: string;
+  worldName: string;
+  disableFeatures: Feature[];
+}) => Promise<{ component: Uint8Array }>;
+
+/**
+ * The engine features a policy needs. `fetch-event` (serving HTTP) never; `http` (the guest's `fetch`)
+ * only when a host is granted. `stdio`, `clocks` and `random` are off: a tool is a function of its input
+ * (console output is dropped, `Date.now()` and `Math.random()` are fixed at build time).
+ */
+export function disabledFeatures(policy: ToolPolicy): Feature[] {
+  const needed = new Set<Feature>(grantsNetwork(policy) ? ['http'] : []);
+  const all: Feature[] = ['stdio', 'random', 'clocks', 'http', 'fetch-event'];
+  return all.filter((feature) => !needed.has(feature));
+}
+
+/** How long a compiler message may be in an error: enough for the first problems, never a wall of text. */
+const MAX_MESSAGE_CHARS = 4000;
+
+/**
+ * Builds `source` (the text of `tool.js`) into a component for `policy`. CPU-heavy (5-40 s) and it blocks
+ * the event loop while the engine is initialised (componentize-js runs wizer synchronously).
+ * @throws ToolError `build_failed` with the compiler's message (a syntax error names line and column).
+ */
+export async function buildComponent(source: string, policy: ToolPolicy): Promise<BuiltComponent> {
+  await checkSyntax(source);
+  const dir = await mkdtemp(join(tmpdir(), 'conveyor-tool-build-'));
+  try {
+    const sourcePath = join(dir, 'tool.js');
+    await writeFile(sourcePath, source);
+    let wasm: Uint8Array;
+    try {
+      const output = await componentizeWithWit({
+        sourcePath,
+        witWorld: toolWorld({ environment: grantedEnvKeys(policy).length > 0 }),
+        worldName: TOOL_WORLD_NAME,
+        disableFeatures: disabledFeatures(policy),
+      });
+      wasm = output.component;
+    } catch (error) {
+      throw new ToolError('build_failed', `tool.js: ${compilerMessage(error)}`, { cause: error });
+    }
+    const { imports, exports } = await worldOf(wasm);
+    return { wasm, builtWith: `componentize-js@${componentizeVersion}`, imports, exports };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** A syntax error found by esbuild in milliseconds, with line and column (componentize only counts them). */
+async function checkSyntax(source: string): Promise<void> {
+  try {
+    await transform(source, { loader: 'js', format: 'esm', sourcefile: 'tool.js', logLevel: 'silent' });
+  } catch (error) {
+    const errors = (error as { errors?: { text: string; location: { line: number; column: number } | null }[] }).errors;
+    const first = errors?.[0];
+    const where = first?.location ? `${first.location.line}:${first.location.column + 1}` : '';
+    const message = first ? `tool.js:${where}: ${first.text}` : `tool.js: ${compilerMessage(error)}`;
+    throw new ToolError('build_failed', message, { cause: error });
+  }
+}
+
+function compilerMessage(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  // The message, not a stack: drop lines that are frames of the compiler's own JavaScript.
+  const lines = text.split('\n').filter((line) => !/^\s+at .+[(:]\S+:\d+:\d+\)?$/.test(line));
+  const message = lines.join('\n').trim();
+  return message.length > MAX_MESSAGE_CHARS ? `${message.slice(0, MAX_MESSAGE_CHARS)}…` : message;
+}
+
+/** The component's world as WIT names: `import wasi:io/poll@0.2.12;` → `wasi:io/poll@0.2.12`. */
+export async function worldOf(wasm: Uint8Array): Promise<{ imports: string[]; exports: string[] }> {
+  const wit = await componentWit(wasm);
+  const imports: string[] = [];
+  const exports: string[] = [];
+  const worldStart = wit.search(/^world /m);
+  for (const line of wit.slice(worldStart).split('\n')) {
+    const match = /^ {2}(import|export) ([^:;\s]+(?::[^;\s]+)?)[:;]/.exec(line);
+    if (!match) continue;
+    const [, kind, name = ''] = match;
+    (kind === 'import' ? imports : exports).push(name.replace(/:$/, ''));
+  }
+  return { imports, exports };
+}
