@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildComponent } from './build.js';
-import { type CachedTool, sha256, type ToolCache, type ToolManifest } from './cache.js';
+import { type CachedTool, sha256, sourceDigest, type ToolCache, type ToolManifest } from './cache.js';
 import { grantedEnvKeys, parsePolicy, type ToolPolicy } from './policy.js';
 import type { ToolHost } from './sandbox/host.js';
 import type { ToolBundle } from './sandbox/types.js';
@@ -87,7 +87,7 @@ export async function buildTool(dir: string, options: BuildToolOptions): Promise
       description: source.spec.description,
       inputSchema: source.spec.inputs ?? null,
       outputSchema: source.spec.outputs ?? null,
-      sourceDigest: sha256(source.toolJs),
+      sourceDigest: sourceDigest(source),
       wasmDigest: sha256(built.wasm),
       builtWith: built.builtWith,
       imports: built.imports,

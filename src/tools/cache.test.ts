@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { sha256, ToolCache, type ToolManifest } from './cache.js';
+import { sha256, sourceDigest, ToolCache, type ToolManifest } from './cache.js';
 import type { ToolSource } from './spec.js';
 
 const source = (toolJs: string, version?: string): ToolSource => {
@@ -15,7 +15,7 @@ const manifest = (src: ToolSource, version: string, wasm: Uint8Array): ToolManif
   description: src.spec.description,
   inputSchema: null,
   outputSchema: null,
-  sourceDigest: sha256(src.toolJs),
+  sourceDigest: sourceDigest(src),
   wasmDigest: sha256(wasm),
   builtWith: 'test',
   imports: [],
@@ -38,7 +38,7 @@ describe('tool cache', () => {
     const wasmB = new Uint8Array([0, 97, 115, 109, 2]);
     cache.add(b, manifest(b, '0.1.1', wasmB), wasmB);
     expect(() => cache.add(b, manifest(b, '0.1.0', wasmB), wasmB)).toThrow(
-      /echo@0.1.0 is already cached with another build .*set a new "version" in spec.json/,
+      /echo@0.1.0 is already cached, built from another source .*set a new "version" in spec.json/,
     );
     expect(cache.versionFor(source('x', '2.0.0'))).toBe('2.0.0');
 

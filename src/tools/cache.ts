@@ -16,7 +16,7 @@ const Schema = z.record(z.string(), z.unknown()).nullable();
 
 /**
  * What a build adds to a tool's folder: who it is, its schemas and the digests that pin it
- * (`sourceDigest` of `tool.js`, `wasmDigest` of `tool.wasm`), the compiler (`builtWith`,
+ * (`sourceDigest` of `tool.js` and `policy.yaml`, `wasmDigest` of `tool.wasm`), the compiler (`builtWith`,
  * e.g. `componentize-js@0.23.0`) and the component's WIT imports and exports (the OCI config lists them).
  */
 export const ToolManifestSchema = z.object({
@@ -61,6 +61,14 @@ export function sha256(data: string | Uint8Array): string {
   return `sha256:${createHash('sha256').update(data).digest('hex')}`;
 }
 
+/**
+ * What a build is made from: `tool.js` and `policy.yaml` (the policy chooses the WASI features). A
+ * build is not reproducible byte for byte, so a version is pinned by this, not by its wasm digest.
+ */
+export function sourceDigest(source: Pick<ToolSource, 'toolJs' | 'policyYaml'>): string {
+  return sha256(`${source.toolJs}\0${source.policyYaml}`);
+}
+
 export class ToolCache {
   constructor(readonly root: string) {}
 
@@ -98,7 +106,7 @@ export class ToolCache {
    */
   versionFor(source: ToolSource): string {
     if (source.spec.version !== undefined) return source.spec.version;
-    const digest = sha256(source.toolJs);
+    const digest = sourceDigest(source);
     const versions = this.versions(source.spec.name);
     const same = versions.find((v) => this.read(source.spec.name, v).manifest.sourceDigest === digest);
     if (same !== undefined) return same;
@@ -107,8 +115,8 @@ export class ToolCache {
   }
 
   /**
-   * Adds a built version. A version is written once: the same build again is a no-op, a different one
-   * under a version already cached is refused (bump `version` in spec.json).
+   * Adds a built version. A version is written once: a build of the same source again leaves the cached
+   * one, another source under a version already cached is refused (bump `version` in spec.json).
    */
   add(source: CacheFiles, manifest: ToolManifest, wasm: Uint8Array): CachedTool {
     const { name, version } = manifest;
@@ -194,10 +202,10 @@ export class ToolCache {
   }
 
   private same(cached: CachedTool, manifest: ToolManifest): CachedTool {
-    if (cached.manifest.wasmDigest === manifest.wasmDigest) return cached;
+    if (cached.manifest.sourceDigest === manifest.sourceDigest) return cached;
     throw new ToolError(
       'invalid_spec',
-      `tool ${manifest.name}@${manifest.version} is already cached with another build (${cached.manifest.wasmDigest}); set a new "version" in spec.json`,
+      `tool ${manifest.name}@${manifest.version} is already cached, built from another source (${cached.manifest.sourceDigest}); set a new "version" in spec.json`,
     );
   }
 
