@@ -21,6 +21,7 @@ const MODULES = {
   skills: async () => (await import('./skills.js')).registerSkillsCommand,
   modelServer: async () => (await import('./model-server.js')).registerModelServerCommand,
   mcp: async () => (await import('./mcp.js')).registerMcpCommand,
+  tool: async () => (await import('./tool.js')).registerToolCommands,
 } satisfies Record<string, () => Promise<Register>>;
 
 /** Each top-level command name → the module that declares it. */
@@ -41,6 +42,7 @@ export const COMMAND_MODULES: Record<string, keyof typeof MODULES> = {
   skills: 'skills',
   'model-server': 'modelServer',
   mcp: 'mcp',
+  tool: 'tool',
 };
 
 /** The global options that take a value, so the command name is found after them. */

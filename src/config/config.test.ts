@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from './config.js';
+import { secretValues } from './secrets.js';
 
 function dirWith(toml?: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'conveyor-config-'));
@@ -42,6 +43,29 @@ describe('config', () => {
         .defaultRepo,
     ).toBe('https://git.example/app.git');
     expect(loadConfig({ cwd, env: {} }).factory.defaultRepo).toBeUndefined();
+  });
+
+  it('keeps tools in ~/.conveyor/tools, in [tools] cache (relative to the file) or CONVEYOR_TOOLS_CACHE; the registry token by its variable', () => {
+    expect(loadConfig({ cwd: dirWith(), env: { HOME: '/home/u' } }).tools).toEqual({
+      cacheDir: '/home/u/.conveyor/tools',
+      registry: undefined,
+      registryToken: undefined,
+    });
+    const dir = dirWith(
+      '[tools]\ncache = "tools"\nregistry = "oci://127.0.0.1:5000/tools"\nregistryTokenEnv = "REG_TOKEN"\n',
+    );
+    const config = loadConfig({ cwd: dir, env: { REG_TOKEN: 'u:p' } });
+    expect(config.tools).toEqual({
+      cacheDir: join(dir, 'tools'),
+      registry: 'oci://127.0.0.1:5000/tools',
+      registryToken: 'u:p',
+    });
+    expect(secretValues(config)).toContain('u:p');
+    const cwd = dirWith();
+    expect(loadConfig({ cwd, env: { CONVEYOR_TOOLS_CACHE: 'here' } }).tools.cacheDir).toBe(join(cwd, 'here'));
+    expect(() => loadConfig({ cwd: dirWith('[tools]\nregistryTokenEnv = "s3cr3t-value!"\n'), env: {} })).toThrow(
+      /tools.registryTokenEnv: must be the name of an environment variable/,
+    );
   });
 
   it('reads conveyor.toml, then the environment, then flags', () => {

@@ -96,6 +96,19 @@ const FileSchema = z.strictObject({
       budgetTokens: z.coerce.number().int().min(0).max(1_000_000).optional(),
     })
     .optional(),
+  tools: z
+    .strictObject({
+      cache: z.string().min(1).optional(),
+      registry: z.string().min(1).optional(),
+      registryTokenEnv: z
+        .string()
+        .regex(
+          /^[A-Za-z_][A-Za-z0-9_]*$/,
+          'must be the name of an environment variable (the secret never goes in the file)',
+        )
+        .optional(),
+    })
+    .optional(),
   client: z
     .strictObject({
       url: z.url().optional(),
@@ -126,6 +139,7 @@ export const ENV_KEYS: Readonly<Record<string, string>> = {
   CONVEYOR_WORKDIR: 'factory.workdir',
   CONVEYOR_SECRET_ENV: 'factory.secretEnv',
   CONVEYOR_DEFAULT_REPO: 'factory.defaultRepo',
+  CONVEYOR_TOOLS_CACHE: 'tools.cache',
   CONVEYOR_URL: 'client.url',
   CONVEYOR_TOKEN: 'client.token',
   CONVEYOR_TOKEN_FILE: 'client.tokenFile',
@@ -225,6 +239,14 @@ export interface Config {
     budgetTokens: number;
     /** Home directory for `~/.conveyor/skills/` (`HOME`, else the OS's answer). */
     homeDir: string;
+  };
+  tools: {
+    /** `[tools] cache` (`CONVEYOR_TOOLS_CACHE`): where built tools are kept. @default "~/.conveyor/tools" */
+    cacheDir: string;
+    /** `[tools] registry`: the OCI repository tools are published to (`oci://HOST/PATH`). @default none */
+    registry: string | undefined;
+    /** The value of the variable `[tools] registryTokenEnv` names: the registry's credential. @default none */
+    registryToken: string | undefined;
   };
   /** The environment child processes (agents, verify commands, git) start from. */
   processEnv: Readonly<Record<string, string>>;
@@ -451,6 +473,17 @@ function compile(
       dirs: (file.skills?.dirs ?? []).map((dir) => resolve(base, dir)),
       budgetTokens: file.skills?.budgetTokens ?? 2000,
       homeDir: home,
+    },
+    tools: {
+      cacheDir:
+        file.tools?.cache === undefined
+          ? join(home, '.conveyor', 'tools')
+          : resolve(origin.has('tools.cache') ? bases.cwd : base, file.tools.cache),
+      registry: file.tools?.registry,
+      registryToken:
+        file.tools?.registryTokenEnv === undefined || env[file.tools.registryTokenEnv] === ''
+          ? undefined
+          : env[file.tools.registryTokenEnv],
     },
     processEnv: processEnvironment(env),
     client: {

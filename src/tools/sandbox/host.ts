@@ -110,7 +110,9 @@ function startWorker(url: URL, workerData: object): Worker {
     resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB, maxYoungGenerationSizeMb: 16, stackSizeMb: 4 },
   };
   if (url.pathname.endsWith('.ts')) {
-    const boot = `import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(url.href)}); })`;
+    // Resolved from here, not from the process's working directory (where an eval'd worker resolves).
+    const tsx = import.meta.resolve('tsx/esm/api');
+    const boot = `import(${JSON.stringify(tsx)}).then(({ register }) => { register(); return import(${JSON.stringify(url.href)}); })`;
     return new Worker(boot, { ...options, eval: true });
   }
   return new Worker(url, options);

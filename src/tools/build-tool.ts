@@ -1,0 +1,100 @@
+/**
+ * Builds a tool folder into the cache: read and check the folder, compile the component, run its
+ * `tests.json` in the sandbox, and only when every case passes add the version to the cache. The one
+ * path `conveyor tool build` and the factory's tool jobs take.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildComponent } from './build.js';
+import { type CachedTool, sha256, sourceDigest, type ToolCache, type ToolManifest } from './cache.js';
+import { grantedEnvKeys, parsePolicy, type ToolPolicy } from './policy.js';
+import type { ToolHost } from './sandbox/host.js';
+import type { ToolBundle } from './sandbox/types.js';
+import { readToolSource, type ToolSource } from './spec.js';
+import { runToolTests, type ToolTestResult } from './tool-tests.js';
+
+export type BuildToolOutcome =
+  | { kind: 'built'; tool: CachedTool; tests: ToolTestResult[]; buildMs: number }
+  | { kind: 'tests_failed'; name: string; version: string; tests: ToolTestResult[]; buildMs: number };
+
+/** The values of the variables the policy grants, from `env` (never more). */
+export function grantedEnv(
+  policy: ToolPolicy,
+  env: Readonly<Record<string, string | undefined>>,
+): Record<string, string> {
+  const granted: Record<string, string> = {};
+  for (const key of grantedEnvKeys(policy)) {
+    const value = env[key];
+    if (value !== undefined) granted[key] = value;
+  }
+  return granted;
+}
+
+/** The sandbox's view of a tool: its wasm, policy, schemas and granted env. */
+export function toolBundle(
+  source: Pick<ToolSource, 'spec'>,
+  version: string,
+  wasmPath: string,
+  policy: ToolPolicy,
+  env: Readonly<Record<string, string | undefined>>,
+): ToolBundle {
+  return {
+    name: source.spec.name,
+    version,
+    wasmPath,
+    policy,
+    ...(source.spec.inputs === undefined || source.spec.inputs === null ? {} : { inputSchema: source.spec.inputs }),
+    ...(source.spec.outputs === undefined || source.spec.outputs === null ? {} : { outputSchema: source.spec.outputs }),
+    env: grantedEnv(policy, env),
+  };
+}
+
+export interface BuildToolOptions {
+  cache: ToolCache;
+  host: ToolHost;
+  /** Where granted variables' values come from (`config.processEnv`). */
+  env: Readonly<Record<string, string | undefined>>;
+  /** One line per step, for people watching a long build. */
+  progress?: (line: string) => void;
+}
+
+export async function buildTool(dir: string, options: BuildToolOptions): Promise<BuildToolOutcome> {
+  const source = readToolSource(dir);
+  const policy = parsePolicy(source.policyYaml, join(dir, 'policy.yaml'));
+  const version = options.cache.versionFor(source);
+  const name = source.spec.name;
+  options.progress?.(`building ${name}@${version} (componentize-js; this takes a few seconds)`);
+  const started = performance.now();
+  const built = await buildComponent(source.toolJs, policy);
+  const buildMs = Math.round(performance.now() - started);
+  const scratch = mkdtempSync(join(tmpdir(), 'conveyor-tool-'));
+  try {
+    const wasmPath = join(scratch, 'tool.wasm');
+    writeFileSync(wasmPath, built.wasm);
+    options.progress?.(
+      `built in ${(buildMs / 1000).toFixed(1)} s; running ${String(source.tests.length)} test(s) in the sandbox`,
+    );
+    const tests = await runToolTests(
+      options.host,
+      toolBundle(source, version, wasmPath, policy, options.env),
+      source.tests,
+    );
+    if (tests.some((t) => !t.passed)) return { kind: 'tests_failed', name, version, tests, buildMs };
+    const manifest: ToolManifest = {
+      name,
+      version,
+      description: source.spec.description,
+      inputSchema: source.spec.inputs ?? null,
+      outputSchema: source.spec.outputs ?? null,
+      sourceDigest: sourceDigest(source),
+      wasmDigest: sha256(built.wasm),
+      builtWith: built.builtWith,
+      imports: built.imports,
+      exports: built.exports,
+    };
+    return { kind: 'built', tool: options.cache.add(source, manifest, built.wasm), tests, buildMs };
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
