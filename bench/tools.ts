@@ -18,7 +18,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildComponent } from '../src/tools/build.js';
 import { parsePolicy } from '../src/tools/policy.js';
-import { ToolHost, type ToolBundle } from '../src/tools/sandbox/index.js';
+import { ToolHost } from '../src/tools/sandbox/host.js';
+import type { ToolBundle } from '../src/tools/sandbox/types.js';
 import { cachedBuild, UPPER_TOOL } from '../src/tools/sandbox/test-tools.js';
 import { percentile, printSettings, printTable, printTargets } from './report.js';
 

@@ -18,7 +18,8 @@ export interface ToolTestResult {
 }
 
 const show = (value: unknown): string => {
-  const text = JSON.stringify(value) ?? 'undefined';
+  // `undefined` (a case without the field) stringifies to nothing.
+  const text = value === undefined ? 'undefined' : JSON.stringify(value);
   return text.length > 500 ? `${text.slice(0, 500)}…` : text;
 };
 
@@ -46,7 +47,7 @@ export async function runToolTests(
 ): Promise<ToolTestResult[]> {
   const results: ToolTestResult[] = [];
   for (const [i, test] of tests.entries()) {
-    const call = await host.call(tool, JSON.stringify(test.input) ?? 'null');
+    const call = await host.call(tool, JSON.stringify(test.input ?? null));
     results.push({
       name: test.name ?? `#${String(i + 1)}`,
       passed: judge(test, call),

@@ -2,7 +2,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parsePolicy, type ToolPolicy } from '../policy.js';
-import { ToolHost, type ToolBundle, type ToolCallResult } from './index.js';
+import { ToolHost } from './host.js';
+import type { ToolBundle, ToolCallResult } from './types.js';
 import { ATTACK_TOOL, cachedBuild, UPPER_TOOL, type CachedBuild } from './test-tools.js';
 
 const BUILD_POLICY = parsePolicy(

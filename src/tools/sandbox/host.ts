@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { storageGrants } from '../grants.js';
-import type { CallAnswer, HostMessage, ToolBundle, ToolCallResult, ToolErrorCode, WorkerMessage } from './types.js';
+import type { CallAnswer, HostMessage, ToolBundle, ToolCallResult, ToolCallErrorCode, WorkerMessage } from './types.js';
 
 export interface ToolHostOptions {
   /** Where the host reports worker starts, exits and a call's captured output. @default no logging */
@@ -30,7 +30,7 @@ const WORKER_HEAP_MB = 96;
 /** How long loading may take: transpiling a 12 MB component is seconds of CPU on a busy machine. */
 const LOAD_TIMEOUT_MS = 120_000;
 
-type Settle = (answer: CallAnswer | { failed: ToolErrorCode; message: string }) => void;
+type Settle = (answer: CallAnswer | { failed: ToolCallErrorCode; message: string }) => void;
 
 /** One worker thread serving one tool. */
 class ToolWorker {
@@ -173,7 +173,7 @@ export class ToolHost {
 
   async #call(key: string, tool: ToolBundle, input: string, options: CallOptions): Promise<ToolCallResult> {
     const started = performance.now();
-    const done = (result: { ok: true; output: string } | { ok: false; code: ToolErrorCode; message: string }) => {
+    const done = (result: { ok: true; output: string } | { ok: false; code: ToolCallErrorCode; message: string }) => {
       const ms = performance.now() - started;
       return result.ok
         ? { ok: true as const, output: result.output, ms }
@@ -197,7 +197,7 @@ export class ToolHost {
     };
     let timer: NodeJS.Timeout | undefined;
     let onAbort: (() => void) | undefined;
-    const limit = new Promise<{ failed: ToolErrorCode; message: string }>((resolve) => {
+    const limit = new Promise<{ failed: ToolCallErrorCode; message: string }>((resolve) => {
       const timeoutMs = tool.policy.resources.timeoutMs;
       timer = setTimeout(() => {
         resolve({ failed: 'timeout', message: `no answer within ${String(timeoutMs)} ms (resources.timeoutMs)` });
@@ -240,9 +240,9 @@ export class ToolHost {
     key: string,
     worker: ToolWorker,
     tool: ToolBundle,
-  ): Promise<{ ok: true } | { ok: false; code: ToolErrorCode; message: string }> {
+  ): Promise<{ ok: true } | { ok: false; code: ToolCallErrorCode; message: string }> {
     let timer: NodeJS.Timeout | undefined;
-    const limit = new Promise<{ failed: ToolErrorCode; message: string }>((resolve) => {
+    const limit = new Promise<{ failed: ToolCallErrorCode; message: string }>((resolve) => {
       timer = setTimeout(() => {
         resolve({ failed: 'load_failed', message: `${tool.name}: not loaded within ${String(LOAD_TIMEOUT_MS)} ms` });
       }, LOAD_TIMEOUT_MS);
@@ -280,7 +280,7 @@ export class ToolHost {
     return worker;
   }
 
-  async #retire(key: string, worker: ToolWorker, reason: ToolErrorCode): Promise<void> {
+  async #retire(key: string, worker: ToolWorker, reason: ToolCallErrorCode): Promise<void> {
     if (this.#workers.get(key) === worker) this.#workers.delete(key);
     this.#log('tool worker stopped', { tool: key, reason });
     await worker.stop();

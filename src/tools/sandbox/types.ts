@@ -17,12 +17,13 @@ export interface ToolBundle {
 }
 
 /** Why a call failed (a call's outcome, unlike `ToolError`, which is about reading or building a tool). */
-export type ToolErrorCode =
+export type ToolCallErrorCode =
   'invalid_input' | 'invalid_output' | 'tool_error' | 'trap' | 'timeout' | 'memory' | 'denied' | 'load_failed';
 
 /** The outcome of one call; `ms` is the round trip seen by the caller. */
 export type ToolCallResult =
-  { ok: true; output: string; ms: number } | { ok: false; error: { code: ToolErrorCode; message: string }; ms: number };
+  | { ok: true; output: string; ms: number }
+  | { ok: false; error: { code: ToolCallErrorCode; message: string }; ms: number };
 
 /** What the worker is told to run: the bundle plus the folder this call's storage grants map into. */
 export interface CallRequest {
@@ -48,7 +49,7 @@ export type HostMessage = CallRequest | LoadRequest;
 export interface CallAnswer {
   type: 'answer';
   id: number;
-  result: { ok: true; output: string } | { ok: false; error: { code: ToolErrorCode; message: string } };
+  result: { ok: true; output: string } | { ok: false; error: { code: ToolCallErrorCode; message: string } };
   workerMs: number;
 }
 

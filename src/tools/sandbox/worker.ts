@@ -11,7 +11,7 @@ import { grantedEnvKeys, storageGrants } from '../grants.js';
 import { buildImports, unsupportedImports, type CallContext } from './imports.js';
 import { capMemory, MemoryLimitError } from './memory-limit.js';
 import { transpiled } from './transpile-cache.js';
-import type { CallAnswer, CallRequest, HostMessage, ToolBundle, ToolErrorCode, WorkerMessage } from './types.js';
+import type { CallAnswer, CallRequest, HostMessage, ToolBundle, ToolCallErrorCode, WorkerMessage } from './types.js';
 import { checkJson } from './validate.js';
 import { wasm, type WasmInstance, type WasmMemory } from './wasm-api.js';
 
@@ -34,7 +34,7 @@ type Outcome = CallAnswer['result'];
 
 class CallFailure extends Error {
   constructor(
-    readonly code: ToolErrorCode,
+    readonly code: ToolCallErrorCode,
     message: string,
   ) {
     super(message);
