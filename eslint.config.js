@@ -13,6 +13,9 @@ export default defineConfig(
       '.scratch/**',
       'web/dist/**',
       'dist/**',
+      // Guest code for the WebAssembly sandbox (no Node, no project types): `conveyor tool build`
+      // compiles it and runs its tests.json, as test/tool-cli.test.ts does.
+      'examples/tools/**',
     ],
   },
   js.configs.recommended,

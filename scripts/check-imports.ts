@@ -38,7 +38,7 @@ export const LAYERS: Readonly<Record<string, Layer>> = {
   'model-server': { folders: ['core', 'agents'] },
   mcp: { folders: ['core', 'protocol', 'version'] },
   coordinator: { folders: ['core', 'protocol', 'store', 'intake', 'config', 'version', 'mcp'] },
-  factory: { folders: ['core', 'protocol', 'process', 'sandbox', 'workspace', 'agents', 'pipeline'] },
+  factory: { folders: ['core', 'protocol', 'process', 'sandbox', 'workspace', 'agents', 'pipeline', 'tools'] },
   cli: { folders: '*' },
   demo: { folders: '*' },
   web: { folders: ['protocol', 'core'] },

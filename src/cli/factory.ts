@@ -209,6 +209,11 @@ queued again without waiting for the lease to expire, no attempt counted) and th
           secrets: redactor,
           agent: agentSettings(config),
           pipelines: config.pipelines,
+          tools: {
+            cacheDir: config.tools.cacheDir,
+            registry: config.tools.registry,
+            registryToken: config.tools.registryToken,
+          },
           skills: {
             dirs: config.skills.dirs,
             budgetTokens: config.skills.budgetTokens,

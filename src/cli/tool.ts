@@ -6,15 +6,19 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { Config } from '../config/config.js';
+import { type AgentSpec, type JobSubmission, RUNTIMES } from '../core/job.js';
+import { parseTaskFile } from '../intake/task-file.js';
+import type { JobView } from '../protocol/views.js';
 import { buildTool, toolBundle } from '../tools/build-tool.js';
 import { type CachedTool, TOOL_FILES, ToolCache } from '../tools/cache.js';
-import { readToolArtifact, toolArtifact } from '../tools/oci-artifact.js';
-import { pullArtifact, pushArtifact } from '../tools/oci-registry.js';
+import { readToolArtifact } from '../tools/oci-artifact.js';
+import { pullArtifact } from '../tools/oci-registry.js';
+import { pushTool, registryRef } from '../tools/publish.js';
 import { parsePolicy } from '../tools/policy.js';
 import { ToolHost } from '../tools/sandbox/host.js';
 import { parseSpec } from '../tools/spec.js';
 import { describeFailures } from '../tools/tool-tests.js';
-import { CliError } from './client.js';
+import { CliError, clientOptions, request } from './client.js';
 import { configFrom, readInput } from './common.js';
 import { printJson, table } from './format.js';
 
@@ -67,14 +71,14 @@ function defaultRef(config: Config, tool: CachedTool): string {
       2,
     );
   }
-  return `${config.tools.registry.replace(/\/+$/, '')}/${tool.name}:${tool.version}`;
+  return registryRef(config.tools.registry, tool);
 }
 
 export function registerToolCommands(program: Command): void {
   const tool = program
     .command('tool')
     .description(
-      'Tools: a folder (spec.json, tool.js, policy.yaml, tests.json) built into a sandboxed WebAssembly component, kept in the tool cache and published to an OCI registry.',
+      'Tools: a folder (spec.json, tool.js, policy.yaml, tests.json) built into a sandboxed WebAssembly component, kept in the tool cache and published to an OCI registry; `tool request` has the fleet build one.',
     )
     .addHelpText(
       'after',
@@ -212,15 +216,8 @@ storage paths, environment variables; resources.timeoutMs and resources.memoryMb
       const { name, version } = nameAndVersion(arg);
       const cached = cacheOf(config).get(name, version);
       const target = ref ?? defaultRef(config, cached);
-      const artifact = toolArtifact({
-        wasm: readFileSync(join(cached.dir, TOOL_FILES.wasm)),
-        policyYaml: readFileSync(join(cached.dir, TOOL_FILES.policy), 'utf8'),
-        manifestJson: readFileSync(join(cached.dir, TOOL_FILES.manifest), 'utf8'),
-        exports: cached.manifest.exports,
-        imports: cached.manifest.imports,
-      });
       process.stderr.write(`pushing ${name}@${cached.version} to ${target}\n`);
-      const pushed = await pushArtifact(target, artifact, { token: config.tools.registryToken });
+      const pushed = await pushTool(cached, target, config.tools.registryToken);
       if (flags.json === true) printJson(pushed);
       else process.stdout.write(`pushed ${name}@${cached.version} as ${pushed.ref} (${pushed.digest})\n`);
     });
@@ -240,5 +237,51 @@ storage paths, environment variables; resources.timeoutMs and resources.memoryMb
         process.stdout.write(
           `pulled ${cached.name}@${cached.version} (${cached.manifest.wasmDigest}) into ${cached.dir}\n`,
         );
+    });
+
+  tool
+    .command('request')
+    .description(
+      'Submit a capability request ({name, description, inputs, outputs, constraints} as YAML or JSON) as a tool job: architect, engineer, QA and red team build the tool, the runs decide, shipping publishes it.',
+    )
+    .argument('<file>', 'the capability request, or - for standard input')
+    .option('--runtime <runtime>', `the agent runtime the roles run on (${RUNTIMES.join(', ')})`)
+    .option('--model <name>', 'the model (a [models.NAME] for builtin, or one the CLI knows)')
+    .option('--json', 'print the created job as JSON')
+    .action(async (file: string, flags: JsonFlag & { runtime?: string; model?: string }, command: Command) => {
+      const where = file === '-' ? 'standard input' : file;
+      const parsed = parseTaskFile(readInput(file), 'yaml');
+      if (parsed.kind !== 'tool') {
+        throw new CliError(
+          `${where}: not a capability request: write {name, description, inputs, outputs, constraints}`,
+          2,
+        );
+      }
+      if (flags.model !== undefined && flags.runtime === undefined) {
+        throw new CliError('--model: name the runtime it runs on as well (--runtime builtin)', 2);
+      }
+      if (flags.runtime !== undefined && !(RUNTIMES as readonly string[]).includes(flags.runtime)) {
+        throw new CliError(`--runtime: "${flags.runtime}" is not one of ${RUNTIMES.join(', ')}`, 2);
+      }
+      const agent =
+        flags.runtime === undefined
+          ? undefined
+          : {
+              runtime: flags.runtime as AgentSpec['runtime'],
+              ...(flags.model === undefined ? {} : { model: flags.model }),
+            };
+      const submission: JobSubmission = {
+        ...parsed,
+        ...(agent === undefined ? {} : { agent }),
+        source: file === '-' ? 'cli:stdin' : `file:${resolve(file)}`.slice(0, 500),
+      };
+      const { status, data } = await request<JobView>(clientOptions(configFrom(command)), 'POST', '/api/jobs', {
+        json: submission,
+      });
+      if (flags.json === true) printJson(data);
+      else {
+        process.stdout.write(`${data.id}\n`);
+        process.stderr.write(`${status === 201 ? 'submitted' : 'already submitted'}: ${data.title} (${data.stage})\n`);
+      }
     });
 }

@@ -38,6 +38,7 @@ import { type BuildResult, type JobSteps, StepFailedError, type StepFailure } fr
 import { runSetup } from './setup-step.js';
 import { runVerify } from './verify-step.js';
 import { jobEnvironment } from './agent-env.js';
+import { ensureScratchRepo, scratchRepoPath, ToolJob, type ToolStepOptions } from './tool-step.js';
 
 export interface GitStepsOptions {
   /** Mirrors and worktrees live under here. */
@@ -76,6 +77,8 @@ export interface GitStepsOptions {
    * committed or shipped. @default no search
    */
   secrets?: SecretScanner;
+  /** Where tool jobs publish (`[tools]`); a tool job fails for good on a factory without it. @default none */
+  tools?: ToolStepOptions;
 }
 
 function secretFailure(error: SecretInChangesError): StepFailure {
@@ -107,6 +110,13 @@ const NO_REPO: StepFailure = {
   retryable: false,
 };
 
+/** Why a tool job cannot run on a factory that has nowhere to publish it. */
+const NO_TOOLS: StepFailure = {
+  code: 'no_tool_cache',
+  message: 'this is a tool job, and this factory was started without a tool cache to publish it to; set [tools] cache',
+  retryable: false,
+};
+
 /** Why a job that names no agent cannot run: the default runtime runs `agent.run`, and there is none. */
 const NO_AGENT: StepFailure = {
   code: 'invalid_job',
@@ -117,7 +127,7 @@ const NO_AGENT: StepFailure = {
 
 /** The job's repository; `prepare` has made sure there is one before any later step asks. */
 function repoOf(job: JobView, options: GitStepsOptions): string {
-  const repo = job.repo ?? options.defaultRepo;
+  const repo = job.repo ?? (job.kind === 'tool' ? scratchRepoPath(options.workdir, job.id) : options.defaultRepo);
   if (repo === undefined) throw new StepFailedError(NO_REPO);
   return repo;
 }
@@ -172,9 +182,30 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
   const sessions = new WeakMap<Worktree, NonNullable<Checkpoint['agentSession']>>();
   /** The steps finished on a worktree's work: set when it resumed a checkpoint (its steps), and as steps finish. */
   const finished = new WeakMap<Worktree, string[]>();
+  /** A tool job's builds and reviews on a worktree (made on first use: a resumed run builds again). */
+  const toolJobs = new WeakMap<Worktree, ToolJob>();
+  const toolJobOf = (job: JobView, worktree: Worktree, tools: ToolStepOptions): ToolJob => {
+    let found = toolJobs.get(worktree);
+    if (found === undefined) {
+      const secretNames = options.secretEnv ?? [];
+      const secrets = Object.fromEntries(
+        secretNames.flatMap((name) => (options.env[name] === undefined ? [] : [[name, options.env[name]]])),
+      );
+      found = new ToolJob(worktree.path, join(options.workdir, 'tool-builds', job.id), tools, {
+        env: envOf(job, worktree, options),
+        secrets,
+      });
+      toolJobs.set(worktree, found);
+    }
+    return found;
+  };
   return {
     async prepare(job) {
-      if (job.repo === null && options.defaultRepo === undefined) return { failure: NO_REPO };
+      if (job.kind === 'tool') {
+        if (options.tools === undefined) return { failure: NO_TOOLS };
+        if (job.repo === null) await ensureScratchRepo(scratchRepoPath(options.workdir, job.id));
+      }
+      if (job.repo === null && job.kind !== 'tool' && options.defaultRepo === undefined) return { failure: NO_REPO };
       const create = (resumeCommit: string | undefined): Promise<Worktree> =>
         createWorktree({
           workdir: options.workdir,
@@ -211,6 +242,8 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
     },
 
     async findShipped(job, worktree) {
+      // Publishing a tool again is a no-op (the cache keeps a version built from the same source).
+      if (job.kind === 'tool') return {};
       const policy = job.ship ?? 'none';
       // A pull request needs a tracker this factory does not have; `ship` refuses it before anything leaves.
       if (policy === 'pr') return {};
@@ -246,18 +279,24 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
       const agent = job.agent ?? { runtime: 'command' as const };
       const timeoutMs = (job.constraints?.timeoutSec ?? 0) * 1000 || (options.agentTimeoutMs ?? 30 * 60_000);
       const settings = withJobLimits(options.agent ?? NO_AGENT_SETTINGS, job.constraints);
-      if (job.pipeline !== undefined) {
+      // A tool job is reviewed by its runs: the hardened pipeline unless it names another.
+      const tool =
+        job.kind === 'tool' && options.tools !== undefined ? toolJobOf(job, worktree, options.tools) : undefined;
+      const pipelineName = job.pipeline ?? (tool === undefined ? undefined : 'hardened');
+      if (pipelineName !== undefined) {
         // Loaded on first use: the tokenizer behind skills costs most of a second to load.
         const { buildPipeline } = await import('./pipeline-step.js');
-        const built = await buildPipeline({ ...job, pipeline: job.pipeline }, worktree, context, {
+        const built = await buildPipeline({ ...job, pipeline: pipelineName }, worktree, context, {
           agent,
           settings,
           env: envOf(job, worktree, options),
           timeoutMs,
           pipelines: options.pipelines ?? {},
           skills: options.skills,
+          ...(tool === undefined ? {} : { systemReview: (output) => tool.review(output) }),
         });
         await restoreGitFile(worktree);
+        if (tool !== undefined && typeof built.result?.reuse === 'string') tool.reuse = built.result.reuse;
         if (built.failure !== undefined || built.blocked !== undefined) return built;
         return withScope(job, worktree, built, options);
       }
@@ -366,6 +405,12 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
     },
 
     async ship(job, worktree, beforePush) {
+      if (job.kind === 'tool') {
+        if (options.tools === undefined) return { failure: NO_TOOLS };
+        // Published after the lease is confirmed, like a push; the cache and the registry take it once.
+        await beforePush();
+        return toolJobOf(job, worktree, options.tools).publish();
+      }
       const policy = job.ship ?? 'none';
       if (policy === 'pr') {
         return {
@@ -393,6 +438,7 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
     },
 
     async cleanup(worktree, disposition) {
+      await toolJobs.get(worktree)?.close();
       // A failed run may be retried here: its agent may then resume the session kept in its state.
       if (disposition === 'done') await removeAgentState(worktree.workdir, worktree.jobId);
       if (disposition === 'quarantined' || (disposition === 'failed' && options.keepFailed === true)) return;

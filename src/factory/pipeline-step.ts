@@ -9,7 +9,7 @@ import { ConveyorError } from '../core/errors.js';
 import type { AgentSpec, JobResult } from '../core/job.js';
 import type { PipelineDefinition } from '../core/pipelines.js';
 import { resolvePipeline } from '../pipeline/definitions.js';
-import { type PipelineOutcome, runPipeline } from '../pipeline/engine.js';
+import { type PipelineInput, type PipelineOutcome, runPipeline } from '../pipeline/engine.js';
 import type { SkillSettings } from '../pipeline/skills.js';
 import { agentStateDir, type Worktree } from '../workspace/index.js';
 import { type AgentSettings, emptyUsage, mergeUsage, runAgent } from './agent-step.js';
@@ -24,6 +24,8 @@ export interface PipelineStepOptions {
   timeoutMs: number;
   pipelines: Readonly<Record<string, PipelineDefinition>>;
   skills: SkillSettings | undefined;
+  /** A tool job's review by its runs (`ToolJob.review`); none for a change. */
+  systemReview?: PipelineInput['systemReview'];
 }
 
 /** A pipeline problem (unknown name, broken file) fails the run: retrying cannot fix it. */
@@ -62,6 +64,7 @@ export async function buildPipeline(
       worktree: worktree.path,
       instructions: skills.instructions,
       canDecompose: true,
+      ...(options.systemReview === undefined ? {} : { systemReview: options.systemReview }),
       hooks: { stage: context.stage, checkpoint: context.checkpoint, emit: context.emit },
       runRole: async (request) => {
         const ran = await runAgent(

@@ -6,7 +6,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildComponent } from './build.js';
+import { buildComponent, type BuiltComponent } from './build.js';
 import { type CachedTool, sha256, sourceDigest, type ToolCache, type ToolManifest } from './cache.js';
 import { grantedEnvKeys } from './grants.js';
 import { parsePolicy, type ToolPolicy } from './policy.js';
@@ -51,6 +51,22 @@ export function toolBundle(
   };
 }
 
+/** The manifest of `source` built into `built` as `version`. */
+export function toolManifest(source: ToolSource, version: string, built: BuiltComponent): ToolManifest {
+  return {
+    name: source.spec.name,
+    version,
+    description: source.spec.description,
+    inputSchema: source.spec.inputs ?? null,
+    outputSchema: source.spec.outputs ?? null,
+    sourceDigest: sourceDigest(source),
+    wasmDigest: sha256(built.wasm),
+    builtWith: built.builtWith,
+    imports: built.imports,
+    exports: built.exports,
+  };
+}
+
 export interface BuildToolOptions {
   cache: ToolCache;
   host: ToolHost;
@@ -82,18 +98,7 @@ export async function buildTool(dir: string, options: BuildToolOptions): Promise
       source.tests,
     );
     if (tests.some((t) => !t.passed)) return { kind: 'tests_failed', name, version, tests, buildMs };
-    const manifest: ToolManifest = {
-      name,
-      version,
-      description: source.spec.description,
-      inputSchema: source.spec.inputs ?? null,
-      outputSchema: source.spec.outputs ?? null,
-      sourceDigest: sourceDigest(source),
-      wasmDigest: sha256(built.wasm),
-      builtWith: built.builtWith,
-      imports: built.imports,
-      exports: built.exports,
-    };
+    const manifest = toolManifest(source, version, built);
     return { kind: 'built', tool: options.cache.add(source, manifest, built.wasm), tests, buildMs };
   } finally {
     rmSync(scratch, { recursive: true, force: true });

@@ -30,21 +30,30 @@ function fieldOf(label: string, instanceLocation: string): string {
   return out;
 }
 
-/** The error that says most: the deepest location, and not a summary ("properties", "allOf", …). */
-function mostSpecific(errors: readonly OutputUnit[]): OutputUnit | undefined {
-  const summaries = new Set([
-    'properties',
-    'items',
-    'prefixItems',
-    'allOf',
-    'anyOf',
-    'oneOf',
-    '$ref',
-    'additionalProperties',
-  ]);
+/** Keywords whose errors only say that one of their parts failed (the parts say what). */
+const SUMMARIES = new Set([
+  'properties',
+  'items',
+  'prefixItems',
+  'allOf',
+  'anyOf',
+  'oneOf',
+  '$ref',
+  'additionalProperties',
+]);
+
+/** The errors that say most, deepest first: each part that failed, not the summaries above them. */
+function specific(errors: readonly OutputUnit[]): OutputUnit[] {
   const depth = (unit: OutputUnit): number => unit.instanceLocation.split('/').length;
   const sorted = [...errors].sort((a, b) => depth(b) - depth(a));
-  return sorted.find((unit) => !summaries.has(unit.keyword)) ?? sorted[0];
+  const parts = sorted.filter((unit) => !SUMMARIES.has(unit.keyword));
+  return parts.length > 0 ? parts : sorted.slice(0, 1);
+}
+
+/** One error for people: a property the schema forbids (`false` schema) says so plainly. */
+function describe(label: string, unit: OutputUnit): string {
+  const problem = unit.keyword === 'false' ? 'not allowed (the schema has no such property)' : unit.error;
+  return `${fieldOf(label, unit.instanceLocation)}: ${problem}`;
 }
 
 /** Parses `text` as JSON and checks it against `schema` (when given); `label` is `input` or `output`. */
@@ -58,7 +67,13 @@ export function checkJson(label: string, text: string, schema: unknown): Check {
   if (schema === undefined) return { ok: true };
   const result = validatorFor(schema).validate(value);
   if (result.valid) return { ok: true };
-  const unit = mostSpecific(result.errors);
-  if (!unit) return { ok: false, message: `${label}: does not match its schema` };
-  return { ok: false, message: `${fieldOf(label, unit.instanceLocation)}: ${unit.error}` };
+  const units = specific(result.errors);
+  if (units.length === 0) return { ok: false, message: `${label}: does not match its schema` };
+  return {
+    ok: false,
+    message: units
+      .slice(0, 3)
+      .map((unit) => describe(label, unit))
+      .join('; '),
+  };
 }
