@@ -33,7 +33,7 @@ export const LAYERS: Readonly<Record<string, Layer>> = {
   workspace: { folders: ['core', 'process', 'config'] },
   agents: { folders: ['core', 'protocol', 'process', 'sandbox'] },
   skills: { folders: ['core'] },
-  tools: { folders: ['core'] },
+  tools: { folders: ['core', 'process'] },
   pipeline: { folders: ['core', 'skills', 'agents'] },
   'model-server': { folders: ['core', 'agents'] },
   mcp: { folders: ['core', 'protocol', 'version'] },

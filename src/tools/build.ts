@@ -2,16 +2,20 @@
  * `tool.js` → a WebAssembly component with `componentize-js`, against the tool world of `wit.ts`, with
  * every WASI feature the policy does not need switched off (a tool granted nothing imports nothing).
  */
-import { componentize, version as componentizeVersion } from '@bytecodealliance/componentize-js';
+import { version as componentizeVersion } from '@bytecodealliance/componentize-js';
 import { componentWit } from '@bytecodealliance/jco';
 import { transform } from 'esbuild';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ToolError } from './errors.js';
 import { grantedEnvKeys, grantsNetwork } from './grants.js';
 import type { ToolPolicy } from './policy.js';
 import { TOOL_WORLD_NAME, toolWorld } from './wit.js';
+import type { BuildRequest } from './build-worker.js';
+import { moduleBeside } from './worker-thread.js';
+import { runProcess } from '../process/run.js';
+import { fileURLToPath } from 'node:url';
 
 /** A built tool: the component and what the OCI config says of it. */
 export interface BuiltComponent {
@@ -24,19 +28,7 @@ export interface BuiltComponent {
   exports: string[];
 }
 
-type Feature = 'stdio' | 'random' | 'clocks' | 'http' | 'fetch-event';
-
-/**
- * `componentize` with the WIT as text: the package's typings omit `witWorld`, which its code reads
- * (`witPath` fails here: the splicer cannot read files outside its own preopens).
- */
-// eslint-disable-next-line @typescript-eslint/no-deprecated -- the options form; the typings pick the old overload for a cast
-const componentizeWithWit = componentize as unknown as (options: {
-  sourcePath: string;
-  witWorld: string;
-  worldName: string;
-  disableFeatures: Feature[];
-}) => Promise<{ component: Uint8Array }>;
+export type Feature = 'stdio' | 'random' | 'clocks' | 'http' | 'fetch-event';
 
 /**
  * The engine features a policy needs. `fetch-event` (serving HTTP) never; `http` (the guest's `fetch`)
@@ -52,9 +44,36 @@ export function disabledFeatures(policy: ToolPolicy): Feature[] {
 /** How long a compiler message may be in an error: enough for the first problems, never a wall of text. */
 const MAX_MESSAGE_CHARS = 4000;
 
+/** The longest a build may take before it is stopped. */
+const BUILD_TIMEOUT_MS = 10 * 60_000;
+
+/** Runs componentize in a child process (`build-worker.ts`): the caller's event loop keeps running. */
+async function componentizeApart(dir: string, request: Omit<BuildRequest, 'outPath'>): Promise<Uint8Array> {
+  const outPath = join(dir, 'tool.wasm');
+  const requestPath = join(dir, 'request.json');
+  await writeFile(requestPath, JSON.stringify({ ...request, outPath }));
+  const script = moduleBeside(import.meta.url, 'build-worker');
+  // From the sources (tests, `npm run`), the child loads tsx first, resolved from here.
+  const loader = script.pathname.endsWith('.ts') ? ['--import', import.meta.resolve('tsx/esm')] : [];
+  const result = await runProcess({
+    file: process.execPath,
+    args: [...loader, fileURLToPath(script), requestPath],
+    cwd: dir,
+    env: {},
+    timeoutMs: BUILD_TIMEOUT_MS,
+  });
+  if (result.exitCode !== 0) {
+    const why = result.timedOut
+      ? `took longer than ${String(BUILD_TIMEOUT_MS / 60_000)} min`
+      : result.stderrTail.trim();
+    throw new Error(why || result.error || `the build exited with ${String(result.exitCode ?? result.signal)}`);
+  }
+  return new Uint8Array(await readFile(outPath));
+}
+
 /**
- * Builds `source` (the text of `tool.js`) into a component for `policy`. CPU-heavy (5-40 s) and it blocks
- * the event loop while the engine is initialised (componentize-js runs wizer synchronously).
+ * Builds `source` (the text of `tool.js`) into a component for `policy`. CPU-heavy (5-40 s), in a child
+ * process: the caller's event loop (a factory's heartbeats and lease renewals) keeps running.
  * @throws ToolError `build_failed` with the compiler's message (a syntax error names line and column).
  */
 export async function buildComponent(source: string, policy: ToolPolicy): Promise<BuiltComponent> {
@@ -65,13 +84,12 @@ export async function buildComponent(source: string, policy: ToolPolicy): Promis
     await writeFile(sourcePath, source);
     let wasm: Uint8Array;
     try {
-      const output = await componentizeWithWit({
+      wasm = await componentizeApart(dir, {
         sourcePath,
         witWorld: toolWorld({ environment: grantedEnvKeys(policy).length > 0 }),
         worldName: TOOL_WORLD_NAME,
         disableFeatures: disabledFeatures(policy),
       });
-      wasm = output.component;
     } catch (error) {
       throw new ToolError('build_failed', `tool.js: ${compilerMessage(error)}`, { cause: error });
     }

@@ -7,8 +7,9 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { storageGrants } from '../grants.js';
+import { moduleBeside, startWorker } from '../worker-thread.js';
 import type { CallAnswer, HostMessage, ToolBundle, ToolCallResult, ToolCallErrorCode, WorkerMessage } from './types.js';
 
 export interface ToolHostOptions {
@@ -27,6 +28,7 @@ export interface CallOptions {
 const OUTPUT_TAIL_BYTES = 16 * 1024;
 /** The worker's own JavaScript heap (the bindings and preview2-shim); the guest's memory is separate. */
 const WORKER_HEAP_MB = 96;
+const WORKER_LIMITS = { maxOldGenerationSizeMb: WORKER_HEAP_MB, maxYoungGenerationSizeMb: 16, stackSizeMb: 4 };
 /** How long loading may take: transpiling a 12 MB component is seconds of CPU on a busy machine. */
 const LOAD_TIMEOUT_MS = 120_000;
 
@@ -47,7 +49,7 @@ class ToolWorker {
     modules: Record<string, Record<string, WebAssembly.Module>>,
     onModules: (key: string, modules: Record<string, WebAssembly.Module>) => void,
   ) {
-    this.worker = startWorker(url, { modules });
+    this.worker = startWorker(url, { modules }, WORKER_LIMITS);
     this.worker.stdout.setEncoding('utf8').on('data', (chunk: string) => {
       this.#stdout = (this.#stdout + chunk).slice(-OUTPUT_TAIL_BYTES);
     });
@@ -99,31 +101,11 @@ class ToolWorker {
 }
 
 /**
- * The worker script: the compiled `worker.js` beside this file, or under tsx (tests, `npm run` scripts)
- * `worker.ts` with tsx registered inside the worker first.
- */
-function startWorker(url: URL, workerData: object): Worker {
-  const options = {
-    workerData,
-    stdout: true,
-    stderr: true,
-    resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB, maxYoungGenerationSizeMb: 16, stackSizeMb: 4 },
-  };
-  if (url.pathname.endsWith('.ts')) {
-    // Resolved from here, not from the process's working directory (where an eval'd worker resolves).
-    const tsx = import.meta.resolve('tsx/esm/api');
-    const boot = `import(${JSON.stringify(tsx)}).then(({ register }) => { register(); return import(${JSON.stringify(url.href)}); })`;
-    return new Worker(boot, { ...options, eval: true });
-  }
-  return new Worker(url, options);
-}
-
-/**
  * Transpiles a component into its disk cache in a worker of its own, which then exits: jco's own wasm
  * modules (hundreds of MB once compiled) never stay in a tool's worker. Quick when already cached.
  */
 async function transpileOnce(wasmPath: string): Promise<{ ok: true } | { ok: false; message: string }> {
-  const worker = startWorker(workerUrl(), { transpile: wasmPath });
+  const worker = startWorker(workerUrl(), { transpile: wasmPath }, WORKER_LIMITS);
   try {
     return await new Promise((resolve) => {
       worker.once('message', resolve);
@@ -140,8 +122,7 @@ async function transpileOnce(wasmPath: string): Promise<{ ok: true } | { ok: fal
 }
 
 function workerUrl(): URL {
-  const self = import.meta.url;
-  return new URL(self.endsWith('.ts') ? './worker.ts' : './worker.js', self);
+  return moduleBeside(import.meta.url, 'worker');
 }
 
 /** Runs tools in sandboxed worker threads. */
