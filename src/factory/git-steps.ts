@@ -5,18 +5,14 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { JobView } from '../protocol/views.js';
-import type { Checkpoint, JobResult } from '../core/job.js';
+import type { Checkpoint } from '../core/job.js';
 import {
   agentStateDir,
-  checkScope,
   commitWip,
   createWorktree,
-  diffStats,
-  type DiffStats,
   findShipped,
   locateRepo,
   pushWip,
-  refuseSecrets,
   removeAgentState,
   removeOrphanWorktrees,
   removeWorktree,
@@ -34,11 +30,12 @@ import { clarificationsSection } from '../pipeline/prompts.js';
 import type { SkillSettings } from '../pipeline/skills.js';
 import { isRetryable } from '../agents/executor.js';
 import { type AgentSettings, runAgent, withJobLimits } from './agent-step.js';
-import { type BuildResult, type JobSteps, StepFailedError, type StepFailure } from './steps.js';
+import { type JobSteps, StepFailedError, type StepFailure } from './steps.js';
 import { runSetup } from './setup-step.js';
 import { runVerify } from './verify-step.js';
 import { jobEnvironment } from './agent-env.js';
-import { ensureScratchRepo, scratchRepoPath, ToolJob, type ToolStepOptions } from './tool-step.js';
+import { NO_TOOLS, scratchRepoPath, ToolJobs, type ToolStepOptions } from './tool-step.js';
+import { secretFailure, withScope } from './scope-step.js';
 
 export interface GitStepsOptions {
   /** Mirrors and worktrees live under here. */
@@ -81,15 +78,6 @@ export interface GitStepsOptions {
   tools?: ToolStepOptions;
 }
 
-function secretFailure(error: SecretInChangesError): StepFailure {
-  return { code: error.code, message: error.message, retryable: false };
-}
-
-/** The change as the job result shows it: the files, its size, and the unified diff (cut at 64 KiB). */
-function diffOf(stats: DiffStats): JobResult {
-  return { files: stats.files, bytes: stats.bytes, patch: stats.patch, truncated: stats.patchTruncated };
-}
-
 const NO_AGENT_SETTINGS: AgentSettings = { models: {}, sandbox: 'auto', limits: {} };
 
 const OUTPUT_TAIL = 4000;
@@ -102,18 +90,18 @@ function envOf(job: JobView, worktree: Worktree, options: GitStepsOptions): Reco
   return withSetupExcludes(jobEnvironment(options.env, options.secretEnv ?? [], job.secrets), worktree);
 }
 
+/** The factory's secret variables (`factory.secretEnv`) with their values: what no tool may return. */
+function secretsOf(options: GitStepsOptions): Record<string, string> {
+  return Object.fromEntries(
+    (options.secretEnv ?? []).flatMap((name) => (options.env[name] === undefined ? [] : [[name, options.env[name]]])),
+  );
+}
+
 /** Why a job that names no repository cannot run here. */
 const NO_REPO: StepFailure = {
   code: 'no_repo',
   message:
     'this job names no repo, and this factory has no default repository (a factory never uses its own working directory); give the job repo: PATH_OR_URL, or start the factory with --repo DIR (factory.defaultRepo, CONVEYOR_DEFAULT_REPO)',
-  retryable: false,
-};
-
-/** Why a tool job cannot run on a factory that has nowhere to publish it. */
-const NO_TOOLS: StepFailure = {
-  code: 'no_tool_cache',
-  message: 'this is a tool job, and this factory was started without a tool cache to publish it to; set [tools] cache',
   retryable: false,
 };
 
@@ -132,17 +120,6 @@ function repoOf(job: JobView, options: GitStepsOptions): string {
   return repo;
 }
 
-/** The failure when a changed file holds a secret; checked before `diffStats` hashes the files. */
-async function secretsIn(worktree: Worktree, options: GitStepsOptions): Promise<StepFailure | undefined> {
-  try {
-    await refuseSecrets(worktree, options.secrets);
-    return undefined;
-  } catch (error) {
-    if (error instanceof SecretInChangesError) return secretFailure(error);
-    throw error;
-  }
-}
-
 /** The step a job without a pipeline runs, as its checkpoint's `finished` list names it. */
 const AGENT_STEP = 'agent';
 
@@ -158,52 +135,17 @@ function agentPrompt(job: JobView, resuming: boolean): string {
   );
 }
 
-/**
- * Adds the diff to a successful build, and fails it when a changed file holds a secret or the diff
- * breaks the job's scope rules.
- */
-async function withScope(
-  job: JobView,
-  worktree: Worktree,
-  built: BuildResult,
-  options: GitStepsOptions,
-): Promise<BuildResult> {
-  const leak = await secretsIn(worktree, options);
-  if (leak !== undefined) return { ...built, failure: leak };
-  const stats = await diffStats(worktree);
-  const withDiff = { ...built, result: { ...built.result, diff: diffOf(stats) } };
-  const violation = checkScope(stats, job.scope ?? {}, job.constraints ?? {});
-  if (violation === undefined) return withDiff;
-  return { ...withDiff, failure: { code: `scope_${violation.rule}`, message: violation.message, retryable: false } };
-}
-
 export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
   /** The agent session a build left, saved with the checkpoint that follows it. */
   const sessions = new WeakMap<Worktree, NonNullable<Checkpoint['agentSession']>>();
   /** The steps finished on a worktree's work: set when it resumed a checkpoint (its steps), and as steps finish. */
   const finished = new WeakMap<Worktree, string[]>();
-  /** A tool job's builds and reviews on a worktree (made on first use: a resumed run builds again). */
-  const toolJobs = new WeakMap<Worktree, ToolJob>();
-  const toolJobOf = (job: JobView, worktree: Worktree, tools: ToolStepOptions): ToolJob => {
-    let found = toolJobs.get(worktree);
-    if (found === undefined) {
-      const secretNames = options.secretEnv ?? [];
-      const secrets = Object.fromEntries(
-        secretNames.flatMap((name) => (options.env[name] === undefined ? [] : [[name, options.env[name]]])),
-      );
-      found = new ToolJob(worktree.path, join(options.workdir, 'tool-builds', job.id), tools, {
-        env: envOf(job, worktree, options),
-        secrets,
-      });
-      toolJobs.set(worktree, found);
-    }
-    return found;
-  };
+  const tools = new ToolJobs(options.workdir, options.tools, secretsOf(options));
   return {
     async prepare(job) {
       if (job.kind === 'tool') {
-        if (options.tools === undefined) return { failure: NO_TOOLS };
-        if (job.repo === null) await ensureScratchRepo(scratchRepoPath(options.workdir, job.id));
+        const unable = await tools.prepare(job);
+        if (unable !== undefined) return { failure: unable };
       }
       if (job.repo === null && job.kind !== 'tool' && options.defaultRepo === undefined) return { failure: NO_REPO };
       const create = (resumeCommit: string | undefined): Promise<Worktree> =>
@@ -280,8 +222,7 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
       const timeoutMs = (job.constraints?.timeoutSec ?? 0) * 1000 || (options.agentTimeoutMs ?? 30 * 60_000);
       const settings = withJobLimits(options.agent ?? NO_AGENT_SETTINGS, job.constraints);
       // A tool job is reviewed by its runs: the hardened pipeline unless it names another.
-      const tool =
-        job.kind === 'tool' && options.tools !== undefined ? toolJobOf(job, worktree, options.tools) : undefined;
+      const tool = job.kind === 'tool' ? tools.of(job, worktree, () => envOf(job, worktree, options)) : undefined;
       const pipelineName = job.pipeline ?? (tool === undefined ? undefined : 'hardened');
       if (pipelineName !== undefined) {
         // Loaded on first use: the tokenizer behind skills costs most of a second to load.
@@ -298,7 +239,7 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
         await restoreGitFile(worktree);
         if (tool !== undefined && typeof built.result?.reuse === 'string') tool.reuse = built.result.reuse;
         if (built.failure !== undefined || built.blocked !== undefined) return built;
-        return withScope(job, worktree, built, options);
+        return withScope(job, worktree, built, options.secrets);
       }
       if (job.agent === undefined) return { summary: NO_AGENT.message, failure: NO_AGENT };
       const resumed = finished.get(worktree);
@@ -312,7 +253,7 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
           job,
           worktree,
           { summary: 'the agent step finished in an earlier run; resumed after it' },
-          options,
+          options.secrets,
         );
       }
       const { selectRunSkills } = await import('./skills-step.js');
@@ -369,7 +310,7 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
           },
         };
       }
-      const built = await withScope(job, worktree, { summary: outcome.summary, result }, options);
+      const built = await withScope(job, worktree, { summary: outcome.summary, result }, options.secrets);
       if (built.failure === undefined) finished.set(worktree, [...done, AGENT_STEP]);
       return built;
     },
@@ -406,10 +347,11 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
 
     async ship(job, worktree, beforePush) {
       if (job.kind === 'tool') {
-        if (options.tools === undefined) return { failure: NO_TOOLS };
+        const tool = tools.of(job, worktree, () => envOf(job, worktree, options));
+        if (tool === undefined) return { failure: NO_TOOLS };
         // Published after the lease is confirmed, like a push; the cache and the registry take it once.
         await beforePush();
-        return toolJobOf(job, worktree, options.tools).publish();
+        return tool.publish();
       }
       const policy = job.ship ?? 'none';
       if (policy === 'pr') {
@@ -438,7 +380,7 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
     },
 
     async cleanup(worktree, disposition) {
-      await toolJobs.get(worktree)?.close();
+      await tools.close(worktree);
       // A failed run may be retried here: its agent may then resume the session kept in its state.
       if (disposition === 'done') await removeAgentState(worktree.workdir, worktree.jobId);
       if (disposition === 'quarantined' || (disposition === 'failed' && options.keepFailed === true)) return;

@@ -69,6 +69,13 @@ export async function ensureScratchRepo(path: string): Promise<void> {
   await git(['commit', '--quiet', '--allow-empty', '-m', 'conveyor: tool job scratch repository'], { cwd: path });
 }
 
+/** Why a tool job cannot run on a factory that has nowhere to publish it. */
+export const NO_TOOLS: StepFailure = {
+  code: 'no_tool_cache',
+  message: 'this is a tool job, and this factory was started without a tool cache to publish it to; set [tools] cache',
+  retryable: false,
+};
+
 const claimed = (output: ReviewOutput): boolean => output.value.passed;
 
 /** The system's verdict: the tickets the runs filed, and a note when that is not what the reviewer claimed. */
@@ -234,5 +241,41 @@ export class ToolJob {
 
   close(): Promise<void> {
     return this.#host.close();
+  }
+}
+
+/** A factory's tool jobs: one `ToolJob` per worktree, made on first use (a resumed run builds again). */
+export class ToolJobs {
+  readonly #jobs = new WeakMap<object, ToolJob>();
+
+  constructor(
+    private readonly workdir: string,
+    private readonly options: ToolStepOptions | undefined,
+    private readonly secrets: Readonly<Record<string, string>>,
+  ) {}
+
+  /** Before the worktree: why the job cannot run here, or its scratch repository made when it names none. */
+  async prepare(job: { id: string; repo: string | null }): Promise<StepFailure | undefined> {
+    if (this.options === undefined) return NO_TOOLS;
+    if (job.repo === null) await ensureScratchRepo(scratchRepoPath(this.workdir, job.id));
+    return undefined;
+  }
+
+  /** The job's run on `worktree`; undefined on a factory without a tool cache. */
+  of(job: { id: string }, worktree: { path: string }, env: () => Record<string, string>): ToolJob | undefined {
+    if (this.options === undefined) return undefined;
+    let found = this.#jobs.get(worktree);
+    if (found === undefined) {
+      found = new ToolJob(worktree.path, join(this.workdir, 'tool-builds', job.id), this.options, {
+        env: env(),
+        secrets: this.secrets,
+      });
+      this.#jobs.set(worktree, found);
+    }
+    return found;
+  }
+
+  async close(worktree: object): Promise<void> {
+    await this.#jobs.get(worktree)?.close();
   }
 }
