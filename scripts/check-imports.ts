@@ -36,7 +36,7 @@ export const LAYERS: Readonly<Record<string, Layer>> = {
   tools: { folders: ['core', 'process'] },
   pipeline: { folders: ['core', 'skills', 'agents'] },
   'model-server': { folders: ['core', 'agents'] },
-  mcp: { folders: ['core', 'protocol', 'version'] },
+  mcp: { folders: ['core', 'protocol', 'version', 'intake', 'tools'] },
   coordinator: { folders: ['core', 'protocol', 'store', 'intake', 'config', 'version', 'mcp'] },
   factory: { folders: ['core', 'protocol', 'process', 'sandbox', 'workspace', 'agents', 'pipeline', 'tools'] },
   cli: { folders: '*' },

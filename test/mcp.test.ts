@@ -16,7 +16,9 @@ import { startTestCoordinator, type TestCoordinator } from './helpers/coordinato
 import { BIN } from './helpers/factory-process.js';
 import { freePort } from './helpers/free-port.js';
 
-const TOOLS = ['answer_job', 'cancel_job', 'get_job', 'list_jobs', 'submit_job'];
+const TOOLS = ['answer_job', 'cancel_job', 'get_job', 'list_jobs', 'request_capability', 'submit_job'];
+/** `conveyor mcp` also serves the tool cache of its machine (here an empty one). */
+const CACHE_TOOLS = ['list_tools', 'promote_tool'];
 /** A syntactically valid job id that names no job. */
 const NO_JOB = '01ARZ3NDEKTSV4RRFFQ69G5FAV';
 
@@ -53,6 +55,7 @@ async function connect(
       env: cleanEnv({
         CONVEYOR_URL: url,
         CONVEYOR_TOKEN: token,
+        CONVEYOR_TOOLS_CACHE: join(cwd, 'tools'),
         ...(product === undefined ? {} : { CONVEYOR_PRODUCT: product }),
       }),
       stderr: 'pipe',
@@ -132,7 +135,7 @@ describe.each<Transport>(['stdio', 'http'])('the Conveyor MCP server over %s', (
 
   it('lists the Conveyor tools with JSON Schemas from the protocol, and the job resource template', async () => {
     const { tools } = await client.listTools();
-    expect(tools.map((t) => t.name).sort()).toEqual(TOOLS);
+    expect(tools.map((t) => t.name).sort()).toEqual(transport === 'stdio' ? [...TOOLS, ...CACHE_TOOLS].sort() : TOOLS);
     const submit = tools.find((t) => t.name === 'submit_job');
     expect(submit?.inputSchema).toMatchObject({
       type: 'object',
@@ -239,8 +242,8 @@ describe.each<Transport>(['stdio', 'http'])('the Conveyor MCP server over %s', (
     );
     // Checks only the API makes come back in the API's words.
     expect(await toolError(client, 'get_job', { id: NO_JOB })).toMatch(/\(HTTP 404 not_found\)$/);
-    await expect(client.callTool({ name: 'promote_tool', arguments: {} })).rejects.toThrow(
-      /unknown tool "promote_tool"/,
+    await expect(client.callTool({ name: 'no_such_tool', arguments: {} })).rejects.toThrow(
+      /unknown tool "no_such_tool"/,
     );
     await expect(client.readResource({ uri: `conveyor://jobs/${NO_JOB}` })).rejects.toThrow(/HTTP 404 not_found/);
     // Still serving.

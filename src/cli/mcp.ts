@@ -11,7 +11,9 @@ coordinator at CONVEYOR_URL as CONVEYOR_TOKEN (or the token in CONVEYOR_TOKEN_FI
 token's role and product decide what the tools may do, exactly as for the REST API (CONVEYOR_PRODUCT
 or --product picks a product for an unbound token).
 
-Tools: submit_job, get_job, list_jobs, cancel_job, answer_job.
+Tools: submit_job, get_job, list_jobs, cancel_job, answer_job, request_capability (a tool job),
+list_tools and promote_tool (the tool cache of this machine: [tools] cache, CONVEYOR_TOOLS_CACHE), and
+every promoted tool as a tool of its own, run here in the tool sandbox.
 Resource: conveyor://jobs/{id} (a job's stage, result and error).
 
 Add it to Claude Code (from any directory; a submit token in a file):
@@ -36,7 +38,8 @@ export function registerMcpCommand(program: Command): void {
     .option('--agent', 'serve a job’s agent its allowed commands (CONVEYOR_TOKEN: the job’s agent credential)')
     .addHelpText('after', HELP)
     .action(async (flags: { agent?: boolean }, command: Command) => {
-      const options = clientOptions(configFrom(command));
+      const config = configFrom(command);
+      const options = clientOptions(config);
       if (options.token === undefined) {
         throw new CliError(
           'mcp: no token; set CONVEYOR_TOKEN or CONVEYOR_TOKEN_FILE in the MCP client’s env for this server (a submit token)',
@@ -50,7 +53,20 @@ export function registerMcpCommand(program: Command): void {
       // Loaded here, not at the top: the SDK is for this command only.
       const { serveStdio } = await import('../mcp/stdio.js');
       if (flags.agent !== true) {
-        await serveStdio(api);
+        // The tool cache of this machine ([tools] cache): its promoted tools run here, in the sandbox.
+        const { ToolCache } = await import('../tools/cache.js');
+        const { ToolHost } = await import('../tools/sandbox/host.js');
+        const { CONVEYOR_TOOLS } = await import('../mcp/tools.js');
+        const host = new ToolHost();
+        try {
+          await serveStdio(api, undefined, {
+            tools: CONVEYOR_TOOLS,
+            forAgent: false,
+            cache: { cache: new ToolCache(config.tools.cacheDir), host, env: config.processEnv },
+          });
+        } finally {
+          await host.close();
+        }
         return;
       }
       // The credential says which job and commands it is for; one that does not work fails here, at once.

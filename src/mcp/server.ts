@@ -18,6 +18,7 @@ import { VERSION } from '../version.js';
 import type { ConveyorApi } from './api.js';
 import { registerJobResource } from './resources.js';
 import { type AnyTool, CONVEYOR_TOOLS } from './tools.js';
+import { cacheTools, callPromoted, PROMOTE_TOOL, promotedListings, type ToolCacheAccess } from './cache-tools.js';
 
 const INSTRUCTIONS = `Conveyor runs coding agents on a fleet of worker machines and ships verified changes.
 Use submit_job to hand it a task (a Markdown body plus task-file fields such as repo, verify and ship),
@@ -60,6 +61,8 @@ use only the ones offered, and only when the task needs them. Every call acts on
 export interface ServerOffer {
   tools: readonly AnyTool[];
   forAgent: boolean;
+  /** The tool cache to serve (`list_tools`, `promote_tool`, each promoted tool); none: not offered. */
+  cache?: ToolCacheAccess;
 }
 
 function toolError(message: string): CallToolResult {
@@ -89,18 +92,29 @@ export function createConveyorMcpServer(
   if (!offer.forAgent) registerJobResource(server, api);
   // The tools are served by hand rather than with registerTool: the SDK would validate arguments with
   // its own messages, and Conveyor's tool errors must read as the API's (`invalid arguments: id: …`).
-  const tools = new Map(offer.tools.map((tool) => [tool.name, tool]));
-  server.server.registerCapabilities({ tools: {} });
-  server.server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: toolList(offer.tools) }));
+  const { cache } = offer;
+  const own = cache === undefined ? offer.tools : [...offer.tools, ...cacheTools(cache)];
+  const tools = new Map(own.map((tool) => [tool.name, tool]));
+  const names = new Set(tools.keys());
+  // The promoted tools change as tools are promoted: the list is read again on each request.
+  server.server.registerCapabilities({ tools: cache === undefined ? {} : { listChanged: true } });
+  server.server.setRequestHandler(ListToolsRequestSchema, () => ({
+    tools: [...toolList(own), ...(cache === undefined ? [] : promotedListings(cache, names))],
+  }));
   server.server.setRequestHandler(CallToolRequestSchema, async (request) => {
-    const tool = tools.get(request.params.name);
-    if (tool === undefined) {
-      throw new McpError(
-        ErrorCode.InvalidParams,
-        `unknown tool "${request.params.name}"; Conveyor's tools are ${[...tools.keys()].join(', ')}`,
-      );
+    const { name, arguments: args } = request.params;
+    const tool = tools.get(name);
+    if (tool !== undefined) {
+      const result = await callTool(tool, args, api);
+      if (name === PROMOTE_TOOL && result.isError !== true) await server.server.sendToolListChanged();
+      return result;
     }
-    return callTool(tool, request.params.arguments, api);
+    const promoted = cache === undefined ? undefined : await callPromoted(cache, name, args);
+    if (promoted !== undefined) return promoted;
+    throw new McpError(
+      ErrorCode.InvalidParams,
+      `unknown tool "${name}"; Conveyor's tools are ${[...names].join(', ')}`,
+    );
   });
   return server;
 }

@@ -2,11 +2,11 @@
  * Conveyor's own MCP tools. Each is one declaration: its name, its input schema (built from the Zod
  * schemas of `protocol/`, so the JSON Schema a client sees is the API's contract), the schema of what
  * it answers (a `protocol/` view) and the REST call it makes.
- *
- * `request_capability`, `list_tools` and `promote_tool` wait for the tool factory (issue 14): there is
- * no API behind them yet, so they are not offered.
+ * `list_tools`, `promote_tool` and the promoted tools themselves act on a tool cache (`cache-tools.ts`).
  */
 import { z } from 'zod';
+import { CapabilityRequestSchema } from '../core/capability.js';
+import { AgentSpecSchema } from '../core/job.js';
 import { JOB_ID, JobParams, STAGE } from '../protocol/common.js';
 import { CancelBody, JobPage, ListQuery, SubmitBody, UnblockBody } from '../protocol/jobs.js';
 import { JobDetailView, JobView } from '../protocol/views.js';
@@ -81,6 +81,12 @@ const AnswerJobInput = GetJobInput.extend({
   answer: UnblockBody.shape.answer.describe('The answer to the question the blocked job asks.'),
 });
 
+const RequestCapabilityInput = CapabilityRequestSchema.extend({
+  agent: AgentSpecSchema.optional().describe(
+    'The agent the roles run on, e.g. {"runtime": "claude-code"}; default: the factory’s default runtime.',
+  ),
+});
+
 export const CONVEYOR_TOOLS: readonly AnyTool[] = [
   defineTool({
     name: 'submit_job',
@@ -148,6 +154,25 @@ export const CONVEYOR_TOOLS: readonly AnyTool[] = [
     hints: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
     async call({ id, answer }, api) {
       return expectSuccess(await api('POST', jobPath(id, '/unblock'), { answer }));
+    },
+  }),
+  defineTool({
+    name: 'request_capability',
+    title: 'Request a tool',
+    description:
+      'File a capability request as a tool job: architect, engineer, QA and red team build a sandboxed WebAssembly tool (name, description, inputs and outputs as JSON Schemas, constraints on network, storage and secrets); tests and attacks run against it decide, and shipping publishes it to the tool cache. Answers the job; follow it with get_job.',
+    input: RequestCapabilityInput,
+    output: JobView,
+    hints: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
+    async call({ agent, ...request }, api) {
+      // Loaded on use: the task parser (and YAML) would slow `conveyor mcp`'s start for one rare tool.
+      const { fromCapabilityRequest } = await import('../intake/task-file.js');
+      const submission = {
+        ...fromCapabilityRequest(request),
+        ...(agent === undefined ? {} : { agent }),
+        source: 'mcp',
+      };
+      return expectSuccess(await api('POST', '/api/jobs', submission));
     },
   }),
 ];

@@ -7,49 +7,16 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildComponent, type BuiltComponent } from './build.js';
+import { toolBundle } from './bundle.js';
 import { type CachedTool, sha256, sourceDigest, type ToolCache, type ToolManifest } from './cache.js';
-import { grantedEnvKeys } from './grants.js';
-import { parsePolicy, type ToolPolicy } from './policy.js';
+import { parsePolicy } from './policy.js';
 import type { ToolHost } from './sandbox/host.js';
-import type { ToolBundle } from './sandbox/types.js';
 import { readToolSource, type ToolSource } from './spec.js';
 import { runToolTests, type ToolTestResult } from './tool-tests.js';
 
 export type BuildToolOutcome =
   | { kind: 'built'; tool: CachedTool; tests: ToolTestResult[]; buildMs: number }
   | { kind: 'tests_failed'; name: string; version: string; tests: ToolTestResult[]; buildMs: number };
-
-/** The values of the variables the policy grants, from `env` (never more). */
-export function grantedEnv(
-  policy: ToolPolicy,
-  env: Readonly<Record<string, string | undefined>>,
-): Record<string, string> {
-  const granted: Record<string, string> = {};
-  for (const key of grantedEnvKeys(policy)) {
-    const value = env[key];
-    if (value !== undefined) granted[key] = value;
-  }
-  return granted;
-}
-
-/** The sandbox's view of a tool: its wasm, policy, schemas and granted env. */
-export function toolBundle(
-  source: Pick<ToolSource, 'spec'>,
-  version: string,
-  wasmPath: string,
-  policy: ToolPolicy,
-  env: Readonly<Record<string, string | undefined>>,
-): ToolBundle {
-  return {
-    name: source.spec.name,
-    version,
-    wasmPath,
-    policy,
-    ...(source.spec.inputs === undefined || source.spec.inputs === null ? {} : { inputSchema: source.spec.inputs }),
-    ...(source.spec.outputs === undefined || source.spec.outputs === null ? {} : { outputSchema: source.spec.outputs }),
-    env: grantedEnv(policy, env),
-  };
-}
 
 /** The manifest of `source` built into `built` as `version`. */
 export function toolManifest(source: ToolSource, version: string, built: BuiltComponent): ToolManifest {
