@@ -2,21 +2,18 @@
  * `conveyor tool build | list | run | promote | push | pull`: tools built into WebAssembly components,
  * kept in the tool cache (`[tools] cache`) and published to an OCI registry (`[tools] registry`).
  */
-import { readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { Config } from '../config/config.js';
 import { type AgentSpec, type JobSubmission, RUNTIMES } from '../core/job.js';
 import { parseTaskFile } from '../intake/task-file.js';
 import type { JobView } from '../protocol/views.js';
-import { buildTool, toolBundle } from '../tools/build-tool.js';
-import { type CachedTool, TOOL_FILES, ToolCache } from '../tools/cache.js';
+import { buildTool, cachedToolBundle } from '../tools/build-tool.js';
+import { type CachedTool, ToolCache } from '../tools/cache.js';
 import { readToolArtifact } from '../tools/oci-artifact.js';
 import { pullArtifact } from '../tools/oci-registry.js';
 import { pushTool, registryRef } from '../tools/publish.js';
-import { parsePolicy } from '../tools/policy.js';
 import { ToolHost } from '../tools/sandbox/host.js';
-import { parseSpec } from '../tools/spec.js';
 import { describeFailures } from '../tools/tool-tests.js';
 import { CliError, clientOptions, request } from './client.js';
 import { configFrom, readInput } from './common.js';
@@ -179,10 +176,7 @@ storage paths, environment variables; resources.timeoutMs and resources.memoryMb
           2,
         );
       }
-      const dir = cached.dir;
-      const spec = parseSpec(readFileSync(join(dir, TOOL_FILES.spec), 'utf8'), join(dir, TOOL_FILES.spec));
-      const policy = parsePolicy(readFileSync(join(dir, TOOL_FILES.policy), 'utf8'), join(dir, TOOL_FILES.policy));
-      const bundle = toolBundle({ spec }, cached.version, join(dir, TOOL_FILES.wasm), policy, config.processEnv);
+      const bundle = cachedToolBundle(cached, config.processEnv);
       const result = await withHost((host) => host.call(bundle, input));
       if (flags.json === true) {
         printJson(result.ok ? { ok: true, output: JSON.parse(result.output) as unknown, ms: result.ms } : result);

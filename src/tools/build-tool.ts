@@ -3,16 +3,16 @@
  * `tests.json` in the sandbox, and only when every case passes add the version to the cache. The one
  * path `conveyor tool build` and the factory's tool jobs take.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildComponent, type BuiltComponent } from './build.js';
-import { type CachedTool, sha256, sourceDigest, type ToolCache, type ToolManifest } from './cache.js';
+import { type CachedTool, sha256, sourceDigest, TOOL_FILES, type ToolCache, type ToolManifest } from './cache.js';
 import { grantedEnvKeys } from './grants.js';
 import { parsePolicy, type ToolPolicy } from './policy.js';
 import type { ToolHost } from './sandbox/host.js';
 import type { ToolBundle } from './sandbox/types.js';
-import { readToolSource, type ToolSource } from './spec.js';
+import { parseSpec, readToolSource, type ToolSource } from './spec.js';
 import { runToolTests, type ToolTestResult } from './tool-tests.js';
 
 export type BuildToolOutcome =
@@ -49,6 +49,23 @@ export function toolBundle(
     ...(source.spec.outputs === undefined || source.spec.outputs === null ? {} : { outputSchema: source.spec.outputs }),
     env: grantedEnv(policy, env),
   };
+}
+
+/** The sandbox's view of a cached tool: its spec and policy as the cache folder holds them. */
+export function cachedToolBundle(tool: CachedTool, env: Readonly<Record<string, string | undefined>>): ToolBundle {
+  const file = (name: string): { text: string; path: string } => {
+    const path = join(tool.dir, name);
+    return { text: readFileSync(path, 'utf8'), path };
+  };
+  const spec = file(TOOL_FILES.spec);
+  const policy = file(TOOL_FILES.policy);
+  return toolBundle(
+    { spec: parseSpec(spec.text, spec.path) },
+    tool.version,
+    join(tool.dir, TOOL_FILES.wasm),
+    parsePolicy(policy.text, policy.path),
+    env,
+  );
 }
 
 /** The manifest of `source` built into `built` as `version`. */
