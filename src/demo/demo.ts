@@ -199,8 +199,11 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       const response = await fetch(`${server.url}/api/jobs/${id}`, { headers: { authorization: `Bearer ${admin}` } });
       views.push((await response.json()) as JobView);
     }
-    const toolCall = await callPublished(views, ids, toolCache, options.env, say);
-    const tests = await runProcess({ command: SAMPLE_TEST_COMMAND, shell: true, cwd: sampleRepo, env: options.env });
+    // Loading the tool takes seconds (transpile, compile): the sample's tests run meanwhile.
+    const [toolCall, tests] = await Promise.all([
+      callPublished(views, ids, toolCache, options.env, say),
+      runProcess({ command: SAMPLE_TEST_COMMAND, shell: true, cwd: sampleRepo, env: options.env }),
+    ]);
     const summary: DemoSummary = {
       url: server.url,
       loginLink,
