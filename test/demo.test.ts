@@ -1,6 +1,6 @@
 /** `conveyor demo` end to end, non-interactive: a real coordinator, two real factory processes, real git. */
 import { execFile, execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -15,9 +15,10 @@ describe('conveyor demo', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('ships every sample job on replays, and leaves the sample repository green', async () => {
+  it('ships every sample job on replays, builds, publishes and calls the tool, and leaves the sample repository green', async () => {
+    // The tool job's build takes 10-40 s of CPU on top of the other jobs.
     const { stdout, stderr } = await run(process.execPath, [BIN, 'demo', '--json', '--dir', dir], {
-      timeout: 240_000,
+      timeout: 420_000,
       maxBuffer: 10 * 1024 * 1024,
     });
     const summary = JSON.parse(stdout) as {
@@ -26,13 +27,32 @@ describe('conveyor demo', () => {
       allShipped: boolean;
       sampleTests: string;
       sampleTestOutput: string;
-      jobs: { id: string; name: string; commit: string; inputTokens: number }[];
+      toolCache: string;
+      toolCall: unknown;
+      jobs: {
+        id: string;
+        name: string;
+        kind: string;
+        commit: string | null;
+        tool: { name: string; version: string; wasmDigest: string } | null;
+        inputTokens: number;
+      }[];
     };
-    expect(summary.jobs.map((job) => job.name).sort()).toEqual(['add-median', 'document-helpers', 'fix-average']);
+    expect(summary.jobs.map((job) => job.name).sort()).toEqual([
+      'add-median',
+      'document-helpers',
+      'fix-average',
+      'slugify-tool',
+    ]);
     for (const job of summary.jobs) {
       expect(job, stderr).toMatchObject({ stage: 'shipped', verify: 'passed', replay: true, error: null });
-      expect(job.commit).toMatch(/^[0-9a-f]{40}$/);
       expect(job.inputTokens).toBeGreaterThan(0);
+    }
+    const changes = summary.jobs.filter((job) => job.kind === 'change');
+    expect(changes).toHaveLength(3);
+    for (const job of changes) {
+      expect(job.commit).toMatch(/^[0-9a-f]{40}$/);
+      expect(job.tool).toBeNull();
     }
     expect(summary.allShipped).toBe(true);
     expect(summary.sampleTests, summary.sampleTestOutput).toBe('passed');
@@ -49,6 +69,44 @@ describe('conveyor demo', () => {
     );
     expect(stderr).toMatch(/add-median\s+shipped/);
     expect(stderr).toContain('builtin (replay)');
+
+    // The tool job: built by the roles (the sandbox's runs decided QA and the red team), published into the
+    // demo's own cache, and called there once.
+    const toolJob = summary.jobs.find((job) => job.kind === 'tool');
+    expect(toolJob).toMatchObject({
+      name: 'slugify-tool',
+      pipeline: 'hardened',
+      commit: null,
+      tool: { name: 'slugify', version: '0.1.0', wasmDigest: expect.stringMatching(/^sha256:[0-9a-f]{64}$/) },
+    });
+    const digest = toolJob?.tool?.wasmDigest ?? '';
+    expect(summary.toolCache).toBe(join(dir, 'tools'));
+    const manifest = JSON.parse(readFileSync(join(dir, 'tools', 'slugify', '0.1.0', 'manifest.json'), 'utf8')) as {
+      wasmDigest: string;
+    };
+    expect(manifest.wasmDigest).toBe(digest);
+    expect(summary.toolCall).toMatchObject({
+      tool: 'slugify@0.1.0',
+      input: { text: 'Hello, World!' },
+      ok: true,
+      output: { slug: 'hello-world' },
+    });
+    // A line per role, then the publish (before the job's shipped line) and the call, in that order.
+    const toolLines = [
+      /slugify-tool\s+tool\s+slugify: architect build\n/,
+      /slugify-tool\s+tool\s+slugify: engineer wrote tool\/ \(spec\.json, tool\.js, policy\.yaml, tests\.json\)\n/,
+      /slugify-tool\s+tool\s+slugify: QA passed \(3 cases run\)\n/,
+      /slugify-tool\s+tool\s+slugify: red team passed \(1 attack run\)\n/,
+      new RegExp(`slugify-tool\\s+published\\s+slugify@0\\.1\\.0 ${digest.slice(0, 'sha256:'.length + 12)}…\n`),
+      /slugify-tool\s+shipped\n/,
+      /slugify-tool\s+called\s+slugify \{"text":"Hello, World!"\} → \{"slug":"hello-world"\} \(in the sandbox/,
+    ];
+    const at = toolLines.map((line) => stderr.search(line));
+    expect(
+      at.every((index) => index >= 0),
+      stderr,
+    ).toBe(true);
+    expect(at).toEqual([...at].sort((a, b) => a - b));
     // Each job landed once on main, as one commit carrying its trailer.
     const trailers = execFileSync('git', ['log', 'main', '--format=%(trailers:key=Conveyor-Job,valueonly)'], {
       cwd: summary.sampleRepo,
@@ -56,8 +114,8 @@ describe('conveyor demo', () => {
     })
       .split('\n')
       .filter((line) => line !== '');
-    expect(trailers.sort()).toEqual(summary.jobs.map((job) => job.id).sort());
-  }, 300_000);
+    expect(trailers.sort()).toEqual(changes.map((job) => job.id).sort());
+  }, 480_000);
 
   it('refuses an agent it cannot drive, naming the choices', async () => {
     const failed = await run(process.execPath, [BIN, 'demo', '--agent', 'gpt'], { timeout: 60_000 }).catch(

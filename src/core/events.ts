@@ -343,8 +343,10 @@ export const EVENT_CATALOGUE = {
       runtime: z.string().optional(),
       model: z.string().optional(),
       tickets: z.array(ticket).optional(),
+      /** A reviewer of a tool job: how many cases or attacks ran against the component to decide its verdict. */
+      runs: z.int().nonnegative().optional(),
     }),
-    'One role of the pipeline ran (`status`: completed, passed, failed, invalid_output, …).',
+    'One role of the pipeline ran (`status`: completed, passed, failed, invalid_output, …; `runs`: the cases or attacks a tool job’s reviewer had run).',
   ),
   'pipeline.iteration': factory(
     z.looseObject({ pipeline: z.string(), iteration: z.int(), tickets: z.array(ticket) }),

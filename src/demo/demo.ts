@@ -2,7 +2,8 @@
  * `conveyor demo`: Conveyor end to end on one machine with no network and no keys. Creates the sample
  * repository, starts a coordinator on SQLite with the dashboard, starts two real `conveyor factory`
  * processes, submits the sample jobs (the builtin agent on recorded `replay` transcripts, or a real
- * agent with `--agent`), prints a line per stage change and ends with a summary.
+ * agent with `--agent`), prints a line per stage change and ends with a summary. One of them is a tool
+ * job: a capability request built by the roles, published into the demo's own tool cache, then called.
  */
 import { mkdirSync, mkdtempSync, openSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,7 +21,16 @@ import { runProcess } from '../process/run.js';
 import { startProcess, type StartedProcess } from '../process/start.js';
 import type { Store } from '../store/store.js';
 import { createSampleRepo, linkTsx, SAMPLE_TEST_COMMAND } from './sample-repo.js';
-import { sampleJobs, type SampleJob } from './sample-jobs.js';
+import { SAMPLE_TOOL, SAMPLE_TOOL_REQUEST, sampleJobs, type SampleJob } from './sample-jobs.js';
+import {
+  callLine,
+  callTool,
+  type DemoToolCall,
+  publishedTool,
+  publishLine,
+  type PublishedTool,
+  ToolJobLines,
+} from './tool-job.js';
 
 const BIN = fileURLToPath(new URL('../../bin/conveyor.js', import.meta.url));
 const TRANSCRIPTS = fileURLToPath(new URL('./transcripts/', import.meta.url));
@@ -38,7 +48,7 @@ export interface DemoOptions {
   agent?: 'claude-code' | 'codex' | undefined;
   /** Passed to the CLI agent as its model. */
   model?: string | undefined;
-  /** Give up waiting for the jobs after this long. @default 300 000 */
+  /** Give up waiting for the jobs after this long (the tool job's build alone takes 10-40 s of CPU). @default 600 000 */
   timeoutMs?: number;
   /** Progress lines go here (stderr in the CLI); nothing is written when undefined. */
   progress?: ((line: string) => void) | undefined;
@@ -48,11 +58,16 @@ export interface DemoJobSummary {
   id: string;
   name: string;
   title: string;
+  /** `change` (ships a commit) or `tool` (publishes a tool). */
+  kind: 'change' | 'tool';
   stage: Stage;
   pipeline: string;
   agent: string;
   replay: boolean;
   commit: string | null;
+  /** What a tool job published. */
+  tool: PublishedTool | null;
+  /** A change's verify commands; a tool job's last QA and red-team reviews (their cases and attacks run in the sandbox). */
   verify: 'passed' | 'failed' | 'not run';
   inputTokens: number;
   outputTokens: number;
@@ -67,6 +82,10 @@ export interface DemoSummary {
   sampleRepo: string;
   jobs: DemoJobSummary[];
   allShipped: boolean;
+  /** The demo's tool cache (`[tools] cache` of its factories), where the tool job published. */
+  toolCache: string;
+  /** The published tool called once in the sandbox; null when the tool job did not ship. */
+  toolCall: DemoToolCall | null;
   /** The sample repository's own tests on `main` after the demo. */
   sampleTests: 'passed' | 'failed';
   sampleTestOutput: string;
@@ -123,11 +142,14 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   const sampleRepo = join(dir, 'sample-calc');
   linkTsx(dir);
   await createSampleRepo(sampleRepo);
-  const jobs = sampleJobs({ repo: sampleRepo, agent: options.agent, model: options.model });
+  const toolRequestPath = join(dir, `${SAMPLE_TOOL.name}.yaml`);
+  writeFileSync(toolRequestPath, SAMPLE_TOOL_REQUEST);
+  const toolCache = join(dir, 'tools');
+  const jobs = sampleJobs({ repo: sampleRepo, agent: options.agent, model: options.model, toolRequestPath });
   const configPath = join(dir, 'conveyor.toml');
   writeFileSync(
     configPath,
-    `# Written by conveyor demo.\n[server]\ndb = ${JSON.stringify(join(dir, '.conveyor', 'conveyor.db'))}\nport = ${String(options.port)}\n\n[agent]\n# The sample's TypeScript tests load tsx from Conveyor's own node_modules, which the sandbox hides when\n# Conveyor lives under a home directory; the replayed commands are our own, recorded ones.\nsandbox = "off"\n\n${modelsToml(jobs)}`,
+    `# Written by conveyor demo.\n[server]\ndb = ${JSON.stringify(join(dir, '.conveyor', 'conveyor.db'))}\nport = ${String(options.port)}\n\n[agent]\n# The sample's TypeScript tests load tsx from Conveyor's own node_modules, which the sandbox hides when\n# Conveyor lives under a home directory; the replayed commands are our own, recorded ones.\nsandbox = "off"\n\n[tools]\n# The tool job publishes here, not into your own cache (~/.conveyor/tools).\ncache = ${JSON.stringify(toolCache)}\n\n${modelsToml(jobs)}`,
   );
   mkdirSync(join(dir, '.conveyor'), { recursive: true });
   const config = loadConfig({ configPath, cwd: dir, env: { ...options.env, CONVEYOR_ADMIN_TOKEN: '' } });
@@ -148,10 +170,12 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     if (!options.keep) {
       say('conveyor demo: the dashboard stops when the demo ends; run `conveyor demo --keep` to keep it serving');
     }
-    // The token goes by environment, not argv (argv is visible to every user of the machine).
-    const factoryEnv = { ...options.env, CONVEYOR_TOKEN: factoryToken };
+    // The token goes by environment, not argv (argv is visible to every user of the machine). The tool
+    // cache too: a CONVEYOR_TOOLS_CACHE of the caller's would win over the config's [tools] cache.
+    const factoryEnv = { ...options.env, CONVEYOR_TOKEN: factoryToken, CONVEYOR_TOOLS_CACHE: toolCache };
     for (const index of [1, 2]) factories.push(startFactoryProcess(dir, configPath, server.url, factoryEnv, index));
     say(`conveyor demo: 2 factories started (logs in ${dir}/factory-N.log)`);
+    say(`conveyor demo: capability request ${toolRequestPath}, published into the tool cache ${toolCache}`);
 
     const ids = new Map<string, SampleJob>();
     for (const job of jobs) {
@@ -168,14 +192,18 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       say(`  ${clock(Date.now())}  ${job.name.padEnd(18)} queued     ${job.label}`);
     }
 
-    await follow(server.store, ids, options.timeoutMs ?? 300_000, say);
+    await follow(server.store, ids, options.timeoutMs ?? 600_000, say);
 
     const views: JobView[] = [];
     for (const id of ids.keys()) {
       const response = await fetch(`${server.url}/api/jobs/${id}`, { headers: { authorization: `Bearer ${admin}` } });
       views.push((await response.json()) as JobView);
     }
-    const tests = await runProcess({ command: SAMPLE_TEST_COMMAND, shell: true, cwd: sampleRepo, env: options.env });
+    // Loading the tool takes seconds (transpile, compile): the sample's tests run meanwhile.
+    const [toolCall, tests] = await Promise.all([
+      callPublished(views, ids, toolCache, options.env, say),
+      runProcess({ command: SAMPLE_TEST_COMMAND, shell: true, cwd: sampleRepo, env: options.env }),
+    ]);
     const summary: DemoSummary = {
       url: server.url,
       loginLink,
@@ -183,6 +211,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       sampleRepo,
       jobs: views.map((view) => summarize(view, ids.get(view.id) as SampleJob)),
       allShipped: views.every((view) => view.stage === 'shipped'),
+      toolCache,
+      toolCall,
       sampleTests: tests.exitCode === 0 ? 'passed' : 'failed',
       sampleTestOutput: `${tests.stdoutTail}${tests.stderrTail}`.slice(-4000),
     };
@@ -220,6 +250,9 @@ async function follow(
   say: (line: string) => void,
 ): Promise<void> {
   const open = new Set(jobs.keys());
+  const toolLines = new Map(
+    [...jobs].flatMap(([id, job]) => (job.tool === undefined ? [] : [[id, new ToolJobLines(job.tool)] as const])),
+  );
   const deadline = Date.now() + timeoutMs;
   let after = 0;
   let wake: (() => void) | undefined;
@@ -231,8 +264,17 @@ async function follow(
       for (const event of events) {
         after = Math.max(after, event.seq);
         const job = event.jobId === null ? undefined : jobs.get(event.jobId);
-        const line = job === undefined ? undefined : describe(event);
-        if (job !== undefined && line !== undefined) say(`  ${clock(event.at)}  ${job.name.padEnd(18)} ${line}`);
+        if (job === undefined || event.jobId === null) continue;
+        const tool = toolLines.get(event.jobId);
+        const lines = [tool?.line(event) ?? describe(event)];
+        // A tool job publishes as it ships: the tool it published goes on the line before.
+        if (tool !== undefined && event.type === 'stage.changed' && event.payload.to === 'shipped') {
+          const published = publishedTool((await store.getJob(DEFAULT_PRODUCT, event.jobId))?.result);
+          if (published !== undefined) lines.unshift(publishLine(published));
+        }
+        for (const line of lines) {
+          if (line !== undefined) say(`  ${clock(event.at)}  ${job.name.padEnd(18)} ${line}`);
+        }
       }
       for (const id of open) {
         const stage = (await store.getJob(DEFAULT_PRODUCT, id))?.stage;
@@ -248,6 +290,25 @@ async function follow(
   } finally {
     unsubscribe();
   }
+}
+
+/** Calls the tool the tool job published, once, in the sandbox; null when it did not ship. */
+async function callPublished(
+  views: readonly JobView[],
+  jobs: ReadonlyMap<string, SampleJob>,
+  toolCache: string,
+  env: Readonly<Record<string, string>>,
+  say: (line: string) => void,
+): Promise<DemoToolCall | null> {
+  const view = views.find((v) => jobs.get(v.id)?.tool !== undefined);
+  const published = view?.stage === 'shipped' ? publishedTool(view.result) : undefined;
+  if (view === undefined || published === undefined) return null;
+  const call = await callTool(toolCache, published, SAMPLE_TOOL.input, env);
+  const job = (jobs.get(view.id) as SampleJob).name;
+  say(
+    `  ${clock(Date.now())}  ${job.padEnd(18)} called     ${callLine(call)} (in the sandbox: ${(call.ms / 1000).toFixed(1)} s, loading it included)`,
+  );
+  return call;
 }
 
 function text(value: unknown): string {
@@ -282,23 +343,41 @@ function describe(event: ConveyorEvent): string | undefined {
   }
 }
 
+/** A tool job's checks: the last QA and red-team reviews, decided by their runs in the sandbox. */
+function toolChecks(runs: readonly { role?: unknown; status?: unknown }[] | undefined): DemoJobSummary['verify'] {
+  const last = (role: string): unknown => runs?.findLast((run) => run.role === role)?.status;
+  const reviews = [last('qa'), last('red-team')].filter((status) => status !== undefined);
+  if (reviews.length === 0) return 'not run';
+  return reviews.every((status) => status === 'passed') ? 'passed' : 'failed';
+}
+
 function summarize(view: JobView, job: SampleJob): DemoJobSummary {
   const result = (view.result ?? {}) as {
     ship?: { commit?: string | null };
     verify?: { exitCode: number | null; passed?: boolean }[];
     usage?: { inputTokens?: number; outputTokens?: number };
+    pipeline?: { runs?: { role?: unknown; status?: unknown }[] };
   };
   const verify = result.verify;
+  const tool = job.tool !== undefined;
   return {
     id: view.id,
     name: job.name,
     title: view.title,
+    kind: tool ? 'tool' : 'change',
     stage: view.stage,
     pipeline: job.submission.pipeline ?? 'none',
     agent: job.label,
     replay: job.replay,
     commit: result.ship?.commit ?? null,
-    verify: verify === undefined ? 'not run' : verify.every((v) => v.passed ?? v.exitCode === 0) ? 'passed' : 'failed',
+    tool: (tool ? publishedTool(view.result) : undefined) ?? null,
+    verify: tool
+      ? toolChecks(result.pipeline?.runs)
+      : verify === undefined
+        ? 'not run'
+        : verify.every((v) => v.passed ?? v.exitCode === 0)
+          ? 'passed'
+          : 'failed',
     inputTokens: result.usage?.inputTokens ?? 0,
     outputTokens: result.usage?.outputTokens ?? 0,
     durationMs: Date.parse(view.updatedAt) - Date.parse(view.createdAt),

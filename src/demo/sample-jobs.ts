@@ -1,5 +1,6 @@
-/** The jobs `conveyor demo` submits to the sample repository, and the agent each one runs on. */
-import type { JobSubmission } from '../core/job.js';
+/** The jobs `conveyor demo` submits (to the sample repository, and one tool job), and the agent each one runs on. */
+import type { AgentSpec, JobSubmission } from '../core/job.js';
+import { parseTaskFile } from '../intake/task-file.js';
 
 export interface SampleJob {
   /** Short name; also the `[models.NAME]` of its replay transcript (`transcripts/NAME.json`). */
@@ -8,6 +9,8 @@ export interface SampleJob {
   /** How the agent shows in progress lines: `builtin (replay)` or the CLI agent. */
   label: string;
   replay: boolean;
+  /** A tool job: the name of the tool its capability request asks for. */
+  tool?: string;
 }
 
 export interface SampleJobOptions {
@@ -15,6 +18,8 @@ export interface SampleJobOptions {
   /** A CLI agent instead of the builtin agent on replays. */
   agent?: 'claude-code' | 'codex' | undefined;
   model?: string | undefined;
+  /** Where the demo wrote the tool job's capability request (`SAMPLE_TOOL_REQUEST`): the job's `source`. */
+  toolRequestPath: string;
 }
 
 const DEFINITIONS: { name: string; title: string; body: string; verify: string[]; pipeline?: string }[] = [
@@ -39,31 +44,70 @@ const DEFINITIONS: { name: string; title: string; body: string; verify: string[]
   },
 ];
 
-export function sampleJobs(options: SampleJobOptions): SampleJob[] {
-  return DEFINITIONS.map((definition) => {
-    const agent =
-      options.agent === undefined
-        ? { runtime: 'builtin' as const, model: definition.name }
-        : { runtime: options.agent, ...(options.model === undefined ? {} : { model: options.model }) };
-    return {
-      name: definition.name,
-      replay: options.agent === undefined,
-      label:
-        options.agent === undefined
-          ? 'builtin (replay)'
-          : `${options.agent}${options.model === undefined ? '' : ` ${options.model}`}`,
-      submission: {
-        title: definition.title,
-        body: definition.body,
-        repo: options.repo,
-        base: 'main',
-        target: 'main',
-        agent,
-        ...(definition.pipeline === undefined ? {} : { pipeline: definition.pipeline }),
-        verify: definition.verify,
-        ship: 'merge',
-        metadata: { demo: definition.name, ...(options.agent === undefined ? { replay: true } : {}) },
+/** The tool job's name (and replay transcript), the tool it asks for, and the input the demo calls it with. */
+export const SAMPLE_TOOL = { job: 'slugify-tool', name: 'slugify', input: { text: 'Hello, World!' } } as const;
+
+/** The tool job's capability request, as `conveyor tool request FILE` reads it. */
+export const SAMPLE_TOOL_REQUEST = `# A capability request: \`conveyor tool request ${SAMPLE_TOOL.name}.yaml\` submits it as a tool job.
+name: ${SAMPLE_TOOL.name}
+description: Turns a title into a URL slug.
+inputs: {text: string}
+outputs: {slug: string}
+constraints: {network: none}
+`;
+
+function agentOf(name: string, options: SampleJobOptions): AgentSpec {
+  return options.agent === undefined
+    ? { runtime: 'builtin', model: name }
+    : { runtime: options.agent, ...(options.model === undefined ? {} : { model: options.model }) };
+}
+
+function labelOf(options: SampleJobOptions): string {
+  return options.agent === undefined
+    ? 'builtin (replay)'
+    : `${options.agent}${options.model === undefined ? '' : ` ${options.model}`}`;
+}
+
+/** The tool job: the capability request made a submission exactly as `conveyor tool request` makes it. */
+function sampleToolJob(options: SampleJobOptions): SampleJob {
+  const request = parseTaskFile(SAMPLE_TOOL_REQUEST, 'yaml');
+  return {
+    name: SAMPLE_TOOL.job,
+    tool: SAMPLE_TOOL.name,
+    replay: options.agent === undefined,
+    label: labelOf(options),
+    submission: {
+      ...request,
+      agent: agentOf(SAMPLE_TOOL.job, options),
+      // The longest job (its build alone takes 10-40 s of CPU) is claimed first, so the others run beside it.
+      priority: 1,
+      source: `file:${options.toolRequestPath}`.slice(0, 500),
+      metadata: {
+        ...request.metadata,
+        demo: SAMPLE_TOOL.job,
+        ...(options.agent === undefined ? { replay: true } : {}),
       },
-    };
-  });
+    },
+  };
+}
+
+export function sampleJobs(options: SampleJobOptions): SampleJob[] {
+  const changes = DEFINITIONS.map((definition): SampleJob => ({
+    name: definition.name,
+    replay: options.agent === undefined,
+    label: labelOf(options),
+    submission: {
+      title: definition.title,
+      body: definition.body,
+      repo: options.repo,
+      base: 'main',
+      target: 'main',
+      agent: agentOf(definition.name, options),
+      ...(definition.pipeline === undefined ? {} : { pipeline: definition.pipeline }),
+      verify: definition.verify,
+      ship: 'merge',
+      metadata: { demo: definition.name, ...(options.agent === undefined ? { replay: true } : {}) },
+    },
+  }));
+  return [...changes, sampleToolJob(options)];
 }

@@ -79,8 +79,8 @@ export const NO_TOOLS: StepFailure = {
 
 const claimed = (output: ReviewOutput): boolean => output.value.passed;
 
-/** The system's verdict: the tickets the runs filed, and a note when that is not what the reviewer claimed. */
-function decided(output: ReviewOutput, tickets: BugTicket[], note?: string): Verdict {
+/** The system's verdict from its `runs`: the tickets they filed, and a note when that is not what the reviewer claimed. */
+function decided(output: ReviewOutput, runs: number, tickets: BugTicket[], note?: string): Verdict {
   const passed = tickets.length === 0;
   const differs = claimed(output) !== passed;
   const overruled = [
@@ -91,7 +91,7 @@ function decided(output: ReviewOutput, tickets: BugTicket[], note?: string): Ver
       : []),
     ...(note === undefined ? [] : [note]),
   ].join('; ');
-  return { passed, tickets, ...(overruled === '' ? {} : { overruled }) };
+  return { passed, tickets, runs, ...(overruled === '' ? {} : { overruled }) };
 }
 
 const show = (value: unknown): string => JSON.stringify(value ?? null).slice(0, 300);
@@ -136,7 +136,7 @@ export class ToolJob {
       built = await this.build();
     } catch (error) {
       if (!(error instanceof ConveyorError)) throw error;
-      return decided(output, [
+      return decided(output, 0, [
         { title: 'the tool folder does not build', detail: error.message, severity: 'critical' },
       ]);
     }
@@ -156,7 +156,7 @@ export class ToolJob {
     const all = [...named('tests.json', built.source.tests), ...named('QA', cases)];
     if (all.length === 0) {
       const detail = 'tool/tests.json has no case and QA gave none: add cases that show the tool does what was asked';
-      return decided(output, [{ title: 'no test case', detail, severity: 'high' }], note);
+      return decided(output, 0, [{ title: 'no test case', detail, severity: 'high' }], note);
     }
     const results = await runToolTests(this.#host, built.bundle, all);
     const tickets = results
@@ -167,7 +167,7 @@ export class ToolJob {
         detail: `expected ${r.expected}, got ${r.got}`,
         severity: 'high',
       }));
-    return decided(output, tickets, note);
+    return decided(output, all.length, tickets, note);
   }
 
   async #attacks(built: Built, output: Extract<ReviewOutput, { role: 'red-team' }>): Promise<Verdict> {
@@ -199,7 +199,7 @@ export class ToolJob {
         });
       }
     }
-    return decided(output, tickets);
+    return decided(output, attacks.length, tickets);
   }
 
   /** Publishes the built tool (or confirms the reused one): the job's ship result, or why it cannot ship. */

@@ -337,9 +337,9 @@ describe('roleAgent', () => {
     const reviewed: string[] = [];
     const cases = [{ input: { text: 'A' }, output: { slug: 'a' } }];
     const verdicts: Verdict[] = [
-      { passed: false, tickets: [{ title: 'case #1 fails', detail: 'got error trap', severity: 'high' }] },
-      { passed: true, tickets: [] },
-      { passed: true, tickets: [] },
+      { passed: false, tickets: [{ title: 'case #1 fails', detail: 'got error trap', severity: 'high' }], runs: 3 },
+      { passed: true, tickets: [], runs: 3 },
+      { passed: true, tickets: [], runs: 1 },
     ];
     const run = await drive(
       hardened,
@@ -371,5 +371,14 @@ describe('roleAgent', () => {
     expect(run.outcome.kind).toBe('done');
     expect(reviewed).toEqual(['qa#1', 'qa#2', 'red-team#2']);
     expect(run.requests[3]?.prompt).toContain('case #1 fails');
+    // The events say how many runs decided each review (the demo prints them).
+    const reviews = run.events.filter((e) => e.type === 'pipeline.role' && e.payload.role !== 'architect');
+    expect(reviews.map((e) => [e.payload.role, e.payload.status, e.payload.runs])).toEqual([
+      ['engineer', 'completed', undefined],
+      ['qa', 'failed', 3],
+      ['engineer', 'completed', undefined],
+      ['qa', 'passed', 3],
+      ['red-team', 'passed', 1],
+    ]);
   });
 });

@@ -363,7 +363,11 @@ export async function runPipeline(input: PipelineInput): Promise<PipelineOutcome
           ...where(run),
           ...(roleTickets.length > 0 ? { tickets: roleTickets } : {}),
         },
-        { verdict: output.value, ...(verdict.overruled === undefined ? {} : { overruled: verdict.overruled }) },
+        {
+          verdict: output.value,
+          ...(verdict.overruled === undefined ? {} : { overruled: verdict.overruled }),
+          ...(verdict.runs === undefined ? {} : { runs: verdict.runs }),
+        },
       );
       await hooks.checkpoint();
       if (!verdict.passed) {

@@ -147,6 +147,8 @@ export interface Verdict {
   tickets: BugTicket[];
   /** Set when the system overruled the reviewer's own `passed`. */
   overruled?: string;
+  /** How many runs decided it: a tool job's cases (`tests.json` and QA's) or attacks, run against the component. */
+  runs?: number;
 }
 
 /**
