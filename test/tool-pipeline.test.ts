@@ -14,7 +14,7 @@ import { FAST_LEASES, startTestCoordinator, type TestCoordinator } from './helpe
 import { BIN, spawnFactory } from './helpers/factory-process.js';
 import { startRegistry, type TestRegistry } from './helpers/oci-registry.js';
 
-const TRANSCRIPT = resolve(import.meta.dirname, 'fixtures', 'pipelines', 'tool-slugify.json');
+const FIXTURES = resolve(import.meta.dirname, 'fixtures', 'pipelines');
 
 interface Run {
   code: number;
@@ -50,9 +50,9 @@ describe('a tool job', { timeout: 600_000 }, () => {
       );
     });
 
-  it('is built by the roles, decided by its runs, sent back by a successful attack, and published', async () => {
-    const cache = join(root, 'cache');
-    const config = join(root, 'conveyor.toml');
+  /** A factory config whose `replayed` model answers from `transcript`, publishing into the test's cache and registry. */
+  const configFor = (transcript: string): string => {
+    const config = join(root, `${transcript}.toml`);
     writeFileSync(
       config,
       [
@@ -60,31 +60,41 @@ describe('a tool job', { timeout: 600_000 }, () => {
         'sandbox = "off"',
         '[models.replayed]',
         'provider = "replay"',
-        `transcript = ${JSON.stringify(TRANSCRIPT)}`,
+        `transcript = ${JSON.stringify(join(FIXTURES, transcript))}`,
         '[tools]',
-        `cache = ${JSON.stringify(cache)}`,
+        `cache = ${JSON.stringify(join(root, 'cache'))}`,
         `registry = "oci://${registry.host}/tools"`,
         '',
       ].join('\n'),
     );
-    const request = join(root, 'slugify.yaml');
+    return config;
+  };
+
+  /** Files the slugify capability request with `conveyor tool request`; answers the job. */
+  const request = async (): Promise<Record<string, unknown>> => {
+    const file = join(root, 'slugify.yaml');
     writeFileSync(
-      request,
+      file,
       'name: slugify\ndescription: Turns a title into a URL slug.\ninputs: {text: string}\noutputs: {slug: string}\nconstraints: {network: none}\n',
     );
-    const submitted = await cli(['tool', 'request', request, '--runtime', 'builtin', '--model', 'replayed', '--json'], {
+    const submitted = await cli(['tool', 'request', file, '--runtime', 'builtin', '--model', 'replayed', '--json'], {
       CONVEYOR_URL: tc.url,
       CONVEYOR_TOKEN: tc.tokens.submit,
     });
     expect(submitted.code, submitted.stderr).toBe(0);
-    const { id, kind, pipeline, repo } = JSON.parse(submitted.stdout) as Record<string, unknown>;
+    return JSON.parse(submitted.stdout) as Record<string, unknown>;
+  };
+
+  it('is built by the roles, decided by its runs, sent back by a successful attack, and published', async () => {
+    const cache = join(root, 'cache');
+    const { id, kind, pipeline, repo } = await request();
     expect({ kind, pipeline, repo }).toEqual({ kind: 'tool', pipeline: 'hardened', repo: null });
 
     const factory = spawnFactory({
       url: tc.url,
       token: tc.tokens.factory,
       id: 'tools-1',
-      args: ['--once', '--config', config],
+      args: ['--once', '--config', configFor('tool-slugify.json')],
     });
     expect(await factory.exited, factory.log()).toBe(0);
     const job = (await tc.call('GET', `/api/jobs/${String(id)}`)).body;
@@ -132,5 +142,21 @@ describe('a tool job', { timeout: 600_000 }, () => {
       headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
     });
     expect(manifest.status).toBe(200);
+  });
+
+  it('reuses a cached tool the architect finds in the listing: nothing is built or published again', async () => {
+    const { id } = await request();
+    const factory = spawnFactory({
+      url: tc.url,
+      token: tc.tokens.factory,
+      id: 'tools-2',
+      args: ['--once', '--config', configFor('tool-reuse.json')],
+    });
+    expect(await factory.exited, factory.log()).toBe(0);
+    const job = (await tc.call('GET', `/api/jobs/${String(id)}`)).body;
+    expect(job.stage, JSON.stringify(job.error)).toBe('shipped');
+    expect(job.result.ship.tool).toMatchObject({ name: 'slugify', version: '0.1.0', reused: true });
+    const events = (await tc.call('GET', `/api/jobs/${String(id)}/events`)).body as { type: string; payload: any }[];
+    expect(events.filter((e) => e.type === 'pipeline.role').map((e) => String(e.payload.role))).toEqual(['architect']);
   });
 });

@@ -227,7 +227,9 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
       if (pipelineName !== undefined) {
         // Loaded on first use: the tokenizer behind skills costs most of a second to load.
         const { buildPipeline } = await import('./pipeline-step.js');
-        const built = await buildPipeline({ ...job, pipeline: pipelineName }, worktree, context, {
+        // A tool job's roles see what the cache holds: the architect reuses a tool that does the job.
+        const body = tool === undefined ? job.body : `${job.body}\n\n${tool.cacheListing()}`;
+        const built = await buildPipeline({ ...job, body, pipeline: pipelineName }, worktree, context, {
           agent,
           settings,
           env: envOf(job, worktree, options),

@@ -129,6 +129,18 @@ export class ToolJob {
     return this.#built;
   }
 
+  /** What the tool cache holds, for the roles' prompt: the architect answers `reuse` for one that does the job. */
+  cacheListing(): string {
+    const tools = new ToolCache(this.options.cacheDir).list();
+    const lines = tools.map(
+      (t) =>
+        `- ${t.name}@${t.version}${t.promoted ? ' (promoted)' : ''}: ${t.manifest.description.split('\n')[0] ?? ''}`,
+    );
+    return ['## Tools already in the cache', '', ...(lines.length === 0 ? ['None yet.'] : lines.slice(0, 200))].join(
+      '\n',
+    );
+  }
+
   /** The system's review of QA (the cases) or the red team (the attacks). */
   async review(output: ReviewOutput): Promise<Verdict> {
     let built: Built;
