@@ -1,0 +1,107 @@
+/**
+ * The host's side of one tool's worker thread: start it, run one request at a time, capture what the
+ * guest prints, and report how the worker ended. Also the one-shot transpiler worker that fills the
+ * disk cache.
+ */
+import type { Worker } from 'node:worker_threads';
+import { moduleBeside, startWorker } from '../worker-thread.js';
+import type { CallAnswer, HostMessage, ToolCallErrorCode, WorkerMessage } from './types.js';
+
+/** How a worker ended a request when it gave no answer. */
+export interface WorkerFailure {
+  failed: ToolCallErrorCode;
+  message: string;
+}
+
+/** The most of a call's stdout and stderr kept for the log. */
+const OUTPUT_TAIL_BYTES = 16 * 1024;
+/** The worker's own JavaScript heap (the bindings and preview2-shim); the guest's memory is separate. */
+const WORKER_HEAP_MB = 96;
+const WORKER_LIMITS = { maxOldGenerationSizeMb: WORKER_HEAP_MB, maxYoungGenerationSizeMb: 16, stackSizeMb: 4 };
+
+function workerUrl(): URL {
+  return moduleBeside(import.meta.url, 'worker');
+}
+
+/** One worker thread serving one tool. */
+export class ToolWorker {
+  readonly #worker: Worker;
+  #pending: { id: number; settle: (answer: CallAnswer | WorkerFailure) => void } | undefined;
+  #stdout = '';
+  #stderr = '';
+  exited = false;
+  /** Whether its tool is loaded (transpiled, compiled), so a call runs within the call's own limit. */
+  loaded = false;
+
+  /** @param key the tool's key in the host (`name@version:wasmPath`) */
+  constructor(readonly key: string) {
+    this.#worker = startWorker(workerUrl(), {}, WORKER_LIMITS);
+    this.#worker.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      this.#stdout = (this.#stdout + chunk).slice(-OUTPUT_TAIL_BYTES);
+    });
+    this.#worker.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      this.#stderr = (this.#stderr + chunk).slice(-OUTPUT_TAIL_BYTES);
+    });
+    this.#worker.on('message', (message: WorkerMessage) => {
+      if (this.#pending?.id === message.id) this.#settle(message);
+    });
+    this.#worker.on('error', (error: Error & { code?: string }) => {
+      const memory = error.code === 'ERR_WORKER_OUT_OF_MEMORY';
+      this.#settle({
+        failed: memory ? 'memory' : 'trap',
+        message: memory ? 'the tool exhausted its worker heap' : `the tool's worker failed: ${error.message}`,
+      });
+    });
+    this.#worker.on('exit', (code) => {
+      this.exited = true;
+      this.#settle({ failed: 'trap', message: `the tool's worker exited (code ${String(code)})` });
+    });
+  }
+
+  #settle(answer: CallAnswer | WorkerFailure): void {
+    const pending = this.#pending;
+    this.#pending = undefined;
+    pending?.settle(answer);
+  }
+
+  /** Runs one request; resolves with the worker's answer or how the worker ended. */
+  run(request: HostMessage): Promise<CallAnswer | WorkerFailure> {
+    this.#stdout = '';
+    this.#stderr = '';
+    return new Promise((resolve) => {
+      this.#pending = { id: request.id, settle: resolve };
+      this.#worker.postMessage(request);
+    });
+  }
+
+  /** What the guest printed during the last call (bounded). */
+  output(): { stdout: string; stderr: string } {
+    return { stdout: this.#stdout, stderr: this.#stderr };
+  }
+
+  async stop(): Promise<void> {
+    this.exited = true;
+    await this.#worker.terminate();
+  }
+}
+
+/**
+ * Transpiles a component into its disk cache in a worker of its own, which then exits: jco's own wasm
+ * modules (hundreds of MB once compiled) never stay in a tool's worker. Quick when already cached.
+ */
+export async function transpileOnce(wasmPath: string): Promise<{ ok: true } | { ok: false; message: string }> {
+  const worker = startWorker(workerUrl(), { transpile: wasmPath }, WORKER_LIMITS);
+  try {
+    return await new Promise((resolve) => {
+      worker.once('message', resolve);
+      worker.once('error', (error) => {
+        resolve({ ok: false, message: error.message });
+      });
+      worker.once('exit', (code) => {
+        resolve({ ok: false, message: `the transpiler exited (code ${String(code)})` });
+      });
+    });
+  } finally {
+    await worker.terminate();
+  }
+}
