@@ -25,7 +25,8 @@ function workerUrl(): URL {
 
 /** One worker thread serving one tool. */
 export class ToolWorker {
-  readonly #worker: Worker;
+  /** The thread, once started (from the sources, its module is bundled first), or why it did not start. */
+  readonly #started: Promise<Worker | Error>;
   #pending: { id: number; settle: (answer: CallAnswer | WorkerFailure) => void } | undefined;
   #stdout = '';
   #stderr = '';
@@ -35,24 +36,36 @@ export class ToolWorker {
 
   /** @param key the tool's key in the host (`name@version:wasmPath`) */
   constructor(readonly key: string) {
-    this.#worker = startWorker(workerUrl(), {}, WORKER_LIMITS);
-    this.#worker.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    this.#started = startWorker(workerUrl(), {}, WORKER_LIMITS).then(
+      (worker) => {
+        this.#listen(worker);
+        return worker;
+      },
+      (error: unknown) => {
+        this.exited = true;
+        return error instanceof Error ? error : new Error(String(error));
+      },
+    );
+  }
+
+  #listen(worker: Worker): void {
+    worker.stdout.setEncoding('utf8').on('data', (chunk: string) => {
       this.#stdout = (this.#stdout + chunk).slice(-OUTPUT_TAIL_BYTES);
     });
-    this.#worker.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+    worker.stderr.setEncoding('utf8').on('data', (chunk: string) => {
       this.#stderr = (this.#stderr + chunk).slice(-OUTPUT_TAIL_BYTES);
     });
-    this.#worker.on('message', (message: WorkerMessage) => {
+    worker.on('message', (message: WorkerMessage) => {
       if (this.#pending?.id === message.id) this.#settle(message);
     });
-    this.#worker.on('error', (error: Error & { code?: string }) => {
+    worker.on('error', (error: Error & { code?: string }) => {
       const memory = error.code === 'ERR_WORKER_OUT_OF_MEMORY';
       this.#settle({
         failed: memory ? 'memory' : 'trap',
         message: memory ? 'the tool exhausted its worker heap' : `the tool's worker failed: ${error.message}`,
       });
     });
-    this.#worker.on('exit', (code) => {
+    worker.on('exit', (code) => {
       this.exited = true;
       this.#settle({ failed: 'trap', message: `the tool's worker exited (code ${String(code)})` });
     });
@@ -65,12 +78,16 @@ export class ToolWorker {
   }
 
   /** Runs one request; resolves with the worker's answer or how the worker ended. */
-  run(request: HostMessage): Promise<CallAnswer | WorkerFailure> {
+  async run(request: HostMessage): Promise<CallAnswer | WorkerFailure> {
+    const worker = await this.#started;
+    if (worker instanceof Error) {
+      return { failed: 'load_failed', message: `the tool's worker did not start: ${worker.message}` };
+    }
     this.#stdout = '';
     this.#stderr = '';
     return new Promise((resolve) => {
       this.#pending = { id: request.id, settle: resolve };
-      this.#worker.postMessage(request);
+      worker.postMessage(request);
     });
   }
 
@@ -81,7 +98,8 @@ export class ToolWorker {
 
   async stop(): Promise<void> {
     this.exited = true;
-    await this.#worker.terminate();
+    const worker = await this.#started;
+    if (!(worker instanceof Error)) await worker.terminate();
   }
 }
 
@@ -90,7 +108,12 @@ export class ToolWorker {
  * modules (hundreds of MB once compiled) never stay in a tool's worker. Quick when already cached.
  */
 export async function transpileOnce(wasmPath: string): Promise<{ ok: true } | { ok: false; message: string }> {
-  const worker = startWorker(workerUrl(), { transpile: wasmPath }, WORKER_LIMITS);
+  let worker: Worker;
+  try {
+    worker = await startWorker(workerUrl(), { transpile: wasmPath }, WORKER_LIMITS);
+  } catch (error) {
+    return { ok: false, message: `the transpiler did not start: ${(error as Error).message}` };
+  }
   try {
     return await new Promise((resolve) => {
       worker.once('message', resolve);
