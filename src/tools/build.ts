@@ -2,8 +2,6 @@
  * `tool.js` → a WebAssembly component with `componentize-js`, against the tool world of `wit.ts`, with
  * every WASI feature the policy does not need switched off (a tool granted nothing imports nothing).
  */
-import { version as componentizeVersion } from '@bytecodealliance/componentize-js';
-import { componentWit } from '@bytecodealliance/jco';
 import { transform } from 'esbuild';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -12,7 +10,7 @@ import { ToolError } from './errors.js';
 import { grantedEnvKeys, grantsNetwork } from './grants.js';
 import type { ToolPolicy } from './policy.js';
 import { TOOL_WORLD_NAME, toolWorld } from './wit.js';
-import type { BuildRequest } from './build-worker.js';
+import type { BuildInfo, BuildRequest } from './build-worker.js';
 import { moduleBeside } from './worker-thread.js';
 import { runProcess } from '../process/run.js';
 import { fileURLToPath } from 'node:url';
@@ -48,10 +46,14 @@ const MAX_MESSAGE_CHARS = 4000;
 const BUILD_TIMEOUT_MS = 10 * 60_000;
 
 /** Runs componentize in a child process (`build-worker.ts`): the caller's event loop keeps running. */
-async function componentizeApart(dir: string, request: Omit<BuildRequest, 'outPath'>): Promise<Uint8Array> {
+async function componentizeApart(
+  dir: string,
+  request: Omit<BuildRequest, 'outPath' | 'infoPath'>,
+): Promise<{ wasm: Uint8Array; info: BuildInfo }> {
   const outPath = join(dir, 'tool.wasm');
+  const infoPath = join(dir, 'info.json');
   const requestPath = join(dir, 'request.json');
-  await writeFile(requestPath, JSON.stringify({ ...request, outPath }));
+  await writeFile(requestPath, JSON.stringify({ ...request, outPath, infoPath } satisfies BuildRequest));
   const script = moduleBeside(import.meta.url, 'build-worker');
   // From the sources (tests, `npm run`), the child loads tsx first, resolved from here.
   const loader = script.pathname.endsWith('.ts') ? ['--import', import.meta.resolve('tsx/esm')] : [];
@@ -68,7 +70,8 @@ async function componentizeApart(dir: string, request: Omit<BuildRequest, 'outPa
       : result.stderrTail.trim();
     throw new Error(why || result.error || `the build exited with ${String(result.exitCode ?? result.signal)}`);
   }
-  return new Uint8Array(await readFile(outPath));
+  const info = JSON.parse(await readFile(infoPath, 'utf8')) as BuildInfo;
+  return { wasm: new Uint8Array(await readFile(outPath)), info };
 }
 
 /**
@@ -82,9 +85,9 @@ export async function buildComponent(source: string, policy: ToolPolicy): Promis
   try {
     const sourcePath = join(dir, 'tool.js');
     await writeFile(sourcePath, source);
-    let wasm: Uint8Array;
+    let built: { wasm: Uint8Array; info: BuildInfo };
     try {
-      wasm = await componentizeApart(dir, {
+      built = await componentizeApart(dir, {
         sourcePath,
         witWorld: toolWorld({ environment: grantedEnvKeys(policy).length > 0 }),
         worldName: TOOL_WORLD_NAME,
@@ -93,8 +96,7 @@ export async function buildComponent(source: string, policy: ToolPolicy): Promis
     } catch (error) {
       throw new ToolError('build_failed', `tool.js: ${compilerMessage(error)}`, { cause: error });
     }
-    const { imports, exports } = await worldOf(wasm);
-    return { wasm, builtWith: `componentize-js@${componentizeVersion}`, imports, exports };
+    return { wasm: built.wasm, ...built.info };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -119,19 +121,4 @@ function compilerMessage(error: unknown): string {
   const lines = text.split('\n').filter((line) => !/^\s+at .+[(:]\S+:\d+:\d+\)?$/.test(line));
   const message = lines.join('\n').trim();
   return message.length > MAX_MESSAGE_CHARS ? `${message.slice(0, MAX_MESSAGE_CHARS)}…` : message;
-}
-
-/** The component's world as WIT names: `import wasi:io/poll@0.2.12;` → `wasi:io/poll@0.2.12`. */
-export async function worldOf(wasm: Uint8Array): Promise<{ imports: string[]; exports: string[] }> {
-  const wit = await componentWit(wasm);
-  const imports: string[] = [];
-  const exports: string[] = [];
-  const worldStart = wit.search(/^world /m);
-  for (const line of wit.slice(worldStart).split('\n')) {
-    const match = /^ {2}(import|export) ([^:;\s]+(?::[^;\s]+)?)[:;]/.exec(line);
-    if (!match) continue;
-    const [, kind, name = ''] = match;
-    (kind === 'import' ? imports : exports).push(name.replace(/:$/, ''));
-  }
-  return { imports, exports };
 }

@@ -1,20 +1,36 @@
 /**
- * `ToolHost`: runs tool calls in worker threads, one worker per tool, one call at a time per worker.
- * The wall-clock limit is enforced from outside: the worker is terminated and the next call starts a
- * fresh one, which reuses the compiled core modules the host keeps. The worker's V8 heap is bounded by
- * `resourceLimits`; the guest's linear memory by the cap compiled into its core module.
+ * `ToolHost`: runs tool calls in worker threads, one worker per tool, one call at a time per worker,
+ * and at most `maxWarmWorkers` workers at once: a tool without one takes the place of the least
+ * recently used idle worker, which is stopped (its compiled modules and instance go with it); the
+ * evicted tool starts again from the transpile cache on disk when it is called. The wall-clock limit is
+ * enforced from outside: the worker is terminated and the next call starts a fresh one. The worker's
+ * V8 heap is bounded by `resourceLimits`; the guest's linear memory by the cap compiled into its core
+ * module.
  */
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Worker } from 'node:worker_threads';
 import { storageGrants } from '../grants.js';
-import { moduleBeside, startWorker } from '../worker-thread.js';
-import type { CallAnswer, HostMessage, ToolBundle, ToolCallResult, ToolCallErrorCode, WorkerMessage } from './types.js';
+import { ToolWorker, transpileOnce, type WorkerFailure } from './tool-worker.js';
+import type { HostMessage, ToolBundle, ToolCallErrorCode, ToolCallResult } from './types.js';
+
+/** The default of `ToolHostOptions.maxWarmWorkers`. */
+export const DEFAULT_MAX_WARM_WORKERS = 4;
 
 export interface ToolHostOptions {
-  /** Where the host reports worker starts, exits and a call's captured output. @default no logging */
+  /** Where the host reports worker starts, evictions, exits and a call's captured output. @default no logging */
   log?: (msg: string, fields?: object) => void;
+  /**
+   * How many tools stay warm at once, each in its own worker thread with its compiled core modules and
+   * its instance (45-75 MB each, see the tools README). Calling one more tool evicts the least recently
+   * used tool that has no call queued or running: its worker is stopped, which frees its modules and
+   * instance. Calling an evicted tool again starts it from the transpile cache on disk (a new worker,
+   * compile, instantiate: about a second). While every warm tool has a call in flight, a call on
+   * another tool waits for one of them to end (outside its `timeoutMs`, like loading; its `signal`
+   * ends the wait). An integer ≥ 1.
+   * @default 4
+   */
+  maxWarmWorkers?: number;
 }
 
 export interface CallOptions {
@@ -24,127 +40,62 @@ export interface CallOptions {
   signal?: AbortSignal;
 }
 
-/** The most of a call's stdout and stderr kept for the log. */
-const OUTPUT_TAIL_BYTES = 16 * 1024;
-/** The worker's own JavaScript heap (the bindings and preview2-shim); the guest's memory is separate. */
-const WORKER_HEAP_MB = 96;
-const WORKER_LIMITS = { maxOldGenerationSizeMb: WORKER_HEAP_MB, maxYoungGenerationSizeMb: 16, stackSizeMb: 4 };
+/** What the host holds, for logs, tests and the bench. */
+export interface ToolHostStats {
+  maxWarmWorkers: number;
+  /** The tools with a worker (`name@version:wasmPath`), least recently used first. */
+  warm: { tool: string; busy: boolean }[];
+  /** Workers started: first loads and restarts (after an eviction, a timeout or a crash). */
+  workersStarted: number;
+  /** Workers stopped to make room for another tool. */
+  evictions: number;
+}
+
 /** How long loading may take: transpiling a 12 MB component is seconds of CPU on a busy machine. */
 const LOAD_TIMEOUT_MS = 120_000;
 
-type Settle = (answer: CallAnswer | { failed: ToolCallErrorCode; message: string }) => void;
-
-/** One worker thread serving one tool. */
-class ToolWorker {
-  readonly worker: Worker;
-  #pending: { id: number; settle: Settle } | undefined;
-  #stdout = '';
-  #stderr = '';
-  exited = false;
-  /** Tool keys this worker has loaded. */
-  readonly loaded = new Set<string>();
-
-  constructor(
-    url: URL,
-    modules: Record<string, Record<string, WebAssembly.Module>>,
-    onModules: (key: string, modules: Record<string, WebAssembly.Module>) => void,
-  ) {
-    this.worker = startWorker(url, { modules }, WORKER_LIMITS);
-    this.worker.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      this.#stdout = (this.#stdout + chunk).slice(-OUTPUT_TAIL_BYTES);
-    });
-    this.worker.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-      this.#stderr = (this.#stderr + chunk).slice(-OUTPUT_TAIL_BYTES);
-    });
-    this.worker.on('message', (message: WorkerMessage) => {
-      if (message.type === 'modules') onModules(message.key, message.modules);
-      else if (this.#pending?.id === message.id) this.#settle(message);
-    });
-    this.worker.on('error', (error: Error & { code?: string }) => {
-      const memory = error.code === 'ERR_WORKER_OUT_OF_MEMORY';
-      this.#settle({
-        failed: memory ? 'memory' : 'trap',
-        message: memory ? 'the tool exhausted its worker heap' : `the tool's worker failed: ${error.message}`,
-      });
-    });
-    this.worker.on('exit', (code) => {
-      this.exited = true;
-      this.#settle({ failed: 'trap', message: `the tool's worker exited (code ${String(code)})` });
-    });
-  }
-
-  #settle(answer: Parameters<Settle>[0]): void {
-    const pending = this.#pending;
-    this.#pending = undefined;
-    pending?.settle(answer);
-  }
-
-  /** Runs one call; resolves with the worker's answer or how the worker ended. */
-  run(request: HostMessage): Promise<Parameters<Settle>[0]> {
-    this.#stdout = '';
-    this.#stderr = '';
-    return new Promise((resolve) => {
-      this.#pending = { id: request.id, settle: resolve };
-      this.worker.postMessage(request);
-    });
-  }
-
-  /** What the guest printed during the last call (bounded). */
-  output(): { stdout: string; stderr: string } {
-    return { stdout: this.#stdout, stderr: this.#stderr };
-  }
-
-  async stop(): Promise<void> {
-    this.exited = true;
-    await this.worker.terminate();
-  }
-}
-
-/**
- * Transpiles a component into its disk cache in a worker of its own, which then exits: jco's own wasm
- * modules (hundreds of MB once compiled) never stay in a tool's worker. Quick when already cached.
- */
-async function transpileOnce(wasmPath: string): Promise<{ ok: true } | { ok: false; message: string }> {
-  const worker = startWorker(workerUrl(), { transpile: wasmPath }, WORKER_LIMITS);
-  try {
-    return await new Promise((resolve) => {
-      worker.once('message', resolve);
-      worker.once('error', (error) => {
-        resolve({ ok: false, message: error.message });
-      });
-      worker.once('exit', (code) => {
-        resolve({ ok: false, message: `the transpiler exited (code ${String(code)})` });
-      });
-    });
-  } finally {
-    await worker.terminate();
-  }
-}
-
-function workerUrl(): URL {
-  return moduleBeside(import.meta.url, 'worker');
-}
+type LoadOutcome = { ok: true } | { ok: false; code: ToolCallErrorCode; message: string };
 
 /** Runs tools in sandboxed worker threads. */
 export class ToolHost {
   readonly #log: (msg: string, fields?: object) => void;
+  readonly #maxWarm: number;
+  /** The warm tools' workers by tool key, least recently used first (a `Map` keeps insertion order). */
   readonly #workers = new Map<string, ToolWorker>();
-  /** Compiled core modules by tool key, kept across worker restarts. */
-  readonly #modules: Record<string, Record<string, WebAssembly.Module>> = {};
+  /** Calls queued or running per tool key: a tool with any is never evicted. */
+  readonly #inFlight = new Map<string, number>();
   /** One call at a time per tool: the tail of each tool's queue. */
   readonly #queues = new Map<string, Promise<unknown>>();
+  /** Calls waiting for a warm tool to go idle; each looks again when woken. */
+  readonly #waiters = new Set<() => void>();
+  /** Components this host has found or put in the transpile cache: a restart skips the transpiler. */
+  readonly #transpiled = new Set<string>();
+  /** Evicted workers not yet stopped: their places are still taken. */
+  #stopping = 0;
+  #workersStarted = 0;
+  #evictions = 0;
   #nextId = 1;
   #closed = false;
 
   constructor(options?: ToolHostOptions) {
     this.#log = options?.log ?? (() => undefined);
+    const maxWarm = options?.maxWarmWorkers ?? DEFAULT_MAX_WARM_WORKERS;
+    if (!Number.isInteger(maxWarm) || maxWarm < 1) {
+      throw new RangeError(`maxWarmWorkers must be an integer ≥ 1, got ${String(maxWarm)}`);
+    }
+    this.#maxWarm = maxWarm;
   }
 
   /** Calls `tool` with `input` (JSON text). Never throws: every failure is a result with a code. */
   call(tool: ToolBundle, input: string, options?: CallOptions): Promise<ToolCallResult> {
     const key = `${tool.name}@${tool.version}:${tool.wasmPath}`;
+    this.#inFlight.set(key, (this.#inFlight.get(key) ?? 0) + 1);
     const previous = this.#queues.get(key) ?? Promise.resolve();
-    const next = previous.then(() => this.#call(key, tool, input, options ?? {}));
+    const next = previous
+      .then(() => this.#call(key, tool, input, options ?? {}))
+      .finally(() => {
+        this.#callEnded(key);
+      });
     this.#queues.set(
       key,
       next.catch(() => undefined),
@@ -160,11 +111,11 @@ export class ToolHost {
         ? { ok: true as const, output: result.output, ms }
         : { ok: false as const, error: { code: result.code, message: result.message }, ms };
     };
-    if (this.#closed) return done({ ok: false, code: 'load_failed', message: 'the tool host is closed' });
-    if (options.signal?.aborted) return done({ ok: false, code: 'timeout', message: 'aborted by the caller' });
-    const worker = this.#workerFor(key);
-    if (!worker.loaded.has(key)) {
-      const loadedOk = await this.#load(key, worker, tool);
+    const worker = await this.#workerFor(key, options.signal);
+    if (worker === 'closed') return done({ ok: false, code: 'load_failed', message: 'the tool host is closed' });
+    if (worker === 'aborted') return done({ ok: false, code: 'timeout', message: 'aborted by the caller' });
+    if (!worker.loaded) {
+      const loadedOk = await this.#load(worker, tool);
       if (!loadedOk.ok) return done(loadedOk);
     }
     const scratchDir = await this.#scratchFor(tool);
@@ -178,7 +129,7 @@ export class ToolHost {
     };
     let timer: NodeJS.Timeout | undefined;
     let onAbort: (() => void) | undefined;
-    const limit = new Promise<{ failed: ToolCallErrorCode; message: string }>((resolve) => {
+    const limit = new Promise<WorkerFailure>((resolve) => {
       const timeoutMs = tool.policy.resources.timeoutMs;
       timer = setTimeout(() => {
         resolve({ failed: 'timeout', message: `no answer within ${String(timeoutMs)} ms (resources.timeoutMs)` });
@@ -194,7 +145,7 @@ export class ToolHost {
       const answer = await Promise.race([worker.run(request), limit]);
       if ('failed' in answer) {
         // Timed out, aborted or the worker died: it is not reused (a looping guest never yields).
-        await this.#retire(key, worker, answer.failed);
+        await this.#stop(worker, answer.failed);
         return done({ ok: false, code: answer.failed, message: answer.message });
       }
       const { stdout, stderr } = worker.output();
@@ -217,53 +168,125 @@ export class ToolHost {
     }
   }
 
-  async #load(
-    key: string,
-    worker: ToolWorker,
-    tool: ToolBundle,
-  ): Promise<{ ok: true } | { ok: false; code: ToolCallErrorCode; message: string }> {
+  /**
+   * The tool's worker, made the most recently used; a new one when the tool has none, in place of the
+   * least recently used idle worker when all `maxWarmWorkers` are taken, or after waiting for one to go
+   * idle when none is. Or why there is none: the host closed or the signal aborted meanwhile.
+   */
+  async #workerFor(key: string, signal: AbortSignal | undefined): Promise<ToolWorker | 'closed' | 'aborted'> {
+    let waitLogged = false;
+    for (;;) {
+      if (this.#closed) return 'closed';
+      if (signal?.aborted) return 'aborted';
+      const warm = this.#workers.get(key);
+      if (warm && !warm.exited) {
+        this.#workers.delete(key);
+        this.#workers.set(key, warm);
+        return warm;
+      }
+      if (warm) this.#workers.delete(key);
+      if (this.#workers.size + this.#stopping >= this.#maxWarm) {
+        const evicted = [...this.#workers.values()].find((worker) => !this.#inFlight.has(worker.key));
+        if (!evicted) {
+          if (!waitLogged) this.#log('tool call waits for a worker', { tool: key, maxWarmWorkers: this.#maxWarm });
+          waitLogged = true;
+          await this.#idleOrAborted(signal);
+          continue;
+        }
+        // Out of the map at once, so no other call picks it too; its place stays taken until it has
+        // stopped, so its memory is given back before a new worker takes any.
+        this.#workers.delete(evicted.key);
+        this.#evictions++;
+        this.#log('tool worker evicted', { tool: evicted.key, for: key });
+        this.#stopping++;
+        try {
+          await evicted.stop();
+        } finally {
+          this.#stopping--;
+          this.#wakeWaiters();
+        }
+        // Looked at again: the host may have closed meanwhile.
+        continue;
+      }
+      const worker = new ToolWorker(key);
+      this.#workers.set(key, worker);
+      this.#workersStarted++;
+      this.#log('tool worker started', { tool: key });
+      return worker;
+    }
+  }
+
+  /** Resolves when a call ends or a worker stops (the caller looks again), or at once on abort. */
+  #idleOrAborted(signal: AbortSignal | undefined): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = (): void => {
+        this.#waiters.delete(wake);
+        signal?.removeEventListener('abort', wake);
+        resolve();
+      };
+      this.#waiters.add(wake);
+      signal?.addEventListener('abort', wake, { once: true });
+    });
+  }
+
+  #wakeWaiters(): void {
+    for (const wake of [...this.#waiters]) wake();
+  }
+
+  #callEnded(key: string): void {
+    const count = (this.#inFlight.get(key) ?? 1) - 1;
+    if (count > 0) {
+      this.#inFlight.set(key, count);
+      return;
+    }
+    this.#inFlight.delete(key);
+    this.#wakeWaiters();
+  }
+
+  async #load(worker: ToolWorker, tool: ToolBundle): Promise<LoadOutcome> {
     let timer: NodeJS.Timeout | undefined;
-    const limit = new Promise<{ failed: ToolCallErrorCode; message: string }>((resolve) => {
+    const limit = new Promise<WorkerFailure>((resolve) => {
       timer = setTimeout(() => {
         resolve({ failed: 'load_failed', message: `${tool.name}: not loaded within ${String(LOAD_TIMEOUT_MS)} ms` });
       }, LOAD_TIMEOUT_MS);
     });
     try {
-      const transpiled = await Promise.race([transpileOnce(tool.wasmPath), limit]);
-      if ('failed' in transpiled || !transpiled.ok) {
-        return {
-          ok: false,
-          code: 'load_failed',
-          message: `${tool.name}: could not load ${tool.wasmPath}: ${transpiled.message}`,
-        };
+      // Once per component and host: a restarted tool finds its transpiled form where it left it (were the
+      // file at `wasmPath` replaced since, the tool's worker would transpile the new one itself).
+      if (!this.#transpiled.has(tool.wasmPath)) {
+        const transpiled = await Promise.race([transpileOnce(tool.wasmPath), limit]);
+        if ('failed' in transpiled || !transpiled.ok) {
+          await this.#stop(worker, 'load_failed');
+          return {
+            ok: false,
+            code: 'load_failed',
+            message: `${tool.name}: could not load ${tool.wasmPath}: ${transpiled.message}`,
+          };
+        }
+        this.#transpiled.add(tool.wasmPath);
       }
       const answer = await Promise.race([worker.run({ type: 'load', id: this.#nextId++, tool }), limit]);
       if ('failed' in answer) {
-        await this.#retire(key, worker, answer.failed);
+        await this.#stop(worker, answer.failed);
         return { ok: false, code: answer.failed === 'memory' ? 'memory' : 'load_failed', message: answer.message };
       }
-      if (!answer.result.ok) return { ok: false, code: answer.result.error.code, message: answer.result.error.message };
-      worker.loaded.add(key);
+      if (!answer.result.ok) {
+        // A tool that cannot load keeps no worker among the warm ones.
+        await this.#stop(worker, answer.result.error.code);
+        return { ok: false, code: answer.result.error.code, message: answer.result.error.message };
+      }
+      worker.loaded = true;
       return { ok: true };
     } finally {
       clearTimeout(timer);
     }
   }
 
-  #workerFor(key: string): ToolWorker {
-    const existing = this.#workers.get(key);
-    if (existing && !existing.exited) return existing;
-    const worker = new ToolWorker(workerUrl(), this.#modules, (moduleKey, modules) => {
-      this.#modules[moduleKey] = modules;
-    });
-    this.#workers.set(key, worker);
-    this.#log('tool worker started', { tool: key });
-    return worker;
-  }
-
-  async #retire(key: string, worker: ToolWorker, reason: ToolCallErrorCode): Promise<void> {
-    if (this.#workers.get(key) === worker) this.#workers.delete(key);
-    this.#log('tool worker stopped', { tool: key, reason });
+  /** Stops a worker that timed out, died or could not load; the tool's next call starts a new one. */
+  async #stop(worker: ToolWorker, reason: ToolCallErrorCode): Promise<void> {
+    if (this.#workers.get(worker.key) === worker) this.#workers.delete(worker.key);
+    this.#log('tool worker stopped', { tool: worker.key, reason });
+    this.#wakeWaiters();
     await worker.stop();
   }
 
@@ -276,11 +299,25 @@ export class ToolHost {
     return dir;
   }
 
-  /** Stops every worker; later calls fail with `load_failed`. */
+  /** The warm tools (least recently used first) and how many workers were started and evicted. */
+  stats(): ToolHostStats {
+    return {
+      maxWarmWorkers: this.#maxWarm,
+      warm: [...this.#workers.values()].map((worker) => ({
+        tool: worker.key,
+        busy: this.#inFlight.has(worker.key),
+      })),
+      workersStarted: this.#workersStarted,
+      evictions: this.#evictions,
+    };
+  }
+
+  /** Stops every worker; later calls (and calls waiting for a worker) fail with `load_failed`. */
   async close(): Promise<void> {
     this.#closed = true;
     const workers = [...this.#workers.values()];
     this.#workers.clear();
+    this.#wakeWaiters();
     await Promise.all(workers.map((worker) => worker.stop()));
   }
 }

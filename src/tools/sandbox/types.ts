@@ -53,11 +53,4 @@ export interface CallAnswer {
   workerMs: number;
 }
 
-/** Compiled core modules the worker hands back so a fresh worker does not compile them again. */
-export interface ModulesMessage {
-  type: 'modules';
-  key: string;
-  modules: Record<string, WebAssembly.Module>;
-}
-
-export type WorkerMessage = CallAnswer | ModulesMessage;
+export type WorkerMessage = CallAnswer;

@@ -43,16 +43,14 @@ class CallFailure extends Error {
 
 const port = parentPort;
 const data = workerData as {
-  modules?: Record<string, Record<string, WebAssembly.Module>>;
   /** A one-shot worker that only transpiles this wasm into the cache (jco's own modules then leave with it). */
   transpile?: string;
 } | null;
-const initialModules = data?.modules;
 const loaded = new Map<string, LoadedTool>();
 let current: CallContext | undefined;
 
 /** The key of a loaded tool: its wasm and the memory cap its modules were compiled with. */
-export function toolKey(tool: ToolBundle): string {
+function toolKey(tool: ToolBundle): string {
   return `${tool.wasmPath}#${String(tool.policy.resources.memoryMb)}`;
 }
 
@@ -71,18 +69,16 @@ async function load(tool: ToolBundle): Promise<LoadedTool> {
     throw new CallFailure('load_failed', `${tool.name}: imports ${missing.join(', ')}, which no policy grants`);
   }
   const memoryCapBytes = tool.policy.resources.memoryMb * 2 ** 20;
-  let modules = initialModules?.[key];
-  if (!modules) {
-    modules = {};
-    for (const name of found.coreModules) {
-      try {
-        modules[name] = await wasm.compile(capMemory(await readFile(join(found.dir, name)), memoryCapBytes));
-      } catch (error) {
-        const code = error instanceof MemoryLimitError ? 'memory' : 'load_failed';
-        throw new CallFailure(code, `${tool.name}: ${name}: ${(error as Error).message}`);
-      }
+  // Kept by this worker only, never posted to the host: a module lives as long as some isolate holds a
+  // reference, and the host's garbage would keep an evicted tool's 40 MB until its next full GC.
+  const modules: Record<string, WebAssembly.Module> = {};
+  for (const name of found.coreModules) {
+    try {
+      modules[name] = await wasm.compile(capMemory(await readFile(join(found.dir, name)), memoryCapBytes));
+    } catch (error) {
+      const code = error instanceof MemoryLimitError ? 'memory' : 'load_failed';
+      throw new CallFailure(code, `${tool.name}: ${name}: ${(error as Error).message}`);
     }
-    port?.postMessage({ type: 'modules', key, modules } satisfies WorkerMessage);
   }
   const bindings = (await import(pathToFileURL(join(found.dir, 'tool.mjs')).href)) as { instantiate: Instantiate };
   const tool_: LoadedTool = {
