@@ -13,6 +13,7 @@ import { countTokens } from '../src/skills/tokens.js';
 import { FAST_LEASES, startTestCoordinator, type TestCoordinator } from './helpers/coordinator.js';
 import { type FactoryProcess, spawnFactory } from './helpers/factory-process.js';
 import { gitIn, makeRepo } from './helpers/git-repo.js';
+import { rolesOf } from './helpers/pipeline-events.js';
 
 const FIXTURES = resolve(import.meta.dirname, 'fixtures', 'pipelines');
 const GREET = "export const greeting = 'Hello';\n";
@@ -109,10 +110,6 @@ describe('pipelines', () => {
 
   const stagesOf = (all: { type: string; payload: any }[]): string[] =>
     all.filter((e) => e.type === 'stage.changed').map((e) => e.payload.to as string);
-  const rolesOf = (all: { type: string; payload: any }[]): string[] =>
-    all
-      .filter((e) => e.type === 'pipeline.role')
-      .map((e) => `${String(e.payload.role)}#${String(e.payload.iteration)}:${String(e.payload.status)}`);
 
   it('standard: a QA ticket goes back to the engineer, the fix ships, and the events show iteration 2 and the ticket', async () => {
     const repo = makeRepo({ 'greet.js': GREET });

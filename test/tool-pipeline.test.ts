@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FAST_LEASES, startTestCoordinator, type TestCoordinator } from './helpers/coordinator.js';
 import { BIN, spawnFactory } from './helpers/factory-process.js';
 import { startRegistry, type TestRegistry } from './helpers/oci-registry.js';
+import { rolesOf } from './helpers/pipeline-events.js';
 
 const FIXTURES = resolve(import.meta.dirname, 'fixtures', 'pipelines');
 
@@ -108,10 +109,7 @@ describe('a tool job', { timeout: 600_000 }, () => {
     // The runs decided each review: QA's doubt overruled (every case passed), the red team's all-clear
     // overruled (its own attack timed out), the engineer sent back once.
     const events = (await tc.call('GET', `/api/jobs/${String(id)}/events`)).body as { type: string; payload: any }[];
-    const roles = events
-      .filter((e) => e.type === 'pipeline.role')
-      .map((e) => `${String(e.payload.role)}#${String(e.payload.iteration)}:${String(e.payload.status)}`);
-    expect(roles).toEqual([
+    expect(rolesOf(events)).toEqual([
       'architect#1:completed',
       'engineer#1:completed',
       'qa#1:passed',
