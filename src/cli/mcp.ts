@@ -57,7 +57,7 @@ export function registerMcpCommand(program: Command): void {
         const { ToolCache } = await import('../tools/cache.js');
         const { ToolHost } = await import('../tools/sandbox/host.js');
         const { CONVEYOR_TOOLS } = await import('../mcp/tools.js');
-        const host = new ToolHost();
+        const host = new ToolHost({ maxWarmWorkers: config.tools.maxWarmWorkers });
         try {
           await serveStdio(api, undefined, {
             tools: CONVEYOR_TOOLS,

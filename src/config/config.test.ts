@@ -50,21 +50,26 @@ describe('config', () => {
       cacheDir: '/home/u/.conveyor/tools',
       registry: undefined,
       registryToken: undefined,
+      maxWarmWorkers: undefined,
     });
     const dir = dirWith(
-      '[tools]\ncache = "tools"\nregistry = "oci://127.0.0.1:5000/tools"\nregistryTokenEnv = "REG_TOKEN"\n',
+      '[tools]\ncache = "tools"\nregistry = "oci://127.0.0.1:5000/tools"\nregistryTokenEnv = "REG_TOKEN"\nmaxWarmWorkers = 6\n',
     );
     const config = loadConfig({ cwd: dir, env: { REG_TOKEN: 'u:p' } });
     expect(config.tools).toEqual({
       cacheDir: join(dir, 'tools'),
       registry: 'oci://127.0.0.1:5000/tools',
       registryToken: 'u:p',
+      maxWarmWorkers: 6,
     });
     expect(secretValues(config)).toContain('u:p');
     const cwd = dirWith();
     expect(loadConfig({ cwd, env: { CONVEYOR_TOOLS_CACHE: 'here' } }).tools.cacheDir).toBe(join(cwd, 'here'));
     expect(() => loadConfig({ cwd: dirWith('[tools]\nregistryTokenEnv = "s3cr3t-value!"\n'), env: {} })).toThrow(
       /tools.registryTokenEnv: must be the name of an environment variable/,
+    );
+    expect(() => loadConfig({ cwd: dirWith('[tools]\nmaxWarmWorkers = 0\n'), env: {} })).toThrow(
+      /tools.maxWarmWorkers/,
     );
   });
 

@@ -107,6 +107,7 @@ const FileSchema = z.strictObject({
           'must be the name of an environment variable (the secret never goes in the file)',
         )
         .optional(),
+      maxWarmWorkers: z.coerce.number().int().min(1).max(64).optional(),
     })
     .optional(),
   client: z
@@ -247,6 +248,8 @@ export interface Config {
     registry: string | undefined;
     /** The value of the variable `[tools] registryTokenEnv` names: the registry's credential. @default none */
     registryToken: string | undefined;
+    /** `[tools] maxWarmWorkers`: how many tools a tool host keeps warm (about 70 MB each). @default the host's (2) */
+    maxWarmWorkers: number | undefined;
   };
   /** The environment child processes (agents, verify commands, git) start from. */
   processEnv: Readonly<Record<string, string>>;
@@ -484,6 +487,7 @@ function compile(
         file.tools?.registryTokenEnv === undefined || env[file.tools.registryTokenEnv] === ''
           ? undefined
           : env[file.tools.registryTokenEnv],
+      maxWarmWorkers: file.tools?.maxWarmWorkers,
     },
     processEnv: processEnvironment(env),
     client: {

@@ -14,8 +14,11 @@ import { storageGrants } from '../grants.js';
 import { ToolWorker, transpileOnce, type WorkerFailure } from './tool-worker.js';
 import type { HostMessage, ToolBundle, ToolCallErrorCode, ToolCallResult } from './types.js';
 
-/** The default of `ToolHostOptions.maxWarmWorkers`. */
-export const DEFAULT_MAX_WARM_WORKERS = 4;
+/**
+ * The default of `ToolHostOptions.maxWarmWorkers`: a warm tool costs about 70 MB, and a process holding
+ * 20 tools stays within 300 MB with two warm (`npm run bench:tools`, src/tools/README.md).
+ */
+export const DEFAULT_MAX_WARM_WORKERS = 2;
 
 export interface ToolHostOptions {
   /** Where the host reports worker starts, evictions, exits and a call's captured output. @default no logging */
@@ -28,9 +31,9 @@ export interface ToolHostOptions {
    * compile, instantiate: about a second). While every warm tool has a call in flight, a call on
    * another tool waits for one of them to end (outside its `timeoutMs`, like loading; its `signal`
    * ends the wait). An integer ≥ 1.
-   * @default 4
+   * @default 2 (`DEFAULT_MAX_WARM_WORKERS`)
    */
-  maxWarmWorkers?: number;
+  maxWarmWorkers?: number | undefined;
 }
 
 export interface CallOptions {
