@@ -7,7 +7,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ToolError } from './errors.js';
-import { grantedEnvKeys, grantsNetwork } from './grants.js';
+import { grantedEnvKeys, grantsNetwork, storageGrants } from './grants.js';
 import type { ToolPolicy } from './policy.js';
 import { TOOL_WORLD_NAME, toolWorld } from './wit.js';
 import type { BuildInfo, BuildRequest } from './build-worker.js';
@@ -37,6 +37,11 @@ export function disabledFeatures(policy: ToolPolicy): Feature[] {
   const needed = new Set<Feature>(grantsNetwork(policy) ? ['http'] : []);
   const all: Feature[] = ['stdio', 'random', 'clocks', 'http', 'fetch-event'];
   return all.filter((feature) => !needed.has(feature));
+}
+
+/** The WIT world `policy`'s tool is built against: imports only for what the policy grants. */
+export function worldFor(policy: ToolPolicy): string {
+  return toolWorld({ environment: grantedEnvKeys(policy).length > 0, storage: storageGrants(policy).length > 0 });
 }
 
 /** How long a compiler message may be in an error: enough for the first problems, never a wall of text. */
@@ -89,7 +94,7 @@ export async function buildComponent(source: string, policy: ToolPolicy): Promis
     try {
       built = await componentizeApart(dir, {
         sourcePath,
-        witWorld: toolWorld({ environment: grantedEnvKeys(policy).length > 0 }),
+        witWorld: worldFor(policy),
         worldName: TOOL_WORLD_NAME,
         disableFeatures: disabledFeatures(policy),
       });

@@ -5,12 +5,15 @@
  * - network: `wasi:http/outgoing-handler.handle` checks each request's host against the policy before
  *   preview2-shim sends it; a refused request is recorded (the call ends `denied`).
  * - environment: only the granted keys, with the values the caller passed; no arguments, no cwd.
- * - storage: the preopens are the granted `fs://` folders mapped into the call's scratch folder.
+ * - storage: the preopens are the granted `fs://` folders mapped into the call's scratch folder; a
+ *   folder granted `read` only refuses every change (`read-only.ts`).
  * - stdout/stderr: preview2-shim's streams write to the worker's own stdout/stderr, which the host
- *   captures (bounded); stdin, sockets and exit are not provided.
+ *   captures (bounded); stdin is linked (the engine imports it with the filesystem) but ends the call
+ *   if read; sockets and exit are not provided.
  */
 import { networkAllowed } from '../grants.js';
 import type { ToolPolicy } from '../policy.js';
+import { guardReadOnly } from './read-only.js';
 
 /** What the imports of a warm instance read: the call in progress. */
 export interface CallContext {
@@ -18,6 +21,8 @@ export interface CallContext {
   env: [string, string][];
   /** Guest path → host folder, for this call only. */
   preopens: Record<string, string>;
+  /** The guest paths of `preopens` granted `read` only: nothing under them may change. */
+  readOnly: string[];
   /** Requests refused during this call (`scheme://authority/path`). */
   denied: string[];
 }
@@ -27,6 +32,7 @@ type ImportObject = Record<string, Record<string, unknown>>;
 /** Interfaces Conveyor can supply (unversioned, as jco names them). */
 const PROVIDED = new Set([
   'wasi:cli/environment',
+  'wasi:cli/stdin',
   'wasi:cli/stdout',
   'wasi:cli/stderr',
   'wasi:cli/terminal-input',
@@ -74,6 +80,12 @@ export async function buildImports(imports: readonly string[], context: () => Ca
     getEnvironment: () => context().env,
     getArguments: () => [],
     initialCwd: () => undefined,
+  };
+  // The engine links stdin along with the filesystem; a tool reads its input from `run`, never a stream.
+  out['wasi:cli/stdin'] = {
+    getStdin: (): never => {
+      throw new Error('a tool has no stdin: its input is the argument of run');
+    },
   };
   out['wasi:cli/terminal-stdin'] = { getTerminalStdin: () => undefined };
   out['wasi:cli/terminal-stdout'] = { getTerminalStdout: () => undefined };
@@ -127,10 +139,18 @@ export async function buildImports(imports: readonly string[], context: () => Ca
     // TypeScript resolves the package's browser typings; at run time Node loads its Node build.
     const createFilesystem = filesystem.createFilesystem as unknown as (config: {
       preopens: Record<string, string>;
-    }) => { preopens: { getDirectories(): unknown } };
+    }) => { preopens: { getDirectories(): [object, string][] } };
+    const markReadOnly = guardReadOnly(filesystem.types.Descriptor);
     out['wasi:filesystem/types'] = filesystem.types;
     out['wasi:filesystem/preopens'] = {
-      getDirectories: () => createFilesystem({ preopens: context().preopens }).preopens.getDirectories(),
+      getDirectories: () => {
+        const call = context();
+        const directories = createFilesystem({ preopens: call.preopens }).preopens.getDirectories();
+        for (const [descriptor, guestPath] of directories) {
+          if (call.readOnly.includes(guestPath)) markReadOnly(descriptor);
+        }
+        return directories;
+      },
     };
   }
   return out;

@@ -6,10 +6,8 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildComponent, disabledFeatures } from '../build.js';
-import { grantedEnvKeys } from '../grants.js';
+import { buildComponent, disabledFeatures, worldFor } from '../build.js';
 import type { ToolPolicy } from '../policy.js';
-import { toolWorld } from '../wit.js';
 
 /** Upper-cases `text`: the well-behaved tool. */
 export const UPPER_TOOL = `export function run(input) {
@@ -55,6 +53,56 @@ export async function run(input) {
 }
 `;
 
+/**
+ * Works in its storage grants (`wasi:filesystem`): writes, reads and lists under a granted folder, and
+ * tries the ways out (`..`, an absolute path, a symbolic link up or out). A refusal comes back as
+ * `{error}` with the WASI error code.
+ */
+export const STORAGE_TOOL = `import { getDirectories } from 'wasi:filesystem/preopens@0.2.10';
+
+function folder(name) {
+  const found = getDirectories().find(([, path]) => path === name);
+  if (found === undefined) throw 'no preopen ' + name;
+  return found[0];
+}
+
+function read(dir, path) {
+  const file = dir.openAt({ symlinkFollow: true }, path, {}, { read: true });
+  const [bytes] = file.read(1000000n, 0n);
+  return new TextDecoder().decode(bytes);
+}
+
+export function run(input) {
+  const request = JSON.parse(input);
+  try {
+    switch (request.action) {
+      case 'preopens':
+        return JSON.stringify({ preopens: getDirectories().map(([, path]) => path) });
+      case 'write-read': {
+        const dir = folder(request.dir);
+        const file = dir.openAt({}, request.path, { create: true, truncate: true }, { write: true });
+        file.write(new TextEncoder().encode(request.text), 0n);
+        return JSON.stringify({ text: read(dir, request.path) });
+      }
+      case 'read':
+        return JSON.stringify({ text: read(folder(request.dir), request.path) });
+      case 'mkdir':
+        folder(request.dir).createDirectoryAt(request.path);
+        return JSON.stringify({ made: request.path });
+      case 'symlink-read': {
+        const dir = folder(request.dir);
+        dir.symlinkAt(request.target, 'link');
+        return JSON.stringify({ text: read(dir, 'link') });
+      }
+      default:
+        return JSON.stringify({ unknown: request.action });
+    }
+  } catch (error) {
+    return JSON.stringify({ error: String(error && error.payload !== undefined ? error.payload : error) });
+  }
+}
+`;
+
 export interface CachedBuild {
   wasmPath: string;
   imports: string[];
@@ -63,7 +111,7 @@ export interface CachedBuild {
 
 /** Builds `source` for `policy`, or returns the build of an earlier run. */
 export async function cachedBuild(source: string, policy: ToolPolicy): Promise<CachedBuild> {
-  const world = toolWorld({ environment: grantedEnvKeys(policy).length > 0 });
+  const world = worldFor(policy);
   const digest = createHash('sha256')
     .update(JSON.stringify([source, world, disabledFeatures(policy)]))
     .digest('hex')

@@ -127,12 +127,14 @@ function contextFor(request: CallRequest): CallContext {
     if (value !== undefined) env.push([key, value]);
   }
   const preopens: Record<string, string> = {};
+  const readOnly: string[] = [];
   if (request.scratchDir !== undefined) {
     for (const grant of storageGrants(request.tool.policy)) {
       preopens[grant.guestPath] = join(request.scratchDir, grant.guestPath);
+      if (!grant.write) readOnly.push(grant.guestPath);
     }
   }
-  return { policy: request.tool.policy, env, preopens, denied: [] };
+  return { policy: request.tool.policy, env, preopens, readOnly, denied: [] };
 }
 
 /** What a failed `run` means: the guest's own `err`, out of memory, a refused request or a trap. */
