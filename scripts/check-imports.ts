@@ -37,7 +37,7 @@ export const LAYERS: Readonly<Record<string, Layer>> = {
   pipeline: { folders: ['core', 'skills', 'agents'] },
   'model-server': { folders: ['core', 'agents'] },
   mcp: { folders: ['core', 'protocol', 'version', 'intake', 'tools'] },
-  coordinator: { folders: ['core', 'protocol', 'store', 'intake', 'config', 'version', 'mcp'] },
+  coordinator: { folders: ['core', 'protocol', 'store', 'intake', 'config', 'version', 'mcp', 'tools'] },
   factory: { folders: ['core', 'protocol', 'process', 'sandbox', 'workspace', 'agents', 'pipeline', 'tools'] },
   cli: { folders: '*' },
   demo: { folders: '*' },

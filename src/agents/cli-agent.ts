@@ -258,9 +258,18 @@ export interface McpServerSpec {
   env: Record<string, string>;
 }
 
-/** The tool names a CLI gives the commands of the Conveyor MCP server (`mcp__conveyor__ask`, …). */
-export const conveyorToolNames = (run: AgentRun): string[] =>
-  (run.conveyor?.commands ?? []).map((command) => `mcp__conveyor__${command}`);
+/**
+ * The tool names a CLI gives the Conveyor MCP server's tools (`mcp__conveyor__ask`, …): one per allowed
+ * command, and with `tools` one per promoted tool the credential listed (a name a command takes is the
+ * command's).
+ */
+export function conveyorToolNames(run: AgentRun): string[] {
+  const commands = (run.conveyor?.commands ?? []).filter((command) => command !== 'tools');
+  const promoted = run.conveyor?.commands.includes('tools') === true ? (run.conveyor.tools ?? []) : [];
+  const taken = new Set<string>(commands);
+  const names = [...commands, ...promoted.map((tool) => tool.name).filter((name) => !taken.has(name))];
+  return names.map((name) => `mcp__conveyor__${name}`);
+}
 
 /**
  * The `conveyor mcp --agent` server a CLI agent is given for its job's allowed commands, or undefined

@@ -6,6 +6,7 @@
 import type { AgentNoticeType } from '../core/events.js';
 import type { ModelConfig } from '../core/models.js';
 import type { AgentCommand } from '../core/job.js';
+import type { PromotedToolView } from '../protocol/agent.js';
 import type { SandboxMode } from '../sandbox/plan.js';
 
 /** One model call, as every runtime reports it (becomes an `llm.call` event). */
@@ -72,6 +73,8 @@ export interface ConveyorAccess {
   url: string;
   token: string;
   commands: readonly AgentCommand[];
+  /** With the `tools` command: the coordinator's promoted tools when the credential was issued. */
+  tools?: readonly PromotedToolView[];
 }
 
 export interface AgentRun {

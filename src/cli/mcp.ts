@@ -72,13 +72,18 @@ export function registerMcpCommand(program: Command): void {
       // The credential says which job and commands it is for; one that does not work fails here, at once.
       const { expectSuccess } = await import('../mcp/api.js');
       const { AgentJobAnswer } = await import('../protocol/agent.js');
-      const { agentTools } = await import('../mcp/agent-tools.js');
+      const { agentTools, remotePromoted } = await import('../mcp/agent-tools.js');
       let job: AgentJobAnswer;
       try {
         job = AgentJobAnswer.parse(expectSuccess(await api('GET', '/api/agent/job')));
       } catch (error) {
         throw new CliError(`mcp --agent: ${(error as Error).message}`, 1);
       }
-      await serveStdio(api, undefined, { tools: agentTools(job.commands), forAgent: true });
+      await serveStdio(api, undefined, {
+        tools: agentTools(job.commands),
+        forAgent: true,
+        // `tools`: the coordinator's promoted tools, each call run in its sandbox.
+        ...(job.commands.includes('tools') ? { promoted: remotePromoted(api) } : {}),
+      });
     });
 }

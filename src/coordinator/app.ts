@@ -34,6 +34,7 @@ import { mcpRoutes } from './routes/mcp.js';
 import { systemRoutes } from './routes/system.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { serveDashboard } from './static.js';
+import { CoordinatorTools } from './tool-cache.js';
 import { VERSION } from '../version.js';
 
 export interface Coordinator {
@@ -109,6 +110,7 @@ export async function buildCoordinator(options: BuildOptions): Promise<Coordinat
     },
     log: logger,
     closing: closing.signal,
+    ...(options.tools === undefined ? {} : { tools: new CoordinatorTools(options.tools) }),
   };
 
   const routes: RouteOptions[] = [];
@@ -153,7 +155,7 @@ export async function buildCoordinator(options: BuildOptions): Promise<Coordinat
     ...factoryRoutes(context),
     ...eventRoutes(context),
     ...loginRoutes(context, loginCodes),
-    ...mcpRoutes(),
+    ...mcpRoutes(context),
     ...tokenRoutes(context),
     ...agentRoutes(context),
   ];
@@ -177,6 +179,7 @@ export async function buildCoordinator(options: BuildOptions): Promise<Coordinat
       auth.close();
       await stopReaper();
       await app.close();
+      await context.tools?.close();
     },
   };
 }

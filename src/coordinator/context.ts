@@ -6,6 +6,7 @@ import type { Store } from '../store/store.js';
 import type { ClaimWaiters } from './claim-waiters.js';
 import type { CoordinatorMetrics } from './metrics.js';
 import type { RetryPolicy } from '../store/store.js';
+import type { CoordinatorTools, CoordinatorToolsOptions } from './tool-cache.js';
 
 export interface CoordinatorOptions {
   /** @default 30 000 */
@@ -26,6 +27,8 @@ export interface CoordinatorOptions {
   bodyLimitBytes: number;
   /** `[repos]` of the config: what a submitted job of a repository takes for the fields it leaves unset. @default none */
   repoDefaults?: RepoDefaultsTable;
+  /** `[tools]` of the config: the tool cache whose promoted tools agents and `/mcp` get. @default none */
+  tools?: CoordinatorToolsOptions;
 }
 
 export interface CoordinatorContext {
@@ -38,4 +41,6 @@ export interface CoordinatorContext {
   log: FastifyBaseLogger;
   /** Fires when the coordinator shuts down, ending long polls and streams. */
   closing: AbortSignal;
+  /** The tool cache served to agents (`tools`) and over `/mcp`; none without `options.tools`. */
+  tools?: CoordinatorTools;
 }

@@ -4,6 +4,9 @@
  */
 import { z } from 'zod';
 
+/** A tool's name: also a folder of the tool cache and a path segment of an OCI repository. */
+export const TOOL_NAME = /^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$/;
+
 export const CapabilityRequestSchema = z.strictObject({
   name: z.string().trim().min(1).max(200),
   description: z.string().trim().min(1).max(20_000),

@@ -256,6 +256,10 @@ export const EVENT_CATALOGUE = {
     z.looseObject({ command: z.string(), reason: z.string() }),
     'The job’s agent asked for a command its job does not allow; nothing was done.',
   ),
+  'agent.tool_called': factory(
+    z.looseObject({ name: z.string(), ok: z.boolean(), error: z.string().optional() }),
+    'The job’s agent called a promoted tool (`tools`), run in the coordinator’s sandbox: whether it answered, or its error code.',
+  ),
   'agent.capability_requested': factory(
     z.looseObject({ name: z.string(), requestedJobId: z.string() }),
     'The job’s agent filed a capability request (`request_capability`) as the job named.',

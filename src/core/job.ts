@@ -70,9 +70,9 @@ export type Constraints = z.infer<typeof ConstraintsSchema>;
  * What a job's agent may ask of Conveyor while it works (`allowedCommands`), through a credential valid
  * only for this job and the lease it runs under: `ask` blocks the job with a question for a person,
  * `progress` records a note on its timeline, `subtasks` splits it into child jobs, `request_capability`
- * files a tool job linked to it.
+ * files a tool job linked to it, `tools` offers the coordinator's promoted tools (each run in its sandbox).
  */
-export const AGENT_COMMANDS = ['ask', 'progress', 'subtasks', 'request_capability'] as const;
+export const AGENT_COMMANDS = ['ask', 'progress', 'subtasks', 'request_capability', 'tools'] as const;
 export type AgentCommand = (typeof AGENT_COMMANDS)[number];
 
 const verifyCommandText = z.string().min(1).max(10_000);

@@ -109,7 +109,8 @@ export async function runJob(claim: ClaimedJob, options: RunnerOptions): Promise
     }
     credential = issued.value.token;
     access.redactor.add(credential);
-    return { url: access.url, token: credential, commands: issued.value.commands };
+    const { commands: allowed, tools } = issued.value;
+    return { url: access.url, token: credential, commands: allowed, ...(tools === undefined ? {} : { tools }) };
   };
 
   /** Keeps the result for a human: locally, and attached to the job at the coordinator. Never shipped. */

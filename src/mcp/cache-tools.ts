@@ -1,10 +1,19 @@
 /**
  * The tool cache over MCP: `list_tools` and `promote_tool`, and every promoted tool as an MCP tool of
  * its own (its JSON Schemas from its manifest), each call run in the tool sandbox (a worker thread,
- * never the server's thread) with what its policy grants.
+ * never the server's thread) with what its policy grants: in this process (`localPromoted`), or at the
+ * coordinator for a job's agent (`remotePromoted` in `agent-tools.ts`).
  */
 import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
+import {
+  type AgentToolCallAnswer,
+  objectInputSchema,
+  objectOutputSchema,
+  promotedDescription,
+  type PromotedToolView,
+  toolInput,
+} from '../protocol/agent.js';
 import type { CachedTool, ToolCache } from '../tools/cache.js';
 import type { ToolHost } from '../tools/sandbox/host.js';
 import { TOOL_NAME, TOOL_VERSION } from '../tools/spec.js';
@@ -15,6 +24,8 @@ export interface ToolCacheAccess {
   cache: ToolCache;
   host: ToolHost;
   env: Readonly<Record<string, string>>;
+  /** Whether `promote_tool` is offered (the coordinator offers it to admins only). @default true */
+  promote?: boolean;
 }
 
 const ToolView = z.object({
@@ -35,9 +46,9 @@ const view = (tool: CachedTool): z.infer<typeof ToolView> => ({
 
 export const PROMOTE_TOOL = 'promote_tool';
 
-/** `list_tools` and `promote_tool` over `access.cache`. */
+/** `list_tools` and (unless `access.promote` is false) `promote_tool` over `access.cache`. */
 export function cacheTools(access: ToolCacheAccess): AnyTool[] {
-  return [
+  const tools = [
     defineTool({
       name: 'list_tools',
       title: 'List the tools',
@@ -62,63 +73,83 @@ export function cacheTools(access: ToolCacheAccess): AnyTool[] {
       call: ({ name, version }) => Promise.resolve(view(access.cache.promote(name, version))),
     }),
   ];
+  return access.promote === false ? tools.filter((tool) => tool.name !== PROMOTE_TOOL) : tools;
 }
 
-type ObjectSchema = Tool['inputSchema'];
+/**
+ * Promoted tools as a server serves them, wherever they run: listed with their manifests' schemas and
+ * called by name. `localPromoted` runs them here, in this process's sandbox; `remotePromoted`
+ * (`agent-tools.ts`) asks the coordinator, for a job's agent.
+ */
+export interface PromotedTools {
+  list(): Promise<PromotedToolView[]>;
+  /** The call's answer; undefined when no promoted tool has that name. */
+  call(name: string, input: unknown): Promise<AgentToolCallAnswer | undefined>;
+}
 
-const isObjectSchema = (schema: unknown): schema is ObjectSchema =>
-  typeof schema === 'object' && schema !== null && (schema as { type?: unknown }).type === 'object';
+/** The promoted tools of `access.cache`, each call run in `access.host`'s sandbox. */
+export function localPromoted(access: ToolCacheAccess): PromotedTools {
+  return {
+    list: () =>
+      Promise.resolve(
+        access.cache.promoted().map((tool) => ({
+          name: tool.name,
+          version: tool.version,
+          description: tool.manifest.description,
+          inputSchema: tool.manifest.inputSchema,
+          outputSchema: tool.manifest.outputSchema,
+        })),
+      ),
+    async call(name, input) {
+      // Loaded on the first call: the policy parser (and YAML) is not needed to list tools.
+      const { callPromotedTool } = await import('../tools/bundle.js');
+      const result = await callPromotedTool(access.cache, access.host, access.env, name, input);
+      if (result === undefined) return undefined;
+      return result.ok
+        ? { ok: true, output: JSON.parse(result.output) as unknown }
+        : { ok: false, error: result.error };
+    },
+  };
+}
 
 /** A promoted tool as MCP lists it. An input schema that is not an object's takes the input as `{input}`. */
-function listing(tool: CachedTool): Tool {
-  const { inputSchema, outputSchema, description } = tool.manifest;
+function listing(tool: PromotedToolView): Tool {
+  const outputSchema = objectOutputSchema(tool);
   return {
     name: tool.name,
     title: `${tool.name} ${tool.version}`,
-    description: `${description} (a sandboxed Conveyor tool, ${tool.name}@${tool.version})`,
-    inputSchema: isObjectSchema(inputSchema)
-      ? inputSchema
-      : { type: 'object', properties: { input: inputSchema ?? {} }, required: ['input'] },
-    ...(isObjectSchema(outputSchema) ? { outputSchema } : {}),
+    description: promotedDescription(tool),
+    inputSchema: objectInputSchema(tool),
+    ...(outputSchema === undefined ? {} : { outputSchema }),
     annotations: { title: tool.name, readOnlyHint: true, openWorldHint: false },
   };
 }
 
-/** The promoted tools whose names no Conveyor tool takes, as MCP lists them. */
-export function promotedListings(access: ToolCacheAccess, taken: ReadonlySet<string>): Tool[] {
-  return access.cache
-    .promoted()
-    .filter((tool) => !taken.has(tool.name))
-    .map(listing);
+/** The promoted tools whose names no other tool of the server takes, as MCP lists them. */
+export async function promotedListings(promoted: PromotedTools, taken: ReadonlySet<string>): Promise<Tool[]> {
+  return (await promoted.list()).filter((tool) => !taken.has(tool.name)).map(listing);
 }
 
 /**
- * Calls the promoted tool `name` in the sandbox; undefined when no promoted tool has that name. Every
- * failure (bad input, a timeout, a trap) is a tool error with the sandbox's code and message.
+ * Calls the promoted tool `name` with the MCP arguments `args` (unwrapped as `listing` wrapped them);
+ * undefined when no promoted tool has that name. Every failure (bad input, a timeout, a trap) is a tool
+ * error with the sandbox's code and message.
  */
 export async function callPromoted(
-  access: ToolCacheAccess,
+  promoted: PromotedTools,
   name: string,
   args: Record<string, unknown> | undefined,
 ): Promise<CallToolResult | undefined> {
-  const tool = access.cache.promoted().find((candidate) => candidate.name === name);
+  const tool = (await promoted.list()).find((candidate) => candidate.name === name);
   if (tool === undefined) return undefined;
-  const input = isObjectSchema(tool.manifest.inputSchema) ? (args ?? {}) : args?.input;
-  let bundle;
-  try {
-    // Loaded on the first call: the policy parser (and YAML) is not needed to list tools.
-    const { cachedBundle } = await import('../tools/bundle.js');
-    bundle = cachedBundle(tool, access.env);
-  } catch (error) {
-    return { content: [{ type: 'text', text: `load_failed: ${(error as Error).message}` }], isError: true };
+  const answer = await promoted.call(name, toolInput(tool, args));
+  if (answer === undefined) return undefined;
+  if (!answer.ok) {
+    return { content: [{ type: 'text', text: `${answer.error.code}: ${answer.error.message}` }], isError: true };
   }
-  const result = await access.host.call(bundle, JSON.stringify(input ?? null));
-  if (!result.ok) {
-    return { content: [{ type: 'text', text: `${result.error.code}: ${result.error.message}` }], isError: true };
-  }
-  const output = JSON.parse(result.output) as unknown;
+  const { output } = answer;
   return {
-    content: [{ type: 'text', text: result.output }],
+    content: [{ type: 'text', text: JSON.stringify(output) }],
     ...(typeof output === 'object' && output !== null && !Array.isArray(output)
       ? { structuredContent: output as Record<string, unknown> }
       : {}),

@@ -5,11 +5,25 @@
  */
 import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
 import type { ConveyorApi } from './api.js';
+import type { ToolCacheAccess } from './cache-tools.js';
 import { createConveyorMcpServer } from './server.js';
+import { CONVEYOR_TOOLS } from './tools.js';
 
-/** Answers one MCP POST: `request` carries the headers (Accept, Content-Type, protocol version), `body` the parsed JSON-RPC. */
-export async function answerMcpPost(api: ConveyorApi, request: Request, body: unknown): Promise<Response> {
-  const server = createConveyorMcpServer(api);
+/**
+ * Answers one MCP POST: `request` carries the headers (Accept, Content-Type, protocol version), `body`
+ * the parsed JSON-RPC; `cache`, the coordinator's tool cache to serve.
+ */
+export async function answerMcpPost(
+  api: ConveyorApi,
+  request: Request,
+  body: unknown,
+  cache?: ToolCacheAccess,
+): Promise<Response> {
+  const server = createConveyorMcpServer(api, {
+    tools: CONVEYOR_TOOLS,
+    forAgent: false,
+    ...(cache === undefined ? {} : { cache }),
+  });
   // No sessionIdGenerator: stateless, so any coordinator behind a load balancer can answer any request.
   const transport = new WebStandardStreamableHTTPServerTransport({ enableJsonResponse: true });
   await server.connect(transport);

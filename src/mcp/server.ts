@@ -18,7 +18,15 @@ import { VERSION } from '../version.js';
 import type { ConveyorApi } from './api.js';
 import { registerJobResource } from './resources.js';
 import { type AnyTool, CONVEYOR_TOOLS } from './tools.js';
-import { cacheTools, callPromoted, PROMOTE_TOOL, promotedListings, type ToolCacheAccess } from './cache-tools.js';
+import {
+  cacheTools,
+  callPromoted,
+  localPromoted,
+  PROMOTE_TOOL,
+  type PromotedTools,
+  promotedListings,
+  type ToolCacheAccess,
+} from './cache-tools.js';
 
 const INSTRUCTIONS = `Conveyor runs coding agents on a fleet of worker machines and ships verified changes.
 Use submit_job to hand it a task (a Markdown body plus task-file fields such as repo, verify and ship),
@@ -61,8 +69,13 @@ use only the ones offered, and only when the task needs them. Every call acts on
 export interface ServerOffer {
   tools: readonly AnyTool[];
   forAgent: boolean;
-  /** The tool cache to serve (`list_tools`, `promote_tool`, each promoted tool); none: not offered. */
+  /**
+   * The tool cache of this process to serve: `list_tools`, `promote_tool` (unless its `promote` is
+   * false) and each promoted tool. None: not offered.
+   */
   cache?: ToolCacheAccess;
+  /** Promoted tools run elsewhere (a job's agent: at the coordinator); `cache` serves its own. */
+  promoted?: PromotedTools;
 }
 
 function toolError(message: string): CallToolResult {
@@ -96,10 +109,11 @@ export function createConveyorMcpServer(
   const own = cache === undefined ? offer.tools : [...offer.tools, ...cacheTools(cache)];
   const tools = new Map(own.map((tool) => [tool.name, tool]));
   const names = new Set(tools.keys());
+  const promoted = offer.promoted ?? (cache === undefined ? undefined : localPromoted(cache));
   // The promoted tools change as tools are promoted: the list is read again on each request.
-  server.server.registerCapabilities({ tools: cache === undefined ? {} : { listChanged: true } });
-  server.server.setRequestHandler(ListToolsRequestSchema, () => ({
-    tools: [...toolList(own), ...(cache === undefined ? [] : promotedListings(cache, names))],
+  server.server.registerCapabilities({ tools: promoted === undefined ? {} : { listChanged: true } });
+  server.server.setRequestHandler(ListToolsRequestSchema, async () => ({
+    tools: [...toolList(own), ...(promoted === undefined ? [] : await promotedListings(promoted, names))],
   }));
   server.server.setRequestHandler(CallToolRequestSchema, async (request) => {
     const { name, arguments: args } = request.params;
@@ -109,8 +123,8 @@ export function createConveyorMcpServer(
       if (name === PROMOTE_TOOL && result.isError !== true) await server.server.sendToolListChanged();
       return result;
     }
-    const promoted = cache === undefined ? undefined : await callPromoted(cache, name, args);
-    if (promoted !== undefined) return promoted;
+    const answer = promoted === undefined ? undefined : await callPromoted(promoted, name, args);
+    if (answer !== undefined) return answer;
     throw new McpError(
       ErrorCode.InvalidParams,
       `unknown tool "${name}"; Conveyor's tools are ${[...names].join(', ')}`,

@@ -4,10 +4,11 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type CachedTool, TOOL_FILES } from './cache.js';
+import { type CachedTool, TOOL_FILES, type ToolCache } from './cache.js';
 import { grantedEnvKeys } from './grants.js';
 import { parsePolicy, type ToolPolicy } from './policy.js';
-import type { ToolBundle } from './sandbox/types.js';
+import type { ToolHost } from './sandbox/host.js';
+import type { ToolBundle, ToolCallResult } from './sandbox/types.js';
 import { parseSpec, type ToolSource } from './spec.js';
 
 /** The values of the variables the policy grants, from `env` (never more). */
@@ -48,4 +49,26 @@ export function cachedBundle(tool: CachedTool, env: Readonly<Record<string, stri
   const spec = parseSpec(readFileSync(file(TOOL_FILES.spec), 'utf8'), file(TOOL_FILES.spec));
   const policy = parsePolicy(readFileSync(file(TOOL_FILES.policy), 'utf8'), file(TOOL_FILES.policy));
   return toolBundle({ spec }, tool.version, file(TOOL_FILES.wasm), policy, env);
+}
+
+/**
+ * Calls the promoted version of `name` in `host`'s sandbox with `input` (sent as JSON text); undefined
+ * when no promoted tool has that name. A version whose files do not read back is a `load_failed` result.
+ */
+export async function callPromotedTool(
+  cache: ToolCache,
+  host: ToolHost,
+  env: Readonly<Record<string, string | undefined>>,
+  name: string,
+  input: unknown,
+): Promise<ToolCallResult | undefined> {
+  const tool = cache.promoted().find((candidate) => candidate.name === name);
+  if (tool === undefined) return undefined;
+  let bundle: ToolBundle;
+  try {
+    bundle = cachedBundle(tool, env);
+  } catch (error) {
+    return { ok: false, error: { code: 'load_failed', message: (error as Error).message }, ms: 0 };
+  }
+  return host.call(bundle, JSON.stringify(input ?? null));
 }

@@ -8,8 +8,9 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { ToolError } from './errors.js';
 
-/** A tool's name: also a folder of the cache and a path segment of an OCI repository. */
-export const TOOL_NAME = /^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$/;
+import { TOOL_NAME } from '../core/capability.js';
+
+export { TOOL_NAME };
 /** A semantic version without build metadata (`1.2.3`, `1.2.3-rc.1`): an OCI tag as it is. */
 export const TOOL_VERSION = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$/;
 

@@ -1,11 +1,20 @@
 /**
  * The builtin agent's tools for its job's allowed commands (`ask`, `progress`, `subtasks`,
  * `request_capability`): the declarations of `protocol/agent.ts`, each a call of `/api/agent/*` with the
- * job's agent credential. Only the allowed commands are offered; the coordinator refuses (and records)
- * any other a credential tries. A refusal or an unreachable coordinator is the tool's result, never thrown.
+ * job's agent credential; with `tools`, each of the coordinator's promoted tools under its own name, run
+ * in the coordinator's sandbox. Only the allowed commands are offered; the coordinator refuses (and
+ * records) any other a credential tries. A refusal or an unreachable coordinator is the tool's result,
+ * never thrown.
  */
-import { tool, type ToolSet } from 'ai';
-import { AGENT_COMMAND_SPECS } from '../../protocol/agent.js';
+import { jsonSchema, tool, type ToolSet } from 'ai';
+import {
+  AGENT_COMMAND_SPECS,
+  AGENT_TOOLS_PATH,
+  objectInputSchema,
+  promotedDescription,
+  type SingleToolCommand,
+  toolInput,
+} from '../../protocol/agent.js';
 import type { ConveyorAccess } from '../executor.js';
 
 /** How long one call may take before the model is told the coordinator did not answer. */
@@ -37,11 +46,28 @@ export function conveyorTools(access: ConveyorAccess | undefined): ToolSet {
   const tools: ToolSet = {};
   if (access === undefined) return tools;
   for (const command of access.commands) {
-    const spec = AGENT_COMMAND_SPECS[command];
+    if (command === 'tools') continue;
+    const spec = AGENT_COMMAND_SPECS[command satisfies SingleToolCommand];
     tools[command] = tool({
       description: spec.description,
       inputSchema: spec.input,
       execute: (input, options) => call(access, spec.path, input, options.abortSignal),
+    });
+  }
+  if (!access.commands.includes('tools')) return tools;
+  for (const promoted of access.tools ?? []) {
+    // A command's name wins over a promoted tool's: the commands are the job's contract.
+    if (promoted.name in tools) continue;
+    tools[promoted.name] = tool({
+      description: promotedDescription(promoted),
+      inputSchema: jsonSchema<Record<string, unknown>>(objectInputSchema(promoted) as Parameters<typeof jsonSchema>[0]),
+      execute: (args, options) =>
+        call(
+          access,
+          `${AGENT_TOOLS_PATH}/${encodeURIComponent(promoted.name)}`,
+          { input: toolInput(promoted, args) },
+          options.abortSignal,
+        ),
     });
   }
   return tools;

@@ -9,8 +9,13 @@ import { ForbiddenError, NotFoundError } from '../../core/errors.js';
 import { type AgentCommand, type Job } from '../../core/job.js';
 import { fromCapabilityRequest } from '../../intake/task-file.js';
 import {
+  AGENT_TOOLS_PATH,
   AgentAnswer,
   AgentJobAnswer,
+  AgentToolCallAnswer,
+  AgentToolCallBody,
+  AgentToolParams,
+  AgentToolsAnswer,
   AgentSubtasksBody,
   AskBody,
   CapabilityRequestBody,
@@ -164,6 +169,44 @@ export function agentRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
           { type: 'agent.capability_requested', payload: { name: body.name, requestedJobId: filed.id } },
         ]);
         return { jobId: job.id, stage: job.stage, requestedJobId: filed.id };
+      },
+    }),
+    defineRoute({
+      method: 'GET',
+      url: AGENT_TOOLS_PATH,
+      summary:
+        'tools: the promoted tools of the coordinator’s tool cache (name, version, description, JSON Schemas); empty when it keeps none. 403 when not allowed, 409 once the lease ended.',
+      access: AGENT,
+      response: AgentToolsAnswer,
+      async handler({ principal }) {
+        await allowed(principal, 'tools');
+        return { tools: (await ctx.tools?.list()) ?? [] };
+      },
+    }),
+    defineRoute({
+      method: 'POST',
+      url: `${AGENT_TOOLS_PATH}/:name`,
+      summary:
+        'tools: call a promoted tool with {input}, run in the coordinator’s tool sandbox (agent.tool_called); a failed call answers {ok: false, error: {code, message}}. 404 for a tool not promoted, 403 when not allowed, 409 once the lease ended.',
+      access: AGENT,
+      params: AgentToolParams,
+      body: AgentToolCallBody,
+      response: AgentToolCallAnswer,
+      async handler({ principal, params, body }) {
+        const { fence } = await allowed(principal, 'tools');
+        const answer = await (await ctx.tools?.promoted())?.call(params.name, body.input);
+        if (answer === undefined) {
+          throw new NotFoundError(
+            `no promoted tool ${params.name} on this coordinator; GET ${AGENT_TOOLS_PATH} lists the ones there are`,
+          );
+        }
+        await store.recordEvents(fence, [
+          {
+            type: 'agent.tool_called',
+            payload: { name: params.name, ok: answer.ok, ...(answer.ok ? {} : { error: answer.error.code }) },
+          },
+        ]);
+        return answer;
       },
     }),
   ];

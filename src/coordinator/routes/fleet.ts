@@ -213,7 +213,8 @@ export function fleetRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
           grant: { jobId: job.id, leaseEpoch: body.leaseEpoch },
           now: ctx.clock.now(),
         });
-        return { token, commands };
+        if (!commands.includes('tools')) return { token, commands };
+        return { token, commands, tools: (await ctx.tools?.list()) ?? [] };
       },
     }),
     defineRoute({

@@ -10,6 +10,7 @@ import type { FastifyRequest } from 'fastify';
 import type { ApiAnswer, ConveyorApi } from '../../mcp/api.js';
 import { McpAnswer, McpBody, McpNoAnswer } from '../../protocol/mcp.js';
 import { MethodNotAllowedError } from '../errors.js';
+import type { CoordinatorContext } from '../context.js';
 import { type AnyRouteSpec, defineRoute, PEOPLE } from '../route.js';
 
 /** The headers of the caller that the inner API call carries: its credentials and its product. */
@@ -48,7 +49,7 @@ function webRequest(request: FastifyRequest): Request {
   return new Request(`http://${request.host}${request.url}`, { method: 'POST', headers });
 }
 
-export function mcpRoutes(): AnyRouteSpec[] {
+export function mcpRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
   // Imported on first use: the SDK is only loaded by a coordinator that is asked for MCP.
   let http: Promise<typeof import('../../mcp/http.js')> | undefined;
   const notPost = (method: 'GET' | 'DELETE'): AnyRouteSpec =>
@@ -72,14 +73,16 @@ export function mcpRoutes(): AnyRouteSpec[] {
       method: 'POST',
       url: '/mcp',
       summary:
-        'The Conveyor MCP server (streamable HTTP, stateless, JSON answers): tools submit_job, get_job, list_jobs, cancel_job, answer_job and the resource conveyor://jobs/{id}, acting as the caller’s token and product.',
+        'The Conveyor MCP server (streamable HTTP, stateless, JSON answers): tools submit_job, get_job, list_jobs, cancel_job, answer_job, request_capability, list_tools, promote_tool (admins), each promoted tool of the coordinator’s tool cache (run in its sandbox), and the resource conveyor://jobs/{id}, acting as the caller’s token and product.',
       access: PEOPLE,
       body: McpBody,
       response: McpAnswer,
-      async handler({ body, request, reply }) {
+      async handler({ body, request, reply, principal }) {
         http ??= import('../../mcp/http.js');
         const { answerMcpPost } = await http;
-        const response = await answerMcpPost(apiAs(request), webRequest(request), body);
+        // The coordinator's tool cache: anyone here lists and calls its promoted tools; admins promote.
+        const cache = await ctx.tools?.access(principal.token.role === 'admin');
+        const response = await answerMcpPost(apiAs(request), webRequest(request), body, cache);
         void reply.code(response.status);
         response.headers.forEach((value, name) => {
           void reply.header(name, value);

@@ -88,6 +88,8 @@ export function summarize(event: EventView): string {
       return str(p.message) ?? '';
     case 'agent.command_refused':
       return `refused: ${str(p.command) ?? '?'}`;
+    case 'agent.tool_called':
+      return `called the tool ${str(p.name) ?? '?'}${p.ok === true ? '' : `: ${str(p.error) ?? 'failed'}`}`;
     case 'agent.capability_requested':
       return `asked for a tool: ${str(p.name) ?? '?'} → job ${str(p.requestedJobId) ?? '?'}`;
     case 'agent.credential_issued':
