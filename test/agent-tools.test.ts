@@ -86,7 +86,7 @@ describe('the tools command and the coordinator’s tool cache', { timeout: 300_
     const token = issued.token as string;
     const listed = await fleet.tc.call('GET', '/api/agent/tools', { token });
     expect(listed.status).toBe(200);
-    expect(listed.body.tools.map((tool: { name: string }) => tool.name)).toEqual(['slugify']);
+    expect((listed.body as { tools: { name: string }[] }).tools.map((tool) => tool.name)).toEqual(['slugify']);
 
     const called = await fleet.tc.call('POST', '/api/agent/tools/slugify', {
       token,
