@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { type CallToolResult, ResourceUpdatedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestCoordinator, type TestCoordinator } from './helpers/coordinator.js';
 import { BIN } from './helpers/factory-process.js';
@@ -223,6 +223,27 @@ describe.each<Transport>(['stdio', 'http'])('the Conveyor MCP server over %s', (
       /cannot move from queued.*HTTP 422/,
     );
     await ok(client, 'cancel_job', { id: job.id });
+  });
+
+  it('lets a client subscribe to a job where the transport carries notifications, and says each stage change', async () => {
+    expect(client.getServerCapabilities()?.resources?.subscribe === true).toBe(transport === 'stdio');
+    if (transport !== 'stdio') return;
+    const updates: string[] = [];
+    client.setNotificationHandler(ResourceUpdatedNotificationSchema, (notification) => {
+      updates.push(notification.params.uri);
+    });
+    const job = await ok(client, 'submit_job', { repo: 'https://git.example/app.git', body: 'Pick a colour.' });
+    const uri = `conveyor://jobs/${String(job.id)}`;
+    await client.subscribeResource({ uri });
+    await block(product, job.id, 'Which colour?');
+    await expect.poll(() => updates.length, { timeout: 15_000 }).toBeGreaterThan(0);
+    expect(new Set(updates)).toEqual(new Set([uri]));
+    await client.unsubscribeResource({ uri });
+    const heard = updates.length;
+    await ok(client, 'cancel_job', { id: job.id });
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    expect(updates).toHaveLength(heard);
+    await expect(client.subscribeResource({ uri: 'conveyor://jobs/nope' })).rejects.toThrow(/not a job/);
   });
 
   it('turns bad input into tool errors naming the field, and keeps serving', async () => {

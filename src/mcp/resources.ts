@@ -1,9 +1,16 @@
 /**
  * A job as an MCP resource, `conveyor://jobs/{id}`: its stage, result and error readable without a
- * tool call. Listing offers the product's most recent jobs.
+ * tool call. Listing offers the product's most recent jobs. Where the transport can carry
+ * notifications (stdio), a client may subscribe to a job: `watchJobs` then sends
+ * `notifications/resources/updated` each time the job changes stage.
  */
 import { type McpServer, ResourceTemplate } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
+import {
+  ErrorCode,
+  McpError,
+  SubscribeRequestSchema,
+  UnsubscribeRequestSchema,
+} from '@modelcontextprotocol/sdk/types.js';
 import { JOB_ID } from '../protocol/common.js';
 import type { JobPage } from '../protocol/jobs.js';
 import { type ConveyorApi, expectSuccess } from './api.js';
@@ -52,4 +59,67 @@ export function registerJobResource(server: McpServer, api: ConveyorApi): void {
       return { contents: [{ uri: uri.href, mimeType: 'application/json', text: JSON.stringify(job) }] };
     },
   );
+}
+
+/** The most jobs one connection may watch: each costs a read of the job per interval. */
+export const MAX_WATCHED = 100;
+
+/**
+ * Lets the client subscribe to jobs (`resources/subscribe` on `conveyor://jobs/{id}`) and notifies it
+ * (`notifications/resources/updated`) when a watched job's stage changes, reading each watched job
+ * every `intervalMs`. A job that cannot be read (gone, another product, the coordinator down) is kept
+ * and read again next time. Returns the function that stops watching.
+ */
+export function watchJobs(server: McpServer, api: ConveyorApi, intervalMs = 1000): () => void {
+  /** Watched job id → the stage last seen (undefined until first read). */
+  const watched = new Map<string, string | undefined>();
+  const idOf = (uri: string): string => {
+    const id = JOB_ID.safeParse(/^conveyor:\/\/jobs\/([^/?#]+)$/.exec(uri)?.[1]);
+    if (!id.success)
+      throw new McpError(ErrorCode.InvalidParams, `${uri}: not a job; use ${JOB_URI_TEMPLATE} with a job id`);
+    return id.data;
+  };
+  const stageOf = async (id: string): Promise<string | undefined> => {
+    try {
+      const answer = await api('GET', `/api/jobs/${id}`);
+      return answer.status === 200 ? (answer.body as { stage?: string }).stage : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  server.server.registerCapabilities({ resources: { subscribe: true } });
+  server.server.setRequestHandler(SubscribeRequestSchema, async (request) => {
+    const id = idOf(request.params.uri);
+    if (!watched.has(id) && watched.size >= MAX_WATCHED) {
+      throw new McpError(
+        ErrorCode.InvalidParams,
+        `already watching ${String(MAX_WATCHED)} jobs; unsubscribe from one first`,
+      );
+    }
+    watched.set(id, await stageOf(id));
+    return {};
+  });
+  server.server.setRequestHandler(UnsubscribeRequestSchema, (request) => {
+    watched.delete(idOf(request.params.uri));
+    return {};
+  });
+  let polling = false;
+  const timer = setInterval(() => {
+    if (polling || watched.size === 0) return;
+    polling = true;
+    void (async () => {
+      for (const [id, last] of watched) {
+        const stage = await stageOf(id);
+        if (stage === undefined || stage === last || !watched.has(id)) continue;
+        watched.set(id, stage);
+        await server.server.sendResourceUpdated({ uri: jobUri(id) }).catch(() => undefined);
+      }
+    })().finally(() => {
+      polling = false;
+    });
+  }, intervalMs);
+  timer.unref();
+  return () => {
+    clearInterval(timer);
+  };
 }

@@ -2,6 +2,7 @@
 import type { Readable, Writable } from 'node:stream';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import type { ConveyorApi } from './api.js';
+import { watchJobs } from './resources.js';
 import { createConveyorMcpServer, type ServerOffer } from './server.js';
 
 /**
@@ -14,11 +15,14 @@ export async function serveStdio(
   offer?: ServerOffer,
 ): Promise<void> {
   const server = createConveyorMcpServer(api, offer);
+  // Stdio carries notifications: a person's client may subscribe to a job and hear of each stage change.
+  const stopWatching = offer?.forAgent === true ? undefined : watchJobs(server, api);
   const ended = new Promise<void>((resolve) => {
     streams.stdin.once('end', resolve);
     streams.stdin.once('close', resolve);
   });
   await server.connect(new StdioServerTransport(streams.stdin, streams.stdout));
   await ended;
+  stopWatching?.();
   await server.close();
 }
