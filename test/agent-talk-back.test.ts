@@ -75,6 +75,43 @@ describe('a job’s agent talks back', () => {
     expect(JSON.stringify(events)).not.toMatch(/cvy_[\w-]{20,}/);
   });
 
+  it('gives each role of a pipeline the job’s allowed commands', async () => {
+    const repo = makeRepo({ 'greet.js': "export const greeting = 'Hello';\n" });
+    const config = replayConfig([
+      {
+        expect: ['Add a farewell'],
+        toolCalls: [{ name: 'progress', input: { message: 'the engineer starts on farewell.js' } }],
+      },
+      {
+        expect: ['"jobId"'],
+        toolCalls: [{ name: 'write', input: { path: 'farewell.js', content: "export const farewell = 'Bye';\n" } }],
+      },
+      { expect: ['farewell.js'], text: 'Added farewell.js.' },
+    ]);
+    const submitted = await fleet.tc.call('POST', '/api/jobs', {
+      json: {
+        title: 'Farewell',
+        body: 'Add a farewell constant in farewell.js.',
+        repo,
+        pipeline: 'solo',
+        agent: { runtime: 'builtin', model: 'replayed' },
+        allowedCommands: ['progress'],
+        ship: 'branch',
+      },
+    });
+    expect(submitted.status, JSON.stringify(submitted.body)).toBe(201);
+    const id = submitted.body.id as string;
+    const factory = fleet.spawn({ id: 'talk-back-pipeline', args: ['--once', '--config', config] });
+    await factory.exited;
+    const job = (await fleet.tc.call('GET', `/api/jobs/${id}`)).body;
+    expect(job.stage, factory.log()).toBe('shipped');
+    const events = (await fleet.tc.call('GET', `/api/jobs/${id}/events`)).body as {
+      type: string;
+      payload: Record<string, unknown>;
+    }[];
+    expect(events.find((e) => e.type === 'agent.progress')?.payload.message).toBe('the engineer starts on farewell.js');
+  });
+
   it('gives Claude Code its allowed commands as the conveyor MCP server: progress is recorded, ask blocks the job', async () => {
     const server = await startModelServer({
       script: {

@@ -83,6 +83,8 @@ export async function buildPipeline(
             ...(job.scope?.read === undefined ? {} : { readScope: job.scope.read }),
             ...(request.instructions === '' ? {} : { instructions: request.instructions }),
             ...(request.resumeSession === undefined ? {} : { resumeSession: request.resumeSession }),
+            // Every role gets the job's allowed commands, under the job's one lease and credential.
+            ...(context.conveyor === undefined ? {} : { conveyor: context.conveyor }),
           },
           context.emit,
           (event) => {
