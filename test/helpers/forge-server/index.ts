@@ -94,6 +94,8 @@ export interface ForgeServer {
   /** Sets what `GET …/collaborators/{user}/permission` answers; a user never set is unknown (404). */
   setPermission(fullName: string, user: string, permission: Permission): void;
   openIssue(fullName: string, issue: Omit<ForgeIssue, 'number' | 'state'>): ForgeIssue;
+  /** The next `count` API calls are answered `status` with `Retry-After: retryAfterSec` (a rate limit, an outage). */
+  failNext(count: number, status: number, retryAfterSec: number): void;
   /** The commit `branch` points at in the served repository, or undefined. */
   branchCommit(fullName: string, branch: string): string | undefined;
   stop(): Promise<void>;
@@ -130,6 +132,7 @@ export async function startForgeServer(options: ForgeServerOptions): Promise<For
   const problems: string[] = [];
   const log: (ForgeRequest | GitRequest)[] = [];
   let nextCommentId = 1000;
+  let failures: { count: number; status: number; retryAfterSec: number } = { count: 0, status: 0, retryAfterSec: 0 };
   let baseUrl = '';
 
   const repoOf = (owner: string, name: string): ForgeRepo => {
@@ -313,6 +316,24 @@ export async function startForgeServer(options: ForgeServerOptions): Promise<For
       return;
     }
     problems.push(...description.checkRequest(op, url.searchParams, body));
+    if (failures.count > 0) {
+      failures.count--;
+      entry.status = failures.status;
+      // Rate limits and outages are answered by the forge's front, not described per operation.
+      response
+        .writeHead(failures.status, {
+          'Content-Type': 'application/json',
+          'Retry-After': String(failures.retryAfterSec),
+          ...(options.kind === 'github' && failures.status === 403
+            ? {
+                'x-ratelimit-remaining': '0',
+                'x-ratelimit-reset': String(Math.ceil(Date.now() / 1000) + failures.retryAfterSec),
+              }
+            : {}),
+        })
+        .end(JSON.stringify({ message: 'API rate limit exceeded' }));
+      return;
+    }
     try {
       const answer = handle(op, (body ?? {}) as Record<string, unknown>, url.searchParams);
       send(answer.status, answer.body, op);
@@ -389,6 +410,9 @@ export async function startForgeServer(options: ForgeServerOptions): Promise<For
       const opened: ForgeIssue = { ...issue, number: repo.nextNumber++, state: 'open' };
       repo.issues.set(opened.number, opened);
       return opened;
+    },
+    failNext(count, status, retryAfterSec) {
+      failures = { count, status, retryAfterSec };
     },
     branchCommit,
     async stop() {
