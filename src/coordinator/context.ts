@@ -2,6 +2,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Clock } from '../core/clock.js';
 import type { RepoDefaultsTable } from '../core/repo-defaults.js';
+import type { Forge } from '../forge/forge.js';
 import type { Store } from '../store/store.js';
 import type { ClaimWaiters } from './claim-waiters.js';
 import type { CoordinatorMetrics } from './metrics.js';
@@ -26,6 +27,8 @@ export interface CoordinatorOptions {
   bodyLimitBytes: number;
   /** `[repos]` of the config: what a submitted job of a repository takes for the fields it leaves unset. @default none */
   repoDefaults?: RepoDefaultsTable;
+  /** `[forges.NAME]` as clients: whose webhooks `POST /api/forges/:name/webhook` takes. @default none */
+  forges?: readonly Forge[];
 }
 
 export interface CoordinatorContext {
