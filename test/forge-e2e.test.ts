@@ -4,14 +4,15 @@
  * branch pushed to the forge's served repository and a draft pull request opened with `Closes #N`. The
  * token (a sentinel) appears in no event, job row, factory log, git config or the pull request.
  */
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ForgeConfig } from '../src/config/forges.js';
 import { createForge } from '../src/forge/index.js';
 import { FAST_LEASES, startTestCoordinator, type TestCoordinator } from './helpers/coordinator.js';
-import { spawnFactory } from './helpers/factory-process.js';
+import { BIN, spawnFactory } from './helpers/factory-process.js';
 import { type ForgeServer, startForgeServer } from './helpers/forge-server/index.js';
 import { issueDelivery } from './helpers/forge-server/webhooks.js';
 import { tempDir } from './helpers/git-repo.js';
@@ -151,6 +152,15 @@ for (const kind of ['github', 'gitea'] as const) {
       expect(
         server.requests().some((r) => r.kind === 'git' && r.path.endsWith('/git-receive-pack') && r.status === 200),
       ).toBe(true);
+
+      // `conveyor job` shows where the job came from and its pull request (asynchronously: the coordinator is in this process).
+      const shown = await promisify(execFile)(process.execPath, [BIN, 'job', jobId], {
+        env: { ...process.env, CONVEYOR_URL: coordinator.url, CONVEYOR_TOKEN: coordinator.tokens.admin },
+      });
+      expect(shown.stdout).toContain(
+        `from ${name}: acme/web#${String(issue.number)} ${server.gitUrl}/acme/web/issues/`,
+      );
+      expect(shown.stdout).toContain(`pull request: ${shipped.pullRequest.url as string}`);
 
       // The token: in no event, job row, factory log, git config or file of the factory, nor the PR.
       const events = (await coordinator.call('GET', `/api/jobs/${jobId}/events`)).body;
