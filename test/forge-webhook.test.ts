@@ -176,6 +176,22 @@ describe.each(BACKENDS)('forge webhooks on %s', (backend) => {
         expect(await jobCount()).toBe(before + (kind === 'github' ? 1 : 0));
       });
 
+      // Gitea's client fails a 500 at once; Octokit's retry plugin would take seconds over it.
+      it.skipIf(kind === 'github')(
+        'answers 502 and stores nothing when the forge cannot say who may write; the redelivery is taken',
+        async () => {
+          server.failNext(1, 500, 0);
+          // A user whose permission is not cached yet.
+          server.setPermission('acme/web', 'late-writer', 'write');
+          const delivery = await issueDelivery(kind, SECRET, event({ sender: 'late-writer' }));
+          const failed = await deliver(delivery);
+          expect(failed.status).toBe(502);
+          expect(failed.body.error.code).toBe('forge_unavailable');
+          expect(await coordinator.store.findForgeDelivery(name, delivery.id)).toBeUndefined();
+          expect((await deliver(delivery)).status).toBe(201);
+        },
+      );
+
       it('ignores events it does not act on, and answers 404 for a forge not configured', async () => {
         const payload = kind === 'github' ? githubRecorded('push') : { ref: 'refs/heads/main', commits: [] };
         const push = await deliver(await signedDelivery(kind, SECRET, 'push', payload));

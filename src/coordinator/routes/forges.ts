@@ -5,7 +5,8 @@
  * what the first came to and creates nothing twice.
  */
 import { NotFoundError, UnauthenticatedError, ValidationError } from '../../core/errors.js';
-import type { Forge } from '../../forge/forge.js';
+import { type Forge, ForgeError } from '../../forge/forge.js';
+import { ForgeUnavailableError } from '../errors.js';
 import { deliveryOf, readDelivery, verifySignature } from '../../forge/webhook.js';
 import { ForgeParams, WebhookAnswer } from '../../protocol/forges.js';
 import type { CoordinatorContext } from '../context.js';
@@ -67,7 +68,15 @@ export function forgeRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
                 },
                 forge,
                 reading,
-              );
+              ).catch((error: unknown) => {
+                // Nothing is recorded: the forge's redelivery of this id is taken afresh.
+                if (error instanceof ForgeError) {
+                  throw new ForgeUnavailableError(`${error.message}; redeliver the webhook once the forge answers`, {
+                    cause: error,
+                  });
+                }
+                throw error;
+              });
         await ctx.store.recordForgeDelivery({
           forge: params.name,
           deliveryId: delivery.id,
