@@ -37,8 +37,11 @@ export const LAYERS: Readonly<Record<string, Layer>> = {
   pipeline: { folders: ['core', 'skills', 'agents'] },
   'model-server': { folders: ['core', 'agents'] },
   mcp: { folders: ['core', 'protocol', 'version', 'intake', 'tools'] },
-  coordinator: { folders: ['core', 'protocol', 'store', 'intake', 'config', 'version', 'mcp', 'tools'] },
-  factory: { folders: ['core', 'protocol', 'process', 'sandbox', 'workspace', 'agents', 'pipeline', 'tools'] },
+  forge: { folders: ['core', 'config', 'version'] },
+  coordinator: { folders: ['core', 'protocol', 'store', 'intake', 'config', 'version', 'mcp', 'tools', 'forge'] },
+  factory: {
+    folders: ['core', 'protocol', 'process', 'sandbox', 'workspace', 'agents', 'pipeline', 'tools', 'config', 'forge'],
+  },
   cli: { folders: '*' },
   demo: { folders: '*' },
   web: { folders: ['protocol', 'core'] },

@@ -15,9 +15,10 @@ import { type Endpoint as RegisteredEndpoint, endpoints as registeredEndpoints }
 /** A syntactically valid job id that names no job. */
 const JOB_ID = '01ARZ3NDEKTSV4RRFFQ69G5FAV';
 const FACTORY_ID = 'factory-1';
-const PUBLIC_URLS = ['/api/openapi.json', '/healthz', '/readyz', '/api/login'];
+/** `/api/forges/:name/webhook` is authenticated by the delivery's signature, not by a token (`test/forge-webhook.test.ts`). */
+const PUBLIC_URLS = ['/api/openapi.json', '/healthz', '/readyz', '/api/login', '/api/forges/:name/webhook'];
 /** Public routes that need a body: without one they answer 400 (never 401). */
-const PUBLIC_WITH_BODY = ['POST /api/login'];
+const PUBLIC_WITH_BODY = ['POST /api/login', 'POST /api/forges/:name/webhook'];
 
 interface Endpoint extends RegisteredEndpoint {
   /** The URL with its path params filled with valid values. */

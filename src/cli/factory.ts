@@ -209,6 +209,8 @@ queued again without waiting for the lease to expire, no attempt counted) and th
           secrets: redactor,
           agent: agentSettings(config),
           pipelines: config.pipelines,
+          forges: Object.values(config.forges),
+          jobUrl: (jobId) => `${config.client.url}/jobs/${jobId}`,
           tools: {
             cacheDir: config.tools.cacheDir,
             registry: config.tools.registry,

@@ -2,6 +2,7 @@
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { ConveyorError } from '../core/errors.js';
+import { asNumber, asRecord, asString } from '../core/json.js';
 import type { ConveyorEvent, JobSubmission } from '../core/job.js';
 import { DEFAULT_REPO_CAPABILITY } from '../core/repo.js';
 import { STAGES } from '../core/stages.js';
@@ -193,6 +194,14 @@ runs on a factory started with --repo DIR, in that repository).`,
         `stage ${job.stage}, epoch ${String(job.leaseEpoch)}, attempts ${String(job.attempts)}/${String(job.maxAttempts)}, updated ${ago(job.updatedAt)}`,
         job.lease === null ? 'no lease' : `leased by ${job.lease.factoryId} until ${job.lease.expiresAt}`,
       ];
+      const forge = asRecord(asRecord(job.metadata)?.forge);
+      if (forge !== undefined) {
+        lines.push(
+          `from ${asString(forge.forge) ?? '?'}: ${asString(forge.repo) ?? '?'}#${String(asNumber(forge.issue) ?? '?')} ${asString(forge.url) ?? ''}`,
+        );
+      }
+      const pullRequest = asString(asRecord(asRecord(job.result?.ship)?.pullRequest)?.url);
+      if (pullRequest !== undefined) lines.push(`pull request: ${pullRequest}`);
       if (job.unclaimable !== null) lines.push(`waiting: ${job.unclaimable.reason}`);
       if (job.error !== null) lines.push(`error: ${job.error.message}`);
       if (job.checkpoint !== null) lines.push(`checkpoint: ${job.checkpoint.wipBranch} @ ${job.checkpoint.wipCommit}`);

@@ -15,6 +15,7 @@ import { compilePipeline, type PipelineDefinition, PipelineEntrySchema } from '.
 import { isRemoteRepo } from '../core/repo.js';
 import { RepoDefaultsSchema, repoKey, type RepoDefaults, type RepoDefaultsTable } from '../core/repo-defaults.js';
 import { processEnvironment } from './environment.js';
+import { compileForges, type ForgeConfig, ForgeEntrySchema } from './forges.js';
 
 const port = z.coerce.number().int().min(0).max(65_535);
 const positiveSeconds = z.coerce.number().positive().max(86_400);
@@ -90,6 +91,12 @@ const FileSchema = z.strictObject({
   models: z.record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/), ModelEntrySchema).optional(),
   pipelines: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/), PipelineEntrySchema).optional(),
   repos: z.record(z.string().trim().min(1, 'must name a repository'), RepoDefaultsSchema).optional(),
+  forges: z
+    .record(
+      z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, 'must be 1-64 lower-case letters, digits, _ or -'),
+      ForgeEntrySchema,
+    )
+    .optional(),
   skills: z
     .strictObject({
       dirs: z.array(z.string().min(1)).optional(),
@@ -233,6 +240,11 @@ export interface Config {
    * file's folder. Applied by the coordinator when a job is submitted. @default none
    */
   repos: RepoDefaultsTable;
+  /**
+   * `[forges.NAME]`: the GitHub and Gitea instances issues come from (coordinator) and pull requests
+   * go to (factory), with their token and webhook secret read from the variables they name. @default {}
+   */
+  forges: Readonly<Record<string, ForgeConfig>>;
   skills: {
     /** `[skills] dirs`, resolved against the config file's folder; searched after the repository's. @default [] */
     dirs: string[];
@@ -472,6 +484,7 @@ function compile(
       Object.entries(file.pipelines ?? {}).map(([name, entry]) => [name, compilePipeline(name, source, entry)]),
     ),
     repos: repoDefaults(file.repos ?? {}, base),
+    forges: compileForges(file.forges ?? {}, env, source),
     skills: {
       dirs: (file.skills?.dirs ?? []).map((dir) => resolve(base, dir)),
       budgetTokens: file.skills?.budgetTokens ?? 2000,

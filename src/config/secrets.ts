@@ -1,7 +1,7 @@
 /**
  * Every secret value the config knows about, for the redactor: the tokens, the variables marked secret
  * (`factory.secretEnv`), each model's key (`[models.NAME] apiKeyEnv`), the keys the runtimes read by
- * themselves (`PROVIDER_KEY_ENV`), the tool registry's token and a PostgreSQL password. Reads `config.processEnv`, never `process.env`.
+ * themselves (`PROVIDER_KEY_ENV`), the tool registry's token, each forge's token and webhook secret, and a PostgreSQL password. Reads `config.processEnv`, never `process.env`.
  */
 import { PROVIDER_KEY_ENV } from '../core/models.js';
 import type { Config } from './config.js';
@@ -41,6 +41,7 @@ export function secretValues(config: Config): string[] {
     config.server.adminToken,
     config.tools.registryToken,
     databasePassword(config.server.db),
+    ...Object.values(config.forges).flatMap((forge) => [forge.token, forge.webhookSecret]),
     ...[...names].map((name) => config.processEnv[name]),
   ];
   return values.filter((value): value is string => value !== undefined && value !== '');

@@ -27,6 +27,7 @@ import { type AnyRouteSpec, registerRoutes } from './route.js';
 import { agentRoutes } from './routes/agent.js';
 import { eventRoutes } from './routes/events.js';
 import { factoryRoutes } from './routes/factories.js';
+import { forgeRoutes } from './routes/forges.js';
 import { fleetRoutes } from './routes/fleet.js';
 import { jobRoutes } from './routes/jobs.js';
 import { LoginCodes, loginRoutes } from './routes/login.js';
@@ -159,12 +160,26 @@ export async function buildCoordinator(options: BuildOptions): Promise<Coordinat
     ...tokenRoutes(context),
     ...agentRoutes(context),
   ];
+  // Webhooks are verified on the raw body: their JSON is read by the route, after the signature.
+  const rawJsonSpecs = forgeRoutes(context);
   let document: Record<string, unknown> | undefined;
-  const all: AnyRouteSpec[] = [...specs, ...systemRoutes(context, () => (document ??= openApiDocument(all, VERSION)))];
+  const parsed: AnyRouteSpec[] = [
+    ...specs,
+    ...systemRoutes(context, () => (document ??= openApiDocument(all, VERSION))),
+  ];
+  const all: AnyRouteSpec[] = [...parsed, ...rawJsonSpecs];
   const auth = new Authenticator(store, context.clock, (error) => {
     logger.warn({ err: error }, 'cannot record when a token was last used');
   });
-  registerRoutes(app, auth, all);
+  registerRoutes(app, auth, parsed);
+  await app.register((child, _options, done) => {
+    child.removeContentTypeParser('application/json');
+    child.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, parsedDone) => {
+      parsedDone(null, body);
+    });
+    registerRoutes(child, auth, rawJsonSpecs);
+    done();
+  });
   await app.ready();
 
   const stopReaper = startReaper(context, options.reaperIntervalMs ?? Math.min(1000, options.leaseTtlMs / 4));

@@ -2,6 +2,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Clock } from '../core/clock.js';
 import type { RepoDefaultsTable } from '../core/repo-defaults.js';
+import type { Forge } from '../forge/forge.js';
 import type { Store } from '../store/store.js';
 import type { ClaimWaiters } from './claim-waiters.js';
 import type { CoordinatorMetrics } from './metrics.js';
@@ -29,6 +30,8 @@ export interface CoordinatorOptions {
   repoDefaults?: RepoDefaultsTable;
   /** `[tools]` of the config: the tool cache whose promoted tools agents and `/mcp` get. @default none */
   tools?: CoordinatorToolsOptions;
+  /** `[forges.NAME]` as clients: whose webhooks `POST /api/forges/:name/webhook` takes. @default none */
+  forges?: readonly Forge[];
 }
 
 export interface CoordinatorContext {

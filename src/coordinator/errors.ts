@@ -18,6 +18,11 @@ export class UnsupportedMediaError extends ConveyorError {
   readonly code = 'unsupported_media_type';
 }
 
+/** A forge that did not answer a webhook's question (a permission) after its retries (HTTP 502): nothing was stored, redeliver. */
+export class ForgeUnavailableError extends ConveyorError {
+  readonly code = 'forge_unavailable';
+}
+
 /** A method the URL does not answer to (HTTP 405); the route sets `Allow`. */
 export class MethodNotAllowedError extends ConveyorError {
   readonly code = 'method_not_allowed';
@@ -34,6 +39,7 @@ const STATUS: ReadonlyArray<[new (...args: never[]) => ConveyorError, number]> =
   [IllegalTransitionError, 422],
   [UnsupportedMediaError, 415],
   [MethodNotAllowedError, 405],
+  [ForgeUnavailableError, 502],
 ];
 
 export function toErrorResponse(error: unknown): { status: number; body: ErrorAnswer } {

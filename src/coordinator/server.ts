@@ -1,6 +1,8 @@
 /** `conveyor serve`: opens the store, makes sure an admin token exists, and serves the coordinator. */
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
+import { assertForgeSecrets } from '../config/forges.js';
+import { createForge } from '../forge/index.js';
 import { openStore } from '../store/open-store.js';
 import type { Store } from '../store/store.js';
 import { bootstrapAdminToken, createToken } from './auth.js';
@@ -32,11 +34,14 @@ export interface RunningServer {
 }
 
 export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
+  // A forge whose webhook could never be verified, or whose writers could never be checked, fails the start.
+  assertForgeSecrets(config.forges);
+  const forges = Object.values(config.forges).map(createForge);
   const store = await openStore(config.server.db);
   let generatedAdminToken: string | undefined;
   try {
     if (config.server.adminToken !== undefined) await bootstrapAdminToken(store, config.server.adminToken);
-    const coordinator = await buildCoordinator({ store, logger, ...coordinatorOptions(config) });
+    const coordinator = await buildCoordinator({ store, logger, ...coordinatorOptions(config), forges });
     let address: string;
     try {
       address = await coordinator.app.listen({ host: config.server.host, port: config.server.port });

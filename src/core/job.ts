@@ -123,6 +123,8 @@ export const JobSubmissionSchema = z.strictObject({
     .max(50)
     .optional(),
   ship: z.enum(SHIP_POLICIES).optional(),
+  /** With `ship: pr`: open the pull request as a draft (Gitea: a `WIP:` title). @default false */
+  draft: z.boolean().optional(),
   /** What the job's agent may ask of Conveyor while it works (default none). */
   allowedCommands: z
     .array(z.enum(AGENT_COMMANDS))
@@ -147,6 +149,7 @@ export const JobSpecSchema = JobSubmissionSchema.pick({
   setup: true,
   secrets: true,
   ship: true,
+  draft: true,
   allowedCommands: true,
   approval: true,
   metadata: true,

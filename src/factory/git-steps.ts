@@ -36,6 +36,8 @@ import { runVerify } from './verify-step.js';
 import { jobEnvironment } from './agent-env.js';
 import { NO_TOOLS, scratchRepoPath, ToolJobs, type ToolStepOptions } from './tool-step.js';
 import { secretFailure, withScope } from './scope-step.js';
+import { forgeCredentials, shipPullRequest } from './pr-step.js';
+import type { ForgeConfig } from '../config/forges.js';
 
 export interface GitStepsOptions {
   /** Mirrors and worktrees live under here. */
@@ -76,6 +78,10 @@ export interface GitStepsOptions {
   secrets?: SecretScanner;
   /** Where tool jobs publish (`[tools]`); a tool job fails for good on a factory without it. @default none */
   tools?: ToolStepOptions;
+  /** `[forges.NAME]`: where `ship: pr` opens pull requests, found by the job's repository URL. @default none */
+  forges?: readonly ForgeConfig[];
+  /** A link to a job for what the factory writes on a forge (the dashboard's page). @default none */
+  jobUrl?: (jobId: string) => string;
 }
 
 const NO_AGENT_SETTINGS: AgentSettings = { models: {}, sandbox: 'auto', limits: {} };
@@ -187,7 +193,7 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
       // Publishing a tool again is a no-op (the cache keeps a version built from the same source).
       if (job.kind === 'tool') return {};
       const policy = job.ship ?? 'none';
-      // A pull request needs a tracker this factory does not have; `ship` refuses it before anything leaves.
+      // A published branch is not yet a pull request: the run ships again, and finds the branch and any open PR.
       if (policy === 'pr') return {};
       try {
         const found = await findShipped(worktree, {
@@ -324,7 +330,10 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
         throw error instanceof SecretInChangesError ? new StepFailedError(secretFailure(error)) : error;
       });
       // A remote repository gets the WIP too, so another factory can resume from it.
-      if (!(await locateRepo(repoOf(job, options))).local) await pushWip(worktree);
+      const repo = repoOf(job, options);
+      if (!(await locateRepo(repo)).local) {
+        await pushWip(worktree, { credentials: forgeCredentials(options.forges ?? [], repo) });
+      }
       const session = sessions.get(worktree) ?? job.checkpoint?.agentSession;
       const done = finished.get(worktree) ?? [];
       return {
@@ -357,13 +366,12 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
       }
       const policy = job.ship ?? 'none';
       if (policy === 'pr') {
-        return {
-          failure: {
-            code: 'unsupported_ship',
-            message: 'ship: pr needs a tracker (not configured on this factory)',
-            retryable: false,
-          },
-        };
+        return shipPullRequest(job, worktree, beforePush, {
+          forges: options.forges ?? [],
+          repo: repoOf(job, options),
+          jobUrl: options.jobUrl,
+          secrets: options.secrets,
+        });
       }
       try {
         const shipped = await ship(worktree, {

@@ -206,6 +206,19 @@ function migrations(kind: BackendKind): Record<string, Migration> {
         await db.schema.alterTable('tokens').addColumn('lease_epoch', 'bigint').execute();
       },
     },
+    '0008_forges': {
+      async up(db: Kysely<unknown>): Promise<void> {
+        // Every verified webhook delivery of a forge, by its id: a redelivery is answered from here.
+        await db.schema
+          .createTable('forge_deliveries')
+          .addColumn('forge', 'text', (c) => c.notNull())
+          .addColumn('delivery_id', 'text', (c) => c.notNull())
+          .addColumn('received_at', 'bigint', (c) => c.notNull())
+          .addColumn('outcome', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('forge_deliveries_pk', ['forge', 'delivery_id'])
+          .execute();
+      },
+    },
   };
 }
 

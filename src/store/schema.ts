@@ -111,6 +111,16 @@ export interface QuarantinedResultsTable {
   triaged_at: number | null;
 }
 
+export interface ForgeDeliveriesTable {
+  /** The `[forges.NAME]` it came to. */
+  forge: string;
+  /** `X-GitHub-Delivery` / `X-Gitea-Delivery`. */
+  delivery_id: string;
+  received_at: number;
+  /** JSON `ForgeDeliveryOutcome`. */
+  outcome: string;
+}
+
 export interface Database {
   jobs: JobsTable;
   runs: RunsTable;
@@ -118,4 +128,5 @@ export interface Database {
   factories: FactoriesTable;
   tokens: TokensTable;
   quarantined_results: QuarantinedResultsTable;
+  forge_deliveries: ForgeDeliveriesTable;
 }

@@ -7,6 +7,7 @@
  * - `human-actions.ts`: cancel, retry, unblock, approve, reject
  * - `reaper-queries.ts`: expired leases, lost and expired factories
  * - `factory-registry.ts`, `token-queries.ts`, `quarantine-queries.ts`: factories, tokens, quarantined results
+ * - `forge-deliveries.ts`: forge webhook deliveries by id
  *
  * Every stage change goes through `transition.ts`. Each public method that changes state runs in one
  * write transaction that also appends the events describing it; signals go out only after the commit.
@@ -19,6 +20,7 @@ import type { ConveyorEvent, Factory, Job, QuarantinedResult, Run, Token, Triage
 import type { Stage } from '../core/stages.js';
 import type { Backend } from './backend.js';
 import * as factories from './factory-registry.js';
+import * as deliveries from './forge-deliveries.js';
 import * as human from './human-actions.js';
 import * as jobs from './job-queries.js';
 import * as leases from './lease-queries.js';
@@ -36,6 +38,8 @@ import type {
   Decomposition,
   EventCursorQuery,
   ExpiredLease,
+  ForgeDelivery,
+  ForgeDeliveryOutcome,
   HeartbeatInput,
   JobFilter,
   LeaseFence,
@@ -244,6 +248,14 @@ export class SqlStore implements Store {
 
   touchToken(id: string, at: number): Promise<void> {
     return tokens.touchToken(this.ctx, id, at);
+  }
+
+  findForgeDelivery(forge: string, deliveryId: string): Promise<ForgeDeliveryOutcome | undefined> {
+    return deliveries.findForgeDelivery(this.ctx, forge, deliveryId);
+  }
+
+  recordForgeDelivery(delivery: ForgeDelivery): Promise<boolean> {
+    return deliveries.recordForgeDelivery(this.ctx, delivery);
   }
 
   quarantine(input: QuarantineRequest): Promise<QuarantinedResult> {

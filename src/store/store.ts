@@ -39,6 +39,16 @@ export type NewJob = Pick<
   | 'idempotencyKey'
 >;
 
+/** What a forge's webhook delivery came to: the job it made (or found), or why it was ignored. */
+export type ForgeDeliveryOutcome = { jobId: string } | { ignored: string };
+
+export interface ForgeDelivery {
+  forge: string;
+  deliveryId: string;
+  receivedAt: number;
+  outcome: ForgeDeliveryOutcome;
+}
+
 export interface Claim {
   job: Job;
   leaseEpoch: number;
@@ -274,6 +284,14 @@ export interface Store {
   listQuarantined(product: string, jobId: string): Promise<QuarantinedResult[]>;
   /** Records a human's decision on a quarantined result (once). */
   triage(product: string, jobId: string, quarantineId: string, action: TriageAction): Promise<QuarantinedResult>;
+
+  /** What an earlier delivery of a forge's webhook with this id came to, if one was recorded. */
+  findForgeDelivery(forge: string, deliveryId: string): Promise<ForgeDeliveryOutcome | undefined>;
+  /**
+   * Records what a delivery came to; a delivery recorded before keeps its first outcome (returned
+   * false).
+   */
+  recordForgeDelivery(delivery: ForgeDelivery): Promise<boolean>;
 
   /** Subscribes to signals emitted after commits (here and, on PostgreSQL, in other coordinators). */
   onSignal(listener: (signal: StoreSignal) => void): () => void;

@@ -45,4 +45,5 @@ export { diffStats, type DiffStats } from './diff.js';
 export { excludeSetupOutputs, SETUP_SCRIPT, setupScript, type SetupOutputs, withSetupExcludes } from './setup.js';
 export { checkScope, type ScopeRule, type ScopeViolation } from './scope.js';
 export { findShippedCommit } from './shipped.js';
+export { credentialEnv, type GitCredentials } from './credentials.js';
 export { findShipped, ship, type ShipOptions, type ShipResult, type WorkspaceShipPolicy } from './ship.js';

@@ -11,6 +11,7 @@ import { findMerged, shipMerge } from './ship-merge.js';
 import { inWorktree, type Worktree } from './worktree.js';
 import { UncommittedChangesError } from './errors.js';
 import { refuseSecrets, type SecretScanner } from './secret-scan.js';
+import { credentialEnv, type GitCredentials } from './credentials.js';
 
 export type WorkspaceShipPolicy = Exclude<ShipPolicy, 'pr'>;
 
@@ -33,6 +34,11 @@ export interface ShipOptions {
   locks?: PathLocks;
   /** Refuses (`SecretInChangesError`) to ship a change whose files hold a secret. @default no search */
   secrets?: SecretScanner;
+  /**
+   * What the origin asks a push (policy `branch`) for: given to git by a credential helper in the push's
+   * environment only (`credentials.ts`). @default none (git's own configuration)
+   */
+  credentials?: GitCredentials;
 }
 
 export interface ShipResult {
@@ -61,8 +67,11 @@ async function assertCommitted(wt: Worktree): Promise<string> {
 }
 
 /** The commit of the origin's `conveyor/<jobId>` branch, if a run published it. */
-async function publishedBranch(wt: Worktree): Promise<string | undefined> {
-  const out = await git(['ls-remote', 'origin', `refs/heads/${wt.branch}`], { cwd: wt.mirror });
+async function publishedBranch(wt: Worktree, credentials?: GitCredentials): Promise<string | undefined> {
+  const out = await git(['ls-remote', 'origin', `refs/heads/${wt.branch}`], {
+    cwd: wt.mirror,
+    env: credentialEnv(credentials),
+  });
   return out.split(/\s+/)[0] || undefined;
 }
 
@@ -71,16 +80,17 @@ async function shipBranch(wt: Worktree, head: string, options: ShipOptions): Pro
   const branch = wt.branch;
   const ref = `refs/heads/${branch}`;
   const base = { policy: options.policy, branch, alreadyShipped: false, empty: false, attempts: 1 };
-  const found = await publishedBranch(wt);
+  const found = await publishedBranch(wt, options.credentials);
   if (found !== undefined) return { ...base, commit: found, alreadyShipped: true };
   await options.beforePush?.();
   // Create-only: the lease with an empty expected value fails if the branch appeared meanwhile.
   const push = ['push', '--porcelain', `--force-with-lease=${ref}:`, 'origin', `${head}:${ref}`];
-  const pushed = await gitResult(push, { cwd: wt.mirror });
+  const where = { cwd: wt.mirror, env: credentialEnv(options.credentials) };
+  const pushed = await gitResult(push, where);
   if (pushed.exitCode !== 0) {
-    const raced = await publishedBranch(wt);
+    const raced = await publishedBranch(wt, options.credentials);
     if (raced !== undefined) return { ...base, commit: raced, alreadyShipped: true };
-    ensureSuccess(push, { cwd: wt.mirror }, pushed);
+    ensureSuccess(push, where, pushed);
   }
   return { ...base, commit: head };
 }

@@ -1,4 +1,5 @@
 /** Work in progress: commit everything in the worktree, push it to the origin as a scratch ref. */
+import { credentialEnv, type GitCredentials } from './credentials.js';
 import { ensureSuccess, git, gitResult } from './git.js';
 import { refuseSecrets, type SecretScanner } from './secret-scan.js';
 import { inWorktree, wipRef, type Worktree } from './worktree.js';
@@ -46,13 +47,18 @@ export async function commitWip(wt: Worktree, message: string, options: CommitWi
 export interface PushWipOptions {
   /** Called right before the push; throw (e.g. when the lease is lost) to push nothing. */
   beforePush?: () => Promise<void>;
+  /** What the origin asks a push for, given to git at push time only (`credentials.ts`). @default none */
+  credentials?: GitCredentials | undefined;
 }
 
 /** Force-pushes the worktree's HEAD to the origin as `refs/conveyor/wip/<jobId>`; returns the commit pushed. */
 export async function pushWip(wt: Worktree, options: PushWipOptions = {}): Promise<string> {
   const commit = (await git(['rev-parse', 'HEAD'], inWorktree(wt))).trim();
   await options.beforePush?.();
-  await git(['push', '--quiet', '--force', 'origin', `${commit}:${wipRef(wt.jobId)}`], { cwd: wt.mirror });
+  await git(['push', '--quiet', '--force', 'origin', `${commit}:${wipRef(wt.jobId)}`], {
+    cwd: wt.mirror,
+    env: credentialEnv(options.credentials),
+  });
   return commit;
 }
 

@@ -1,0 +1,154 @@
+/**
+ * A forge's verified webhook delivery → at most one job. The trigger (an issue opened with, or
+ * labelled with, the forge's label) counts only when its actor has write permission on the repository
+ * (asked of the forge, cached for `PERMISSION_TTL_MS`) and is not a bot outside `allowedBots`. The
+ * issue becomes a job: its title, its body as the task (front matter kept, but never a `repo`: the
+ * repository is the issue's), the repository's defaults, and the labels `pipeline:NAME`,
+ * `agent:RUNTIME`, `capability:NAME`. The job's idempotency key is the issue, so every delivery about
+ * it (GitHub sends `opened` and `labeled` for an issue opened with a label) finds the same job.
+ */
+import type { ForgeConfig, ForgeRepoConfig } from '../config/forges.js';
+import type { Clock } from '../core/clock.js';
+import { IdempotencyConflictError, ValidationError } from '../core/errors.js';
+import { DEFAULT_PRODUCT, type JobSubmission, JobSubmissionSchema, RUNTIMES } from '../core/job.js';
+import { fromZodError } from '../core/errors.js';
+import { type Forge, canWrite, type ForgePermission, repoUrl } from '../forge/forge.js';
+import type { IssueTrigger } from '../forge/webhook.js';
+import { parseTaskFile } from '../intake/task-file.js';
+import type { ForgeDeliveryOutcome, Store } from '../store/store.js';
+import type { RepoDefaultsTable } from '../core/repo-defaults.js';
+import { toNewJob } from './submission.js';
+
+/** How long a user's permission on a repository is trusted before the forge is asked again. */
+export const PERMISSION_TTL_MS = 60_000;
+
+/** Where a job from a forge came from; kept as the job's `metadata.forge`. */
+export interface ForgeSource {
+  forge: string;
+  /** `owner/repo`. */
+  repo: string;
+  issue: number;
+  /** The issue's page. */
+  url: string;
+}
+
+export class PermissionCache {
+  private readonly entries = new Map<string, { permission: ForgePermission; at: number }>();
+  constructor(private readonly clock: Clock) {}
+
+  async permission(forge: Forge, repo: string, user: string): Promise<ForgePermission> {
+    const key = `${forge.config.name}\u0000${repo.toLowerCase()}\u0000${user.toLowerCase()}`;
+    const cached = this.entries.get(key);
+    const now = this.clock.now();
+    if (cached !== undefined && now - cached.at < PERMISSION_TTL_MS) return cached.permission;
+    const permission = await forge.permission(repo, user);
+    this.entries.set(key, { permission, at: now });
+    return permission;
+  }
+}
+
+/** The issue's text as a submission: a task file when it opens with front matter, else its body as the task. */
+function issueSubmission(trigger: IssueTrigger): JobSubmission {
+  const { issue } = trigger;
+  const text = issue.body.replace(/\r\n/g, '\n');
+  if (!/^---\n/.test(text)) {
+    return { title: issue.title.slice(0, 300), body: text.trim() === '' ? issue.title : text.trim() };
+  }
+  const parsed = parseTaskFile(text, 'markdown');
+  if (parsed.repo !== undefined) {
+    const message = `the issue's front matter names repo "${parsed.repo}"; remove it: the repository of a job from an issue is the issue's`;
+    throw new ValidationError(`issue #${String(issue.number)}: ${message}`, {
+      details: [{ path: 'repo', message }],
+    });
+  }
+  // The issue's title, unless the front matter names one.
+  const front = /^---\n([\s\S]*?)\n---/.exec(text)?.[1] ?? '';
+  return /^title\s*:/m.test(front) ? parsed : { ...parsed, title: issue.title.slice(0, 300) };
+}
+
+/** The fields the issue's labels set: `pipeline:NAME`, `agent:RUNTIME`, `capability:NAME`. */
+function labelFields(labels: readonly string[]): Partial<JobSubmission> {
+  const fields: Partial<JobSubmission> = {};
+  const capabilities: string[] = [];
+  for (const label of labels) {
+    const [prefix, value = ''] = label.split(/:(.*)/s, 2).map((part) => part.trim());
+    if (value === '') continue;
+    if (prefix === 'pipeline') fields.pipeline = value;
+    if (prefix === 'agent' && (RUNTIMES as readonly string[]).includes(value)) {
+      fields.agent = { runtime: value as (typeof RUNTIMES)[number] };
+    }
+    if (prefix === 'capability') capabilities.push(value);
+  }
+  if (capabilities.length > 0) fields.capabilities = capabilities;
+  return fields;
+}
+
+export interface IntakeContext {
+  store: Store;
+  permissions: PermissionCache;
+  defaultMaxAttempts: number;
+  repoDefaults: RepoDefaultsTable | undefined;
+}
+
+/** What the trigger comes to: a job made or found, or the reason nothing was done. */
+export async function takeIssue(
+  ctx: IntakeContext,
+  forge: Forge,
+  trigger: IssueTrigger,
+): Promise<ForgeDeliveryOutcome & { created?: boolean }> {
+  const config: ForgeConfig = forge.config;
+  const entry: ForgeRepoConfig | undefined = config.repos.find(
+    (repo) => repo.name.toLowerCase() === trigger.repo.toLowerCase(),
+  );
+  if (entry === undefined) return { ignored: `repository ${trigger.repo} is not in forges.${config.name}.repos` };
+  if (trigger.actorIsBot && !config.allowedBots.includes(trigger.actor)) {
+    return { ignored: `${trigger.actor} is a bot not listed in forges.${config.name}.allowedBots` };
+  }
+  const permission = await ctx.permissions.permission(forge, entry.name, trigger.actor);
+  if (!canWrite(permission)) {
+    return { ignored: `${trigger.actor} has ${permission} permission on ${entry.name}; only writers trigger work` };
+  }
+  const source: ForgeSource = {
+    forge: config.name,
+    repo: entry.name,
+    issue: trigger.issue.number,
+    url: trigger.issue.url,
+  };
+  const fromIssue = issueSubmission(trigger);
+  const fromLabels = labelFields(trigger.issue.labels);
+  const capabilities = [
+    ...new Set([
+      ...(entry.defaults.capabilities ?? []),
+      ...(fromIssue.capabilities ?? []),
+      ...(fromLabels.capabilities ?? []),
+    ]),
+  ];
+  const candidate = {
+    ...entry.defaults,
+    ...fromIssue,
+    ...fromLabels,
+    ...(capabilities.length > 0 ? { capabilities } : {}),
+    repo: repoUrl(config, entry.name),
+    source: `${config.name}:${entry.name}#${String(trigger.issue.number)}`,
+    metadata: { ...fromIssue.metadata, forge: source },
+  };
+  const checked = JobSubmissionSchema.safeParse(candidate);
+  if (!checked.success) throw fromZodError(`job from issue #${String(trigger.issue.number)}`, checked.error);
+  const key = `forge:${config.name}:${entry.name}#${String(trigger.issue.number)}`;
+  try {
+    const { job, created } = await ctx.store.submit(
+      toNewJob(checked.data, {
+        product: entry.product ?? DEFAULT_PRODUCT,
+        source: checked.data.source ?? key,
+        defaultMaxAttempts: ctx.defaultMaxAttempts,
+        idempotencyKey: key,
+        repoDefaults: ctx.repoDefaults,
+      }),
+    );
+    return { jobId: job.id, created };
+  } catch (error) {
+    // The issue was edited between two deliveries: its job is the one the first made.
+    if (error instanceof IdempotencyConflictError) return { jobId: error.jobId, created: false };
+    throw error;
+  }
+}

@@ -1,0 +1,135 @@
+/**
+ * `ship: pr`: the job branch `conveyor/<jobId>` pushed to the forge its repository is on (the token
+ * given to git by a credential helper at push time, `workspace/credentials.ts`), then a pull request
+ * into the base opened, or, when one from that branch is already open (a retried job), updated. The
+ * result records the branch, the commit and `pullRequest: {number, url}`.
+ */
+import type { ForgeConfig } from '../config/forges.js';
+import { asNumber, asRecord } from '../core/json.js';
+import { type Forge, forgeRepoOf } from '../forge/forge.js';
+import { createForge } from '../forge/index.js';
+import type { JobView } from '../protocol/views.js';
+import {
+  defaultBranch,
+  type GitCredentials,
+  SecretInChangesError,
+  type SecretScanner,
+  ship,
+  type Worktree,
+} from '../workspace/index.js';
+import type { JobResult } from '../core/job.js';
+import { secretFailure } from './scope-step.js';
+import type { StepFailure } from './steps.js';
+
+export interface PullRequestOptions {
+  /** `[forges.NAME]` of the factory's config: the job's repository URL names which one. */
+  forges: readonly ForgeConfig[];
+  /** The job's repository. */
+  repo: string;
+  /** A link to the job (the dashboard's page), for the pull request's body. @default none */
+  jobUrl?: ((jobId: string) => string) | undefined;
+  secrets?: SecretScanner | undefined;
+  /** @default `createForge` */
+  forgeOf?: (config: ForgeConfig) => Forge;
+}
+
+/** The user name a forge takes beside a token for git over HTTPS. */
+const GIT_USER: Readonly<Record<ForgeConfig['kind'], string>> = { github: 'x-access-token', gitea: 'conveyor' };
+
+/**
+ * What a push to `repo` authenticates with: the token of the forge the URL is on (a factory that knows
+ * no such forge, or has not its token, pushes with git's own configuration).
+ */
+export function forgeCredentials(forges: readonly ForgeConfig[], repo: string): GitCredentials | undefined {
+  const forge = forgeRepoOf(forges, repo)?.forge;
+  return forge?.token === undefined ? undefined : { username: GIT_USER[forge.kind], password: forge.token };
+}
+
+/** The issue a job came from (`metadata.forge.issue`, set by the webhook intake), if any. */
+function issueOf(job: JobView): number | undefined {
+  return asNumber(asRecord(asRecord(job.metadata)?.forge)?.issue);
+}
+
+/** The pull request's body: what was done, what was checked, the issue it closes and the job. */
+export function pullRequestBody(job: JobView, commit: string | undefined, jobUrl: string | undefined): string {
+  const issue = issueOf(job);
+  const checks = (job.verify ?? []).map(
+    (check) => `- \`${typeof check === 'string' ? check : check.command}\`: passed`,
+  );
+  const task = job.body.length > 2000 ? `${job.body.slice(0, 2000)}…` : job.body;
+  return [
+    `Conveyor job \`${job.id}\`${commit === undefined ? '' : ` at ${commit.slice(0, 12)}`}: ${job.title}`,
+    '',
+    '### Task',
+    '',
+    task,
+    '',
+    '### Verify',
+    '',
+    checks.length > 0 ? checks.join('\n') : '_No verify commands._',
+    '',
+    ...(issue === undefined ? [] : [`Closes #${String(issue)}`, '']),
+    ...(jobUrl === undefined ? [] : [`[The job on Conveyor](${jobUrl})`]),
+  ].join('\n');
+}
+
+export async function shipPullRequest(
+  job: JobView,
+  worktree: Worktree,
+  beforePush: () => Promise<void>,
+  options: PullRequestOptions,
+): Promise<{ ship: JobResult } | { failure: StepFailure }> {
+  const located = forgeRepoOf(options.forges, options.repo);
+  if (located === undefined) {
+    return {
+      failure: {
+        code: 'no_forge',
+        message: `ship: pr: the job's repository ${options.repo} is on no forge this factory knows; add [forges.NAME] with the gitUrl it starts with to this factory's conveyor.toml`,
+        retryable: false,
+      },
+    };
+  }
+  const { forge: config, repo } = located;
+  if (config.token === undefined) {
+    return {
+      failure: {
+        code: 'no_forge_token',
+        message: `ship: pr: forges.${config.name}.tokenEnv names ${config.tokenEnv}, which is not set on this factory; export the token in it`,
+        retryable: false,
+      },
+    };
+  }
+  try {
+    const shipped = await ship(worktree, {
+      policy: 'branch',
+      repo: options.repo,
+      beforePush,
+      credentials: { username: GIT_USER[config.kind], password: config.token },
+      ...(options.secrets === undefined ? {} : { secrets: options.secrets }),
+    });
+    const forge = (options.forgeOf ?? createForge)(config);
+    const base = job.target ?? job.base ?? (await defaultBranch(worktree.mirror));
+    const input = {
+      title: job.title,
+      body: pullRequestBody(job, shipped.commit, options.jobUrl?.(job.id)),
+      draft: job.draft === true,
+    };
+    const open = await forge.findPullRequest(repo, worktree.branch, base);
+    // The lease is confirmed before the forge hears of it, like a push.
+    await beforePush();
+    const pullRequest =
+      open === undefined
+        ? await forge.createPullRequest(repo, { ...input, head: worktree.branch, base })
+        : await forge.updatePullRequest(repo, open.number, input);
+    return {
+      ship: {
+        ...shipped,
+        policy: 'pr',
+        pullRequest: { number: pullRequest.number, url: pullRequest.url, created: open === undefined },
+      },
+    };
+  } catch (error) {
+    if (error instanceof SecretInChangesError) return { failure: secretFailure(error) };
+    return { failure: { code: 'ship_failed', message: `ship: pr: ${(error as Error).message}`, retryable: true } };
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * The `Forge` interface: what Conveyor asks of a GitHub or Gitea, one file per kind (`github.ts`,
+ * `gitea.ts`). Repositories are named `owner/repo`; the token and URLs come from `[forges.NAME]`.
+ */
+import type { ForgeConfig } from '../config/forges.js';
+
+/** A user's access to a repository as the forge reports it; `write` and `admin` may trigger work. */
+export type ForgePermission = 'admin' | 'write' | 'read' | 'none';
+
+export interface PullRequestRef {
+  number: number;
+  /** The pull request's page on the forge. */
+  url: string;
+}
+
+export interface PullRequestInput {
+  /** The branch holding the change (`conveyor/<jobId>`), in the same repository. */
+  head: string;
+  /** The branch it merges into. */
+  base: string;
+  title: string;
+  body: string;
+  /** Opened as a draft (GitHub's draft; on Gitea a `WIP:` title, its way of marking one). */
+  draft: boolean;
+}
+
+export interface Forge {
+  readonly config: ForgeConfig;
+  /** `user`'s permission on `repo`; `none` for a user the forge does not know there. */
+  permission(repo: string, user: string): Promise<ForgePermission>;
+  /** The open pull request from `head` into `base`, if there is one. */
+  findPullRequest(repo: string, head: string, base: string): Promise<PullRequestRef | undefined>;
+  createPullRequest(repo: string, input: PullRequestInput): Promise<PullRequestRef>;
+  /** Its title and body (a draft keeps Gitea's `WIP:` mark); GitHub's draft state is left as it is. */
+  updatePullRequest(
+    repo: string,
+    number: number,
+    input: Omit<PullRequestInput, 'head' | 'base'>,
+  ): Promise<PullRequestRef>;
+}
+
+/** A forge call that failed for good (after the retries the client makes). */
+export class ForgeError extends Error {
+  constructor(
+    message: string,
+    readonly status: number | undefined,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'ForgeError';
+  }
+}
+
+/** Whether `permission` lets its holder trigger work. */
+export function canWrite(permission: ForgePermission): boolean {
+  return permission === 'admin' || permission === 'write';
+}
+
+/** The clone and push URL of `repo` (`owner/repo`) on `forge`. */
+export function repoUrl(forge: Pick<ForgeConfig, 'gitUrl'>, repo: string): string {
+  return `${forge.gitUrl}/${repo}.git`;
+}
+
+/**
+ * The forge and `owner/repo` a job's repository URL names, when it is `<gitUrl>/<owner>/<repo>(.git)`
+ * of one of `forges`; undefined otherwise.
+ */
+export function forgeRepoOf(
+  forges: readonly ForgeConfig[],
+  url: string,
+): { forge: ForgeConfig; repo: string } | undefined {
+  for (const forge of forges) {
+    const prefix = `${forge.gitUrl}/`;
+    if (!url.startsWith(prefix)) continue;
+    const repo = url
+      .slice(prefix.length)
+      .replace(/\/+$/, '')
+      .replace(/\.git$/, '');
+    if (/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/.test(repo)) return { forge, repo };
+  }
+  return undefined;
+}

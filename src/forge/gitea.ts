@@ -1,0 +1,138 @@
+/**
+ * Gitea through its REST API (`/api/v1`) with `fetch`: the token in `Authorization: token …`; an
+ * answer 429 or 503 with `Retry-After` is waited out (at most `maxWaitMs` each, `retries` times), a
+ * network failure retried the same way, anything else fails the call.
+ */
+import type { ForgeConfig } from '../config/forges.js';
+import { VERSION } from '../version.js';
+import { type Forge, ForgeError, type ForgePermission, type PullRequestInput, type PullRequestRef } from './forge.js';
+
+export interface GiteaOptions {
+  /** Waits for `Retry-After` (and network failures) before a call fails. @default 3 */
+  retries?: number;
+  /** The longest wait a `Retry-After` may ask; a longer one fails the call. @default 60 000 */
+  maxWaitMs?: number;
+  /** @default the global fetch */
+  fetch?: typeof fetch;
+}
+
+const RETRY_STATUSES = new Set([429, 503]);
+
+/** `Retry-After` in milliseconds: seconds or an HTTP date; undefined when absent or unreadable. */
+export function retryAfterMs(header: string | null, now: number): number | undefined {
+  if (header === null || header.trim() === '') return undefined;
+  const seconds = Number(header);
+  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+  const date = Date.parse(header);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+/** Gitea marks a draft by its title. */
+function giteaTitle(input: Pick<PullRequestInput, 'title' | 'draft'>): string {
+  return input.draft ? `WIP: ${input.title}` : input.title;
+}
+
+interface PullRequestAnswer {
+  number: number;
+  html_url: string;
+  state?: string;
+}
+
+export function giteaForge(config: ForgeConfig, options: GiteaOptions = {}): Forge {
+  const { token } = config;
+  if (token === undefined) {
+    throw new ForgeError(
+      `forges.${config.name}: the variable ${config.tokenEnv} is not set; export the token in it`,
+      undefined,
+    );
+  }
+  const retries = options.retries ?? 3;
+  const maxWaitMs = options.maxWaitMs ?? 60_000;
+  const doFetch = options.fetch ?? fetch;
+
+  /** The answer's status and JSON body; throws `ForgeError` once the retries are spent. */
+  async function call(method: string, path: string, body?: unknown): Promise<{ status: number; data: unknown }> {
+    const url = `${config.apiUrl}${path}`;
+    for (let attempt = 0; ; attempt++) {
+      let answer: Response;
+      try {
+        answer = await doFetch(url, {
+          method,
+          headers: {
+            authorization: `token ${token}`,
+            accept: 'application/json',
+            'user-agent': `conveyor/${VERSION}`,
+            ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+          },
+          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        });
+      } catch (error) {
+        if (attempt >= retries) {
+          throw new ForgeError(`Gitea: ${method} ${path}: ${(error as Error).message}`, undefined, { cause: error });
+        }
+        await new Promise((resolve) => setTimeout(resolve, 1000 * 2 ** attempt));
+        continue;
+      }
+      if (RETRY_STATUSES.has(answer.status) && attempt < retries) {
+        const waitMs = retryAfterMs(answer.headers.get('retry-after'), Date.now()) ?? 1000 * 2 ** attempt;
+        if (waitMs <= maxWaitMs) {
+          await answer.body?.cancel();
+          await new Promise((resolve) => setTimeout(resolve, waitMs));
+          continue;
+        }
+      }
+      const text = await answer.text();
+      return { status: answer.status, data: text === '' ? undefined : (JSON.parse(text) as unknown) };
+    }
+  }
+
+  const ok = (what: string, answer: { status: number; data: unknown }, expected: number[]): unknown => {
+    if (expected.includes(answer.status)) return answer.data;
+    const message = (answer.data as { message?: unknown } | undefined)?.message;
+    throw new ForgeError(
+      `Gitea: ${what} failed (HTTP ${String(answer.status)})${typeof message === 'string' ? `: ${message}` : ''}`,
+      answer.status,
+    );
+  };
+  const path = (repo: string, rest: string): string => {
+    const [owner = '', name = ''] = repo.split('/');
+    return `/repos/${encodeURIComponent(owner)}/${encodeURIComponent(name)}${rest}`;
+  };
+  const ref = (data: unknown): PullRequestRef => {
+    const pull = data as PullRequestAnswer;
+    return { number: pull.number, url: pull.html_url };
+  };
+  return {
+    config,
+    async permission(repo: string, user: string): Promise<ForgePermission> {
+      const answer = await call('GET', path(repo, `/collaborators/${encodeURIComponent(user)}/permission`));
+      // Gitea answers 403 or 404 for someone who is not a collaborator.
+      if (answer.status === 404 || answer.status === 403) return 'none';
+      const { permission } = ok(`the permission of ${user} on ${repo}`, answer, [200]) as { permission?: string };
+      if (permission === 'owner' || permission === 'admin') return 'admin';
+      return permission === 'write' || permission === 'read' ? permission : 'none';
+    },
+    async findPullRequest(repo: string, head: string, base: string): Promise<PullRequestRef | undefined> {
+      const answer = await call('GET', path(repo, `/pulls/${encodeURIComponent(base)}/${encodeURIComponent(head)}`));
+      if (answer.status === 404) return undefined;
+      const pull = ok(`looking for the pull request of ${head} on ${repo}`, answer, [200]) as PullRequestAnswer;
+      return pull.state === 'open' ? ref(pull) : undefined;
+    },
+    async createPullRequest(repo: string, input: PullRequestInput): Promise<PullRequestRef> {
+      const answer = await call('POST', path(repo, '/pulls'), {
+        head: input.head,
+        base: input.base,
+        title: giteaTitle(input),
+        body: input.body,
+      });
+      return ref(ok(`opening a pull request from ${input.head} on ${repo}`, answer, [201]));
+    },
+    async updatePullRequest(repo, number, input): Promise<PullRequestRef> {
+      const answer = await call('PATCH', path(repo, `/pulls/${String(number)}`), {
+        title: giteaTitle(input),
+        body: input.body,
+      });
+      return ref(ok(`updating pull request #${String(number)} on ${repo}`, answer, [200, 201]));
+    },
+  };
+}

@@ -1,0 +1,124 @@
+/**
+ * GitHub (github.com and Enterprise) through Octokit's core with its retry and throttling plugins: a
+ * failing call is retried, a rate-limited one waits as GitHub says, twice at most, then fails.
+ */
+import { Octokit } from '@octokit/core';
+import { retry } from '@octokit/plugin-retry';
+import { throttling } from '@octokit/plugin-throttling';
+import type { ForgeConfig } from '../config/forges.js';
+import { VERSION } from '../version.js';
+import { type Forge, ForgeError, type ForgePermission, type PullRequestInput, type PullRequestRef } from './forge.js';
+
+const GitHubClient = Octokit.plugin(retry, throttling);
+
+/** Rate-limit waits taken before a call fails. */
+const RATE_LIMIT_RETRIES = 2;
+
+const quiet = (): void => undefined;
+
+function split(repo: string): { owner: string; repo: string } {
+  const [owner = '', name = ''] = repo.split('/');
+  return { owner, repo: name };
+}
+
+function statusOf(error: unknown): number | undefined {
+  return typeof error === 'object' && error !== null && 'status' in error && typeof error.status === 'number'
+    ? error.status
+    : undefined;
+}
+
+function failed(what: string, error: unknown): ForgeError {
+  const status = statusOf(error);
+  return new ForgeError(
+    `GitHub: ${what} failed${status === undefined ? '' : ` (HTTP ${String(status)})`}: ${(error as Error).message}`,
+    status,
+    { cause: error },
+  );
+}
+
+export interface GitHubOptions {
+  /** Base of the retry plugin's backoff, for tests. @default Octokit's */
+  retryAfterBaseSec?: number;
+}
+
+export function gitHubForge(config: ForgeConfig, options: GitHubOptions = {}): Forge {
+  if (config.token === undefined) {
+    throw new ForgeError(
+      `forges.${config.name}: the variable ${config.tokenEnv} is not set; export the token in it`,
+      undefined,
+    );
+  }
+  const octokit = new GitHubClient({
+    auth: config.token,
+    baseUrl: config.apiUrl,
+    userAgent: `conveyor/${VERSION}`,
+    // Octokit's own log would go to the console: Conveyor reports failures itself.
+    log: { debug: quiet, info: quiet, warn: quiet, error: quiet },
+    throttle: {
+      onRateLimit: (_after: number, _options: object, _octokit: unknown, retryCount: number) =>
+        retryCount < RATE_LIMIT_RETRIES,
+      onSecondaryRateLimit: (_after: number, _options: object, _octokit: unknown, retryCount: number) =>
+        retryCount < RATE_LIMIT_RETRIES,
+    },
+    ...(options.retryAfterBaseSec === undefined
+      ? {}
+      : { retry: { retryAfterBaseValue: options.retryAfterBaseSec * 1000 } }),
+  });
+  const ref = (data: { number: number; html_url: string }): PullRequestRef => ({
+    number: data.number,
+    url: data.html_url,
+  });
+  return {
+    config,
+    async permission(repo: string, user: string): Promise<ForgePermission> {
+      try {
+        const { data } = await octokit.request('GET /repos/{owner}/{repo}/collaborators/{username}/permission', {
+          ...split(repo),
+          username: user,
+        });
+        const permission = data.permission;
+        return permission === 'admin' || permission === 'write' || permission === 'read' ? permission : 'none';
+      } catch (error) {
+        // Not a collaborator, or no such user.
+        if (statusOf(error) === 404) return 'none';
+        throw failed(`the permission of ${user} on ${repo}`, error);
+      }
+    },
+    async findPullRequest(repo: string, head: string, base: string): Promise<PullRequestRef | undefined> {
+      const { owner } = split(repo);
+      try {
+        const { data } = await octokit.request('GET /repos/{owner}/{repo}/pulls', {
+          ...split(repo),
+          head: `${owner}:${head}`,
+          base,
+          state: 'open',
+        });
+        const found = data[0];
+        return found === undefined ? undefined : ref(found);
+      } catch (error) {
+        throw failed(`looking for the pull request of ${head} on ${repo}`, error);
+      }
+    },
+    async createPullRequest(repo: string, input: PullRequestInput): Promise<PullRequestRef> {
+      try {
+        const { data } = await octokit.request('POST /repos/{owner}/{repo}/pulls', { ...split(repo), ...input });
+        return ref(data);
+      } catch (error) {
+        throw failed(`opening a pull request from ${input.head} on ${repo}`, error);
+      }
+    },
+    async updatePullRequest(repo, number, input): Promise<PullRequestRef> {
+      try {
+        const { data } = await octokit.request('PATCH /repos/{owner}/{repo}/pulls/{pull_number}', {
+          ...split(repo),
+          pull_number: number,
+          title: input.title,
+          body: input.body,
+        });
+        return ref(data);
+      } catch (error) {
+        throw failed(`updating pull request #${String(number)} on ${repo}`, error);
+      }
+    },
+  };
+}

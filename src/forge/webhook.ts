@@ -1,0 +1,116 @@
+/**
+ * A forge's webhook delivery: its signature checked on the raw body before anything parses it, then
+ * the events Conveyor acts on read into a trigger (who did what to which issue). Everything else is
+ * ignored with a reason. Payloads are checked with Zod for the few fields read; the rest is not kept.
+ */
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { verify as verifyGitHub } from '@octokit/webhooks-methods';
+import { z } from 'zod';
+import type { ForgeKind } from '../config/forges.js';
+
+export type Headers = Readonly<Record<string, string | string[] | undefined>>;
+
+function header(headers: Headers, name: string): string | undefined {
+  const value = headers[name];
+  return typeof value === 'string' ? value : undefined;
+}
+
+/** Whether `rawBody` carries a valid signature made with `secret`; constant-time on both forges. */
+export async function verifySignature(
+  kind: ForgeKind,
+  secret: string,
+  rawBody: string,
+  headers: Headers,
+): Promise<boolean> {
+  if (kind === 'github') {
+    const signature = header(headers, 'x-hub-signature-256');
+    if (signature === undefined) return false;
+    try {
+      return await verifyGitHub(secret, rawBody, signature);
+    } catch {
+      // A malformed signature header.
+      return false;
+    }
+  }
+  const signature = header(headers, 'x-gitea-signature');
+  if (signature === undefined || !/^[0-9a-f]{64}$/i.test(signature)) return false;
+  const expected = createHmac('sha256', secret).update(rawBody, 'utf8').digest();
+  return timingSafeEqual(expected, Buffer.from(signature, 'hex'));
+}
+
+/** The delivery's event name and id (`X-GitHub-Delivery` / `X-Gitea-Delivery`), when both are there. */
+export function deliveryOf(kind: ForgeKind, headers: Headers): { event: string; id: string } | undefined {
+  const prefix = kind === 'github' ? 'x-github' : 'x-gitea';
+  // Gitea names the precise event (`issue_label`) in X-Gitea-Event-Type, the family (`issues`) in X-Gitea-Event.
+  const event =
+    header(headers, kind === 'github' ? 'x-github-event' : 'x-gitea-event-type') ?? header(headers, `${prefix}-event`);
+  const id = header(headers, `${prefix}-delivery`);
+  return event === undefined || id === undefined || id === '' || id.length > 200 ? undefined : { event, id };
+}
+
+const User = z.looseObject({ login: z.string().min(1), type: z.string().optional() });
+const Label = z.looseObject({ name: z.string() });
+const Issue = z.looseObject({
+  number: z.int().positive(),
+  title: z.string(),
+  body: z.string().nullable().optional(),
+  html_url: z.string(),
+  user: User,
+  labels: z.array(Label).nullable().optional(),
+  pull_request: z.unknown().optional(),
+});
+const IssuesPayload = z.looseObject({
+  action: z.string(),
+  issue: Issue,
+  label: Label.optional(),
+  repository: z.looseObject({ full_name: z.string().min(1) }),
+  sender: User,
+});
+
+export interface IssueTrigger {
+  kind: 'issue';
+  /** `owner/repo`. */
+  repo: string;
+  issue: { number: number; title: string; body: string; url: string; author: string; labels: string[] };
+  /** Whose act it was: the opener of an issue opened with the label, the labeller of a labelled one. */
+  actor: string;
+  /** The actor is a bot account (GitHub's `type: Bot`). */
+  actorIsBot: boolean;
+}
+
+export type WebhookReading = IssueTrigger | { kind: 'ignored'; reason: string };
+
+/**
+ * What a verified delivery asks of Conveyor: an issue opened with the trigger label, or labelled with
+ * it (GitHub names the label added; Gitea's `label_updated` gives the issue's labels after the change).
+ */
+export function readDelivery(kind: ForgeKind, event: string, payload: unknown, label: string): WebhookReading {
+  const issueEvent = kind === 'github' ? event === 'issues' : event === 'issues' || event === 'issue_label';
+  if (!issueEvent) return { kind: 'ignored', reason: `event ${event} is not one Conveyor acts on` };
+  const parsed = IssuesPayload.safeParse(payload);
+  if (!parsed.success) return { kind: 'ignored', reason: `the ${event} payload lacks the fields of an issue event` };
+  const { action, issue, repository, sender } = parsed.data;
+  if (issue.pull_request !== undefined && issue.pull_request !== null) {
+    return { kind: 'ignored', reason: 'a pull request, not an issue' };
+  }
+  const labels = (issue.labels ?? []).map((l) => l.name);
+  const labelled =
+    kind === 'github' ? action === 'labeled' && parsed.data.label?.name === label : action === 'label_updated';
+  const opened = action === 'opened';
+  if (!labelled && !opened) return { kind: 'ignored', reason: `action ${action} of ${event} does not trigger work` };
+  if (!labels.includes(label)) return { kind: 'ignored', reason: `the issue does not carry the label ${label}` };
+  return {
+    kind: 'issue',
+    repo: repository.full_name,
+    issue: {
+      number: issue.number,
+      title: issue.title,
+      body: issue.body ?? '',
+      url: issue.html_url,
+      author: issue.user.login,
+      labels,
+    },
+    actor: sender.login,
+    actorIsBot: sender.type === 'Bot',
+  };
+}

@@ -1,0 +1,89 @@
+/**
+ * `ship: pr` run twice for one job (a retried job): the branch is pushed once, the same pull request is
+ * updated rather than a second opened, and a job whose repository is on no known forge fails for good.
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ForgeConfig } from '../src/config/forges.js';
+import { shipPullRequest } from '../src/factory/pr-step.js';
+import type { JobView } from '../src/protocol/views.js';
+import { commitWip, createWorktree } from '../src/workspace/index.js';
+import { type ForgeServer, startForgeServer } from './helpers/forge-server/index.js';
+import { tempDir } from './helpers/git-repo.js';
+
+const TOKEN = 'forge-pr-token-sentinel-0aa1';
+const JOB_ID = '01ARZ3NDEKTSV4RRFFQ69G5FAV';
+
+describe('ship: pr, retried', () => {
+  let server: ForgeServer;
+  let config: ForgeConfig;
+  beforeAll(async () => {
+    server = await startForgeServer({ kind: 'github', token: TOKEN });
+    server.createRepo('acme/web');
+    config = {
+      name: 'gh',
+      kind: 'github',
+      apiUrl: server.apiUrl,
+      gitUrl: server.gitUrl,
+      tokenEnv: 'FORGE_TOKEN',
+      token: TOKEN,
+      webhookSecretEnv: undefined,
+      webhookSecret: undefined,
+      label: 'conveyor',
+      allowedBots: [],
+      repos: [],
+    };
+  });
+  afterAll(async () => {
+    await server.stop();
+  });
+
+  it('updates the pull request its first run opened, and pushes nothing twice', async () => {
+    const repo = `${server.gitUrl}/acme/web.git`;
+    const job = {
+      id: JOB_ID,
+      title: 'Add a file',
+      body: 'Add it.',
+      repo,
+      base: null,
+      target: null,
+      verify: ['true'],
+      metadata: { forge: { forge: 'gh', repo: 'acme/web', issue: 7, url: 'x' } },
+    } as unknown as JobView;
+    const workdir = tempDir('forge-pr');
+    const worktree = await createWorktree({ workdir, repo, jobId: JOB_ID });
+    writeFileSync(join(worktree.path, 'added.txt'), 'added\n');
+    await commitWip(worktree, 'add');
+    let confirmed = 0;
+    const beforePush = (): Promise<void> => {
+      confirmed++;
+      return Promise.resolve();
+    };
+    const first = await shipPullRequest(job, worktree, beforePush, { forges: [config], repo });
+    expect(first).toMatchObject({ ship: { policy: 'pr', alreadyShipped: false, pullRequest: { created: true } } });
+    const second = await shipPullRequest({ ...job, title: 'Add a file (retried)' }, worktree, beforePush, {
+      forges: [config],
+      repo,
+    });
+    expect(second).toMatchObject({ ship: { policy: 'pr', alreadyShipped: true, pullRequest: { created: false } } });
+    const pulls = [...server.repo('acme/web').pulls.values()];
+    expect(pulls).toHaveLength(1);
+    expect(pulls[0]).toMatchObject({ title: 'Add a file (retried)', head: `conveyor/${JOB_ID}`, base: 'main' });
+    expect(pulls[0]?.body).toContain('Closes #7');
+    // Each run confirmed its lease before the push and before the forge heard of the pull request.
+    expect(confirmed).toBe(3);
+    const pushes = server.requests().filter((r) => r.kind === 'git' && r.path.endsWith('/git-receive-pack'));
+    expect(pushes.filter((r) => r.status === 200)).toHaveLength(1);
+    server.assertFaithful();
+  });
+
+  it('fails for good when the repository is on no forge the factory knows', async () => {
+    const job = { id: JOB_ID, title: 't', body: 'b', repo: 'https://elsewhere.example/a/b.git' } as unknown as JobView;
+    const outcome = await shipPullRequest(job, {} as never, () => Promise.resolve(), {
+      forges: [config],
+      repo: 'https://elsewhere.example/a/b.git',
+    });
+    expect(outcome).toMatchObject({ failure: { code: 'no_forge', retryable: false } });
+  });
+});

@@ -1,0 +1,168 @@
+/**
+ * The forge server's answers: GitHub's built from the description's own examples with the state's
+ * values put in (so every field GitHub sends is there), Gitea's from the fields its swagger documents.
+ * The server checks each against the description before it leaves.
+ */
+import type { ApiDescription } from './spec.js';
+import type { ForgeComment, ForgeIssue, ForgePull, ForgeRepo, Permission } from './index.js';
+
+type Json = Record<string, unknown>;
+
+export interface ForgeAnswers {
+  notFound(): Json;
+  unauthorized(): Json;
+  validationFailed(message: string): Json;
+  permission(user: string, permission: Permission): Json;
+  issue(repo: ForgeRepo, issue: ForgeIssue): Json;
+  comment(repo: ForgeRepo, comment: ForgeComment): Json;
+  label(repo: ForgeRepo, name: string): Json;
+  pull(repo: ForgeRepo, pull: ForgePull, options?: { simple?: boolean }): Json;
+}
+
+const NOW = '2026-01-01T00:00:00Z';
+
+function hashId(text: string): number {
+  let hash = 7;
+  for (const char of text) hash = (hash * 31 + char.charCodeAt(0)) % 1_000_000_007;
+  return hash;
+}
+
+export function githubAnswers(description: ApiDescription, base: () => string): ForgeAnswers {
+  const api = (): string => `${base()}/api/v3`;
+  const web = (): string => base();
+  const user = (login: string): Json => ({
+    ...description.example('simple-user'),
+    login,
+    id: hashId(login),
+    url: `${api()}/users/${login}`,
+    html_url: `${web()}/${login}`,
+  });
+  const label = (repo: ForgeRepo, name: string): Json => ({
+    ...description.example('label'),
+    id: hashId(name),
+    name,
+    url: `${api()}/repos/${repo.owner}/${repo.name}/labels/${encodeURIComponent(name)}`,
+  });
+  return {
+    notFound: () => ({ message: 'Not Found', documentation_url: 'https://docs.github.com/rest' }),
+    unauthorized: () => ({ message: 'Bad credentials', documentation_url: 'https://docs.github.com/rest' }),
+    validationFailed: (message) => ({
+      message: 'Validation Failed',
+      documentation_url: 'https://docs.github.com/rest',
+      errors: [{ resource: 'PullRequest', code: 'custom', message }],
+    }),
+    permission: (login, permission) => ({
+      permission,
+      role_name: permission === 'none' ? 'none' : permission,
+      user: { ...description.example('simple-user'), login, id: hashId(login), role_name: permission },
+    }),
+    issue: (repo, issue) => ({
+      ...description.example('issue'),
+      number: issue.number,
+      id: hashId(`${repo.owner}/${repo.name}#${issue.number}`),
+      title: issue.title,
+      body: issue.body,
+      state: issue.state,
+      user: user(issue.author),
+      labels: issue.labels.map((name) => label(repo, name)),
+      url: `${api()}/repos/${repo.owner}/${repo.name}/issues/${issue.number}`,
+      html_url: `${web()}/${repo.owner}/${repo.name}/issues/${issue.number}`,
+      pull_request: undefined,
+    }),
+    comment: (repo, comment) => ({
+      ...description.example('issue-comment'),
+      id: comment.id,
+      body: comment.body,
+      user: user(comment.author),
+      url: `${api()}/repos/${repo.owner}/${repo.name}/issues/comments/${comment.id}`,
+      html_url: `${web()}/${repo.owner}/${repo.name}/issues/${comment.issue}#issuecomment-${comment.id}`,
+      issue_url: `${api()}/repos/${repo.owner}/${repo.name}/issues/${comment.issue}`,
+    }),
+    label,
+    pull: (repo, pull, options = {}) => {
+      const template =
+        options.simple === true
+          ? ((description.example('pull-request-simple-items') as unknown as Json[])[0] ?? {})
+          : description.example('pull-request');
+      const side = (ref: string, side: Json): Json => ({
+        ...side,
+        ref,
+        label: `${repo.owner}:${ref}`,
+        sha: '0000000000000000000000000000000000000000',
+      });
+      return {
+        ...template,
+        number: pull.number,
+        id: hashId(`${repo.owner}/${repo.name}!${pull.number}`),
+        title: pull.title,
+        body: pull.body,
+        state: pull.state,
+        draft: pull.draft,
+        // The examples' team entries predate `type` becoming required: none here.
+        requested_teams: [],
+        requested_reviewers: [],
+        head: side(pull.head, template.head as Json),
+        base: side(pull.base, template.base as Json),
+        url: `${api()}/repos/${repo.owner}/${repo.name}/pulls/${pull.number}`,
+        html_url: `${web()}/${repo.owner}/${repo.name}/pull/${pull.number}`,
+        created_at: NOW,
+        updated_at: NOW,
+      };
+    },
+  };
+}
+
+export function giteaAnswers(base: () => string): ForgeAnswers {
+  const api = (): string => `${base()}/api/v1`;
+  const user = (login: string): Json => ({ id: hashId(login), login, username: login, full_name: login });
+  const label = (repo: ForgeRepo, name: string): Json => ({
+    id: hashId(name),
+    name,
+    color: 'e11d21',
+    url: `${api()}/repos/${repo.owner}/${repo.name}/labels/${hashId(name)}`,
+  });
+  return {
+    notFound: () => ({ errors: [], message: "The target couldn't be found.", url: `${api()}/swagger` }),
+    unauthorized: () => ({ message: 'token is required', url: `${api()}/swagger` }),
+    validationFailed: (message) => ({ message, url: `${api()}/swagger` }),
+    permission: (login, permission) => ({ permission, role_name: permission, user: user(login) }),
+    issue: (repo, issue) => ({
+      id: hashId(`${repo.owner}/${repo.name}#${issue.number}`),
+      number: issue.number,
+      title: issue.title,
+      body: issue.body,
+      state: issue.state,
+      user: user(issue.author),
+      labels: issue.labels.map((name) => label(repo, name)),
+      url: `${api()}/repos/${repo.owner}/${repo.name}/issues/${issue.number}`,
+      html_url: `${base()}/${repo.owner}/${repo.name}/issues/${issue.number}`,
+      created_at: NOW,
+      updated_at: NOW,
+    }),
+    comment: (repo, comment) => ({
+      id: comment.id,
+      body: comment.body,
+      user: user(comment.author),
+      html_url: `${base()}/${repo.owner}/${repo.name}/issues/${comment.issue}#issuecomment-${comment.id}`,
+      issue_url: `${base()}/${repo.owner}/${repo.name}/issues/${comment.issue}`,
+      created_at: NOW,
+      updated_at: NOW,
+    }),
+    label,
+    pull: (repo, pull) => ({
+      id: hashId(`${repo.owner}/${repo.name}!${pull.number}`),
+      number: pull.number,
+      title: pull.title,
+      body: pull.body,
+      state: pull.state,
+      draft: pull.draft,
+      user: user('conveyor-bot'),
+      head: { ref: pull.head, label: pull.head, sha: '0000000000000000000000000000000000000000' },
+      base: { ref: pull.base, label: pull.base, sha: '0000000000000000000000000000000000000000' },
+      url: `${api()}/repos/${repo.owner}/${repo.name}/pulls/${pull.number}`,
+      html_url: `${base()}/${repo.owner}/${repo.name}/pulls/${pull.number}`,
+      created_at: NOW,
+      updated_at: NOW,
+    }),
+  };
+}

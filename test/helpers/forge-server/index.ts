@@ -1,0 +1,428 @@
+/**
+ * A forge for tests: GitHub's or Gitea's REST calls Conveyor makes, over in-memory issues, comments,
+ * labels, collaborators and pull requests, on a loopback port, and real git repositories over smart
+ * HTTP (`git-http.ts`). Every API request and every answer is checked against the forge's official
+ * description (`spec.ts`): a method and path it does not describe, a query parameter it does not
+ * name, a body or an answer that does not match its schema is recorded in `problems`, which a test
+ * asserts empty (`assertFaithful`). Answers are built from the description's own examples (GitHub) or
+ * the fields Gitea documents, so a client that reads a field the forge does not send finds out here.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { serveGit } from './git-http.js';
+import { type ApiDescription, giteaDescription, githubDescription, type Operation } from './spec.js';
+import { githubAnswers, giteaAnswers, type ForgeAnswers } from './answers.js';
+
+export type ForgeKind = 'github' | 'gitea';
+export type Permission = 'admin' | 'write' | 'read' | 'none';
+
+export interface ForgeIssue {
+  number: number;
+  title: string;
+  body: string;
+  author: string;
+  labels: string[];
+  state: 'open' | 'closed';
+}
+
+export interface ForgeComment {
+  id: number;
+  issue: number;
+  body: string;
+  author: string;
+}
+
+export interface ForgePull {
+  number: number;
+  title: string;
+  body: string;
+  head: string;
+  base: string;
+  draft: boolean;
+  state: 'open' | 'closed';
+}
+
+export interface ForgeRepo {
+  owner: string;
+  name: string;
+  issues: Map<number, ForgeIssue>;
+  pulls: Map<number, ForgePull>;
+  comments: Map<number, ForgeComment>;
+  /** Issues and pull requests share one sequence of numbers, as on both forges. */
+  nextNumber: number;
+}
+
+/** One API request as the server saw it (after authentication). */
+export interface ForgeRequest {
+  kind: 'api';
+  method: string;
+  path: string;
+  template: string | undefined;
+  status: number;
+  authorization: string | undefined;
+  body: unknown;
+}
+
+export interface GitRequest {
+  kind: 'git';
+  method: string;
+  path: string;
+  status: number;
+  user: string | undefined;
+}
+
+export interface ForgeServer {
+  kind: ForgeKind;
+  /** What `[forges.NAME] apiUrl` names: `…/api/v3` (GitHub Enterprise's shape) or `…/api/v1` (Gitea). */
+  apiUrl: string;
+  /** What `[forges.NAME] gitUrl` names: repositories are `<gitUrl>/<owner>/<repo>.git`. */
+  gitUrl: string;
+  /** The bare repository on disk. */
+  repoPath(fullName: string): string;
+  /** Every API and git request so far. */
+  requests(): (ForgeRequest | GitRequest)[];
+  /** What did not match the description (empty when the client spoke the forge's API). */
+  problems(): string[];
+  assertFaithful(): void;
+  /** A repository with one commit on `main` holding `files`. */
+  createRepo(fullName: string, files?: Record<string, string>): ForgeRepo;
+  repo(fullName: string): ForgeRepo;
+  /** Sets what `GET …/collaborators/{user}/permission` answers; a user never set is unknown (404). */
+  setPermission(fullName: string, user: string, permission: Permission): void;
+  openIssue(fullName: string, issue: Omit<ForgeIssue, 'number' | 'state'>): ForgeIssue;
+  /** The next `count` API calls are answered `status` with `Retry-After: retryAfterSec` (a rate limit, an outage). */
+  failNext(count: number, status: number, retryAfterSec: number): void;
+  /** The commit `branch` points at in the served repository, or undefined. */
+  branchCommit(fullName: string, branch: string): string | undefined;
+  stop(): Promise<void>;
+}
+
+export interface ForgeServerOptions {
+  kind: ForgeKind;
+  /** The token API calls and pushes must carry. */
+  token: string;
+}
+
+/** An answer a handler ends with early (a 404, a 422), thrown so the handlers read straight. */
+class HttpAnswer extends Error {
+  constructor(
+    readonly status: number,
+    readonly body: unknown,
+  ) {
+    super(`HTTP ${status.toString()}`);
+  }
+}
+
+async function readBody(request: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of request as AsyncIterable<Buffer>) chunks.push(chunk);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+export async function startForgeServer(options: ForgeServerOptions): Promise<ForgeServer> {
+  const root = mkdtempSync(join(tmpdir(), `conveyor-forge-${options.kind}-`));
+  const description: ApiDescription = options.kind === 'github' ? githubDescription() : giteaDescription();
+  const apiPrefix = options.kind === 'github' ? '/api/v3' : '/api/v1';
+  const repos = new Map<string, ForgeRepo>();
+  const permissions = new Map<string, Permission>();
+  const problems: string[] = [];
+  const log: (ForgeRequest | GitRequest)[] = [];
+  let nextCommentId = 1000;
+  let failures: { count: number; status: number; retryAfterSec: number } = { count: 0, status: 0, retryAfterSec: 0 };
+  let baseUrl = '';
+
+  const repoOf = (owner: string, name: string): ForgeRepo => {
+    const found = repos.get(`${owner}/${name}`);
+    if (found === undefined) throw new HttpAnswer(404, answers.notFound());
+    return found;
+  };
+  const branchCommit = (fullName: string, branch: string): string | undefined => {
+    try {
+      return execFileSync('git', ['rev-parse', '--verify', '--quiet', `refs/heads/${branch}`], {
+        cwd: join(root, `${fullName}.git`),
+        encoding: 'utf8',
+      }).trim();
+    } catch {
+      return undefined;
+    }
+  };
+  const answers: ForgeAnswers =
+    options.kind === 'github' ? githubAnswers(description, () => baseUrl) : giteaAnswers(() => baseUrl);
+
+  /** The handlers, by the description's path template: what each operation does to the state. */
+  const handle = (op: Operation, body: Record<string, unknown>, query: URLSearchParams): HttpAnswer => {
+    const { owner = '', repo: name = '' } = op.params;
+    const repo = repoOf(owner, name);
+    const number = Number(op.params.issue_number ?? op.params.pull_number ?? op.params.index);
+    const issueOf = (): ForgeIssue => {
+      const issue = repo.issues.get(number);
+      if (issue === undefined) throw new HttpAnswer(404, answers.notFound());
+      return issue;
+    };
+    const key = `${op.method} ${op.template}`;
+    switch (key) {
+      case 'GET /repos/{owner}/{repo}/collaborators/{username}/permission':
+      case 'GET /repos/{owner}/{repo}/collaborators/{collaborator}/permission': {
+        const user = op.params.username ?? op.params.collaborator ?? '';
+        const permission = permissions.get(`${owner}/${name}:${user}`);
+        if (permission === undefined) throw new HttpAnswer(404, answers.notFound());
+        return new HttpAnswer(200, answers.permission(user, permission));
+      }
+      case 'GET /repos/{owner}/{repo}/issues/{issue_number}':
+      case 'GET /repos/{owner}/{repo}/issues/{index}':
+        return new HttpAnswer(200, answers.issue(repo, issueOf()));
+      case 'POST /repos/{owner}/{repo}/issues/{issue_number}/comments':
+      case 'POST /repos/{owner}/{repo}/issues/{index}/comments': {
+        issueOf();
+        const comment = { id: nextCommentId++, issue: number, body: String(body.body), author: 'conveyor-bot' };
+        repo.comments.set(comment.id, comment);
+        return new HttpAnswer(201, answers.comment(repo, comment));
+      }
+      case 'PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}':
+      case 'PATCH /repos/{owner}/{repo}/issues/comments/{id}': {
+        const comment = repo.comments.get(Number(op.params.comment_id ?? op.params.id));
+        if (comment === undefined) throw new HttpAnswer(404, answers.notFound());
+        comment.body = String(body.body);
+        return new HttpAnswer(200, answers.comment(repo, comment));
+      }
+      case 'POST /repos/{owner}/{repo}/issues/{issue_number}/labels':
+      case 'POST /repos/{owner}/{repo}/issues/{index}/labels': {
+        const issue = issueOf();
+        for (const label of body.labels as string[]) if (!issue.labels.includes(label)) issue.labels.push(label);
+        return new HttpAnswer(
+          200,
+          issue.labels.map((label) => answers.label(repo, label)),
+        );
+      }
+      case 'DELETE /repos/{owner}/{repo}/issues/{issue_number}/labels/{name}':
+      case 'DELETE /repos/{owner}/{repo}/issues/{index}/labels/{id}': {
+        const issue = issueOf();
+        const label = op.params.name ?? op.params.id ?? '';
+        if (!issue.labels.includes(label)) throw new HttpAnswer(404, answers.notFound());
+        issue.labels = issue.labels.filter((l) => l !== label);
+        return options.kind === 'github'
+          ? new HttpAnswer(
+              200,
+              issue.labels.map((l) => answers.label(repo, l)),
+            )
+          : new HttpAnswer(204, undefined);
+      }
+      case 'GET /repos/{owner}/{repo}/pulls': {
+        // GitHub's `head` filter is `owner:branch`.
+        const head = query.get('head')?.split(':').slice(1).join(':');
+        const state = query.get('state') ?? 'open';
+        const found = [...repo.pulls.values()].filter(
+          (pull) => (head === undefined || pull.head === head) && (state === 'all' || pull.state === state),
+        );
+        return new HttpAnswer(
+          200,
+          found.map((pull) => answers.pull(repo, pull, { simple: true })),
+        );
+      }
+      case 'GET /repos/{owner}/{repo}/pulls/{base}/{head}': {
+        const pull = [...repo.pulls.values()].find((p) => p.base === op.params.base && p.head === op.params.head);
+        if (pull === undefined) throw new HttpAnswer(404, answers.notFound());
+        return new HttpAnswer(200, answers.pull(repo, pull));
+      }
+      case 'POST /repos/{owner}/{repo}/pulls': {
+        const head = String(body.head);
+        const base = String(body.base);
+        if (
+          branchCommit(`${owner}/${name}`, head) === undefined ||
+          branchCommit(`${owner}/${name}`, base) === undefined
+        ) {
+          throw new HttpAnswer(422, answers.validationFailed(`head ${head} or base ${base} does not exist`));
+        }
+        if ([...repo.pulls.values()].some((p) => p.head === head && p.base === base && p.state === 'open')) {
+          throw new HttpAnswer(
+            options.kind === 'github' ? 422 : 409,
+            answers.validationFailed(`A pull request already exists for ${owner}:${head}.`),
+          );
+        }
+        const title = String(body.title);
+        const pull: ForgePull = {
+          number: repo.nextNumber++,
+          title,
+          body: typeof body.body === 'string' ? body.body : '',
+          head,
+          base,
+          // Gitea marks a draft by its title's prefix.
+          draft: options.kind === 'github' ? body.draft === true : /^(WIP:|\[WIP\])/i.test(title),
+          state: 'open',
+        };
+        repo.pulls.set(pull.number, pull);
+        return new HttpAnswer(201, answers.pull(repo, pull));
+      }
+      case 'PATCH /repos/{owner}/{repo}/pulls/{pull_number}':
+      case 'PATCH /repos/{owner}/{repo}/pulls/{index}': {
+        const pull = repo.pulls.get(number);
+        if (pull === undefined) throw new HttpAnswer(404, answers.notFound());
+        if (typeof body.title === 'string') pull.title = body.title;
+        if (typeof body.body === 'string') pull.body = body.body;
+        return new HttpAnswer(options.kind === 'github' ? 200 : 201, answers.pull(repo, pull));
+      }
+      default:
+        problems.push(`${key}: described, but this forge server does not implement it; add it`);
+        throw new HttpAnswer(404, answers.notFound());
+    }
+  };
+
+  const serveApi = async (request: IncomingMessage, response: ServerResponse, url: URL): Promise<void> => {
+    const method = request.method ?? 'GET';
+    const path = url.pathname.slice(apiPrefix.length);
+    const raw = await readBody(request);
+    let body: unknown;
+    const entry: ForgeRequest = {
+      kind: 'api',
+      method,
+      path,
+      template: undefined,
+      status: 0,
+      authorization: request.headers.authorization,
+      body: undefined,
+    };
+    log.push(entry);
+    const send = (status: number, answer: unknown, op: Operation | undefined): void => {
+      entry.status = status;
+      // Checked as it leaves: JSON, without the fields left undefined.
+      const sent = answer === undefined ? undefined : (JSON.parse(JSON.stringify(answer)) as unknown);
+      if (op !== undefined) problems.push(...description.checkResponse(op, status, sent));
+      response
+        .writeHead(status, answer === undefined ? {} : { 'Content-Type': 'application/json; charset=utf-8' })
+        .end(answer === undefined ? undefined : JSON.stringify(answer));
+    };
+    const op = description.match(method, path);
+    if (op === undefined) {
+      problems.push(`${method} ${path}: not in the ${options.kind} description`);
+      send(404, answers.notFound(), undefined);
+      return;
+    }
+    entry.template = op.template;
+    try {
+      body = raw === '' ? undefined : (JSON.parse(raw) as unknown);
+    } catch {
+      problems.push(`${method} ${op.template}: the body is not JSON`);
+      send(400, answers.notFound(), undefined);
+      return;
+    }
+    entry.body = body;
+    const expected = [`token ${options.token}`, `Bearer ${options.token}`];
+    if (!expected.includes(request.headers.authorization ?? '')) {
+      send(401, answers.unauthorized(), undefined);
+      return;
+    }
+    problems.push(...description.checkRequest(op, url.searchParams, body));
+    if (failures.count > 0) {
+      failures.count--;
+      entry.status = failures.status;
+      // Rate limits and outages are answered by the forge's front, not described per operation.
+      response
+        .writeHead(failures.status, {
+          'Content-Type': 'application/json',
+          'Retry-After': String(failures.retryAfterSec),
+          ...(options.kind === 'github' && failures.status === 403
+            ? {
+                'x-ratelimit-remaining': '0',
+                'x-ratelimit-reset': String(Math.ceil(Date.now() / 1000) + failures.retryAfterSec),
+              }
+            : {}),
+        })
+        .end(JSON.stringify({ message: 'API rate limit exceeded' }));
+      return;
+    }
+    try {
+      const answer = handle(op, (body ?? {}) as Record<string, unknown>, url.searchParams);
+      send(answer.status, answer.body, op);
+    } catch (error) {
+      if (!(error instanceof HttpAnswer)) throw error;
+      send(error.status, error.body, op);
+    }
+  };
+
+  const server: Server = createServer((request, response) => {
+    const url = new URL(request.url ?? '/', 'http://forge');
+    if (url.pathname.startsWith('/git/')) {
+      serveGit(request, response, url.pathname.slice('/git'.length), url.search.slice(1), {
+        root,
+        token: options.token,
+        note: (entry) => log.push(entry),
+      });
+      return;
+    }
+    if (!url.pathname.startsWith(`${apiPrefix}/`)) {
+      problems.push(`${request.method ?? ''} ${url.pathname}: neither the API nor git`);
+      response.writeHead(404).end();
+      return;
+    }
+    serveApi(request, response, url).catch((error: unknown) => {
+      problems.push(`${request.method ?? ''} ${url.pathname}: the server failed: ${String(error)}`);
+      if (!response.headersSent) response.writeHead(500).end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  const repoNamed = (fullName: string): ForgeRepo => {
+    const found = repos.get(fullName);
+    if (found === undefined) throw new Error(`no repository ${fullName} on the forge server`);
+    return found;
+  };
+  return {
+    kind: options.kind,
+    apiUrl: `${baseUrl}${apiPrefix}`,
+    gitUrl: `${baseUrl}/git`,
+    repoPath: (fullName) => join(root, `${fullName}.git`),
+    requests: () => [...log],
+    problems: () => [...problems],
+    assertFaithful() {
+      if (problems.length > 0) throw new Error(`the forge server saw unfaithful calls:\n${problems.join('\n')}`);
+    },
+    createRepo(fullName, files = { 'README.md': '# sample\n' }) {
+      const [owner = '', name = ''] = fullName.split('/');
+      const bare = join(root, `${fullName}.git`);
+      mkdirSync(bare, { recursive: true });
+      execFileSync('git', ['init', '--quiet', '--bare', '--initial-branch=main', bare]);
+      const work = mkdtempSync(join(tmpdir(), 'conveyor-forge-seed-'));
+      const gitArgs = ['-c', 'user.name=Seed', '-c', 'user.email=seed@localhost', '-c', 'commit.gpgSign=false'];
+      execFileSync('git', ['init', '--quiet', '--initial-branch=main', work]);
+      for (const [path, content] of Object.entries(files)) {
+        mkdirSync(join(work, path, '..'), { recursive: true });
+        writeFileSync(join(work, path), content);
+      }
+      execFileSync('git', [...gitArgs, 'add', '--all'], { cwd: work });
+      execFileSync('git', [...gitArgs, 'commit', '--quiet', '-m', 'initial'], { cwd: work });
+      execFileSync('git', ['push', '--quiet', bare, 'main'], { cwd: work });
+      rmSync(work, { recursive: true, force: true });
+      const repo: ForgeRepo = { owner, name, issues: new Map(), pulls: new Map(), comments: new Map(), nextNumber: 1 };
+      repos.set(fullName, repo);
+      return repo;
+    },
+    repo: repoNamed,
+    setPermission(fullName, user, permission) {
+      permissions.set(`${fullName}:${user}`, permission);
+    },
+    openIssue(fullName, issue) {
+      const repo = repoNamed(fullName);
+      const opened: ForgeIssue = { ...issue, number: repo.nextNumber++, state: 'open' };
+      repo.issues.set(opened.number, opened);
+      return opened;
+    },
+    failNext(count, status, retryAfterSec) {
+      failures = { count, status, retryAfterSec };
+    },
+    branchCommit,
+    async stop() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) =>
+        server.close(() => {
+          resolve();
+        }),
+      );
+      rmSync(root, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,189 @@
+/**
+ * Webhook deliveries as the forges send them, signed with the configured secret. GitHub's bodies are
+ * recorded real deliveries from `@octokit/webhooks-examples` with the test's repository, issue, labels
+ * and sender put in; Gitea's follow the shape Gitea documents for issue events (`IssuePayload`:
+ * action, number, issue, repository, sender), with `X-Gitea-Event` and `X-Gitea-Event-Type` headers.
+ */
+import { createHmac, randomUUID } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { sign } from '@octokit/webhooks-methods';
+import type { ForgeKind } from './index.js';
+
+type Json = Record<string, unknown>;
+
+const require = createRequire(import.meta.url);
+
+interface ExampleGroup {
+  name: string;
+  examples: Json[];
+}
+
+/** A recorded GitHub delivery of `event` with `action`. */
+function githubExample(event: string, action: string): Json {
+  const groups = require('@octokit/webhooks-examples/api.github.com/index.json') as ExampleGroup[];
+  const found = groups.find((group) => group.name === event)?.examples.find((example) => example.action === action);
+  if (found === undefined) throw new Error(`@octokit/webhooks-examples has no ${event}.${action}`);
+  return structuredClone(found);
+}
+
+export interface IssueEvent {
+  /** `opened`, or `labeled` (GitHub) / `label_updated` (Gitea). */
+  action: 'opened' | 'labeled';
+  repo: string;
+  number: number;
+  title: string;
+  body: string;
+  author: string;
+  labels: string[];
+  /** The label just added (`labeled`). */
+  label?: string | undefined;
+  /** Whose act it is. */
+  sender: string;
+  senderIsBot?: boolean;
+  /** The issue's page. */
+  url: string;
+}
+
+export interface Delivery {
+  body: string;
+  headers: Record<string, string>;
+  id: string;
+}
+
+function githubIssue(event: IssueEvent): Json {
+  const example = githubExample('issues', event.action);
+  const [owner = '', name = ''] = event.repo.split('/');
+  const issue = example.issue as Json;
+  const labelTemplate = (issue.labels as Json[] | undefined)?.[0] ?? {};
+  const asLabel = (label: string): Json => ({ ...labelTemplate, name: label });
+  return {
+    ...example,
+    issue: {
+      ...issue,
+      number: event.number,
+      title: event.title,
+      body: event.body,
+      html_url: event.url,
+      user: { ...(issue.user as Json), login: event.author },
+      labels: event.labels.map(asLabel),
+    },
+    ...(event.label === undefined ? {} : { label: asLabel(event.label) }),
+    repository: {
+      ...(example.repository as Json),
+      name,
+      full_name: event.repo,
+      owner: { ...((example.repository as Json).owner as Json), login: owner },
+    },
+    sender: { ...(example.sender as Json), login: event.sender, type: event.senderIsBot === true ? 'Bot' : 'User' },
+  };
+}
+
+function giteaIssue(event: IssueEvent): Json {
+  const [owner = '', name = ''] = event.repo.split('/');
+  const user = (login: string): Json => ({
+    id: login.length,
+    login,
+    login_name: '',
+    full_name: login,
+    email: `${login}@noreply.localhost`,
+    username: login,
+  });
+  return {
+    action: event.action === 'labeled' ? 'label_updated' : 'opened',
+    number: event.number,
+    issue: {
+      id: event.number + 100,
+      url: `http://gitea.localhost/api/v1/repos/${event.repo}/issues/${String(event.number)}`,
+      html_url: event.url,
+      number: event.number,
+      user: user(event.author),
+      original_author: '',
+      original_author_id: 0,
+      title: event.title,
+      body: event.body,
+      ref: '',
+      assets: [],
+      labels: event.labels.map((label, i) => ({
+        id: i + 1,
+        name: label,
+        exclusive: false,
+        is_archived: false,
+        color: 'e11d21',
+        description: '',
+        url: '',
+      })),
+      milestone: null,
+      assignee: null,
+      assignees: null,
+      state: 'open',
+      is_locked: false,
+      comments: 0,
+      created_at: '2026-01-01T00:00:00Z',
+      updated_at: '2026-01-01T00:00:00Z',
+      closed_at: null,
+      due_date: null,
+      pull_request: null,
+      repository: { id: 1, name, owner, full_name: event.repo },
+      pin_order: 0,
+    },
+    repository: {
+      id: 1,
+      owner: user(owner),
+      name,
+      full_name: event.repo,
+      private: false,
+      html_url: `http://gitea.localhost/${event.repo}`,
+      clone_url: `http://gitea.localhost/${event.repo}.git`,
+      default_branch: 'main',
+    },
+    sender: user(event.sender),
+    commit_id: '',
+  };
+}
+
+/** An issue event as `kind` delivers it, signed with `secret` (`badSignature`: signed with another). */
+export async function issueDelivery(
+  kind: ForgeKind,
+  secret: string,
+  event: IssueEvent,
+  options: { id?: string; badSignature?: boolean; unsigned?: boolean } = {},
+): Promise<Delivery> {
+  const payload = kind === 'github' ? githubIssue(event) : giteaIssue(event);
+  const gitEvent = kind === 'github' ? 'issues' : event.action === 'labeled' ? 'issue_label' : 'issues';
+  return signedDelivery(kind, secret, gitEvent, payload, options);
+}
+
+/** Any event's payload, signed as `kind` signs deliveries. */
+export async function signedDelivery(
+  kind: ForgeKind,
+  secret: string,
+  event: string,
+  payload: unknown,
+  options: { id?: string; badSignature?: boolean; unsigned?: boolean } = {},
+): Promise<Delivery> {
+  const body = JSON.stringify(payload);
+  const id = options.id ?? randomUUID();
+  const key = options.badSignature === true ? `${secret}-wrong` : secret;
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (kind === 'github') {
+    headers['x-github-event'] = event;
+    headers['x-github-delivery'] = id;
+    if (options.unsigned !== true) headers['x-hub-signature-256'] = await sign(key, body);
+  } else {
+    // Gitea names the family in X-Gitea-Event and the precise event in X-Gitea-Event-Type.
+    headers['x-gitea-event'] = event === 'issue_label' ? 'issues' : event;
+    headers['x-gitea-event-type'] = event;
+    headers['x-gitea-delivery'] = id;
+    if (options.unsigned !== true) headers['x-gitea-signature'] = createHmac('sha256', key).update(body).digest('hex');
+  }
+  return { body, headers, id };
+}
+
+/** The recorded GitHub delivery of another event (a push, a ping): for "ignored" answers. */
+export function githubRecorded(event: string, action?: string): Json {
+  const groups = require('@octokit/webhooks-examples/api.github.com/index.json') as ExampleGroup[];
+  const group = groups.find((g) => g.name === event);
+  const found = action === undefined ? group?.examples[0] : group?.examples.find((e) => e.action === action);
+  if (found === undefined) throw new Error(`@octokit/webhooks-examples has no ${event}`);
+  return structuredClone(found);
+}
