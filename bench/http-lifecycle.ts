@@ -31,7 +31,7 @@ async function runLoops(
         if (claim.status !== 200) throw new Error(`claim answered ${claim.status.toString()}`);
         const { job, leaseEpoch } = claim.body as { job: { id: string }; leaseEpoch: number };
         for (const stage of STAGES) {
-          const report = await coordinator.call('PATCH', `/api/fleet/jobs/${job.id}`, { stage, leaseEpoch });
+          const report = await coordinator.call('PATCH', `/api/fleet/jobs/${job.id}`, { factoryId, stage, leaseEpoch });
           requests++;
           if (report.status !== 200) {
             throw new Error(`PATCH ${stage} answered ${report.status.toString()}: ${JSON.stringify(report.body)}`);
