@@ -55,3 +55,39 @@ export async function httpLifecycle(
   const { shipped, requests } = await runLoops(coordinator, options.loops, options.capMs);
   return { shipped, requests, seconds: (performance.now() - started) / 1000 };
 }
+
+export interface ClaimThroughput {
+  claimed: number;
+  seconds: number;
+  requests: number;
+}
+
+/**
+ * Claim throughput alone: `loops` client loops claiming until nothing is left, one job per call
+ * (`POST /api/fleet/claim`, `maxJobs` 1) or up to `maxJobs` per call (`POST /api/fleet/claims`).
+ */
+export async function claimThroughput(
+  coordinator: BenchCoordinator,
+  options: { jobs: number; loops: number; maxJobs: number },
+): Promise<ClaimThroughput> {
+  await enqueue(coordinator.store, options.jobs);
+  let claimed = 0;
+  let requests = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: options.loops }, async (_, w) => {
+      const body = { factoryId: `bench-claims-${w.toString()}`, capabilities: [] };
+      for (;;) {
+        const answer =
+          options.maxJobs === 1
+            ? await coordinator.call('POST', '/api/fleet/claim', body)
+            : await coordinator.call('POST', '/api/fleet/claims', { ...body, maxJobs: options.maxJobs });
+        requests++;
+        if (answer.status === 204) return;
+        if (answer.status !== 200) throw new Error(`claim answered ${answer.status.toString()}`);
+        claimed += options.maxJobs === 1 ? 1 : (answer.body as { claims: unknown[] }).claims.length;
+      }
+    }),
+  );
+  return { claimed, requests, seconds: (performance.now() - started) / 1000 };
+}
