@@ -1,9 +1,11 @@
 /**
  * Kill -9 durability of the fleet's fenced writes on both backends: factory loops claim, upload events
- * and report stages against the real `conveyor serve` while it is SIGKILLed; after a restart on the
- * same database every write that was acknowledged is there (the run of each claim, the event of each
- * upload, the stage change of each report). On SQLite these writes share transactions and WAL flushes
- * (group commit), so this is also the check that none is answered before the flush that holds it.
+ * (half of them with the batched calls) and report stages against the real `conveyor serve` while it
+ * is SIGKILLed; after a restart on the same database every write that was acknowledged is there (the
+ * run of each claim, the event of each upload, the stage change of each report). On SQLite these writes
+ * share transactions (group commit), so this checks that none is answered before its group's COMMIT.
+ * The WAL flush after it only matters on a power loss, which a kill cannot show: `wal-sync.test.ts`
+ * checks that an answer waits for a flush begun after its commit.
  */
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -78,22 +80,56 @@ describe.each(BACKENDS)('kill -9 durability of fleet writes on %s', (backend) =>
         inFlight--;
       }
     };
+    /** Claims one job, or (`batched`) up to two with `POST /api/fleet/claims`; none when the kill cut it off. */
+    const claimJobs = async (factoryId: string, batched: boolean): Promise<{ jobId: string; epoch: number }[]> => {
+      const answer = batched
+        ? await write('POST', '/api/fleet/claims', { factoryId, capabilities: [], maxJobs: 2 })
+        : await write('POST', '/api/fleet/claim', { factoryId, capabilities: [] });
+      if (answer?.status !== 200) return [];
+      const claimed = (batched ? answer.body.claims : [answer.body]) as { job: { id: string }; leaseEpoch: number }[];
+      return claimed.map((c) => ({ jobId: c.job.id, epoch: c.leaseEpoch }));
+    };
+    /** Uploads one mark per job, one call per job or (`batched`) one `POST /api/fleet/events` for all. */
+    const uploadMarks = async (
+      factoryId: string,
+      held: { jobId: string; epoch: number; mark: string }[],
+      batched: boolean,
+    ) => {
+      const events = (mark: string) => [{ type: 'test.mark', payload: { mark } }];
+      if (batched) {
+        const uploads = held.map((h) => ({ jobId: h.jobId, leaseEpoch: h.epoch, events: events(h.mark) }));
+        const answer = await write('POST', '/api/fleet/events', { factoryId, uploads });
+        if (answer?.status !== 200) return false;
+        const outcomes = answer.body.outcomes as { recorded?: number }[];
+        held.forEach((h, i) => {
+          if (outcomes[i]?.recorded === 1) acked.push({ kind: 'events', jobId: h.jobId, epoch: h.epoch, mark: h.mark });
+          else unexpected.push(`upload for ${h.jobId}: ${JSON.stringify(outcomes[i])}`);
+        });
+        return true;
+      }
+      for (const h of held) {
+        const body = { factoryId, leaseEpoch: h.epoch, events: events(h.mark) };
+        if ((await write('POST', `/api/fleet/jobs/${h.jobId}/events`, body))?.status !== 200) return false;
+        acked.push({ kind: 'events', jobId: h.jobId, epoch: h.epoch, mark: h.mark });
+      }
+      return true;
+    };
+    // Half the loops use the batched calls (batch claim, batched upload), half the single ones.
     const loop = async (n: number): Promise<void> => {
       const factoryId = `durable-factory-${n.toString()}`;
+      const batched = n % 2 === 0;
       for (let i = 0; !stopped; i++) {
-        const claim = await write('POST', '/api/fleet/claim', { factoryId, capabilities: [] });
-        if (claim?.status !== 200) return;
-        const jobId = claim.body.job.id as string;
-        const epoch = claim.body.leaseEpoch as number;
-        acked.push({ kind: 'claim', jobId, epoch, factoryId });
-        const mark = `${factoryId}/${i.toString()}`;
-        const events = { factoryId, leaseEpoch: epoch, events: [{ type: 'test.mark', payload: { mark } }] };
-        if ((await write('POST', `/api/fleet/jobs/${jobId}/events`, events))?.status !== 200) return;
-        acked.push({ kind: 'events', jobId, epoch, mark });
-        for (const stage of STAGES) {
-          const report = await write('PATCH', `/api/fleet/jobs/${jobId}`, { factoryId, stage, leaseEpoch: epoch });
-          if (report?.status !== 200) return;
-          acked.push({ kind: 'report', jobId, epoch, stage });
+        const claimed = await claimJobs(factoryId, batched);
+        if (claimed.length === 0) return;
+        for (const c of claimed) acked.push({ kind: 'claim', ...c, factoryId });
+        const held = claimed.map((c, k) => ({ ...c, mark: `${factoryId}/${i.toString()}/${k.toString()}` }));
+        if (!(await uploadMarks(factoryId, held, batched))) return;
+        for (const { jobId, epoch } of held) {
+          for (const stage of STAGES) {
+            const report = await write('PATCH', `/api/fleet/jobs/${jobId}`, { factoryId, stage, leaseEpoch: epoch });
+            if (report?.status !== 200) return;
+            acked.push({ kind: 'report', jobId, epoch, stage });
+          }
         }
       }
     };
