@@ -31,7 +31,7 @@ async function runLoops(
         if (claim.status !== 200) throw new Error(`claim answered ${claim.status.toString()}`);
         const { job, leaseEpoch } = claim.body as { job: { id: string }; leaseEpoch: number };
         for (const stage of STAGES) {
-          const report = await coordinator.call('PATCH', `/api/fleet/jobs/${job.id}`, { stage, leaseEpoch });
+          const report = await coordinator.call('PATCH', `/api/fleet/jobs/${job.id}`, { factoryId, stage, leaseEpoch });
           requests++;
           if (report.status !== 200) {
             throw new Error(`PATCH ${stage} answered ${report.status.toString()}: ${JSON.stringify(report.body)}`);
@@ -54,4 +54,40 @@ export async function httpLifecycle(
   const started = performance.now();
   const { shipped, requests } = await runLoops(coordinator, options.loops, options.capMs);
   return { shipped, requests, seconds: (performance.now() - started) / 1000 };
+}
+
+export interface ClaimThroughput {
+  claimed: number;
+  seconds: number;
+  requests: number;
+}
+
+/**
+ * Claim throughput alone: `loops` client loops claiming until nothing is left, one job per call
+ * (`POST /api/fleet/claim`, `maxJobs` 1) or up to `maxJobs` per call (`POST /api/fleet/claims`).
+ */
+export async function claimThroughput(
+  coordinator: BenchCoordinator,
+  options: { jobs: number; loops: number; maxJobs: number },
+): Promise<ClaimThroughput> {
+  await enqueue(coordinator.store, options.jobs);
+  let claimed = 0;
+  let requests = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: options.loops }, async (_, w) => {
+      const body = { factoryId: `bench-claims-${w.toString()}`, capabilities: [] };
+      for (;;) {
+        const answer =
+          options.maxJobs === 1
+            ? await coordinator.call('POST', '/api/fleet/claim', body)
+            : await coordinator.call('POST', '/api/fleet/claims', { ...body, maxJobs: options.maxJobs });
+        requests++;
+        if (answer.status === 204) return;
+        if (answer.status !== 200) throw new Error(`claim answered ${answer.status.toString()}`);
+        claimed += options.maxJobs === 1 ? 1 : (answer.body as { claims: unknown[] }).claims.length;
+      }
+    }),
+  );
+  return { claimed, requests, seconds: (performance.now() - started) / 1000 };
 }

@@ -29,6 +29,11 @@ export interface BenchOptions {
   drainCapMs: number;
   /** Jobs drained (untimed) before each throughput measurement, to warm the JIT and caches. */
   warmupJobs: number;
+  /**
+   * The parked-claims load of section 4. @default 500 parked, 10 000 queued, 100 claimable, 10 000 ms
+   * sampled before the submissions (200, 2 000, 100, 3 000 ms with --quick)
+   */
+  parkedLoad: { parked: number; queued: number; claimable: number; settleMs: number };
 }
 
 const USAGE = 'usage: npm run bench:core -- [--quick] [--jobs N] [--concurrency C]';
@@ -65,5 +70,8 @@ export function readOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOption
     drainCapMs: quick ? 5_000 : 20_000,
     pgBossBatchSizes: quick ? [100] : [20, 100, 500],
     warmupJobs: Math.min(500, Math.max(50, Math.floor(jobs / 10))),
+    parkedLoad: quick
+      ? { parked: 200, queued: 2_000, claimable: 100, settleMs: 3_000 }
+      : { parked: 500, queued: 10_000, claimable: 100, settleMs: 10_000 },
   };
 }

@@ -4,14 +4,19 @@
  */
 import type { BackendName } from './conveyor-store.js';
 import { type BenchCoordinator, startCoordinator } from './coordinator-http.js';
-import { httpLifecycle } from './http-lifecycle.js';
+import { claimThroughput, httpLifecycle } from './http-lifecycle.js';
 import { claimLatency, type SubmitPath, wakeUpLatency } from './latency.js';
 import type { BenchOptions } from './options.js';
 import type { PostgresServer } from './postgres-server.js';
 import { type Cell, formatNumber, printSettings, printTable } from './report.js';
 
+/** Jobs per batch claim in section 2b. */
+export const BATCH_CLAIM_JOBS = 10;
+
 export interface HttpFigures {
   lifecycle: Partial<Record<BackendName, number>>;
+  /** Jobs claimed per second through `POST /api/fleet/claims` (`BATCH_CLAIM_JOBS` per call). */
+  batchClaims: Partial<Record<BackendName, number>>;
   claimP99: Partial<Record<BackendName, number>>;
   wakeP50: Partial<Record<BackendName, number>>;
 }
@@ -41,7 +46,7 @@ const SUBMIT_LABEL: Record<SubmitPath, string> = {
 };
 
 export async function httpSections(pg: PostgresServer | undefined, options: BenchOptions): Promise<HttpFigures> {
-  const figures: HttpFigures = { lifecycle: {}, claimP99: {}, wakeP50: {} };
+  const figures: HttpFigures = { lifecycle: {}, batchClaims: {}, claimP99: {}, wakeP50: {} };
   const backends: BackendName[] = pg === undefined ? ['sqlite'] : ['sqlite', 'postgres'];
 
   const lifecycleRows: Cell[][] = [];
@@ -66,6 +71,27 @@ export async function httpSections(pg: PostgresServer | undefined, options: Benc
     `2. HTTP fleet lifecycle: ${options.jobs.toString()} jobs, ${options.concurrency.toString()} client loops of claim → building → review → testing → shipped`,
     ['backend', 'shipped', 'seconds', 'jobs/s', 'requests/s', 'note'],
     lifecycleRows,
+  );
+
+  const throughputRows: Cell[][] = [];
+  for (const backend of backends) {
+    for (const maxJobs of [1, BATCH_CLAIM_JOBS]) {
+      try {
+        const r = await withCoordinator(backend, pg, options.concurrency, (c) =>
+          claimThroughput(c, { jobs: options.jobs, loops: options.concurrency, maxJobs }),
+        );
+        if (maxJobs > 1) figures.batchClaims[backend] = r.claimed / r.seconds;
+        const call = maxJobs === 1 ? 'POST /api/fleet/claim' : `POST /api/fleet/claims, maxJobs ${maxJobs.toString()}`;
+        throughputRows.push([backend, call, r.claimed, r.seconds, r.claimed / r.seconds, r.requests / r.seconds]);
+      } catch (error) {
+        throughputRows.push([backend, `maxJobs ${maxJobs.toString()}`, '-', '-', '-', errorText(error)]);
+      }
+    }
+  }
+  printTable(
+    `2b. Claim throughput: ${options.jobs.toString()} jobs claimed by ${options.concurrency.toString()} client loops until none is left`,
+    ['backend', 'call', 'claimed', 'seconds', 'jobs/s', 'requests/s'],
+    throughputRows,
   );
 
   const claimRows: Cell[][] = [];

@@ -12,7 +12,7 @@ import { BACKENDS, freshDatabase, type TestDatabase } from './helpers/databases.
 import { type Answer, callApi, type ServeProcess, startServe } from './helpers/serve-process.js';
 
 const ADMIN = 'cvy_test_admin_secret_for_durability';
-const LOOPS = 8;
+const LOOPS = 32;
 
 const request = (url: string, method: string, path: string, json?: unknown): Promise<Answer> =>
   callApi(url, ADMIN, method, path, json);

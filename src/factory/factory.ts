@@ -7,6 +7,7 @@
 import type { ClaimedJob, HeartbeatAnswer } from '../protocol/fleet.js';
 import type { JobView } from '../protocol/views.js';
 import type { JobResult } from '../core/job.js';
+import { ClaimBatcher } from './claim-batcher.js';
 import type { FleetClient, FleetOutcome } from './fleet-client.js';
 import { runJob, type RunnerOptions, type RunOutcome } from './job-runner.js';
 import { CoordinatorOutage, type FactoryLog } from './outage.js';
@@ -125,11 +126,13 @@ export function startFactory(options: FactoryOptions): FactoryRun {
     return answer;
   };
 
+  // Slots freed together claim together: one call for as many jobs as they are.
+  const claims = new ClaimBatcher(options.client);
   const slot = async (n: number): Promise<void> => {
     /** Failed claims in a row: the backoff grows with them. */
     let failures = 0;
     while (!draining.signal.aborted) {
-      const claim = await options.client.claim(
+      const claim = await claims.claim(
         { capabilities: options.capabilities, waitMs: options.once === true ? 0 : claimWaitMs },
         draining.signal,
       );

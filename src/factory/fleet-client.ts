@@ -11,6 +11,7 @@ import type { AgentCredentialAnswer } from '../protocol/agent.js';
 import type { Redactor } from '../core/redact.js';
 import type { ErrorAnswer } from '../protocol/common.js';
 import type * as fleet from '../protocol/fleet.js';
+import { EventsBatchAnswer } from '../protocol/fleet.js';
 import type { JobView, QuarantineView } from '../protocol/views.js';
 
 export type FleetOutcome<T> =
@@ -31,7 +32,16 @@ export type Transport = (request: {
 /** A fleet request body without the factory's id, which the client adds. */
 export type FromFactory<T> = Omit<T, 'factoryId'>;
 
+/** An events call waiting for the turn's batched upload. */
+interface PendingUpload {
+  jobId: string;
+  body: FromFactory<fleet.EventsBody>;
+  answer: (outcome: FleetOutcome<fleet.EventsAnswer>) => void;
+}
+
 export class FleetClient {
+  private pendingUploads: PendingUpload[] = [];
+
   constructor(
     private readonly transport: Transport,
     /** The factory this client speaks for, named in every call. */
@@ -56,6 +66,14 @@ export class FleetClient {
     return this.call('POST', '/api/fleet/claim', this.named(body), (body.waitMs ?? 0) + this.timeoutMs, signal);
   }
 
+  /** Up to `maxJobs` jobs in one call, each with its own lease; 204 is `ok` with `undefined`. */
+  claimJobs(
+    body: FromFactory<fleet.ClaimBatchBody>,
+    signal?: AbortSignal,
+  ): Promise<FleetOutcome<fleet.ClaimBatch | undefined>> {
+    return this.call('POST', '/api/fleet/claims', this.named(body), (body.waitMs ?? 0) + this.timeoutMs, signal);
+  }
+
   /** The job as the coordinator has it now (its stage and lease). */
   job(jobId: string): Promise<FleetOutcome<JobView>> {
     return this.call('GET', `/api/fleet/jobs/${jobId}`, undefined);
@@ -65,9 +83,32 @@ export class FleetClient {
     return this.call('PATCH', `/api/fleet/jobs/${jobId}`, this.named(body));
   }
 
-  /** Records what the run observed (`llm.call`, `tool.call`, …) as job events under the lease. */
+  /**
+   * Records what the run observed (`llm.call`, `tool.call`, …) as job events under the lease. The calls
+   * of one event-loop turn (the factory's runs) go up together in one `POST /api/fleet/events`, each
+   * fenced on its own; each call answers its own outcome, as if it had been sent alone.
+   */
   events(jobId: string, body: FromFactory<fleet.EventsBody>): Promise<FleetOutcome<fleet.EventsAnswer>> {
-    return this.call('POST', `/api/fleet/jobs/${jobId}/events`, this.named(body));
+    return new Promise((answer) => {
+      if (this.pendingUploads.length === 0) setImmediate(() => void this.uploadEvents());
+      this.pendingUploads.push({ jobId, body, answer });
+    });
+  }
+
+  private async uploadEvents(): Promise<void> {
+    const pending = this.pendingUploads;
+    this.pendingUploads = [];
+    const uploads = pending.map(({ jobId, body }) => ({ jobId, ...body }));
+    const sent = await this.call<unknown>('POST', '/api/fleet/events', this.named({ uploads }));
+    // Read with the contract's schema: an answer without an outcome for a call must still answer it.
+    const outcomes = sent.kind === 'ok' ? EventsBatchAnswer.safeParse(sent.value).data?.outcomes : undefined;
+    pending.forEach(({ jobId, answer }, i) => {
+      const outcome = outcomes?.[i];
+      if (sent.kind !== 'ok') answer(sent);
+      else if (outcome === undefined) answer({ kind: 'unreachable', message: `no outcome for job ${jobId}'s events` });
+      else if ('recorded' in outcome) answer({ kind: 'ok', value: { recorded: outcome.recorded } });
+      else answer(this.refusal(outcome.status, outcome.error, `POST /api/fleet/events (job ${jobId})`));
+    });
   }
 
   /**
@@ -126,12 +167,23 @@ export class FleetClient {
       const cause = (error as { cause?: { code?: string } }).cause?.code;
       return { kind: 'unreachable', message: `${method} ${path}: ${cause ?? (error as Error).message}` };
     }
-    const error = (answer.body as Partial<ErrorAnswer> | undefined)?.error;
-    const message = `${method} ${path}: ${String(answer.status)} ${error?.message ?? ''}`.trim();
-    if (answer.status === 409) return { kind: 'fenced', currentEpoch: error?.currentEpoch ?? null, message };
-    if (answer.status >= 500 || answer.status === 429) return { kind: 'unreachable', message };
-    if (answer.status >= 400) return { kind: 'rejected', status: answer.status, message };
+    if (answer.status >= 400) {
+      const error = (answer.body as Partial<ErrorAnswer> | undefined)?.error;
+      return this.refusal(answer.status, error, `${method} ${path}`);
+    }
     return { kind: 'ok', value: (answer.status === 204 ? undefined : answer.body) as T };
+  }
+
+  /** What an error status means to the factory: fenced (409), worth retrying (5xx, 429), or rejected. */
+  private refusal(
+    status: number,
+    error: ErrorAnswer['error'] | undefined,
+    what: string,
+  ): Exclude<FleetOutcome<never>, { kind: 'ok' }> {
+    const message = `${what}: ${String(status)} ${error?.message ?? ''}`.trim();
+    if (status === 409) return { kind: 'fenced', currentEpoch: error?.currentEpoch ?? null, message };
+    if (status >= 500 || status === 429) return { kind: 'unreachable', message };
+    return { kind: 'rejected', status, message };
   }
 }
 

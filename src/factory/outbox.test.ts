@@ -25,7 +25,8 @@ describe('Outbox', () => {
     const sent: { path: string; body: unknown }[] = [];
     const transport: Transport = ({ path, body }) => {
       sent.push({ path, body });
-      return Promise.resolve({ status: 200, body: { recorded: 1 } });
+      // The factory's client sends every run's events through the batched upload.
+      return Promise.resolve({ status: 200, body: { outcomes: [{ jobId: JOB, leaseEpoch: 2, recorded: 1 }] } });
     };
     const outbox = new Outbox(dir, JOB, 2, new FleetClient(transport, 'f1'));
     expect(outbox.pending()).toEqual([]);

@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { SubtaskListSchema } from '../core/decomposition.js';
 import { FactoryEventSchema } from '../core/events.js';
 import { FACTORY_HEALTH, FactoryCheckpointSchema, JobErrorSchema, JobResultSchema } from '../core/job.js';
-import { CAPABILITIES, FACTORY_ID, ISO_TIME, LEASE_EPOCH, STAGE } from './common.js';
+import { CAPABILITIES, ErrorAnswer, FACTORY_ID, ISO_TIME, JOB_ID, LEASE_EPOCH, STAGE } from './common.js';
 import { JobView } from './views.js';
 
 /** The longest a claim may park waiting for a job. */
@@ -43,6 +43,20 @@ export type ClaimBody = z.input<typeof ClaimBody>;
 /** A claim's answer (204 when there is nothing to do). */
 export const ClaimedJob = z.strictObject({ job: JobView, leaseEpoch: LEASE_EPOCH, leaseExpiresAt: ISO_TIME });
 export type ClaimedJob = z.infer<typeof ClaimedJob>;
+
+/** The most jobs one batch claim may take. */
+export const MAX_CLAIM_JOBS = 100;
+
+/**
+ * `POST /api/fleet/claims`: up to `maxJobs` jobs in one call, for a factory with that many free slots;
+ * `waitMs` long-polls until at least one is claimable.
+ */
+export const ClaimBatchBody = ClaimBody.extend({ maxJobs: z.int().min(1).max(MAX_CLAIM_JOBS) });
+export type ClaimBatchBody = z.input<typeof ClaimBatchBody>;
+
+/** 1 to `maxJobs` jobs in claim order, each with its own lease and epoch (204 when there is nothing to do). */
+export const ClaimBatch = z.strictObject({ claims: z.array(ClaimedJob).min(1).max(MAX_CLAIM_JOBS) });
+export type ClaimBatch = z.infer<typeof ClaimBatch>;
 
 /** `PATCH /api/fleet/jobs/:id`: a stage under the lease epoch, with a checkpoint, result or error; answers the job. */
 export const Report = z.strictObject({
@@ -84,6 +98,38 @@ export type EventsBody = z.input<typeof EventsBody>;
 
 export const EventsAnswer = z.strictObject({ recorded: z.int() });
 export type EventsAnswer = z.infer<typeof EventsAnswer>;
+
+/** The most runs one batched upload may carry. */
+export const MAX_EVENT_UPLOADS = 100;
+
+/** One run's share of a batched upload: its job, the epoch it holds, and what it observed. */
+export const EventUpload = z.strictObject({
+  jobId: JOB_ID,
+  leaseEpoch: LEASE_EPOCH,
+  events: z.array(FactoryEventSchema).min(1).max(500),
+});
+export type EventUpload = z.input<typeof EventUpload>;
+
+/**
+ * `POST /api/fleet/events`: the events of several runs (jobs and epochs) of one factory in one call.
+ * Each upload is fenced on its own, exactly as `POST /api/fleet/jobs/:id/events`: a stale one is refused
+ * (and leaves its `fence.rejected` event) without failing the others.
+ */
+export const EventsBatchBody = z.strictObject({
+  factoryId: FACTORY_ID,
+  uploads: z.array(EventUpload).min(1).max(MAX_EVENT_UPLOADS),
+});
+export type EventsBatchBody = z.input<typeof EventsBatchBody>;
+
+/** Each upload's outcome, in the order sent: recorded, or the error its own call would have answered. */
+export const EventUploadOutcome = z.union([
+  z.strictObject({ jobId: JOB_ID, leaseEpoch: LEASE_EPOCH, recorded: z.int() }),
+  z.strictObject({ jobId: JOB_ID, leaseEpoch: LEASE_EPOCH, status: z.int(), error: ErrorAnswer.shape.error }),
+]);
+export type EventUploadOutcome = z.infer<typeof EventUploadOutcome>;
+
+export const EventsBatchAnswer = z.strictObject({ outcomes: z.array(EventUploadOutcome) });
+export type EventsBatchAnswer = z.infer<typeof EventsBatchAnswer>;
 
 /** `POST /api/fleet/jobs/:id/subtasks`: 1-50 subtasks; `after` names earlier positions (1-based) only. */
 export const SubtasksBody = z.strictObject({

@@ -72,17 +72,19 @@ export interface FencedMove extends LeaseFence {
 }
 
 /**
- * Each returns the changed row, or undefined when nothing matched (no claimable job, or a guard that
+ * Each returns the changed row (rows, for a claim), or none when nothing matched (no claimable job, or a guard that
  * did not pass); the shared path then decides, and names the error.
  */
 export interface FastPaths {
+  /** Up to `limit` jobs, each claimed as the shared path does it; none when nothing matched. */
   claim(input: {
     product: string;
     factoryId: string;
     capabilities: string[];
     now: number;
     expiresAt: number;
-  }): Promise<JobRow | undefined>;
+    limit: number;
+  }): Promise<JobRow[]>;
   move(move: FencedMove): Promise<JobRow | undefined>;
   renew(
     input: LeaseFence & { now: number; expiresAt: number; activeStages: readonly Stage[] },

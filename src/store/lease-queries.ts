@@ -42,15 +42,18 @@ import type {
   StoreSignal,
 } from './store.js';
 
-export async function claim(ctx: StoreContext, request: ClaimRequest): Promise<Claim | undefined> {
+/**
+ * Up to `maxJobs` claimable jobs for one factory, each with its own lease, epoch and run, in claim
+ * order (highest priority, then oldest), all in one transaction.
+ */
+export async function claimJobs(ctx: StoreContext, request: ClaimRequest, maxJobs: number): Promise<Claim[]> {
   const now = ctx.clock.now();
+  const expiresAt = now + request.leaseTtlMs;
   const fast = ctx.backend.fastPaths;
   if (fast !== undefined) {
-    const expiresAt = now + request.leaseTtlMs;
-    const row = await fast.claim({ ...request, now, expiresAt });
-    if (row === undefined) return undefined;
-    ctx.emit({ kind: 'events' });
-    return { job: toJob(row), leaseEpoch: row.lease_epoch, leaseExpiresAt: expiresAt };
+    const rows = await fast.claim({ ...request, now, expiresAt, limit: maxJobs });
+    if (rows.length > 0) ctx.emit({ kind: 'events' });
+    return rows.map((row) => ({ job: toJob(row), leaseEpoch: row.lease_epoch, leaseExpiresAt: expiresAt }));
   }
   const claimed = await ctx.backend.writeTransaction(async (trx) => {
     let pick = trx
@@ -63,33 +66,34 @@ export async function claim(ctx: StoreContext, request: ClaimRequest): Promise<C
       .where(ctx.backend.orderingSatisfied())
       .orderBy('priority', 'desc')
       .orderBy('id')
-      .limit(1);
+      .limit(maxJobs);
     if (ctx.backend.rowLocks) pick = pick.forUpdate().skipLocked();
-    const candidate = await pick.executeTakeFirst();
-    if (candidate === undefined) return undefined;
-    const epoch = candidate.lease_epoch + 1;
-    const expiresAt = now + request.leaseTtlMs;
-    const row = await ctx.mover.apply(trx, now, candidate, {
-      to: 'assigned',
-      actor: 'coordinator',
-      type: 'job.claimed',
-      payload: { factoryId: request.factoryId, leaseExpiresAt: expiresAt },
-      patch: { lease_epoch: epoch, lease_factory: request.factoryId, lease_expires_at: expiresAt },
-    });
-    await trx
-      .insertInto('runs')
-      .values({
-        job_id: row.id,
-        epoch,
-        factory_id: request.factoryId,
-        started_at: now,
-        ended_at: null,
-        outcome: null,
-      })
-      .execute();
-    return { job: toJob(row), leaseEpoch: epoch, leaseExpiresAt: expiresAt };
+    const claims: Claim[] = [];
+    for (const candidate of await pick.execute()) {
+      const epoch = candidate.lease_epoch + 1;
+      const row = await ctx.mover.apply(trx, now, candidate, {
+        to: 'assigned',
+        actor: 'coordinator',
+        type: 'job.claimed',
+        payload: { factoryId: request.factoryId, leaseExpiresAt: expiresAt },
+        patch: { lease_epoch: epoch, lease_factory: request.factoryId, lease_expires_at: expiresAt },
+      });
+      await trx
+        .insertInto('runs')
+        .values({
+          job_id: row.id,
+          epoch,
+          factory_id: request.factoryId,
+          started_at: now,
+          ended_at: null,
+          outcome: null,
+        })
+        .execute();
+      claims.push({ job: toJob(row), leaseEpoch: epoch, leaseExpiresAt: expiresAt });
+    }
+    return claims;
   });
-  if (claimed !== undefined) ctx.emit({ kind: 'events' });
+  if (claimed.length > 0) ctx.emit({ kind: 'events' });
   return claimed;
 }
 

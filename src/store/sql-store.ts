@@ -148,8 +148,12 @@ export class SqlStore implements Store {
 
   // ---- a lease and its holder's fenced writes (lease-queries.ts) --------------------------------
 
-  claim(request: ClaimRequest): Promise<Claim | undefined> {
-    return leases.claim(this.ctx, request);
+  async claim(request: ClaimRequest): Promise<Claim | undefined> {
+    return (await leases.claimJobs(this.ctx, request, 1))[0];
+  }
+
+  claimJobs(request: ClaimRequest, maxJobs: number): Promise<Claim[]> {
+    return leases.claimJobs(this.ctx, request, maxJobs);
   }
 
   report(report: StageReport, policy: RetryPolicy): Promise<Job> {

@@ -196,6 +196,11 @@ export interface Store {
   claimableByCapabilities(product: string): Promise<{ capabilities: string[]; jobs: number }[]>;
 
   claim(request: ClaimRequest): Promise<Claim | undefined>;
+  /**
+   * Up to `maxJobs` jobs for one factory in one transaction (one statement on PostgreSQL), each with its
+   * own lease, epoch and run, in claim order (priority, then age); none when nothing is claimable.
+   */
+  claimJobs(request: ClaimRequest, maxJobs: number): Promise<Claim[]>;
   report(report: StageReport, policy: RetryPolicy): Promise<Job>;
   renew(fence: LeaseFence, leaseTtlMs: number): Promise<number>;
   release(fence: LeaseFence): Promise<Job>;

@@ -6,24 +6,26 @@ import { newId, type StoreContext } from './store-context.js';
 import type { NewToken } from './store.js';
 
 export async function createToken(ctx: StoreContext, input: NewToken): Promise<Token> {
-  const row = await ctx.db
-    .insertInto('tokens')
-    .values({
-      id: newId(),
-      hash: input.hash,
-      role: input.role,
-      product: input.product,
-      factory_id: input.factoryId ?? null,
-      label: input.label,
-      created_at: ctx.clock.now(),
-      expires_at: input.expiresAt ?? null,
-      last_used_at: null,
-      revoked_at: null,
-      job_id: input.grant?.jobId ?? null,
-      lease_epoch: input.grant?.leaseEpoch ?? null,
-    })
-    .returningAll()
-    .executeTakeFirstOrThrow();
+  const row = await ctx.backend.writeTransaction((trx) =>
+    trx
+      .insertInto('tokens')
+      .values({
+        id: newId(),
+        hash: input.hash,
+        role: input.role,
+        product: input.product,
+        factory_id: input.factoryId ?? null,
+        label: input.label,
+        created_at: ctx.clock.now(),
+        expires_at: input.expiresAt ?? null,
+        last_used_at: null,
+        revoked_at: null,
+        job_id: input.grant?.jobId ?? null,
+        lease_epoch: input.grant?.leaseEpoch ?? null,
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow(),
+  );
   return toToken(row);
 }
 

@@ -6,12 +6,17 @@ import { NotFoundError, ValidationError } from '../../core/errors.js';
 import { AGENT_COMMANDS } from '../../core/job.js';
 import { EVENT_CATALOGUE } from '../../core/events.js';
 import { JobParams } from '../../protocol/common.js';
+import type { ReportedEvent } from '../../core/events.js';
 import {
   ApprovalBody,
+  ClaimBatch,
+  ClaimBatchBody,
   ClaimBody,
   ClaimedJob,
   EpochBody,
   EventsAnswer,
+  EventsBatchAnswer,
+  EventsBatchBody,
   EventsBody,
   Heartbeat,
   HeartbeatAnswer,
@@ -23,14 +28,100 @@ import {
 } from '../../protocol/fleet.js';
 import { JobView, QuarantineView } from '../../protocol/views.js';
 import { AgentCredentialAnswer } from '../../protocol/agent.js';
-import { assertActsAs, issueAgentCredential } from '../auth.js';
+import type { FastifyReply } from 'fastify';
+import { assertActsAs, issueAgentCredential, type Principal } from '../auth.js';
 import type { CoordinatorContext } from '../context.js';
 import { type AnyRouteSpec, defineRoute, FLEET } from '../route.js';
 import { jobView, quarantineView } from '../views.js';
+import { toErrorResponse } from '../errors.js';
+import type { Claim } from '../../store/store.js';
 import { jobReadRoutes } from './job-reads.js';
 
 export function fleetRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
   const { store, options, metrics, waiters } = ctx;
+
+  /**
+   * Up to `maxJobs` jobs for the factory, parked up to `waitMs` for the first (none: nothing came, or the
+   * factory went away, in which case what was claimed for it meanwhile is released at once).
+   */
+  const claimJobs = async (
+    body: ClaimBody,
+    maxJobs: number,
+    principal: Principal,
+    reply: FastifyReply,
+  ): Promise<Claim[]> => {
+    assertActsAs(principal, body.factoryId);
+    const abort = new AbortController();
+    const onClose = (): void => {
+      abort.abort();
+    };
+    // The response's 'close' means the client went away (the request's fires once its body is read).
+    reply.raw.once('close', onClose);
+    ctx.closing.addEventListener('abort', onClose);
+    // Read through a function: the client can go away in a callback while a claim awaits.
+    const gone = (): boolean => abort.signal.aborted || reply.raw.destroyed;
+    try {
+      const deadline = Date.now() + (body.waitMs ?? 0);
+      for (;;) {
+        // A factory that went away while parked must not be handed a job it will never run.
+        if (gone()) return [];
+        const waiter = waiters.arm(principal.product, body.capabilities);
+        // A long poll parks without its own query when the product's fresh check found nothing for it.
+        const claims =
+          body.waitMs !== undefined && body.waitMs > 0 && !waiter.mayClaim()
+            ? []
+            : await store.claimJobs(
+                {
+                  product: principal.product,
+                  factoryId: body.factoryId,
+                  capabilities: body.capabilities,
+                  leaseTtlMs: options.leaseTtlMs,
+                },
+                maxJobs,
+              );
+        if (claims.length > 0) {
+          waiter.disarm();
+          if (gone()) {
+            // It left while the claim was being made: give the jobs back at once, not at lease expiry.
+            for (const claim of claims) {
+              await store.release({
+                product: principal.product,
+                jobId: claim.job.id,
+                leaseEpoch: claim.leaseEpoch,
+                factoryId: body.factoryId,
+              });
+            }
+            return [];
+          }
+          metrics.claims.inc(claims.length);
+          return claims;
+        }
+        const remaining = deadline - Date.now();
+        if (remaining <= 0 || abort.signal.aborted) {
+          waiter.disarm();
+          return [];
+        }
+        await waiter.wait(remaining, abort.signal);
+      }
+    } finally {
+      reply.raw.off('close', onClose);
+      ctx.closing.removeEventListener('abort', onClose);
+    }
+  };
+
+  /** The tokens and cost of the `llm.call` events a factory recorded, for the metrics. */
+  const countLlmCalls = (events: readonly ReportedEvent[]): void => {
+    for (const event of events) {
+      if (event.type !== 'llm.call') continue;
+      const call = EVENT_CATALOGUE['llm.call'].payload.safeParse(event.payload);
+      if (!call.success) continue;
+      const { model, inputTokens, outputTokens, cachedTokens, costUsd } = call.data;
+      metrics.llmTokens.inc({ model, kind: 'input' }, inputTokens ?? 0);
+      metrics.llmTokens.inc({ model, kind: 'output' }, outputTokens ?? 0);
+      metrics.llmTokens.inc({ model, kind: 'cached' }, cachedTokens ?? 0);
+      if (costUsd !== undefined) metrics.llmCostUsd.inc({ model }, costUsd);
+    }
+  };
 
   return [
     defineRoute({
@@ -58,62 +149,21 @@ export function fleetRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
       body: ClaimBody,
       response: ClaimedJob,
       async handler({ body, principal, reply }) {
-        assertActsAs(principal, body.factoryId);
-        const abort = new AbortController();
-        const onClose = (): void => {
-          abort.abort();
-        };
-        // The response's 'close' means the client went away (the request's fires once its body is read).
-        reply.raw.once('close', onClose);
-        ctx.closing.addEventListener('abort', onClose);
-        // Read through a function: the client can go away in a callback while a claim awaits.
-        const gone = (): boolean => abort.signal.aborted || reply.raw.destroyed;
-        try {
-          const deadline = Date.now() + (body.waitMs ?? 0);
-          for (;;) {
-            // A factory that went away while parked must not be handed a job it will never run.
-            if (gone()) return undefined;
-            const waiter = waiters.arm(principal.product, body.capabilities);
-            // A long poll parks without its own query when the product's fresh check found nothing for it.
-            const claim =
-              body.waitMs !== undefined && body.waitMs > 0 && !waiter.mayClaim()
-                ? undefined
-                : await store.claim({
-                    product: principal.product,
-                    factoryId: body.factoryId,
-                    capabilities: body.capabilities,
-                    leaseTtlMs: options.leaseTtlMs,
-                  });
-            if (claim !== undefined) {
-              waiter.disarm();
-              if (gone()) {
-                // It left while the claim was being made: give the job back at once, not at lease expiry.
-                await store.release({
-                  product: principal.product,
-                  jobId: claim.job.id,
-                  leaseEpoch: claim.leaseEpoch,
-                  factoryId: body.factoryId,
-                });
-                return undefined;
-              }
-              metrics.claims.inc();
-              return {
-                job: jobView(claim.job),
-                leaseEpoch: claim.leaseEpoch,
-                leaseExpiresAt: new Date(claim.leaseExpiresAt).toISOString(),
-              };
-            }
-            const remaining = deadline - Date.now();
-            if (remaining <= 0 || abort.signal.aborted) {
-              waiter.disarm();
-              return undefined;
-            }
-            await waiter.wait(remaining, abort.signal);
-          }
-        } finally {
-          reply.raw.off('close', onClose);
-          ctx.closing.removeEventListener('abort', onClose);
-        }
+        const [claim] = await claimJobs(body, 1, principal, reply);
+        return claim === undefined ? undefined : claimedJob(claim);
+      },
+    }),
+    defineRoute({
+      method: 'POST',
+      url: '/api/fleet/claims',
+      summary:
+        'Claim up to maxJobs matching jobs in one call (a factory with that many free slots), each with its own lease, epoch and run, in claim order (204 when none); waitMs long-polls up to 30 s for the first.',
+      access: FLEET,
+      body: ClaimBatchBody,
+      response: ClaimBatch,
+      async handler({ body, principal, reply }) {
+        const claims = await claimJobs(body, body.maxJobs, principal, reply);
+        return claims.length === 0 ? undefined : { claims: claims.map(claimedJob) };
       },
     }),
     defineRoute({
@@ -145,17 +195,42 @@ export function fleetRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
         assertActsAs(principal, body.factoryId);
         const { factoryId, leaseEpoch } = body;
         await store.recordEvents({ product: principal.product, jobId: params.id, leaseEpoch, factoryId }, body.events);
-        for (const event of body.events) {
-          if (event.type !== 'llm.call') continue;
-          const call = EVENT_CATALOGUE['llm.call'].payload.safeParse(event.payload);
-          if (!call.success) continue;
-          const { model, inputTokens, outputTokens, cachedTokens, costUsd } = call.data;
-          metrics.llmTokens.inc({ model, kind: 'input' }, inputTokens ?? 0);
-          metrics.llmTokens.inc({ model, kind: 'output' }, outputTokens ?? 0);
-          metrics.llmTokens.inc({ model, kind: 'cached' }, cachedTokens ?? 0);
-          if (costUsd !== undefined) metrics.llmCostUsd.inc({ model }, costUsd);
-        }
+        countLlmCalls(body.events);
         return { recorded: body.events.length };
+      },
+    }),
+    defineRoute({
+      method: 'POST',
+      url: '/api/fleet/events',
+      summary:
+        'Record the events of several runs (jobs and epochs) of this factory in one call, each upload fenced on its own: 200 with each outcome in order (recorded, or the 404/409 its own call would answer), a stale one failing alone.',
+      access: FLEET,
+      body: EventsBatchBody,
+      response: EventsBatchAnswer,
+      async handler({ body, principal }) {
+        assertActsAs(principal, body.factoryId);
+        const { factoryId } = body;
+        // Sent together, they share one transaction and one commit on SQLite (group commit).
+        const settled = await Promise.allSettled(
+          body.uploads.map((upload) =>
+            store.recordEvents(
+              { product: principal.product, jobId: upload.jobId, leaseEpoch: upload.leaseEpoch, factoryId },
+              upload.events,
+            ),
+          ),
+        );
+        const outcomes = body.uploads.map(({ jobId, leaseEpoch, events }, i) => {
+          const outcome = settled[i];
+          if (outcome?.status === 'fulfilled') {
+            countLlmCalls(events);
+            return { jobId, leaseEpoch, recorded: events.length };
+          }
+          const { status, body: answer } = toErrorResponse(outcome?.reason);
+          // A failure that is not the upload's own (the database went away) fails the call.
+          if (status >= 500) throw outcome?.reason;
+          return { jobId, leaseEpoch, status, error: answer.error };
+        });
+        return { outcomes };
       },
     }),
     defineRoute({
@@ -287,4 +362,12 @@ export function fleetRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
     }),
     ...jobReadRoutes(ctx, '/api/fleet/jobs', FLEET),
   ];
+}
+
+function claimedJob(claim: Claim): ClaimedJob {
+  return {
+    job: jobView(claim.job),
+    leaseEpoch: claim.leaseEpoch,
+    leaseExpiresAt: new Date(claim.leaseExpiresAt).toISOString(),
+  };
 }

@@ -18,24 +18,26 @@ export function postgresFastPaths(db: Kysely<Database>, pool: pg.Pool, filters: 
    * Runs a statement as a named prepared statement: these CTEs take longer to plan than to run, and
    * their text never changes (every value is a parameter), so each connection plans them once.
    */
-  const prepared = async (name: string, query: RawBuilder<JobRow>): Promise<JobRow | undefined> => {
+  const prepared = async (name: string, query: RawBuilder<JobRow>): Promise<JobRow[]> => {
     const compiled = query.compile(db);
     const result = await pool.query<JobRow>({ name, text: compiled.sql, values: [...compiled.parameters] });
-    return result.rows[0];
+    return result.rows;
   };
+  const preparedRow = async (name: string, query: RawBuilder<JobRow>): Promise<JobRow | undefined> =>
+    (await prepared(name, query))[0];
 
   return {
-    async claim({ product, factoryId, capabilities, now, expiresAt }) {
+    async claim({ product, factoryId, capabilities, now, expiresAt, limit }) {
       const payload = JSON.stringify({ from: 'queued', to: 'assigned', factoryId, leaseExpiresAt: expiresAt });
-      return prepared(
-        'conveyor_claim_v2',
+      const rows = await prepared(
+        'conveyor_claim_v3',
         sql<JobRow>`
         with pick as (
           select id from jobs
           where product = ${product} and stage = 'queued' and run_after <= ${now} and ${filters.capabilitiesMatch(capabilities)}
             and ${filters.orderingSatisfied()}
           order by priority desc, id
-          limit 1
+          limit ${limit}
           for update skip locked
         ), upd as (
           update jobs j
@@ -54,12 +56,14 @@ export function postgresFastPaths(db: Kysely<Database>, pool: pg.Pool, filters: 
         )
         select * from upd`,
       );
+      // `returning` keeps no order: the claim order, as the shared path answers.
+      return rows.sort((a, b) => b.priority - a.priority || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     },
 
     async move(move: FencedMove) {
       const checkpoint = move.checkpoint === undefined ? null : JSON.stringify(move.checkpoint);
       const value = (v: unknown): string | null => (v === undefined ? null : JSON.stringify(v));
-      return prepared(
+      return preparedRow(
         'conveyor_move_v3',
         sql<JobRow>`
         with old as (
@@ -106,7 +110,7 @@ export function postgresFastPaths(db: Kysely<Database>, pool: pg.Pool, filters: 
 
     async renew({ product, jobId, leaseEpoch, factoryId, now, expiresAt, activeStages }) {
       const payload = JSON.stringify({ leaseExpiresAt: expiresAt });
-      return prepared(
+      return preparedRow(
         'conveyor_renew_v2',
         sql<JobRow>`
         with upd as (

@@ -1,5 +1,6 @@
 /**
- * SQLite through better-sqlite3: the embedded default. One file, WAL, full synchronous commits. The
+ * SQLite through better-sqlite3: the embedded default. One file, WAL, commits made durable before they
+ * are acknowledged (`wal-sync.ts`). The
  * pieces that differ from PostgreSQL sit beside this file, under the same names as in `postgres/`.
  */
 import { mkdirSync } from 'node:fs';
@@ -13,6 +14,7 @@ import { sqliteEventOrder } from './event-order.js';
 import { sqliteFastPaths } from './fast-paths.js';
 import { sqliteSignals } from './signals.js';
 import { sqliteTransactions } from './transactions.js';
+import { walFile, WalSync } from './wal-sync.js';
 
 const STATEMENT_CACHE_SIZE = 500;
 
@@ -42,9 +44,11 @@ function withStatementCache(database: BetterSqlite3.Database): SqliteDatabase {
 export function openSqliteBackend(path: string): Backend {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const database = new BetterSqlite3(path);
-  database.pragma('journal_mode = WAL');
-  // Every acknowledged write survives a crash of the process or the machine.
-  database.pragma('synchronous = FULL');
+  const file = database.pragma('journal_mode = WAL', { simple: true }) === 'wal' ? walFile(`${path}-wal`) : undefined;
+  const wal = file === undefined ? undefined : new WalSync(file.flush);
+  // A commit writes the WAL without syncing it; every acknowledged write survives a crash of the process
+  // or the machine all the same, because it is answered only after `wal` has flushed it.
+  database.pragma(wal === undefined ? 'synchronous = FULL' : 'synchronous = NORMAL');
   database.pragma('busy_timeout = 5000');
   database.pragma('foreign_keys = ON');
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(database) }) });
@@ -52,13 +56,15 @@ export function openSqliteBackend(path: string): Backend {
   return {
     kind: 'sqlite',
     db,
-    ...sqliteTransactions(db),
+    ...sqliteTransactions(db, wal),
     ...sqliteClaimFilters,
     ...sqliteEventOrder(db),
     ...sqliteSignals,
     fastPaths: sqliteFastPaths,
-    close(): Promise<void> {
-      return db.destroy();
+    async close(): Promise<void> {
+      await wal?.idle();
+      file?.close();
+      await db.destroy();
     },
   };
 }

@@ -1,13 +1,16 @@
 /**
  * SQLite's write transactions: one writer at a time (`BEGIN IMMEDIATE` takes the database's write
- * lock), so no row locks are needed, and concurrent transactions share one durable commit.
+ * lock), so no row locks are needed, and concurrent transactions share one transaction and one durable
+ * flush of the WAL (`wal-sync.ts`).
  */
 import { type Kysely, sql } from 'kysely';
 import type { Transactions } from '../backend.js';
 import type { Database } from '../schema.js';
+import type { WalSync } from './wal-sync.js';
 
-export function sqliteTransactions(db: Kysely<Database>): Transactions {
-  const groupCommit = new GroupCommit(db);
+/** `wal` makes each commit durable before it is acknowledged; none for an in-memory database. */
+export function sqliteTransactions(db: Kysely<Database>, wal: WalSync | undefined): Transactions {
+  const groupCommit = new GroupCommit(db, wal);
   return {
     rowLocks: false,
     writeTransaction<T>(fn: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
@@ -22,41 +25,71 @@ interface Pending {
   reject(error: unknown): void;
 }
 
+type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
+
 const MAX_GROUP = 64;
 
 /**
- * Group commit. A synchronous commit costs an fsync, and SQLite has one writer, so concurrent write
- * transactions queue here and run as savepoints inside one `BEGIN IMMEDIATE … COMMIT`: one fsync for
- * the group. Each transaction still succeeds or fails on its own (ROLLBACK TO its savepoint), and none
- * is acknowledged before the group's COMMIT is durable.
+ * Group commit. SQLite has one writer, so write transactions queue here and run as savepoints inside
+ * one `BEGIN IMMEDIATE … COMMIT`. The queue is taken one event-loop turn after the first write arrives
+ * (`setImmediate`), so the requests read from every socket in that turn share the transaction; each
+ * still succeeds or fails on its own (ROLLBACK TO its savepoint). A group's COMMIT only writes the
+ * WAL; its writes are acknowledged when a flush of the WAL begun after that COMMIT ends, and the
+ * next group runs meanwhile, so the statements of one group overlap the flush of the one before.
  */
 class GroupCommit {
   private readonly queue: Pending[] = [];
-  private draining = false;
+  private scheduled = false;
 
-  constructor(private readonly db: Kysely<Database>) {}
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly wal: WalSync | undefined,
+  ) {}
 
   run<T>(fn: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ fn, resolve: resolve, reject });
-      if (!this.draining) void this.drain();
+      this.queue.push({ fn, resolve, reject });
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => void this.drain());
+      }
     });
   }
 
   private async drain(): Promise<void> {
-    this.draining = true;
     try {
-      while (this.queue.length > 0) await this.commitGroup(this.queue.splice(0, MAX_GROUP));
+      while (this.queue.length > 0) {
+        const group = this.queue.splice(0, MAX_GROUP);
+        const outcomes = await this.commitGroup(group);
+        void this.acknowledge(group, outcomes);
+      }
     } finally {
-      this.draining = false;
+      this.scheduled = false;
     }
   }
 
-  private async runSavepoints(
-    conn: Kysely<Database>,
-    group: Pending[],
-    outcomes: { ok: boolean; value: unknown }[],
-  ): Promise<void> {
+  /** Answers each transaction of a committed group once the WAL holding it is on disk. */
+  private async acknowledge(group: Pending[], outcomes: Outcome[] | { failed: unknown }): Promise<void> {
+    if ('failed' in outcomes) {
+      for (const item of group) item.reject(outcomes.failed);
+      return;
+    }
+    try {
+      await this.wal?.sync();
+    } catch (error) {
+      // Committed, but not known to be durable: nobody may be told it was.
+      for (const item of group) item.reject(error);
+      return;
+    }
+    group.forEach((item, i) => {
+      const outcome = outcomes[i];
+      if (outcome?.ok === true) item.resolve(outcome.value);
+      else item.reject(outcome?.error);
+    });
+  }
+
+  private async runSavepoints(conn: Kysely<Database>, group: Pending[]): Promise<Outcome[]> {
+    const outcomes: Outcome[] = [];
     for (const item of group) {
       await sql`savepoint tx`.execute(conn);
       try {
@@ -66,38 +99,35 @@ class GroupCommit {
       } catch (error) {
         await sql`rollback to tx`.execute(conn);
         await sql`release tx`.execute(conn);
-        outcomes.push({ ok: false, value: error });
+        outcomes.push({ ok: false, error });
       }
     }
+    return outcomes;
   }
 
-  private async commitGroup(group: Pending[]): Promise<void> {
-    const outcomes: { ok: boolean; value: unknown }[] = [];
+  /** Runs the group in one transaction: each item's outcome, or why the whole group failed. */
+  private async commitGroup(group: Pending[]): Promise<Outcome[] | { failed: unknown }> {
     try {
       // `connection()` holds the dialect's single connection for the whole group.
-      await this.db.connection().execute(async (conn) => {
+      return await this.db.connection().execute(async (conn) => {
         await sql`begin immediate`.execute(conn);
         try {
+          let outcomes: Outcome[];
           if (group.length === 1 && group[0] !== undefined) {
             // Alone in the group: a failure can roll back the whole transaction, no savepoint needed.
-            outcomes.push({ ok: true, value: await group[0].fn(conn) });
+            outcomes = [{ ok: true, value: await group[0].fn(conn) }];
           } else {
-            await this.runSavepoints(conn, group, outcomes);
+            outcomes = await this.runSavepoints(conn, group);
           }
           await sql`commit`.execute(conn);
+          return outcomes;
         } catch (error) {
           await sql`rollback`.execute(conn).catch(() => undefined);
           throw error;
         }
       });
     } catch (error) {
-      for (const item of group) item.reject(error);
-      return;
+      return { failed: error };
     }
-    group.forEach((item, i) => {
-      const outcome = outcomes[i];
-      if (outcome?.ok === true) item.resolve(outcome.value);
-      else item.reject(outcome?.value);
-    });
   }
 }

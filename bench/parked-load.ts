@@ -1,0 +1,253 @@
+/**
+ * The parked-claims load of issue 12, shared by `npm run bench:load` (`parked-claims.ts`) and
+ * `npm run bench:core`: a real `conveyor serve` child process over a database filled with jobs none of
+ * the parked claimers can take, `/healthz` sampled every 200 ms from a worker thread (its own event
+ * loop, so a busy bench loop does not delay the samples), and the child's RSS.
+ */
+import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { Pool } from 'undici';
+import { createToken } from '../src/coordinator/auth.js';
+import { startServe, type ServeProcess } from '../test/helpers/serve-process.js';
+import { newJob } from '../test/helpers/jobs.js';
+import { type BackendName, type FreshStore, freshStore } from './conveyor-store.js';
+import type { PostgresServer } from './postgres-server.js';
+import { percentile } from './report.js';
+
+export const PRODUCT = 'bench';
+export const SAMPLE_MS = 200;
+export const HEALTHZ_P99_MS = 50;
+export const RSS_MB = 300;
+/** A stuck phase is reported as a miss at this bound rather than waited out. */
+export const PHASE_TIMEOUT_MS = 120_000;
+
+export const load = (): string =>
+  loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** `/healthz` every 200 ms from a worker thread; each sample is the time to its answer (or to stop). */
+export class HealthSampler {
+  private readonly worker: Worker;
+  private readonly samples: number[] = [];
+  constructor(url: string) {
+    this.worker = new Worker(
+      `
+      const { parentPort, workerData } = require('node:worker_threads');
+      let stopped = false;
+      const pending = new Set();
+      const sample = () => {
+        if (stopped) return;
+        const started = performance.now();
+        const entry = { started };
+        pending.add(entry);
+        fetch(workerData.url + '/healthz').then((r) => r.text()).catch(() => undefined).then(() => {
+          pending.delete(entry);
+          if (!stopped) parentPort.postMessage(performance.now() - started);
+        });
+      };
+      const timer = setInterval(sample, ${SAMPLE_MS});
+      parentPort.on('message', () => {
+        stopped = true;
+        clearInterval(timer);
+        // A request still unanswered counts with the time it has waited so far.
+        const now = performance.now();
+        parentPort.postMessage({ open: [...pending].map((e) => now - e.started) });
+      });
+      `,
+      { eval: true, workerData: { url } },
+    );
+    this.worker.on('message', (m: number | { open: number[] }) => {
+      if (typeof m === 'number') this.samples.push(m);
+    });
+  }
+  async stop(): Promise<number[]> {
+    const open = await new Promise<number[]>((resolve) => {
+      this.worker.on('message', (m: number | { open: number[] }) => {
+        if (typeof m !== 'number') resolve(m.open);
+      });
+      this.worker.postMessage('stop');
+    });
+    await this.worker.terminate();
+    return [...this.samples, ...open];
+  }
+}
+
+/** The child's resident set, sampled every 200 ms; the peak since the last `reset`. */
+export class RssSampler {
+  peakMb = 0;
+  private readonly timer: NodeJS.Timeout;
+  constructor(private readonly pid: number) {
+    this.timer = setInterval(() => {
+      this.peakMb = Math.max(this.peakMb, this.now());
+    }, SAMPLE_MS);
+  }
+  now(): number {
+    const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${this.pid.toString()}/status`, 'utf8'));
+    return match?.[1] === undefined ? Number.NaN : Number(match[1]) / 1024;
+  }
+  reset(): void {
+    this.peakMb = this.now();
+  }
+  stop(): void {
+    clearInterval(this.timer);
+  }
+}
+
+export interface PhaseFigures {
+  healthzP50: number;
+  healthzP99: number;
+  healthzMax: number;
+  samples: number;
+  rssPeakMb: number;
+}
+
+export function figures(samples: number[], rssPeakMb: number): PhaseFigures {
+  return {
+    healthzP50: percentile(samples, 50),
+    healthzP99: percentile(samples, 99),
+    healthzMax: Math.max(...samples),
+    samples: samples.length,
+    rssPeakMb,
+  };
+}
+
+/** A coordinator child process over a database holding `queued` jobs only a `gpu` factory could take. */
+export interface LoadedCoordinator {
+  backend: BackendName;
+  serve: ServeProcess;
+  rss: RssSampler;
+  tokens: { factory: string; submit: string };
+  /** The `seq` of the last event written before the coordinator started. */
+  lastSeq: number;
+  headers(token: string): Record<string, string>;
+  stop(): Promise<void>;
+}
+
+export async function startLoadedCoordinator(
+  backend: BackendName,
+  pgServer: PostgresServer | undefined,
+  queued: number,
+): Promise<LoadedCoordinator> {
+  // Fill the database before the coordinator starts: `queued` jobs only a `gpu` factory could take.
+  const fresh: FreshStore = await freshStore(backend, pgServer);
+  const { store } = fresh;
+  const factory = (await createToken(store, { role: 'factory', product: null, label: 'bench' })).secret;
+  const submit = (await createToken(store, { role: 'submit', product: null, label: 'bench' })).secret;
+  const started = Date.now();
+  const chunk = 200;
+  for (let i = 0; i < queued; i += chunk) {
+    await Promise.all(
+      Array.from({ length: Math.min(chunk, queued - i) }, (_, k) =>
+        store.submit(newJob({ product: PRODUCT, title: `gpu ${String(i + k)}`, requiredCapabilities: ['gpu'] })),
+      ),
+    );
+  }
+  const lastSeq = (await store.readEvents({ after: 0, product: PRODUCT, limit: 1_000_000 })).at(-1)?.seq ?? 0;
+  console.log(`  ${backend}: ${queued.toString()} queued jobs in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  await store.close();
+
+  const serve = await startServe({ db: fresh.url, cwd: process.cwd(), adminToken: undefined });
+  // Never leave the coordinator running when the bench dies.
+  const killChild = (): void => {
+    serve.child.kill('SIGKILL');
+  };
+  process.once('exit', killChild);
+  const rss = new RssSampler(serve.child.pid ?? 0);
+  return {
+    backend,
+    serve,
+    rss,
+    tokens: { factory, submit },
+    lastSeq,
+    headers: (token) => ({
+      authorization: `Bearer ${token}`,
+      'content-type': 'application/json',
+      'x-product-id': PRODUCT,
+    }),
+    async stop() {
+      rss.stop();
+      process.off('exit', killChild);
+      serve.child.kill('SIGTERM');
+      await serve.exited;
+      await fresh.dispose().catch(() => undefined);
+    },
+  };
+}
+
+export interface ParkedFigures extends PhaseFigures {
+  /** From the first submission to the last claim of the claimable jobs (PHASE_TIMEOUT_MS: not all). */
+  submitClaimMs: number;
+  claimed: number;
+}
+
+/**
+ * `parked` long-poll claims (re-parked as soon as one answers 204) that none of the queued jobs fit,
+ * sampled for `settleMs`; then `claimable` jobs any of them can take submitted one by one, timed until
+ * the parked claimers have claimed them all.
+ */
+export async function parkedPhase(
+  c: LoadedCoordinator,
+  options: { parked: number; claimable: number; settleMs: number },
+): Promise<ParkedFigures> {
+  const pool = new Pool(c.serve.url, {
+    connections: options.parked + 20,
+    pipelining: 1,
+    headersTimeout: 0,
+    bodyTimeout: 0,
+  });
+  let stopParking = false;
+  let claimed = 0;
+  let allClaimed: (() => void) | undefined;
+  const parkers = Array.from({ length: options.parked }, async (_, i) => {
+    while (!stopParking) {
+      const answer = await pool
+        .request({
+          method: 'POST',
+          path: '/api/fleet/claim',
+          headers: c.headers(c.tokens.factory),
+          body: JSON.stringify({ factoryId: `parked-${String(i)}`, capabilities: ['node'], waitMs: 30_000 }),
+        })
+        .catch(() => undefined);
+      if (answer === undefined) continue;
+      await answer.body.text();
+      if (answer.statusCode === 200) {
+        claimed++;
+        if (claimed >= options.claimable) allClaimed?.();
+      }
+    }
+  });
+  await sleep(2000);
+  c.rss.reset();
+  const sampler = new HealthSampler(c.serve.url);
+  await sleep(options.settleMs);
+  const submitStarted = Date.now();
+  const done = new Promise<void>((resolve) => {
+    allClaimed = resolve;
+  });
+  const submitting = (async () => {
+    for (let i = 0; i < options.claimable; i++) {
+      const answer = await pool.request({
+        method: 'POST',
+        path: '/api/jobs',
+        headers: c.headers(c.tokens.submit),
+        body: JSON.stringify({ title: `claimable ${String(i)}`, body: 'noop', repo: 'https://git.example/b.git' }),
+      });
+      await answer.body.text();
+    }
+  })();
+  // Its last requests fail when the pool is destroyed below.
+  submitting.catch(() => undefined);
+  await Promise.race([done, sleep(PHASE_TIMEOUT_MS)]);
+  const submitClaimMs = claimed >= options.claimable ? Date.now() - submitStarted : PHASE_TIMEOUT_MS;
+  const parked = figures(await sampler.stop(), c.rss.peakMb);
+  stopParking = true;
+  await pool.destroy().catch(() => undefined);
+  await Promise.allSettled([...parkers, submitting]);
+  return { ...parked, submitClaimMs, claimed };
+}
