@@ -74,7 +74,9 @@ export class CoordinatorMetrics {
    * is left out; the families, and the fleet-wide series that carry no product label, stay.
    */
   async render(product: string | null): Promise<string> {
-    const text = await this.registry.metrics();
+    // prom-client writes a NaN sample (the event-loop lag before its first sample) as `Nan`; the text
+    // format spells it `NaN`.
+    const text = (await this.registry.metrics()).replace(/ Nan$/gm, ' NaN');
     if (product === null) return text;
     return text
       .split('\n')
