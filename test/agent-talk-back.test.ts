@@ -4,26 +4,11 @@
  * question with the tools its factory gave it; the job ends blocked on that question. The credential
  * appears in no log line and no event.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { startModelServer } from '../src/model-server/server.js';
+import { CLI_PATH, localClaudeConfig, replayConfig } from './helpers/agent-configs.js';
 import { useFactoryFleet } from './helpers/factory-process.js';
 import { makeRepo } from './helpers/git-repo.js';
-
-/** A conveyor.toml whose `replayed` model answers from `turns`. */
-function replayConfig(turns: unknown[]): string {
-  const dir = mkdtempSync(join(tmpdir(), 'conveyor-talk-back-'));
-  const transcript = join(dir, 'transcript.json');
-  writeFileSync(transcript, JSON.stringify({ model: 'scripted-test', turns }));
-  const config = join(dir, 'conveyor.toml');
-  writeFileSync(
-    config,
-    `[agent]\nsandbox = "off"\n\n[models.replayed]\nprovider = "replay"\ntranscript = ${JSON.stringify(transcript)}\n`,
-  );
-  return config;
-}
 
 describe('a job’s agent talks back', () => {
   const fleet = useFactoryFleet();
@@ -134,12 +119,7 @@ describe('a job’s agent talks back', () => {
     });
     try {
       const repo = makeRepo({ 'notes.txt': 'old\n' });
-      const dir = mkdtempSync(join(tmpdir(), 'conveyor-talk-back-claude-'));
-      const config = join(dir, 'conveyor.toml');
-      writeFileSync(
-        config,
-        `[models.local]\nprovider = "anthropic"\nmodel = "claude-scripted"\nbaseUrl = "${server.url}"\napiKeyEnv = "LOCAL_MODEL_KEY"\n`,
-      );
+      const config = localClaudeConfig(server.url);
       const submitted = await fleet.tc.call('POST', '/api/jobs', {
         json: {
           title: 'Update notes',
@@ -157,7 +137,7 @@ describe('a job’s agent talks back', () => {
         args: ['--once', '--config', config],
         env: {
           LOCAL_MODEL_KEY: 'sk-talk-back-sentinel-4f2a',
-          PATH: `${resolve(import.meta.dirname, '..', 'node_modules', '.bin')}:${process.env.PATH ?? ''}`,
+          PATH: CLI_PATH,
         },
       });
       await factory.exited;

@@ -6,7 +6,7 @@
  * agent (answering from a replay transcript), the SDK's MCP client over streamable HTTP.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -15,6 +15,7 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { startModelServer } from '../src/model-server/server.js';
 import { ToolCache } from '../src/tools/cache.js';
+import { CLI_PATH, localClaudeConfig, replayConfig } from './helpers/agent-configs.js';
 import { BIN, useFactoryFleet } from './helpers/factory-process.js';
 import { makeRepo } from './helpers/git-repo.js';
 
@@ -167,30 +168,17 @@ describe('the tools command and the coordinator’s tool cache', { timeout: 300_
   });
 
   it('gives the builtin agent each promoted tool as a tool of its own, through a real factory', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'conveyor-agent-tools-run-'));
-    const transcript = join(dir, 'transcript.json');
-    writeFileSync(
-      transcript,
-      JSON.stringify({
-        model: 'scripted-test',
-        turns: [
-          {
-            expect: ['Write the page’s slug'],
-            toolCalls: [{ name: 'slugify', input: { text: 'Über Uns — Contact' } }],
-          },
-          {
-            expect: ['uber-uns-contact'],
-            toolCalls: [{ name: 'write', input: { path: 'slug.txt', content: 'uber-uns-contact\n' } }],
-          },
-          { expect: ['slug.txt'], text: 'Wrote slug.txt.' },
-        ],
-      }),
-    );
-    const config = join(dir, 'conveyor.toml');
-    writeFileSync(
-      config,
-      `[agent]\nsandbox = "off"\n\n[models.replayed]\nprovider = "replay"\ntranscript = ${JSON.stringify(transcript)}\n`,
-    );
+    const config = replayConfig([
+      {
+        expect: ['Write the page’s slug'],
+        toolCalls: [{ name: 'slugify', input: { text: 'Über Uns — Contact' } }],
+      },
+      {
+        expect: ['uber-uns-contact'],
+        toolCalls: [{ name: 'write', input: { path: 'slug.txt', content: 'uber-uns-contact\n' } }],
+      },
+      { expect: ['slug.txt'], text: 'Wrote slug.txt.' },
+    ]);
     const repo = makeRepo({ 'README.md': '# Site\n' });
     const submitted = await fleet.tc.call('POST', '/api/jobs', {
       json: {
@@ -237,12 +225,7 @@ describe('the tools command and the coordinator’s tool cache', { timeout: 300_
       log: () => undefined,
     });
     try {
-      const dir = mkdtempSync(join(tmpdir(), 'conveyor-agent-tools-claude-'));
-      const config = join(dir, 'conveyor.toml');
-      writeFileSync(
-        config,
-        `[models.local]\nprovider = "anthropic"\nmodel = "claude-scripted"\nbaseUrl = "${server.url}"\napiKeyEnv = "LOCAL_MODEL_KEY"\n`,
-      );
+      const config = localClaudeConfig(server.url);
       const submitted = await fleet.tc.call('POST', '/api/jobs', {
         json: {
           title: 'Slug for Claude',
@@ -260,7 +243,7 @@ describe('the tools command and the coordinator’s tool cache', { timeout: 300_
         args: ['--once', '--config', config],
         env: {
           LOCAL_MODEL_KEY: 'sk-agent-tools-sentinel-9c1d',
-          PATH: `${resolve(import.meta.dirname, '..', 'node_modules', '.bin')}:${process.env.PATH ?? ''}`,
+          PATH: CLI_PATH,
         },
       });
       await factory.exited;
