@@ -15,7 +15,7 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { startModelServer } from '../src/model-server/server.js';
 import { ToolCache } from '../src/tools/cache.js';
-import { CLI_PATH, localClaudeConfig, replayConfig } from './helpers/agent-configs.js';
+import { CLI_PATH, localModelConfig, replayConfig } from './helpers/agent-configs.js';
 import { BIN, useFactoryFleet } from './helpers/factory-process.js';
 import { makeRepo } from './helpers/git-repo.js';
 
@@ -225,7 +225,7 @@ describe('the tools command and the coordinator’s tool cache', { timeout: 300_
       log: () => undefined,
     });
     try {
-      const config = localClaudeConfig(server.url);
+      const config = localModelConfig(server.url);
       const submitted = await fleet.tc.call('POST', '/api/jobs', {
         json: {
           title: 'Slug for Claude',

@@ -12,6 +12,9 @@
  * - Model: Codex ignores OPENAI_BASE_URL, so an `openai` / `openai-compatible` model becomes a model
  *   provider given with `-c` (`base_url`, `env_key`, `wire_api = "responses"`), per run, with no shared
  *   config file to race on. `model.model` is passed as `-m`.
+ * - Allowed commands: the job's Conveyor MCP server is `-c mcp_servers.conveyor={…}`, required (Codex
+ *   waits for it before the first turn) and with its tools approved in advance. Codex offers them to
+ *   the model as the `mcp__conveyor` namespace (`mcp__conveyor__ask`…).
  * - Deny: Codex has no per-run flag for denied commands; every `command_execution` in the stream is
  *   checked and a match stops the run as `denied` (the command may already have started).
  */
@@ -74,6 +77,11 @@ export function codexArgs(run: AgentRun, choice: ModelChoice, mcp?: McpServerSpe
       `command = ${toml(mcp.command)}`,
       `args = [${mcp.args.map(toml).join(', ')}]`,
       `env = { ${env.join(', ')} }`,
+      // Its tools are the job's allowed commands: approved in advance (a headless run cannot ask), and
+      // waited for (Codex leaves out a server still starting when the turn begins; required, it waits,
+      // and a server that cannot start fails the run instead of silently dropping the commands).
+      `default_tools_approval_mode = ${toml('approve')}`,
+      'required = true',
     ];
     args.push('-c', `mcp_servers.conveyor={ ${fields.join(', ')} }`);
   }

@@ -40,7 +40,32 @@ function customToolNames(body: JsonRecord): Set<string> {
   return names;
 }
 
-function callItem(call: AnswerToolCall, custom: Set<string>, done: boolean): JsonRecord {
+/**
+ * Function tools the request declares inside a `namespace` tool (Codex groups each MCP server's tools
+ * as one, e.g. `mcp__conveyor` holding `progress`), by the name a script calls them: the namespace and
+ * the tool joined with `__` (`mcp__conveyor__progress`). A call to one names the tool and its namespace.
+ */
+function namespacedTools(body: JsonRecord): Map<string, { namespace: string; name: string }> {
+  const tools = new Map<string, { namespace: string; name: string }>();
+  for (const tool of asArray(body.tools)) {
+    const record = asRecord(tool);
+    const namespace = asString(record?.name);
+    if (record?.type !== 'namespace' || namespace === undefined) continue;
+    for (const inner of asArray(record.tools)) {
+      const name = asString(asRecord(inner)?.name);
+      if (name !== undefined) tools.set(`${namespace}__${name}`, { namespace, name });
+    }
+  }
+  return tools;
+}
+
+interface DeclaredTools {
+  custom: Set<string>;
+  namespaced: Map<string, { namespace: string; name: string }>;
+}
+
+function callItem(call: AnswerToolCall, declared: DeclaredTools, done: boolean): JsonRecord {
+  const { custom } = declared;
   const status = done ? 'completed' : 'in_progress';
   if (custom.has(call.name)) {
     const input = typeof call.input.input === 'string' ? call.input.input : JSON.stringify(call.input);
@@ -59,7 +84,7 @@ function callItem(call: AnswerToolCall, custom: Set<string>, done: boolean): Jso
     type: 'function_call',
     status,
     call_id: call.id,
-    name: call.name,
+    ...(declared.namespaced.get(call.name) ?? { name: call.name }),
     arguments: done ? args : '',
   };
 }
@@ -98,10 +123,10 @@ function responseObject(id: string, answer: Answer, output: JsonRecord[] | undef
 }
 
 function outputItems(answer: Answer, body: JsonRecord, messageId: string): JsonRecord[] {
-  const custom = customToolNames(body);
+  const declared: DeclaredTools = { custom: customToolNames(body), namespaced: namespacedTools(body) };
   return [
     ...(answer.text === '' ? [] : [messageItem(messageId, answer.text, true)]),
-    ...answer.toolCalls.map((call) => callItem(call, custom, true)),
+    ...answer.toolCalls.map((call) => callItem(call, declared, true)),
   ];
 }
 
@@ -119,7 +144,7 @@ export function responsesStream(res: ServerResponse, answer: Answer, body: JsonR
   const messageId = newId('msg_');
   send({ type: 'response.created', response: responseObject(id, answer, undefined) });
   send({ type: 'response.in_progress', response: responseObject(id, answer, undefined) });
-  const custom = customToolNames(body);
+  const declared: DeclaredTools = { custom: customToolNames(body), namespaced: namespacedTools(body) };
   let outputIndex = 0;
   if (answer.text !== '') {
     const output_index = outputIndex++;
@@ -137,8 +162,8 @@ export function responsesStream(res: ServerResponse, answer: Answer, body: JsonR
   }
   for (const call of answer.toolCalls) {
     const output_index = outputIndex++;
-    const added = callItem(call, custom, false);
-    const done = callItem(call, custom, true);
+    const added = callItem(call, declared, false);
+    const done = callItem(call, declared, true);
     const kind = added.type === 'custom_tool_call' ? 'custom_tool_call_input' : 'function_call_arguments';
     const full = String(added.type === 'custom_tool_call' ? done.input : done.arguments);
     send({ type: 'response.output_item.added', output_index, item: added });

@@ -274,6 +274,41 @@ describe('OpenAI Responses API', () => {
     expect(body.output[1]).toMatchObject({ type: 'custom_tool_call', name: 'apply_patch', input: patch });
     expect(body.usage.input_tokens_details).toEqual({ cached_tokens: 0 });
   });
+
+  it('answers a call to a tool inside a namespace tool with the tool’s name and its namespace', async () => {
+    const { url } = await serve({
+      turns: [
+        {
+          toolCalls: [
+            { name: 'mcp__conveyor__progress', input: { message: 'half way' } },
+            { name: 'mcp__conveyor__subtasks', input: {} },
+          ],
+        },
+      ],
+    });
+    const response = await post(`${url}/v1/responses`, {
+      model: 'gpt-x',
+      input: 'report',
+      tools: [
+        {
+          type: 'namespace',
+          name: 'mcp__conveyor',
+          description: 'Tools in the mcp__conveyor namespace.',
+          tools: [{ type: 'function', name: 'progress', parameters: { type: 'object' } }],
+        },
+      ],
+    });
+    const body: any = await response.json();
+    expect(body.output[0]).toMatchObject({
+      type: 'function_call',
+      namespace: 'mcp__conveyor',
+      name: 'progress',
+      arguments: '{"message":"half way"}',
+    });
+    // A tool the request did not declare keeps the name the script gave it.
+    expect(body.output[1]).toMatchObject({ type: 'function_call', name: 'mcp__conveyor__subtasks' });
+    expect(body.output[1].namespace).toBeUndefined();
+  });
 });
 
 describe('OpenAI Chat Completions', () => {

@@ -22,12 +22,17 @@ export function replayConfig(turns: unknown[]): string {
   return config;
 }
 
-/** A conveyor.toml whose `local` model is `claude-scripted` on the model server at `url` (key in `LOCAL_MODEL_KEY`). */
-export function localClaudeConfig(url: string): string {
-  const config = join(mkdtempSync(join(tmpdir(), 'conveyor-claude-')), 'conveyor.toml');
+/**
+ * A conveyor.toml whose `local` model is the local model server at `url` (key in `LOCAL_MODEL_KEY`):
+ * `claude-scripted` over the Anthropic API for Claude Code, `gpt-scripted` over OpenAI's `/v1` for Codex.
+ */
+export function localModelConfig(url: string, runtime: 'claude-code' | 'codex' = 'claude-code'): string {
+  const [provider, model, baseUrl] =
+    runtime === 'codex' ? ['openai', 'gpt-scripted', `${url}/v1`] : ['anthropic', 'claude-scripted', url];
+  const config = join(mkdtempSync(join(tmpdir(), `conveyor-${runtime}-`)), 'conveyor.toml');
   writeFileSync(
     config,
-    `[models.local]\nprovider = "anthropic"\nmodel = "claude-scripted"\nbaseUrl = "${url}"\napiKeyEnv = "LOCAL_MODEL_KEY"\n`,
+    `[models.local]\nprovider = "${provider}"\nmodel = "${model}"\nbaseUrl = "${baseUrl}"\napiKeyEnv = "LOCAL_MODEL_KEY"\n`,
   );
   return config;
 }
