@@ -11,13 +11,16 @@
  *    against the tool's output schema), one call at a time after a warm-up: p50 against the goal.
  *    For comparison, no goal: the same over `/mcp` (streamable HTTP, a fresh server per request), and
  *    the REST call `get_job` makes (`GET /api/jobs/:id` with fetch from this process).
+ * 3. `tools/call` of a cached tool on its warm instance: `examples/tools/slugify` built into a fresh tool
+ *    cache (`conveyor tool build`, not timed), promoted with `promote_tool`, then called over stdio one
+ *    call at a time after a warm-up (the first call starts its worker): p50 against the goal.
  *
  * A script that prints figures; not a test. The machine's load average is printed with them.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
@@ -38,6 +41,8 @@ if (!Number.isInteger(starts) || starts < 1) throw new Error(`--starts must be a
 
 const BIN = resolve(import.meta.dirname, '..', 'bin', 'conveyor.js');
 const CALL_TARGET_MS = 5;
+const TOOL_CALL_TARGET_MS = 2;
+const SLUGIFY = resolve(import.meta.dirname, '..', 'examples', 'tools', 'slugify');
 const START_TARGET_MS = 500;
 const WARMUP = 50;
 
@@ -103,11 +108,16 @@ function timeToInitialize(env: Record<string, string>, cwd: string): Promise<{ w
   });
 }
 
-/** Calls `get_job` `count` times one after the other (after a warm-up) and returns each call's ms. */
-async function timeGetJob(client: Client, id: string, count: number): Promise<number[]> {
+/** Calls tool `name` `count` times one after the other (after a warm-up) and returns each call's ms. */
+async function timeCalls(
+  client: Client,
+  name: string,
+  args: Record<string, unknown>,
+  count: number,
+): Promise<number[]> {
   const once = async (): Promise<void> => {
-    const result = await client.callTool({ name: 'get_job', arguments: { id } });
-    if (result.isError === true) throw new Error(`get_job failed: ${JSON.stringify(result.content)}`);
+    const result = await client.callTool({ name, arguments: args });
+    if (result.isError === true) throw new Error(`${name} failed: ${JSON.stringify(result.content)}`);
   };
   for (let i = 0; i < WARMUP; i++) await once();
   const samples: number[] = [];
@@ -132,6 +142,7 @@ try {
     ['coordinator', `in this process, SQLite, ${url}`],
     ['start-up', `${String(starts)} sequential starts of node bin/conveyor.js mcp (${compiled}), initialize → answer`],
     ['calls', `${String(calls)} sequential tools/call get_job per transport after ${String(WARMUP)} warm-up calls`],
+    ['cached tool', `${String(calls)} sequential tools/call of slugify (examples/tools/slugify, promoted) over stdio`],
   ]);
 
   const startSamples: number[] = [];
@@ -156,7 +167,7 @@ try {
   // CPU the calls cost, apart from waiting: the server process's, and this one's (client and coordinator).
   const serverCpuBefore = cpuMsOf(stdioTransport.pid ?? undefined);
   const ownCpuBefore = process.cpuUsage();
-  const stdioSamples = await timeGetJob(stdio, id, calls);
+  const stdioSamples = await timeCalls(stdio, 'get_job', { id }, calls);
   const serverCpuPerCall = (cpuMsOf(stdioTransport.pid ?? undefined) - serverCpuBefore) / (calls + WARMUP);
   const ownCpu = process.cpuUsage(ownCpuBefore);
   const ownCpuPerCall = (ownCpu.user + ownCpu.system) / 1000 / (calls + WARMUP);
@@ -168,7 +179,7 @@ try {
       requestInit: { headers: { authorization: `Bearer ${token}` } },
     }),
   );
-  const httpSamples = await timeGetJob(http, id, calls);
+  const httpSamples = await timeCalls(http, 'get_job', { id }, calls);
 
   const restSamples: number[] = [];
   const rest = async (): Promise<void> => {
@@ -182,6 +193,34 @@ try {
     await rest();
     restSamples.push(performance.now() - started);
   }
+
+  // A cached tool: built into a cache of its own, promoted, and called on its warm instance.
+  const cache = join(dir, 'tools');
+  process.stderr.write('building examples/tools/slugify into a fresh tool cache…\n');
+  const built = await new Promise<string | undefined>((done) => {
+    execFile(
+      process.execPath,
+      [BIN, 'tool', 'build', SLUGIFY],
+      { cwd: dir, env: { ...env, CONVEYOR_TOOLS_CACHE: cache } },
+      (error, _out, stderr) => {
+        done(error === null ? undefined : stderr);
+      },
+    );
+  });
+  if (built !== undefined) throw new Error(`conveyor tool build failed:\n${built}`);
+  const withCache = new Client({ name: 'bench', version: '1' });
+  clients.push(withCache);
+  await withCache.connect(
+    new StdioClientTransport({
+      command: process.execPath,
+      args: [BIN, 'mcp'],
+      cwd: dir,
+      env: { ...env, CONVEYOR_TOOLS_CACHE: cache },
+    }),
+  );
+  const promoted = await withCache.callTool({ name: 'promote_tool', arguments: { name: 'slugify', version: '0.1.0' } });
+  if (promoted.isError === true) throw new Error(`promote_tool failed: ${JSON.stringify(promoted.content)}`);
+  const toolSamples = await timeCalls(withCache, 'slugify', { text: 'Crème brûlée à la carte' }, calls);
 
   const row = (name: string, samples: number[]): (string | number)[] => [
     name,
@@ -199,6 +238,7 @@ try {
       row('conveyor mcp: CPU time used by then (all threads)', startCpuSamples),
       row('tools/call get_job over stdio', stdioSamples),
       row('tools/call get_job over /mcp (HTTP)', httpSamples),
+      row('tools/call slugify (cached tool, warm) over stdio', toolSamples),
       row('REST GET /api/jobs/:id (fetch, for comparison)', restSamples),
     ],
   );
@@ -211,6 +251,13 @@ try {
       name: 'tools/call get_job over stdio, p50',
       actual: percentile(stdioSamples, 50),
       goal: CALL_TARGET_MS,
+      better: 'lower',
+      unit: 'ms',
+    },
+    {
+      name: 'tools/call of a cached tool (warm), p50',
+      actual: percentile(toolSamples, 50),
+      goal: TOOL_CALL_TARGET_MS,
       better: 'lower',
       unit: 'ms',
     },

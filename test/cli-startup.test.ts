@@ -1,10 +1,20 @@
 /**
  * How `conveyor` starts: the compiled `dist/` only while it matches the sources (`bin/source-stamp.js`),
- * and only the module of the command a run names (`src/cli/program.ts`).
+ * and only the module of the command a run names (`src/cli/program.ts`); in `dist/`, Zod and the MCP
+ * SDK are each one bundle (`scripts/build-cli.ts`).
  */
-import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Command } from 'commander';
 import { afterEach, describe, expect, it } from 'vitest';
 import { sourceStamp } from '../bin/source-stamp.js';
@@ -59,5 +69,27 @@ describe('source stamp', () => {
 
     rmSync(join(dir, 'b.ts'));
     expect(sourceStamp(dir)).not.toBe(added);
+  });
+});
+
+describe('the compiled dist/', () => {
+  const dist = resolve(import.meta.dirname, '..', 'dist');
+
+  it('imports Zod only from its bundle in dist/vendor, and the MCP SDK only inside mcp/sdk.js', async () => {
+    expect(existsSync(join(dist, 'source-stamp')), 'dist/ is built by npm ci (npm run build:cli)').toBe(true);
+    const modules = readdirSync(dist, { recursive: true, encoding: 'utf8' }).filter(
+      (file) => file.endsWith('.js') && !file.startsWith('vendor'),
+    );
+    expect(modules.length).toBeGreaterThan(100);
+    for (const file of modules) {
+      const code = readFileSync(join(dist, file), 'utf8');
+      expect(code, file).not.toMatch(/(from |import\()["']zod/);
+      // (The bundle's own comments quote the SDK's documentation, imports included.)
+      if (file !== join('mcp', 'sdk.js'))
+        expect(code, file).not.toMatch(/(from |import\()["']@modelcontextprotocol\/sdk/);
+    }
+    // The bundle offers what the module it replaces declares.
+    const bundled = Object.keys(await import(join(dist, 'mcp', 'sdk.js'))).sort();
+    expect(bundled).toEqual(Object.keys(await import('../src/mcp/sdk.js')).sort());
   });
 });

@@ -4,7 +4,7 @@
  * never the server's thread) with what its policy grants: in this process (`localPromoted`), or at the
  * coordinator for a job's agent (`remotePromoted` in `agent-tools.ts`).
  */
-import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult, Tool } from './sdk.js';
 import { z } from 'zod';
 import {
   type AgentToolCallAnswer,

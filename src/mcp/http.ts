@@ -3,7 +3,7 @@
  * with JSON (no SSE stream, no session), and is closed when the answer is ready. The coordinator's
  * `/mcp` route authenticates first and hands over the API bound to the caller's token.
  */
-import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
+import { WebStandardStreamableHTTPServerTransport } from './sdk.js';
 import type { ConveyorApi } from './api.js';
 import type { ToolCacheAccess } from './cache-tools.js';
 import { createConveyorMcpServer } from './server.js';

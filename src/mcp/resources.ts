@@ -4,13 +4,14 @@
  * notifications (stdio), a client may subscribe to a job: `watchJobs` then sends
  * `notifications/resources/updated` each time the job changes stage.
  */
-import { type McpServer, ResourceTemplate } from '@modelcontextprotocol/sdk/server/mcp.js';
 import {
   ErrorCode,
+  type McpServer,
   McpError,
+  ResourceTemplate,
   SubscribeRequestSchema,
   UnsubscribeRequestSchema,
-} from '@modelcontextprotocol/sdk/types.js';
+} from './sdk.js';
 import { JOB_ID } from '../protocol/common.js';
 import type { JobPage } from '../protocol/jobs.js';
 import { type ConveyorApi, expectSuccess } from './api.js';

@@ -3,15 +3,15 @@
  * made through the REST API as the caller (`api.ts`). One server per connection (stdio) or per request
  * (stateless HTTP); building one is cheap, the tools' JSON Schemas are computed once.
  */
-import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import {
   type CallToolResult,
   CallToolRequestSchema,
   ErrorCode,
   ListToolsRequestSchema,
   McpError,
+  McpServer,
   type Tool,
-} from '@modelcontextprotocol/sdk/types.js';
+} from './sdk.js';
 import { z } from 'zod';
 import { fromZodError } from '../core/errors.js';
 import { VERSION } from '../version.js';

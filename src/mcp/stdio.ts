@@ -1,6 +1,6 @@
 /** The MCP server over stdio (`conveyor mcp`): one server for the life of the connection. */
 import type { Readable, Writable } from 'node:stream';
-import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import { StdioServerTransport } from './sdk.js';
 import type { ConveyorApi } from './api.js';
 import { watchJobs } from './resources.js';
 import { createConveyorMcpServer, type ServerOffer } from './server.js';
