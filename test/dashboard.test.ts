@@ -301,6 +301,24 @@ describe('dashboard in Chromium', () => {
     await shot('subtasks');
   });
 
+  it('links a job that came from a forge issue to the issue, and never a page that is not http(s)', async () => {
+    const fromIssue = await submit('Fix the login form', {
+      metadata: { forge: { forge: 'gh', repo: 'acme/web', issue: 7, url: 'https://github.com/acme/web/issues/7' } },
+    });
+    await page.goto(`${tc.url}/jobs/${fromIssue}`);
+    const link = page.getByTestId('job-issue').getByRole('link', { name: 'acme/web#7' });
+    expect(await link.getAttribute('href')).toBe('https://github.com/acme/web/issues/7');
+    expect(await link.getAttribute('rel')).toBe('noopener noreferrer');
+
+    const forged = await submit('Fix the signup form', {
+      metadata: { forge: { forge: 'gh', repo: 'acme/web', issue: 8, url: 'javascript:alert(1)' } },
+    });
+    await page.goto(`${tc.url}/jobs/${forged}`);
+    await page.getByRole('heading', { name: 'Fix the signup form' }).waitFor();
+    expect(await page.getByTestId('job-issue').innerText()).toBe('acme/web#8');
+    expect(await page.getByTestId('job-issue').locator('a').count()).toBe(0);
+  });
+
   it('submits a job through the form, showing the API’s validation errors next to their fields', async () => {
     await page.getByRole('link', { name: 'Submit' }).click();
     await page.getByLabel('Title').fill('Add dark mode');

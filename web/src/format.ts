@@ -83,6 +83,19 @@ export function agentLabel(job: JobView, replayed: boolean): string | undefined 
   return job.agent.model === undefined ? job.agent.runtime : `${job.agent.runtime} · ${job.agent.model}`;
 }
 
+/**
+ * The forge issue a job came from (`metadata.forge`, set by the webhook intake): "owner/repo#N" and the
+ * issue's page. Only an http(s) page is linked: metadata is the submitter's JSON, not a trusted URL.
+ */
+export function forgeIssueOf(job: JobView): { label: string; url: string | undefined } | undefined {
+  const forge = record(record(job.metadata)?.forge);
+  const repo = forge?.repo;
+  const issue = num(forge?.issue);
+  if (typeof repo !== 'string' || issue === undefined) return undefined;
+  const url = typeof forge?.url === 'string' && /^https?:\/\//i.test(forge.url) ? forge.url : undefined;
+  return { label: `${repo}#${String(issue)}`, url };
+}
+
 export function stageLabel(stage: Stage): string {
   return stage.replace('_', ' ');
 }

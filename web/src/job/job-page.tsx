@@ -2,7 +2,7 @@
 import type { ReactNode } from 'react';
 import { describeExpectation } from '../../../src/core/verify-check.js';
 import { useConnection } from '../connection.js';
-import { agentLabel, formatDateTime, formatDuration, stageLabel } from '../format.js';
+import { agentLabel, forgeIssueOf, formatDateTime, formatDuration, stageLabel } from '../format.js';
 import { Link } from '../router.js';
 import { ErrorBox, Loading } from '../ui.js';
 import { JobActions } from './job-actions.js';
@@ -20,6 +20,7 @@ export function JobPage({ id }: { id: string }): ReactNode {
   const replayed = events.some((e) => e.type === 'llm.call' && e.payload.replay === true);
   const agent = agentLabel(job, replayed);
   const skills = [...new Set(events.filter((e) => e.type === 'skills.selected').flatMap(skillNames))];
+  const issue = forgeIssueOf(job);
   return (
     <article className="job-page" data-job-id={job.id}>
       <p className="crumbs">
@@ -55,6 +56,20 @@ export function JobPage({ id }: { id: string }): ReactNode {
             <dd>
               <code>{job.repo}</code>
               {job.base !== null && ` @ ${job.base}`}
+            </dd>
+          </>
+        )}
+        {issue !== undefined && (
+          <>
+            <dt>Issue</dt>
+            <dd data-testid="job-issue">
+              {issue.url === undefined ? (
+                issue.label
+              ) : (
+                <a href={issue.url} target="_blank" rel="noopener noreferrer">
+                  {issue.label}
+                </a>
+              )}
             </dd>
           </>
         )}
