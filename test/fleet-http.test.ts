@@ -338,4 +338,34 @@ describe.each(BACKENDS)('fleet protocol over HTTP on %s', (backend) => {
       total(samples, 'conveyor_http_request_duration_seconds_count', { route: '/api/fleet/claim' }),
     ).toBeGreaterThan(0);
   });
+
+  it('counts parked claims and shutdown listeners on /metrics, back to where they were once the claims are answered', async () => {
+    const gauges = async (): Promise<{ parked: number; listeners: number }> => {
+      const samples = parsePrometheus((await tc.call('GET', '/metrics')).body as string);
+      return {
+        parked: total(samples, 'conveyor_parked_claims'),
+        listeners: total(samples, 'conveyor_shutdown_listeners'),
+      };
+    };
+    const before = await gauges();
+    const headers = { 'x-product-id': 'parked-gauge' };
+    const claims = Array.from({ length: 3 }, (_, i) =>
+      tc.call('POST', '/api/fleet/claim', {
+        token: tc.tokens.factory,
+        json: { factoryId: `f-parked-${String(i)}`, capabilities: [], waitMs: 20_000 },
+        headers,
+      }),
+    );
+    await expect.poll(async () => (await gauges()).parked, { timeout: 10_000 }).toBe(before.parked + 3);
+    expect((await gauges()).listeners).toBeGreaterThanOrEqual(before.listeners + 3);
+    for (let i = 0; i < 3; i++) {
+      const submitted = await tc.call('POST', '/api/jobs', {
+        json: { body: `parked ${String(i)}`, repo: 'https://git.example/app.git' },
+        headers,
+      });
+      expect(submitted.status).toBe(201);
+    }
+    expect((await Promise.all(claims)).map((claim) => claim.status)).toEqual([200, 200, 200]);
+    await expect.poll(gauges, { timeout: 10_000 }).toEqual(before);
+  });
 });

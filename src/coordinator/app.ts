@@ -3,7 +3,7 @@
  * over a store it is given. `close()` stops the reaper, ends long polls and streams, and closes HTTP
  * (the store belongs to the caller).
  */
-import { setMaxListeners } from 'node:events';
+import { getEventListeners, setMaxListeners } from 'node:events';
 import Fastify, {
   errorCodes,
   type FastifyBaseLogger,
@@ -98,8 +98,11 @@ export async function buildCoordinator(options: BuildOptions): Promise<Coordinat
   const closing = new AbortController();
   // Every parked claim and open stream listens for shutdown.
   setMaxListeners(0, closing.signal);
-  const metrics = new CoordinatorMetrics(store);
   const waiters = new ClaimWaiters(store);
+  const metrics = new CoordinatorMetrics(store, {
+    parkedClaims: () => waiters.size,
+    shutdownListeners: () => getEventListeners(closing.signal, 'abort').length,
+  });
   const context: CoordinatorContext = {
     store,
     options,

@@ -118,6 +118,13 @@ export class ClaimWaiters {
     };
   }
 
+  /** Waiters armed now, across products. */
+  get size(): number {
+    let count = 0;
+    for (const entry of this.products.values()) count += entry.waiters.size;
+    return count;
+  }
+
   close(): void {
     this.closed = true;
     this.unsubscribe();

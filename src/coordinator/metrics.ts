@@ -5,6 +5,11 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Store } from '../store/store.js';
 
+export interface LiveCounts {
+  parkedClaims(): number;
+  shutdownListeners(): number;
+}
+
 /** A sample line's `product` label (product ids never contain a quote). */
 const PRODUCT_LABEL = /[{,]product="([^"]*)"/;
 
@@ -55,8 +60,25 @@ export class CoordinatorMetrics {
     registers: [this.registry],
   });
 
-  constructor(store: Store) {
+  /** `live`: what the coordinator holds open right now, read at each scrape (a leak shows as growth). */
+  constructor(store: Store, live: LiveCounts) {
     collectDefaultMetrics({ register: this.registry, prefix: 'conveyor_' });
+    new Gauge({
+      name: 'conveyor_parked_claims',
+      help: 'Long-poll claims parked, waiting for a job.',
+      registers: [this.registry],
+      collect() {
+        this.set(live.parkedClaims());
+      },
+    });
+    new Gauge({
+      name: 'conveyor_shutdown_listeners',
+      help: 'Listeners on the coordinator’s shutdown signal: one per parked claim and open stream.',
+      registers: [this.registry],
+      collect() {
+        this.set(live.shutdownListeners());
+      },
+    });
     new Gauge({
       name: 'conveyor_jobs',
       help: 'Jobs by product and stage.',
