@@ -122,7 +122,7 @@ export interface LoadedCoordinator {
   backend: BackendName;
   serve: ServeProcess;
   rss: RssSampler;
-  tokens: { factory: string; submit: string };
+  tokens: { factory: string; submit: string; admin: string };
   /** The `seq` of the last event written before the coordinator started. */
   lastSeq: number;
   headers(token: string): Record<string, string>;
@@ -139,6 +139,7 @@ export async function startLoadedCoordinator(
   const { store } = fresh;
   const factory = (await createToken(store, { role: 'factory', product: null, label: 'bench' })).secret;
   const submit = (await createToken(store, { role: 'submit', product: null, label: 'bench' })).secret;
+  const admin = (await createToken(store, { role: 'admin', product: null, label: 'bench' })).secret;
   const started = Date.now();
   const chunk = 200;
   for (let i = 0; i < queued; i += chunk) {
@@ -163,7 +164,7 @@ export async function startLoadedCoordinator(
     backend,
     serve,
     rss,
-    tokens: { factory, submit },
+    tokens: { factory, submit, admin },
     lastSeq,
     headers: (token) => ({
       authorization: `Bearer ${token}`,
