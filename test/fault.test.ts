@@ -9,6 +9,10 @@
  * no commit for a job that did not ship; attempts within the maximum; no accepted stale write; and the
  * factories that drained at the end left no worktree behind.
  *
+ * On PostgreSQL it runs again with two coordinators (two `conveyor serve` on one database): factories
+ * and the test's own calls spread over both, and each coordinator killed with -9 in turn while the
+ * other serves. Every submission acknowledged by either is there at the end, and the checks above hold.
+ *
  * `npm test` runs the short form; `npm run test:fault` (CONVEYOR_FAULT_LONG=1) the long one.
  */
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -61,7 +65,12 @@ interface EventRow {
   payload: { from?: string; to?: string; reconcile?: boolean };
 }
 
-describe.each(BACKENDS)('fault run on %s', (backend) => {
+const RUNS = [
+  ...BACKENDS.map((backend) => ({ backend, coordinators: 1 })),
+  { backend: 'postgres' as const, coordinators: 2 },
+];
+
+describe.each(RUNS)('fault run on $backend with $coordinators coordinator(s)', ({ backend, coordinators }) => {
   const factories = new Map<number, FactoryProcess>();
   const servers: ServeProcess[] = [];
   const killAll = (): void => {
@@ -91,13 +100,14 @@ describe.each(BACKENDS)('fault run on %s', (backend) => {
         chmodSync(join(bare, 'hooks', hook), 0o755);
       }
       const repo = `file://${bare}`;
-      const port = await freePort();
-      const serve = async (): Promise<ServeProcess> => {
+      const ports: number[] = [];
+      for (let i = 0; i < coordinators; i += 1) ports.push(await freePort());
+      const serve = async (index: number): Promise<ServeProcess> => {
         const server = await startServe({
           db: database.url,
           cwd,
           adminToken: ADMIN,
-          port,
+          port: ports[index] ?? 0,
           env: {
             CONVEYOR_LEASE_TTL_SEC: '4',
             CONVEYOR_HEARTBEAT_SEC: '1',
@@ -108,13 +118,32 @@ describe.each(BACKENDS)('fault run on %s', (backend) => {
         servers.push(server);
         return server;
       };
-      let server = await serve();
-      const url = server.url;
-      const call = (method: string, path: string, json?: unknown) => callApi(url, ADMIN, method, path, json);
+      const running: ServeProcess[] = [];
+      for (let i = 0; i < coordinators; i += 1) running.push(await serve(i));
+      const urls = running.map((r) => r.url);
+      // Round robin over the coordinators; one that does not answer (killed, restarting) passes to the
+      // next, and when none does the client waits and tries again, as a client of a restarting one would.
+      let turn = 0;
+      const call = async (method: string, path: string, json?: unknown) => {
+        turn += 1;
+        const giveUp = Date.now() + 60_000;
+        for (let tried = 0; ; tried += 1) {
+          const url = urls[(turn + tried) % urls.length] ?? '';
+          try {
+            return await callApi(url, ADMIN, method, path, json);
+          } catch (error) {
+            if (Date.now() > giveUp) throw error;
+            if ((tried + 1) % urls.length === 0) await new Promise((r) => setTimeout(r, 200));
+          }
+        }
+      };
 
+      // Job n's submission, under an idempotency key: one retried on another coordinator (the first
+      // killed before it answered) is the same job, never a second one.
       const ids: string[] = [];
-      for (let n = 0; n < JOBS; n += 1) {
+      const submit = async (n: number): Promise<void> => {
         const res = await call('POST', '/api/jobs', {
+          idempotencyKey: `fault-${String(n)}`,
           title: `job ${String(n)}`,
           body: 'Append one mark.',
           repo,
@@ -126,16 +155,19 @@ describe.each(BACKENDS)('fault run on %s', (backend) => {
           ship: 'merge',
           maxAttempts: MAX_ATTEMPTS,
         });
-        expect(res.status, JSON.stringify(res.body)).toBe(201);
-        ids.push(res.body.id as string);
-      }
+        expect([200, 201], JSON.stringify(res.body)).toContain(res.status);
+        ids[n] = res.body.id as string;
+      };
+      // Half the jobs now, the rest one at a time while factories and coordinators are killed.
+      let submitted = 0;
+      while (submitted < JOBS / 2) await submit(submitted++);
       let generation = 0;
       const start = (slot: number): void => {
         generation += 1;
         factories.set(
           slot,
           spawnFactory({
-            url,
+            url: urls[slot % urls.length] ?? '',
             token: ADMIN,
             id: `fault-${String(slot)}-${String(generation)}`,
             args: ['--slots', '2', '--log-level', 'warn'],
@@ -163,14 +195,23 @@ describe.each(BACKENDS)('fault run on %s', (backend) => {
         const now = await stages();
         const done = now.filter((s) => TERMINAL.includes(s)).length;
         if (done === JOBS) break;
+        // In flight while a coordinator may die below.
+        const submitting = submitted < JOBS ? submit(submitted++) : undefined;
         const score = now.reduce((sum, stage) => sum + (TERMINAL.includes(stage) ? 5 : (PROGRESS[stage] ?? 0)), 0);
         expect(Date.now(), `the fault run did not finish in time: ${now.join(' ')}`).toBeLessThan(deadline);
-        if (coordinatorKills < COORDINATOR_KILLS && done >= (JOBS * (coordinatorKills + 1)) / (COORDINATOR_KILLS + 2)) {
-          server.child.kill('SIGKILL');
-          await server.exited;
+        const coordinatorKillsDue = COORDINATOR_KILLS * coordinators;
+        if (
+          coordinatorKills < coordinatorKillsDue &&
+          done >= (JOBS * (coordinatorKills + 1)) / (coordinatorKillsDue + 2)
+        ) {
+          // With several, each in turn: the others serve meanwhile.
+          const index = coordinatorKills % coordinators;
+          running[index]?.child.kill('SIGKILL');
+          await running[index]?.exited;
           coordinatorKills += 1;
-          server = await serve();
+          running[index] = await serve(index);
         }
+        await submitting;
         await new Promise((r) => setTimeout(r, 1000 + Math.random() * 2000));
         // Only a factory that has joined (a process takes seconds to start on a busy machine): killing
         // them as they start would leave the jobs waiting and test nothing.
@@ -197,8 +238,10 @@ describe.each(BACKENDS)('fault run on %s', (backend) => {
           if (f === undefined || f.child.exitCode !== null || f.child.signalCode !== null) start(s);
         }
       }
+      // Every acknowledged submission is a job of its own.
+      expect(new Set(ids).size).toBe(JOBS);
       expect(kills).toBeGreaterThan(0);
-      expect(coordinatorKills).toBe(COORDINATOR_KILLS);
+      expect(coordinatorKills).toBe(COORDINATOR_KILLS * coordinators);
 
       // The factories drain (SIGTERM): what is left in their workdirs after they exit.
       const last = [...factories.values()];
@@ -282,6 +325,7 @@ describe.each(BACKENDS)('fault run on %s', (backend) => {
       const hookKills = readFileSync(killLog, 'utf8').split('\n');
       const row = {
         backend,
+        coordinators,
         jobs: JOBS,
         factoryKills: kills,
         hookKills: `${String(hookKills.filter((k) => k === 'pre-receive').length)} in merge, ${String(hookKills.filter((k) => k === 'post-receive').length)} after merge`,
@@ -294,8 +338,8 @@ describe.each(BACKENDS)('fault run on %s', (backend) => {
         durationS: Math.round((Date.now() - started) / 1000),
       };
       process.stderr.write(`fault run: ${JSON.stringify(row)}\n`);
-      server.child.kill('SIGKILL');
-      await server.exited;
+      for (const r of running) r.child.kill('SIGKILL');
+      await Promise.all(running.map((r) => r.exited));
       await database.drop();
     },
     TIMEOUT_MS + 120_000,
