@@ -109,7 +109,9 @@ describe.each(BACKENDS)('forge webhooks on %s', (backend) => {
             pipeline: 'standard',
             agent: { runtime: 'command' },
             verify: ['npm test'],
-            metadata: { forge: { forge: name, repo: 'acme/web', issue: labelled.number, url: labelled.url } },
+            metadata: {
+              forge: { forge: name, repo: 'acme/web', issue: labelled.number, url: labelled.url, author: 'someone' },
+            },
           },
         });
         // Shown by the API's job view.
@@ -121,6 +123,7 @@ describe.each(BACKENDS)('forge webhooks on %s', (backend) => {
           repo: 'acme/web',
           issue: labelled.number,
           url: labelled.url,
+          author: 'someone',
         });
       });
 

@@ -30,6 +30,8 @@ export interface ForgeSource {
   issue: number;
   /** The issue's page. */
   url: string;
+  /** Who opened the issue: a blocked job's question mentions them. */
+  author: string;
 }
 
 export class PermissionCache {
@@ -113,6 +115,7 @@ export async function takeIssue(
     repo: entry.name,
     issue: trigger.issue.number,
     url: trigger.issue.url,
+    author: trigger.issue.author,
   };
   const fromIssue = issueSubmission(trigger);
   const fromLabels = labelFields(trigger.issue.labels);
