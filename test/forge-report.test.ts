@@ -1,0 +1,211 @@
+/**
+ * The report-back survives `kill -9`, for GitHub and Gitea: a real `conveyor serve` whose
+ * conveyor.toml names the forge is killed in the middle of the report-back — right after the forge made
+ * the status comment (its id never stored), after it put on a stage label, after it posted a blocked
+ * job's question — and started again on the same database. The job is walked through its stages over
+ * the fleet API meanwhile. In the end the issue has one status comment whose history names every move
+ * once, in order, one question, and only the last stage label.
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { until } from './helpers/factory-process.js';
+import { type ForgeRequest, type ForgeServer, startForgeServer } from './helpers/forge-server/index.js';
+import { issueDelivery } from './helpers/forge-server/webhooks.js';
+import { freePort } from './helpers/free-port.js';
+import { tempDir } from './helpers/git-repo.js';
+import { callApi, type ServeProcess, startServe } from './helpers/serve-process.js';
+
+const TOKEN = 'forge-report-token-sentinel-3e1';
+const SECRET = 'forge-report-webhook-secret-77a';
+const ADMIN = 'forge-report-admin-token-0123456789';
+
+for (const kind of ['github', 'gitea'] as const) {
+  describe(`${kind}: report-back across kill -9 of the coordinator`, () => {
+    const name = kind === 'github' ? 'gh' : 'tea';
+    const servers: ServeProcess[] = [];
+    let forge: ForgeServer | undefined;
+    afterAll(async () => {
+      for (const s of servers) if (s.child.exitCode === null && s.child.signalCode === null) s.child.kill('SIGKILL');
+      await forge?.stop();
+    });
+
+    it('loses no update and makes none twice', async () => {
+      const server = await startForgeServer({ kind, token: TOKEN });
+      forge = server;
+      server.createRepo('acme/web');
+      server.setPermission('acme/web', 'maintainer', 'write');
+      const cwd = tempDir('forge-report-serve');
+      writeFileSync(
+        join(cwd, 'conveyor.toml'),
+        [
+          `[forges.${name}]`,
+          `kind = "${kind}"`,
+          `apiUrl = "${server.apiUrl}"`,
+          `gitUrl = "${server.gitUrl}"`,
+          'tokenEnv = "FORGE_TOKEN"',
+          'webhookSecretEnv = "FORGE_WEBHOOK_SECRET"',
+          `[[forges.${name}.repos]]`,
+          'name = "acme/web"',
+          '',
+        ].join('\n'),
+      );
+      const port = await freePort();
+      const serve = async (): Promise<ServeProcess> => {
+        const started = await startServe({
+          db: join(cwd, 'conveyor.db'),
+          cwd,
+          adminToken: ADMIN,
+          port,
+          env: {
+            FORGE_TOKEN: TOKEN,
+            FORGE_WEBHOOK_SECRET: SECRET,
+            CONVEYOR_LEASE_TTL_SEC: '2',
+            CONVEYOR_HEARTBEAT_SEC: '0.5',
+            CONVEYOR_PUBLIC_URL: 'http://conveyor.test',
+          },
+        });
+        servers.push(started);
+        return started;
+      };
+      let running = await serve();
+      const url = running.url;
+      const call = (method: string, path: string, json?: unknown) => callApi(url, ADMIN, method, path, json);
+
+      // Each kill point: the first forge call after `armed` that matches, answered only once serve is dead.
+      const kills: { what: string; match: (r: ForgeRequest) => boolean; done: boolean }[] = [];
+      let killed = 0;
+      server.beforeAnswer(async (request) => {
+        const point = kills.find((k) => !k.done && k.match(request));
+        if (point === undefined) return;
+        point.done = true;
+        running.child.kill('SIGKILL');
+        await running.exited;
+        killed++;
+      });
+      const killAt = async (what: string, match: (r: ForgeRequest) => boolean): Promise<void> => {
+        const point = { what, match, done: false };
+        kills.push(point);
+        await until(`serve killed at ${what}`, () => Promise.resolve(point.done && killed > 0 ? true : undefined));
+        running = await serve();
+      };
+      const isPost = (r: ForgeRequest, path: RegExp): boolean => r.method === 'POST' && path.test(r.template ?? '');
+      const bodyText = (r: ForgeRequest): string => JSON.stringify(r.body ?? '');
+
+      const comments = () => [...server.repo('acme/web').comments.values()];
+      const issue = server.openIssue('acme/web', {
+        title: 'Report back',
+        body: 'Do it.',
+        author: 'reporter',
+        labels: ['conveyor'],
+      });
+      const status = () => comments().filter((c) => c.body.includes('<!-- conveyor:job:'));
+      const sayingStage = (stage: string) => () =>
+        Promise.resolve(status()[0]?.body.includes(`stage \`${stage}\``) === true ? true : undefined);
+
+      // 1. The status comment is made, and serve dies before it can store the comment's id.
+      const statusKill = killAt('the status comment made', (r) => isPost(r, /\/comments$/));
+      const delivery = await issueDelivery(kind, SECRET, {
+        action: 'labeled',
+        repo: 'acme/web',
+        number: issue.number,
+        title: issue.title,
+        body: issue.body,
+        author: issue.author,
+        labels: issue.labels,
+        label: 'conveyor',
+        sender: 'maintainer',
+        url: `${server.gitUrl}/acme/web/issues/${String(issue.number)}`,
+      });
+      const taken = await fetch(`${url}/api/forges/${name}/webhook`, {
+        method: 'POST',
+        headers: delivery.headers,
+        body: delivery.body,
+      });
+      expect(taken.status).toBe(201);
+      const jobId = ((await taken.json()) as { jobId: string }).jobId;
+      await statusKill;
+
+      // 2. After the restart the comment is found by its marker; serve dies once it put on the label.
+      await killAt('the queued label put on', (r) => isPost(r, /issues\/\{[a-z_]+\}\/labels$/));
+      await until('the queued label', () =>
+        Promise.resolve(
+          server.repo('acme/web').issues.get(issue.number)?.labels.includes('conveyor:queued') || undefined,
+        ),
+      );
+      await until('the status comment saying queued', sayingStage('queued'));
+
+      // 3. Claimed, building, blocked with a question; serve dies once the question is posted.
+      const claim = async (): Promise<number> => {
+        const claimed = await call('POST', '/api/fleet/claim', { factoryId: 'f1', capabilities: [] });
+        expect(claimed.status, JSON.stringify(claimed.body)).toBe(200);
+        return claimed.body.leaseEpoch as number;
+      };
+      const report = async (epoch: number, stage: string, extra: object = {}): Promise<void> => {
+        const answer = await call('PATCH', `/api/fleet/jobs/${jobId}`, {
+          factoryId: 'f1',
+          leaseEpoch: epoch,
+          stage,
+          ...extra,
+        });
+        expect(answer.status, JSON.stringify(answer.body)).toBe(200);
+      };
+      let epoch = await claim();
+      await report(epoch, 'building');
+      await until('the status comment saying building', sayingStage('building'));
+      const questionKill = killAt(
+        'the question posted',
+        (r) => isPost(r, /\/comments$/) && bodyText(r).includes('conveyor:question'),
+      );
+      await report(epoch, 'blocked', {
+        error: { code: 'needs_clarification', message: 'Which colour should the button be?', retryable: false },
+      });
+      await questionKill;
+      await until('the status comment saying blocked', sayingStage('blocked'));
+
+      // 4. Answered, claimed again, shipped.
+      expect((await call('POST', `/api/jobs/${jobId}/unblock`, { answer: 'Blue.' })).status).toBe(200);
+      epoch = await claim();
+      await report(epoch, 'building');
+      await report(epoch, 'testing');
+      await report(epoch, 'shipped', {
+        result: { ship: { policy: 'branch', branch: `conveyor/${jobId}`, commit: 'abc1234' } },
+      });
+      await until('the status comment saying shipped', sayingStage('shipped'));
+      await until('the shipped label', () =>
+        Promise.resolve(
+          server.repo('acme/web').issues.get(issue.number)?.labels.includes('conveyor:shipped') || undefined,
+        ),
+      );
+
+      expect(killed).toBe(3);
+      expect(status()).toHaveLength(1);
+      const body = status()[0]!.body;
+      expect(body).toContain('**Commit**: `abc1234`');
+      expect(body).toContain(`(http://conveyor.test/jobs/${jobId})`);
+      const history = body
+        .slice(body.indexOf('<details>'))
+        .split('\n')
+        .filter((line) => /^\d+\. /.test(line))
+        .map((line) => line.replace(/^\d+\. /, ''));
+      expect(history).toEqual([
+        'queued',
+        'claimed by factory `f1`',
+        'building',
+        'blocked',
+        'answered; queued again',
+        'claimed by factory `f1`',
+        'building',
+        'testing',
+        'shipped',
+      ]);
+      const questions = comments().filter((c) => c.body.includes('<!-- conveyor:question:'));
+      expect(questions).toHaveLength(1);
+      expect(questions[0]!.body).toContain('@reporter');
+      expect(questions[0]!.body).toContain('> Which colour should the button be?');
+      expect(comments()).toHaveLength(2);
+      expect(server.repo('acme/web').issues.get(issue.number)?.labels).toEqual(['conveyor', 'conveyor:shipped']);
+      server.assertFaithful();
+    });
+  });
+}
