@@ -37,7 +37,7 @@ export interface RunningServer {
 export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
   // A forge whose webhook could never be verified, or whose writers could never be checked, fails the start.
   assertForgeSecrets(config.forges);
-  const forges = Object.values(config.forges).map(createForge);
+  const forges = Object.values(config.forges).map((forge) => createForge(forge));
   const store = await openStore(config.server.db);
   let generatedAdminToken: string | undefined;
   try {

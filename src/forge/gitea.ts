@@ -19,6 +19,8 @@ export interface GiteaOptions {
   retries?: number;
   /** The longest wait a `Retry-After` may ask; a longer one fails the call. @default 60 000 */
   maxWaitMs?: number;
+  /** The first wait before a retry with no `Retry-After`, doubled each time. @default 1 000 */
+  retryBaseMs?: number;
   /** @default the global fetch */
   fetch?: typeof fetch;
 }
@@ -67,6 +69,7 @@ export function giteaForge(config: ForgeConfig, options: GiteaOptions = {}): For
   const retries = options.retries ?? 3;
   const maxWaitMs = options.maxWaitMs ?? 60_000;
   const doFetch = options.fetch ?? fetch;
+  const retryBaseMs = options.retryBaseMs ?? 1000;
 
   /** The answer's status and JSON body; throws `ForgeError` once the retries are spent. */
   async function call(method: string, path: string, body?: unknown): Promise<{ status: number; data: unknown }> {
@@ -88,11 +91,11 @@ export function giteaForge(config: ForgeConfig, options: GiteaOptions = {}): For
         if (attempt >= retries) {
           throw new ForgeError(`Gitea: ${method} ${path}: ${(error as Error).message}`, undefined, { cause: error });
         }
-        await new Promise((resolve) => setTimeout(resolve, 1000 * 2 ** attempt));
+        await new Promise((resolve) => setTimeout(resolve, retryBaseMs * 2 ** attempt));
         continue;
       }
       if (RETRY_STATUSES.has(answer.status) && attempt < retries) {
-        const waitMs = retryAfterMs(answer.headers.get('retry-after'), Date.now()) ?? 1000 * 2 ** attempt;
+        const waitMs = retryAfterMs(answer.headers.get('retry-after'), Date.now()) ?? retryBaseMs * 2 ** attempt;
         if (waitMs <= maxWaitMs) {
           await answer.body?.cancel();
           await new Promise((resolve) => setTimeout(resolve, waitMs));

@@ -96,8 +96,11 @@ export interface ForgeServer {
   /** Sets what `GET …/collaborators/{user}/permission` answers; a user never set is unknown (404). */
   setPermission(fullName: string, user: string, permission: Permission): void;
   openIssue(fullName: string, issue: Omit<ForgeIssue, 'number' | 'state'>): ForgeIssue;
-  /** The next `count` API calls are answered `status` with `Retry-After: retryAfterSec` (a rate limit, an outage). */
-  failNext(count: number, status: number, retryAfterSec: number): void;
+  /**
+   * The next `count` API calls (those whose path template contains `only`, when given) are answered
+   * `status` with `Retry-After: retryAfterSec` (a rate limit, an outage).
+   */
+  failNext(count: number, status: number, retryAfterSec: number, only?: string): void;
   /**
    * Runs `hook` after each API call has changed the state and before its answer leaves (a test kills
    * the caller there); undefined removes it.
@@ -139,7 +142,12 @@ export async function startForgeServer(options: ForgeServerOptions): Promise<For
   const problems: string[] = [];
   const log: (ForgeRequest | GitRequest)[] = [];
   let nextCommentId = 1000;
-  let failures: { count: number; status: number; retryAfterSec: number } = { count: 0, status: 0, retryAfterSec: 0 };
+  let failures: { count: number; status: number; retryAfterSec: number; only: string | undefined } = {
+    count: 0,
+    status: 0,
+    retryAfterSec: 0,
+    only: undefined,
+  };
   let baseUrl = '';
   let hook: ((request: ForgeRequest) => Promise<void> | void) | undefined;
 
@@ -368,7 +376,7 @@ export async function startForgeServer(options: ForgeServerOptions): Promise<For
       return;
     }
     problems.push(...description.checkRequest(op, url.searchParams, body));
-    if (failures.count > 0) {
+    if (failures.count > 0 && (failures.only === undefined || op.template.includes(failures.only))) {
       failures.count--;
       entry.status = failures.status;
       // Rate limits and outages are answered by the forge's front, not described per operation.
@@ -478,8 +486,8 @@ export async function startForgeServer(options: ForgeServerOptions): Promise<For
     beforeAnswer(given) {
       hook = given;
     },
-    failNext(count, status, retryAfterSec) {
-      failures = { count, status, retryAfterSec };
+    failNext(count, status, retryAfterSec, only) {
+      failures = { count, status, retryAfterSec, only };
     },
     branchCommit,
     async stop() {
