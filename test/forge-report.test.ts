@@ -4,11 +4,15 @@
  * the status comment (its id never stored), after it put on a stage label, after it posted a blocked
  * job's question — and started again on the same database. The job is walked through its stages over
  * the fleet API meanwhile. In the end the issue has one status comment whose history names every move
- * once, in order, one question, and only the last stage label.
+ * once, in order, one question, and only the last stage label. And a forge that fails or rate-limits
+ * the report-back's calls delays it, never the job.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import type { ForgeConfig } from '../src/config/forges.js';
+import { createForge } from '../src/forge/index.js';
+import { FAST_LEASES, startTestCoordinator } from './helpers/coordinator.js';
 import { until } from './helpers/factory-process.js';
 import { type ForgeRequest, type ForgeServer, startForgeServer } from './helpers/forge-server/index.js';
 import { issueDelivery } from './helpers/forge-server/webhooks.js';
@@ -206,6 +210,84 @@ for (const kind of ['github', 'gitea'] as const) {
       expect(comments()).toHaveLength(2);
       expect(server.repo('acme/web').issues.get(issue.number)?.labels).toEqual(['conveyor', 'conveyor:shipped']);
       server.assertFaithful();
+    });
+  });
+}
+
+for (const kind of ['github', 'gitea'] as const) {
+  describe(`${kind}: a forge that fails the report-back`, () => {
+    it('delays the report-back, never the job', async () => {
+      const name = kind === 'github' ? 'gh' : 'tea';
+      const server = await startForgeServer({ kind, token: TOKEN });
+      server.createRepo('acme/web');
+      server.setPermission('acme/web', 'maintainer', 'write');
+      const config: ForgeConfig = {
+        name,
+        kind,
+        apiUrl: server.apiUrl,
+        gitUrl: server.gitUrl,
+        tokenEnv: 'FORGE_TOKEN',
+        token: TOKEN,
+        webhookSecretEnv: 'FORGE_WEBHOOK_SECRET',
+        webhookSecret: SECRET,
+        label: 'conveyor',
+        allowedBots: [],
+        repos: [{ name: 'acme/web', product: undefined, defaults: {} }],
+      };
+      const coordinator = await startTestCoordinator('sqlite', {
+        ...FAST_LEASES,
+        forges: [createForge(config, { retryBaseMs: 0 })],
+        forgeReportIntervalMs: 100,
+      });
+      try {
+        // Every comment call is rate-limited for a while: the job goes on regardless.
+        server.failNext(40, 429, 0, '/comments');
+        const issue = server.openIssue('acme/web', { title: 'Slow forge', body: 'Do it.', author: 'a', labels: [] });
+        const delivery = await issueDelivery(kind, SECRET, {
+          action: 'labeled',
+          repo: 'acme/web',
+          number: issue.number,
+          title: issue.title,
+          body: issue.body,
+          author: issue.author,
+          labels: ['conveyor'],
+          label: 'conveyor',
+          sender: 'maintainer',
+          url: `${server.gitUrl}/acme/web/issues/${String(issue.number)}`,
+        });
+        const taken = await coordinator.call('POST', `/api/forges/${name}/webhook`, {
+          token: '',
+          body: delivery.body,
+          headers: delivery.headers,
+        });
+        expect(taken.status).toBe(201);
+        const jobId = taken.body.jobId as string;
+        const fleet = (method: string, path: string, json: object) =>
+          coordinator.call(method, path, { token: coordinator.tokens.factory, json });
+        const claimed = await fleet('POST', '/api/fleet/claim', { factoryId: 'f1', capabilities: [] });
+        expect(claimed.body.job.id).toBe(jobId);
+        for (const stage of ['building', 'testing', 'shipped']) {
+          const moved = await fleet('PATCH', `/api/fleet/jobs/${jobId}`, {
+            factoryId: 'f1',
+            leaseEpoch: claimed.body.leaseEpoch,
+            stage,
+          });
+          expect(moved.status).toBe(200);
+        }
+        expect((await coordinator.store.getJob('default', jobId))?.stage).toBe('shipped');
+        // The forge refused the report-back's calls, and the comment came once it answered again.
+        expect(server.requests().some((r) => r.kind === 'api' && r.status === 429)).toBe(true);
+        const status = () =>
+          [...server.repo('acme/web').comments.values()].filter((c) => c.body.includes(`conveyor:job:${jobId}`));
+        await until('the status comment saying shipped', () =>
+          Promise.resolve(status()[0]?.body.includes('**Conveyor**: shipped') === true ? true : undefined),
+        );
+        expect(status()).toHaveLength(1);
+        server.assertFaithful();
+      } finally {
+        await coordinator.close();
+        await server.stop();
+      }
     });
   });
 }
