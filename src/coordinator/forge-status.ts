@@ -95,6 +95,14 @@ function historyLine(event: ConveyorEvent): string | undefined {
       return 'rejected';
     case 'job.quarantined':
       return 'quarantined';
+    case 'job.decomposed':
+      return `split into ${String(asArray(p.children).length)} subtasks; waiting for them`;
+    case 'job.subtasks_shipped':
+      return 'every subtask shipped';
+    case 'job.subtask_stopped':
+      return `a subtask stopped (${defuse(asString(asRecord(p.child)?.stage) ?? '?', 50)}): ${defuse(errorMessage ?? '', 300)}`;
+    case 'job.resumed':
+      return 'resumed';
     case 'ship.reconciled':
       return 'found already shipped by an earlier run';
     default:
@@ -197,6 +205,10 @@ function headline(job: Job, events: readonly ConveyorEvent[]): string {
     return 'stalled, retrying on another factory';
   }
   if (job.stage === 'queued' && moved?.type === 'job.retry_scheduled') return 'failed, retrying after a pause';
+  if (moved?.type === 'job.decomposed') return 'split into subtasks; waiting for them';
+  if (job.stage === 'blocked' && moved?.type === 'job.subtask_stopped') {
+    return 'blocked: a subtask stopped; retry it, or cancel the job';
+  }
   return HEADLINES[job.stage];
 }
 
