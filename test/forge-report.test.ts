@@ -29,7 +29,9 @@ for (const kind of ['github', 'gitea'] as const) {
     const name = kind === 'github' ? 'gh' : 'tea';
     const servers: ServeProcess[] = [];
     let forge: ForgeServer | undefined;
+    let stopRenewing = (): void => undefined;
     afterAll(async () => {
+      stopRenewing();
       for (const s of servers) if (s.child.exitCode === null && s.child.signalCode === null) s.child.kill('SIGKILL');
       await forge?.stop();
     });
@@ -154,13 +156,26 @@ for (const kind of ['github', 'gitea'] as const) {
         });
         expect(answer.status, JSON.stringify(answer.body)).toBe(200);
       };
+      // The test's factory renews its lease while it holds one (the report-back may take seconds).
+      let held: number | undefined;
+      const renewing = setInterval(() => {
+        if (held === undefined) return;
+        void call('POST', `/api/fleet/jobs/${jobId}/lease/renew`, { factoryId: 'f1', leaseEpoch: held }).catch(
+          () => undefined,
+        );
+      }, 300);
+      stopRenewing = () => {
+        clearInterval(renewing);
+      };
       let epoch = await claim();
+      held = epoch;
       await report(epoch, 'building');
       await until('the status comment saying building', sayingStage('building'));
       const questionKill = killAt(
         'the question posted',
         (r) => isPost(r, /\/comments$/) && bodyText(r).includes('conveyor:question'),
       );
+      held = undefined;
       await report(epoch, 'blocked', {
         error: { code: 'needs_clarification', message: 'Which colour should the button be?', retryable: false },
       });
@@ -170,8 +185,10 @@ for (const kind of ['github', 'gitea'] as const) {
       // 4. Answered, claimed again, shipped.
       expect((await call('POST', `/api/jobs/${jobId}/unblock`, { answer: 'Blue.' })).status).toBe(200);
       epoch = await claim();
+      held = epoch;
       await report(epoch, 'building');
       await report(epoch, 'testing');
+      held = undefined;
       await report(epoch, 'shipped', {
         result: { ship: { policy: 'branch', branch: `conveyor/${jobId}`, commit: 'abc1234' } },
       });
