@@ -4,15 +4,19 @@
  * the status comment (its id never stored), after it put on a stage label, after it posted a blocked
  * job's question — and started again on the same database. The job is walked through its stages over
  * the fleet API meanwhile. In the end the issue has one status comment whose history names every move
- * once, in order, one question, and only the last stage label. And a forge that fails or rate-limits
- * the report-back's calls delays it, never the job.
+ * once, in order, one question, and only the last stage label. Two coordinators on one PostgreSQL
+ * database, both reporting, post each comment once. And a forge that fails or rate-limits the
+ * report-back's calls delays it, never the job.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ForgeConfig } from '../src/config/forges.js';
 import { createForge } from '../src/forge/index.js';
-import { FAST_LEASES, startTestCoordinator } from './helpers/coordinator.js';
+import pino from 'pino';
+import { buildCoordinator } from '../src/coordinator/app.js';
+import { openStore } from '../src/store/open-store.js';
+import { DEFAULT_TEST_OPTIONS, FAST_LEASES, startTestCoordinator } from './helpers/coordinator.js';
 import { until } from './helpers/factory-process.js';
 import { type ForgeRequest, type ForgeServer, startForgeServer } from './helpers/forge-server/index.js';
 import { issueDelivery } from './helpers/forge-server/webhooks.js';
@@ -308,3 +312,112 @@ for (const kind of ['github', 'gitea'] as const) {
     });
   });
 }
+
+describe('two coordinators on one PostgreSQL database', () => {
+  it('post each status comment and question once', async () => {
+    const server = await startForgeServer({ kind: 'github', token: TOKEN });
+    server.createRepo('acme/web');
+    server.setPermission('acme/web', 'maintainer', 'write');
+    const config: ForgeConfig = {
+      name: 'gh',
+      kind: 'github',
+      apiUrl: server.apiUrl,
+      gitUrl: server.gitUrl,
+      tokenEnv: 'FORGE_TOKEN',
+      token: TOKEN,
+      webhookSecretEnv: 'FORGE_WEBHOOK_SECRET',
+      webhookSecret: SECRET,
+      label: 'conveyor',
+      allowedBots: [],
+      repos: [{ name: 'acme/web', product: undefined, defaults: {} }],
+    };
+    const options = { ...FAST_LEASES, leaseTtlMs: 10_000, forgeReportIntervalMs: 50 };
+    const a = await startTestCoordinator('postgres', { ...options, forges: [createForge(config)] });
+    const bStore = await openStore(a.database.url);
+    const b = await buildCoordinator({
+      ...DEFAULT_TEST_OPTIONS,
+      ...options,
+      forges: [createForge(config)],
+      store: bStore,
+      logger: pino({ level: 'silent' }),
+    });
+    try {
+      const jobs: { id: string; number: number }[] = [];
+      for (let n = 0; n < 4; n++) {
+        const issue = server.openIssue('acme/web', {
+          title: `Issue ${String(n)}`,
+          body: 'Do it.',
+          author: 'a',
+          labels: [],
+        });
+        const delivery = await issueDelivery('github', SECRET, {
+          action: 'labeled',
+          repo: 'acme/web',
+          number: issue.number,
+          title: issue.title,
+          body: issue.body,
+          author: issue.author,
+          labels: ['conveyor'],
+          label: 'conveyor',
+          sender: 'maintainer',
+          url: `${server.gitUrl}/acme/web/issues/${String(issue.number)}`,
+        });
+        const taken = await a.call('POST', '/api/forges/gh/webhook', {
+          token: '',
+          body: delivery.body,
+          headers: delivery.headers,
+        });
+        expect(taken.status).toBe(201);
+        jobs.push({ id: taken.body.jobId as string, number: issue.number });
+      }
+      const fleet = (method: string, path: string, json: object) =>
+        a.call(method, path, { token: a.tokens.factory, json });
+      for (const [i, job] of jobs.entries()) {
+        const claimed = await fleet('POST', '/api/fleet/claim', { factoryId: 'f1', capabilities: [] });
+        expect(claimed.body.job.id).toBe(job.id);
+        const epoch = claimed.body.leaseEpoch as number;
+        const move = (stage: string, extra: object = {}) =>
+          fleet('PATCH', `/api/fleet/jobs/${job.id}`, { factoryId: 'f1', leaseEpoch: epoch, stage, ...extra });
+        expect((await move('building')).status).toBe(200);
+        // Every other job ends blocked with a question, the rest ship.
+        const end =
+          i % 2 === 0
+            ? await move('blocked', { error: { code: 'needs_clarification', message: `Question ${String(i)}?` } })
+            : await move('testing').then(() => move('shipped'));
+        expect(end.status).toBe(200);
+      }
+      const onIssue = (number: number, marker: string) =>
+        [...server.repo('acme/web').comments.values()].filter((c) => c.issue === number && c.body.includes(marker));
+      for (const [i, job] of jobs.entries()) {
+        const final = i % 2 === 0 ? 'blocked' : 'shipped';
+        await until(`job ${String(i)}'s comment saying ${final}`, () =>
+          Promise.resolve(
+            onIssue(job.number, `conveyor:job:${job.id}`)[0]?.body.includes(`stage \`${final}\``) || undefined,
+          ),
+        );
+        if (i % 2 === 0) {
+          await until(`job ${String(i)}'s question`, () =>
+            Promise.resolve(onIssue(job.number, `conveyor:question:${job.id}`).length > 0 || undefined),
+          );
+        }
+      }
+      // Both coordinators kept passing meanwhile: give them time to post anything twice.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      for (const [i, job] of jobs.entries()) {
+        expect(onIssue(job.number, `conveyor:job:${job.id}`)).toHaveLength(1);
+        expect(onIssue(job.number, `conveyor:question:${job.id}`)).toHaveLength(i % 2 === 0 ? 1 : 0);
+      }
+      expect(
+        server
+          .requests()
+          .filter((r) => r.kind === 'api' && r.method === 'POST' && /\/comments$/.test(r.template ?? '')),
+      ).toHaveLength(jobs.length + jobs.length / 2);
+      server.assertFaithful();
+    } finally {
+      await b.close();
+      await bStore.close();
+      await a.close();
+      await server.stop();
+    }
+  });
+});

@@ -52,6 +52,9 @@ function isPermanent(error: unknown): boolean {
 
 const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
 
+/** Another coordinator took the forge's report-back over: this one writes nothing more. */
+class LostHoldError extends Error {}
+
 export interface ForgeReportOptions {
   /** How often each forge's report-back runs besides the store's event signals. */
   intervalMs: number;
@@ -61,16 +64,28 @@ export interface ForgeReportOptions {
   jobUrl: (jobId: string) => string | undefined;
 }
 
-/** Writes what the job's issue should show; the report row after the writes. */
+/**
+ * Writes what the job's issue should show; the report row after the writes. `guard` runs before each
+ * write to the forge (a write may wait on the forge's rate limits) and throws once the hold is lost.
+ */
 async function reportJob(
   ctx: CoordinatorContext,
   forge: Forge,
   job: Job,
   source: ForgeSourceRead,
   jobUrl: string | undefined,
+  guard: () => Promise<void>,
 ): Promise<void> {
   const { store } = ctx;
   const { repo, issue } = source;
+  const create = async (text: string): Promise<number> => {
+    await guard();
+    return (await forge.createComment(repo, issue, text)).id;
+  };
+  const update = async (id: number, text: string): Promise<void> => {
+    await guard();
+    await forge.updateComment(repo, id, text);
+  };
   const report: ForgeReportJob = (await store.forgeReportJob(job.id)) ?? {
     jobId: job.id,
     forge: forge.config.name,
@@ -90,20 +105,20 @@ async function reportJob(
     const marker = statusMarker(job.id);
     const found = (await listed()).find((c) => c.body.includes(marker));
     if (found === undefined) {
-      report.commentId = (await forge.createComment(repo, issue, body)).id;
+      report.commentId = await create(body);
     } else {
       report.commentId = found.id;
-      if (found.body !== body) await forge.updateComment(repo, found.id, body);
+      if (found.body !== body) await update(found.id, body);
     }
     report.bodyHash = hash;
     await store.saveForgeReportJob(report);
   } else if (report.bodyHash !== hash) {
     try {
-      await forge.updateComment(repo, report.commentId, body);
+      await update(report.commentId, body);
     } catch (error) {
       // Someone deleted the status comment: make it again.
       if (!(error instanceof ForgeError && error.status === 404)) throw error;
-      report.commentId = (await forge.createComment(repo, issue, body)).id;
+      report.commentId = await create(body);
     }
     report.bodyHash = hash;
     await store.saveForgeReportJob(report);
@@ -113,9 +128,15 @@ async function reportJob(
   if (report.label !== label) {
     // Every stage label but the job's goes, also one put on just before a crash.
     const labels = await forge.issueLabels(repo, issue);
-    for (const old of labels)
-      if (old.startsWith('conveyor:') && old !== label) await forge.removeLabel(repo, issue, old);
-    if (!labels.includes(label)) await forge.addLabel(repo, issue, label);
+    for (const old of labels) {
+      if (!old.startsWith('conveyor:') || old === label) continue;
+      await guard();
+      await forge.removeLabel(repo, issue, old);
+    }
+    if (!labels.includes(label)) {
+      await guard();
+      await forge.addLabel(repo, issue, label);
+    }
     report.label = label;
     await store.saveForgeReportJob(report);
   }
@@ -126,7 +147,7 @@ async function reportJob(
       const marker = questionMarker(job.id, blocked.seq);
       if (!(await listed()).some((c) => c.body.includes(marker))) {
         const question = job.error?.message ?? 'the job needs an answer';
-        await forge.createComment(repo, issue, questionComment(job.id, blocked.seq, question, source.author, jobUrl));
+        await create(questionComment(job.id, blocked.seq, question, source.author, jobUrl));
       }
       report.questionSeq = blocked.seq;
       await store.saveForgeReportJob(report);
@@ -156,6 +177,9 @@ async function reportPass(
     else holding.forges.set(name, { cursor, until: now + options.holdMs });
     return cursor;
   };
+  const guard = async (): Promise<void> => {
+    if ((await hold()) === undefined) throw new LostHoldError(`the report-back of ${name} is held elsewhere`);
+  };
   const start = await hold();
   if (start === undefined) return;
   let cursor = start;
@@ -168,11 +192,11 @@ async function reportPass(
       const job = await store.getJob(product, jobId);
       const source = job === undefined ? undefined : issueOf(forge, job);
       if (job === undefined || source === undefined) continue;
-      // Another coordinator took it over (this one stalled past its hold): leave the rest to it.
-      if ((await hold()) === undefined) return;
       try {
-        await reportJob(ctx, forge, job, source, options.jobUrl(job.id));
+        await reportJob(ctx, forge, job, source, options.jobUrl(job.id), guard);
       } catch (error) {
+        // Another coordinator took it over (this one stalled past its hold): leave the rest to it.
+        if (error instanceof LostHoldError) return;
         if (!isPermanent(error)) throw error;
         ctx.log.warn(
           { err: error, forge: name, jobId, issue: `${source.repo}#${String(source.issue)}` },
