@@ -8,8 +8,11 @@
  *   repeated after a crash writes the same text. The cursor moves only after a batch's jobs are
  *   written; per job the status comment's id, the label and the last question posted are stored; and a
  *   comment made just before a crash (its id never stored) is found by its hidden marker.
- * - One writer: a pass first holds the forge's report-back (a compare-and-set on its row, renewed
- *   before each job), so coordinators sharing a PostgreSQL database do not post twice.
+ * - One writer: a pass first holds the forge's report-back (a compare-and-set on its row with an
+ *   expiry, the coordinator's lease TTL), renewed before each write to the forge once half of it has
+ *   passed, so coordinators sharing a PostgreSQL database do not post twice. (Only a coordinator that
+ *   stalls for half the TTL between that check and its write could write beside a successor.) A
+ *   coordinator restarted after a crash takes the report-back up once the old hold has expired.
  * - A forge that fails (an outage, a rate limit) delays the report-back to the next pass; it never
  *   touches the job. An issue the forge no longer has (404, 410) or refuses (422) is skipped.
  */
