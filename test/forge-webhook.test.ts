@@ -299,6 +299,9 @@ describe.each(BACKENDS)('forge webhooks on %s', (backend) => {
           expect(notBlocked.status).toBe(202);
           expect(replies(number, 'writer')).toHaveLength(1);
           expect(replies(number, 'writer')[0]!.body).toMatch(/^@writer \/conveyor answer did nothing: /);
+          const tooLong = await deliver(await comment(`/conveyor answer ${'x'.repeat(20_001)}`, 'writer'));
+          expect(tooLong.body.ignored).toMatch(/too long/);
+          expect(replies(number, 'writer')).toHaveLength(2);
           expect((await deliver(await comment('/conveyor retry', 'writer'))).body).toEqual({ jobId });
           expect((await coordinator.store.getJob('web', jobId))?.stage).toBe('queued');
           // run finds the issue's one job; on an issue without a job it makes one with the pipeline named.

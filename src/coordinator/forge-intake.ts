@@ -180,6 +180,9 @@ export async function takeIssue(
   }
 }
 
+/** The longest answer `/conveyor answer` takes (as `POST /api/jobs/:id/unblock`). */
+const MAX_ANSWER_CHARS = 20_000;
+
 /** The one short reply a comment command gets when it does nothing (not a writer, no job, a refused move). */
 async function reply(forge: Forge, trigger: CommandTrigger, text: string): Promise<void> {
   await forge.createComment(trigger.repo, trigger.issue.number, `@${trigger.actor} ${text}`);
@@ -221,6 +224,14 @@ export async function takeCommand(
   if (job === undefined) {
     await reply(forge, trigger, 'this issue has no Conveyor job yet; `/conveyor run` starts one.');
     return { ignored: `issue #${String(trigger.issue.number)} has no job` };
+  }
+  if (command.name === 'answer' && (command.text.length > MAX_ANSWER_CHARS || command.text.includes('\u0000'))) {
+    await reply(
+      forge,
+      trigger,
+      `/conveyor answer did nothing: an answer is at most ${String(MAX_ANSWER_CHARS)} characters of text.`,
+    );
+    return { ignored: 'the answer is too long or holds a NUL character' };
   }
   if (command.name === 'answer' && job.stage !== 'blocked') {
     await reply(forge, trigger, `/conveyor answer did nothing: the job is ${job.stage}, not blocked on a question.`);
