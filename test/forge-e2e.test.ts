@@ -1,8 +1,10 @@
 /**
  * End to end, for GitHub and Gitea: a writer labels an issue (a signed webhook delivery) → a job with
  * its source → a real `conveyor factory` process whose conveyor.toml names the same forge → the job
- * branch pushed to the forge's served repository and a draft pull request opened with `Closes #N`. The
- * token (a sentinel) appears in no event, job row, factory log, git config or the pull request.
+ * branch pushed to the forge's served repository and a draft pull request opened with `Closes #N`; the
+ * issue's one status comment edited through the stages to the shipped pull request, its stage label
+ * following. The token (a sentinel) appears in no event, job row, factory log, git config, comment or
+ * the pull request.
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -12,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ForgeConfig } from '../src/config/forges.js';
 import { createForge } from '../src/forge/index.js';
 import { FAST_LEASES, startTestCoordinator, type TestCoordinator } from './helpers/coordinator.js';
-import { BIN, spawnFactory } from './helpers/factory-process.js';
+import { BIN, spawnFactory, until } from './helpers/factory-process.js';
 import { type ForgeServer, startForgeServer } from './helpers/forge-server/index.js';
 import { issueDelivery } from './helpers/forge-server/webhooks.js';
 import { tempDir } from './helpers/git-repo.js';
@@ -66,7 +68,12 @@ for (const kind of ['github', 'gitea'] as const) {
       server = await startForgeServer({ kind, token: TOKEN });
       server.createRepo('acme/web', { 'README.md': '# web\n' });
       server.setPermission('acme/web', 'maintainer', 'write');
-      coordinator = await startTestCoordinator('sqlite', { ...FAST_LEASES, forges: [createForge(config())] });
+      coordinator = await startTestCoordinator('sqlite', {
+        ...FAST_LEASES,
+        forges: [createForge(config())],
+        forgeReportIntervalMs: 200,
+        publicUrl: 'http://conveyor.test',
+      });
     });
     afterAll(async () => {
       await coordinator.close();
@@ -170,6 +177,43 @@ for (const kind of ['github', 'gitea'] as const) {
       expect(filesContaining(factory.workdir, TOKEN)).toEqual([]);
       expect(pull.body).not.toContain(TOKEN);
       expect(readFileSync(join(server.repoPath('acme/web'), 'config'), 'utf8')).not.toContain(TOKEN);
+
+      // The report-back: one status comment, edited in place up to the shipped pull request.
+      const statusComments = () =>
+        [...server.repo('acme/web').comments.values()].filter((c) => c.body.includes(`conveyor:job:${jobId}`));
+      await until('the status comment to say shipped', () =>
+        Promise.resolve(statusComments()[0]?.body.includes('**Conveyor**: shipped') === true ? true : undefined),
+      );
+      expect(statusComments()).toHaveLength(1);
+      const status = statusComments()[0]!;
+      expect(status.issue).toBe(issue.number);
+      expect(status.body).toContain(`**Pull request**: ${shipped.pullRequest.url as string}`);
+      expect(status.body).toContain('`test -s FIX.md`: passed');
+      expect(status.body).toContain(`[\`${jobId}\`](http://conveyor.test/jobs/${jobId})`);
+      // The history names every move once, in order.
+      const history = status.body.slice(status.body.indexOf('<details>'));
+      const moves = ['. queued', '. claimed by factory `forge-' + kind + '`', '. building', '. testing', '. shipped'];
+      const at = moves.map((move) => history.indexOf(move));
+      expect(
+        at.every((i) => i > 0),
+        history,
+      ).toBe(true);
+      expect([...at].sort((a, b) => a - b)).toEqual(at);
+      for (const move of moves) expect(history.split(move).length - 1, move).toBe(1);
+      // Written by one POST and edited by PATCHes of that one comment, never a comment per event.
+      const writes = server
+        .requests()
+        .filter((r) => r.kind === 'api' && /comments/.test(r.template ?? '') && r.method !== 'GET');
+      expect(writes.filter((r) => r.method === 'POST')).toHaveLength(1);
+      expect(writes.filter((r) => r.method === 'PATCH').length).toBeGreaterThanOrEqual(1);
+      // The stage label follows the job: only the last one is left, beside the trigger label.
+      await until('the shipped label', () =>
+        Promise.resolve(
+          server.repo('acme/web').issues.get(issue.number)?.labels.includes('conveyor:shipped') || undefined,
+        ),
+      );
+      expect(server.repo('acme/web').issues.get(issue.number)?.labels).toEqual(['conveyor', 'conveyor:shipped']);
+      expect(status.body).not.toContain(TOKEN);
       server.assertFaithful();
     });
   });

@@ -41,6 +41,15 @@ for (const kind of ['github', 'gitea'] as const satisfies readonly ForgeKind[]) 
         body: JSON.stringify({ body: 'working on it' }),
       });
       expect(comment.status).toBe(201);
+      if (kind === 'gitea') {
+        // Gitea puts on an issue only a label the repository has (a name it lacks is ignored).
+        const made = await fetch(`${forge.apiUrl}/repos/acme/web/labels`, {
+          method: 'POST',
+          headers: auth,
+          body: JSON.stringify({ name: 'conveyor:queued', color: '#ededed' }),
+        });
+        expect(made.status).toBe(201);
+      }
       const labels = await fetch(`${forge.apiUrl}/repos/acme/web/issues/1/labels`, {
         method: 'POST',
         headers: auth,

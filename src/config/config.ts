@@ -35,6 +35,7 @@ const FileSchema = z.strictObject({
         .optional(),
       logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
       logFormat: z.enum(['json', 'pretty', 'auto']).optional(),
+      publicUrl: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).optional(),
     })
     .optional(),
   leases: z
@@ -136,6 +137,7 @@ export const ENV_KEYS: Readonly<Record<string, string>> = {
   CONVEYOR_BODY_LIMIT_BYTES: 'server.bodyLimitBytes',
   CONVEYOR_LOG_LEVEL: 'server.logLevel',
   CONVEYOR_LOG_FORMAT: 'server.logFormat',
+  CONVEYOR_PUBLIC_URL: 'server.publicUrl',
   CONVEYOR_LEASE_TTL_SEC: 'leases.ttlSec',
   CONVEYOR_HEARTBEAT_SEC: 'leases.heartbeatSec',
   CONVEYOR_MAX_ATTEMPTS: 'leases.maxAttempts',
@@ -172,6 +174,8 @@ export interface Config {
     logFormat: 'json' | 'pretty' | 'auto';
     /** Bootstraps an admin token (`CONVEYOR_ADMIN_TOKEN`); never written to config files. */
     adminToken: string | undefined;
+    /** Where people reach the coordinator, for links to jobs on forges. @default the address it listens on */
+    publicUrl: string | undefined;
   };
   leases: {
     /** @default 30 000 */
@@ -448,6 +452,7 @@ function compile(
       logLevel: server.logLevel ?? 'info',
       logFormat: server.logFormat ?? 'auto',
       adminToken: env.CONVEYOR_ADMIN_TOKEN === '' ? undefined : env.CONVEYOR_ADMIN_TOKEN,
+      publicUrl: server.publicUrl?.replace(/\/+$/, ''),
     },
     leases: {
       ttlMs,

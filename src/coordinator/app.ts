@@ -22,6 +22,7 @@ import { FencedError } from '../core/errors.js';
 import { errorHandler } from './errors.js';
 import { CoordinatorMetrics } from './metrics.js';
 import { openApiDocument } from './openapi.js';
+import { startForgeReport } from './forge-report.js';
 import { startReaper } from './reaper.js';
 import { type AnyRouteSpec, registerRoutes } from './route.js';
 import { agentRoutes } from './routes/agent.js';
@@ -186,6 +187,15 @@ export async function buildCoordinator(options: BuildOptions): Promise<Coordinat
   await app.ready();
 
   const stopReaper = startReaper(context, options.reaperIntervalMs ?? Math.min(1000, options.leaseTtlMs / 4));
+  const stopForgeReport = startForgeReport(context, options.forges ?? [], {
+    intervalMs: options.forgeReportIntervalMs ?? 2000,
+    holdMs: options.leaseTtlMs,
+    // Read at each use: `conveyor serve` learns its address only once it listens.
+    jobUrl: (jobId) =>
+      context.options.publicUrl === undefined
+        ? undefined
+        : `${context.options.publicUrl.replace(/\/+$/, '')}/jobs/${encodeURIComponent(jobId)}`,
+  });
   return {
     app,
     routes,
@@ -196,6 +206,7 @@ export async function buildCoordinator(options: BuildOptions): Promise<Coordinat
       waiters.close();
       auth.close();
       await stopReaper();
+      await stopForgeReport();
       await app.close();
       await context.tools?.close();
     },

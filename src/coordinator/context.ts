@@ -30,8 +30,18 @@ export interface CoordinatorOptions {
   repoDefaults?: RepoDefaultsTable;
   /** `[tools]` of the config: the tool cache whose promoted tools agents and `/mcp` get. @default none */
   tools?: CoordinatorToolsOptions;
-  /** `[forges.NAME]` as clients: whose webhooks `POST /api/forges/:name/webhook` takes. @default none */
+  /**
+   * `[forges.NAME]` as clients: whose webhooks `POST /api/forges/:name/webhook` takes and whose issues
+   * the report-back keeps up to date. @default none
+   */
   forges?: readonly Forge[];
+  /** How often the forges' report-back runs besides the store's event signals. @default 2 000 */
+  forgeReportIntervalMs?: number;
+  /**
+   * The address people reach the coordinator at (`[server] publicUrl`), for links to a job's page in
+   * what the forges show. @default the address it listens on (`conveyor serve`), else no link
+   */
+  publicUrl?: string;
 }
 
 export interface CoordinatorContext {

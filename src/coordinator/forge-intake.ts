@@ -1,7 +1,9 @@
 /**
- * A forge's verified webhook delivery → at most one job. The trigger (an issue opened with, or
- * labelled with, the forge's label) counts only when its actor has write permission on the repository
- * (asked of the forge, cached for `PERMISSION_TTL_MS`) and is not a bot outside `allowedBots`. The
+ * A forge's verified webhook delivery → at most one job, or a command on the issue's job. The trigger
+ * (an issue opened with, or labelled with, the forge's label; a `/conveyor …` comment) counts only when
+ * its actor has write permission on the repository (asked of the forge, cached for
+ * `PERMISSION_TTL_MS`) and is not a bot outside `allowedBots`; a person without it who gives a
+ * command gets one short reply and nothing else. The
  * issue becomes a job: its title, its body as the task (front matter kept, but never a `repo`: the
  * repository is the issue's), the repository's defaults, and the labels `pipeline:NAME`,
  * `agent:RUNTIME`, `capability:NAME`. The job's idempotency key is the issue, so every delivery about
@@ -9,11 +11,11 @@
  */
 import type { ForgeConfig, ForgeRepoConfig } from '../config/forges.js';
 import type { Clock } from '../core/clock.js';
-import { IdempotencyConflictError, ValidationError } from '../core/errors.js';
+import { ConveyorError, IdempotencyConflictError, ValidationError } from '../core/errors.js';
 import { DEFAULT_PRODUCT, type JobSubmission, JobSubmissionSchema, RUNTIMES } from '../core/job.js';
 import { fromZodError } from '../core/errors.js';
 import { type Forge, canWrite, type ForgePermission, repoUrl } from '../forge/forge.js';
-import type { IssueTrigger } from '../forge/webhook.js';
+import type { CommandTrigger, IssueTrigger } from '../forge/webhook.js';
 import { parseTaskFile } from '../intake/task-file.js';
 import type { ForgeDeliveryOutcome, Store } from '../store/store.js';
 import type { RepoDefaultsTable } from '../core/repo-defaults.js';
@@ -30,6 +32,8 @@ export interface ForgeSource {
   issue: number;
   /** The issue's page. */
   url: string;
+  /** Who opened the issue: a blocked job's question mentions them. */
+  author: string;
 }
 
 export class PermissionCache {
@@ -90,12 +94,12 @@ export interface IntakeContext {
   repoDefaults: RepoDefaultsTable | undefined;
 }
 
-/** What the trigger comes to: a job made or found, or the reason nothing was done. */
-export async function takeIssue(
+/** The repository's entry, when the trigger's actor may act on it; else why nothing is done. */
+async function writerEntry(
   ctx: IntakeContext,
   forge: Forge,
-  trigger: IssueTrigger,
-): Promise<ForgeDeliveryOutcome & { created?: boolean }> {
+  trigger: IssueTrigger | CommandTrigger,
+): Promise<ForgeRepoConfig | { ignored: string; permission?: ForgePermission }> {
   const config: ForgeConfig = forge.config;
   const entry: ForgeRepoConfig | undefined = config.repos.find(
     (repo) => repo.name.toLowerCase() === trigger.repo.toLowerCase(),
@@ -106,13 +110,35 @@ export async function takeIssue(
   }
   const permission = await ctx.permissions.permission(forge, entry.name, trigger.actor);
   if (!canWrite(permission)) {
-    return { ignored: `${trigger.actor} has ${permission} permission on ${entry.name}; only writers trigger work` };
+    return {
+      ignored: `${trigger.actor} has ${permission} permission on ${entry.name}; only writers trigger work`,
+      permission,
+    };
   }
+  return entry;
+}
+
+/** The idempotency key of the job an issue makes: every trigger about the issue finds the same job. */
+function issueKey(forge: Forge, repo: string, issue: number): string {
+  return `forge:${forge.config.name}:${repo}#${String(issue)}`;
+}
+
+/** What the trigger comes to: a job made or found, or the reason nothing was done. */
+export async function takeIssue(
+  ctx: IntakeContext,
+  forge: Forge,
+  trigger: IssueTrigger,
+  overrides: Partial<JobSubmission> = {},
+): Promise<ForgeDeliveryOutcome & { created?: boolean }> {
+  const config: ForgeConfig = forge.config;
+  const entry = await writerEntry(ctx, forge, trigger);
+  if ('ignored' in entry) return { ignored: entry.ignored };
   const source: ForgeSource = {
     forge: config.name,
     repo: entry.name,
     issue: trigger.issue.number,
     url: trigger.issue.url,
+    author: trigger.issue.author,
   };
   const fromIssue = issueSubmission(trigger);
   const fromLabels = labelFields(trigger.issue.labels);
@@ -127,6 +153,7 @@ export async function takeIssue(
     ...entry.defaults,
     ...fromIssue,
     ...fromLabels,
+    ...overrides,
     ...(capabilities.length > 0 ? { capabilities } : {}),
     repo: repoUrl(config, entry.name),
     source: `${config.name}:${entry.name}#${String(trigger.issue.number)}`,
@@ -134,7 +161,7 @@ export async function takeIssue(
   };
   const checked = JobSubmissionSchema.safeParse(candidate);
   if (!checked.success) throw fromZodError(`job from issue #${String(trigger.issue.number)}`, checked.error);
-  const key = `forge:${config.name}:${entry.name}#${String(trigger.issue.number)}`;
+  const key = issueKey(forge, entry.name, trigger.issue.number);
   try {
     const { job, created } = await ctx.store.submit(
       toNewJob(checked.data, {
@@ -151,4 +178,75 @@ export async function takeIssue(
     if (error instanceof IdempotencyConflictError) return { jobId: error.jobId, created: false };
     throw error;
   }
+}
+
+/** The longest answer `/conveyor answer` takes (as `POST /api/jobs/:id/unblock`). */
+const MAX_ANSWER_CHARS = 20_000;
+
+/** The one short reply a comment command gets when it does nothing (not a writer, no job, a refused move). */
+async function reply(forge: Forge, trigger: CommandTrigger, text: string): Promise<void> {
+  await forge.createComment(trigger.repo, trigger.issue.number, `@${trigger.actor} ${text}`);
+}
+
+/**
+ * A `/conveyor …` comment: `run [pipeline]` takes the issue as a labelled one would (one job per issue;
+ * an existing job is answered); `retry`, `cancel` and `answer TEXT` act on the issue's job through the
+ * store's human actions. A person without write permission, and a writer whose command cannot apply
+ * (no job yet, a move the job's stage does not allow), get one short reply; bots get none.
+ */
+export async function takeCommand(
+  ctx: IntakeContext,
+  forge: Forge,
+  trigger: CommandTrigger,
+): Promise<ForgeDeliveryOutcome & { created?: boolean }> {
+  const entry = await writerEntry(ctx, forge, trigger);
+  if ('ignored' in entry) {
+    if (entry.permission !== undefined) {
+      await reply(
+        forge,
+        trigger,
+        `only people with write access to ${trigger.repo} can give Conveyor commands; nothing was done.`,
+      );
+    }
+    return { ignored: entry.ignored };
+  }
+  const { command } = trigger;
+  if (command.name === 'run') {
+    return takeIssue(
+      ctx,
+      forge,
+      { ...trigger, kind: 'issue' },
+      command.pipeline === undefined ? {} : { pipeline: command.pipeline },
+    );
+  }
+  const product = entry.product ?? DEFAULT_PRODUCT;
+  const job = await ctx.store.findJobByKey(product, issueKey(forge, entry.name, trigger.issue.number));
+  if (job === undefined) {
+    await reply(forge, trigger, 'this issue has no Conveyor job yet; `/conveyor run` starts one.');
+    return { ignored: `issue #${String(trigger.issue.number)} has no job` };
+  }
+  if (command.name === 'answer' && (command.text.length > MAX_ANSWER_CHARS || command.text.includes('\u0000'))) {
+    await reply(
+      forge,
+      trigger,
+      `/conveyor answer did nothing: an answer is at most ${String(MAX_ANSWER_CHARS)} characters of text.`,
+    );
+    return { ignored: 'the answer is too long or holds a NUL character' };
+  }
+  if (command.name === 'answer' && job.stage !== 'blocked') {
+    await reply(forge, trigger, `/conveyor answer did nothing: the job is ${job.stage}, not blocked on a question.`);
+    return { ignored: `job ${job.id} is ${job.stage}, not blocked` };
+  }
+  try {
+    if (command.name === 'retry') await ctx.store.retry(product, job.id);
+    else if (command.name === 'cancel')
+      await ctx.store.cancel(product, job.id, `cancelled by ${trigger.actor} on the issue`);
+    else await ctx.store.unblock(product, job.id, command.text);
+  } catch (error) {
+    // The job's stage does not allow the move (a retry of a running job, an answer to one not blocked).
+    if (!(error instanceof ConveyorError)) throw error;
+    await reply(forge, trigger, `/conveyor ${command.name} did nothing: ${error.message}`);
+    return { ignored: error.message };
+  }
+  return { jobId: job.id };
 }

@@ -19,6 +19,7 @@ export function coordinatorOptions(config: Config): CoordinatorOptions {
     retryMaxMs: config.leases.retryMaxMs,
     factoryExpiryMs: config.leases.factoryExpiryMs,
     bodyLimitBytes: config.server.bodyLimitBytes,
+    ...(config.server.publicUrl === undefined ? {} : { publicUrl: config.server.publicUrl }),
     repoDefaults: config.repos,
     tools: { cacheDir: config.tools.cacheDir, maxWarmWorkers: config.tools.maxWarmWorkers, env: config.processEnv },
   };
@@ -36,7 +37,7 @@ export interface RunningServer {
 export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
   // A forge whose webhook could never be verified, or whose writers could never be checked, fails the start.
   assertForgeSecrets(config.forges);
-  const forges = Object.values(config.forges).map(createForge);
+  const forges = Object.values(config.forges).map((forge) => createForge(forge));
   const store = await openStore(config.server.db);
   let generatedAdminToken: string | undefined;
   try {
@@ -49,6 +50,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       await coordinator.close();
       throw error;
     }
+    // The forges' links to jobs name the address it listens on unless the config names another.
+    coordinator.context.options.publicUrl ??= address;
     // Made only once the coordinator listens: a start that fails (a busy port) must not leave behind a
     // first admin token that was never shown, which would keep every later start from making one.
     if (config.server.adminToken === undefined && !(await store.hasTokens())) {

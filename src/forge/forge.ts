@@ -24,6 +24,12 @@ export interface PullRequestInput {
   draft: boolean;
 }
 
+/** A comment on an issue (or pull request). */
+export interface IssueComment {
+  id: number;
+  body: string;
+}
+
 export interface Forge {
   readonly config: ForgeConfig;
   /** `user`'s permission on `repo`; `none` for a user the forge does not know there. */
@@ -37,6 +43,16 @@ export interface Forge {
     number: number,
     input: Omit<PullRequestInput, 'head' | 'base'>,
   ): Promise<PullRequestRef>;
+  /** The issue's comments, oldest first (every page). */
+  listComments(repo: string, issue: number): Promise<IssueComment[]>;
+  createComment(repo: string, issue: number, body: string): Promise<IssueComment>;
+  updateComment(repo: string, commentId: number, body: string): Promise<void>;
+  /** The names of the issue's labels. */
+  issueLabels(repo: string, issue: number): Promise<string[]>;
+  /** Puts `name` on the issue, creating the repository's label first where the forge needs that (Gitea). */
+  addLabel(repo: string, issue: number, name: string): Promise<void>;
+  /** Takes `name` off the issue; one it does not carry is no error. */
+  removeLabel(repo: string, issue: number, name: string): Promise<void>;
 }
 
 /** A forge call that failed for good (after the retries the client makes). */

@@ -5,13 +5,22 @@
  */
 import type { ForgeConfig } from '../config/forges.js';
 import { VERSION } from '../version.js';
-import { type Forge, ForgeError, type ForgePermission, type PullRequestInput, type PullRequestRef } from './forge.js';
+import {
+  type Forge,
+  ForgeError,
+  type ForgePermission,
+  type IssueComment,
+  type PullRequestInput,
+  type PullRequestRef,
+} from './forge.js';
 
 export interface GiteaOptions {
   /** Waits for `Retry-After` (and network failures) before a call fails. @default 3 */
   retries?: number;
   /** The longest wait a `Retry-After` may ask; a longer one fails the call. @default 60 000 */
   maxWaitMs?: number;
+  /** The first wait before a retry with no `Retry-After`, doubled each time. @default 1 000 */
+  retryBaseMs?: number;
   /** @default the global fetch */
   fetch?: typeof fetch;
 }
@@ -32,6 +41,17 @@ function giteaTitle(input: Pick<PullRequestInput, 'title' | 'draft'>): string {
   return input.draft ? `WIP: ${input.title}` : input.title;
 }
 
+/** The colour of a label Conveyor creates (Gitea needs one). */
+const LABEL_COLOR = '#ededed';
+
+/** Pages read of the repository's labels (50 each) before the rest is left unread. */
+const MAX_LABEL_PAGES = 20;
+
+interface LabelAnswer {
+  id: number;
+  name: string;
+}
+
 interface PullRequestAnswer {
   number: number;
   html_url: string;
@@ -49,6 +69,7 @@ export function giteaForge(config: ForgeConfig, options: GiteaOptions = {}): For
   const retries = options.retries ?? 3;
   const maxWaitMs = options.maxWaitMs ?? 60_000;
   const doFetch = options.fetch ?? fetch;
+  const retryBaseMs = options.retryBaseMs ?? 1000;
 
   /** The answer's status and JSON body; throws `ForgeError` once the retries are spent. */
   async function call(method: string, path: string, body?: unknown): Promise<{ status: number; data: unknown }> {
@@ -70,11 +91,11 @@ export function giteaForge(config: ForgeConfig, options: GiteaOptions = {}): For
         if (attempt >= retries) {
           throw new ForgeError(`Gitea: ${method} ${path}: ${(error as Error).message}`, undefined, { cause: error });
         }
-        await new Promise((resolve) => setTimeout(resolve, 1000 * 2 ** attempt));
+        await new Promise((resolve) => setTimeout(resolve, retryBaseMs * 2 ** attempt));
         continue;
       }
       if (RETRY_STATUSES.has(answer.status) && attempt < retries) {
-        const waitMs = retryAfterMs(answer.headers.get('retry-after'), Date.now()) ?? 1000 * 2 ** attempt;
+        const waitMs = retryAfterMs(answer.headers.get('retry-after'), Date.now()) ?? retryBaseMs * 2 ** attempt;
         if (waitMs <= maxWaitMs) {
           await answer.body?.cancel();
           await new Promise((resolve) => setTimeout(resolve, waitMs));
@@ -134,5 +155,59 @@ export function giteaForge(config: ForgeConfig, options: GiteaOptions = {}): For
       });
       return ref(ok(`updating pull request #${String(number)} on ${repo}`, answer, [200, 201]));
     },
+    async listComments(repo, issue): Promise<IssueComment[]> {
+      const answer = await call('GET', path(repo, `/issues/${String(issue)}/comments`));
+      const comments = ok(`listing the comments of #${String(issue)} on ${repo}`, answer, [200]) as {
+        id: number;
+        body?: string;
+      }[];
+      return comments.map((c) => ({ id: c.id, body: c.body ?? '' }));
+    },
+    async createComment(repo, issue, body): Promise<IssueComment> {
+      const answer = await call('POST', path(repo, `/issues/${String(issue)}/comments`), { body });
+      const comment = ok(`commenting on #${String(issue)} on ${repo}`, answer, [201]) as { id: number };
+      return { id: comment.id, body };
+    },
+    async updateComment(repo, commentId, body): Promise<void> {
+      const answer = await call('PATCH', path(repo, `/issues/comments/${String(commentId)}`), { body });
+      ok(`editing comment ${String(commentId)} on ${repo}`, answer, [200]);
+    },
+    async issueLabels(repo, issue): Promise<string[]> {
+      return (await issueLabelList(repo, issue)).map((label) => label.name);
+    },
+    async addLabel(repo, issue, name): Promise<void> {
+      // Gitea puts on an issue only labels the repository has, named by id.
+      const id = (await repoLabel(repo, name)) ?? (await createLabel(repo, name));
+      const answer = await call('POST', path(repo, `/issues/${String(issue)}/labels`), { labels: [id] });
+      ok(`labelling #${String(issue)} ${name} on ${repo}`, answer, [200]);
+    },
+    async removeLabel(repo, issue, name): Promise<void> {
+      const label = (await issueLabelList(repo, issue)).find((l) => l.name === name);
+      if (label === undefined) return;
+      const answer = await call('DELETE', path(repo, `/issues/${String(issue)}/labels/${String(label.id)}`));
+      if (answer.status === 404) return;
+      ok(`removing the label ${name} from #${String(issue)} on ${repo}`, answer, [204]);
+    },
   };
+
+  async function issueLabelList(repo: string, issue: number): Promise<LabelAnswer[]> {
+    const answer = await call('GET', path(repo, `/issues/${String(issue)}/labels`));
+    return ok(`reading the labels of #${String(issue)} on ${repo}`, answer, [200]) as LabelAnswer[];
+  }
+
+  async function repoLabel(repo: string, name: string): Promise<number | undefined> {
+    for (let page = 1; page <= MAX_LABEL_PAGES; page++) {
+      const answer = await call('GET', path(repo, `/labels?page=${String(page)}&limit=50`));
+      const labels = ok(`listing the labels of ${repo}`, answer, [200]) as LabelAnswer[];
+      const found = labels.find((label) => label.name === name);
+      if (found !== undefined) return found.id;
+      if (labels.length < 50) return undefined;
+    }
+    return undefined;
+  }
+
+  async function createLabel(repo: string, name: string): Promise<number> {
+    const answer = await call('POST', path(repo, '/labels'), { name, color: LABEL_COLOR });
+    return (ok(`creating the label ${name} on ${repo}`, answer, [201]) as LabelAnswer).id;
+  }
 }

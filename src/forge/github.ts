@@ -7,12 +7,22 @@ import { retry } from '@octokit/plugin-retry';
 import { throttling } from '@octokit/plugin-throttling';
 import type { ForgeConfig } from '../config/forges.js';
 import { VERSION } from '../version.js';
-import { type Forge, ForgeError, type ForgePermission, type PullRequestInput, type PullRequestRef } from './forge.js';
+import {
+  type Forge,
+  ForgeError,
+  type ForgePermission,
+  type IssueComment,
+  type PullRequestInput,
+  type PullRequestRef,
+} from './forge.js';
 
 const GitHubClient = Octokit.plugin(retry, throttling);
 
 /** Rate-limit waits taken before a call fails. */
 const RATE_LIMIT_RETRIES = 2;
+
+/** Pages read of a list (100 entries each) before the rest is left unread. */
+const MAX_PAGES = 20;
 
 const quiet = (): void => undefined;
 
@@ -118,6 +128,84 @@ export function gitHubForge(config: ForgeConfig, options: GitHubOptions = {}): F
         return ref(data);
       } catch (error) {
         throw failed(`updating pull request #${String(number)} on ${repo}`, error);
+      }
+    },
+    async listComments(repo, issue): Promise<IssueComment[]> {
+      const comments: IssueComment[] = [];
+      try {
+        for (let page = 1; page <= MAX_PAGES; page++) {
+          const { data } = await octokit.request('GET /repos/{owner}/{repo}/issues/{issue_number}/comments', {
+            ...split(repo),
+            issue_number: issue,
+            per_page: 100,
+            page,
+          });
+          comments.push(...data.map((c) => ({ id: Number(c.id), body: c.body ?? '' })));
+          if (data.length < 100) break;
+        }
+        return comments;
+      } catch (error) {
+        throw failed(`listing the comments of #${String(issue)} on ${repo}`, error);
+      }
+    },
+    async createComment(repo, issue, body): Promise<IssueComment> {
+      try {
+        const { data } = await octokit.request('POST /repos/{owner}/{repo}/issues/{issue_number}/comments', {
+          ...split(repo),
+          issue_number: issue,
+          body,
+        });
+        return { id: Number(data.id), body: data.body ?? body };
+      } catch (error) {
+        throw failed(`commenting on #${String(issue)} on ${repo}`, error);
+      }
+    },
+    async updateComment(repo, commentId, body): Promise<void> {
+      try {
+        await octokit.request('PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}', {
+          ...split(repo),
+          comment_id: commentId,
+          body,
+        });
+      } catch (error) {
+        throw failed(`editing comment ${String(commentId)} on ${repo}`, error);
+      }
+    },
+    async issueLabels(repo, issue): Promise<string[]> {
+      try {
+        const { data } = await octokit.request('GET /repos/{owner}/{repo}/issues/{issue_number}/labels', {
+          ...split(repo),
+          issue_number: issue,
+          per_page: 100,
+        });
+        return data.map((label) => label.name);
+      } catch (error) {
+        throw failed(`reading the labels of #${String(issue)} on ${repo}`, error);
+      }
+    },
+    async addLabel(repo, issue, name): Promise<void> {
+      try {
+        // GitHub creates a label the repository does not have yet.
+        await octokit.request('POST /repos/{owner}/{repo}/issues/{issue_number}/labels', {
+          ...split(repo),
+          issue_number: issue,
+          labels: [name],
+        });
+      } catch (error) {
+        throw failed(`labelling #${String(issue)} ${name} on ${repo}`, error);
+      }
+    },
+    async removeLabel(repo, issue, name): Promise<void> {
+      try {
+        await octokit.request('DELETE /repos/{owner}/{repo}/issues/{issue_number}/labels/{name}', {
+          ...split(repo),
+          issue_number: issue,
+          name,
+        });
+      } catch (error) {
+        // The issue does not carry it.
+        if (statusOf(error) === 404) return;
+        throw failed(`removing the label ${name} from #${String(issue)} on ${repo}`, error);
       }
     },
   };

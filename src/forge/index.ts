@@ -4,6 +4,18 @@ import type { Forge } from './forge.js';
 import { giteaForge } from './gitea.js';
 import { gitHubForge } from './github.js';
 
-export function createForge(config: ForgeConfig): Forge {
-  return config.kind === 'github' ? gitHubForge(config) : giteaForge(config);
+export interface ForgeClientOptions {
+  /**
+   * The base of the wait between retries of a failed call (GitHub: Octokit's retry plugin, the
+   * retry's number squared times it; Gitea: doubled each time, when no `Retry-After` says otherwise).
+   * For tests. @default 1 000
+   */
+  retryBaseMs?: number;
+}
+
+export function createForge(config: ForgeConfig, options: ForgeClientOptions = {}): Forge {
+  const { retryBaseMs } = options;
+  return config.kind === 'github'
+    ? gitHubForge(config, retryBaseMs === undefined ? {} : { retryAfterBaseSec: retryBaseMs / 1000 })
+    : giteaForge(config, retryBaseMs === undefined ? {} : { retryBaseMs });
 }

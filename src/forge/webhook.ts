@@ -78,13 +78,94 @@ export interface IssueTrigger {
   actorIsBot: boolean;
 }
 
-export type WebhookReading = IssueTrigger | { kind: 'ignored'; reason: string };
+/** What a `/conveyor …` comment asks. */
+export type ConveyorCommand =
+  | { name: 'run'; pipeline: string | undefined }
+  | { name: 'retry' }
+  | { name: 'cancel' }
+  | { name: 'answer'; text: string };
+
+/** A comment on an issue giving Conveyor a command; whose it is decides whether it is obeyed. */
+export interface CommandTrigger extends Omit<IssueTrigger, 'kind'> {
+  kind: 'command';
+  command: ConveyorCommand;
+}
+
+export type WebhookReading = IssueTrigger | CommandTrigger | { kind: 'ignored'; reason: string };
+
+const CommentPayload = z.looseObject({
+  action: z.string(),
+  issue: Issue,
+  comment: z.looseObject({ body: z.string().nullable().optional(), user: User }),
+  repository: z.looseObject({ full_name: z.string().min(1) }),
+  sender: User,
+  /** Gitea: the comment is on a pull request. */
+  is_pull: z.boolean().optional(),
+});
+
+/**
+ * The command a comment gives, when its first line is `/conveyor run [pipeline]`, `/conveyor retry`,
+ * `/conveyor cancel` or `/conveyor answer TEXT` (TEXT: the rest of the comment); a string naming the
+ * problem for another `/conveyor …`; undefined for a comment that is not a command.
+ */
+export function readCommand(body: string): ConveyorCommand | string | undefined {
+  const match = /^\s*\/conveyor(?:[ \t]+(\S+))?([\s\S]*)$/.exec(body.replace(/\r\n/g, '\n'));
+  if (match === null) return undefined;
+  const name = match[1] ?? '';
+  const rest = (match[2] ?? '').trim();
+  const usage = 'the commands are /conveyor run [pipeline], /conveyor retry, /conveyor cancel, /conveyor answer TEXT';
+  switch (name) {
+    case 'run': {
+      const pipeline = rest.split(/\s+/)[0] ?? '';
+      return { name: 'run', pipeline: pipeline === '' ? undefined : pipeline };
+    }
+    case 'retry':
+    case 'cancel':
+      return { name };
+    case 'answer':
+      return rest === '' ? `/conveyor answer needs the answer after it; ${usage}` : { name: 'answer', text: rest };
+    default:
+      return `/conveyor ${name} is not a command; ${usage}`;
+  }
+}
+
+/** A verified `issue_comment` delivery read into a command, or the reason it does nothing. */
+function readComment(payload: unknown): CommandTrigger | { kind: 'ignored'; reason: string } {
+  const parsed = CommentPayload.safeParse(payload);
+  if (!parsed.success) return { kind: 'ignored', reason: 'the issue_comment payload lacks the fields of a comment' };
+  const { action, issue, comment, repository, sender } = parsed.data;
+  if (action !== 'created')
+    return { kind: 'ignored', reason: `action ${action} of issue_comment does not trigger work` };
+  if ((issue.pull_request !== undefined && issue.pull_request !== null) || parsed.data.is_pull === true) {
+    return { kind: 'ignored', reason: 'a comment on a pull request, not an issue' };
+  }
+  const command = readCommand(comment.body ?? '');
+  if (command === undefined) return { kind: 'ignored', reason: 'the comment is not a /conveyor command' };
+  if (typeof command === 'string') return { kind: 'ignored', reason: command };
+  return {
+    kind: 'command',
+    repo: repository.full_name,
+    issue: {
+      number: issue.number,
+      title: issue.title,
+      body: issue.body ?? '',
+      url: issue.html_url,
+      author: issue.user.login,
+      labels: (issue.labels ?? []).map((l) => l.name),
+    },
+    command,
+    actor: comment.user.login,
+    actorIsBot: comment.user.type === 'Bot' || sender.type === 'Bot',
+  };
+}
 
 /**
  * What a verified delivery asks of Conveyor: an issue opened with the trigger label, or labelled with
- * it (GitHub names the label added; Gitea's `label_updated` gives the issue's labels after the change).
+ * it (GitHub names the label added; Gitea's `label_updated` gives the issue's labels after the change),
+ * or a `/conveyor …` comment on an issue (`issue_comment` on both forges).
  */
 export function readDelivery(kind: ForgeKind, event: string, payload: unknown, label: string): WebhookReading {
+  if (event === 'issue_comment') return readComment(payload);
   const issueEvent = kind === 'github' ? event === 'issues' : event === 'issues' || event === 'issue_label';
   if (!issueEvent) return { kind: 'ignored', reason: `event ${event} is not one Conveyor acts on` };
   const parsed = IssuesPayload.safeParse(payload);

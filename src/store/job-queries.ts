@@ -97,6 +97,11 @@ function findByIdempotencyKey(trx: Trx, product: string, key: string): Promise<J
     .executeTakeFirst();
 }
 
+export async function findJobByKey(ctx: StoreContext, product: string, key: string): Promise<Job | undefined> {
+  const row = await findByIdempotencyKey(ctx.db, product, key);
+  return row === undefined ? undefined : toJob(row);
+}
+
 export async function getJob(ctx: StoreContext, product: string, id: string): Promise<Job | undefined> {
   const row = await ctx.db
     .selectFrom('jobs')

@@ -219,6 +219,28 @@ function migrations(kind: BackendKind): Record<string, Migration> {
           .execute();
       },
     },
+    '0009_forge_report': {
+      async up(db: Kysely<unknown>): Promise<void> {
+        // Per forge: how far its report-back has read the event log, and which coordinator holds it.
+        await db.schema
+          .createTable('forge_report_cursors')
+          .addColumn('forge', 'text', (c) => c.primaryKey())
+          .addColumn('cursor', 'bigint', (c) => c.notNull())
+          .addColumn('holder', 'text', (c) => c.notNull())
+          .addColumn('held_until', 'bigint', (c) => c.notNull())
+          .execute();
+        // Per job from a forge: its status comment, the stage label it carries, the last question posted.
+        await db.schema
+          .createTable('forge_report_jobs')
+          .addColumn('job_id', 'text', (c) => c.primaryKey())
+          .addColumn('forge', 'text', (c) => c.notNull())
+          .addColumn('comment_id', 'text')
+          .addColumn('body_hash', 'text')
+          .addColumn('label', 'text')
+          .addColumn('question_seq', 'bigint', (c) => c.notNull())
+          .execute();
+      },
+    },
   };
 }
 

@@ -121,6 +121,28 @@ export interface ForgeDeliveriesTable {
   outcome: string;
 }
 
+export interface ForgeReportCursorsTable {
+  forge: string;
+  /** The `seq` of the last event the report-back has handled. */
+  cursor: number;
+  /** The coordinator running the report-back, until `held_until`. */
+  holder: string;
+  held_until: number;
+}
+
+export interface ForgeReportJobsTable {
+  job_id: string;
+  forge: string;
+  /** The status comment's id on the forge, once made. */
+  comment_id: string | null;
+  /** SHA-256 of the status comment's text as last written. */
+  body_hash: string | null;
+  /** The stage label the issue was last given. */
+  label: string | null;
+  /** The `seq` of the blocking event whose question was last posted; 0 for none. */
+  question_seq: number;
+}
+
 export interface Database {
   jobs: JobsTable;
   runs: RunsTable;
@@ -129,4 +151,6 @@ export interface Database {
   tokens: TokensTable;
   quarantined_results: QuarantinedResultsTable;
   forge_deliveries: ForgeDeliveriesTable;
+  forge_report_cursors: ForgeReportCursorsTable;
+  forge_report_jobs: ForgeReportJobsTable;
 }

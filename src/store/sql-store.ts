@@ -7,7 +7,7 @@
  * - `human-actions.ts`: cancel, retry, unblock, approve, reject
  * - `reaper-queries.ts`: expired leases, lost and expired factories
  * - `factory-registry.ts`, `token-queries.ts`, `quarantine-queries.ts`: factories, tokens, quarantined results
- * - `forge-deliveries.ts`: forge webhook deliveries by id
+ * - `forge-deliveries.ts`: forge webhook deliveries by id; `forge-reports.ts`: forges' report-back
  *
  * Every stage change goes through `transition.ts`. Each public method that changes state runs in one
  * write transaction that also appends the events describing it; signals go out only after the commit.
@@ -21,6 +21,7 @@ import type { Stage } from '../core/stages.js';
 import type { Backend } from './backend.js';
 import * as factories from './factory-registry.js';
 import * as deliveries from './forge-deliveries.js';
+import * as forgeReports from './forge-reports.js';
 import * as human from './human-actions.js';
 import * as jobs from './job-queries.js';
 import * as leases from './lease-queries.js';
@@ -40,6 +41,7 @@ import type {
   ExpiredLease,
   ForgeDelivery,
   ForgeDeliveryOutcome,
+  ForgeReportJob,
   HeartbeatInput,
   JobFilter,
   LeaseFence,
@@ -260,6 +262,26 @@ export class SqlStore implements Store {
 
   recordForgeDelivery(delivery: ForgeDelivery): Promise<boolean> {
     return deliveries.recordForgeDelivery(this.ctx, delivery);
+  }
+
+  holdForgeReport(forge: string, holder: string, now: number, heldUntil: number): Promise<number | undefined> {
+    return forgeReports.holdForgeReport(this.ctx, forge, holder, now, heldUntil);
+  }
+
+  advanceForgeReport(forge: string, holder: string, cursor: number): Promise<boolean> {
+    return forgeReports.advanceForgeReport(this.ctx, forge, holder, cursor);
+  }
+
+  forgeReportJob(jobId: string): Promise<ForgeReportJob | undefined> {
+    return forgeReports.forgeReportJob(this.ctx, jobId);
+  }
+
+  saveForgeReportJob(report: ForgeReportJob): Promise<void> {
+    return forgeReports.saveForgeReportJob(this.ctx, report);
+  }
+
+  findJobByKey(product: string, key: string): Promise<Job | undefined> {
+    return jobs.findJobByKey(this.ctx, product, key);
   }
 
   quarantine(input: QuarantineRequest): Promise<QuarantinedResult> {

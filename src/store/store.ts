@@ -42,6 +42,20 @@ export type NewJob = Pick<
 /** What a forge's webhook delivery came to: the job it made (or found), or why it was ignored. */
 export type ForgeDeliveryOutcome = { jobId: string } | { ignored: string };
 
+/** What the report-back of a forge keeps about one job (`coordinator/forge-report.ts`). */
+export interface ForgeReportJob {
+  jobId: string;
+  forge: string;
+  /** The status comment's id, once made. */
+  commentId: number | null;
+  /** SHA-256 of the status comment as last written. */
+  bodyHash: string | null;
+  /** The stage label the issue was last given. */
+  label: string | null;
+  /** The `seq` of the blocking event whose question was last posted; 0 for none. */
+  questionSeq: number;
+}
+
 export interface ForgeDelivery {
   forge: string;
   deliveryId: string;
@@ -297,6 +311,17 @@ export interface Store {
    * false).
    */
   recordForgeDelivery(delivery: ForgeDelivery): Promise<boolean>;
+  /**
+   * Takes (or keeps) the report-back of `forge` for `holder` until `heldUntil`, when no other holder's
+   * time is running; answers its event cursor, or undefined when another coordinator holds it.
+   */
+  holdForgeReport(forge: string, holder: string, now: number, heldUntil: number): Promise<number | undefined>;
+  /** Moves the cursor of `forge` to `cursor` if `holder` still holds it; false otherwise. */
+  advanceForgeReport(forge: string, holder: string, cursor: number): Promise<boolean>;
+  forgeReportJob(jobId: string): Promise<ForgeReportJob | undefined>;
+  saveForgeReportJob(report: ForgeReportJob): Promise<void>;
+  /** The job of `product` submitted with this idempotency key (a forge's issue), if any. */
+  findJobByKey(product: string, key: string): Promise<Job | undefined>;
 
   /** Subscribes to signals emitted after commits (here and, on PostgreSQL, in other coordinators). */
   onSignal(listener: (signal: StoreSignal) => void): () => void;

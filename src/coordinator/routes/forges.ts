@@ -10,7 +10,7 @@ import { ForgeUnavailableError } from '../errors.js';
 import { deliveryOf, readDelivery, verifySignature } from '../../forge/webhook.js';
 import { ForgeParams, WebhookAnswer } from '../../protocol/forges.js';
 import type { CoordinatorContext } from '../context.js';
-import { PermissionCache, takeIssue } from '../forge-intake.js';
+import { type IntakeContext, PermissionCache, takeCommand, takeIssue } from '../forge-intake.js';
 import { type AnyRouteSpec, defineRoute } from '../route.js';
 
 export function forgeRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
@@ -21,7 +21,7 @@ export function forgeRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
       method: 'POST',
       url: '/api/forges/:name/webhook',
       summary:
-        "A forge's webhook (GitHub: X-Hub-Signature-256; Gitea: X-Gitea-Signature), authenticated by its signature. An issue opened with or labelled with the forge's label by a writer becomes a job: 201 {jobId}; a redelivery 200 with duplicate; anything else 202 {ignored}.",
+        "A forge's webhook (GitHub: X-Hub-Signature-256; Gitea: X-Gitea-Signature), authenticated by its signature. An issue opened with or labelled with the forge's label by a writer becomes a job: 201 {jobId}; a writer's /conveyor run|retry|cancel|answer comment acts on the issue's job: 200 {jobId}; a redelivery 200 with duplicate; anything else 202 {ignored}.",
       access: 'public',
       params: ForgeParams,
       textBody: ['application/json'],
@@ -56,18 +56,17 @@ export function forgeRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
           });
         }
         const reading = readDelivery(kind, delivery.event, payload, forge.config.label);
+        const intake: IntakeContext = {
+          store: ctx.store,
+          permissions,
+          defaultMaxAttempts: ctx.options.maxAttempts,
+          repoDefaults: ctx.options.repoDefaults,
+        };
         const { created, ...outcome } =
           reading.kind === 'ignored'
             ? { created: false, ignored: reading.reason }
-            : await takeIssue(
-                {
-                  store: ctx.store,
-                  permissions,
-                  defaultMaxAttempts: ctx.options.maxAttempts,
-                  repoDefaults: ctx.options.repoDefaults,
-                },
-                forge,
-                reading,
+            : await (
+                reading.kind === 'command' ? takeCommand(intake, forge, reading) : takeIssue(intake, forge, reading)
               ).catch((error: unknown) => {
                 // Nothing is recorded: the forge's redelivery of this id is taken afresh.
                 if (error instanceof ForgeError) {

@@ -21,7 +21,8 @@ export interface ForgeAnswers {
 
 const NOW = '2026-01-01T00:00:00Z';
 
-function hashId(text: string): number {
+/** A stable id for a name (a label's, a user's), as the forge would give one. */
+export function hashId(text: string): number {
   let hash = 7;
   for (const char of text) hash = (hash * 31 + char.charCodeAt(0)) % 1_000_000_007;
   return hash;

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { serveGit } from './git-http.js';
 import { type ApiDescription, giteaDescription, githubDescription, type Operation } from './spec.js';
-import { githubAnswers, giteaAnswers, type ForgeAnswers } from './answers.js';
+import { githubAnswers, giteaAnswers, hashId, type ForgeAnswers } from './answers.js';
 
 export type ForgeKind = 'github' | 'gitea';
 export type Permission = 'admin' | 'write' | 'read' | 'none';
@@ -52,6 +52,8 @@ export interface ForgeRepo {
   issues: Map<number, ForgeIssue>;
   pulls: Map<number, ForgePull>;
   comments: Map<number, ForgeComment>;
+  /** The repository's labels by name (GitHub makes one on first use; Gitea needs it made first). */
+  labels: Set<string>;
   /** Issues and pull requests share one sequence of numbers, as on both forges. */
   nextNumber: number;
 }
@@ -94,8 +96,16 @@ export interface ForgeServer {
   /** Sets what `GET …/collaborators/{user}/permission` answers; a user never set is unknown (404). */
   setPermission(fullName: string, user: string, permission: Permission): void;
   openIssue(fullName: string, issue: Omit<ForgeIssue, 'number' | 'state'>): ForgeIssue;
-  /** The next `count` API calls are answered `status` with `Retry-After: retryAfterSec` (a rate limit, an outage). */
-  failNext(count: number, status: number, retryAfterSec: number): void;
+  /**
+   * The next `count` API calls (those whose path template contains `only`, when given) are answered
+   * `status` with `Retry-After: retryAfterSec` (a rate limit, an outage).
+   */
+  failNext(count: number, status: number, retryAfterSec: number, only?: string): void;
+  /**
+   * Runs `hook` after each API call has changed the state and before its answer leaves (a test kills
+   * the caller there); undefined removes it.
+   */
+  beforeAnswer(hook: ((request: ForgeRequest) => Promise<void> | void) | undefined): void;
   /** The commit `branch` points at in the served repository, or undefined. */
   branchCommit(fullName: string, branch: string): string | undefined;
   stop(): Promise<void>;
@@ -132,8 +142,14 @@ export async function startForgeServer(options: ForgeServerOptions): Promise<For
   const problems: string[] = [];
   const log: (ForgeRequest | GitRequest)[] = [];
   let nextCommentId = 1000;
-  let failures: { count: number; status: number; retryAfterSec: number } = { count: 0, status: 0, retryAfterSec: 0 };
+  let failures: { count: number; status: number; retryAfterSec: number; only: string | undefined } = {
+    count: 0,
+    status: 0,
+    retryAfterSec: 0,
+    only: undefined,
+  };
   let baseUrl = '';
+  let hook: ((request: ForgeRequest) => Promise<void> | void) | undefined;
 
   const repoOf = (owner: string, name: string): ForgeRepo => {
     const found = repos.get(`${owner}/${name}`);
@@ -189,10 +205,50 @@ export async function startForgeServer(options: ForgeServerOptions): Promise<For
         comment.body = String(body.body);
         return new HttpAnswer(200, answers.comment(repo, comment));
       }
+      case 'GET /repos/{owner}/{repo}/issues/{issue_number}/comments':
+      case 'GET /repos/{owner}/{repo}/issues/{index}/comments': {
+        issueOf();
+        const all = [...repo.comments.values()].filter((c) => c.issue === number);
+        // GitHub pages (`per_page`, `page`); Gitea 1.22 answers every comment.
+        const perPage = Number(query.get('per_page') ?? 30);
+        const page = Number(query.get('page') ?? 1);
+        const shown = options.kind === 'github' ? all.slice((page - 1) * perPage, page * perPage) : all;
+        return new HttpAnswer(
+          200,
+          shown.map((c) => answers.comment(repo, c)),
+        );
+      }
+      case 'GET /repos/{owner}/{repo}/issues/{issue_number}/labels':
+      case 'GET /repos/{owner}/{repo}/issues/{index}/labels':
+        return new HttpAnswer(
+          200,
+          issueOf().labels.map((label) => answers.label(repo, label)),
+        );
+      case 'GET /repos/{owner}/{repo}/labels': {
+        const limit = Number(query.get('limit') ?? 50);
+        const page = Number(query.get('page') ?? 1);
+        return new HttpAnswer(
+          200,
+          [...repo.labels].slice((page - 1) * limit, page * limit).map((label) => answers.label(repo, label)),
+        );
+      }
+      case 'POST /repos/{owner}/{repo}/labels': {
+        const label = String(body.name);
+        if (repo.labels.has(label)) throw new HttpAnswer(422, answers.validationFailed(`label ${label} exists`));
+        repo.labels.add(label);
+        return new HttpAnswer(201, answers.label(repo, label));
+      }
       case 'POST /repos/{owner}/{repo}/issues/{issue_number}/labels':
       case 'POST /repos/{owner}/{repo}/issues/{index}/labels': {
         const issue = issueOf();
-        for (const label of body.labels as string[]) if (!issue.labels.includes(label)) issue.labels.push(label);
+        for (const given of body.labels as unknown[]) {
+          // GitHub takes names and makes a label it lacks; Gitea takes ids or names of labels the repository has.
+          const label =
+            typeof given === 'number' ? [...repo.labels].find((name) => hashId(name) === given) : String(given);
+          if (label === undefined || (options.kind === 'gitea' && !repo.labels.has(label))) continue;
+          repo.labels.add(label);
+          if (!issue.labels.includes(label)) issue.labels.push(label);
+        }
         return new HttpAnswer(
           200,
           issue.labels.map((label) => answers.label(repo, label)),
@@ -201,7 +257,11 @@ export async function startForgeServer(options: ForgeServerOptions): Promise<For
       case 'DELETE /repos/{owner}/{repo}/issues/{issue_number}/labels/{name}':
       case 'DELETE /repos/{owner}/{repo}/issues/{index}/labels/{id}': {
         const issue = issueOf();
-        const label = op.params.name ?? op.params.id ?? '';
+        // Gitea names the label by its id.
+        const label =
+          options.kind === 'github'
+            ? (op.params.name ?? '')
+            : (issue.labels.find((name) => String(hashId(name)) === op.params.id) ?? '');
         if (!issue.labels.includes(label)) throw new HttpAnswer(404, answers.notFound());
         issue.labels = issue.labels.filter((l) => l !== label);
         return options.kind === 'github'
@@ -316,7 +376,7 @@ export async function startForgeServer(options: ForgeServerOptions): Promise<For
       return;
     }
     problems.push(...description.checkRequest(op, url.searchParams, body));
-    if (failures.count > 0) {
+    if (failures.count > 0 && (failures.only === undefined || op.template.includes(failures.only))) {
       failures.count--;
       entry.status = failures.status;
       // Rate limits and outages are answered by the forge's front, not described per operation.
@@ -334,13 +394,16 @@ export async function startForgeServer(options: ForgeServerOptions): Promise<For
         .end(JSON.stringify({ message: 'API rate limit exceeded' }));
       return;
     }
+    let answer: HttpAnswer;
     try {
-      const answer = handle(op, (body ?? {}) as Record<string, unknown>, url.searchParams);
-      send(answer.status, answer.body, op);
+      answer = handle(op, (body ?? {}) as Record<string, unknown>, url.searchParams);
     } catch (error) {
       if (!(error instanceof HttpAnswer)) throw error;
-      send(error.status, error.body, op);
+      answer = error;
     }
+    entry.status = answer.status;
+    await hook?.(entry);
+    send(answer.status, answer.body, op);
   };
 
   const server: Server = createServer((request, response) => {
@@ -397,7 +460,15 @@ export async function startForgeServer(options: ForgeServerOptions): Promise<For
       execFileSync('git', [...gitArgs, 'commit', '--quiet', '-m', 'initial'], { cwd: work });
       execFileSync('git', ['push', '--quiet', bare, 'main'], { cwd: work });
       rmSync(work, { recursive: true, force: true });
-      const repo: ForgeRepo = { owner, name, issues: new Map(), pulls: new Map(), comments: new Map(), nextNumber: 1 };
+      const repo: ForgeRepo = {
+        owner,
+        name,
+        issues: new Map(),
+        pulls: new Map(),
+        comments: new Map(),
+        labels: new Set(),
+        nextNumber: 1,
+      };
       repos.set(fullName, repo);
       return repo;
     },
@@ -407,12 +478,16 @@ export async function startForgeServer(options: ForgeServerOptions): Promise<For
     },
     openIssue(fullName, issue) {
       const repo = repoNamed(fullName);
-      const opened: ForgeIssue = { ...issue, number: repo.nextNumber++, state: 'open' };
+      const opened: ForgeIssue = { ...issue, labels: [...issue.labels], number: repo.nextNumber++, state: 'open' };
+      for (const label of opened.labels) repo.labels.add(label);
       repo.issues.set(opened.number, opened);
       return opened;
     },
-    failNext(count, status, retryAfterSec) {
-      failures = { count, status, retryAfterSec };
+    beforeAnswer(given) {
+      hook = given;
+    },
+    failNext(count, status, retryAfterSec, only) {
+      failures = { count, status, retryAfterSec, only };
     },
     branchCommit,
     async stop() {

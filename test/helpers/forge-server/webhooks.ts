@@ -141,6 +141,71 @@ function giteaIssue(event: IssueEvent): Json {
   };
 }
 
+export interface CommentEvent {
+  repo: string;
+  number: number;
+  title: string;
+  body: string;
+  author: string;
+  labels: string[];
+  url: string;
+  /** The comment's text. */
+  comment: string;
+  /** Who wrote it. */
+  sender: string;
+  senderIsBot?: boolean;
+}
+
+/** A comment on an issue as `kind` delivers it (`issue_comment`, action `created`). */
+export async function commentDelivery(
+  kind: ForgeKind,
+  secret: string,
+  event: CommentEvent,
+  options: { id?: string } = {},
+): Promise<Delivery> {
+  const issue: IssueEvent = { ...event, action: 'opened' };
+  const type = event.senderIsBot === true ? 'Bot' : 'User';
+  let payload: Json;
+  if (kind === 'github') {
+    const example = githubExample('issue_comment', 'created');
+    const base = githubIssue(issue);
+    payload = {
+      ...example,
+      issue: { ...(example.issue as Json), ...(base.issue as Json) },
+      comment: {
+        ...(example.comment as Json),
+        body: event.comment,
+        user: { ...((example.comment as Json).user as Json), login: event.sender, type },
+      },
+      repository: base.repository,
+      sender: { ...(base.sender as Json), login: event.sender, type },
+    };
+  } else {
+    const base = giteaIssue({ ...issue, sender: event.sender });
+    payload = {
+      action: 'created',
+      issue: base.issue,
+      comment: {
+        id: 5000 + event.number,
+        html_url: `${event.url}#issuecomment-${String(5000 + event.number)}`,
+        pull_request_url: '',
+        issue_url: event.url,
+        user: base.sender,
+        original_author: '',
+        original_author_id: 0,
+        body: event.comment,
+        assets: [],
+        created_at: '2026-01-01T00:00:00Z',
+        updated_at: '2026-01-01T00:00:00Z',
+      },
+      repository: base.repository,
+      sender: base.sender,
+      is_pull: false,
+    };
+  }
+  return signedDelivery(kind, secret, 'issue_comment', payload, options);
+}
+
 /** An issue event as `kind` delivers it, signed with `secret` (`badSignature`: signed with another). */
 export async function issueDelivery(
   kind: ForgeKind,
