@@ -182,7 +182,7 @@ export async function buildCoordinator(options: BuildOptions): Promise<Coordinat
   });
   await app.ready();
 
-  const stopReaper = startReaper(context, options.reaperIntervalMs ?? Math.min(1000, options.leaseTtlMs / 4));
+  const reaper = startReaper(context, options.reaperIntervalMs ?? Math.min(1000, options.leaseTtlMs / 4));
   return {
     app,
     routes,
@@ -192,7 +192,7 @@ export async function buildCoordinator(options: BuildOptions): Promise<Coordinat
       closing.abort();
       waiters.close();
       auth.close();
-      await stopReaper();
+      await reaper.stop();
       await app.close();
       await context.tools?.close();
     },

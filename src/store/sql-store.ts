@@ -18,7 +18,7 @@ import type { Clock } from '../core/clock.js';
 import type { ReportedEvent } from '../core/events.js';
 import type { ConveyorEvent, Factory, Job, QuarantinedResult, Run, Token, TriageAction } from '../core/job.js';
 import type { Stage } from '../core/stages.js';
-import type { Backend } from './backend.js';
+import type { Backend, DatabaseSize } from './backend.js';
 import * as factories from './factory-registry.js';
 import * as deliveries from './forge-deliveries.js';
 import * as human from './human-actions.js';
@@ -94,6 +94,14 @@ export class SqlStore implements Store {
       .select((eb) => eb.lit(1).as('one'))
       .limit(1)
       .execute();
+  }
+
+  lead(): Promise<boolean> {
+    return this.backend.lead();
+  }
+
+  databaseSize(): Promise<DatabaseSize> {
+    return this.backend.databaseSize();
   }
 
   onSignal(listener: (signal: StoreSignal) => void): () => void {

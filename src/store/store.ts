@@ -21,6 +21,7 @@ import type {
 import type { ReportedEvent } from '../core/events.js';
 import type { Subtask } from '../core/decomposition.js';
 import type { Stage } from '../core/stages.js';
+import type { DatabaseSize } from './backend.js';
 
 /** A job about to be inserted: the normalised submission. */
 export type NewJob = Pick<
@@ -187,6 +188,13 @@ export interface Store {
   close(): Promise<void>;
   /** Answers when the database can serve queries. */
   ping(): Promise<void>;
+  /**
+   * Whether this process leads the coordinators sharing the database: the leader alone runs the reaper
+   * and retention. Takes the lead when it is free; ask again every interval (see `Maintenance.lead`).
+   */
+  lead(): Promise<boolean>;
+  /** The database's size on disk (what `conveyor gc` prints before and after). */
+  databaseSize(): Promise<DatabaseSize>;
 
   submit(job: NewJob): Promise<{ job: Job; created: boolean }>;
   getJob(product: string, id: string): Promise<Job | undefined>;
