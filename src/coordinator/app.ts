@@ -23,6 +23,7 @@ import { errorHandler } from './errors.js';
 import { CoordinatorMetrics } from './metrics.js';
 import { openApiDocument } from './openapi.js';
 import { startReaper } from './reaper.js';
+import { startRetention } from './retention.js';
 import { type AnyRouteSpec, registerRoutes } from './route.js';
 import { agentRoutes } from './routes/agent.js';
 import { eventRoutes } from './routes/events.js';
@@ -183,6 +184,7 @@ export async function buildCoordinator(options: BuildOptions): Promise<Coordinat
   await app.ready();
 
   const reaper = startReaper(context, options.reaperIntervalMs ?? Math.min(1000, options.leaseTtlMs / 4));
+  const stopRetention = startRetention(context, options.retention, () => reaper.leading());
   return {
     app,
     routes,
@@ -193,6 +195,7 @@ export async function buildCoordinator(options: BuildOptions): Promise<Coordinat
       waiters.close();
       auth.close();
       await reaper.stop();
+      await stopRetention();
       await app.close();
       await context.tools?.close();
     },

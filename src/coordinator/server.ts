@@ -20,6 +20,7 @@ export function coordinatorOptions(config: Config): CoordinatorOptions {
     factoryExpiryMs: config.leases.factoryExpiryMs,
     bodyLimitBytes: config.server.bodyLimitBytes,
     repoDefaults: config.repos,
+    retention: config.retention,
     tools: { cacheDir: config.tools.cacheDir, maxWarmWorkers: config.tools.maxWarmWorkers, env: config.processEnv },
   };
 }

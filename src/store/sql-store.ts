@@ -8,6 +8,7 @@
  * - `reaper-queries.ts`: expired leases, lost and expired factories
  * - `factory-registry.ts`, `token-queries.ts`, `quarantine-queries.ts`: factories, tokens, quarantined results
  * - `forge-deliveries.ts`: forge webhook deliveries by id
+ * - `retention-queries.ts`: finished jobs and old events removed in bounded batches (`conveyor gc`)
  *
  * Every stage change goes through `transition.ts`. Each public method that changes state runs in one
  * write transaction that also appends the events describing it; signals go out only after the commit.
@@ -26,6 +27,7 @@ import * as jobs from './job-queries.js';
 import * as leases from './lease-queries.js';
 import * as quarantined from './quarantine-queries.js';
 import * as reaper from './reaper-queries.js';
+import * as retention from './retention-queries.js';
 import type { Database } from './schema.js';
 import type { StoreContext } from './store-context.js';
 import * as tokens from './token-queries.js';
@@ -40,6 +42,8 @@ import type {
   ExpiredLease,
   ForgeDelivery,
   ForgeDeliveryOutcome,
+  GarbageCount,
+  GarbageRequest,
   HeartbeatInput,
   JobFilter,
   LeaseFence,
@@ -98,6 +102,10 @@ export class SqlStore implements Store {
 
   lead(): Promise<boolean> {
     return this.backend.lead();
+  }
+
+  collectGarbage(request: GarbageRequest): Promise<GarbageCount> {
+    return retention.collectGarbage(this.ctx, request);
   }
 
   databaseSize(): Promise<DatabaseSize> {

@@ -174,6 +174,32 @@ export interface ExpiredLease {
  */
 export type StoreSignal = { kind: 'jobs'; product: string } | { kind: 'events' } | { kind: 'tokens' };
 
+/** What `collectGarbage` removes (`conveyor gc`, `[retention]`); times in ms since the epoch. */
+export interface GarbageRequest {
+  /** Finished jobs unchanged since before this go, with every row that depends on them. @default none go */
+  jobsBefore?: number | undefined;
+  /** Events from before this, of a finished job or of none, go. @default none go */
+  eventsBefore?: number | undefined;
+  /** Rows per write transaction. @default 1 000 */
+  batchRows?: number | undefined;
+  /** Count what would go; remove nothing. @default false */
+  dryRun?: boolean | undefined;
+  /** Called after each batch with the totals so far. */
+  onProgress?: ((removed: GarbageCount) => void) | undefined;
+}
+
+/** Rows removed (or, for a dry run, that would be). */
+export interface GarbageCount {
+  jobs: number;
+  runs: number;
+  events: number;
+  quarantined: number;
+  /** Agent credentials of the removed jobs. */
+  credentials: number;
+  /** Write transactions made. */
+  batches: number;
+}
+
 export interface EventCursorQuery {
   /** The last `seq` the reader has seen; 0 for the beginning. */
   after: number;
@@ -193,6 +219,11 @@ export interface Store {
    * and retention. Takes the lead when it is free; ask again every interval (see `Maintenance.lead`).
    */
   lead(): Promise<boolean>;
+  /**
+   * Removes finished jobs and old events in bounded batches (see `GarbageRequest`); never a job that
+   * is not finished, nor its events.
+   */
+  collectGarbage(request: GarbageRequest): Promise<GarbageCount>;
   /** The database's size on disk (what `conveyor gc` prints before and after). */
   databaseSize(): Promise<DatabaseSize>;
 
