@@ -5,7 +5,7 @@
  * events, are never touched: each batch locks the finished jobs it removes from (PostgreSQL row locks,
  * SQLite's exclusive write), so a job retried meanwhile is left whole.
  */
-import type { ExpressionBuilder } from 'kysely';
+import { type ExpressionBuilder, type RawBuilder, sql, type SqlBool } from 'kysely';
 import { TERMINAL_STAGES } from '../core/stages.js';
 import type { Database } from './schema.js';
 import type { StoreContext, Trx } from './store-context.js';
@@ -20,6 +20,12 @@ const ROWS_PER_JOB = 5;
 type JobsEb = ExpressionBuilder<Database, 'jobs'>;
 
 /**
+ * `jobs.stage` is finished, the stages written out: SQLite uses the partial index `jobs_finished`
+ * (`0010_scale_indexes`) only for a condition naming the same literals, never for bound parameters.
+ */
+const jobFinished: RawBuilder<SqlBool> = sql<SqlBool>`jobs.stage in (${sql.join(TERMINAL_STAGES.map((stage) => sql.lit(stage)))})`;
+
+/**
  * A job that may go: finished, unchanged since `before`, its parent (if any) finished. Its subtasks
  * reference it, so a run takes it only once none is left (`subtasks: 'none'`, a parent goes in a later
  * batch than its subtasks); a count takes it when every one of them may go too (`'removable'`).
@@ -27,7 +33,7 @@ type JobsEb = ExpressionBuilder<Database, 'jobs'>;
 function removableJob(eb: JobsEb, before: number, subtasks: 'none' | 'removable') {
   const blocking = eb.selectFrom('jobs as child').select('child.id').whereRef('child.parent_id', '=', 'jobs.id');
   return eb.and([
-    eb('jobs.stage', 'in', TERMINAL_STAGES),
+    jobFinished,
     eb('jobs.updated_at', '<', before),
     eb.or([
       eb('jobs.parent_id', 'is', null),
