@@ -9,7 +9,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import pg from 'pg';
 
 export const EVENTS_PER_JOB = 20;
-export const QUEUED_EVERY = 50;
+export const QUEUED_EVERY = 20;
 /** Jobs per transaction while generating. */
 const CHUNK = 50_000;
 

@@ -25,17 +25,23 @@ export interface DataOptions {
   budgetMs: number;
 }
 
+/** A measure's p50 and p99 (ms): the p50 shows the cost, the p99 also the machine's other load. */
+export interface Latency {
+  p50: number;
+  p99: number;
+}
+
 export interface DataPoint {
   size: number;
-  claimP99: number;
-  firstPageP99: number;
-  laterPageP99: number;
-  bigJobEventsP99: number;
+  claim: Latency;
+  firstPage: Latency;
+  laterPage: Latency;
+  bigJobEvents: Latency;
   generateSec: number;
   databaseMb: number;
 }
 
-async function timed(samples: number, request: (i: number) => Promise<void>): Promise<number> {
+async function timed(samples: number, request: (i: number) => Promise<void>): Promise<Latency> {
   for (let i = 0; i < 10; i++) await request(i);
   const ms: number[] = [];
   for (let i = 0; i < samples; i++) {
@@ -43,8 +49,25 @@ async function timed(samples: number, request: (i: number) => Promise<void>): Pr
     await request(i);
     ms.push(performance.now() - started);
   }
-  return percentile(ms, 99);
+  return { p50: percentile(ms, 50), p99: percentile(ms, 99) };
 }
+
+/**
+ * SQLite's generation runs on this event loop, long enough for the server to close the client's idle
+ * keep-alive sockets as it resumes: the pool's first requests then meet a reset and open new ones.
+ */
+async function reconnect(c: BenchCoordinator): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      ok(await c.call('GET', '/api/jobs?limit=1', undefined, 'submit'), 'reconnect');
+      return;
+    } catch (error) {
+      if (attempt >= 8) throw error;
+    }
+  }
+}
+
+const show = (l: Latency): string => `${l.p50.toFixed(1)}/${l.p99.toFixed(1)}`;
 
 function ok(answer: { status: number }, what: string): void {
   if (answer.status !== 200) throw new Error(`${what}: HTTP ${String(answer.status)}`);
@@ -103,31 +126,32 @@ async function measureBackend(
       await filler.addJobs(have + 1, size);
       const generateSec = (performance.now() - genStart) / 1000;
       have = size;
+      await reconnect(c);
       const middle = bulkJobId(Math.floor(size / 2));
-      const claimP99 = await timed(options.samples, async () => {
+      const claim = await timed(options.samples, async () => {
         ok(await c.call('POST', '/api/fleet/claim', { factoryId: 'data-bench', capabilities: [] }), 'claim');
       });
-      const firstPageP99 = await timed(options.samples, async () => {
+      const firstPage = await timed(options.samples, async () => {
         ok(await c.call('GET', '/api/jobs', undefined, 'submit'), 'first page');
       });
-      const laterPageP99 = await timed(options.samples, async () => {
+      const laterPage = await timed(options.samples, async () => {
         ok(await c.call('GET', `/api/jobs?cursor=${middle}`, undefined, 'submit'), 'later page');
       });
-      const bigJobEventsP99 = await timed(Math.min(options.samples, 50), async () => {
+      const bigJobEvents = await timed(Math.min(options.samples, 50), async () => {
         ok(await c.call('GET', `/api/jobs/${templateId}/events`, undefined, 'submit'), 'job events');
       });
       const point = {
         size,
-        claimP99,
-        firstPageP99,
-        laterPageP99,
-        bigJobEventsP99,
+        claim,
+        firstPage,
+        laterPage,
+        bigJobEvents,
         generateSec,
         databaseMb: await sizeMb(c, backend),
       };
       points.push(point);
       console.log(
-        `   ${backend} ${size.toLocaleString('en-US')} jobs: generated in ${generateSec.toFixed(1)} s; claim ${claimP99.toFixed(1)}, first page ${firstPageP99.toFixed(1)}, later page ${laterPageP99.toFixed(1)}, 10k-event job ${bigJobEventsP99.toFixed(1)} ms p99; load ${load()}`,
+        `   ${backend} ${size.toLocaleString('en-US')} jobs: generated in ${generateSec.toFixed(1)} s; p50/p99 ms: claim ${show(claim)}, first page ${show(firstPage)}, later page ${show(laterPage)}, 10k-event job ${show(bigJobEvents)}; load ${load()}`,
       );
     }
   } finally {
@@ -145,7 +169,7 @@ export async function dataSection(
 ): Promise<Target[]> {
   const targets: Target[] = [];
   const rows: Cell[][] = [];
-  const verdict = (ms: number): string => `${ms.toFixed(1)} ${ms <= DATA_GOAL_MS ? 'PASS' : 'MISS'}`;
+  const verdict = (l: Latency): string => `${show(l)} ${l.p99 <= DATA_GOAL_MS ? 'PASS' : 'MISS'}`;
   for (const backend of backends) {
     const points = await measureBackend(backend, pgServer, options);
     for (const p of points)
@@ -153,10 +177,10 @@ export async function dataSection(
         backend,
         p.size,
         p.size * EVENTS_PER_JOB + BIG_JOB_EVENTS,
-        verdict(p.claimP99),
-        verdict(p.firstPageP99),
-        verdict(p.laterPageP99),
-        verdict(p.bigJobEventsP99),
+        verdict(p.claim),
+        verdict(p.firstPage),
+        verdict(p.laterPage),
+        verdict(p.bigJobEvents),
         p.generateSec,
         p.databaseMb,
         load(),
@@ -165,15 +189,15 @@ export async function dataSection(
     if (last === undefined) continue;
     const at = `${backend}, ${last.size.toLocaleString('en-US')} jobs`;
     for (const [name, actual] of [
-      ['claim p99', last.claimP99],
-      ['GET /api/jobs first page p99', last.firstPageP99],
-      ['GET /api/jobs later page p99', last.laterPageP99],
-      ['job with 10,000 events p99', last.bigJobEventsP99],
+      ['claim p99', last.claim.p99],
+      ['GET /api/jobs first page p99', last.firstPage.p99],
+      ['GET /api/jobs later page p99', last.laterPage.p99],
+      ['job with 10,000 events p99', last.bigJobEvents.p99],
     ] as const)
       targets.push({ name: `${name}, ${at}`, actual, goal: DATA_GOAL_MS, better: 'lower', unit: 'ms' });
   }
   printTable(
-    `Data scale: p99 per database size (ms, ≤ ${String(DATA_GOAL_MS)} ms each), over HTTP on loopback`,
+    `Data scale: p50/p99 per database size (ms; the p99 against ≤ ${String(DATA_GOAL_MS)} ms), over HTTP on loopback`,
     [
       'backend',
       'jobs',
