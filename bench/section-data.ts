@@ -15,6 +15,8 @@ import { type Cell, percentile, printSettings, printTable, type Target } from '.
 
 export const DATA_GOAL_MS = 20;
 const BIG_JOB_EVENTS = 10_000;
+/** Events per page when the 10k-event job is read paged. */
+const EVENTS_PAGE = 500;
 const DAY_MS = 86_400_000;
 
 export interface DataOptions {
@@ -37,6 +39,7 @@ export interface DataPoint {
   firstPage: Latency;
   laterPage: Latency;
   bigJobEvents: Latency;
+  bigJobPage: Latency;
   generateSec: number;
   databaseMb: number;
 }
@@ -110,6 +113,9 @@ async function measureBackend(
         ? sqliteFiller(c.databaseUrl, templateId, base)
         : await postgresFiller(c.databaseUrl, templateId, base);
     await filler.addEvents(templateId, BIG_JOB_EVENTS);
+    const templateEvents = await c.call('GET', `/api/jobs/${templateId}/events`, undefined, 'submit');
+    ok(templateEvents, 'job events');
+    const bigJobSeq = (templateEvents.body as { seq: number }[])[BIG_JOB_EVENTS / 2]?.seq ?? 0;
     const started = performance.now();
     let have = 0;
     for (const size of options.sizes) {
@@ -140,18 +146,32 @@ async function measureBackend(
       const bigJobEvents = await timed(Math.min(options.samples, 50), async () => {
         ok(await c.call('GET', `/api/jobs/${templateId}/events`, undefined, 'submit'), 'job events');
       });
+      const bigJobPage = await timed(options.samples, async (i) => {
+        // A page from the middle of its events, as a reader continuing from a seq it saw.
+        const after = i % 2 === 0 ? 0 : bigJobSeq;
+        ok(
+          await c.call(
+            'GET',
+            `/api/jobs/${templateId}/events?limit=${String(EVENTS_PAGE)}&after=${String(after)}`,
+            undefined,
+            'submit',
+          ),
+          'job events page',
+        );
+      });
       const point = {
         size,
         claim,
         firstPage,
         laterPage,
         bigJobEvents,
+        bigJobPage,
         generateSec,
         databaseMb: await sizeMb(c, backend),
       };
       points.push(point);
       console.log(
-        `   ${backend} ${size.toLocaleString('en-US')} jobs: generated in ${generateSec.toFixed(1)} s; p50/p99 ms: claim ${show(claim)}, first page ${show(firstPage)}, later page ${show(laterPage)}, 10k-event job ${show(bigJobEvents)}; load ${load()}`,
+        `   ${backend} ${size.toLocaleString('en-US')} jobs: generated in ${generateSec.toFixed(1)} s; p50/p99 ms: claim ${show(claim)}, first page ${show(firstPage)}, later page ${show(laterPage)}, 10k-event job ${show(bigJobEvents)}, a page of its events ${show(bigJobPage)}; load ${load()}`,
       );
     }
   } finally {
@@ -181,6 +201,7 @@ export async function dataSection(
         verdict(p.firstPage),
         verdict(p.laterPage),
         verdict(p.bigJobEvents),
+        verdict(p.bigJobPage),
         p.generateSec,
         p.databaseMb,
         load(),
@@ -193,6 +214,7 @@ export async function dataSection(
       ['GET /api/jobs first page p99', last.firstPage.p99],
       ['GET /api/jobs later page p99', last.laterPage.p99],
       ['job with 10,000 events p99', last.bigJobEvents.p99],
+      [`job with 10,000 events, a page of ${String(EVENTS_PAGE)} p99`, last.bigJobPage.p99],
     ] as const)
       targets.push({ name: `${name}, ${at}`, actual, goal: DATA_GOAL_MS, better: 'lower', unit: 'ms' });
   }
@@ -206,6 +228,7 @@ export async function dataSection(
       'jobs page 1',
       'jobs page mid',
       '10k-event job',
+      `its events by ${String(EVENTS_PAGE)}`,
       'generate s',
       'DB MB',
       'load avg',
@@ -220,6 +243,10 @@ export async function dataSection(
     ['generation', 'SQLite: WITH RECURSIVE, 50k jobs per transaction; PostgreSQL: generate_series, then ANALYZE'],
     ['requests', `${String(options.samples)} timed per measure and size after 10 untimed (50 for the 10k-event job)`],
     ['later page', 'GET /api/jobs?cursor=<the id in the middle of the table>'],
+    [
+      '10k-event job',
+      `GET /api/jobs/:id/events: all of them, then ?limit=${String(EVENTS_PAGE)} from the start or from the middle (after=<seq>)`,
+    ],
   ]);
   return targets;
 }

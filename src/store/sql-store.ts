@@ -39,6 +39,7 @@ import type {
   DecomposeRequest,
   Decomposition,
   EventCursorQuery,
+  EventPage,
   ExpiredLease,
   ForgeDelivery,
   ForgeDeliveryOutcome,
@@ -154,8 +155,8 @@ export class SqlStore implements Store {
     return jobs.jobRuns(this.ctx, product, jobId);
   }
 
-  jobEvents(product: string, jobId: string): Promise<ConveyorEvent[]> {
-    return jobs.jobEvents(this.ctx, product, jobId);
+  jobEvents(product: string, jobId: string, page?: EventPage): Promise<ConveyorEvent[]> {
+    return jobs.jobEvents(this.ctx, product, jobId, page);
   }
 
   readEvents(query: EventCursorQuery): Promise<ConveyorEvent[]> {

@@ -200,6 +200,13 @@ export interface GarbageCount {
   batches: number;
 }
 
+export interface EventPage {
+  /** Only events with a larger `seq`. @default 0 */
+  after?: number | undefined;
+  /** At most this many. @default all */
+  limit?: number | undefined;
+}
+
 export interface EventCursorQuery {
   /** The last `seq` the reader has seen; 0 for the beginning. */
   after: number;
@@ -296,7 +303,8 @@ export interface Store {
   setDrain(product: string, factoryId: string, drain: boolean): Promise<Factory>;
 
   jobRuns(product: string, jobId: string): Promise<Run[]>;
-  jobEvents(product: string, jobId: string): Promise<ConveyorEvent[]>;
+  /** A job's events in `seq` order: every one, or `limit` after the `seq` `after`. */
+  jobEvents(product: string, jobId: string, page?: EventPage): Promise<ConveyorEvent[]>;
   /**
    * Events after a cursor, in an order that never lets a later read find an event that sorts before
    * one already returned (gap-free resumption for the SSE stream).
