@@ -42,6 +42,8 @@ export interface DataPoint {
   bigJobPage: Latency;
   generateSec: number;
   databaseMb: number;
+  /** The load average when this size was measured. */
+  load: string;
 }
 
 async function timed(samples: number, request: (i: number) => Promise<void>): Promise<Latency> {
@@ -168,6 +170,7 @@ async function measureBackend(
         bigJobPage,
         generateSec,
         databaseMb: await sizeMb(c, backend),
+        load: load(),
       };
       points.push(point);
       console.log(
@@ -204,7 +207,7 @@ export async function dataSection(
         verdict(p.bigJobPage),
         p.generateSec,
         p.databaseMb,
-        load(),
+        p.load,
       ]);
     const last = points.at(-1);
     if (last === undefined) continue;
