@@ -106,7 +106,9 @@ describe('reaper leadership across coordinators on one PostgreSQL database', () 
     await sleep(REAPER_INTERVAL_MS * 2);
     expect(await metric(leader!, 'conveyor_lease_expiries_total')).toBe(4);
     expect(await metric(other!, 'conveyor_lease_expiries_total')).toBe(0);
-    const jobs = (await call(leader!, 'GET', '/api/jobs?limit=100')) as { jobs: { stage: string; leaseEpoch: number }[] };
+    const jobs = (await call(leader!, 'GET', '/api/jobs?limit=100')) as {
+      jobs: { stage: string; leaseEpoch: number }[];
+    };
     expect(jobs.jobs.map((job) => [job.stage, job.leaseEpoch])).toEqual(Array(4).fill(['queued', 2]));
   });
 

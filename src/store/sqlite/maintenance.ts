@@ -22,8 +22,7 @@ export function sqliteMaintenance(db: Kysely<Database>, path: string): Maintenan
     },
     async databaseSize() {
       const pragma = async (name: 'page_size' | 'freelist_count' | 'page_count'): Promise<number> => {
-        const row = (await sql<Record<string, number>>`select * from ${sql.raw(`pragma_${name}`)}`.execute(db))
-          .rows[0];
+        const row = (await sql<Record<string, number>>`select * from ${sql.raw(`pragma_${name}`)}`.execute(db)).rows[0];
         return Number(row === undefined ? 0 : Object.values(row)[0]);
       };
       const pageSize = await pragma('page_size');
