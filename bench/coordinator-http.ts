@@ -31,8 +31,8 @@ export interface BenchCoordinator {
   store: Store;
   /** The store's database, for opening a second store on it. */
   databaseUrl: string;
-  /** Calls the API as the factory (or with the submit token) and reads the JSON answer. */
-  call(method: 'POST' | 'PATCH', path: string, json: unknown, as?: 'factory' | 'submit'): Promise<Answer>;
+  /** Calls the API as the factory (or with the submit token) and reads the JSON answer; a GET sends no body. */
+  call(method: 'GET' | 'POST' | 'PATCH', path: string, json: unknown, as?: 'factory' | 'submit'): Promise<Answer>;
   close(): Promise<void>;
 }
 
@@ -62,10 +62,10 @@ export async function startCoordinator(
         path,
         headers: {
           authorization: `Bearer ${tokens[as]}`,
-          'content-type': 'application/json',
+          ...(method === 'GET' ? {} : { 'content-type': 'application/json' }),
           'x-product-id': 'bench',
         },
-        body: JSON.stringify(json),
+        ...(method === 'GET' ? {} : { body: JSON.stringify(json) }),
       });
       const text = await response.body.text();
       return { status: response.statusCode, body: text === '' ? undefined : JSON.parse(text) };

@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { type Config, loadConfig } from '../config/config.js';
+import { DURATION_HINT, parseDurationSec } from '../core/duration.js';
 import { CliError } from './client.js';
 
 export interface GlobalFlags {
@@ -46,18 +47,10 @@ export function intFlag(name: string, value: string | undefined, min: number, ma
   return n;
 }
 
-const DURATION_UNITS: Readonly<Record<string, number>> = { s: 1, m: 60, h: 3600, d: 86_400, w: 604_800 };
-
 /** Parses a duration flag (`90s`, `30m`, `12h`, `30d`, `8w`) to whole seconds, naming the flag when it is not one. */
 export function durationFlag(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
-  const match = /^(\d{1,6})\s*([smhdw])$/.exec(value.trim());
-  const seconds = match === null ? 0 : Number(match[1]) * (DURATION_UNITS[match[2] ?? ''] ?? 0);
-  if (seconds <= 0 || seconds > 10 * 365 * 86_400) {
-    throw new CliError(
-      `${name}: "${value}" is not a duration; use a number and a unit: 30m, 12h, 30d, 8w (at most 10 years)`,
-      2,
-    );
-  }
+  const seconds = parseDurationSec(value);
+  if (seconds === undefined) throw new CliError(`${name}: "${value}" is not a duration; ${DURATION_HINT}`, 2);
   return seconds;
 }

@@ -22,6 +22,7 @@ const MODULES = {
   modelServer: async () => (await import('./model-server.js')).registerModelServerCommand,
   mcp: async () => (await import('./mcp.js')).registerMcpCommand,
   tool: async () => (await import('./tool.js')).registerToolCommands,
+  gc: async () => (await import('./gc.js')).registerGcCommand,
 } satisfies Record<string, () => Promise<Register>>;
 
 /** Each top-level command name → the module that declares it. */
@@ -43,6 +44,7 @@ export const COMMAND_MODULES: Record<string, keyof typeof MODULES> = {
   'model-server': 'modelServer',
   mcp: 'mcp',
   tool: 'tool',
+  gc: 'gc',
 };
 
 /** The global options that take a value, so the command name is found after them. */

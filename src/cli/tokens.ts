@@ -3,15 +3,13 @@
  * with (an admin's), or straight in its database with `--db` (the way back in when the admin token is
  * lost). The database is never created here: a token in a new, empty database is known to no coordinator.
  */
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { type Command, Option } from 'commander';
 import type { Config } from '../config/config.js';
 import { ROLES, type Role } from '../core/job.js';
 import type { CreatedToken, CreateTokenBody, TokenView } from '../protocol/tokens.js';
-import type { Store } from '../store/store.js';
-import { CliError, type ClientOptions, clientOptions, request } from './client.js';
+import { type ClientOptions, clientOptions, request } from './client.js';
 import { configFrom, durationFlag, type GlobalFlags } from './common.js';
+import { existingDatabase, withStore } from './database.js';
 import { ago, printJson, table } from './format.js';
 
 /** Where the command manages tokens: the coordinator's API, or a database named or found here. */
@@ -20,46 +18,17 @@ type Target = { kind: 'api'; client: ClientOptions } | { kind: 'store'; db: stri
 const DB_HELP =
   'the coordinator’s database, SQLite file or postgres://… URL (default .conveyor/conveyor.db when it exists; env CONVEYOR_DB); use it on the coordinator’s machine, e.g. when the admin token is lost';
 
-/** The database as a person recognises it: the SQLite file's absolute path, or the URL without its password. */
-function describeDb(db: string, isPostgres: boolean): string {
-  if (!isPostgres) return `SQLite ${resolve(db.replace(/^sqlite:/, ''))}`;
-  try {
-    const url = new URL(db);
-    url.password = '';
-    return `PostgreSQL ${url.toString()}`;
-  } catch {
-    return 'PostgreSQL';
-  }
-}
-
 async function targetOf(command: Command, db: string | undefined): Promise<Target> {
   const config: Config = configFrom(command, { 'server.db': db });
   if (db === undefined && config.client.token !== undefined) return { kind: 'api', client: clientOptions(config) };
-  const { isPostgresUrl } = await import('../store/open-store.js');
-  const isPostgres = isPostgresUrl(config.server.db);
-  if (!isPostgres) {
-    const path = resolve(config.server.db.replace(/^sqlite:/, ''));
-    if (!existsSync(path)) {
-      const named = db !== undefined ? `--db ${path}` : `${path} (the default database of this directory)`;
-      throw new CliError(
-        `no database at ${named}: a token written into a new, empty database would be known to no coordinator, so none was made. ` +
-          'Pass --db with the database your coordinator runs on (`conveyor serve` prints it when it starts), ' +
-          'or make the token through the coordinator: set CONVEYOR_TOKEN (or --token-file) to an admin token, and --url when it is not on this machine',
-      );
-    }
-  }
-  return { kind: 'store', db: config.server.db, where: describeDb(config.server.db, isPostgres) };
-}
-
-/** Opens the target's store for `use`, then closes it. */
-async function withStore<T>(target: { db: string }, use: (store: Store) => Promise<T>): Promise<T> {
-  const { openStore } = await import('../store/open-store.js');
-  const store = await openStore(target.db);
-  try {
-    return await use(store);
-  } finally {
-    await store.close();
-  }
+  const target = await existingDatabase(
+    config.server.db,
+    db !== undefined,
+    'a token written into a new, empty database would be known to no coordinator, so none was made. ' +
+      'Pass --db with the database your coordinator runs on (`conveyor serve` prints it when it starts), ' +
+      'or make the token through the coordinator: set CONVEYOR_TOKEN (or --token-file) to an admin token, and --url when it is not on this machine',
+  );
+  return { kind: 'store', db: target.db, where: target.where };
 }
 
 function say(line: string): void {

@@ -73,6 +73,27 @@ describe('config', () => {
     );
   });
 
+  it('reads [retention] as ages in ms (off by default), and names the key and the fix of a bad one', () => {
+    expect(loadConfig({ cwd: dirWith(), env: {} }).retention).toEqual({
+      eventsMaxAgeMs: undefined,
+      jobsMaxAgeMs: undefined,
+      intervalMs: 3_600_000,
+    });
+    const dir = dirWith('[retention]\nevents = "30d"\njobs = "12w"\nevery = "15m"\n');
+    expect(loadConfig({ cwd: dir, env: {} }).retention).toEqual({
+      eventsMaxAgeMs: 30 * 86_400_000,
+      jobsMaxAgeMs: 84 * 86_400_000,
+      intervalMs: 900_000,
+    });
+    expect(loadConfig({ cwd: dirWith(), env: { CONVEYOR_RETENTION_JOBS: '90d' } }).retention.jobsMaxAgeMs).toBe(
+      90 * 86_400_000,
+    );
+    expect(() => loadConfig({ cwd: dirWith('[retention]\njobs = "90 days"\n'), env: {} })).toThrow(
+      /retention\.jobs: must be a duration; use a number and a unit: 30m, 12h, 30d, 8w \(at most 10 years\); fix or remove the value/,
+    );
+    expect(() => loadConfig({ cwd: dirWith('[retention]\nkeep = "1d"\n'), env: {} })).toThrow(/remove keep/);
+  });
+
   it('reads conveyor.toml, then the environment, then flags', () => {
     const cwd = dirWith('[server]\nport = 9000\ndb = "file.db"\n[leases]\nttlSec = 12\nheartbeatSec = 3\n');
     const config = loadConfig({

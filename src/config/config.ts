@@ -16,6 +16,7 @@ import { isRemoteRepo } from '../core/repo.js';
 import { RepoDefaultsSchema, repoKey, type RepoDefaults, type RepoDefaultsTable } from '../core/repo-defaults.js';
 import { processEnvironment } from './environment.js';
 import { compileForges, type ForgeConfig, ForgeEntrySchema } from './forges.js';
+import { compileRetention, type RetentionConfig, RetentionEntrySchema } from './retention.js';
 
 const port = z.coerce.number().int().min(0).max(65_535);
 const positiveSeconds = z.coerce.number().positive().max(86_400);
@@ -98,6 +99,7 @@ const FileSchema = z.strictObject({
       ForgeEntrySchema,
     )
     .optional(),
+  retention: RetentionEntrySchema.optional(),
   skills: z
     .strictObject({
       dirs: z.array(z.string().min(1)).optional(),
@@ -150,6 +152,8 @@ export const ENV_KEYS: Readonly<Record<string, string>> = {
   CONVEYOR_SECRET_ENV: 'factory.secretEnv',
   CONVEYOR_DEFAULT_REPO: 'factory.defaultRepo',
   CONVEYOR_TOOLS_CACHE: 'tools.cache',
+  CONVEYOR_RETENTION_EVENTS: 'retention.events',
+  CONVEYOR_RETENTION_JOBS: 'retention.jobs',
   CONVEYOR_URL: 'client.url',
   CONVEYOR_TOKEN: 'client.token',
   CONVEYOR_TOKEN_FILE: 'client.tokenFile',
@@ -249,6 +253,8 @@ export interface Config {
    * go to (factory), with their token and webhook secret read from the variables they name. @default {}
    */
   forges: Readonly<Record<string, ForgeConfig>>;
+  /** `[retention]`: finished jobs and events removed past an age (`conveyor gc`, and the leading coordinator). @default off */
+  retention: RetentionConfig;
   skills: {
     /** `[skills] dirs`, resolved against the config file's folder; searched after the repository's. @default [] */
     dirs: string[];
@@ -490,6 +496,7 @@ function compile(
     ),
     repos: repoDefaults(file.repos ?? {}, base),
     forges: compileForges(file.forges ?? {}, env, source),
+    retention: compileRetention(file.retention ?? {}),
     skills: {
       dirs: (file.skills?.dirs ?? []).map((dir) => resolve(base, dir)),
       budgetTokens: file.skills?.budgetTokens ?? 2000,

@@ -24,6 +24,7 @@ import { CoordinatorMetrics } from './metrics.js';
 import { openApiDocument } from './openapi.js';
 import { startForgeReport } from './forge-report.js';
 import { startReaper } from './reaper.js';
+import { startRetention } from './retention.js';
 import { type AnyRouteSpec, registerRoutes } from './route.js';
 import { agentRoutes } from './routes/agent.js';
 import { eventRoutes } from './routes/events.js';
@@ -186,7 +187,7 @@ export async function buildCoordinator(options: BuildOptions): Promise<Coordinat
   });
   await app.ready();
 
-  const stopReaper = startReaper(context, options.reaperIntervalMs ?? Math.min(1000, options.leaseTtlMs / 4));
+  const reaper = startReaper(context, options.reaperIntervalMs ?? Math.min(1000, options.leaseTtlMs / 4));
   const stopForgeReport = startForgeReport(context, options.forges ?? [], {
     intervalMs: options.forgeReportIntervalMs ?? 2000,
     holdMs: options.leaseTtlMs,
@@ -196,6 +197,7 @@ export async function buildCoordinator(options: BuildOptions): Promise<Coordinat
         ? undefined
         : `${context.options.publicUrl.replace(/\/+$/, '')}/jobs/${encodeURIComponent(jobId)}`,
   });
+  const stopRetention = startRetention(context, options.retention, () => reaper.leading());
   return {
     app,
     routes,
@@ -205,7 +207,8 @@ export async function buildCoordinator(options: BuildOptions): Promise<Coordinat
       closing.abort();
       waiters.close();
       auth.close();
-      await stopReaper();
+      await reaper.stop();
+      await stopRetention();
       await stopForgeReport();
       await app.close();
       await context.tools?.close();

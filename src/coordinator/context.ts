@@ -1,5 +1,6 @@
 /** What every route module needs: the store, options, metrics, waiters, clock. */
 import type { FastifyBaseLogger } from 'fastify';
+import type { RetentionConfig } from '../config/retention.js';
 import type { Clock } from '../core/clock.js';
 import type { RepoDefaultsTable } from '../core/repo-defaults.js';
 import type { Forge } from '../forge/forge.js';
@@ -30,6 +31,11 @@ export interface CoordinatorOptions {
   repoDefaults?: RepoDefaultsTable;
   /** `[tools]` of the config: the tool cache whose promoted tools agents and `/mcp` get. @default none */
   tools?: CoordinatorToolsOptions;
+  /**
+   * `[retention]`: finished jobs and old events removed every `intervalMs` by the leading coordinator.
+   * @default none (kept for ever)
+   */
+  retention?: RetentionConfig;
   /**
    * `[forges.NAME]` as clients: whose webhooks `POST /api/forges/:name/webhook` takes and whose issues
    * the report-back keeps up to date. @default none

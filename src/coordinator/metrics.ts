@@ -54,6 +54,11 @@ export class CoordinatorMetrics {
     labelNames: ['model'] as const,
     registers: [this.registry],
   });
+  readonly reaperLeader = new Gauge({
+    name: 'conveyor_reaper_leader',
+    help: 'Whether this coordinator leads (1): runs the reaper and retention for every coordinator on its database.',
+    registers: [this.registry],
+  });
   readonly sseClients = new Gauge({
     name: 'conveyor_sse_clients',
     help: 'Open Server-Sent Events streams.',

@@ -21,6 +21,7 @@ export function coordinatorOptions(config: Config): CoordinatorOptions {
     bodyLimitBytes: config.server.bodyLimitBytes,
     ...(config.server.publicUrl === undefined ? {} : { publicUrl: config.server.publicUrl }),
     repoDefaults: config.repos,
+    retention: config.retention,
     tools: { cacheDir: config.tools.cacheDir, maxWarmWorkers: config.tools.maxWarmWorkers, env: config.processEnv },
   };
 }

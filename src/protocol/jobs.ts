@@ -29,6 +29,16 @@ export type ListQuery = z.input<typeof ListQuery>;
 export const JobPage = z.strictObject({ jobs: z.array(JobView), nextCursor: JOB_ID.nullable() });
 export type JobPage = z.infer<typeof JobPage>;
 
+/**
+ * `GET /api/jobs/:id/events`: in `seq` order, all of them unless paged: `limit` events after the `seq`
+ * `after` (continue with the last one's `seq`). A job's agent may leave tens of thousands.
+ */
+export const JobEventsQuery = z.strictObject({
+  after: z.coerce.number().int().min(0).optional(),
+  limit: z.coerce.number().int().min(1).max(5000).optional(),
+});
+export type JobEventsQuery = z.input<typeof JobEventsQuery>;
+
 export const RunList = z.array(RunView);
 export const EventList = z.array(EventView);
 export const QuarantineList = z.array(QuarantineView);

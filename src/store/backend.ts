@@ -10,9 +10,9 @@ import type { EventCursorQuery, LeaseFence, StoreSignal } from './store.js';
 /**
  * A backend is the same named pieces on each side, one file each in `sqlite/` and `postgres/` (as
  * Kysely keeps one folder per dialect): `transactions.ts`, `claim-filters.ts`, `event-order.ts`,
- * `signals.ts`, `fast-paths.ts`, assembled by `backend.ts` with the connection.
+ * `signals.ts`, `fast-paths.ts`, `maintenance.ts`, assembled by `backend.ts` with the connection.
  */
-export interface Backend extends Transactions, ClaimFilters, EventOrder, Signals {
+export interface Backend extends Transactions, ClaimFilters, EventOrder, Signals, Maintenance {
   readonly kind: BackendKind;
   readonly db: Kysely<Database>;
   close(): Promise<void>;
@@ -51,6 +51,26 @@ export interface Signals {
   notify(signal: StoreSignal): void;
   /** Receives other processes' signals. */
   listen(listener: (signal: StoreSignal) => void): Promise<void>;
+}
+
+/** The once-per-database duties and what they need to know (`maintenance.ts`). */
+export interface Maintenance {
+  /**
+   * Whether this process leads: runs the duties one process at a time does for the whole database (the
+   * reaper, retention). Takes the lead when it is free and keeps it while held. PostgreSQL: a session
+   * advisory lock on a connection of its own, freed when that connection closes (the process died or
+   * closed the store); SQLite: the one process on its file always leads.
+   */
+  lead(): Promise<boolean>;
+  /** The database's size on disk, and how much of it is free for reuse without growing. */
+  databaseSize(): Promise<DatabaseSize>;
+}
+
+export interface DatabaseSize {
+  /** SQLite: the file and its WAL; PostgreSQL: `pg_database_size`. */
+  bytes: number;
+  /** SQLite: free pages (reused before the file grows; `VACUUM` returns them); PostgreSQL: not known (0). */
+  freeBytes: number;
 }
 
 /** A fenced factory report whose outcome depends on nothing but the stage guard. */

@@ -7,7 +7,7 @@ import type { Stage } from '../core/stages.js';
 import * as family from './family-queries.js';
 import { type JobRow, json, queuedJobRow, toEvent, toJob, toRun } from './rows.js';
 import { appendEvents, newId, requireJob, type StoreContext, type Trx } from './store-context.js';
-import type { EventCursorQuery, JobFilter, NewJob } from './store.js';
+import type { EventCursorQuery, EventPage, JobFilter, NewJob } from './store.js';
 
 /**
  * Inserts the job, or answers the job submitted earlier with the same idempotency key when the
@@ -168,10 +168,18 @@ export async function jobRuns(ctx: StoreContext, product: string, jobId: string)
   return rows.map(toRun);
 }
 
-export async function jobEvents(ctx: StoreContext, product: string, jobId: string): Promise<ConveyorEvent[]> {
+export async function jobEvents(
+  ctx: StoreContext,
+  product: string,
+  jobId: string,
+  page: EventPage = {},
+): Promise<ConveyorEvent[]> {
   await requireJob(ctx.db, product, jobId);
-  const rows = await ctx.db.selectFrom('events').selectAll().where('job_id', '=', jobId).orderBy('seq').execute();
-  return rows.map(toEvent);
+  let query = ctx.db.selectFrom('events').selectAll().where('job_id', '=', jobId);
+  if (page.after !== undefined) query = query.where('seq', '>', page.after);
+  query = query.orderBy('seq');
+  if (page.limit !== undefined) query = query.limit(page.limit);
+  return (await query.execute()).map(toEvent);
 }
 
 /** The event stream after a cursor, in the backend's commit-safe order (see `Store.readEvents`). */

@@ -3,6 +3,7 @@
  * PostgreSQL transaction id used to order the event stream), the migration asks which backend it runs on.
  */
 import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from 'kysely';
+import { TERMINAL_STAGES } from '../core/stages.js';
 import type { Database } from './schema.js';
 
 export type BackendKind = 'sqlite' | 'postgres';
@@ -238,6 +239,21 @@ function migrations(kind: BackendKind): Record<string, Migration> {
           .addColumn('body_hash', 'text')
           .addColumn('label', 'text')
           .addColumn('question_seq', 'bigint', (c) => c.notNull())
+          .execute();
+      },
+    },
+    '0010_scale_indexes': {
+      async up(db: Kysely<unknown>): Promise<void> {
+        // `GET /api/jobs` pages a product's jobs by id, newest first: without this, both backends read
+        // every job of the product through (product, stage, id) and sort them (a 1M-job table: seconds).
+        await db.schema.createIndex('jobs_product_id').on('jobs').columns(['product', 'id']).execute();
+        // Retention takes finished jobs oldest first; only finished jobs are in it, so the moves of
+        // active jobs never touch it.
+        await db.schema
+          .createIndex('jobs_finished')
+          .on('jobs')
+          .column('updated_at')
+          .where(sql.ref('stage'), 'in', TERMINAL_STAGES)
           .execute();
       },
     },

@@ -8,6 +8,7 @@
  * - `reaper-queries.ts`: expired leases, lost and expired factories
  * - `factory-registry.ts`, `token-queries.ts`, `quarantine-queries.ts`: factories, tokens, quarantined results
  * - `forge-deliveries.ts`: forge webhook deliveries by id; `forge-reports.ts`: forges' report-back
+ * - `retention-queries.ts`: finished jobs and old events removed in bounded batches (`conveyor gc`)
  *
  * Every stage change goes through `transition.ts`. Each public method that changes state runs in one
  * write transaction that also appends the events describing it; signals go out only after the commit.
@@ -18,7 +19,7 @@ import type { Clock } from '../core/clock.js';
 import type { ReportedEvent } from '../core/events.js';
 import type { ConveyorEvent, Factory, Job, QuarantinedResult, Run, Token, TriageAction } from '../core/job.js';
 import type { Stage } from '../core/stages.js';
-import type { Backend } from './backend.js';
+import type { Backend, DatabaseSize } from './backend.js';
 import * as factories from './factory-registry.js';
 import * as deliveries from './forge-deliveries.js';
 import * as forgeReports from './forge-reports.js';
@@ -27,6 +28,7 @@ import * as jobs from './job-queries.js';
 import * as leases from './lease-queries.js';
 import * as quarantined from './quarantine-queries.js';
 import * as reaper from './reaper-queries.js';
+import * as retention from './retention-queries.js';
 import type { Database } from './schema.js';
 import type { StoreContext } from './store-context.js';
 import * as tokens from './token-queries.js';
@@ -38,10 +40,13 @@ import type {
   DecomposeRequest,
   Decomposition,
   EventCursorQuery,
+  EventPage,
   ExpiredLease,
   ForgeDelivery,
   ForgeDeliveryOutcome,
   ForgeReportJob,
+  GarbageCount,
+  GarbageRequest,
   HeartbeatInput,
   JobFilter,
   LeaseFence,
@@ -98,6 +103,18 @@ export class SqlStore implements Store {
       .execute();
   }
 
+  lead(): Promise<boolean> {
+    return this.backend.lead();
+  }
+
+  collectGarbage(request: GarbageRequest): Promise<GarbageCount> {
+    return retention.collectGarbage(this.ctx, request);
+  }
+
+  databaseSize(): Promise<DatabaseSize> {
+    return this.backend.databaseSize();
+  }
+
   onSignal(listener: (signal: StoreSignal) => void): () => void {
     this.signals.on('signal', listener);
     return () => this.signals.off('signal', listener);
@@ -140,8 +157,8 @@ export class SqlStore implements Store {
     return jobs.jobRuns(this.ctx, product, jobId);
   }
 
-  jobEvents(product: string, jobId: string): Promise<ConveyorEvent[]> {
-    return jobs.jobEvents(this.ctx, product, jobId);
+  jobEvents(product: string, jobId: string, page?: EventPage): Promise<ConveyorEvent[]> {
+    return jobs.jobEvents(this.ctx, product, jobId, page);
   }
 
   readEvents(query: EventCursorQuery): Promise<ConveyorEvent[]> {

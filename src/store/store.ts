@@ -21,6 +21,7 @@ import type {
 import type { ReportedEvent } from '../core/events.js';
 import type { Subtask } from '../core/decomposition.js';
 import type { Stage } from '../core/stages.js';
+import type { DatabaseSize } from './backend.js';
 
 /** A job about to be inserted: the normalised submission. */
 export type NewJob = Pick<
@@ -187,6 +188,39 @@ export interface ExpiredLease {
  */
 export type StoreSignal = { kind: 'jobs'; product: string } | { kind: 'events' } | { kind: 'tokens' };
 
+/** What `collectGarbage` removes (`conveyor gc`, `[retention]`); times in ms since the epoch. */
+export interface GarbageRequest {
+  /** Finished jobs unchanged since before this go, with every row that depends on them. @default none go */
+  jobsBefore?: number | undefined;
+  /** Events from before this, of a finished job or of none, go. @default none go */
+  eventsBefore?: number | undefined;
+  /** Rows per write transaction. @default 1 000 */
+  batchRows?: number | undefined;
+  /** Count what would go; remove nothing. @default false */
+  dryRun?: boolean | undefined;
+  /** Called after each batch with the totals so far. */
+  onProgress?: ((removed: GarbageCount) => void) | undefined;
+}
+
+/** Rows removed (or, for a dry run, that would be). */
+export interface GarbageCount {
+  jobs: number;
+  runs: number;
+  events: number;
+  quarantined: number;
+  /** Agent credentials of the removed jobs. */
+  credentials: number;
+  /** Write transactions made. */
+  batches: number;
+}
+
+export interface EventPage {
+  /** Only events with a larger `seq`. @default 0 */
+  after?: number | undefined;
+  /** At most this many. @default all */
+  limit?: number | undefined;
+}
+
 export interface EventCursorQuery {
   /** The last `seq` the reader has seen; 0 for the beginning. */
   after: number;
@@ -201,6 +235,18 @@ export interface Store {
   close(): Promise<void>;
   /** Answers when the database can serve queries. */
   ping(): Promise<void>;
+  /**
+   * Whether this process leads the coordinators sharing the database: the leader alone runs the reaper
+   * and retention. Takes the lead when it is free; ask again every interval (see `Maintenance.lead`).
+   */
+  lead(): Promise<boolean>;
+  /**
+   * Removes finished jobs and old events in bounded batches (see `GarbageRequest`); never a job that
+   * is not finished, nor its events.
+   */
+  collectGarbage(request: GarbageRequest): Promise<GarbageCount>;
+  /** The database's size on disk (what `conveyor gc` prints before and after). */
+  databaseSize(): Promise<DatabaseSize>;
 
   submit(job: NewJob): Promise<{ job: Job; created: boolean }>;
   getJob(product: string, id: string): Promise<Job | undefined>;
@@ -271,7 +317,8 @@ export interface Store {
   setDrain(product: string, factoryId: string, drain: boolean): Promise<Factory>;
 
   jobRuns(product: string, jobId: string): Promise<Run[]>;
-  jobEvents(product: string, jobId: string): Promise<ConveyorEvent[]>;
+  /** A job's events in `seq` order: every one, or `limit` after the `seq` `after`. */
+  jobEvents(product: string, jobId: string, page?: EventPage): Promise<ConveyorEvent[]>;
   /**
    * Events after a cursor, in an order that never lets a later read find an event that sorts before
    * one already returned (gap-free resumption for the SSE stream).

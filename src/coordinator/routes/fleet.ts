@@ -65,10 +65,13 @@ export function fleetRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
       for (;;) {
         // A factory that went away while parked must not be handed a job it will never run.
         if (gone()) return [];
-        const waiter = waiters.arm(principal.product, body.capabilities);
+        // Only a claim that may park arms a waiter: arming starts the product's claimable check (a
+        // grouped count of its queued jobs), which a claim answered at once must not pay for.
+        const waiter =
+          body.waitMs !== undefined && body.waitMs > 0 ? waiters.arm(principal.product, body.capabilities) : undefined;
         // A long poll parks without its own query when the product's fresh check found nothing for it.
         const claims =
-          body.waitMs !== undefined && body.waitMs > 0 && !waiter.mayClaim()
+          waiter !== undefined && !waiter.mayClaim()
             ? []
             : await store.claimJobs(
                 {
@@ -80,7 +83,7 @@ export function fleetRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
                 maxJobs,
               );
         if (claims.length > 0) {
-          waiter.disarm();
+          waiter?.disarm();
           if (gone()) {
             // It left while the claim was being made: give the jobs back at once, not at lease expiry.
             for (const claim of claims) {
@@ -97,8 +100,8 @@ export function fleetRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
           return claims;
         }
         const remaining = deadline - Date.now();
-        if (remaining <= 0 || abort.signal.aborted) {
-          waiter.disarm();
+        if (waiter === undefined || remaining <= 0 || abort.signal.aborted) {
+          waiter?.disarm();
           return [];
         }
         await waiter.wait(remaining, abort.signal);

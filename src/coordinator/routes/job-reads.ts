@@ -3,7 +3,7 @@ import { whyUnclaimable } from '../../core/claimable.js';
 import { NotFoundError } from '../../core/errors.js';
 import type { Role } from '../../core/job.js';
 import { JobParams } from '../../protocol/common.js';
-import { EventList, RunList } from '../../protocol/jobs.js';
+import { EventList, JobEventsQuery, RunList } from '../../protocol/jobs.js';
 import { JobDetailView } from '../../protocol/views.js';
 import type { CoordinatorContext } from '../context.js';
 import { type AnyRouteSpec, defineRoute } from '../route.js';
@@ -44,12 +44,13 @@ export function jobReadRoutes(ctx: CoordinatorContext, prefix: string, access: r
     defineRoute({
       method: 'GET',
       url: `${prefix}/:id/events`,
-      summary: 'The events of a job in seq order.',
+      summary: 'The events of a job in seq order; page with limit and after (the last seq received).',
       access,
       params: JobParams,
+      query: JobEventsQuery,
       response: EventList,
-      async handler({ params, principal }) {
-        return (await store.jobEvents(principal.product, params.id)).map(eventView);
+      async handler({ params, query, principal }) {
+        return (await store.jobEvents(principal.product, params.id, query)).map(eventView);
       },
     }),
   ];

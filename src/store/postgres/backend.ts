@@ -9,6 +9,7 @@ import type { Database } from '../schema.js';
 import { postgresClaimFilters } from './claim-filters.js';
 import { postgresEventOrder } from './event-order.js';
 import { postgresFastPaths } from './fast-paths.js';
+import { postgresMaintenance } from './maintenance.js';
 import { postgresSignals } from './signals.js';
 import { postgresTransactions } from './transactions.js';
 
@@ -40,6 +41,7 @@ export function openPostgresBackend(options: PostgresOptions): Backend {
   pool.on('error', () => undefined);
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   const { signals, close: closeSignals } = postgresSignals(pool, options.url);
+  const { maintenance, close: closeMaintenance } = postgresMaintenance(db, options.url);
 
   return {
     kind: 'postgres',
@@ -48,8 +50,10 @@ export function openPostgresBackend(options: PostgresOptions): Backend {
     ...postgresClaimFilters,
     ...postgresEventOrder(db),
     ...signals,
+    ...maintenance,
     fastPaths: postgresFastPaths(db, pool, postgresClaimFilters),
     async close(): Promise<void> {
+      await closeMaintenance();
       await closeSignals();
       await db.destroy();
     },

@@ -12,6 +12,7 @@ import type { Database } from '../schema.js';
 import { sqliteClaimFilters } from './claim-filters.js';
 import { sqliteEventOrder } from './event-order.js';
 import { sqliteFastPaths } from './fast-paths.js';
+import { sqliteMaintenance } from './maintenance.js';
 import { sqliteSignals } from './signals.js';
 import { sqliteTransactions } from './transactions.js';
 import { walFile, WalSync } from './wal-sync.js';
@@ -60,6 +61,7 @@ export function openSqliteBackend(path: string): Backend {
     ...sqliteClaimFilters,
     ...sqliteEventOrder(db),
     ...sqliteSignals,
+    ...sqliteMaintenance(db, path),
     fastPaths: sqliteFastPaths,
     async close(): Promise<void> {
       await wal?.idle();

@@ -1,0 +1,85 @@
+/**
+ * The scale benchmark (`npm run bench:scale [-- --backend sqlite|postgres|both] [--sizes 10000,100000,1000000|none]
+ * [--samples N] [--budget-min M] [--ingest-sec S]`): event ingestion through the batched route
+ * (`section-ingest.ts`, 0 s skips it), then the data-scale section (`section-data.ts`), on SQLite and a
+ * real PostgreSQL (embedded unless CONVEYOR_BENCH_PG_URL names one). Prints figures and PASS/MISS; not a test.
+ */
+import { parseArgs } from 'node:util';
+import { removeScratchDirs, type BackendName } from './conveyor-store.js';
+import { load } from './parked-load.js';
+import { type PostgresServer, startPostgres } from './postgres-server.js';
+import { printSettings, printTargets } from './report.js';
+import { dataSection } from './section-data.js';
+import { ingestSection } from './section-ingest.js';
+
+const USAGE =
+  'usage: npm run bench:scale -- [--backend sqlite|postgres|both] [--sizes 10000,100000,1000000|none] [--samples N] [--budget-min M] [--ingest-sec S]';
+
+interface ScaleArgs {
+  backends: BackendName[];
+  sizes: number[];
+  samples: number;
+  budgetMs: number;
+  ingestMs: number;
+}
+
+function readArgs(): ScaleArgs {
+  const { values } = parseArgs({
+    args: process.argv.slice(2),
+    options: {
+      backend: { type: 'string', default: 'both' },
+      sizes: { type: 'string', default: '10000,100000,1000000' },
+      samples: { type: 'string', default: '200' },
+      'budget-min': { type: 'string', default: '15' },
+      'ingest-sec': { type: 'string', default: '5' },
+    },
+    strict: true,
+  });
+  const known: Record<string, BackendName[]> = {
+    both: ['sqlite', 'postgres'],
+    sqlite: ['sqlite'],
+    postgres: ['postgres'],
+  };
+  const backends = known[values.backend];
+  if (backends === undefined) throw new Error(`--backend: ${values.backend}\n${USAGE}`);
+  const sizes = values.sizes === 'none' ? [] : values.sizes.split(',').map(Number);
+  if (!sizes.every((n) => Number.isInteger(n) && n > 0)) throw new Error(`--sizes: ${values.sizes}\n${USAGE}`);
+  const samples = Number(values.samples);
+  const budgetMin = Number(values['budget-min']);
+  const ingestSec = Number(values['ingest-sec']);
+  if (!Number.isInteger(samples) || samples < 1 || !(budgetMin > 0) || !(ingestSec >= 0)) throw new Error(USAGE);
+  return {
+    backends,
+    sizes: [...sizes].sort((x, y) => x - y),
+    samples,
+    budgetMs: budgetMin * 60_000,
+    ingestMs: ingestSec * 1000,
+  };
+}
+
+const args = readArgs();
+let pg: PostgresServer | undefined;
+process.on('exit', removeScratchDirs);
+const started = performance.now();
+try {
+  if (args.backends.includes('postgres')) pg = await startPostgres(process.env.CONVEYOR_BENCH_PG_URL);
+  printSettings('Conveyor scale benchmark', [
+    ['backends', args.backends.join(', ')],
+    ['sizes', args.sizes.map((n) => n.toLocaleString('en-US')).join(' / ') || 'none'],
+    ['ingestion', args.ingestMs === 0 ? 'skipped' : `${String(args.ingestMs / 1000)} s per backend`],
+    ['load average at start', load()],
+  ]);
+  const targets = [
+    ...(args.ingestMs === 0 ? [] : await ingestSection(pg, args.backends, args.ingestMs)),
+    ...(args.sizes.length === 0 ? [] : await dataSection(pg, args, args.backends)),
+  ];
+  printTargets(targets);
+  console.log(`\nTotal run time ${((performance.now() - started) / 1000).toFixed(0)} s, load average at end ${load()}`);
+} catch (error) {
+  console.error(error);
+  process.exitCode = 1;
+} finally {
+  removeScratchDirs();
+  await pg?.stop();
+}
+process.exit();
