@@ -111,4 +111,19 @@ describe.each(BACKENDS)('retention on %s', (backend) => {
     expect(await eventCount(family.parent.id)).toBeGreaterThan(0);
     expect(await eventCount(family.children[1]!.id)).toBeGreaterThan(0);
   });
+
+  it('lets a reader whose cursor event was removed go on with the events after it', async () => {
+    const product = 'gc-cursor';
+    const old = await submit(product, 'old');
+    await store.cancel(product, old.id, undefined);
+    // A reader (an SSE client, the forges' report-back) has read up to the old job's last event.
+    const cursor = (await store.readEvents({ after: 0, product, limit: 1000 })).at(-1)!.seq;
+    clock.advance(100 * DAY);
+    const young = await submit(product, 'young');
+    await store.collectGarbage({ jobsBefore: clock.now() - DAY, eventsBefore: clock.now() - DAY });
+    expect(await store.getJob(product, old.id)).toBeUndefined();
+    const after = await store.readEvents({ after: cursor, product, limit: 1000 });
+    expect(after.map((e) => e.jobId)).toContain(young.id);
+    expect(after.some((e) => e.jobId === old.id)).toBe(false);
+  });
 });
