@@ -89,6 +89,25 @@ async function main(): Promise<void> {
     bodyTimeout: 0,
   });
   try {
+    // One job through its whole life first, so what the coordinator opens once (the database's WAL
+    // file on its first write) is in the count before the fleet arrives.
+    const warm = async (path: string, token: string, body: unknown, method: 'POST' | 'PATCH' = 'POST') => {
+      const answer = await control.request({ method, path, headers: c.headers(token), body: JSON.stringify(body) });
+      return (await answer.body.json()) as { id?: string; job?: { id: string }; leaseEpoch?: number };
+    };
+    await warm('/api/jobs', c.tokens.submit, { title: 'warm-up', body: 'noop', repo: 'https://git.example/sim.git' });
+    const first = await warm('/api/fleet/claim', c.tokens.factory, {
+      factoryId: 'sim-warm-up',
+      capabilities: ['node'],
+    });
+    for (const stage of STAGES) {
+      await warm(
+        `/api/fleet/jobs/${first.job?.id ?? ''}`,
+        c.tokens.factory,
+        { factoryId: 'sim-warm-up', stage, leaseEpoch: first.leaseEpoch },
+        'PATCH',
+      );
+    }
     const before = await held(c, control);
     const heartbeats: number[] = [];
     const claimedAt = new Map<string, number>();
