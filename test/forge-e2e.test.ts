@@ -1,7 +1,8 @@
 /**
  * End to end, for GitHub and Gitea: a writer labels an issue (a signed webhook delivery) → a job with
  * its source → a real `conveyor factory` process whose conveyor.toml names the same forge → the job
- * branch pushed to the forge's served repository and a draft pull request opened with `Closes #N`; the
+ * branch pushed to the forge's served repository (a private one: the factory clones and fetches with the
+ * token too) and a draft pull request opened with `Closes #N`; the
  * issue's one status comment edited through the stages to the shipped pull request, its stage label
  * following. The token (a sentinel) appears in no event, job row, factory log, git config, comment or
  * the pull request.
@@ -65,7 +66,7 @@ for (const kind of ['github', 'gitea'] as const) {
     });
 
     beforeAll(async () => {
-      server = await startForgeServer({ kind, token: TOKEN });
+      server = await startForgeServer({ kind, token: TOKEN, private: true });
       server.createRepo('acme/web', { 'README.md': '# web\n' });
       server.setPermission('acme/web', 'maintainer', 'write');
       coordinator = await startTestCoordinator('sqlite', {
@@ -135,6 +136,11 @@ for (const kind of ['github', 'gitea'] as const) {
       expect(job.metadata.forge).toMatchObject({ forge: name, repo: 'acme/web', issue: issue.number });
       const shipped = job.result.ship;
       expect(shipped).toMatchObject({ policy: 'pr', branch: `conveyor/${jobId}` });
+      // The repository is private: the factory's clone was refused until it gave the token.
+      const reads = server
+        .requests()
+        .filter((r) => r.kind === 'git' && r.path.endsWith('/git-upload-pack') && r.status === 200);
+      expect(reads.length).toBeGreaterThan(0);
       // The pushed branch is really in the served repository, holding the agent's change.
       expect(server.branchCommit('acme/web', `conveyor/${jobId}`)).toBe(shipped.commit);
       const fix = execFileSync(

@@ -159,6 +159,8 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
           workdir: options.workdir,
           repo: repoOf(job, options),
           jobId: job.id,
+          // A repository on a forge of the factory's config is fetched with its token (a private one).
+          credentials: forgeCredentials(options.forges ?? [], repoOf(job, options)),
           ...(job.base === null ? {} : { base: job.base }),
           ...(resumeCommit === undefined ? {} : { resumeCommit }),
         });

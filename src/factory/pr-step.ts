@@ -10,6 +10,7 @@ import { type Forge, forgeRepoOf } from '../forge/forge.js';
 import { createForge } from '../forge/index.js';
 import type { JobView } from '../protocol/views.js';
 import {
+  credentialEnv,
   defaultBranch,
   type GitCredentials,
   SecretInChangesError,
@@ -99,16 +100,17 @@ export async function shipPullRequest(
       },
     };
   }
+  const credentials = { username: GIT_USER[config.kind], password: config.token };
   try {
     const shipped = await ship(worktree, {
       policy: 'branch',
       repo: options.repo,
       beforePush,
-      credentials: { username: GIT_USER[config.kind], password: config.token },
+      credentials,
       ...(options.secrets === undefined ? {} : { secrets: options.secrets }),
     });
     const forge = (options.forgeOf ?? createForge)(config);
-    const base = job.target ?? job.base ?? (await defaultBranch(worktree.mirror));
+    const base = job.target ?? job.base ?? (await defaultBranch(worktree.mirror, { env: credentialEnv(credentials) }));
     const input = {
       title: job.title,
       body: pullRequestBody(job, shipped.commit, options.jobUrl?.(job.id)),

@@ -18,6 +18,8 @@ export interface MirrorOptions {
   locks?: PathLocks;
   /** Limit for each git command (a fetch of a large repository may need more). @default 120000 */
   timeoutMs?: number;
+  /** For the commands that reach the origin: a private repository's credentials (`credentialEnv`). */
+  env?: Record<string, string>;
 }
 
 /** The mirror's directory for `repo`, whether or not it exists yet. */
@@ -25,15 +27,18 @@ export function mirrorPath(workdir: string, repo: string): string {
   return join(workdir, 'mirrors', mirrorName(repoUrl(repo)));
 }
 
-async function fetchOrigin(mirror: string, timeoutMs: number | undefined): Promise<void> {
-  await git(['fetch', '--prune', '--no-tags', '--quiet', 'origin'], withTimeout({ cwd: mirror }, timeoutMs));
+async function fetchOrigin(mirror: string, options: MirrorOptions): Promise<void> {
+  await git(
+    ['fetch', '--prune', '--no-tags', '--quiet', 'origin'],
+    withTimeout({ cwd: mirror, env: options.env ?? {} }, options.timeoutMs),
+  );
 }
 
 function withTimeout<T extends object>(options: T, timeoutMs: number | undefined): T & { timeoutMs?: number } {
   return timeoutMs === undefined ? options : { ...options, timeoutMs };
 }
 
-async function createMirror(mirror: string, url: string, timeoutMs: number | undefined): Promise<void> {
+async function createMirror(mirror: string, url: string, options: MirrorOptions): Promise<void> {
   // Built beside its final place and renamed in, so a crash never leaves a half-made mirror.
   const tmp = `${mirror}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   try {
@@ -46,7 +51,7 @@ async function createMirror(mirror: string, url: string, timeoutMs: number | und
     await git(['config', 'maintenance.auto', 'false'], { cwd: tmp });
     // Worktrees of large repositories: the untracked cache and index v4 make add and status cheap.
     await git(['config', 'feature.manyFiles', 'true'], { cwd: tmp });
-    await fetchOrigin(tmp, timeoutMs);
+    await fetchOrigin(tmp, options);
     await rename(tmp, mirror);
   } finally {
     await rm(tmp, { recursive: true, force: true });
@@ -65,19 +70,22 @@ export async function ensureMirror(workdir: string, repo: string, options: Mirro
   }
   const locks = options.locks ?? defaultLocks;
   await locks.withLock(mirror, async () => {
-    if (existsSync(mirror)) await fetchOrigin(mirror, options.timeoutMs);
+    if (existsSync(mirror)) await fetchOrigin(mirror, options);
     else {
       await mkdir(join(workdir, 'mirrors'), { recursive: true });
-      await createMirror(mirror, url, options.timeoutMs);
+      await createMirror(mirror, url, options);
     }
   });
   return mirror;
 }
 
-/** The branch the origin's HEAD points at (its default branch). Call under the mirror's lock. */
-export async function originHeadBranch(mirror: string): Promise<string> {
+/**
+ * The branch the origin's HEAD points at (its default branch), asked of the origin (`env`: its
+ * credentials, as for a fetch). Call under the mirror's lock.
+ */
+export async function originHeadBranch(mirror: string, env: Record<string, string> = {}): Promise<string> {
   try {
-    await git(['remote', 'set-head', 'origin', '--auto'], { cwd: mirror });
+    await git(['remote', 'set-head', 'origin', '--auto'], { cwd: mirror, env });
     const ref = (await git(['symbolic-ref', '--short', 'refs/remotes/origin/HEAD'], { cwd: mirror })).trim();
     return ref.replace(/^origin\//, '');
   } catch (cause) {
@@ -90,7 +98,7 @@ export async function originHeadBranch(mirror: string): Promise<string> {
 
 /** The origin's default branch, as `originHeadBranch`, taking the mirror's lock. */
 export function defaultBranch(mirror: string, options: MirrorOptions = {}): Promise<string> {
-  return (options.locks ?? defaultLocks).withLock(mirror, () => originHeadBranch(mirror));
+  return (options.locks ?? defaultLocks).withLock(mirror, () => originHeadBranch(mirror, options.env));
 }
 
 /** Packs the mirror's objects and refs (automatic gc is off in mirrors); run it now and then between jobs. */

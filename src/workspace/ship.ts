@@ -106,7 +106,7 @@ export async function ship(wt: Worktree, options: ShipOptions): Promise<ShipResu
   }
   // Under the mirror's lock: the push also moves the mirror's refs/remotes/origin/conveyor/<jobId>.
   if (options.policy === 'branch') return locks.withLock(wt.mirror, () => shipBranch(wt, head, options));
-  const target = options.target ?? (await defaultBranch(wt.mirror, { locks }));
+  const target = options.target ?? (await defaultBranch(wt.mirror, { locks, env: credentialEnv(options.credentials) }));
   const outcome = await shipMerge({
     wt,
     origin: await locateRepo(options.repo),
@@ -135,7 +135,7 @@ export async function ship(wt: Worktree, options: ShipOptions): Promise<ShipResu
  */
 export async function findShipped(
   wt: Worktree,
-  options: Pick<ShipOptions, 'policy' | 'repo' | 'target' | 'locks'>,
+  options: Pick<ShipOptions, 'policy' | 'repo' | 'target' | 'locks' | 'credentials'>,
 ): Promise<ShipResult | undefined> {
   const found = { policy: options.policy, alreadyShipped: true, empty: false, attempts: 0 };
   if (options.policy === 'none') return undefined;
@@ -144,7 +144,7 @@ export async function findShipped(
     const commit = await locks.withLock(wt.mirror, () => publishedBranch(wt));
     return commit === undefined ? undefined : { ...found, branch: wt.branch, commit };
   }
-  const target = options.target ?? (await defaultBranch(wt.mirror, { locks }));
+  const target = options.target ?? (await defaultBranch(wt.mirror, { locks, env: credentialEnv(options.credentials) }));
   const commit = await findMerged({ wt, origin: await locateRepo(options.repo), target, locks });
   return commit === undefined ? undefined : { ...found, branch: target, commit };
 }

@@ -14,6 +14,7 @@ import { git, gitResult, setupExcludesFile, tryRevParse, type GitOptions } from 
 import { defaultLocks, type PathLocks } from './locks.js';
 import { ensureMirror, originHeadBranch } from './mirror.js';
 import { WorkspaceInputError } from './errors.js';
+import { credentialEnv, type GitCredentials } from './credentials.js';
 
 export interface Worktree {
   jobId: string;
@@ -45,6 +46,8 @@ export interface CreateWorktreeOptions {
   resumeCommit?: string;
   /** @default the process-wide `defaultLocks` */
   locks?: PathLocks;
+  /** A private repository's credentials, for every git command that reaches the origin. */
+  credentials?: GitCredentials | undefined;
 }
 
 const SAFE_JOB_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -140,19 +143,24 @@ async function reuseIdle(
   return false;
 }
 
-async function resolveBase(mirror: string, base: string | undefined): Promise<string> {
-  const name = base ?? (await originHeadBranch(mirror));
+async function resolveBase(mirror: string, base: string | undefined, env: Record<string, string>): Promise<string> {
+  const name = base ?? (await originHeadBranch(mirror, env));
   const commit = (await tryRevParse(`refs/remotes/origin/${name}`, mirror)) ?? (await tryRevParse(name, mirror));
   if (commit === undefined) throw new WorkspaceInputError(`base ref "${name}" does not exist in the repository`);
   return commit;
 }
 
-async function findResumeCommit(mirror: string, jobId: string, commit: string): Promise<string> {
+async function findResumeCommit(
+  mirror: string,
+  jobId: string,
+  commit: string,
+  env: Record<string, string>,
+): Promise<string> {
   if (!/^[0-9a-f]{7,64}$/i.test(commit)) throw new WorkspaceInputError(`resume commit "${commit}" is not a commit id`);
   const local = await tryRevParse(commit, mirror);
   if (local !== undefined) return local;
   const ref = wipRef(jobId);
-  await gitResult(['fetch', '--no-tags', '--quiet', 'origin', `+${ref}:${ref}`], { cwd: mirror });
+  await gitResult(['fetch', '--no-tags', '--quiet', 'origin', `+${ref}:${ref}`], { cwd: mirror, env });
   const fetched = await tryRevParse(commit, mirror);
   if (fetched !== undefined) return fetched;
   throw new WorkspaceInputError(
@@ -182,17 +190,18 @@ export async function createWorktree(options: CreateWorktreeOptions): Promise<Wo
   const { workdir, repo, jobId } = options;
   assertJobId(jobId);
   const locks = options.locks ?? defaultLocks;
-  const mirror = await ensureMirror(workdir, repo, { locks });
+  const env = credentialEnv(options.credentials);
+  const mirror = await ensureMirror(workdir, repo, { locks, env });
   const path = join(workdir, 'worktrees', jobId);
   const branch = `conveyor/${jobId}`;
   return locks.withLock(path, () =>
     locks.withLock(mirror, async () => {
       await clearPath(mirror, path);
-      const baseTip = await resolveBase(mirror, options.base);
+      const baseTip = await resolveBase(mirror, options.base, env);
       let start = baseTip;
       let baseCommit = baseTip;
       if (options.resumeCommit !== undefined) {
-        start = await findResumeCommit(mirror, jobId, options.resumeCommit);
+        start = await findResumeCommit(mirror, jobId, options.resumeCommit, env);
         const forked = await gitResult(['merge-base', baseTip, start], { cwd: mirror });
         if (forked.exitCode === 0) baseCommit = forked.stdout.trim();
       }

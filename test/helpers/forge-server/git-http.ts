@@ -11,6 +11,8 @@ export interface GitHttpOptions {
   root: string;
   /** The password a push must carry (any user name, like a token). */
   token: string;
+  /** A clone or fetch must carry it too (private repositories). */
+  readNeedsAuth: boolean;
   /** Records what a test should fail on (a refused push is not one: it is the answer). */
   note: (entry: { kind: 'git'; method: string; path: string; status: number; user: string | undefined }) => void;
 }
@@ -36,7 +38,7 @@ export function serveGit(
     options.note({ kind: 'git', method: request.method ?? '', path: pathInfo, status, user: auth?.user });
     response.writeHead(status, headers).end(body);
   };
-  if (push && (auth === undefined || auth.password !== options.token)) {
+  if ((push || options.readNeedsAuth) && (auth === undefined || auth.password !== options.token)) {
     // git asks its credential helper only after a challenge.
     answer(401, { 'WWW-Authenticate': 'Basic realm="forge"', 'Content-Type': 'text/plain' }, 'authentication required');
     return;

@@ -115,6 +115,8 @@ export interface ForgeServerOptions {
   kind: ForgeKind;
   /** The token API calls and pushes must carry. */
   token: string;
+  /** Its repositories are private: a clone or fetch must carry the token too. @default false */
+  private?: boolean;
 }
 
 /** An answer a handler ends with early (a 404, a 422), thrown so the handlers read straight. */
@@ -412,6 +414,7 @@ export async function startForgeServer(options: ForgeServerOptions): Promise<For
       serveGit(request, response, url.pathname.slice('/git'.length), url.search.slice(1), {
         root,
         token: options.token,
+        readNeedsAuth: options.private === true,
         note: (entry) => log.push(entry),
       });
       return;
