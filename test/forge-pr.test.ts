@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ForgeConfig } from '../src/config/forges.js';
 import { shipPullRequest } from '../src/factory/pr-step.js';
 import type { JobView } from '../src/protocol/views.js';
-import { commitWip, createWorktree } from '../src/workspace/index.js';
+import { commitWip, createWorktree, findShipped, ship } from '../src/workspace/index.js';
 import { type ForgeServer, startForgeServer } from './helpers/forge-server/index.js';
 import { tempDir } from './helpers/git-repo.js';
 
@@ -85,5 +85,31 @@ describe('ship: pr, retried', () => {
       repo: 'https://elsewhere.example/a/b.git',
     });
     expect(outcome).toMatchObject({ failure: { code: 'no_forge', retryable: false } });
+  });
+
+  it('clones, merges into and finds again a private repository with the token, never without it', async () => {
+    const secret = await startForgeServer({ kind: 'gitea', token: TOKEN, private: true });
+    try {
+      secret.createRepo('acme/private');
+      const repo = `${secret.gitUrl}/acme/private.git`;
+      const credentials = { username: 'conveyor', password: TOKEN };
+      await expect(createWorktree({ workdir: tempDir('forge-private'), repo, jobId: JOB_ID })).rejects.toThrow();
+      const worktree = await createWorktree({ workdir: tempDir('forge-private'), repo, jobId: JOB_ID, credentials });
+      writeFileSync(join(worktree.path, 'private.txt'), 'private\n');
+      await commitWip(worktree, 'add');
+      const shipped = await ship(worktree, { policy: 'merge', repo, credentials });
+      expect(shipped).toMatchObject({ policy: 'merge', branch: 'main', alreadyShipped: false });
+      expect(secret.branchCommit('acme/private', 'main')).toBe(shipped.commit);
+      expect(await findShipped(worktree, { policy: 'merge', repo, credentials })).toMatchObject({
+        commit: shipped.commit,
+        alreadyShipped: true,
+      });
+      // Every read the server answered carried the token; the ones without it were refused.
+      const reads = secret.requests().filter((r) => r.kind === 'git' && r.path.endsWith('/info/refs'));
+      expect(reads.some((r) => r.status === 401)).toBe(true);
+      expect(reads.filter((r) => r.status === 200).every((r) => r.kind === 'git' && r.user === 'conveyor')).toBe(true);
+    } finally {
+      await secret.stop();
+    }
   });
 });

@@ -201,6 +201,7 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
         const found = await findShipped(worktree, {
           policy,
           repo: repoOf(job, options),
+          credentials: forgeCredentials(options.forges ?? [], repoOf(job, options)),
           ...(job.target === null ? {} : { target: job.target }),
         });
         return found === undefined ? {} : { ship: { ...found } };
@@ -379,6 +380,8 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
         const shipped = await ship(worktree, {
           policy,
           repo: repoOf(job, options),
+          // A repository of a forge in the factory's config is pushed (and fetched) with its token.
+          credentials: forgeCredentials(options.forges ?? [], repoOf(job, options)),
           ...(job.target === null ? {} : { target: job.target }),
           message: job.title,
           beforePush,

@@ -23,6 +23,8 @@ export interface MergeInput {
   maxAttempts: number;
   locks: PathLocks;
   beforePush: (() => Promise<void>) | undefined;
+  /** For the commands that reach the origin: its credentials (`credentialEnv`). */
+  env: Record<string, string>;
 }
 
 export type MergeOutcome =
@@ -64,11 +66,16 @@ async function squash(mirror: string, tip: string | undefined, input: MergeInput
 }
 
 /** Fetches the origin's `target` into `tracking`; a target that does not exist yet leaves `tracking` unset. */
-async function fetchTarget(mirror: string, target: string, tracking: string): Promise<void> {
+async function fetchTarget(
+  mirror: string,
+  target: string,
+  tracking: string,
+  env: Record<string, string>,
+): Promise<void> {
   const args = ['fetch', '--quiet', '--no-tags', 'origin', `+refs/heads/${target}:${tracking}`];
-  const fetched = await gitResult(args, { cwd: mirror });
+  const fetched = await gitResult(args, { cwd: mirror, env });
   if (fetched.exitCode === 0) return;
-  const exists = await gitResult(['ls-remote', '--exit-code', 'origin', `refs/heads/${target}`], { cwd: mirror });
+  const exists = await gitResult(['ls-remote', '--exit-code', 'origin', `refs/heads/${target}`], { cwd: mirror, env });
   if (exists.exitCode !== 2) ensureSuccess(args, { cwd: mirror }, fetched);
   await gitResult(['update-ref', '-d', tracking], { cwd: mirror });
 }
@@ -85,6 +92,7 @@ interface Target {
   origin: RepoLocation;
   target: string;
   locks: PathLocks;
+  env: Record<string, string>;
 }
 
 /**
@@ -101,9 +109,13 @@ async function withTargetLocks<T>(input: Target, work: (checkout: Checkout | und
 }
 
 /** Fetches the target into the mirror: its tip, and the job's commit on it when one is there. */
-async function fetchShipped(wt: Worktree, target: string): Promise<{ tip?: string; shipped?: string }> {
+async function fetchShipped(
+  wt: Worktree,
+  target: string,
+  env: Record<string, string>,
+): Promise<{ tip?: string; shipped?: string }> {
   const tracking = `refs/remotes/origin/${target}`;
-  await fetchTarget(wt.mirror, target, tracking);
+  await fetchTarget(wt.mirror, target, tracking, env);
   const tip = await tryRevParse(tracking, wt.mirror);
   if (tip === undefined) return {};
   const shipped = await findShippedCommit(wt.mirror, tip, wt.jobId);
@@ -112,7 +124,7 @@ async function fetchShipped(wt: Worktree, target: string): Promise<{ tip?: strin
 
 /** The commit carrying the job's trailer on the origin's `target`, if an earlier run merged it; ships nothing. */
 export function findMerged(input: Target): Promise<string | undefined> {
-  return withTargetLocks(input, async () => (await fetchShipped(input.wt, input.target)).shipped);
+  return withTargetLocks(input, async () => (await fetchShipped(input.wt, input.target, input.env)).shipped);
 }
 
 async function attemptOn(input: MergeInput, attempts: number, checkout: Checkout | undefined): Promise<Attempt> {
@@ -121,7 +133,7 @@ async function attemptOn(input: MergeInput, attempts: number, checkout: Checkout
   const tracking = `refs/remotes/origin/${target}`;
   const shipRef = `refs/conveyor/ship/${wt.jobId}`;
   if (checkout !== undefined) await assertClean(checkout.path, target);
-  const { tip, shipped } = await fetchShipped(wt, target);
+  const { tip, shipped } = await fetchShipped(wt, target, input.env);
   if (shipped !== undefined) return { kind: 'already', commit: shipped, attempts };
   const commit = await squash(mirror, tip, input);
   if (commit === undefined) return { kind: 'empty', attempts };
@@ -137,7 +149,7 @@ async function attemptOn(input: MergeInput, attempts: number, checkout: Checkout
       await input.beforePush?.();
       // No force: the origin accepts this only as a fast-forward of the tip we merged onto.
       const push = ['push', '--porcelain', 'origin', `${commit}:refs/heads/${target}`];
-      const pushed = await gitResult(push, { cwd: mirror });
+      const pushed = await gitResult(push, { cwd: mirror, env: input.env });
       if (pushed.exitCode !== 0 && MOVED.test(pushed.stderr + pushed.stdout)) return { kind: 'moved' };
       ensureSuccess(push, { cwd: mirror }, pushed);
     }

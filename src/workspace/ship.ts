@@ -35,10 +35,10 @@ export interface ShipOptions {
   /** Refuses (`SecretInChangesError`) to ship a change whose files hold a secret. @default no search */
   secrets?: SecretScanner;
   /**
-   * What the origin asks a push (policy `branch`) for: given to git by a credential helper in the push's
-   * environment only (`credentials.ts`). @default none (git's own configuration)
+   * What the origin asks for (a private repository, a push): given to git by a credential helper in the
+   * environment of the commands that reach it only (`credentials.ts`). @default none (git's own configuration)
    */
-  credentials?: GitCredentials;
+  credentials?: GitCredentials | undefined;
 }
 
 export interface ShipResult {
@@ -106,7 +106,8 @@ export async function ship(wt: Worktree, options: ShipOptions): Promise<ShipResu
   }
   // Under the mirror's lock: the push also moves the mirror's refs/remotes/origin/conveyor/<jobId>.
   if (options.policy === 'branch') return locks.withLock(wt.mirror, () => shipBranch(wt, head, options));
-  const target = options.target ?? (await defaultBranch(wt.mirror, { locks, env: credentialEnv(options.credentials) }));
+  const env = credentialEnv(options.credentials);
+  const target = options.target ?? (await defaultBranch(wt.mirror, { locks, env }));
   const outcome = await shipMerge({
     wt,
     origin: await locateRepo(options.repo),
@@ -116,6 +117,7 @@ export async function ship(wt: Worktree, options: ShipOptions): Promise<ShipResu
     maxAttempts: options.maxAttempts ?? 5,
     locks,
     beforePush: options.beforePush,
+    env,
   });
   const base = { policy: options.policy, branch: target, attempts: outcome.attempts };
   switch (outcome.kind) {
@@ -141,10 +143,11 @@ export async function findShipped(
   if (options.policy === 'none') return undefined;
   const locks = options.locks ?? defaultLocks;
   if (options.policy === 'branch') {
-    const commit = await locks.withLock(wt.mirror, () => publishedBranch(wt));
+    const commit = await locks.withLock(wt.mirror, () => publishedBranch(wt, options.credentials));
     return commit === undefined ? undefined : { ...found, branch: wt.branch, commit };
   }
-  const target = options.target ?? (await defaultBranch(wt.mirror, { locks, env: credentialEnv(options.credentials) }));
-  const commit = await findMerged({ wt, origin: await locateRepo(options.repo), target, locks });
+  const env = credentialEnv(options.credentials);
+  const target = options.target ?? (await defaultBranch(wt.mirror, { locks, env }));
+  const commit = await findMerged({ wt, origin: await locateRepo(options.repo), target, locks, env });
   return commit === undefined ? undefined : { ...found, branch: target, commit };
 }
