@@ -93,6 +93,20 @@ export interface CommandTrigger extends Omit<IssueTrigger, 'kind'> {
 
 export type WebhookReading = IssueTrigger | CommandTrigger | { kind: 'ignored'; reason: string };
 
+const labelNames = (issue: z.infer<typeof Issue>): string[] => (issue.labels ?? []).map((l) => l.name);
+
+/** The issue as a trigger carries it, from either event's payload. */
+function issueOf(issue: z.infer<typeof Issue>): IssueTrigger['issue'] {
+  return {
+    number: issue.number,
+    title: issue.title,
+    body: issue.body ?? '',
+    url: issue.html_url,
+    author: issue.user.login,
+    labels: labelNames(issue),
+  };
+}
+
 const CommentPayload = z.looseObject({
   action: z.string(),
   issue: Issue,
@@ -145,14 +159,7 @@ function readComment(payload: unknown): CommandTrigger | { kind: 'ignored'; reas
   return {
     kind: 'command',
     repo: repository.full_name,
-    issue: {
-      number: issue.number,
-      title: issue.title,
-      body: issue.body ?? '',
-      url: issue.html_url,
-      author: issue.user.login,
-      labels: (issue.labels ?? []).map((l) => l.name),
-    },
+    issue: issueOf(issue),
     command,
     actor: comment.user.login,
     actorIsBot: comment.user.type === 'Bot' || sender.type === 'Bot',
@@ -174,7 +181,7 @@ export function readDelivery(kind: ForgeKind, event: string, payload: unknown, l
   if (issue.pull_request !== undefined && issue.pull_request !== null) {
     return { kind: 'ignored', reason: 'a pull request, not an issue' };
   }
-  const labels = (issue.labels ?? []).map((l) => l.name);
+  const labels = labelNames(issue);
   const labelled =
     kind === 'github' ? action === 'labeled' && parsed.data.label?.name === label : action === 'label_updated';
   const opened = action === 'opened';
@@ -183,14 +190,7 @@ export function readDelivery(kind: ForgeKind, event: string, payload: unknown, l
   return {
     kind: 'issue',
     repo: repository.full_name,
-    issue: {
-      number: issue.number,
-      title: issue.title,
-      body: issue.body ?? '',
-      url: issue.html_url,
-      author: issue.user.login,
-      labels,
-    },
+    issue: issueOf(issue),
     actor: sender.login,
     actorIsBot: sender.type === 'Bot',
   };
