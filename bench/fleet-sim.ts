@@ -58,6 +58,45 @@ interface Held {
   listeners: number;
 }
 
+/** One API call through `pool` with `token`: its status and JSON body. */
+async function send(
+  pool: Pool,
+  c: LoadedCoordinator,
+  path: string,
+  token: string,
+  body: unknown,
+  method: 'POST' | 'PATCH' = 'POST',
+): Promise<{ status: number; body: unknown }> {
+  const answer = await pool.request({ method, path, headers: c.headers(token), body: JSON.stringify(body) });
+  const text = await answer.body.text();
+  return { status: answer.statusCode, body: text === '' ? undefined : (JSON.parse(text) as unknown) };
+}
+
+/**
+ * Claims with `factoryId` through `pool`; a job it gets (`onClaimed` as the answer arrives) is reported
+ * through to shipped. Its id, if any.
+ */
+async function claimAndShip(
+  pool: Pool,
+  c: LoadedCoordinator,
+  factoryId: string,
+  waitMs: number,
+  onClaimed: (jobId: string) => void = () => undefined,
+): Promise<string | undefined> {
+  const claim = await send(pool, c, '/api/fleet/claim', c.tokens.factory, {
+    factoryId,
+    capabilities: ['node'],
+    waitMs,
+  });
+  if (claim.status !== 200) return undefined;
+  const { job, leaseEpoch } = claim.body as { job: { id: string }; leaseEpoch: number };
+  onClaimed(job.id);
+  for (const stage of STAGES) {
+    await send(pool, c, `/api/fleet/jobs/${job.id}`, c.tokens.factory, { factoryId, stage, leaseEpoch }, 'PATCH');
+  }
+  return job.id;
+}
+
 /** What the coordinator holds open: its file descriptors (from /proc) and its /metrics gauges. */
 async function held(c: LoadedCoordinator, pool: Pool): Promise<Held> {
   const answer = await pool.request({ method: 'GET', path: '/metrics', headers: c.headers(c.tokens.admin) });
@@ -91,23 +130,14 @@ async function main(): Promise<void> {
   try {
     // One job through its whole life first, so what the coordinator opens once (the database's WAL
     // file on its first write) is in the count before the fleet arrives.
-    const warm = async (path: string, token: string, body: unknown, method: 'POST' | 'PATCH' = 'POST') => {
-      const answer = await control.request({ method, path, headers: c.headers(token), body: JSON.stringify(body) });
-      return (await answer.body.json()) as { id?: string; job?: { id: string }; leaseEpoch?: number };
-    };
-    await warm('/api/jobs', c.tokens.submit, { title: 'warm-up', body: 'noop', repo: 'https://git.example/sim.git' });
-    const first = await warm('/api/fleet/claim', c.tokens.factory, {
-      factoryId: 'sim-warm-up',
-      capabilities: ['node'],
+    const warmUp = await send(control, c, '/api/jobs', c.tokens.submit, {
+      title: 'warm-up',
+      body: 'noop',
+      repo: 'https://git.example/sim.git',
     });
-    for (const stage of STAGES) {
-      await warm(
-        `/api/fleet/jobs/${first.job?.id ?? ''}`,
-        c.tokens.factory,
-        { factoryId: 'sim-warm-up', stage, leaseEpoch: first.leaseEpoch },
-        'PATCH',
-      );
-    }
+    if (warmUp.status !== 201) throw new Error(`POST /api/jobs answered ${String(warmUp.status)}`);
+    if ((await claimAndShip(control, c, 'sim-warm-up', 0)) === undefined)
+      throw new Error('the warm-up job was not claimed');
     const before = await held(c, control);
     const heartbeats: number[] = [];
     const claimedAt = new Map<string, number>();
@@ -117,16 +147,7 @@ async function main(): Promise<void> {
     let measuring = false;
     // Read through a call: a loop that tested `stopping` would otherwise take it for still false.
     const stopped = (): boolean => stopping;
-    const post = async (path: string, body: unknown, token: string, method: 'POST' | 'PATCH' = 'POST') => {
-      const answer = await fleet.request({
-        method,
-        path,
-        headers: c.headers(token),
-        body: JSON.stringify(body),
-      });
-      const text = await answer.body.text();
-      return { status: answer.statusCode, body: text === '' ? undefined : (JSON.parse(text) as unknown) };
-    };
+    const post = (path: string, body: unknown, token: string) => send(fleet, c, path, token, body);
     const factories = Array.from({ length: FACTORIES }, (_, i) => {
       const factoryId = `sim-${String(i)}`;
       const beat = async (): Promise<void> => {
@@ -146,18 +167,10 @@ async function main(): Promise<void> {
       };
       const work = async (): Promise<void> => {
         while (!stopping) {
-          const claim = await post(
-            '/api/fleet/claim',
-            { factoryId, capabilities: ['node'], waitMs: 30_000 },
-            c.tokens.factory,
-          ).catch(() => undefined);
-          if (claim?.status !== 200) continue;
-          const now = performance.now();
-          const { job, leaseEpoch } = claim.body as { job: { id: string }; leaseEpoch: number };
-          claimedAt.set(job.id, now);
-          for (const stage of STAGES) {
-            await post(`/api/fleet/jobs/${job.id}`, { factoryId, stage, leaseEpoch }, c.tokens.factory, 'PATCH');
-          }
+          // The claim's answer is timed when it arrives, before the reports that ship the job.
+          await claimAndShip(fleet, c, factoryId, 30_000, (id) => {
+            claimedAt.set(id, performance.now());
+          }).catch(() => undefined);
         }
       };
       return Promise.all([beat(), work()]);
