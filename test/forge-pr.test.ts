@@ -2,11 +2,12 @@
  * `ship: pr` run twice for one job (a retried job): the branch is pushed once, the same pull request is
  * updated rather than a second opened, and a job whose repository is on no known forge fails for good.
  */
-import { writeFileSync } from 'node:fs';
+import { generateKeyPairSync } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ForgeConfig } from '../src/config/forges.js';
-import { shipPullRequest } from '../src/factory/pr-step.js';
+import { forgeCredentials, shipPullRequest } from '../src/factory/pr-step.js';
 import type { JobView } from '../src/protocol/views.js';
 import { commitWip, createWorktree, findShipped, ship } from '../src/workspace/index.js';
 import { type ForgeServer, startForgeServer } from './helpers/forge-server/index.js';
@@ -110,6 +111,57 @@ describe('ship: pr, retried', () => {
       expect(reads.filter((r) => r.status === 200).every((r) => r.kind === 'git' && r.user === 'conveyor')).toBe(true);
     } finally {
       await secret.stop();
+    }
+  });
+
+  it('pushes and opens the pull request as a GitHub App: an installation token, minted once, never written down', async () => {
+    const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const pem = privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();
+    const app = {
+      id: 4242,
+      installationId: 777,
+      publicKey: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+    };
+    const hub = await startForgeServer({ kind: 'github', token: TOKEN, private: true, app });
+    try {
+      hub.createRepo('acme/app');
+      const repo = `${hub.gitUrl}/acme/app.git`;
+      const appConfig: ForgeConfig = {
+        ...config,
+        apiUrl: hub.apiUrl,
+        gitUrl: hub.gitUrl,
+        tokenEnv: undefined,
+        token: undefined,
+        app: { id: String(app.id), privateKeyEnv: 'APP_KEY', privateKey: pem },
+      };
+      // The private clone authenticates with an installation token too.
+      const credentials = await forgeCredentials([appConfig], repo);
+      expect(credentials).toMatchObject({ username: 'x-access-token', password: expect.stringMatching(/^ghs_/) });
+      const worktree = await createWorktree({ workdir: tempDir('forge-app'), repo, jobId: JOB_ID, credentials });
+      writeFileSync(join(worktree.path, 'app.txt'), 'app\n');
+      await commitWip(worktree, 'add');
+      const job = { id: JOB_ID, title: 'As an App', body: 'b', repo, base: null, target: null } as unknown as JobView;
+      const outcome = await shipPullRequest(job, worktree, () => Promise.resolve(), { forges: [appConfig], repo });
+      expect(outcome).toMatchObject({ ship: { policy: 'pr', pullRequest: { created: true } } });
+      expect(hub.branchCommit('acme/app', `conveyor/${JOB_ID}`)).toBeDefined();
+      // One installation found and one token minted for every call of this process (auth-app caches it).
+      const minted = hub.installationTokens();
+      expect(minted).toHaveLength(1);
+      const api = hub.requests().filter((r) => r.kind === 'api');
+      expect(api.filter((r) => r.template === '/repos/{owner}/{repo}/installation')).toHaveLength(1);
+      for (const call of api.filter((r) => r.template === '/repos/{owner}/{repo}/pulls')) {
+        expect(call.authorization).toBe(`token ${minted[0] ?? ''}`);
+      }
+      // Pushes and private reads carried the installation token; neither it nor the key is in the repository's config.
+      const git = hub.requests().filter((r) => r.kind === 'git' && r.status === 200);
+      expect(git.length).toBeGreaterThan(0);
+      expect(git.every((r) => r.kind === 'git' && r.user === 'x-access-token')).toBe(true);
+      const gitConfig = readFileSync(join(worktree.mirror, 'config'), 'utf8');
+      expect(gitConfig).not.toContain(minted[0]);
+      expect(gitConfig).not.toContain('PRIVATE KEY');
+      hub.assertFaithful();
+    } finally {
+      await hub.stop();
     }
   });
 });

@@ -40,7 +40,11 @@ export const ForgeEntrySchema = z.strictObject({
   kind: z.enum(FORGE_KINDS),
   apiUrl: httpUrl,
   gitUrl: httpUrl,
-  tokenEnv: envName,
+  tokenEnv: envName.optional(),
+  appId: z
+    .union([z.int().positive(), z.string().regex(/^[1-9][0-9]*$/, "must be the GitHub App's numeric id")])
+    .optional(),
+  privateKeyEnv: envName.optional(),
   webhookSecretEnv: envName.optional(),
   label: z.string().trim().min(1).max(50).optional(),
   poll: z.string().trim().min(1).optional(),
@@ -66,6 +70,14 @@ export interface ForgeRepoConfig {
   defaults: ForgeRepoDefaults;
 }
 
+export interface ForgeApp {
+  id: string;
+  /** The variable holding the App's private key (PEM), for messages. */
+  privateKeyEnv: string;
+  /** Its value; undefined when the variable is unset or empty. */
+  privateKey: string | undefined;
+}
+
 export interface ForgeConfig {
   /** The `NAME` of `[forges.NAME]`: in the webhook's URL and in every job's source. */
   name: string;
@@ -74,10 +86,15 @@ export interface ForgeConfig {
   apiUrl: string;
   /** Clone and push base: a repository is `<gitUrl>/<owner>/<repo>.git`. No trailing slash. */
   gitUrl: string;
-  /** The variable holding the token, for messages. */
-  tokenEnv: string;
+  /** The variable holding the token, for messages; undefined for a GitHub App. */
+  tokenEnv: string | undefined;
   /** Its value; undefined when the variable is unset or empty (whatever needs it says so). */
   token: string | undefined;
+  /**
+   * A GitHub App instead of a token (`appId`, `privateKeyEnv`): calls and pushes use installation
+   * tokens minted for each repository's installation.
+   */
+  app?: ForgeApp | undefined;
   webhookSecretEnv: string | undefined;
   webhookSecret: string | undefined;
   /** The trigger label. @default "conveyor" */
@@ -103,6 +120,23 @@ export function compileForges(
           `${key}.poll: polling is not implemented yet; set poll = "off" and point the forge's webhook at POST /api/forges/${name}/webhook`,
         );
       }
+      if (entry.appId !== undefined || entry.privateKeyEnv !== undefined) {
+        if (entry.kind !== 'github') {
+          throw new ConfigError(`${key}.appId: a GitHub App is for kind = "github"; give Gitea a tokenEnv instead`);
+        }
+        if (entry.tokenEnv !== undefined) {
+          throw new ConfigError(`${key}: tokenEnv and appId both set; keep one (a token, or a GitHub App)`);
+        }
+        if (entry.appId === undefined || entry.privateKeyEnv === undefined) {
+          throw new ConfigError(
+            `${key}.${entry.appId === undefined ? 'appId' : 'privateKeyEnv'}: a GitHub App needs both appId and privateKeyEnv (the variable holding its private key)`,
+          );
+        }
+      } else if (entry.tokenEnv === undefined) {
+        throw new ConfigError(
+          `${key}.tokenEnv: not set; name the variable holding the forge's token (or, on GitHub, give appId and privateKeyEnv)`,
+        );
+      }
       const seen = new Set<string>();
       for (const repo of entry.repos ?? []) {
         if (seen.has(repo.name.toLowerCase())) {
@@ -121,6 +155,15 @@ export function compileForges(
           gitUrl: trimSlash(entry.gitUrl),
           tokenEnv: entry.tokenEnv,
           token: value(entry.tokenEnv),
+          app:
+            entry.appId === undefined || entry.privateKeyEnv === undefined
+              ? undefined
+              : {
+                  id: String(entry.appId),
+                  privateKeyEnv: entry.privateKeyEnv,
+                  // A PEM put in one line of an env file keeps its line breaks as `\n`.
+                  privateKey: value(entry.privateKeyEnv)?.replace(/\\n/g, '\n'),
+                },
           webhookSecretEnv: entry.webhookSecretEnv,
           webhookSecret: value(entry.webhookSecretEnv),
           label: entry.label ?? 'conveyor',
@@ -142,11 +185,8 @@ export function compileForges(
  */
 export function assertForgeSecrets(forges: Readonly<Record<string, ForgeConfig>>): void {
   for (const forge of Object.values(forges)) {
-    if (forge.token === undefined) {
-      throw new ConfigError(
-        `forges.${forge.name}.tokenEnv: the variable ${forge.tokenEnv} is not set; export the forge's token in it`,
-      );
-    }
+    const missing = missingCredential(forge);
+    if (missing !== undefined) throw new ConfigError(missing);
     if (forge.webhookSecret === undefined) {
       throw new ConfigError(
         forge.webhookSecretEnv === undefined
@@ -155,4 +195,19 @@ export function assertForgeSecrets(forges: Readonly<Record<string, ForgeConfig>>
       );
     }
   }
+}
+
+/**
+ * What `forge` lacks to call its API or push (the token's variable unset, or the App's private key's),
+ * as a message naming the key, the variable and the fix; undefined when it has it.
+ */
+export function missingCredential(forge: ForgeConfig): string | undefined {
+  if (forge.app !== undefined) {
+    return forge.app.privateKey === undefined
+      ? `forges.${forge.name}.privateKeyEnv: the variable ${forge.app.privateKeyEnv} is not set; export the GitHub App's private key (PEM) in it`
+      : undefined;
+  }
+  return forge.token === undefined
+    ? `forges.${forge.name}.tokenEnv: the variable ${forge.tokenEnv ?? '(none)'} is not set; export the forge's token in it`
+    : undefined;
 }

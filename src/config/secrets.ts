@@ -41,7 +41,7 @@ export function secretValues(config: Config): string[] {
     config.server.adminToken,
     config.tools.registryToken,
     databasePassword(config.server.db),
-    ...Object.values(config.forges).flatMap((forge) => [forge.token, forge.webhookSecret]),
+    ...Object.values(config.forges).flatMap((forge) => [forge.token, forge.webhookSecret, forge.app?.privateKey]),
     ...[...names].map((name) => config.processEnv[name]),
   ];
   return values.filter((value): value is string => value !== undefined && value !== '');

@@ -154,13 +154,13 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
         if (unable !== undefined) return { failure: unable };
       }
       if (job.repo === null && job.kind !== 'tool' && options.defaultRepo === undefined) return { failure: NO_REPO };
-      const create = (resumeCommit: string | undefined): Promise<Worktree> =>
+      const create = async (resumeCommit: string | undefined): Promise<Worktree> =>
         createWorktree({
           workdir: options.workdir,
           repo: repoOf(job, options),
           jobId: job.id,
           // A repository on a forge of the factory's config is fetched with its token (a private one).
-          credentials: forgeCredentials(options.forges ?? [], repoOf(job, options)),
+          credentials: await forgeCredentials(options.forges ?? [], repoOf(job, options)),
           ...(job.base === null ? {} : { base: job.base }),
           ...(resumeCommit === undefined ? {} : { resumeCommit }),
         });
@@ -201,7 +201,7 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
         const found = await findShipped(worktree, {
           policy,
           repo: repoOf(job, options),
-          credentials: forgeCredentials(options.forges ?? [], repoOf(job, options)),
+          credentials: await forgeCredentials(options.forges ?? [], repoOf(job, options)),
           ...(job.target === null ? {} : { target: job.target }),
         });
         return found === undefined ? {} : { ship: { ...found } };
@@ -335,7 +335,7 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
       // A remote repository gets the WIP too, so another factory can resume from it.
       const repo = repoOf(job, options);
       if (!(await locateRepo(repo)).local) {
-        await pushWip(worktree, { credentials: forgeCredentials(options.forges ?? [], repo) });
+        await pushWip(worktree, { credentials: await forgeCredentials(options.forges ?? [], repo) });
       }
       const session = sessions.get(worktree) ?? job.checkpoint?.agentSession;
       const done = finished.get(worktree) ?? [];
@@ -381,7 +381,7 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
           policy,
           repo: repoOf(job, options),
           // A repository of a forge in the factory's config is pushed (and fetched) with its token.
-          credentials: forgeCredentials(options.forges ?? [], repoOf(job, options)),
+          credentials: await forgeCredentials(options.forges ?? [], repoOf(job, options)),
           ...(job.target === null ? {} : { target: job.target }),
           message: job.title,
           beforePush,

@@ -4,10 +4,10 @@
  * into the base opened, or, when one from that branch is already open (a retried job), updated. The
  * result records the branch, the commit and `pullRequest: {number, url}`.
  */
-import type { ForgeConfig } from '../config/forges.js';
+import { type ForgeConfig, missingCredential } from '../config/forges.js';
 import { asNumber, asRecord } from '../core/json.js';
 import { type Forge, forgeRepoOf } from '../forge/forge.js';
-import { createForge } from '../forge/index.js';
+import { forgeFor } from '../forge/index.js';
 import type { JobView } from '../protocol/views.js';
 import {
   credentialEnv,
@@ -30,20 +30,22 @@ export interface PullRequestOptions {
   /** A link to the job (the dashboard's page), for the pull request's body. @default none */
   jobUrl?: ((jobId: string) => string) | undefined;
   secrets?: SecretScanner | undefined;
-  /** @default `createForge` */
+  /** @default `forgeFor` */
   forgeOf?: (config: ForgeConfig) => Forge;
 }
 
-/** The user name a forge takes beside a token for git over HTTPS. */
-const GIT_USER: Readonly<Record<ForgeConfig['kind'], string>> = { github: 'x-access-token', gitea: 'conveyor' };
-
 /**
- * What a push to `repo` authenticates with: the token of the forge the URL is on (a factory that knows
- * no such forge, or has not its token, pushes with git's own configuration).
+ * What git authenticates with for `repo`: the token of the forge the URL is on, or a token of its
+ * GitHub App's installation there (a factory that knows no such forge, or has not its credential,
+ * uses git's own configuration).
  */
-export function forgeCredentials(forges: readonly ForgeConfig[], repo: string): GitCredentials | undefined {
-  const forge = forgeRepoOf(forges, repo)?.forge;
-  return forge?.token === undefined ? undefined : { username: GIT_USER[forge.kind], password: forge.token };
+export async function forgeCredentials(
+  forges: readonly ForgeConfig[],
+  repo: string,
+): Promise<GitCredentials | undefined> {
+  const located = forgeRepoOf(forges, repo);
+  if (located === undefined || missingCredential(located.forge) !== undefined) return undefined;
+  return forgeFor(located.forge).gitCredentials(located.repo);
 }
 
 /** The issue a job came from (`metadata.forge.issue`, set by the webhook intake), if any. */
@@ -91,17 +93,13 @@ export async function shipPullRequest(
     };
   }
   const { forge: config, repo } = located;
-  if (config.token === undefined) {
-    return {
-      failure: {
-        code: 'no_forge_token',
-        message: `ship: pr: forges.${config.name}.tokenEnv names ${config.tokenEnv}, which is not set on this factory; export the token in it`,
-        retryable: false,
-      },
-    };
+  const missing = missingCredential(config);
+  if (missing !== undefined) {
+    return { failure: { code: 'no_forge_token', message: `ship: pr: on this factory, ${missing}`, retryable: false } };
   }
-  const credentials = { username: GIT_USER[config.kind], password: config.token };
+  const forge = (options.forgeOf ?? forgeFor)(config);
   try {
+    const credentials = await forge.gitCredentials(repo);
     const shipped = await ship(worktree, {
       policy: 'branch',
       repo: options.repo,
@@ -109,7 +107,6 @@ export async function shipPullRequest(
       credentials,
       ...(options.secrets === undefined ? {} : { secrets: options.secrets }),
     });
-    const forge = (options.forgeOf ?? createForge)(config);
     const base = job.target ?? job.base ?? (await defaultBranch(worktree.mirror, { env: credentialEnv(credentials) }));
     const input = {
       title: job.title,

@@ -79,4 +79,34 @@ describe('[forges.NAME]', () => {
       assertForgeSecrets(load(ISSUE_EXAMPLE, { GITHUB_TOKEN: 'x' }).forges);
     }).toThrow(/forges\.gh\.webhookSecretEnv: the variable GITHUB_WEBHOOK_SECRET is not set/);
   });
+
+  it('takes a GitHub App instead of a token: appId and the variable holding its key', () => {
+    const appToml = ISSUE_EXAMPLE.replace('tokenEnv = "GITHUB_TOKEN"', 'appId = 4242\nprivateKeyEnv = "GH_APP_KEY"');
+    const key = '-----BEGIN RSA PRIVATE KEY-----\\nsentinel-key-body\\n-----END RSA PRIVATE KEY-----';
+    const config = load(appToml, { GH_APP_KEY: key, GITHUB_WEBHOOK_SECRET: 's' });
+    expect(config.forges.gh).toMatchObject({
+      tokenEnv: undefined,
+      token: undefined,
+      // A key kept on one line (an env file) gets its line breaks back.
+      app: { id: '4242', privateKeyEnv: 'GH_APP_KEY', privateKey: key.replace(/\\n/g, '\n') },
+    });
+    expect(secretValues(config)).toContain(key.replace(/\\n/g, '\n'));
+    assertForgeSecrets(config.forges);
+    expect(() => {
+      assertForgeSecrets(load(appToml, { GITHUB_WEBHOOK_SECRET: 's' }).forges);
+    }).toThrow(/forges\.gh\.privateKeyEnv: the variable GH_APP_KEY is not set; export the GitHub App's private key/);
+    expect(() => load(appToml.replace('kind = "github"', 'kind = "gitea"'))).toThrow(
+      /forges\.gh\.appId: a GitHub App is for kind = "github"; give Gitea a tokenEnv/,
+    );
+    expect(() => load(appToml.replace('appId = 4242', 'appId = 4242\ntokenEnv = "T"'))).toThrow(
+      /tokenEnv and appId both set; keep one/,
+    );
+    expect(() => load(appToml.replace('privateKeyEnv = "GH_APP_KEY"', ''))).toThrow(
+      /forges\.gh\.privateKeyEnv: a GitHub App needs both appId and privateKeyEnv/,
+    );
+    expect(() => load(appToml.replace('appId = 4242', 'appId = "abc"'))).toThrow(/forges\.gh\.appId/);
+    expect(() => load(ISSUE_EXAMPLE.replace('tokenEnv = "GITHUB_TOKEN"', ''))).toThrow(
+      /forges\.gh\.tokenEnv: not set; name the variable holding the forge's token \(or, on GitHub, give appId and privateKeyEnv\)/,
+    );
+  });
 });

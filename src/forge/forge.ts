@@ -30,8 +30,16 @@ export interface IssueComment {
   body: string;
 }
 
+/** What git authenticates with over HTTPS: a user name the forge takes beside a token, and the token. */
+export interface ForgeGitCredentials {
+  username: string;
+  password: string;
+}
+
 export interface Forge {
   readonly config: ForgeConfig;
+  /** What a clone, fetch or push of `repo` authenticates with (a GitHub App's: a token of its installation there). */
+  gitCredentials(repo: string): Promise<ForgeGitCredentials>;
   /** `user`'s permission on `repo`; `none` for a user the forge does not know there. */
   permission(repo: string, user: string): Promise<ForgePermission>;
   /** The open pull request from `head` into `base`, if there is one. */

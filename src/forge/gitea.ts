@@ -3,7 +3,7 @@
  * answer 429 or 503 with `Retry-After` is waited out (at most `maxWaitMs` each, `retries` times), a
  * network failure retried the same way, anything else fails the call.
  */
-import type { ForgeConfig } from '../config/forges.js';
+import { type ForgeConfig, missingCredential } from '../config/forges.js';
 import { VERSION } from '../version.js';
 import {
   type Forge,
@@ -60,12 +60,8 @@ interface PullRequestAnswer {
 
 export function giteaForge(config: ForgeConfig, options: GiteaOptions = {}): Forge {
   const { token } = config;
-  if (token === undefined) {
-    throw new ForgeError(
-      `forges.${config.name}: the variable ${config.tokenEnv} is not set; export the token in it`,
-      undefined,
-    );
-  }
+  const missing = missingCredential(config);
+  if (missing !== undefined || token === undefined) throw new ForgeError(missing ?? 'no token', undefined);
   const retries = options.retries ?? 3;
   const maxWaitMs = options.maxWaitMs ?? 60_000;
   const doFetch = options.fetch ?? fetch;
@@ -125,6 +121,7 @@ export function giteaForge(config: ForgeConfig, options: GiteaOptions = {}): For
   };
   return {
     config,
+    gitCredentials: () => Promise.resolve({ username: 'conveyor', password: token }),
     async permission(repo: string, user: string): Promise<ForgePermission> {
       const answer = await call('GET', path(repo, `/collaborators/${encodeURIComponent(user)}/permission`));
       // Gitea answers 403 or 404 for someone who is not a collaborator.

@@ -1,15 +1,20 @@
 /**
  * GitHub (github.com and Enterprise) through Octokit's core with its retry and throttling plugins: a
- * failing call is retried, a rate-limited one waits as GitHub says, twice at most, then fails.
+ * failing call is retried, a rate-limited one waits as GitHub says, twice at most, then fails. With a
+ * token every call carries it; with a GitHub App (`@octokit/auth-app`) each repository's calls and
+ * pushes carry a token of the App's installation there, found once per repository (the App's JWT),
+ * minted and renewed by auth-app before it expires.
  */
+import { createAppAuth } from '@octokit/auth-app';
 import { Octokit } from '@octokit/core';
 import { retry } from '@octokit/plugin-retry';
 import { throttling } from '@octokit/plugin-throttling';
-import type { ForgeConfig } from '../config/forges.js';
+import { type ForgeConfig, missingCredential } from '../config/forges.js';
 import { VERSION } from '../version.js';
 import {
   type Forge,
   ForgeError,
+  type ForgeGitCredentials,
   type ForgePermission,
   type IssueComment,
   type PullRequestInput,
@@ -51,36 +56,80 @@ export interface GitHubOptions {
   retryAfterBaseSec?: number;
 }
 
+type GitHubClient = InstanceType<typeof GitHubClient>;
+
 export function gitHubForge(config: ForgeConfig, options: GitHubOptions = {}): Forge {
-  if (config.token === undefined) {
-    throw new ForgeError(
-      `forges.${config.name}: the variable ${config.tokenEnv} is not set; export the token in it`,
-      undefined,
-    );
-  }
-  const octokit = new GitHubClient({
-    auth: config.token,
-    baseUrl: config.apiUrl,
-    userAgent: `conveyor/${VERSION}`,
-    // Octokit's own log would go to the console: Conveyor reports failures itself.
-    log: { debug: quiet, info: quiet, warn: quiet, error: quiet },
-    throttle: {
-      onRateLimit: (_after: number, _options: object, _octokit: unknown, retryCount: number) =>
-        retryCount < RATE_LIMIT_RETRIES,
-      onSecondaryRateLimit: (_after: number, _options: object, _octokit: unknown, retryCount: number) =>
-        retryCount < RATE_LIMIT_RETRIES,
-    },
-    ...(options.retryAfterBaseSec === undefined
-      ? {}
-      : { retry: { retryAfterBaseValue: options.retryAfterBaseSec * 1000 } }),
-  });
+  const missing = missingCredential(config);
+  if (missing !== undefined) throw new ForgeError(missing, undefined);
+  const client = (auth: object): GitHubClient =>
+    new GitHubClient({
+      ...auth,
+      baseUrl: config.apiUrl,
+      userAgent: `conveyor/${VERSION}`,
+      // Octokit's own log would go to the console: Conveyor reports failures itself.
+      log: { debug: quiet, info: quiet, warn: quiet, error: quiet },
+      throttle: {
+        onRateLimit: (_after: number, _options: object, _octokit: unknown, retryCount: number) =>
+          retryCount < RATE_LIMIT_RETRIES,
+        onSecondaryRateLimit: (_after: number, _options: object, _octokit: unknown, retryCount: number) =>
+          retryCount < RATE_LIMIT_RETRIES,
+      },
+      ...(options.retryAfterBaseSec === undefined
+        ? {}
+        : { retry: { retryAfterBaseValue: options.retryAfterBaseSec * 1000 } }),
+    });
+  const { app } = config;
+  const appAuth = app === undefined ? undefined : { appId: app.id, privateKey: app.privateKey ?? '' };
+  /** The token's client, or the App's own (it only finds installations). */
+  const main =
+    appAuth === undefined ? client({ auth: config.token }) : client({ authStrategy: createAppAuth, auth: appAuth });
+  /** An App's client per installation, and each repository's installation (the lookup retried after a failure). */
+  const installations = new Map<number, GitHubClient>();
+  const repoClients = new Map<string, Promise<GitHubClient>>();
+  const clientFor = (repo: string): Promise<GitHubClient> => {
+    if (appAuth === undefined) return Promise.resolve(main);
+    const key = repo.toLowerCase();
+    let found = repoClients.get(key);
+    if (found === undefined) {
+      found = main.request('GET /repos/{owner}/{repo}/installation', split(repo)).then(
+        ({ data }) => {
+          let installed = installations.get(data.id);
+          if (installed === undefined) {
+            installed = client({ authStrategy: createAppAuth, auth: { ...appAuth, installationId: data.id } });
+            installations.set(data.id, installed);
+          }
+          return installed;
+        },
+        (error: unknown) => {
+          repoClients.delete(key);
+          throw failed(
+            `finding the GitHub App ${app?.id ?? ''}'s installation on ${repo} (install the App there)`,
+            error,
+          );
+        },
+      );
+      repoClients.set(key, found);
+    }
+    return found;
+  };
   const ref = (data: { number: number; html_url: string }): PullRequestRef => ({
     number: data.number,
     url: data.html_url,
   });
   return {
     config,
+    async gitCredentials(repo: string): Promise<ForgeGitCredentials> {
+      if (appAuth === undefined) return { username: 'x-access-token', password: config.token ?? '' };
+      const octokit = await clientFor(repo);
+      try {
+        const { token } = (await octokit.auth({ type: 'installation' })) as { token: string };
+        return { username: 'x-access-token', password: token };
+      } catch (error) {
+        throw failed(`an installation token of the GitHub App ${app?.id ?? ''} for ${repo}`, error);
+      }
+    },
     async permission(repo: string, user: string): Promise<ForgePermission> {
+      const octokit = await clientFor(repo);
       try {
         const { data } = await octokit.request('GET /repos/{owner}/{repo}/collaborators/{username}/permission', {
           ...split(repo),
@@ -95,6 +144,7 @@ export function gitHubForge(config: ForgeConfig, options: GitHubOptions = {}): F
       }
     },
     async findPullRequest(repo: string, head: string, base: string): Promise<PullRequestRef | undefined> {
+      const octokit = await clientFor(repo);
       const { owner } = split(repo);
       try {
         const { data } = await octokit.request('GET /repos/{owner}/{repo}/pulls', {
@@ -110,6 +160,7 @@ export function gitHubForge(config: ForgeConfig, options: GitHubOptions = {}): F
       }
     },
     async createPullRequest(repo: string, input: PullRequestInput): Promise<PullRequestRef> {
+      const octokit = await clientFor(repo);
       try {
         const { data } = await octokit.request('POST /repos/{owner}/{repo}/pulls', { ...split(repo), ...input });
         return ref(data);
@@ -118,6 +169,7 @@ export function gitHubForge(config: ForgeConfig, options: GitHubOptions = {}): F
       }
     },
     async updatePullRequest(repo, number, input): Promise<PullRequestRef> {
+      const octokit = await clientFor(repo);
       try {
         const { data } = await octokit.request('PATCH /repos/{owner}/{repo}/pulls/{pull_number}', {
           ...split(repo),
@@ -131,6 +183,7 @@ export function gitHubForge(config: ForgeConfig, options: GitHubOptions = {}): F
       }
     },
     async listComments(repo, issue): Promise<IssueComment[]> {
+      const octokit = await clientFor(repo);
       const comments: IssueComment[] = [];
       try {
         for (let page = 1; page <= MAX_PAGES; page++) {
@@ -149,6 +202,7 @@ export function gitHubForge(config: ForgeConfig, options: GitHubOptions = {}): F
       }
     },
     async createComment(repo, issue, body): Promise<IssueComment> {
+      const octokit = await clientFor(repo);
       try {
         const { data } = await octokit.request('POST /repos/{owner}/{repo}/issues/{issue_number}/comments', {
           ...split(repo),
@@ -161,6 +215,7 @@ export function gitHubForge(config: ForgeConfig, options: GitHubOptions = {}): F
       }
     },
     async updateComment(repo, commentId, body): Promise<void> {
+      const octokit = await clientFor(repo);
       try {
         await octokit.request('PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}', {
           ...split(repo),
@@ -172,6 +227,7 @@ export function gitHubForge(config: ForgeConfig, options: GitHubOptions = {}): F
       }
     },
     async issueLabels(repo, issue): Promise<string[]> {
+      const octokit = await clientFor(repo);
       try {
         const { data } = await octokit.request('GET /repos/{owner}/{repo}/issues/{issue_number}/labels', {
           ...split(repo),
@@ -184,6 +240,7 @@ export function gitHubForge(config: ForgeConfig, options: GitHubOptions = {}): F
       }
     },
     async addLabel(repo, issue, name): Promise<void> {
+      const octokit = await clientFor(repo);
       try {
         // GitHub creates a label the repository does not have yet.
         await octokit.request('POST /repos/{owner}/{repo}/issues/{issue_number}/labels', {
@@ -196,6 +253,7 @@ export function gitHubForge(config: ForgeConfig, options: GitHubOptions = {}): F
       }
     },
     async removeLabel(repo, issue, name): Promise<void> {
+      const octokit = await clientFor(repo);
       try {
         await octokit.request('DELETE /repos/{owner}/{repo}/issues/{issue_number}/labels/{name}', {
           ...split(repo),

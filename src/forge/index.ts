@@ -19,3 +19,18 @@ export function createForge(config: ForgeConfig, options: ForgeClientOptions = {
     ? gitHubForge(config, retryBaseMs === undefined ? {} : { retryAfterBaseSec: retryBaseMs / 1000 })
     : giteaForge(config, retryBaseMs === undefined ? {} : { retryBaseMs });
 }
+
+const shared = new WeakMap<ForgeConfig, Forge>();
+
+/**
+ * The one client of `config` in this process, so a GitHub App's installation tokens are minted once
+ * and reused until they near expiry.
+ */
+export function forgeFor(config: ForgeConfig): Forge {
+  let forge = shared.get(config);
+  if (forge === undefined) {
+    forge = createForge(config);
+    shared.set(config, forge);
+  }
+  return forge;
+}

@@ -9,8 +9,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 export interface GitHttpOptions {
   /** Folder holding `<owner>/<repo>.git` bare repositories. */
   root: string;
-  /** The password a push must carry (any user name, like a token). */
-  token: string;
+  /** Whether a push (or a private read) may carry this password (a token; any user name). */
+  accepts: (password: string) => boolean;
   /** A clone or fetch must carry it too (private repositories). */
   readNeedsAuth: boolean;
   /** Records what a test should fail on (a refused push is not one: it is the answer). */
@@ -38,7 +38,7 @@ export function serveGit(
     options.note({ kind: 'git', method: request.method ?? '', path: pathInfo, status, user: auth?.user });
     response.writeHead(status, headers).end(body);
   };
-  if ((push || options.readNeedsAuth) && (auth === undefined || auth.password !== options.token)) {
+  if ((push || options.readNeedsAuth) && (auth === undefined || !options.accepts(auth.password))) {
     // git asks its credential helper only after a challenge.
     answer(401, { 'WWW-Authenticate': 'Basic realm="forge"', 'Content-Type': 'text/plain' }, 'authentication required');
     return;

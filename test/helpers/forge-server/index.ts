@@ -8,6 +8,7 @@
  * the fields Gitea documents, so a client that reads a field the forge does not send finds out here.
  */
 import { execFileSync } from 'node:child_process';
+import { randomBytes, verify } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -85,6 +86,8 @@ export interface ForgeServer {
   gitUrl: string;
   /** The bare repository on disk. */
   repoPath(fullName: string): string;
+  /** The installation tokens the App was given so far. */
+  installationTokens(): string[];
   /** Every API and git request so far. */
   requests(): (ForgeRequest | GitRequest)[];
   /** What did not match the description (empty when the client spoke the forge's API). */
@@ -111,10 +114,20 @@ export interface ForgeServer {
   stop(): Promise<void>;
 }
 
+/** A GitHub App installed on every repository of the server: its id, public key and installation. */
+export interface ForgeApp {
+  id: number;
+  /** PEM; the App's JWTs are checked with it. */
+  publicKey: string;
+  installationId: number;
+}
+
 export interface ForgeServerOptions {
   kind: ForgeKind;
-  /** The token API calls and pushes must carry. */
+  /** The token API calls and pushes must carry (or, with `app`, an installation token it minted). */
   token: string;
+  /** A GitHub App (GitHub only): its JWT finds installations and mints installation tokens. */
+  app?: ForgeApp;
   /** Its repositories are private: a clone or fetch must carry the token too. @default false */
   private?: boolean;
 }
@@ -126,6 +139,37 @@ class HttpAnswer extends Error {
     readonly body: unknown,
   ) {
     super(`HTTP ${status.toString()}`);
+  }
+}
+
+/** The calls a GitHub App makes as itself, with its JWT. */
+const APP_ROUTES = new Set([
+  'GET /repos/{owner}/{repo}/installation',
+  'POST /app/installations/{installation_id}/access_tokens',
+]);
+
+/** What is wrong with `jwt` as the App's (RS256 with its key, issued by it, short-lived); undefined when nothing. */
+function appJwtProblem(jwt: string, app: ForgeApp): string | undefined {
+  const [header = '', payload = '', signature = ''] = jwt.split('.');
+  const decode = (part: string): Record<string, unknown> =>
+    JSON.parse(Buffer.from(part, 'base64url').toString('utf8')) as Record<string, unknown>;
+  try {
+    if (decode(header).alg !== 'RS256') return 'the JWT is not RS256';
+    if (
+      !verify('RSA-SHA256', Buffer.from(`${header}.${payload}`), app.publicKey, Buffer.from(signature, 'base64url'))
+    ) {
+      return 'the JWT is not signed with the App key';
+    }
+    const claims = decode(payload);
+    const now = Date.now() / 1000;
+    if (String(claims.iss) !== String(app.id))
+      return `the JWT's iss ${String(claims.iss)} is not the App ${String(app.id)}`;
+    if (typeof claims.exp !== 'number' || typeof claims.iat !== 'number') return 'the JWT lacks exp or iat';
+    if (claims.exp < now || claims.iat > now + 60 || claims.exp - claims.iat > 660)
+      return 'the JWT is expired or too long-lived';
+    return undefined;
+  } catch {
+    return 'the JWT does not parse';
   }
 }
 
@@ -150,6 +194,8 @@ export async function startForgeServer(options: ForgeServerOptions): Promise<For
     retryAfterSec: 0,
     only: undefined,
   };
+  const installationTokens: string[] = [];
+  const tokenOk = (token: string): boolean => token === options.token || installationTokens.includes(token);
   let baseUrl = '';
   let hook: ((request: ForgeRequest) => Promise<void> | void) | undefined;
 
@@ -333,6 +379,28 @@ export async function startForgeServer(options: ForgeServerOptions): Promise<For
     }
   };
 
+  /** The App's calls (its JWT checked already): its installation on a repository, an installation token. */
+  const handleApp = (op: Operation): HttpAnswer => {
+    const app = options.app;
+    if (app === undefined) throw new HttpAnswer(404, answers.notFound());
+    if (op.template === '/repos/{owner}/{repo}/installation') {
+      repoOf(op.params.owner ?? '', op.params.repo ?? '');
+      return new HttpAnswer(200, {
+        ...description.example('installation'),
+        id: app.installationId,
+        app_id: app.id,
+      });
+    }
+    if (Number(op.params.installation_id) !== app.installationId) throw new HttpAnswer(404, answers.notFound());
+    const token = `ghs_${randomBytes(18).toString('hex')}`;
+    installationTokens.push(token);
+    return new HttpAnswer(201, {
+      ...description.example('installation-token'),
+      token,
+      expires_at: new Date(Date.now() + 3_600_000).toISOString().replace(/\.\d+Z$/, 'Z'),
+    });
+  };
+
   const serveApi = async (request: IncomingMessage, response: ServerResponse, url: URL): Promise<void> => {
     const method = request.method ?? 'GET';
     const path = url.pathname.slice(apiPrefix.length);
@@ -372,8 +440,17 @@ export async function startForgeServer(options: ForgeServerOptions): Promise<For
       return;
     }
     entry.body = body;
-    const expected = [`token ${options.token}`, `Bearer ${options.token}`];
-    if (!expected.includes(request.headers.authorization ?? '')) {
+    // The scheme is case-insensitive (auth-app sends `bearer`).
+    const [given = '', credential = ''] = (request.headers.authorization ?? '').split(' ');
+    const scheme = given.toLowerCase();
+    const appCall = APP_ROUTES.has(`${method} ${op.template}`);
+    const authorized = appCall
+      ? scheme === 'bearer' && options.app !== undefined && appJwtProblem(credential, options.app) === undefined
+      : (scheme === 'token' || scheme === 'bearer') && tokenOk(credential);
+    if (!authorized) {
+      if (appCall && options.app !== undefined) {
+        problems.push(`${method} ${op.template}: ${appJwtProblem(credential, options.app) ?? 'not the App JWT'}`);
+      }
       send(401, answers.unauthorized(), undefined);
       return;
     }
@@ -398,7 +475,7 @@ export async function startForgeServer(options: ForgeServerOptions): Promise<For
     }
     let answer: HttpAnswer;
     try {
-      answer = handle(op, (body ?? {}) as Record<string, unknown>, url.searchParams);
+      answer = appCall ? handleApp(op) : handle(op, (body ?? {}) as Record<string, unknown>, url.searchParams);
     } catch (error) {
       if (!(error instanceof HttpAnswer)) throw error;
       answer = error;
@@ -413,7 +490,7 @@ export async function startForgeServer(options: ForgeServerOptions): Promise<For
     if (url.pathname.startsWith('/git/')) {
       serveGit(request, response, url.pathname.slice('/git'.length), url.search.slice(1), {
         root,
-        token: options.token,
+        accepts: tokenOk,
         readNeedsAuth: options.private === true,
         note: (entry) => log.push(entry),
       });
@@ -442,6 +519,7 @@ export async function startForgeServer(options: ForgeServerOptions): Promise<For
     apiUrl: `${baseUrl}${apiPrefix}`,
     gitUrl: `${baseUrl}/git`,
     repoPath: (fullName) => join(root, `${fullName}.git`),
+    installationTokens: () => [...installationTokens],
     requests: () => [...log],
     problems: () => [...problems],
     assertFaithful() {
