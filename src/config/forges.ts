@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { ConfigError } from '../core/errors.js';
 import { JobSubmissionSchema } from '../core/job.js';
+import { STAGES } from '../core/stages.js';
 
 export const FORGE_KINDS = ['github', 'gitea'] as const;
 export type ForgeKind = (typeof FORGE_KINDS)[number];
@@ -36,6 +37,35 @@ export type ForgeRepoDefaults = z.infer<typeof ForgeRepoDefaultsSchema>;
 
 const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' });
 
+/**
+ * Where a job stands on a GitHub Projects v2 board: its stage, or `pull_request` for a job shipped as a
+ * pull request that waits for its review.
+ */
+export const BOARD_POSITIONS = [...STAGES, 'pull_request'] as const;
+export type BoardPosition = (typeof BOARD_POSITIONS)[number];
+
+/** The default columns (`Status` options) of each position; a position not named leaves the item where it is. */
+export const DEFAULT_BOARD_COLUMNS: Readonly<Partial<Record<BoardPosition, string>>> = {
+  queued: 'Todo',
+  assigned: 'Planning',
+  building: 'In Progress',
+  review: 'QA',
+  testing: 'QA',
+  pull_request: 'Review',
+  shipped: 'Done',
+  blocked: 'Blocked',
+  failed: 'Blocked',
+  dead_letter: 'Blocked',
+};
+
+const ForgeProjectSchema = z.strictObject({
+  owner: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'must be the login of the organisation or user owning the project'),
+  number: z.int().positive(),
+  field: z.string().trim().min(1).max(100).optional(),
+  ready: z.string().trim().min(1).max(100).optional(),
+  columns: z.partialRecord(z.enum(BOARD_POSITIONS), z.string().trim().min(1).max(100)).optional(),
+});
+
 export const ForgeEntrySchema = z.strictObject({
   kind: z.enum(FORGE_KINDS),
   apiUrl: httpUrl,
@@ -49,6 +79,7 @@ export const ForgeEntrySchema = z.strictObject({
   label: z.string().trim().min(1).max(50).optional(),
   poll: z.string().trim().min(1).optional(),
   allowedBots: z.array(z.string().trim().min(1)).max(100).optional(),
+  project: ForgeProjectSchema.optional(),
   repos: z
     .array(
       z.strictObject({
@@ -78,6 +109,18 @@ export interface ForgeApp {
   privateKey: string | undefined;
 }
 
+/** A GitHub Projects v2 board: an item moved to `ready` becomes a job; the item's `field` follows the job. */
+export interface ForgeProject {
+  owner: string;
+  number: number;
+  /** The single-select field holding the column. @default "Status" */
+  field: string;
+  /** The column whose items become jobs. @default "Ready" */
+  ready: string;
+  /** The column of each position (`DEFAULT_BOARD_COLUMNS` with the file's entries over it). */
+  columns: Partial<Record<BoardPosition, string>>;
+}
+
 export interface ForgeConfig {
   /** The `NAME` of `[forges.NAME]`: in the webhook's URL and in every job's source. */
   name: string;
@@ -103,6 +146,8 @@ export interface ForgeConfig {
   allowedBots: string[];
   /** The repositories it takes issues from; an issue of another repository does nothing. */
   repos: ForgeRepoConfig[];
+  /** A GitHub Projects v2 board (GitHub only). */
+  project?: ForgeProject | undefined;
 }
 
 const trimSlash = (url: string): string => url.replace(/\/+$/, '');
@@ -137,6 +182,11 @@ export function compileForges(
           `${key}.tokenEnv: not set; name the variable holding the forge's token (or, on GitHub, give appId and privateKeyEnv)`,
         );
       }
+      if (entry.project !== undefined && entry.kind !== 'github') {
+        throw new ConfigError(
+          `${key}.project: Projects v2 boards are GitHub's; Gitea's API cannot move issues between board columns, so its jobs show their stage by the conveyor:<stage> labels only`,
+        );
+      }
       const seen = new Set<string>();
       for (const repo of entry.repos ?? []) {
         if (seen.has(repo.name.toLowerCase())) {
@@ -168,6 +218,16 @@ export function compileForges(
           webhookSecret: value(entry.webhookSecretEnv),
           label: entry.label ?? 'conveyor',
           allowedBots: entry.allowedBots ?? [],
+          project:
+            entry.project === undefined
+              ? undefined
+              : {
+                  owner: entry.project.owner,
+                  number: entry.project.number,
+                  field: entry.project.field ?? 'Status',
+                  ready: entry.project.ready ?? 'Ready',
+                  columns: { ...DEFAULT_BOARD_COLUMNS, ...entry.project.columns },
+                },
           repos: (entry.repos ?? []).map((repo) => ({
             name: repo.name,
             product: repo.product,

@@ -15,7 +15,7 @@ import { ConveyorError, IdempotencyConflictError, ValidationError } from '../cor
 import { DEFAULT_PRODUCT, type JobSubmission, JobSubmissionSchema, RUNTIMES } from '../core/job.js';
 import { fromZodError } from '../core/errors.js';
 import { type Forge, canWrite, type ForgePermission, repoUrl } from '../forge/forge.js';
-import type { CommandTrigger, IssueTrigger } from '../forge/webhook.js';
+import type { BoardTrigger, CommandTrigger, IssueTrigger } from '../forge/webhook.js';
 import { parseTaskFile } from '../intake/task-file.js';
 import type { ForgeDeliveryOutcome, Store } from '../store/store.js';
 import type { RepoDefaultsTable } from '../core/repo-defaults.js';
@@ -178,6 +178,33 @@ export async function takeIssue(
     if (error instanceof IdempotencyConflictError) return { jobId: error.jobId, created: false };
     throw error;
   }
+}
+
+/**
+ * An issue's Projects v2 item moved: when it is now in the ready column of the forge's board, the issue
+ * is taken as a labelled one would be, the mover its actor (a writer, or nothing is done).
+ */
+export async function takeBoardItem(
+  ctx: IntakeContext,
+  forge: Forge,
+  trigger: BoardTrigger,
+): Promise<ForgeDeliveryOutcome & { created?: boolean }> {
+  const { project, name } = forge.config;
+  if (project === undefined || forge.board === undefined) {
+    return { ignored: `forges.${name} has no project: set [forges.${name}.project] for its board to trigger work` };
+  }
+  const item = await forge.board.item(trigger.itemId, project);
+  if (item === undefined) return { ignored: `the project item ${trigger.itemId} is not there` };
+  const board = `${item.project.owner}#${String(item.project.number)}`;
+  if (item.project.number !== project.number || item.project.owner.toLowerCase() !== project.owner.toLowerCase()) {
+    return { ignored: `the item is on project ${board}, not forges.${name}.project` };
+  }
+  if (item.column !== project.ready) {
+    return { ignored: `the item is in ${item.column ?? 'no column'}, not ${project.ready}` };
+  }
+  if (item.issue === undefined) return { ignored: 'the item holds no issue' };
+  const { repo, ...issue } = item.issue;
+  return takeIssue(ctx, forge, { kind: 'issue', repo, issue, actor: trigger.actor, actorIsBot: trigger.actorIsBot });
 }
 
 /** The longest answer `/conveyor answer` takes (as `POST /api/jobs/:id/unblock`). */

@@ -23,7 +23,14 @@ import { DEFAULT_PRODUCT } from '../core/job.js';
 import { type Forge, ForgeError } from '../forge/forge.js';
 import type { ForgeReportJob } from '../store/store.js';
 import type { CoordinatorContext } from './context.js';
-import { questionComment, questionMarker, stageLabel, statusComment, statusMarker } from './forge-status.js';
+import {
+  boardPosition,
+  questionComment,
+  questionMarker,
+  stageLabel,
+  statusComment,
+  statusMarker,
+} from './forge-status.js';
 
 /** Events read per batch. */
 const BATCH = 200;
@@ -140,6 +147,7 @@ async function reportJob(
       await guard();
       await forge.addLabel(repo, issue, label);
     }
+    await moveOnBoard(ctx, forge, job, source, guard);
     report.label = label;
     await store.saveForgeReportJob(report);
   }
@@ -156,6 +164,37 @@ async function reportJob(
       await store.saveForgeReportJob(report);
     }
   }
+}
+
+/**
+ * The issue's item on the forge's Projects v2 board into the column of the job's position (the label's
+ * stage, or `pull_request`); done with the label, so a crash before the label is stored does both again.
+ * An issue not on the board stays off it; a column the board lacks, or an answer GraphQL refuses, is
+ * logged and left.
+ */
+async function moveOnBoard(
+  ctx: CoordinatorContext,
+  forge: Forge,
+  job: Job,
+  source: ForgeSourceRead,
+  guard: () => Promise<void>,
+): Promise<void> {
+  const { project } = forge.config;
+  const column = project?.columns[boardPosition(job)];
+  if (project === undefined || forge.board === undefined || column === undefined) return;
+  await guard();
+  let outcome: string;
+  try {
+    outcome = await forge.board.setColumn(source.repo, source.issue, project, column);
+  } catch (error) {
+    if (!isPermanent(error)) throw error;
+    outcome = (error as Error).message;
+  }
+  if (outcome === 'moved' || outcome === 'unchanged' || outcome === 'not_on_board') return;
+  ctx.log.warn(
+    { forge: forge.config.name, jobId: job.id, issue: `${source.repo}#${String(source.issue)}`, column, outcome },
+    'forge report-back: the issue stays where it is on the board',
+  );
 }
 
 /**

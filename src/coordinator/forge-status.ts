@@ -6,6 +6,7 @@
  * found again instead of made twice. Text from the job (a model's plan, a question, an error) is
  * clipped and defused: no HTML comment (a forged marker), no mention.
  */
+import type { BoardPosition } from '../config/forges.js';
 import { asArray, asNumber, asRecord, asString } from '../core/json.js';
 import type { ConveyorEvent, Job } from '../core/job.js';
 import type { Stage } from '../core/stages.js';
@@ -23,6 +24,12 @@ export function questionMarker(jobId: string, seq: number): string {
 /** The label a job in `stage` gives its issue. */
 export function stageLabel(stage: Stage): string {
   return `conveyor:${stage}`;
+}
+
+/** Where the job stands on a Projects v2 board: its stage, or `pull_request` once shipped as one. */
+export function boardPosition(job: Job): BoardPosition {
+  const pull = asRecord(asRecord(job.result?.ship)?.pullRequest);
+  return job.stage === 'shipped' && pull !== undefined ? 'pull_request' : job.stage;
 }
 
 const CLIP = 1500;

@@ -109,4 +109,26 @@ describe('[forges.NAME]', () => {
       /forges\.gh\.tokenEnv: not set; name the variable holding the forge's token \(or, on GitHub, give appId and privateKeyEnv\)/,
     );
   });
+
+  it('reads a Projects v2 board with the default columns under the file’s own, for GitHub only', () => {
+    const board = `${ISSUE_EXAMPLE}\n[forges.gh.project]\nowner = "acme"\nnumber = 7\ncolumns = { shipped = "Shipped" }\n`;
+    expect(load(board).forges.gh?.project).toEqual({
+      owner: 'acme',
+      number: 7,
+      field: 'Status',
+      ready: 'Ready',
+      columns: expect.objectContaining({
+        queued: 'Todo',
+        building: 'In Progress',
+        pull_request: 'Review',
+        shipped: 'Shipped',
+      }),
+    });
+    expect(() => load(board.replace('kind = "github"', 'kind = "gitea"'))).toThrow(
+      /forges\.gh\.project: Projects v2 boards are GitHub's; Gitea's API cannot move issues between board columns/,
+    );
+    expect(() => load(board.replace('shipped = "Shipped"', 'shipping = "Shipped"'))).toThrow(
+      /forges\.gh\.project\.columns/,
+    );
+  });
 });

@@ -2,7 +2,7 @@
  * The `Forge` interface: what Conveyor asks of a GitHub or Gitea, one file per kind (`github.ts`,
  * `gitea.ts`). Repositories are named `owner/repo`; the token and URLs come from `[forges.NAME]`.
  */
-import type { ForgeConfig } from '../config/forges.js';
+import type { ForgeConfig, ForgeProject } from '../config/forges.js';
 
 /** A user's access to a repository as the forge reports it; `write` and `admin` may trigger work. */
 export type ForgePermission = 'admin' | 'write' | 'read' | 'none';
@@ -36,8 +36,41 @@ export interface ForgeGitCredentials {
   password: string;
 }
 
+/** An issue as a trigger reads it. */
+export interface ForgeIssue {
+  number: number;
+  title: string;
+  body: string;
+  /** Its page. */
+  url: string;
+  author: string;
+  labels: string[];
+}
+
+/** A Projects v2 item: its project, its column (the project field's value) and the issue it holds. */
+export interface ProjectItem {
+  project: { owner: string; number: number };
+  /** The value of the project's `field`; undefined when unset. */
+  column: string | undefined;
+  /** The issue and its `owner/repo`; undefined when the item holds a draft or a pull request. */
+  issue: (ForgeIssue & { repo: string }) | undefined;
+}
+
+/** What setting an issue's column came to. */
+export type ColumnOutcome = 'moved' | 'unchanged' | 'not_on_board' | 'no_such_column';
+
+/** GitHub Projects v2 over GraphQL; Gitea has no API for its boards. */
+export interface ForgeBoard {
+  /** The item (a `projects_v2_item` node id) with its column in `project.field`; undefined when it is gone. */
+  item(itemId: string, project: ForgeProject): Promise<ProjectItem | undefined>;
+  /** Puts `repo#issue`'s item in `project` into `column`; an issue not on the board is left off it. */
+  setColumn(repo: string, issue: number, project: ForgeProject, column: string): Promise<ColumnOutcome>;
+}
+
 export interface Forge {
   readonly config: ForgeConfig;
+  /** Projects v2 (GitHub). */
+  readonly board?: ForgeBoard;
   /** What a clone, fetch or push of `repo` authenticates with (a GitHub App's: a token of its installation there). */
   gitCredentials(repo: string): Promise<ForgeGitCredentials>;
   /** `user`'s permission on `repo`; `none` for a user the forge does not know there. */

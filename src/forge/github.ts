@@ -9,17 +9,105 @@ import { createAppAuth } from '@octokit/auth-app';
 import { Octokit } from '@octokit/core';
 import { retry } from '@octokit/plugin-retry';
 import { throttling } from '@octokit/plugin-throttling';
-import { type ForgeConfig, missingCredential } from '../config/forges.js';
+import { type ForgeConfig, type ForgeProject, missingCredential } from '../config/forges.js';
 import { VERSION } from '../version.js';
 import {
+  type ColumnOutcome,
   type Forge,
+  type ForgeBoard,
   ForgeError,
   type ForgeGitCredentials,
   type ForgePermission,
   type IssueComment,
   type PullRequestInput,
+  type ProjectItem,
   type PullRequestRef,
 } from './forge.js';
+
+const OWNER_LOGIN = 'owner { ... on Organization { login } ... on User { login } }';
+
+/** A project item, its column, and the issue it holds. */
+const ITEM_QUERY = `query ($id: ID!, $field: String!) {
+  node(id: $id) {
+    ... on ProjectV2Item {
+      project { number ${OWNER_LOGIN} }
+      fieldValueByName(name: $field) { ... on ProjectV2ItemFieldSingleSelectValue { name } }
+      content {
+        ... on Issue {
+          number title body url
+          author { login }
+          repository { nameWithOwner }
+          labels(first: 100) { nodes { name } }
+        }
+      }
+    }
+  }
+}`;
+
+/** An issue's items on every board, each with its project's column field and its value there. */
+const ISSUE_ITEMS_QUERY = `query ($owner: String!, $name: String!, $issue: Int!, $field: String!) {
+  repository(owner: $owner, name: $name) {
+    issue(number: $issue) {
+      projectItems(first: 50) {
+        nodes {
+          id
+          project {
+            id number ${OWNER_LOGIN}
+            field(name: $field) { ... on ProjectV2SingleSelectField { id options { id name } } }
+          }
+          fieldValueByName(name: $field) { ... on ProjectV2ItemFieldSingleSelectValue { name } }
+        }
+      }
+    }
+  }
+}`;
+
+const SET_COLUMN_MUTATION = `mutation ($project: ID!, $item: ID!, $field: ID!, $option: String!) {
+  updateProjectV2ItemFieldValue(
+    input: { projectId: $project, itemId: $item, fieldId: $field, value: { singleSelectOptionId: $option } }
+  ) { projectV2Item { id } }
+}`;
+
+interface Login {
+  login?: string;
+}
+interface ItemAnswer {
+  node: {
+    project?: { number: number; owner: Login };
+    fieldValueByName?: { name?: string } | null;
+    content?: {
+      number?: number;
+      title?: string;
+      body?: string;
+      url?: string;
+      author?: Login | null;
+      repository?: { nameWithOwner: string };
+      labels?: { nodes: ({ name: string } | null)[] | null } | null;
+    } | null;
+  } | null;
+}
+interface IssueItemsAnswer {
+  repository: {
+    issue: {
+      projectItems: {
+        nodes:
+          | ({
+              id: string;
+              project: {
+                id: string;
+                number: number;
+                owner: Login;
+                field: { id?: string; options?: { id: string; name: string }[] } | null;
+              };
+              fieldValueByName: { name?: string } | null;
+            } | null)[]
+          | null;
+      };
+    } | null;
+  } | null;
+}
+
+const sameOwner = (a: string | undefined, b: string): boolean => a?.toLowerCase() === b.toLowerCase();
 
 const GitHubClient = Octokit.plugin(retry, throttling);
 
@@ -43,7 +131,8 @@ function statusOf(error: unknown): number | undefined {
 }
 
 function failed(what: string, error: unknown): ForgeError {
-  const status = statusOf(error);
+  // A GraphQL answer with errors (a node that is not there, a field refused) will be the same next time.
+  const status = (error as Error).name === 'GraphqlResponseError' ? 422 : statusOf(error);
   return new ForgeError(
     `GitHub: ${what} failed${status === undefined ? '' : ` (HTTP ${String(status)})`}: ${(error as Error).message}`,
     status,
@@ -116,8 +205,74 @@ export function gitHubForge(config: ForgeConfig, options: GitHubOptions = {}): F
     number: data.number,
     url: data.html_url,
   });
+  const board: ForgeBoard = {
+    async item(itemId: string, project: ForgeProject): Promise<ProjectItem | undefined> {
+      // A board belongs to an owner, not a repository: an App asks with the installation of its first repository.
+      const octokit = await clientFor(config.repos[0]?.name ?? `${project.owner}/${project.owner}`);
+      let answer: ItemAnswer;
+      try {
+        answer = await octokit.graphql<ItemAnswer>(ITEM_QUERY, { id: itemId, field: project.field });
+      } catch (error) {
+        throw failed(`reading the project item ${itemId}`, error);
+      }
+      const { node } = answer;
+      if (node?.project === undefined) return undefined;
+      const content = node.content;
+      return {
+        project: { owner: node.project.owner.login ?? '', number: node.project.number },
+        column: node.fieldValueByName?.name,
+        issue:
+          content?.number === undefined || content.repository === undefined
+            ? undefined
+            : {
+                repo: content.repository.nameWithOwner,
+                number: content.number,
+                title: content.title ?? '',
+                body: content.body ?? '',
+                url: content.url ?? '',
+                author: content.author?.login ?? '',
+                labels: (content.labels?.nodes ?? []).flatMap((label) => (label === null ? [] : [label.name])),
+              },
+      };
+    },
+    async setColumn(repo: string, issue: number, project: ForgeProject, column: string): Promise<ColumnOutcome> {
+      const octokit = await clientFor(repo);
+      const { owner, repo: name } = split(repo);
+      let answer: IssueItemsAnswer;
+      try {
+        answer = await octokit.graphql<IssueItemsAnswer>(ISSUE_ITEMS_QUERY, {
+          owner,
+          name,
+          issue,
+          field: project.field,
+        });
+      } catch (error) {
+        throw failed(`reading the board items of #${String(issue)} on ${repo}`, error);
+      }
+      const item = (answer.repository?.issue?.projectItems.nodes ?? []).find(
+        (node) =>
+          node !== null && node.project.number === project.number && sameOwner(node.project.owner.login, project.owner),
+      );
+      if (item === undefined || item === null) return 'not_on_board';
+      if (item.fieldValueByName?.name === column) return 'unchanged';
+      const option = item.project.field?.options?.find((o) => o.name === column);
+      if (option === undefined || item.project.field?.id === undefined) return 'no_such_column';
+      try {
+        await octokit.graphql(SET_COLUMN_MUTATION, {
+          project: item.project.id,
+          item: item.id,
+          field: item.project.field.id,
+          option: option.id,
+        });
+      } catch (error) {
+        throw failed(`moving #${String(issue)} on ${repo} to ${column}`, error);
+      }
+      return 'moved';
+    },
+  };
   return {
     config,
+    board,
     async gitCredentials(repo: string): Promise<ForgeGitCredentials> {
       if (appAuth === undefined) return { username: 'x-access-token', password: config.token ?? '' };
       const octokit = await clientFor(repo);

@@ -7,6 +7,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { verify as verifyGitHub } from '@octokit/webhooks-methods';
 import { z } from 'zod';
 import type { ForgeKind } from '../config/forges.js';
+import type { ForgeIssue } from './forge.js';
 
 export type Headers = Readonly<Record<string, string | string[] | undefined>>;
 
@@ -71,7 +72,7 @@ export interface IssueTrigger {
   kind: 'issue';
   /** `owner/repo`. */
   repo: string;
-  issue: { number: number; title: string; body: string; url: string; author: string; labels: string[] };
+  issue: ForgeIssue;
   /** Whose act it was: the opener of an issue opened with the label, the labeller of a labelled one. */
   actor: string;
   /** The actor is a bot account (GitHub's `type: Bot`). */
@@ -91,7 +92,36 @@ export interface CommandTrigger extends Omit<IssueTrigger, 'kind'> {
   command: ConveyorCommand;
 }
 
-export type WebhookReading = IssueTrigger | CommandTrigger | { kind: 'ignored'; reason: string };
+/** A Projects v2 item whose column someone changed: whether it is now the ready column is asked of the forge. */
+export interface BoardTrigger {
+  kind: 'board';
+  /** The item's node id. */
+  itemId: string;
+  actor: string;
+  actorIsBot: boolean;
+}
+
+export type WebhookReading = IssueTrigger | CommandTrigger | BoardTrigger | { kind: 'ignored'; reason: string };
+
+const ProjectItemPayload = z.looseObject({
+  action: z.string(),
+  projects_v2_item: z.looseObject({ node_id: z.string().min(1).max(200), content_type: z.string() }),
+  changes: z.looseObject({ field_value: z.looseObject({}).optional() }).optional(),
+  sender: User,
+});
+
+/** A `projects_v2_item` delivery: an issue's item whose field value changed (GitHub's organisation webhook). */
+function readProjectItem(payload: unknown): BoardTrigger | { kind: 'ignored'; reason: string } {
+  const parsed = ProjectItemPayload.safeParse(payload);
+  if (!parsed.success) return { kind: 'ignored', reason: 'the projects_v2_item payload lacks the fields of an item' };
+  const { action, projects_v2_item: item, changes, sender } = parsed.data;
+  if (action !== 'edited' || changes?.field_value === undefined) {
+    return { kind: 'ignored', reason: `action ${action} of projects_v2_item changes no column` };
+  }
+  if (item.content_type !== 'Issue')
+    return { kind: 'ignored', reason: `the item holds a ${item.content_type}, not an issue` };
+  return { kind: 'board', itemId: item.node_id, actor: sender.login, actorIsBot: sender.type === 'Bot' };
+}
 
 const labelNames = (issue: z.infer<typeof Issue>): string[] => (issue.labels ?? []).map((l) => l.name);
 
@@ -169,10 +199,12 @@ function readComment(payload: unknown): CommandTrigger | { kind: 'ignored'; reas
 /**
  * What a verified delivery asks of Conveyor: an issue opened with the trigger label, or labelled with
  * it (GitHub names the label added; Gitea's `label_updated` gives the issue's labels after the change),
- * or a `/conveyor …` comment on an issue (`issue_comment` on both forges).
+ * or a `/conveyor …` comment on an issue (`issue_comment` on both forges), or (GitHub) an issue's
+ * Projects v2 item whose column changed.
  */
 export function readDelivery(kind: ForgeKind, event: string, payload: unknown, label: string): WebhookReading {
   if (event === 'issue_comment') return readComment(payload);
+  if (kind === 'github' && event === 'projects_v2_item') return readProjectItem(payload);
   const issueEvent = kind === 'github' ? event === 'issues' : event === 'issues' || event === 'issue_label';
   if (!issueEvent) return { kind: 'ignored', reason: `event ${event} is not one Conveyor acts on` };
   const parsed = IssuesPayload.safeParse(payload);

@@ -6,6 +6,8 @@
  * name, a body or an answer that does not match its schema is recorded in `problems`, which a test
  * asserts empty (`assertFaithful`). Answers are built from the description's own examples (GitHub) or
  * the fields Gitea documents, so a client that reads a field the forge does not send finds out here.
+ * GitHub's GraphQL endpoint (Projects v2 boards, `graphql.ts`) checks queries against GitHub's schema;
+ * a GitHub App (`app`) authenticates with its JWT and gets installation tokens.
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes, verify } from 'node:crypto';
@@ -17,6 +19,7 @@ import { join } from 'node:path';
 import { serveGit } from './git-http.js';
 import { type ApiDescription, giteaDescription, githubDescription, type Operation } from './spec.js';
 import { githubAnswers, giteaAnswers, hashId, type ForgeAnswers } from './answers.js';
+import { answerGraphql, type Board } from './graphql.js';
 
 export type ForgeKind = 'github' | 'gitea';
 export type Permission = 'admin' | 'write' | 'read' | 'none';
@@ -109,6 +112,14 @@ export interface ForgeServer {
    * the caller there); undefined removes it.
    */
   beforeAnswer(hook: ((request: ForgeRequest) => Promise<void> | void) | undefined): void;
+  /** A Projects v2 board (GitHub) owned by `owner`, its `Status` field holding `columns`. */
+  createBoard(owner: string, number: number, columns: string[]): Board;
+  /** Puts `repo#issue` on `board` (in no column): the item's node id. */
+  addToBoard(board: Board, repo: string, issue: number): string;
+  /** What a person moving the item does: its `Status` becomes `column`. */
+  moveItem(board: Board, itemId: string, column: string): void;
+  /** The column `repo#issue` is in on `board`. */
+  columnOf(board: Board, repo: string, issue: number): string | undefined;
   /** The commit `branch` points at in the served repository, or undefined. */
   branchCommit(fullName: string, branch: string): string | undefined;
   stop(): Promise<void>;
@@ -195,6 +206,7 @@ export async function startForgeServer(options: ForgeServerOptions): Promise<For
     only: undefined,
   };
   const installationTokens: string[] = [];
+  const boards: Board[] = [];
   const tokenOk = (token: string): boolean => token === options.token || installationTokens.includes(token);
   let baseUrl = '';
   let hook: ((request: ForgeRequest) => Promise<void> | void) | undefined;
@@ -485,6 +497,44 @@ export async function startForgeServer(options: ForgeServerOptions): Promise<For
     send(answer.status, answer.body, op);
   };
 
+  /** GitHub Enterprise's GraphQL endpoint: the same tokens as the REST API. */
+  const serveGraphql = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
+    const raw = await readBody(request);
+    const [given = '', credential = ''] = (request.headers.authorization ?? '').split(' ');
+    const entry: ForgeRequest = {
+      kind: 'api',
+      method: 'POST',
+      path: '/graphql',
+      template: '/graphql',
+      status: 200,
+      authorization: request.headers.authorization,
+      body: undefined,
+    };
+    log.push(entry);
+    if (!['token', 'bearer'].includes(given.toLowerCase()) || !tokenOk(credential)) {
+      entry.status = 401;
+      response.writeHead(401, { 'Content-Type': 'application/json' }).end(JSON.stringify(answers.unauthorized()));
+      return;
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(raw) as unknown;
+    } catch {
+      problems.push('POST /graphql: the body is not JSON');
+    }
+    entry.body = body;
+    const state = {
+      boards,
+      issue: (fullName: string, number: number) => {
+        const issue = repos.get(fullName)?.issues.get(number);
+        return issue === undefined ? undefined : { ...issue, url: `${baseUrl}/${fullName}/issues/${String(number)}` };
+      },
+    };
+    const answer = await answerGraphql(state, body, problems);
+    await hook?.(entry);
+    response.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8' }).end(JSON.stringify(answer));
+  };
+
   const server: Server = createServer((request, response) => {
     const url = new URL(request.url ?? '/', 'http://forge');
     if (url.pathname.startsWith('/git/')) {
@@ -493,6 +543,13 @@ export async function startForgeServer(options: ForgeServerOptions): Promise<For
         accepts: tokenOk,
         readNeedsAuth: options.private === true,
         note: (entry) => log.push(entry),
+      });
+      return;
+    }
+    if (options.kind === 'github' && url.pathname === '/api/graphql' && request.method === 'POST') {
+      serveGraphql(request, response).catch((error: unknown) => {
+        problems.push(`POST /api/graphql: the server failed: ${String(error)}`);
+        if (!response.headersSent) response.writeHead(500).end();
       });
       return;
     }
@@ -569,6 +626,34 @@ export async function startForgeServer(options: ForgeServerOptions): Promise<For
     },
     failNext(count, status, retryAfterSec, only) {
       failures = { count, status, retryAfterSec, only };
+    },
+    createBoard(owner, number, columns) {
+      const board: Board = {
+        id: `PVT_${String(hashId(`${owner}/${String(number)}`))}`,
+        owner,
+        number,
+        fieldId: `PVTSSF_${String(hashId(`${owner}/${String(number)}/Status`))}`,
+        fieldName: 'Status',
+        columns: columns.map((name) => ({ id: `opt_${String(hashId(name))}`, name })),
+        items: new Map(),
+      };
+      boards.push(board);
+      return board;
+    },
+    addToBoard(board, repo, issue) {
+      const id = `PVTI_${String(hashId(`${board.id}/${repo}#${String(issue)}`))}`;
+      board.items.set(id, { id, repo, issue, column: undefined });
+      return id;
+    },
+    moveItem(board, itemId, column) {
+      const item = board.items.get(itemId);
+      if (item === undefined || !board.columns.some((c) => c.name === column)) {
+        throw new Error(`no item ${itemId} or column ${column} on the board`);
+      }
+      item.column = column;
+    },
+    columnOf(board, repo, issue) {
+      return [...board.items.values()].find((item) => item.repo === repo && item.issue === issue)?.column;
     },
     branchCommit,
     async stop() {
