@@ -260,6 +260,39 @@ describe('dashboard in Chromium', () => {
     expect(await moved.locator('.tag-replay').innerText()).toBe('replay');
   });
 
+  it('shows a job’s newest events first and loads earlier ones on demand', async () => {
+    const before = (await tc.call('GET', `/api/jobs/${jobs.building}/events`)).body as unknown[];
+    // 600 tool calls from the lease holder: more than one page of the timeline.
+    for (let batch = 0; batch < 2; batch++) {
+      const answer = await tc.call('POST', `/api/fleet/jobs/${jobs.building}/events`, {
+        token: tc.tokens.factory,
+        json: {
+          factoryId: FACTORY,
+          leaseEpoch: epochs.get(jobs.building),
+          events: Array.from({ length: 300 }, (_, i) => ({
+            type: 'tool.call',
+            payload: { tool: 'read', input: { path: `f${String(batch * 300 + i)}.ts` } },
+          })),
+        },
+      });
+      expect(answer.status, JSON.stringify(answer.body)).toBe(200);
+    }
+    const total = before.length + 600;
+    // A newer job: the live stream starts after it, so the page, not the stream's replay, brings the events.
+    await submit('Update the docs');
+    await page.goto(`${tc.url}/jobs/${jobs.building}`);
+    const items = page.locator('.timeline > li');
+    await page.getByRole('button', { name: 'Load earlier events' }).waitFor();
+    expect(await items.count()).toBe(500);
+    await page.getByRole('button', { name: 'Load earlier events' }).click();
+    await page.getByRole('button', { name: 'Load earlier events' }).waitFor({ state: 'detached' });
+    expect(await items.count()).toBe(total);
+    // In order, the job's first event at the top.
+    const seqs = await items.evaluateAll((nodes) => nodes.map((node) => Number(node.getAttribute('data-seq'))));
+    expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+    await page.getByRole('link', { name: 'Board', exact: true }).click();
+  });
+
   it('shows the result of a shipped job', async () => {
     await page.locator(card('shipped', jobs.shipped)).click();
     await page.getByText('Tags can be added and listed.').waitFor();

@@ -40,6 +40,19 @@ describe.each(BACKENDS)('GET /api/jobs/:id/events paged on %s', (backend) => {
     }
     expect(pages.map((page) => page.length)).toEqual([4, 4, 1]);
     expect(pages.flat()).toEqual(all);
+
+    // Backward, as the dashboard shows the newest first: the last 4, then the 4 before those, …
+    const backward: { seq: number }[][] = [];
+    let before: number | undefined;
+    for (;;) {
+      const query = before === undefined ? 'last=4' : `last=4&before=${String(before)}`;
+      const page = (await tc.call('GET', `/api/jobs/${job.id}/events?${query}`)).body as { seq: number }[];
+      if (page.length === 0) break;
+      backward.unshift(page);
+      before = page[0]!.seq;
+    }
+    expect(backward.map((page) => page.length)).toEqual([1, 4, 4]);
+    expect(backward.flat()).toEqual(all);
   });
 
   it('refuses a page size out of range, naming the field', async () => {
@@ -47,10 +60,17 @@ describe.each(BACKENDS)('GET /api/jobs/:id/events paged on %s', (backend) => {
       .body as {
       id: string;
     };
-    for (const query of ['limit=0', 'limit=5001', 'after=-1', 'limit=ten']) {
+    for (const query of ['limit=0', 'limit=5001', 'after=-1', 'limit=ten', 'last=0', 'before=0&last=1']) {
       const res = await tc.call('GET', `/api/jobs/${job.id}/events?${query}`);
       expect(res.status).toBe(400);
       expect(JSON.stringify(res.body)).toContain(query.split('=')[0]!);
     }
+    // Forward and backward do not mix; before needs last.
+    const mixed = await tc.call('GET', `/api/jobs/${job.id}/events?last=5&after=2`);
+    expect(mixed.status).toBe(400);
+    expect(JSON.stringify(mixed.body)).toContain('not both');
+    const alone = await tc.call('GET', `/api/jobs/${job.id}/events?before=9`);
+    expect(alone.status).toBe(400);
+    expect(JSON.stringify(alone.body)).toContain('give last');
   });
 });

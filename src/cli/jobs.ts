@@ -12,7 +12,7 @@ import { formatForPath, parseTaskFile, withRepo } from '../intake/task-file.js';
 import type { FleetCapacity } from '../protocol/factories.js';
 import type { JobPage } from '../protocol/jobs.js';
 import type { EventView, FactoryView, JobDetailView, JobView, RunView } from '../protocol/views.js';
-import { CliError, clientOptions, request } from './client.js';
+import { CliError, type ClientOptions, clientOptions, request } from './client.js';
 import { configFrom, intFlag, readInput } from './common.js';
 import { ago, printJson, table } from './format.js';
 
@@ -43,6 +43,24 @@ function describeEvent(event: EventView | ConveyorEvent, indent: string): string
   }
   const extra = Object.keys(short).length > 0 ? JSON.stringify(short) : '';
   return [[event.type, move, extra].filter((s) => s !== '').join('  '), ...blocks];
+}
+
+/** Events read per request: a job's agent may leave tens of thousands, read page by page. */
+const EVENTS_PAGE = 1000;
+
+/** Every event of the job at `path`, in seq order, paged forward. */
+async function allEvents(options: ClientOptions, path: string): Promise<EventView[]> {
+  const events: EventView[] = [];
+  for (;;) {
+    const after = events.at(-1)?.seq ?? 0;
+    const { data } = await request<EventView[]>(
+      options,
+      'GET',
+      `${path}/events?limit=${String(EVENTS_PAGE)}&after=${String(after)}`,
+    );
+    events.push(...data);
+    if (data.length < EVENTS_PAGE) return events;
+  }
 }
 
 export function registerJobCommands(program: Command): void {
@@ -175,8 +193,7 @@ runs on a factory started with --repo DIR, in that repository).`,
         job.parentId === null
           ? undefined
           : (await request<JobDetailView>(options, 'GET', `/api/jobs/${encodeURIComponent(job.parentId)}`)).data;
-      const events =
-        flags.events === true ? (await request<EventView[]>(options, 'GET', `${path}/events`)).data : undefined;
+      const events = flags.events === true ? await allEvents(options, path) : undefined;
       if (flags.json === true) {
         printJson({
           job,

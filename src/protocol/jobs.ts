@@ -30,13 +30,26 @@ export const JobPage = z.strictObject({ jobs: z.array(JobView), nextCursor: JOB_
 export type JobPage = z.infer<typeof JobPage>;
 
 /**
- * `GET /api/jobs/:id/events`: in `seq` order, all of them unless paged: `limit` events after the `seq`
- * `after` (continue with the last one's `seq`). A job's agent may leave tens of thousands.
+ * `GET /api/jobs/:id/events`: in `seq` order, all of them unless paged. Forward: `limit` events after
+ * the `seq` `after` (continue with the last one's `seq`). Backward: the `last` N events (before the
+ * `seq` `before`: continue with the first one's `seq`), as a page showing the newest first asks. A
+ * job's agent may leave tens of thousands.
  */
-export const JobEventsQuery = z.strictObject({
-  after: z.coerce.number().int().min(0).optional(),
-  limit: z.coerce.number().int().min(1).max(5000).optional(),
-});
+export const JobEventsQuery = z
+  .strictObject({
+    after: z.coerce.number().int().min(0).optional(),
+    limit: z.coerce.number().int().min(1).max(5000).optional(),
+    last: z.coerce.number().int().min(1).max(5000).optional(),
+    before: z.coerce.number().int().min(1).optional(),
+  })
+  .refine((q) => q.last === undefined || (q.after === undefined && q.limit === undefined), {
+    message: 'page forward with after and limit, or backward with last and before, not both',
+    path: ['last'],
+  })
+  .refine((q) => q.before === undefined || q.last !== undefined, {
+    message: 'before pages backward: give last (how many events) with it',
+    path: ['before'],
+  });
 export type JobEventsQuery = z.input<typeof JobEventsQuery>;
 
 export const RunList = z.array(RunView);

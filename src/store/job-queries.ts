@@ -177,6 +177,11 @@ export async function jobEvents(
   await requireJob(ctx.db, product, jobId);
   let query = ctx.db.selectFrom('events').selectAll().where('job_id', '=', jobId);
   if (page.after !== undefined) query = query.where('seq', '>', page.after);
+  if (page.last !== undefined) {
+    if (page.before !== undefined) query = query.where('seq', '<', page.before);
+    // The newest `last`, read newest first through the (job_id, seq) index, answered in seq order.
+    return (await query.orderBy('seq', 'desc').limit(page.last).execute()).reverse().map(toEvent);
+  }
   query = query.orderBy('seq');
   if (page.limit !== undefined) query = query.limit(page.limit);
   return (await query.execute()).map(toEvent);

@@ -219,6 +219,10 @@ export interface EventPage {
   after?: number | undefined;
   /** At most this many. @default all */
   limit?: number | undefined;
+  /** Only the newest this many (of those before `before`), still in `seq` order. */
+  last?: number | undefined;
+  /** With `last`: only events with a smaller `seq`. */
+  before?: number | undefined;
 }
 
 export interface EventCursorQuery {

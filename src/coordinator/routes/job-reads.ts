@@ -44,7 +44,8 @@ export function jobReadRoutes(ctx: CoordinatorContext, prefix: string, access: r
     defineRoute({
       method: 'GET',
       url: `${prefix}/:id/events`,
-      summary: 'The events of a job in seq order; page with limit and after (the last seq received).',
+      summary:
+        'The events of a job in seq order; page forward with limit and after (the last seq received), or backward with last (the newest N) and before (the first seq received).',
       access,
       params: JobParams,
       query: JobEventsQuery,

@@ -96,7 +96,7 @@ export class LiveEvents {
     const page = await this.api.get<JobPage>('/api/jobs?limit=1');
     const newest = page.jobs[0];
     if (newest === undefined) return 0;
-    const events = await this.api.get<EventView[]>(`/api/jobs/${newest.id}/events`);
+    const events = await this.api.get<EventView[]>(`/api/jobs/${newest.id}/events?last=1`);
     return events.at(-1)?.seq ?? 0;
   }
 }

@@ -12,11 +12,11 @@ import { useJob } from './use-job.js';
 
 export function JobPage({ id }: { id: string }): ReactNode {
   useConnection();
-  const { data, error, reload } = useJob(id);
+  const { data, error, reload, loadEarlier } = useJob(id);
   if (data === undefined) {
     return error !== undefined ? <ErrorBox message={error} onRetry={reload} /> : <Loading what="the job" />;
   }
-  const { job, runs, events, quarantine } = data;
+  const { job, runs, events, hasEarlier, quarantine } = data;
   const replayed = events.some((e) => e.type === 'llm.call' && e.payload.replay === true);
   const agent = agentLabel(job, replayed);
   const skills = [...new Set(events.filter((e) => e.type === 'skills.selected').flatMap(skillNames))];
@@ -137,6 +137,11 @@ export function JobPage({ id }: { id: string }): ReactNode {
       <div className="job-columns">
         <section>
           <h3>Timeline</h3>
+          {hasEarlier && (
+            <button type="button" className="load-earlier" onClick={loadEarlier}>
+              Load earlier events
+            </button>
+          )}
           <Timeline events={events} />
         </section>
         <section>

@@ -1,16 +1,23 @@
 /**
  * One job with its runs, events and quarantined results, kept live: its events arrive over the
  * shared stream (merged by seq with what was loaded), and a change re-reads the job and its runs.
+ * Only the newest `EVENT_PAGE` events are loaded at first (a job may have tens of thousands);
+ * `loadEarlier` pages back from the oldest one shown.
  */
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { messageOf } from '../api/client.js';
 import type { EventView, JobDetailView, QuarantineView, RunView } from '../api/types.js';
 import { useConnection, useLiveEvents } from '../connection.js';
 
+/** Events loaded at once: the newest first, then earlier pages on demand. */
+export const EVENT_PAGE = 500;
+
 export interface JobData {
   job: JobDetailView;
   runs: RunView[];
   events: EventView[];
+  /** Events older than the oldest one loaded may exist. */
+  hasEarlier: boolean;
   quarantine: QuarantineView[];
 }
 
@@ -18,6 +25,8 @@ export interface JobState {
   data: JobData | undefined;
   error: string | undefined;
   reload: () => void;
+  /** Loads the page of events before the oldest one shown. */
+  loadEarlier: () => void;
 }
 
 function mergeEvents(known: readonly EventView[], more: readonly EventView[]): EventView[] {
@@ -42,7 +51,7 @@ export function useJob(id: string): JobState {
       const [job, runs, events, quarantine] = await Promise.all([
         api.get<JobDetailView>(`/api/jobs/${id}`),
         api.get<RunView[]>(`/api/jobs/${id}/runs`),
-        api.get<EventView[]>(`/api/jobs/${id}/events`),
+        api.get<EventView[]>(`/api/jobs/${id}/events?last=${String(EVENT_PAGE)}`),
         api.get<QuarantineView[]>(`/api/jobs/${id}/quarantine`),
       ]);
       setData((previous) => ({
@@ -50,6 +59,7 @@ export function useJob(id: string): JobState {
         runs,
         quarantine,
         events: mergeEvents(previous?.events ?? early.current, events),
+        hasEarlier: previous?.hasEarlier ?? events.length === EVENT_PAGE,
       }));
       setError(undefined);
     } catch (e) {
@@ -83,11 +93,31 @@ export function useJob(id: string): JobState {
   );
   useLiveEvents(onEvent);
 
+  const loadEarlier = useCallback(async (): Promise<void> => {
+    const oldest = data?.events[0]?.seq;
+    if (oldest === undefined) return;
+    try {
+      const page = await api.get<EventView[]>(
+        `/api/jobs/${id}/events?last=${String(EVENT_PAGE)}&before=${String(oldest)}`,
+      );
+      setData((previous) =>
+        previous === undefined
+          ? previous
+          : { ...previous, events: mergeEvents(previous.events, page), hasEarlier: page.length === EVENT_PAGE },
+      );
+    } catch (e) {
+      setError(messageOf(e));
+    }
+  }, [api, id, data]);
+
   return {
     data,
     error,
     reload: () => {
       void load();
+    },
+    loadEarlier: () => {
+      void loadEarlier();
     },
   };
 }
