@@ -25,6 +25,39 @@ const POLL_MS = 2_000;
  * committed behind a transaction still running anywhere in the cluster, and that one's end sends no signal.
  */
 const SETTLE_FIRST_MS = 50;
+/**
+ * How long a page read for one client serves the others at the same cursor: every client caught up
+ * with the log sits at the same cursor, so one read and one rendering serve them all. Below
+ * SETTLE_FIRST_MS, so a settling re-read reads afresh; a new events signal empties it at once.
+ */
+const SHARED_PAGE_MS = 20;
+
+interface Page {
+  text: string;
+  full: boolean;
+  last: number | undefined;
+}
+
+/** Pages by product and cursor, each kept SHARED_PAGE_MS for the other clients at that cursor. */
+class SharedPages {
+  private readonly pages = new Map<string, { page: Promise<Page>; at: number }>();
+
+  read(key: string, load: () => Promise<Page>): Promise<Page> {
+    const now = performance.now();
+    const hit = this.pages.get(key);
+    if (hit !== undefined && now - hit.at < SHARED_PAGE_MS) return hit.page;
+    for (const [old, entry] of this.pages) if (now - entry.at >= SHARED_PAGE_MS) this.pages.delete(old);
+    const page = load();
+    this.pages.set(key, { page, at: now });
+    // A failed read is not shared: the next client tries again.
+    page.catch(() => this.pages.delete(key));
+    return page;
+  }
+
+  clear(): void {
+    this.pages.clear();
+  }
+}
 
 /**
  * Whether `raw` drained within `ms` (false too when it closed first). A write that answered false has
@@ -53,6 +86,12 @@ function drained(raw: Writable, ms: number): Promise<boolean> {
 export function eventRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
   const { store, metrics } = ctx;
   const readerGate = new TimeSliceGate();
+  const shared = new SharedPages();
+  // New events: no client may be answered from a page read before them.
+  const unsubscribeShared = store.onSignal((signal) => {
+    if (signal.kind === 'events') shared.clear();
+  });
+  ctx.closing.addEventListener('abort', unsubscribeShared, { once: true });
   return [
     defineRoute({
       method: 'GET',
@@ -111,18 +150,21 @@ export function eventRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
               state.pending = false;
               for (;;) {
                 // One page at a time through the shared gate: a backlog replay yields to other requests.
-                const page = await readerGate.run(async () => {
-                  const events = await store.readEvents({ after: cursor, product: principal.product, limit: BATCH });
-                  let text = '';
-                  let last: number | undefined;
-                  for (const event of events) {
-                    // Big events (long llm.call payloads) end a page early: the rest comes with the next read.
-                    if (text.length >= PAGE_CHARS) return { text, full: true, last };
-                    text += `id: ${event.seq}\nevent: ${event.type}\ndata: ${JSON.stringify(eventView(event))}\n\n`;
-                    last = event.seq;
-                  }
-                  return { text, full: events.length === BATCH, last };
-                });
+                const after = cursor;
+                const page = await shared.read(`${principal.product}\u0000${String(after)}`, () =>
+                  readerGate.run(async (): Promise<Page> => {
+                    const events = await store.readEvents({ after, product: principal.product, limit: BATCH });
+                    let text = '';
+                    let last: number | undefined;
+                    for (const event of events) {
+                      // Big events (long llm.call payloads) end a page early: the rest comes with the next read.
+                      if (text.length >= PAGE_CHARS) return { text, full: true, last };
+                      text += `id: ${event.seq}\nevent: ${event.type}\ndata: ${JSON.stringify(eventView(event))}\n\n`;
+                      last = event.seq;
+                    }
+                    return { text, full: events.length === BATCH, last };
+                  }),
+                );
                 if (page.last === undefined || raw.destroyed) break;
                 cursor = page.last;
                 lastWrite = Date.now();
