@@ -60,7 +60,7 @@ async function shippedJob(
   const job = await ctx.store.getJob(entry.product ?? DEFAULT_PRODUCT, id);
   const inRepo =
     job?.repo != null && forgeRepoOf([forge.config], job.repo)?.repo.toLowerCase() === entry.name.toLowerCase();
-  const opened = asNumber(asRecord(job?.result?.pullRequest)?.number) === number;
+  const opened = asNumber(asRecord(asRecord(job?.result?.ship)?.pullRequest)?.number) === number;
   if (job === undefined || !inRepo || !opened)
     return { ignored: `${notOurs}: no job ${id} of ${entry.name} shipped it` };
   return { job, pull };

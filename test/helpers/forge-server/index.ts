@@ -184,6 +184,23 @@ export async function startForgeServer(options: ForgeServerOptions): Promise<For
       return undefined;
     }
   };
+  /** A pull request's conversation: on both forges it takes comments and labels as an issue does. */
+  const pullThreads = new Map<string, ForgeIssue>();
+  const pullThread = (repo: ForgeRepo, number: number): ForgeIssue | undefined => {
+    const pull = repo.pulls.get(number);
+    if (pull === undefined) return undefined;
+    const key = `${repo.owner}/${repo.name}#${String(number)}`;
+    const thread = pullThreads.get(key) ?? {
+      number,
+      title: pull.title,
+      body: pull.body,
+      author: 'conveyor-bot',
+      labels: [],
+      state: pull.state,
+    };
+    pullThreads.set(key, thread);
+    return thread;
+  };
   const answers: ForgeAnswers =
     options.kind === 'github' ? githubAnswers(description, () => baseUrl) : giteaAnswers(() => baseUrl);
 
@@ -193,7 +210,7 @@ export async function startForgeServer(options: ForgeServerOptions): Promise<For
     const repo = repoOf(owner, name);
     const number = Number(op.params.issue_number ?? op.params.pull_number ?? op.params.index);
     const issueOf = (): ForgeIssue => {
-      const issue = repo.issues.get(number);
+      const issue = repo.issues.get(number) ?? pullThread(repo, number);
       if (issue === undefined) throw new HttpAnswer(404, answers.notFound());
       return issue;
     };
