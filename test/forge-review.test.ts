@@ -202,17 +202,15 @@ describe.each(BACKENDS)('review follow-up webhooks on %s', (backend) => {
           });
         const claimed = await fleet('POST', '/api/fleet/claim', { factoryId: 'f1', capabilities: ['claude'] });
         expect(claimed.body.job.id).toBe(jobId);
-        const report = async (stage: string, extra: object = {}) =>
-          expect(
-            (
-              await fleet('PATCH', `/api/fleet/jobs/${jobId}`, {
-                factoryId: 'f1',
-                leaseEpoch: claimed.body.leaseEpoch,
-                stage,
-                ...extra,
-              })
-            ).status,
-          ).toBe(200);
+        const report = async (stage: string, extra: object = {}): Promise<void> => {
+          const answer = await fleet('PATCH', `/api/fleet/jobs/${jobId}`, {
+            factoryId: 'f1',
+            leaseEpoch: claimed.body.leaseEpoch,
+            stage,
+            ...extra,
+          });
+          expect(answer.status).toBe(200);
+        };
         await report('building');
         await report('testing');
         await report('shipped', {
@@ -463,7 +461,8 @@ for (const kind of ['github', 'gitea'] as const) {
 
     it('runs the follow-up on the pull request’s branch and updates the same pull request', async () => {
       const deliver = deliverTo(coordinator, name);
-      const get = async (id: string) => (await coordinator.call('GET', `/api/jobs/${id}`)).body;
+      const get = async (id: string): Promise<Record<string, any>> =>
+        (await coordinator.call('GET', `/api/jobs/${id}`)).body as Record<string, any>;
       const issue = server.openIssue('acme/web', {
         title: 'Add the fix file',
         body: 'Write FIX.md.',

@@ -20,7 +20,7 @@ import {
   RUNTIME_CAPABILITY,
   RUNTIMES,
 } from '../core/job.js';
-import { asNumber, asRecord } from '../core/json.js';
+import { asNumber, asRecord, asString } from '../core/json.js';
 import { type Forge, forgeRepoOf, type PullRequestInfo, type Review, type ReviewComment } from '../forge/forge.js';
 import type { FollowUpTrigger } from '../forge/webhook.js';
 import type { ForgeDeliveryOutcome } from '../store/store.js';
@@ -168,7 +168,7 @@ export async function takeFollowUp(ctx: IntakeContext, forge: Forge, trigger: Fo
     forge: config.name,
     repo: entry.name,
     issue: issue ?? number,
-    url: issue === undefined ? pull.url : String(origin?.url ?? pull.url),
+    url: (issue === undefined ? undefined : asString(origin?.url)) ?? pull.url,
     author: trigger.actor,
     pullRequest: { number, url: pull.url },
     followUpOf: original.id,

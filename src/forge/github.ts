@@ -150,7 +150,8 @@ export function gitHubForge(config: ForgeConfig, options: GitHubOptions = {}): F
           ...ref(data),
           state: data.state === 'open' ? 'open' : 'closed',
           head: data.head.ref,
-          headRepo: data.head.repo?.full_name,
+          // Null when the fork it came from was deleted, whatever the description says.
+          headRepo: (data.head.repo as typeof data.head.repo | null)?.full_name,
           base: data.base.ref,
         };
       } catch (error) {
