@@ -346,7 +346,7 @@ describe.each(BACKENDS)('review follow-up webhooks on %s', (backend) => {
       });
 
       it('takes /conveyor fix agent:RUNTIME TEXT with the latest writer’s review; a bad runtime gets the list', async () => {
-        const { jobId, pull } = await shippedPull();
+        const { jobId, issue, pull } = await shippedPull();
         await deliver(
           await review(server, pull, 'writer', 'changes_requested', 'Needs tests.', [
             { path: 'test/tags.test.ts', line: 1, body: 'Add a case for empty tags.' },
@@ -377,8 +377,23 @@ describe.each(BACKENDS)('review follow-up webhooks on %s', (backend) => {
         expect(job!.body).toContain('Needs tests.');
         expect(job!.body).toContain('- `test/tags.test.ts:1`: Add a case for empty tags.');
         expect(job!.body).toContain('Also rename tagList to tags.');
-        // On an issue, /conveyor fix is answered with where it works.
         expect(replies(pull.number, 'writer')).toHaveLength(1);
+        // On an issue, /conveyor fix is answered with where it works.
+        const onIssue = await deliver(
+          await commentDelivery(kind, SECRET, {
+            repo: 'acme/web',
+            number: issue,
+            title: 'Add tags',
+            body: 'Add tagging.',
+            author: 'someone',
+            labels: ['conveyor'],
+            url: `${server.gitUrl}/acme/web/issues/${String(issue)}`,
+            comment: '/conveyor fix Now.',
+            sender: 'writer',
+          }),
+        );
+        expect(onIssue.body.ignored).toMatch(/not a pull request/);
+        expect(replies(issue, 'writer')[0]!.body).toMatch(/works on a pull request Conveyor opened/);
         await cancelAll();
       });
 
