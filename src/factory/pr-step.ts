@@ -105,8 +105,8 @@ export async function shipPullRequest(
     };
   }
   const credentials = { username: GIT_USER[config.kind], password: config.token };
-  const forge = (options.forgeOf ?? createForge)(config);
   try {
+    const forge = (options.forgeOf ?? createForge)(config);
     if (job.followUp !== undefined) {
       return await shipFollowUp(job.followUp, forge, repo, worktree, {
         policy: 'branch',
@@ -145,8 +145,15 @@ export async function shipPullRequest(
     };
   } catch (error) {
     if (error instanceof SecretInChangesError) return { failure: secretFailure(error) };
-    const retryable = !(error instanceof WorkspaceError && !error.retryable);
-    return { failure: { code: 'ship_failed', message: `ship: pr: ${(error as Error).message}`, retryable } };
+    // A workspace error that says a retry cannot help (the follow-up's branch moved) fails for good.
+    const permanent = error instanceof WorkspaceError && !error.retryable;
+    return {
+      failure: {
+        code: permanent ? error.code : 'ship_failed',
+        message: `ship: pr: ${(error as Error).message}`,
+        retryable: !permanent,
+      },
+    };
   }
 }
 
