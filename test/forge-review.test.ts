@@ -267,6 +267,8 @@ describe.each(BACKENDS)('review follow-up webhooks on %s', (backend) => {
         expect(job!.body).toContain('- `src/tags.ts:12`: Tags must be lower case.');
         expect(job!.body).toContain('- `README.md:3`: Document the tags,\n  with an example.');
         expect(job!.body).toContain(`job ${jobId}`);
+        // The first job's task comes along, for context.
+        expect(job!.body).toContain('Add tagging.');
         // The API shows the follow-up's link to the pull request.
         const view = await coordinator.call('GET', `/api/jobs/${followUpId}`, { headers: { 'x-product-id': 'web' } });
         expect(view.body.followUp).toEqual({ of: jobId, pullRequest: { number: pull.number, url } });

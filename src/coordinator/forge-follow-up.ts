@@ -90,9 +90,12 @@ async function reviewOf(
   return undefined;
 }
 
+/** How much of the first job's task a follow-up's task quotes, for context. */
+const MAX_ORIGINAL_CHARS = 4000;
+
 /** The follow-up's task: what it follows up, the review with every comment at its file and line, and TEXT. */
-export function followUpTask(
-  original: Pick<Job, 'id' | 'title'>,
+function followUpTask(
+  original: Pick<Job, 'id' | 'title' | 'body'>,
   pull: Pick<PullRequestInfo, 'number' | 'url'>,
   review: { review: Review; comments: ReviewComment[] } | undefined,
   fix: { actor: string; text: string } | undefined,
@@ -113,6 +116,9 @@ export function followUpTask(
     }
   }
   if (fix !== undefined && fix.text !== '') parts.push(`## Asked with /conveyor fix by @${fix.actor}`, fix.text);
+  const firstTask =
+    original.body.length > MAX_ORIGINAL_CHARS ? `${original.body.slice(0, MAX_ORIGINAL_CHARS)}…` : original.body;
+  parts.push("## The first job's task, for context (already done on the branch)", firstTask);
   const task = parts.join('\n\n');
   return task.length > MAX_TASK_CHARS ? `${task.slice(0, MAX_TASK_CHARS)}\n\n…(the review is cut here)` : task;
 }
