@@ -1,6 +1,8 @@
 /**
  * `ship: pr` run twice for one job (a retried job): the branch is pushed once, the same pull request is
  * updated rather than a second opened, and a job whose repository is on no known forge fails for good.
+ * A review follow-up fast-forwards its pull request's branch, at most once per commit, never over
+ * another push, never to a closed pull request.
  */
 import { generateKeyPairSync } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -76,6 +78,65 @@ describe('ship: pr, retried', () => {
     expect(confirmed).toBe(3);
     const pushes = server.requests().filter((r) => r.kind === 'git' && r.path.endsWith('/git-receive-pack'));
     expect(pushes.filter((r) => r.status === 200)).toHaveLength(1);
+    server.assertFaithful();
+  });
+
+  it('fast-forwards a review follow-up’s pull request branch once, and fails for good when it cannot', async () => {
+    const repo = `${server.gitUrl}/acme/web.git`;
+    // The pull request the first test opened from conveyor/<JOB_ID>.
+    const pull = [...server.repo('acme/web').pulls.values()][0]!;
+    const branch = `conveyor/${JOB_ID}`;
+    const job = (id: string): JobView =>
+      ({
+        id,
+        title: 'Follow-up: Add a file',
+        body: 'Fix what the review says.',
+        repo,
+        base: null,
+        target: null,
+        followUp: { of: JOB_ID, pullRequest: { number: pull.number, url: 'x' } },
+      }) as unknown as JobView;
+    const started = async (id: string, file: string) => {
+      const worktree = await createWorktree({ workdir: tempDir('forge-follow-up'), repo, jobId: id, base: branch });
+      writeFileSync(join(worktree.path, file), `${file}\n`);
+      await commitWip(worktree, file);
+      return worktree;
+    };
+    const confirmed = (): Promise<void> => Promise.resolve();
+    const options = { forges: [config], repo };
+    const before = server.branchCommit('acme/web', branch)!;
+    // Two follow-ups begun from the same pull request.
+    const a = await started('01ARZ3NDEKTSV4RRFFQ69G5FB0', 'a.txt');
+    const b = await started('01ARZ3NDEKTSV4RRFFQ69G5FB1', 'b.txt');
+    const first = await shipPullRequest(job(a.jobId), a, confirmed, options);
+    expect(first).toMatchObject({
+      ship: { policy: 'pr', branch, alreadyShipped: false, pullRequest: { number: pull.number, created: false } },
+    });
+    const tip = server.branchCommit('acme/web', branch);
+    expect(tip).not.toBe(before);
+    expect('ship' in first && first.ship.commit).toBe(tip);
+    // Retried: the branch holds its commit already; nothing is pushed.
+    const pushes = () => server.requests().filter((r) => r.kind === 'git' && r.path.endsWith('/git-receive-pack'));
+    const pushed = pushes().length;
+    expect(await shipPullRequest(job(a.jobId), a, confirmed, options)).toMatchObject({
+      ship: { alreadyShipped: true, commit: tip },
+    });
+    expect(pushes()).toHaveLength(pushed);
+    // The other one's work does not build on the branch any more: it fails for good, overwriting nothing.
+    expect(await shipPullRequest(job(b.jobId), b, confirmed, options)).toMatchObject({
+      failure: { code: 'branch_moved', retryable: false },
+    });
+    expect(server.branchCommit('acme/web', branch)).toBe(tip);
+    // A closed pull request is not pushed to.
+    pull.state = 'closed';
+    const late = await started('01ARZ3NDEKTSV4RRFFQ69G5FB2', 'c.txt');
+    expect(await shipPullRequest(job(late.jobId), late, confirmed, options)).toMatchObject({
+      failure: { code: 'pull_request_closed', retryable: false },
+    });
+    expect(server.branchCommit('acme/web', branch)).toBe(tip);
+    // Still the one pull request, its title and description as the first job left them.
+    expect([...server.repo('acme/web').pulls.values()]).toHaveLength(1);
+    expect(pull.title).toBe('Add a file (retried)');
     server.assertFaithful();
   });
 

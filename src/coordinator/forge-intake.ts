@@ -29,11 +29,24 @@ export interface ForgeSource {
   forge: string;
   /** `owner/repo`. */
   repo: string;
+  /** The issue (a follow-up of a job not made from an issue: its pull request). */
   issue: number;
   /** The issue's page. */
   url: string;
-  /** Who opened the issue: a blocked job's question mentions them. */
+  /** Who opened the issue (a follow-up: who asked for it): a blocked job's question mentions them. */
   author: string;
+  /** A review follow-up's pull request: its status comment and labels go there (`forge-follow-up.ts`). */
+  pullRequest?: { number: number; url: string };
+  /** A review follow-up: the job whose pull request it updates. */
+  followUpOf?: string;
+}
+
+/** A forge job's `source`: `NAME:owner/repo#ISSUE`, and ` PR #N` for a review follow-up. */
+export function forgeSourceText(
+  source: Pick<ForgeSource, 'forge' | 'repo' | 'issue'> & { pullRequest?: { number: number } | undefined },
+): string {
+  const pull = source.pullRequest === undefined ? '' : ` PR #${String(source.pullRequest.number)}`;
+  return `${source.forge}:${source.repo}#${String(source.issue)}${pull}`;
 }
 
 export class PermissionCache {
@@ -95,10 +108,10 @@ export interface IntakeContext {
 }
 
 /** The repository's entry, when the trigger's actor may act on it; else why nothing is done. */
-async function writerEntry(
+export async function writerEntry(
   ctx: IntakeContext,
   forge: Forge,
-  trigger: IssueTrigger | CommandTrigger,
+  trigger: Pick<IssueTrigger, 'repo' | 'actor' | 'actorIsBot'>,
 ): Promise<ForgeRepoConfig | { ignored: string; permission?: ForgePermission }> {
   const config: ForgeConfig = forge.config;
   const entry: ForgeRepoConfig | undefined = config.repos.find(
@@ -156,7 +169,7 @@ export async function takeIssue(
     ...overrides,
     ...(capabilities.length > 0 ? { capabilities } : {}),
     repo: repoUrl(config, entry.name),
-    source: `${config.name}:${entry.name}#${String(trigger.issue.number)}`,
+    source: forgeSourceText(source),
     metadata: { ...fromIssue.metadata, forge: source },
   };
   const checked = JobSubmissionSchema.safeParse(candidate);
@@ -211,8 +224,17 @@ export async function takeBoardItem(
 const MAX_ANSWER_CHARS = 20_000;
 
 /** The one short reply a comment command gets when it does nothing (not a writer, no job, a refused move). */
+export async function replyTo(forge: Forge, repo: string, issue: number, actor: string, text: string): Promise<void> {
+  await forge.createComment(repo, issue, `@${actor} ${text}`);
+}
+
 async function reply(forge: Forge, trigger: CommandTrigger, text: string): Promise<void> {
-  await forge.createComment(trigger.repo, trigger.issue.number, `@${trigger.actor} ${text}`);
+  await replyTo(forge, trigger.repo, trigger.issue.number, trigger.actor, text);
+}
+
+/** Who may give commands: the reply a non-writer's command gets. */
+export function notAWriter(repo: string): string {
+  return `only people with write access to ${repo} can give Conveyor commands; nothing was done.`;
 }
 
 /**
@@ -229,11 +251,7 @@ export async function takeCommand(
   const entry = await writerEntry(ctx, forge, trigger);
   if ('ignored' in entry) {
     if (entry.permission !== undefined) {
-      await reply(
-        forge,
-        trigger,
-        `only people with write access to ${trigger.repo} can give Conveyor commands; nothing was done.`,
-      );
+      await reply(forge, trigger, notAWriter(trigger.repo));
     }
     return { ignored: entry.ignored };
   }
@@ -245,6 +263,10 @@ export async function takeCommand(
       { ...trigger, kind: 'issue' },
       command.pipeline === undefined ? {} : { pipeline: command.pipeline },
     );
+  }
+  if (command.name === 'fix') {
+    await reply(forge, trigger, '/conveyor fix works on a pull request Conveyor opened: comment it there.');
+    return { ignored: '/conveyor fix on an issue, not a pull request' };
   }
   const product = entry.product ?? DEFAULT_PRODUCT;
   const job = await ctx.store.findJobByKey(product, issueKey(forge, entry.name, trigger.issue.number));

@@ -23,6 +23,7 @@ import { DEFAULT_PRODUCT } from '../core/job.js';
 import { type Forge, ForgeError } from '../forge/forge.js';
 import type { ForgeReportJob } from '../store/store.js';
 import type { CoordinatorContext } from './context.js';
+import { forgeSourceText } from './forge-intake.js';
 import {
   boardPosition,
   questionComment,
@@ -42,17 +43,19 @@ const ForgeSourceSchema = z.looseObject({
   issue: z.int().positive(),
   url: z.string().optional(),
   author: z.string().optional(),
+  /** A review follow-up's pull request: it reports there. */
+  pullRequest: z.looseObject({ number: z.int().positive() }).optional(),
 });
 type ForgeSourceRead = z.infer<typeof ForgeSourceSchema>;
 
-/** The issue a job reports to on `forge`: only a job the forge's intake made (its source, product and repository). */
+/** Where a job reports to on `forge`: only a job the forge's intake made (its source, product and repository). */
 function issueOf(forge: Forge, job: Job): ForgeSourceRead | undefined {
   const parsed = ForgeSourceSchema.safeParse(job.spec.metadata?.forge);
   if (!parsed.success || parsed.data.forge !== forge.config.name) return undefined;
   const source = parsed.data;
   const entry = forge.config.repos.find((repo) => repo.name.toLowerCase() === source.repo.toLowerCase());
   if (entry === undefined || (entry.product ?? DEFAULT_PRODUCT) !== job.product) return undefined;
-  return job.source === `${forge.config.name}:${entry.name}#${String(source.issue)}` ? source : undefined;
+  return job.source === forgeSourceText({ ...source, forge: forge.config.name, repo: entry.name }) ? source : undefined;
 }
 
 /** A forge's answer that will not change on a retry: the issue is gone, or the forge refuses the write. */
@@ -87,7 +90,9 @@ async function reportJob(
   guard: () => Promise<void>,
 ): Promise<void> {
   const { store } = ctx;
-  const { repo, issue } = source;
+  const { repo } = source;
+  // A review follow-up reports on its pull request, where the review was.
+  const issue = source.pullRequest?.number ?? source.issue;
   const create = async (text: string): Promise<number> => {
     await guard();
     return (await forge.createComment(repo, issue, text)).id;

@@ -137,6 +137,23 @@ export const JobSubmissionSchema = z.strictObject({
 });
 export type JobSubmission = z.infer<typeof JobSubmissionSchema>;
 
+/**
+ * A review follow-up (set only by the coordinator's forge intake, never by a submission): the job's
+ * worktree starts from the pull request's branch `conveyor/<of>` (the job `of` shipped it) and its
+ * `ship: pr` fast-forwards that branch, so the same pull request is updated; it never opens another.
+ */
+export const FollowUpSchema = z.strictObject({
+  /** The job whose pull request this follows up: its branch is `conveyor/<of>`. */
+  of: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'must be a job id'),
+  pullRequest: z.strictObject({ number: z.int().positive(), url: z.string().min(1).max(2000) }),
+});
+export type FollowUp = z.infer<typeof FollowUpSchema>;
+
+/** The branch a follow-up starts from and pushes to: its pull request's head. */
+export function followUpBranch(followUp: Pick<FollowUp, 'of'>): string {
+  return `conveyor/${followUp.of}`;
+}
+
 /** The parts of a submission kept as one JSON document on the job (not queried by the store). */
 export const JobSpecSchema = JobSubmissionSchema.pick({
   kind: true,
@@ -153,7 +170,7 @@ export const JobSpecSchema = JobSubmissionSchema.pick({
   allowedCommands: true,
   approval: true,
   metadata: true,
-});
+}).extend({ followUp: FollowUpSchema.optional() });
 export type JobSpec = z.infer<typeof JobSpecSchema>;
 
 export interface Lease {

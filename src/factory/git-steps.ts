@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { JobView } from '../protocol/views.js';
-import type { Checkpoint } from '../core/job.js';
+import { type Checkpoint, followUpBranch } from '../core/job.js';
 import {
   agentStateDir,
   commitWip,
@@ -161,7 +161,12 @@ export function gitSteps(options: GitStepsOptions): JobSteps<Worktree> {
           jobId: job.id,
           // A repository on a forge of the factory's config is fetched with its token (a private one).
           credentials: await forgeCredentials(options.forges ?? [], repoOf(job, options)),
-          ...(job.base === null ? {} : { base: job.base }),
+          // A review follow-up starts from its pull request's branch, with the work under review.
+          ...(job.followUp !== undefined
+            ? { base: followUpBranch(job.followUp) }
+            : job.base === null
+              ? {}
+              : { base: job.base }),
           ...(resumeCommit === undefined ? {} : { resumeCommit }),
         });
       try {

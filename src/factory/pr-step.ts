@@ -2,7 +2,9 @@
  * `ship: pr`: the job branch `conveyor/<jobId>` pushed to the forge its repository is on (the token
  * given to git by a credential helper at push time, `workspace/credentials.ts`), then a pull request
  * into the base opened, or, when one from that branch is already open (a retried job), updated. The
- * result records the branch, the commit and `pullRequest: {number, url}`.
+ * result records the branch, the commit and `pullRequest: {number, url}`. A review follow-up (`followUp`)
+ * instead fast-forwards its pull request's branch, once the pull request is confirmed open: the push
+ * updates that pull request, and no other is opened.
  */
 import { type ForgeConfig, missingCredential } from '../config/forges.js';
 import { asNumber, asRecord } from '../core/json.js';
@@ -16,9 +18,11 @@ import {
   SecretInChangesError,
   type SecretScanner,
   ship,
+  type ShipOptions,
+  WorkspaceError,
   type Worktree,
 } from '../workspace/index.js';
-import type { JobResult } from '../core/job.js';
+import { type FollowUp, followUpBranch, type JobResult } from '../core/job.js';
 import { secretFailure } from './scope-step.js';
 import type { StepFailure } from './steps.js';
 
@@ -97,9 +101,18 @@ export async function shipPullRequest(
   if (missing !== undefined) {
     return { failure: { code: 'no_forge_token', message: `ship: pr: on this factory, ${missing}`, retryable: false } };
   }
-  const forge = (options.forgeOf ?? forgeFor)(config);
   try {
+    const forge = (options.forgeOf ?? forgeFor)(config);
     const credentials = await forge.gitCredentials(repo);
+    if (job.followUp !== undefined) {
+      return await shipFollowUp(job.followUp, forge, repo, worktree, {
+        policy: 'branch',
+        repo: options.repo,
+        beforePush,
+        credentials,
+        ...(options.secrets === undefined ? {} : { secrets: options.secrets }),
+      });
+    }
     const shipped = await ship(worktree, {
       policy: 'branch',
       repo: options.repo,
@@ -129,6 +142,40 @@ export async function shipPullRequest(
     };
   } catch (error) {
     if (error instanceof SecretInChangesError) return { failure: secretFailure(error) };
-    return { failure: { code: 'ship_failed', message: `ship: pr: ${(error as Error).message}`, retryable: true } };
+    // A workspace error that says a retry cannot help (the follow-up's branch moved) fails for good.
+    const permanent = error instanceof WorkspaceError && !error.retryable;
+    return {
+      failure: {
+        code: permanent ? error.code : 'ship_failed',
+        message: `ship: pr: ${(error as Error).message}`,
+        retryable: !permanent,
+      },
+    };
   }
+}
+
+/** A review follow-up: its pull request's branch fast-forwarded, while the pull request is open. */
+async function shipFollowUp(
+  followUp: FollowUp,
+  forge: Forge,
+  repo: string,
+  worktree: Worktree,
+  shipOptions: ShipOptions,
+): Promise<{ ship: JobResult } | { failure: StepFailure }> {
+  const { number } = followUp.pullRequest;
+  const branch = followUpBranch(followUp);
+  const pull = await forge.pullRequest(repo, number);
+  if (pull?.state !== 'open' || pull.head !== branch) {
+    return {
+      failure: {
+        code: 'pull_request_closed',
+        message: `ship: pr: pull request #${String(number)} of ${repo} is ${pull === undefined ? 'gone' : pull.state === 'open' ? `now on ${pull.head}` : 'closed'}; the follow-up's work stays on its own branch ${worktree.branch} of this factory`,
+        retryable: false,
+      },
+    };
+  }
+  const shipped = await ship(worktree, { ...shipOptions, onto: branch });
+  return {
+    ship: { ...shipped, policy: 'pr', pullRequest: { number, url: pull.url, created: false } },
+  };
 }

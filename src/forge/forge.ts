@@ -24,6 +24,34 @@ export interface PullRequestInput {
   draft: boolean;
 }
 
+/** A pull request as `pullRequest` reads it. */
+export interface PullRequestInfo extends PullRequestRef {
+  /** `closed` also for a merged one. */
+  state: 'open' | 'closed';
+  /** The branch holding the change. */
+  head: string;
+  /** The repository `head` is in (`owner/repo`): another one for a pull request from a fork. */
+  headRepo: string | undefined;
+  base: string;
+}
+
+/** A submitted review of a pull request. */
+export interface Review {
+  id: number;
+  author: string;
+  /** Normalised across forges; `changes_requested` is the one that asks for a follow-up. */
+  state: 'changes_requested' | 'approved' | 'commented' | 'other';
+  body: string;
+}
+
+/** One comment of a review, on a line of a file. */
+export interface ReviewComment {
+  path: string;
+  /** The line of the file it is on (the new side; the old one for a removed line), when the forge says. */
+  line: number | undefined;
+  body: string;
+}
+
 /** A comment on an issue (or pull request). */
 export interface IssueComment {
   id: number;
@@ -84,6 +112,12 @@ export interface Forge {
     number: number,
     input: Omit<PullRequestInput, 'head' | 'base'>,
   ): Promise<PullRequestRef>;
+  /** The pull request numbered `number`; undefined when there is none. */
+  pullRequest(repo: string, number: number): Promise<PullRequestInfo | undefined>;
+  /** The pull request's submitted reviews, oldest first (every page). */
+  listReviews(repo: string, number: number): Promise<Review[]>;
+  /** The comments of one review, each on its file and line (every page). */
+  reviewComments(repo: string, number: number, reviewId: number): Promise<ReviewComment[]>;
   /** The issue's comments, oldest first (every page). */
   listComments(repo: string, issue: number): Promise<IssueComment[]>;
   createComment(repo: string, issue: number, body: string): Promise<IssueComment>;

@@ -10,8 +10,11 @@ import {
   ForgeError,
   type ForgePermission,
   type IssueComment,
+  type PullRequestInfo,
   type PullRequestInput,
   type PullRequestRef,
+  type Review,
+  type ReviewComment,
 } from './forge.js';
 
 export interface GiteaOptions {
@@ -56,7 +59,19 @@ interface PullRequestAnswer {
   number: number;
   html_url: string;
   state?: string;
+  head?: { ref?: string; repo?: { full_name?: string } | null };
+  base?: { ref?: string };
 }
+
+/** Gitea's review states (`ReviewStateType`) as the `Review` of `forge.ts` names them. */
+const REVIEW_STATES: Readonly<Record<string, Review['state']>> = {
+  REQUEST_CHANGES: 'changes_requested',
+  APPROVED: 'approved',
+  COMMENT: 'commented',
+};
+
+/** Pages read of a pull request's reviews or a review's comments (50 each) before the rest is left unread. */
+const MAX_PAGES = 20;
 
 export function giteaForge(config: ForgeConfig, options: GiteaOptions = {}): Forge {
   const { token } = config;
@@ -151,6 +166,55 @@ export function giteaForge(config: ForgeConfig, options: GiteaOptions = {}): For
         body: input.body,
       });
       return ref(ok(`updating pull request #${String(number)} on ${repo}`, answer, [200, 201]));
+    },
+    async pullRequest(repo, number): Promise<PullRequestInfo | undefined> {
+      const answer = await call('GET', path(repo, `/pulls/${String(number)}`));
+      if (answer.status === 404) return undefined;
+      const pull = ok(`reading pull request #${String(number)} on ${repo}`, answer, [200]) as PullRequestAnswer;
+      return {
+        ...ref(pull),
+        state: pull.state === 'open' ? 'open' : 'closed',
+        head: pull.head?.ref ?? '',
+        headRepo: pull.head?.repo?.full_name,
+        base: pull.base?.ref ?? '',
+      };
+    },
+    async listReviews(repo, number): Promise<Review[]> {
+      const reviews: Review[] = [];
+      for (let page = 1; page <= MAX_PAGES; page++) {
+        const answer = await call('GET', path(repo, `/pulls/${String(number)}/reviews?page=${String(page)}&limit=50`));
+        const listed = ok(`listing the reviews of #${String(number)} on ${repo}`, answer, [200]) as {
+          id: number;
+          body?: string;
+          state?: string;
+          user?: { login?: string } | null;
+        }[];
+        reviews.push(
+          ...listed.map((r) => ({
+            id: r.id,
+            author: r.user?.login ?? '',
+            state: REVIEW_STATES[r.state ?? ''] ?? ('other' as const),
+            body: r.body ?? '',
+          })),
+        );
+        if (listed.length < 50) break;
+      }
+      return reviews;
+    },
+    async reviewComments(repo, number, reviewId): Promise<ReviewComment[]> {
+      // Gitea answers every comment of the review at once.
+      const answer = await call('GET', path(repo, `/pulls/${String(number)}/reviews/${String(reviewId)}/comments`));
+      const listed = ok(
+        `reading the comments of review ${String(reviewId)} on #${String(number)} on ${repo}`,
+        answer,
+        [200],
+      ) as { path?: string; position?: number; original_position?: number; body?: string }[];
+      return listed.map((c) => ({
+        path: c.path ?? '',
+        // `position` is the new side's line, `original_position` the old side's (0: none).
+        line: c.position || c.original_position || undefined,
+        body: c.body ?? '',
+      }));
     },
     async listComments(repo, issue): Promise<IssueComment[]> {
       const answer = await call('GET', path(repo, `/issues/${String(issue)}/comments`));

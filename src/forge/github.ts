@@ -19,9 +19,12 @@ import {
   type ForgeGitCredentials,
   type ForgePermission,
   type IssueComment,
+  type PullRequestInfo,
   type PullRequestInput,
   type ProjectItem,
   type PullRequestRef,
+  type Review,
+  type ReviewComment,
 } from './forge.js';
 
 const OWNER_LOGIN = 'owner { ... on Organization { login } ... on User { login } }';
@@ -118,6 +121,13 @@ const RATE_LIMIT_RETRIES = 2;
 const MAX_PAGES = 20;
 
 const quiet = (): void => undefined;
+
+/** GitHub's review states (`CHANGES_REQUESTED`, …) as the `Review` of `forge.ts` names them. */
+const REVIEW_STATES: Readonly<Record<string, Review['state']>> = {
+  CHANGES_REQUESTED: 'changes_requested',
+  APPROVED: 'approved',
+  COMMENTED: 'commented',
+};
 
 function split(repo: string): { owner: string; repo: string } {
   const [owner = '', name = ''] = repo.split('/');
@@ -335,6 +345,71 @@ export function gitHubForge(config: ForgeConfig, options: GitHubOptions = {}): F
         return ref(data);
       } catch (error) {
         throw failed(`updating pull request #${String(number)} on ${repo}`, error);
+      }
+    },
+    async pullRequest(repo, number): Promise<PullRequestInfo | undefined> {
+      const octokit = await clientFor(repo);
+      try {
+        const { data } = await octokit.request('GET /repos/{owner}/{repo}/pulls/{pull_number}', {
+          ...split(repo),
+          pull_number: number,
+        });
+        return {
+          ...ref(data),
+          state: data.state === 'open' ? 'open' : 'closed',
+          head: data.head.ref,
+          // Null when the fork it came from was deleted, whatever the description says.
+          headRepo: (data.head.repo as typeof data.head.repo | null)?.full_name,
+          base: data.base.ref,
+        };
+      } catch (error) {
+        if (statusOf(error) === 404) return undefined;
+        throw failed(`reading pull request #${String(number)} on ${repo}`, error);
+      }
+    },
+    async listReviews(repo, number): Promise<Review[]> {
+      const octokit = await clientFor(repo);
+      const reviews: Review[] = [];
+      try {
+        for (let page = 1; page <= MAX_PAGES; page++) {
+          const { data } = await octokit.request('GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews', {
+            ...split(repo),
+            pull_number: number,
+            per_page: 100,
+            page,
+          });
+          reviews.push(
+            ...data.map((r) => ({
+              id: Number(r.id),
+              author: r.user?.login ?? '',
+              state: REVIEW_STATES[r.state] ?? ('other' as const),
+              body: r.body,
+            })),
+          );
+          if (data.length < 100) break;
+        }
+        return reviews;
+      } catch (error) {
+        throw failed(`listing the reviews of #${String(number)} on ${repo}`, error);
+      }
+    },
+    async reviewComments(repo, number, reviewId): Promise<ReviewComment[]> {
+      const octokit = await clientFor(repo);
+      const comments: ReviewComment[] = [];
+      try {
+        for (let page = 1; page <= MAX_PAGES; page++) {
+          const { data } = await octokit.request(
+            'GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews/{review_id}/comments',
+            { ...split(repo), pull_number: number, review_id: reviewId, per_page: 100, page },
+          );
+          comments.push(
+            ...data.map((c) => ({ path: c.path, line: c.line ?? c.original_line ?? undefined, body: c.body })),
+          );
+          if (data.length < 100) break;
+        }
+        return comments;
+      } catch (error) {
+        throw failed(`reading the comments of review ${String(reviewId)} on #${String(number)} on ${repo}`, error);
       }
     },
     async listComments(repo, issue): Promise<IssueComment[]> {

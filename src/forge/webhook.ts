@@ -84,7 +84,9 @@ export type ConveyorCommand =
   | { name: 'run'; pipeline: string | undefined }
   | { name: 'retry' }
   | { name: 'cancel' }
-  | { name: 'answer'; text: string };
+  | { name: 'answer'; text: string }
+  /** On a pull request: a follow-up job with TEXT (and the latest review requesting changes); `agent:RUNTIME` picks its agent. */
+  | { name: 'fix'; agent: string | undefined; text: string };
 
 /** A comment on an issue giving Conveyor a command; whose it is decides whether it is obeyed. */
 export interface CommandTrigger extends Omit<IssueTrigger, 'kind'> {
@@ -101,7 +103,25 @@ export interface BoardTrigger {
   actorIsBot: boolean;
 }
 
-export type WebhookReading = IssueTrigger | CommandTrigger | BoardTrigger | { kind: 'ignored'; reason: string };
+/**
+ * A review requesting changes, or a `/conveyor fix` comment, on a pull request: a follow-up job on the
+ * pull request's branch, once the intake has checked the actor and that the pull request is Conveyor's.
+ */
+export interface FollowUpTrigger {
+  kind: 'follow-up';
+  /** `owner/repo`. */
+  repo: string;
+  pullRequest: { number: number; url: string };
+  /** The review: GitHub sends its id; Gitea only its text (the intake finds it among the reviews by its author). */
+  review: { id: number | undefined; author: string; body: string } | undefined;
+  /** A `/conveyor fix [agent:RUNTIME] [TEXT]` comment: its id, TEXT and the runtime it names. */
+  fix: { commentId: number; text: string; agent: string | undefined } | undefined;
+  actor: string;
+  actorIsBot: boolean;
+}
+
+export type WebhookReading =
+  IssueTrigger | CommandTrigger | FollowUpTrigger | BoardTrigger | { kind: 'ignored'; reason: string };
 
 const ProjectItemPayload = z.looseObject({
   action: z.string(),
@@ -140,7 +160,7 @@ function issueOf(issue: z.infer<typeof Issue>): IssueTrigger['issue'] {
 const CommentPayload = z.looseObject({
   action: z.string(),
   issue: Issue,
-  comment: z.looseObject({ body: z.string().nullable().optional(), user: User }),
+  comment: z.looseObject({ id: z.int().positive().optional(), body: z.string().nullable().optional(), user: User }),
   repository: z.looseObject({ full_name: z.string().min(1) }),
   sender: User,
   /** Gitea: the comment is on a pull request. */
@@ -149,7 +169,8 @@ const CommentPayload = z.looseObject({
 
 /**
  * The command a comment gives, when its first line is `/conveyor run [pipeline]`, `/conveyor retry`,
- * `/conveyor cancel` or `/conveyor answer TEXT` (TEXT: the rest of the comment); a string naming the
+ * `/conveyor cancel`, `/conveyor answer TEXT` (TEXT: the rest of the comment) or `/conveyor fix
+ * [agent:RUNTIME] [TEXT]`; a string naming the
  * problem for another `/conveyor …`; undefined for a comment that is not a command.
  */
 export function readCommand(body: string): ConveyorCommand | string | undefined {
@@ -157,7 +178,8 @@ export function readCommand(body: string): ConveyorCommand | string | undefined 
   if (match === null) return undefined;
   const name = match[1] ?? '';
   const rest = (match[2] ?? '').trim();
-  const usage = 'the commands are /conveyor run [pipeline], /conveyor retry, /conveyor cancel, /conveyor answer TEXT';
+  const usage =
+    'the commands are /conveyor run [pipeline], /conveyor retry, /conveyor cancel, /conveyor answer TEXT, and on a pull request /conveyor fix [agent:RUNTIME] [TEXT]';
   switch (name) {
     case 'run': {
       const pipeline = rest.split(/\s+/)[0] ?? '';
@@ -168,24 +190,44 @@ export function readCommand(body: string): ConveyorCommand | string | undefined 
       return { name };
     case 'answer':
       return rest === '' ? `/conveyor answer needs the answer after it; ${usage}` : { name: 'answer', text: rest };
+    case 'fix': {
+      const agent = /^agent:(\S*)/.exec(rest);
+      return {
+        name: 'fix',
+        agent: agent === null ? undefined : (agent[1] ?? ''),
+        text: agent === null ? rest : rest.slice(agent[0].length).trim(),
+      };
+    }
     default:
       return `/conveyor ${name} is not a command; ${usage}`;
   }
 }
 
 /** A verified `issue_comment` delivery read into a command, or the reason it does nothing. */
-function readComment(payload: unknown): CommandTrigger | { kind: 'ignored'; reason: string } {
+function readComment(payload: unknown): CommandTrigger | FollowUpTrigger | { kind: 'ignored'; reason: string } {
   const parsed = CommentPayload.safeParse(payload);
   if (!parsed.success) return { kind: 'ignored', reason: 'the issue_comment payload lacks the fields of a comment' };
   const { action, issue, comment, repository, sender } = parsed.data;
   if (action !== 'created')
     return { kind: 'ignored', reason: `action ${action} of issue_comment does not trigger work` };
-  if ((issue.pull_request !== undefined && issue.pull_request !== null) || parsed.data.is_pull === true) {
-    return { kind: 'ignored', reason: 'a comment on a pull request, not an issue' };
-  }
+  const onPull = (issue.pull_request !== undefined && issue.pull_request !== null) || parsed.data.is_pull === true;
   const command = readCommand(comment.body ?? '');
   if (command === undefined) return { kind: 'ignored', reason: 'the comment is not a /conveyor command' };
   if (typeof command === 'string') return { kind: 'ignored', reason: command };
+  if (onPull) {
+    if (command.name !== 'fix' || comment.id === undefined) {
+      return { kind: 'ignored', reason: `/conveyor ${command.name} on a pull request: only /conveyor fix acts there` };
+    }
+    return {
+      kind: 'follow-up',
+      repo: repository.full_name,
+      pullRequest: { number: issue.number, url: issue.html_url },
+      review: undefined,
+      fix: { commentId: comment.id, text: command.text, agent: command.agent },
+      actor: comment.user.login,
+      actorIsBot: comment.user.type === 'Bot' || sender.type === 'Bot',
+    };
+  }
   return {
     kind: 'command',
     repo: repository.full_name,
@@ -196,14 +238,88 @@ function readComment(payload: unknown): CommandTrigger | { kind: 'ignored'; reas
   };
 }
 
+const PullRequest = z.looseObject({ number: z.int().positive(), html_url: z.string() });
+const GitHubReviewPayload = z.looseObject({
+  action: z.string(),
+  review: z.looseObject({ id: z.int().positive(), body: z.string().nullable().optional(), state: z.string() }),
+  pull_request: PullRequest,
+  repository: z.looseObject({ full_name: z.string().min(1) }),
+  sender: User,
+});
+const GiteaReviewPayload = z.looseObject({
+  pull_request: PullRequest,
+  review: z.looseObject({ content: z.string().nullable().optional() }).nullable().optional(),
+  repository: z.looseObject({ full_name: z.string().min(1) }),
+  sender: User,
+});
+
+/**
+ * A submitted review: one requesting changes asks for a follow-up (GitHub's `pull_request_review` with
+ * `review.state` `changes_requested`; Gitea's `pull_request_review_rejected`); any other is ignored.
+ */
+function readReview(
+  kind: ForgeKind,
+  event: string,
+  payload: unknown,
+): FollowUpTrigger | { kind: 'ignored'; reason: string } {
+  if (kind === 'github') {
+    const parsed = GitHubReviewPayload.safeParse(payload);
+    if (!parsed.success) return { kind: 'ignored', reason: `the ${event} payload lacks the fields of a review` };
+    const { action, review, pull_request, repository, sender } = parsed.data;
+    if (action !== 'submitted')
+      return { kind: 'ignored', reason: `action ${action} of ${event} does not trigger work` };
+    if (review.state.toLowerCase() !== 'changes_requested') {
+      return {
+        kind: 'ignored',
+        reason: `a review that is ${review.state}, not changes_requested, asks for no follow-up`,
+      };
+    }
+    return {
+      kind: 'follow-up',
+      repo: repository.full_name,
+      pullRequest: { number: pull_request.number, url: pull_request.html_url },
+      review: { id: review.id, author: sender.login, body: review.body ?? '' },
+      fix: undefined,
+      actor: sender.login,
+      actorIsBot: sender.type === 'Bot',
+    };
+  }
+  if (event !== 'pull_request_review_rejected') {
+    return { kind: 'ignored', reason: `event ${event}: only a review requesting changes asks for a follow-up` };
+  }
+  const parsed = GiteaReviewPayload.safeParse(payload);
+  if (!parsed.success) return { kind: 'ignored', reason: `the ${event} payload lacks the fields of a review` };
+  const { review, pull_request, repository, sender } = parsed.data;
+  return {
+    kind: 'follow-up',
+    repo: repository.full_name,
+    pullRequest: { number: pull_request.number, url: pull_request.html_url },
+    review: { id: undefined, author: sender.login, body: review?.content ?? '' },
+    fix: undefined,
+    actor: sender.login,
+    actorIsBot: sender.type === 'Bot',
+  };
+}
+
+/** Gitea's review events (X-Gitea-Event-Type). */
+const GITEA_REVIEW_EVENTS = [
+  'pull_request_review_rejected',
+  'pull_request_review_approved',
+  'pull_request_review_comment',
+];
+
 /**
  * What a verified delivery asks of Conveyor: an issue opened with the trigger label, or labelled with
  * it (GitHub names the label added; Gitea's `label_updated` gives the issue's labels after the change),
- * or a `/conveyor …` comment on an issue (`issue_comment` on both forges), or (GitHub) an issue's
- * Projects v2 item whose column changed.
+ * a `/conveyor …` comment on an issue (`issue_comment` on both forges), on a pull request a review
+ * requesting changes or a `/conveyor fix` comment, or (GitHub) an issue's Projects v2 item whose column
+ * changed.
  */
 export function readDelivery(kind: ForgeKind, event: string, payload: unknown, label: string): WebhookReading {
   if (event === 'issue_comment') return readComment(payload);
+  if (kind === 'github' ? event === 'pull_request_review' : GITEA_REVIEW_EVENTS.includes(event)) {
+    return readReview(kind, event, payload);
+  }
   if (kind === 'github' && event === 'projects_v2_item') return readProjectItem(payload);
   const issueEvent = kind === 'github' ? event === 'issues' : event === 'issues' || event === 'issue_label';
   if (!issueEvent) return { kind: 'ignored', reason: `event ${event} is not one Conveyor acts on` };

@@ -77,6 +77,12 @@ export class ShipContendedError extends WorkspaceError {
   readonly retryable = true;
 }
 
+/** The branch a job fast-forwards (a review follow-up's) moved to a commit its work does not build on. */
+export class BranchMovedError extends WorkspaceError {
+  readonly code = 'branch_moved';
+  readonly retryable = false;
+}
+
 /** A changed file holds a secret value: the change is never committed or shipped. Names the files, never the value. */
 export class SecretInChangesError extends ChangedFilesError {
   readonly code = 'secret_in_diff';

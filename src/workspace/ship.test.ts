@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { findShipped, ship } from './ship.js';
 import { git } from './git.js';
-import { UncommittedChangesError } from './errors.js';
-import { makeRepo, writeFiles } from '../../test/helpers/git-repo.js';
+import { BranchMovedError, UncommittedChangesError } from './errors.js';
+import { commitWip } from './wip.js';
+import { createWorktree, type Worktree } from './worktree.js';
+import { makeRepo, tempDir, writeFiles } from '../../test/helpers/git-repo.js';
 import { jobWith, makeBare, rev } from '../../test/helpers/workspace-repos.js';
 
 class Fenced extends Error {}
@@ -52,6 +54,40 @@ describe('ship branch', () => {
     const wt = await jobWith(url, 'job1', { 'a.txt': 'a\n' });
     await expect(ship(wt, { policy: 'branch', repo: url, beforePush: fenced })).rejects.toThrow(Fenced);
     expect(await git(['ls-remote', bare, 'refs/heads/conveyor/*'], { cwd: bare })).toBe('');
+  });
+});
+
+describe('ship branch onto an existing branch (a review follow-up)', () => {
+  /** A worktree for `jobId` started from `base`, with `files` committed. */
+  async function from(url: string, jobId: string, base: string, files: Record<string, string>): Promise<Worktree> {
+    const wt = await createWorktree({ workdir: tempDir('workdir'), repo: url, jobId, base });
+    writeFiles(wt.path, files);
+    await commitWip(wt, `work for ${jobId}`);
+    return wt;
+  }
+
+  it('fast-forwards the branch once per commit, and refuses one that moved elsewhere', async () => {
+    const { bare, url } = await makeBare();
+    const first = await jobWith(url, 'job1', { 'a.txt': 'a\n' });
+    const firstCommit = (await ship(first, { policy: 'branch', repo: url })).commit!;
+    const followUp = await from(url, 'job2', 'conveyor/job1', { 'b.txt': 'b\n' });
+    const head = await rev(followUp.path, 'HEAD');
+    expect(await ship(followUp, { policy: 'branch', repo: url, onto: 'conveyor/job1' })).toMatchObject({
+      branch: 'conveyor/job1',
+      commit: head,
+      alreadyShipped: false,
+    });
+    expect(await rev(bare, 'refs/heads/conveyor/job1')).toBe(head);
+    await git(['merge-base', '--is-ancestor', firstCommit, head], { cwd: bare });
+    // A retried run finds its commit there and pushes nothing (beforePush would refuse).
+    expect(
+      await ship(followUp, { policy: 'branch', repo: url, onto: 'conveyor/job1', beforePush: fenced }),
+    ).toMatchObject({ commit: head, alreadyShipped: true });
+    expect(await git(['ls-remote', bare, 'refs/heads/conveyor/job2'], { cwd: bare })).toBe('');
+    // A follow-up begun before that push: the branch moved to work it does not build on.
+    const stale = await from(url, 'job3', firstCommit, { 'c.txt': 'c\n' });
+    await expect(ship(stale, { policy: 'branch', repo: url, onto: 'conveyor/job1' })).rejects.toThrow(BranchMovedError);
+    expect(await rev(bare, 'refs/heads/conveyor/job1')).toBe(head);
   });
 });
 

@@ -9,7 +9,7 @@ import { defaultBranch } from './mirror.js';
 import { locateRepo } from './repo.js';
 import { findMerged, shipMerge } from './ship-merge.js';
 import { inWorktree, type Worktree } from './worktree.js';
-import { UncommittedChangesError } from './errors.js';
+import { BranchMovedError, UncommittedChangesError, WorkspaceInputError } from './errors.js';
 import { refuseSecrets, type SecretScanner } from './secret-scan.js';
 import { credentialEnv, type GitCredentials } from './credentials.js';
 
@@ -21,6 +21,13 @@ export interface ShipOptions {
   repo: string;
   /** Branch to merge into (policy `merge`). @default the repository's HEAD branch */
   target?: string;
+  /**
+   * Policy `branch`: fast-forward this existing branch of the origin (a review follow-up's pull request
+   * branch, where the worktree started) instead of creating `conveyor/<jobId>`. A HEAD the branch
+   * already holds is not pushed again; a branch that moved elsewhere fails with `BranchMovedError`.
+   * @default none
+   */
+  onto?: string;
   /** First paragraph of the merge commit's message; the `Conveyor-Job` trailer is added. @default "Conveyor job <jobId>" */
   message?: string;
   /**
@@ -66,9 +73,13 @@ async function assertCommitted(wt: Worktree): Promise<string> {
   return (await git(['rev-parse', 'HEAD'], inWorktree(wt))).trim();
 }
 
-/** The commit of the origin's `conveyor/<jobId>` branch, if a run published it. */
-async function publishedBranch(wt: Worktree, credentials?: GitCredentials): Promise<string | undefined> {
-  const out = await git(['ls-remote', 'origin', `refs/heads/${wt.branch}`], {
+/** The commit of the origin's `branch` (`conveyor/<jobId>` unless named), if there is one. */
+async function publishedBranch(
+  wt: Worktree,
+  credentials?: GitCredentials,
+  branch = wt.branch,
+): Promise<string | undefined> {
+  const out = await git(['ls-remote', 'origin', `refs/heads/${branch}`], {
     cwd: wt.mirror,
     env: credentialEnv(credentials),
   });
@@ -95,6 +106,46 @@ async function shipBranch(wt: Worktree, head: string, options: ShipOptions): Pro
   return { ...base, commit: head };
 }
 
+/** Whether `ancestor` is `commit` or an ancestor of it, in the mirror. */
+async function contains(mirror: string, commit: string, ancestor: string): Promise<boolean> {
+  return (await gitResult(['merge-base', '--is-ancestor', ancestor, commit], { cwd: mirror })).exitCode === 0;
+}
+
+/**
+ * Fast-forwards the origin's `branch` to the job's HEAD (`ShipOptions.onto`), at most once per commit:
+ * a branch that already holds HEAD is left alone (a retried run), one that moved elsewhere is refused.
+ */
+async function shipOnto(wt: Worktree, head: string, branch: string, options: ShipOptions): Promise<ShipResult> {
+  const ref = `refs/heads/${branch}`;
+  const base = { policy: options.policy, branch, alreadyShipped: false, empty: false, attempts: 1 };
+  const where = { cwd: wt.mirror, env: credentialEnv(options.credentials) };
+  /** The branch's commit at the origin, fetched so it can be compared with HEAD. */
+  const tip = async (): Promise<string> => {
+    const found = await publishedBranch(wt, options.credentials, branch);
+    if (found === undefined) throw new WorkspaceInputError(`the branch ${branch} is gone from the origin`);
+    await git(['fetch', '--no-tags', '--quiet', 'origin', `+${ref}:refs/remotes/origin/${branch}`], where);
+    return found;
+  };
+  const moved = (at: string): BranchMovedError =>
+    new BranchMovedError(
+      `the branch ${branch} moved to ${at.slice(0, 12)}, which this job's work (${head.slice(0, 12)}) does not build on (another push to it); run the follow-up again from the branch as it is now`,
+    );
+  const before = await tip();
+  if (await contains(wt.mirror, before, head)) return { ...base, commit: head, alreadyShipped: true };
+  if (!(await contains(wt.mirror, head, before))) throw moved(before);
+  await options.beforePush?.();
+  // Exactly from the tip seen: a push that came in meanwhile makes this one fail rather than vanish.
+  const push = ['push', '--porcelain', `--force-with-lease=${ref}:${before}`, 'origin', `${head}:${ref}`];
+  const pushed = await gitResult(push, where);
+  if (pushed.exitCode !== 0) {
+    const now = await tip();
+    if (await contains(wt.mirror, now, head)) return { ...base, commit: head, alreadyShipped: true };
+    if (now !== before) throw moved(now);
+    ensureSuccess(push, where, pushed);
+  }
+  return { ...base, commit: head };
+}
+
 /** Ships the job's committed work per `options.policy`; see `ShipOptions.beforePush` for fencing. */
 export async function ship(wt: Worktree, options: ShipOptions): Promise<ShipResult> {
   const head = await assertCommitted(wt);
@@ -105,7 +156,12 @@ export async function ship(wt: Worktree, options: ShipOptions): Promise<ShipResu
     return { policy: 'none', branch: wt.branch, commit: head, alreadyShipped: false, empty: false, attempts: 0 };
   }
   // Under the mirror's lock: the push also moves the mirror's refs/remotes/origin/conveyor/<jobId>.
-  if (options.policy === 'branch') return locks.withLock(wt.mirror, () => shipBranch(wt, head, options));
+  if (options.policy === 'branch') {
+    const { onto } = options;
+    return locks.withLock(wt.mirror, () =>
+      onto === undefined ? shipBranch(wt, head, options) : shipOnto(wt, head, onto, options),
+    );
+  }
   const env = credentialEnv(options.credentials);
   const target = options.target ?? (await defaultBranch(wt.mirror, { locks, env }));
   const outcome = await shipMerge({

@@ -11,6 +11,7 @@ import { deliveryOf, readDelivery, verifySignature } from '../../forge/webhook.j
 import { ForgeParams, WebhookAnswer } from '../../protocol/forges.js';
 import type { CoordinatorContext } from '../context.js';
 import { type IntakeContext, PermissionCache, takeBoardItem, takeCommand, takeIssue } from '../forge-intake.js';
+import { takeFollowUp } from '../forge-follow-up.js';
 import { type AnyRouteSpec, defineRoute } from '../route.js';
 
 export function forgeRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
@@ -21,7 +22,7 @@ export function forgeRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
       method: 'POST',
       url: '/api/forges/:name/webhook',
       summary:
-        "A forge's webhook (GitHub: X-Hub-Signature-256; Gitea: X-Gitea-Signature), authenticated by its signature. An issue opened with or labelled with the forge's label by a writer becomes a job: 201 {jobId}; a writer's /conveyor run|retry|cancel|answer comment acts on the issue's job: 200 {jobId}; a writer moving an issue's Projects v2 item to the ready column makes its job as the label would; a redelivery 200 with duplicate; anything else 202 {ignored}.",
+        "A forge's webhook (GitHub: X-Hub-Signature-256; Gitea: X-Gitea-Signature), authenticated by its signature. An issue opened with or labelled with the forge's label by a writer becomes a job: 201 {jobId}; a writer's /conveyor run|retry|cancel|answer comment acts on the issue's job: 200 {jobId}; a writer's review requesting changes, or /conveyor fix comment, on a pull request Conveyor opened makes one follow-up job on its branch: 201 {jobId}; a writer moving an issue's Projects v2 item to the ready column makes its job as the label would; a redelivery 200 with duplicate; anything else 202 {ignored}.",
       access: 'public',
       params: ForgeParams,
       textBody: ['application/json'],
@@ -68,9 +69,11 @@ export function forgeRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
             : await (
                 reading.kind === 'command'
                   ? takeCommand(intake, forge, reading)
-                  : reading.kind === 'board'
-                    ? takeBoardItem(intake, forge, reading)
-                    : takeIssue(intake, forge, reading)
+                  : reading.kind === 'follow-up'
+                    ? takeFollowUp(intake, forge, reading)
+                    : reading.kind === 'board'
+                      ? takeBoardItem(intake, forge, reading)
+                      : takeIssue(intake, forge, reading)
               ).catch((error: unknown) => {
                 // Nothing is recorded: the forge's redelivery of this id is taken afresh.
                 if (error instanceof ForgeError) {

@@ -4,7 +4,7 @@
  * The server checks each against the description before it leaves.
  */
 import type { ApiDescription } from './spec.js';
-import type { ForgeComment, ForgeIssue, ForgePull, ForgeRepo, Permission } from './index.js';
+import type { ForgeComment, ForgeIssue, ForgePull, ForgeRepo, ForgeReview, Permission } from './index.js';
 
 type Json = Record<string, unknown>;
 
@@ -17,6 +17,8 @@ export interface ForgeAnswers {
   comment(repo: ForgeRepo, comment: ForgeComment): Json;
   label(repo: ForgeRepo, name: string): Json;
   pull(repo: ForgeRepo, pull: ForgePull, options?: { simple?: boolean }): Json;
+  review(repo: ForgeRepo, review: ForgeReview): Json;
+  reviewComment(repo: ForgeRepo, review: ForgeReview, comment: ForgeReview['comments'][number]): Json;
 }
 
 const NOW = '2026-01-01T00:00:00Z';
@@ -87,6 +89,7 @@ export function githubAnswers(description: ApiDescription, base: () => string): 
           : description.example('pull-request');
       const side = (ref: string, side: Json): Json => ({
         ...side,
+        repo: { ...(side.repo as Json), name: repo.name, full_name: `${repo.owner}/${repo.name}` },
         ref,
         label: `${repo.owner}:${ref}`,
         sha: '0000000000000000000000000000000000000000',
@@ -110,6 +113,28 @@ export function githubAnswers(description: ApiDescription, base: () => string): 
         updated_at: NOW,
       };
     },
+    review: (repo, review) => ({
+      ...(description.example('pull-request-review-items') as unknown as Json[])[0],
+      id: review.id,
+      user: user(review.author),
+      body: review.body,
+      state: { changes_requested: 'CHANGES_REQUESTED', approved: 'APPROVED', commented: 'COMMENTED' }[review.state],
+      html_url: `${web()}/${repo.owner}/${repo.name}/pull/${review.pull}#pullrequestreview-${review.id}`,
+      pull_request_url: `${api()}/repos/${repo.owner}/${repo.name}/pulls/${review.pull}`,
+    }),
+    reviewComment: (repo, review, comment) => ({
+      ...(description.example('review-comment-items') as unknown as Json[])[0],
+      id: comment.id,
+      pull_request_review_id: review.id,
+      path: comment.path,
+      line: comment.line,
+      original_line: comment.line,
+      body: comment.body,
+      user: user(review.author),
+      in_reply_to_id: undefined,
+      url: `${api()}/repos/${repo.owner}/${repo.name}/pulls/comments/${comment.id}`,
+      pull_request_url: `${api()}/repos/${repo.owner}/${repo.name}/pulls/${review.pull}`,
+    }),
   };
 }
 
@@ -158,10 +183,46 @@ export function giteaAnswers(base: () => string): ForgeAnswers {
       state: pull.state,
       draft: pull.draft,
       user: user('conveyor-bot'),
-      head: { ref: pull.head, label: pull.head, sha: '0000000000000000000000000000000000000000' },
+      head: {
+        ref: pull.head,
+        label: pull.head,
+        sha: '0000000000000000000000000000000000000000',
+        repo: { id: 1, name: repo.name, full_name: `${repo.owner}/${repo.name}` },
+      },
       base: { ref: pull.base, label: pull.base, sha: '0000000000000000000000000000000000000000' },
       url: `${api()}/repos/${repo.owner}/${repo.name}/pulls/${pull.number}`,
       html_url: `${base()}/${repo.owner}/${repo.name}/pulls/${pull.number}`,
+      created_at: NOW,
+      updated_at: NOW,
+    }),
+    review: (repo, review) => ({
+      id: review.id,
+      body: review.body,
+      user: user(review.author),
+      state: { changes_requested: 'REQUEST_CHANGES', approved: 'APPROVED', commented: 'COMMENT' }[review.state],
+      comments_count: review.comments.length,
+      commit_id: '0000000000000000000000000000000000000000',
+      dismissed: false,
+      official: true,
+      stale: false,
+      html_url: `${base()}/${repo.owner}/${repo.name}/pulls/${review.pull}#issuecomment-${review.id}`,
+      pull_request_url: `${base()}/${repo.owner}/${repo.name}/pulls/${review.pull}`,
+      submitted_at: NOW,
+      updated_at: NOW,
+    }),
+    reviewComment: (repo, review, comment) => ({
+      id: comment.id,
+      body: comment.body,
+      path: comment.path,
+      position: comment.line,
+      original_position: 0,
+      pull_request_review_id: review.id,
+      user: user(review.author),
+      commit_id: '0000000000000000000000000000000000000000',
+      original_commit_id: '0000000000000000000000000000000000000000',
+      diff_hunk: '@@ -1 +1 @@',
+      html_url: `${base()}/${repo.owner}/${repo.name}/pulls/${review.pull}/files#issuecomment-${comment.id}`,
+      pull_request_url: `${base()}/${repo.owner}/${repo.name}/pulls/${review.pull}`,
       created_at: NOW,
       updated_at: NOW,
     }),

@@ -50,12 +50,23 @@ export interface ForgePull {
   state: 'open' | 'closed';
 }
 
+/** A submitted review of a pull request, with its comments on lines of files. */
+export interface ForgeReview {
+  id: number;
+  pull: number;
+  author: string;
+  state: 'changes_requested' | 'approved' | 'commented';
+  body: string;
+  comments: { id: number; path: string; line: number; body: string }[];
+}
+
 export interface ForgeRepo {
   owner: string;
   name: string;
   issues: Map<number, ForgeIssue>;
   pulls: Map<number, ForgePull>;
   comments: Map<number, ForgeComment>;
+  reviews: Map<number, ForgeReview>;
   /** The repository's labels by name (GitHub makes one on first use; Gitea needs it made first). */
   labels: Set<string>;
   /** Issues and pull requests share one sequence of numbers, as on both forges. */
@@ -102,6 +113,11 @@ export interface ForgeServer {
   /** Sets what `GET …/collaborators/{user}/permission` answers; a user never set is unknown (404). */
   setPermission(fullName: string, user: string, permission: Permission): void;
   openIssue(fullName: string, issue: Omit<ForgeIssue, 'number' | 'state'>): ForgeIssue;
+  /** A review submitted on pull request `pull` (its comments get ids); what a webhook then announces. */
+  submitReview(
+    fullName: string,
+    review: Omit<ForgeReview, 'id' | 'comments'> & { comments: Omit<ForgeReview['comments'][number], 'id'>[] },
+  ): ForgeReview;
   /**
    * The next `count` API calls (those whose path template contains `only`, when given) are answered
    * `status` with `Retry-After: retryAfterSec` (a rate limit, an outage).
@@ -226,6 +242,23 @@ export async function startForgeServer(options: ForgeServerOptions): Promise<For
       return undefined;
     }
   };
+  /** A pull request's conversation: on both forges it takes comments and labels as an issue does. */
+  const pullThreads = new Map<string, ForgeIssue>();
+  const pullThread = (repo: ForgeRepo, number: number): ForgeIssue | undefined => {
+    const pull = repo.pulls.get(number);
+    if (pull === undefined) return undefined;
+    const key = `${repo.owner}/${repo.name}#${String(number)}`;
+    const thread = pullThreads.get(key) ?? {
+      number,
+      title: pull.title,
+      body: pull.body,
+      author: 'conveyor-bot',
+      labels: [],
+      state: pull.state,
+    };
+    pullThreads.set(key, thread);
+    return thread;
+  };
   const answers: ForgeAnswers =
     options.kind === 'github' ? githubAnswers(description, () => baseUrl) : giteaAnswers(() => baseUrl);
 
@@ -235,7 +268,7 @@ export async function startForgeServer(options: ForgeServerOptions): Promise<For
     const repo = repoOf(owner, name);
     const number = Number(op.params.issue_number ?? op.params.pull_number ?? op.params.index);
     const issueOf = (): ForgeIssue => {
-      const issue = repo.issues.get(number);
+      const issue = repo.issues.get(number) ?? pullThread(repo, number);
       if (issue === undefined) throw new HttpAnswer(404, answers.notFound());
       return issue;
     };
@@ -376,6 +409,38 @@ export async function startForgeServer(options: ForgeServerOptions): Promise<For
         };
         repo.pulls.set(pull.number, pull);
         return new HttpAnswer(201, answers.pull(repo, pull));
+      }
+      case 'GET /repos/{owner}/{repo}/pulls/{pull_number}':
+      case 'GET /repos/{owner}/{repo}/pulls/{index}': {
+        const pull = repo.pulls.get(number);
+        if (pull === undefined) throw new HttpAnswer(404, answers.notFound());
+        return new HttpAnswer(200, answers.pull(repo, pull));
+      }
+      case 'GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews':
+      case 'GET /repos/{owner}/{repo}/pulls/{index}/reviews': {
+        if (!repo.pulls.has(number)) throw new HttpAnswer(404, answers.notFound());
+        const all = [...repo.reviews.values()].filter((r) => r.pull === number);
+        // GitHub pages with `per_page`, Gitea with `limit`.
+        const perPage = Number(query.get('per_page') ?? query.get('limit') ?? 30);
+        const page = Number(query.get('page') ?? 1);
+        return new HttpAnswer(
+          200,
+          all.slice((page - 1) * perPage, page * perPage).map((r) => answers.review(repo, r)),
+        );
+      }
+      case 'GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews/{review_id}/comments':
+      case 'GET /repos/{owner}/{repo}/pulls/{index}/reviews/{id}/comments': {
+        const review = repo.reviews.get(Number(op.params.review_id ?? op.params.id));
+        if (review?.pull !== number) throw new HttpAnswer(404, answers.notFound());
+        // GitHub pages (`per_page`, `page`); Gitea 1.22 answers every comment.
+        const perPage = Number(query.get('per_page') ?? 30);
+        const page = Number(query.get('page') ?? 1);
+        const shown =
+          options.kind === 'github' ? review.comments.slice((page - 1) * perPage, page * perPage) : review.comments;
+        return new HttpAnswer(
+          200,
+          shown.map((c) => answers.reviewComment(repo, review, c)),
+        );
       }
       case 'PATCH /repos/{owner}/{repo}/pulls/{pull_number}':
       case 'PATCH /repos/{owner}/{repo}/pulls/{index}': {
@@ -604,6 +669,7 @@ export async function startForgeServer(options: ForgeServerOptions): Promise<For
         issues: new Map(),
         pulls: new Map(),
         comments: new Map(),
+        reviews: new Map(),
         labels: new Set(),
         nextNumber: 1,
       };
@@ -620,6 +686,17 @@ export async function startForgeServer(options: ForgeServerOptions): Promise<For
       for (const label of opened.labels) repo.labels.add(label);
       repo.issues.set(opened.number, opened);
       return opened;
+    },
+    submitReview(fullName, review) {
+      const repo = repoNamed(fullName);
+      if (!repo.pulls.has(review.pull)) throw new Error(`no pull request #${String(review.pull)} on ${fullName}`);
+      const submitted: ForgeReview = {
+        ...review,
+        id: nextCommentId++,
+        comments: review.comments.map((c) => ({ ...c, id: nextCommentId++ })),
+      };
+      repo.reviews.set(submitted.id, submitted);
+      return submitted;
     },
     beforeAnswer(given) {
       hook = given;

@@ -154,6 +154,10 @@ export interface CommentEvent {
   /** Who wrote it. */
   sender: string;
   senderIsBot?: boolean;
+  /** The thread is a pull request (GitHub: `issue.pull_request` set; Gitea: `is_pull`). @default false */
+  pull?: boolean;
+  /** The comment's id. @default the recorded one (GitHub), 5000 + number (Gitea) */
+  commentId?: number;
 }
 
 /** A comment on an issue as `kind` delivers it (`issue_comment`, action `created`). */
@@ -171,9 +175,24 @@ export async function commentDelivery(
     const base = githubIssue(issue);
     payload = {
       ...example,
-      issue: { ...(example.issue as Json), ...(base.issue as Json) },
+      issue: {
+        ...(example.issue as Json),
+        ...(base.issue as Json),
+        ...(event.pull === true
+          ? {
+              pull_request: {
+                url: `https://api.github.com/repos/${event.repo}/pulls/${String(event.number)}`,
+                html_url: event.url,
+                diff_url: `${event.url}.diff`,
+                patch_url: `${event.url}.patch`,
+                merged_at: null,
+              },
+            }
+          : {}),
+      },
       comment: {
         ...(example.comment as Json),
+        ...(event.commentId === undefined ? {} : { id: event.commentId }),
         body: event.comment,
         user: { ...((example.comment as Json).user as Json), login: event.sender, type },
       },
@@ -186,7 +205,7 @@ export async function commentDelivery(
       action: 'created',
       issue: base.issue,
       comment: {
-        id: 5000 + event.number,
+        id: event.commentId ?? 5000 + event.number,
         html_url: `${event.url}#issuecomment-${String(5000 + event.number)}`,
         pull_request_url: '',
         issue_url: event.url,
@@ -200,10 +219,121 @@ export async function commentDelivery(
       },
       repository: base.repository,
       sender: base.sender,
-      is_pull: false,
+      is_pull: event.pull === true,
     };
   }
   return signedDelivery(kind, secret, 'issue_comment', payload, options);
+}
+
+export interface ReviewEvent {
+  repo: string;
+  /** The pull request's number, page, head branch and base branch. */
+  number: number;
+  url: string;
+  head: string;
+  base: string;
+  title: string;
+  /** What the review says (GitHub sends its id too; Gitea only its text). */
+  reviewId: number;
+  state: 'changes_requested' | 'approved' | 'commented';
+  body: string;
+  /** The reviewer. */
+  sender: string;
+}
+
+/**
+ * A submitted review as `kind` delivers it: GitHub's `pull_request_review` (action `submitted`), Gitea's
+ * `pull_request_review_rejected` / `_approved` / `_comment` (X-Gitea-Event-Type; its `PullRequestPayload`
+ * with `review: {type, content}`, no review id).
+ */
+export async function reviewDelivery(
+  kind: ForgeKind,
+  secret: string,
+  event: ReviewEvent,
+  options: { id?: string } = {},
+): Promise<Delivery> {
+  const [owner = '', name = ''] = event.repo.split('/');
+  if (kind === 'github') {
+    const example = githubExample('pull_request_review', 'submitted');
+    const pull = example.pull_request as Json;
+    const repository = {
+      ...(example.repository as Json),
+      name,
+      full_name: event.repo,
+      owner: { ...((example.repository as Json).owner as Json), login: owner },
+    };
+    const side = (ref: string, template: Json): Json => ({
+      ...template,
+      ref,
+      label: `${owner}:${ref}`,
+      repo: repository,
+    });
+    const sender = { ...(example.sender as Json), login: event.sender, type: 'User' };
+    const payload = {
+      ...example,
+      review: {
+        ...(example.review as Json),
+        id: event.reviewId,
+        body: event.body,
+        state: event.state,
+        user: sender,
+        html_url: `${event.url}#pullrequestreview-${String(event.reviewId)}`,
+      },
+      pull_request: {
+        ...pull,
+        number: event.number,
+        title: event.title,
+        html_url: event.url,
+        head: side(event.head, pull.head as Json),
+        base: side(event.base, pull.base as Json),
+      },
+      repository,
+      sender,
+    };
+    return signedDelivery(kind, secret, 'pull_request_review', payload, options);
+  }
+  const issue = giteaIssue({
+    action: 'opened',
+    repo: event.repo,
+    number: event.number,
+    title: event.title,
+    body: '',
+    author: 'conveyor-bot',
+    labels: [],
+    sender: event.sender,
+    url: event.url,
+  });
+  const type = { changes_requested: 'rejected', approved: 'approved', commented: 'comment' }[event.state];
+  const branch = (ref: string): Json => ({ label: ref, ref, sha: '0'.repeat(40), repo_id: 1, repo: issue.repository });
+  const payload = {
+    action: 'reviewed',
+    number: event.number,
+    pull_request: {
+      id: event.number + 100,
+      url: event.url,
+      number: event.number,
+      user: (issue.issue as Json).user,
+      title: event.title,
+      body: '',
+      labels: [],
+      state: 'open',
+      html_url: event.url,
+      diff_url: `${event.url}.diff`,
+      patch_url: `${event.url}.patch`,
+      mergeable: true,
+      merged: false,
+      base: branch(event.base),
+      head: branch(event.head),
+      created_at: '2026-01-01T00:00:00Z',
+      updated_at: '2026-01-01T00:00:00Z',
+    },
+    requested_reviewer: null,
+    repository: issue.repository,
+    sender: issue.sender,
+    commit_id: '',
+    review: { type: `pull_request_review_${type}`, content: event.body },
+  };
+  return signedDelivery(kind, secret, `pull_request_review_${type}`, payload, options);
 }
 
 /** An issue event as `kind` delivers it, signed with `secret` (`badSignature`: signed with another). */
@@ -236,7 +366,9 @@ export async function signedDelivery(
     if (options.unsigned !== true) headers['x-hub-signature-256'] = await sign(key, body);
   } else {
     // Gitea names the family in X-Gitea-Event and the precise event in X-Gitea-Event-Type.
-    headers['x-gitea-event'] = event === 'issue_label' ? 'issues' : event;
+    // Gitea's review events' family is `pull_request_approved`, `pull_request_rejected`, `pull_request_comment`.
+    headers['x-gitea-event'] =
+      event === 'issue_label' ? 'issues' : event.replace(/^pull_request_review_/, 'pull_request_');
     headers['x-gitea-event-type'] = event;
     headers['x-gitea-delivery'] = id;
     if (options.unsigned !== true) headers['x-gitea-signature'] = createHmac('sha256', key).update(body).digest('hex');
