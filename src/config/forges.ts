@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { ConfigError } from '../core/errors.js';
+import { DURATION_HINT, parseDurationSec } from '../core/duration.js';
 import { JobSubmissionSchema } from '../core/job.js';
 
 export const FORGE_KINDS = ['github', 'gitea'] as const;
@@ -86,6 +87,21 @@ export interface ForgeConfig {
   allowedBots: string[];
   /** The repositories it takes issues from; an issue of another repository does nothing. */
   repos: ForgeRepoConfig[];
+  /** `poll`: how often the leading coordinator asks the forge for new issues and comments. @default undefined (off: webhooks only) */
+  pollMs?: number | undefined;
+}
+
+/** The shortest `poll` interval: a forge's rate limit is shared by every poll of every repository. */
+export const MIN_POLL_SEC = 10;
+
+function pollMs(poll: string | undefined, key: string): number | undefined {
+  if (poll === undefined || poll === 'off') return undefined;
+  const seconds = parseDurationSec(poll);
+  if (seconds === undefined) throw new ConfigError(`${key}.poll: "${poll}" is not "off" or a duration; ${DURATION_HINT}`);
+  if (seconds < MIN_POLL_SEC) {
+    throw new ConfigError(`${key}.poll: ${poll} is too often; poll at most every ${String(MIN_POLL_SEC)}s ("60s" is usual)`);
+  }
+  return seconds * 1000;
 }
 
 const trimSlash = (url: string): string => url.replace(/\/+$/, '');
@@ -98,11 +114,6 @@ export function compileForges(
   return Object.fromEntries(
     Object.entries(entries).map(([name, entry]): [string, ForgeConfig] => {
       const key = `${source}: forges.${name}`;
-      if (entry.poll !== undefined && entry.poll !== 'off') {
-        throw new ConfigError(
-          `${key}.poll: polling is not implemented yet; set poll = "off" and point the forge's webhook at POST /api/forges/${name}/webhook`,
-        );
-      }
       const seen = new Set<string>();
       for (const repo of entry.repos ?? []) {
         if (seen.has(repo.name.toLowerCase())) {
@@ -130,6 +141,7 @@ export function compileForges(
             product: repo.product,
             defaults: repo.defaults ?? {},
           })),
+          pollMs: pollMs(entry.poll, key),
         },
       ];
     }),
@@ -138,7 +150,7 @@ export function compileForges(
 
 /**
  * The start-up check of a coordinator that takes webhooks: every forge's token (the permission check
- * needs it) and webhook secret must be set. Throws naming the variable and the fix.
+ * needs it) and webhook secret must be set (a polled forge needs no secret). Throws naming the variable and the fix.
  */
 export function assertForgeSecrets(forges: Readonly<Record<string, ForgeConfig>>): void {
   for (const forge of Object.values(forges)) {
@@ -147,7 +159,7 @@ export function assertForgeSecrets(forges: Readonly<Record<string, ForgeConfig>>
         `forges.${forge.name}.tokenEnv: the variable ${forge.tokenEnv} is not set; export the forge's token in it`,
       );
     }
-    if (forge.webhookSecret === undefined) {
+    if (forge.webhookSecret === undefined && forge.pollMs === undefined) {
       throw new ConfigError(
         forge.webhookSecretEnv === undefined
           ? `forges.${forge.name}.webhookSecretEnv: not set; name the variable holding the webhook's secret`
