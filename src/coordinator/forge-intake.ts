@@ -1,5 +1,6 @@
 /**
- * A forge's verified webhook delivery → at most one job, or a command on the issue's job. The trigger
+ * A forge's trigger (from a verified webhook delivery, or found by the poll: `forge-poll.ts`) → at
+ * most one job, or a command on the issue's job. The trigger
  * (an issue opened with, or labelled with, the forge's label; a `/conveyor …` comment) counts only when
  * its actor has write permission on the repository (asked of the forge, cached for
  * `PERMISSION_TTL_MS`) and is not a bot outside `allowedBots`; a person without it who gives a
@@ -15,7 +16,7 @@ import { ConveyorError, IdempotencyConflictError, ValidationError } from '../cor
 import { DEFAULT_PRODUCT, type JobSubmission, JobSubmissionSchema, RUNTIMES } from '../core/job.js';
 import { fromZodError } from '../core/errors.js';
 import { type Forge, canWrite, type ForgePermission, repoUrl } from '../forge/forge.js';
-import type { CommandTrigger, IssueTrigger } from '../forge/webhook.js';
+import type { CommandTrigger, IssueTrigger, WebhookReading } from '../forge/webhook.js';
 import { parseTaskFile } from '../intake/task-file.js';
 import type { ForgeDeliveryOutcome, Store } from '../store/store.js';
 import type { RepoDefaultsTable } from '../core/repo-defaults.js';
@@ -89,6 +90,7 @@ function labelFields(labels: readonly string[]): Partial<JobSubmission> {
 
 export interface IntakeContext {
   store: Store;
+  clock: Clock;
   permissions: PermissionCache;
   defaultMaxAttempts: number;
   repoDefaults: RepoDefaultsTable | undefined;
@@ -178,6 +180,30 @@ export async function takeIssue(
     if (error instanceof IdempotencyConflictError) return { jobId: error.jobId, created: false };
     throw error;
   }
+}
+
+/**
+ * A trigger taken once per delivery id (a webhook's `X-GitHub-Delivery` / `X-Gitea-Delivery`, or the
+ * poll's `poll:…`): an id seen before is answered with what it came to (`duplicate`), else the trigger
+ * is taken and its outcome recorded. A failure records nothing, so the same id is taken afresh.
+ */
+export async function takeTrigger(
+  ctx: IntakeContext,
+  forge: Forge,
+  deliveryId: string,
+  reading: WebhookReading,
+): Promise<{ outcome: ForgeDeliveryOutcome; created: boolean; duplicate: boolean }> {
+  const name = forge.config.name;
+  const earlier = await ctx.store.findForgeDelivery(name, deliveryId);
+  if (earlier !== undefined) return { outcome: earlier, created: false, duplicate: true };
+  const { created = false, ...outcome } =
+    reading.kind === 'ignored'
+      ? { ignored: reading.reason }
+      : reading.kind === 'command'
+        ? await takeCommand(ctx, forge, reading)
+        : await takeIssue(ctx, forge, reading);
+  await ctx.store.recordForgeDelivery({ forge: name, deliveryId, receivedAt: ctx.clock.now(), outcome });
+  return { outcome, created, duplicate: false };
 }
 
 /** The longest answer `/conveyor answer` takes (as `POST /api/jobs/:id/unblock`). */
