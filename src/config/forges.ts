@@ -97,9 +97,12 @@ export const MIN_POLL_SEC = 10;
 function pollMs(poll: string | undefined, key: string): number | undefined {
   if (poll === undefined || poll === 'off') return undefined;
   const seconds = parseDurationSec(poll);
-  if (seconds === undefined) throw new ConfigError(`${key}.poll: "${poll}" is not "off" or a duration; ${DURATION_HINT}`);
+  if (seconds === undefined)
+    throw new ConfigError(`${key}.poll: "${poll}" is not "off" or a duration; ${DURATION_HINT}`);
   if (seconds < MIN_POLL_SEC) {
-    throw new ConfigError(`${key}.poll: ${poll} is too often; poll at most every ${String(MIN_POLL_SEC)}s ("60s" is usual)`);
+    throw new ConfigError(
+      `${key}.poll: ${poll} is too often; poll at most every ${String(MIN_POLL_SEC)}s ("60s" is usual)`,
+    );
   }
   return seconds * 1000;
 }

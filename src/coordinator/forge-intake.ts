@@ -13,7 +13,7 @@
 import type { ForgeConfig, ForgeRepoConfig } from '../config/forges.js';
 import type { Clock } from '../core/clock.js';
 import { ConveyorError, IdempotencyConflictError, ValidationError } from '../core/errors.js';
-import { DEFAULT_PRODUCT, type JobSubmission, JobSubmissionSchema, RUNTIMES } from '../core/job.js';
+import { DEFAULT_PRODUCT, type Job, type JobSubmission, JobSubmissionSchema, RUNTIMES } from '../core/job.js';
 import { fromZodError } from '../core/errors.js';
 import { type Forge, canWrite, type ForgePermission, repoUrl } from '../forge/forge.js';
 import type { CommandTrigger, IssueTrigger, WebhookReading } from '../forge/webhook.js';
@@ -123,6 +123,18 @@ async function writerEntry(
 /** The idempotency key of the job an issue makes: every trigger about the issue finds the same job. */
 function issueKey(forge: Forge, repo: string, issue: number): string {
   return `forge:${forge.config.name}:${repo}#${String(issue)}`;
+}
+
+/** The job an issue of a configured repository already has, if any. */
+export async function issueJob(
+  ctx: Pick<IntakeContext, 'store'>,
+  forge: Forge,
+  repo: string,
+  issue: number,
+): Promise<Job | undefined> {
+  const entry = forge.config.repos.find((r) => r.name.toLowerCase() === repo.toLowerCase());
+  if (entry === undefined) return undefined;
+  return ctx.store.findJobByKey(entry.product ?? DEFAULT_PRODUCT, issueKey(forge, entry.name, issue));
 }
 
 /** What the trigger comes to: a job made or found, or the reason nothing was done. */
@@ -246,7 +258,7 @@ export async function takeCommand(
     );
   }
   const product = entry.product ?? DEFAULT_PRODUCT;
-  const job = await ctx.store.findJobByKey(product, issueKey(forge, entry.name, trigger.issue.number));
+  const job = await issueJob(ctx, forge, entry.name, trigger.issue.number);
   if (job === undefined) {
     await reply(forge, trigger, 'this issue has no Conveyor job yet; `/conveyor run` starts one.');
     return { ignored: `issue #${String(trigger.issue.number)} has no job` };

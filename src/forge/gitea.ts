@@ -256,17 +256,15 @@ export function giteaForge(config: ForgeConfig, options: GiteaOptions = {}): For
         pull_request_url?: string;
         updated_at?: string;
       }[];
-      const items = comments.map(
-        (c): ForgeComment => ({
-          id: c.id,
-          issue: issueNumberOf(c.issue_url === undefined || c.issue_url === '' ? c.pull_request_url : c.issue_url),
-          body: c.body ?? '',
-          author: c.user?.login ?? '',
-          // Gitea's API does not mark bot accounts.
-          authorIsBot: false,
-          updatedAt: forgeTime(c.updated_at),
-        }),
-      );
+      const items = comments.map((c): ForgeComment => ({
+        id: c.id,
+        issue: issueNumberOf(c.issue_url === undefined || c.issue_url === '' ? c.pull_request_url : c.issue_url),
+        body: c.body ?? '',
+        author: c.user?.login ?? '',
+        // Gitea's API does not mark bot accounts.
+        authorIsBot: false,
+        updatedAt: forgeTime(c.updated_at),
+      }));
       return { notModified: false, items, etag: undefined, more: comments.length >= GITEA_PAGE_MAX };
     },
     async labeller(repo, issue, label) {

@@ -288,16 +288,14 @@ export function gitHubForge(config: ForgeConfig, options: GitHubOptions = {}): F
           direction: 'asc',
           ...listParams(query),
         });
-        const items = data.map(
-          (c): ForgeComment => ({
-            id: Number(c.id),
-            issue: issueNumberOf(c.issue_url),
-            body: c.body ?? '',
-            author: c.user?.login ?? '',
-            authorIsBot: c.user?.type === 'Bot',
-            updatedAt: forgeTime(c.updated_at),
-          }),
-        );
+        const items = data.map((c): ForgeComment => ({
+          id: Number(c.id),
+          issue: issueNumberOf(c.issue_url),
+          body: c.body ?? '',
+          author: c.user?.login ?? '',
+          authorIsBot: c.user?.type === 'Bot',
+          updatedAt: forgeTime(c.updated_at),
+        }));
         return { notModified: false, items, etag: headers.etag, more: data.length === PAGE_SIZE };
       } catch (error) {
         if (statusOf(error) === 304) return { notModified: true };
@@ -346,7 +344,10 @@ export function gitHubForge(config: ForgeConfig, options: GitHubOptions = {}): F
     },
     async listHooks(repo): Promise<ForgeHook[] | 'forbidden'> {
       try {
-        const { data } = await octokit.request('GET /repos/{owner}/{repo}/hooks', { ...split(repo), per_page: PAGE_SIZE });
+        const { data } = await octokit.request('GET /repos/{owner}/{repo}/hooks', {
+          ...split(repo),
+          per_page: PAGE_SIZE,
+        });
         return data.map((hook) => ({
           url: hook.config.url ?? '',
           active: hook.active,

@@ -184,7 +184,8 @@ export function labelTrigger(
   return { kind: 'issue', repo, issue: rest, actor, actorIsBot };
 }
 
-const isPullOf = (issue: z.infer<typeof Issue>): boolean => issue.pull_request !== undefined && issue.pull_request !== null;
+const isPullOf = (issue: z.infer<typeof Issue>): boolean =>
+  issue.pull_request !== undefined && issue.pull_request !== null;
 
 /** A verified `issue_comment` delivery read into a command, or the reason it does nothing. */
 function readComment(payload: unknown): CommandTrigger | { kind: 'ignored'; reason: string } {

@@ -48,7 +48,7 @@ export async function forgePollCursor(
     .executeTakeFirst();
   return row === undefined
     ? undefined
-    : { forge, repo, list, since: row.since === null ? undefined : Number(row.since), etag: row.etag ?? undefined };
+    : { forge, repo, list, since: row.since ?? undefined, etag: row.etag ?? undefined };
 }
 
 export async function saveForgePollCursor(ctx: StoreContext, cursor: ForgePollCursor): Promise<void> {

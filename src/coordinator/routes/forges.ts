@@ -73,7 +73,7 @@ export function forgeRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
           },
         );
         if (duplicate) return { ...outcome, duplicate: true };
-        void reply.code('ignored' in outcome ? 202 : created === true ? 201 : 200);
+        void reply.code('ignored' in outcome ? 202 : created ? 201 : 200);
         return reply.send(outcome);
       },
     }),

@@ -4,7 +4,15 @@
  * The server checks each against the description before it leaves.
  */
 import type { ApiDescription } from './spec.js';
-import type { ForgeComment, ForgeHook, ForgeIssue, ForgeLabelEvent, ForgePull, ForgeRepo, Permission } from './index.js';
+import type {
+  ForgeComment,
+  ForgeHook,
+  ForgeIssue,
+  ForgeLabelEvent,
+  ForgePull,
+  ForgeRepo,
+  Permission,
+} from './index.js';
 
 type Json = Record<string, unknown>;
 

@@ -256,7 +256,13 @@ export async function startForgeServer(options: ForgeServerOptions): Promise<For
       case 'POST /repos/{owner}/{repo}/issues/{issue_number}/comments':
       case 'POST /repos/{owner}/{repo}/issues/{index}/comments': {
         issueOf();
-        const comment = { id: nextCommentId++, issue: number, body: String(body.body), author: tokenUser, updatedAt: now() };
+        const comment = {
+          id: nextCommentId++,
+          issue: number,
+          body: String(body.body),
+          author: tokenUser,
+          updatedAt: now(),
+        };
         repo.comments.set(comment.id, comment);
         return new HttpAnswer(201, answers.comment(repo, comment));
       }
@@ -328,7 +334,14 @@ export async function startForgeServer(options: ForgeServerOptions): Promise<For
         if (!issue.labels.includes(label)) throw new HttpAnswer(404, answers.notFound());
         issue.labels = issue.labels.filter((l) => l !== label);
         issue.updatedAt = now();
-        repo.labelEvents.push({ id: nextEventId++, issue: issue.number, label, actor: tokenUser, added: false, at: now() });
+        repo.labelEvents.push({
+          id: nextEventId++,
+          issue: issue.number,
+          label,
+          actor: tokenUser,
+          added: false,
+          at: now(),
+        });
         return options.kind === 'github'
           ? new HttpAnswer(
               200,
@@ -632,7 +645,14 @@ export async function startForgeServer(options: ForgeServerOptions): Promise<For
       };
       // Opened with labels: each is an event of the opener's.
       for (const label of opened.labels) {
-        repo.labelEvents.push({ id: nextEventId++, issue: opened.number, label, actor: opened.author, added: true, at: now() });
+        repo.labelEvents.push({
+          id: nextEventId++,
+          issue: opened.number,
+          label,
+          actor: opened.author,
+          added: true,
+          at: now(),
+        });
       }
       for (const label of opened.labels) repo.labels.add(label);
       repo.issues.set(opened.number, opened);
