@@ -144,6 +144,8 @@ export function githubAnswers(description: ApiDescription, base: () => string): 
     }),
     repository: (repo, access) => ({
       ...description.example('full-repository'),
+      // The example predates `has_discussions` becoming required.
+      has_discussions: false,
       name: repo.name,
       full_name: `${repo.owner}/${repo.name}`,
       permissions: { pull: true, triage: access.push, push: access.push, maintain: access.admin, admin: access.admin },
