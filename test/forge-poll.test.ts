@@ -4,15 +4,25 @@
  * nothing; polls that find it again (the cursor lost, as after a crash before its write) repeat
  * nothing; an idle poll is a 304 on GitHub; a writer's `/conveyor answer` found by polling unblocks, a
  * command older than the first poll is not obeyed; a failing forge delays the poll, never the
- * coordinator. Then the real `conveyor serve`: an issue labelled while it is down is found after its
+ * coordinator. Of coordinators sharing PostgreSQL only the leading one polls. Then the real `conveyor serve`: an issue labelled while it is down is found after its
  * start, and a restart after `kill -9` repeats none.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ForgeConfig } from '../src/config/forges.js';
+import { pino } from 'pino';
+import { buildCoordinator, type Coordinator } from '../src/coordinator/app.js';
 import { createForge } from '../src/forge/index.js';
-import { FAST_LEASES, startTestCoordinator, type TestCoordinator } from './helpers/coordinator.js';
+import { openStore } from '../src/store/open-store.js';
+import type { Store } from '../src/store/store.js';
+import {
+  DEFAULT_TEST_OPTIONS,
+  FAST_LEASES,
+  startTestCoordinator,
+  type TestCoordinator,
+} from './helpers/coordinator.js';
+import { freshDatabase } from './helpers/databases.js';
 import { until } from './helpers/factory-process.js';
 import { type ForgeRequest, type ForgeServer, startForgeServer } from './helpers/forge-server/index.js';
 import { tempDir } from './helpers/git-repo.js';
@@ -195,6 +205,52 @@ for (const kind of ['github', 'gitea'] as const) {
     });
   });
 }
+
+describe('polling on the leading coordinator only (PostgreSQL)', () => {
+  it('polls from one of two coordinators on one database; the other takes over when it goes', async () => {
+    const database = await freshDatabase('postgres');
+    // Each coordinator polls its own forge server, so the calls tell which one polls.
+    const peers: { server: ForgeServer; store: Store; coordinator: Coordinator; closed: boolean }[] = [];
+    for (const name of ['a', 'b']) {
+      const server = await startForgeServer({ kind: 'github', token: TOKEN });
+      server.createRepo('acme/web');
+      const store = await openStore(database.url);
+      const coordinator = await buildCoordinator({
+        ...DEFAULT_TEST_OPTIONS,
+        ...FAST_LEASES,
+        reaperIntervalMs: 200,
+        store,
+        logger: pino({ level: 'silent' }),
+        forges: [createForge({ ...forgeConfig(server, `gh-${name}`) }, { retryBaseMs: 0 })],
+      });
+      peers.push({ server, store, coordinator, closed: false });
+    }
+    const lists = (server: ForgeServer): number => apiCalls(server, '/repos/{owner}/{repo}/issues').length;
+    try {
+      const leader = await until('a poll', () => Promise.resolve(peers.find((peer) => lists(peer.server) > 0)));
+      const other = peers.find((peer) => peer !== leader);
+      await sleep(1500);
+      expect(lists(leader.server)).toBeGreaterThan(2);
+      expect(lists(other?.server ?? leader.server)).toBe(0);
+      leader.closed = true;
+      await leader.coordinator.close();
+      await leader.store.close();
+      await until('the other coordinator polls', () =>
+        Promise.resolve(other !== undefined && lists(other.server) > 0 ? true : undefined),
+      );
+    } finally {
+      for (const peer of peers) {
+        if (!peer.closed) {
+          await peer.coordinator.close();
+          await peer.store.close();
+        }
+        await peer.server.stop();
+        peer.server.assertFaithful();
+      }
+      await database.drop();
+    }
+  }, 60_000);
+});
 
 describe('conveyor serve polling GitHub', () => {
   let server: ForgeServer;
