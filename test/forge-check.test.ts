@@ -64,7 +64,9 @@ for (const kind of ['github', 'gitea'] as const) {
     });
 
     /** Runs the check with a conveyor.toml naming the forge (and `extra` lines in its section). */
-    async function check(options: { args?: string[]; extra?: string[]; token?: string } = {}): Promise<Run> {
+    async function check(
+      options: { args?: string[]; extra?: string[]; token?: string; apiUrl?: string } = {},
+    ): Promise<Run> {
       const cwd = tempDir('forge-check');
       writeFileSync(
         join(cwd, 'conveyor.toml'),
@@ -73,7 +75,7 @@ for (const kind of ['github', 'gitea'] as const) {
           `publicUrl = "${PUBLIC_URL}"`,
           `[forges.${name}]`,
           `kind = "${kind}"`,
-          `apiUrl = "${server.apiUrl}"`,
+          `apiUrl = "${options.apiUrl ?? server.apiUrl}"`,
           `gitUrl = "${server.gitUrl}"`,
           'tokenEnv = "FORGE_TOKEN"',
           'webhookSecretEnv = "FORGE_WEBHOOK_SECRET"',
@@ -154,6 +156,15 @@ for (const kind of ['github', 'gitea'] as const) {
       expect(bad.stdout).toMatch(
         new RegExp(
           `^MISSING +${name} token: the forge refuses the token in FORGE_TOKEN \\(HTTP 401\\)\\n +fix: put a valid token in FORGE_TOKEN`,
+          'm',
+        ),
+      );
+      // A forge that does not answer at all.
+      const away = await check({ apiUrl: 'http://127.0.0.1:9/api/v1' });
+      expect(away.status).toBe(1);
+      expect(away.stdout).toMatch(
+        new RegExp(
+          `^MISSING +${name} token: cannot ask http://127.0.0.1:9/api/v1 who the token is: .+\\n +fix: check forges\\.${name}\\.apiUrl and that the forge answers$`,
           'm',
         ),
       );

@@ -58,7 +58,10 @@ Examples:
       const redact = createRedactor(secretValues(config));
       const checks: ForgeCheck[] = [];
       for (const forgeConfig of forges) {
-        checks.push(...(await checkForge(forgeConfig, (c) => createForge(c), config.server.publicUrl)));
+        // Short waits between retries: a person is waiting, and an apiUrl that is wrong should say so soon.
+        checks.push(
+          ...(await checkForge(forgeConfig, (c) => createForge(c, { retryBaseMs: 200 }), config.server.publicUrl)),
+        );
       }
       const clean = redact.redactDeep(checks);
       const missing = clean.filter((check) => check.status === 'missing').length;
