@@ -84,11 +84,15 @@ async function takeIssueFound(intake: IntakeContext, forge: Forge, repo: string,
   if ((await intake.store.findForgeDelivery(name, deliveryId)) !== undefined) return;
   // An issue whose job exists changes as the job moves (its stage label): nothing to ask the forge.
   if ((await issueJob(intake, forge, repo, issue.number)) !== undefined) return;
-  const labeller = await forge.labeller(repo, issue.number, label);
+  // The rule first (GitHub lists pull requests among issues): only a trigger costs a call to the forge.
+  const rule = labelTrigger(repo, issue, label, '', false);
+  const labeller = rule.kind === 'ignored' ? undefined : await forge.labeller(repo, issue.number, label);
   const reading: WebhookReading =
-    labeller === undefined
-      ? { kind: 'ignored', reason: `the forge records no one putting the label ${label} on the issue` }
-      : labelTrigger(repo, issue, label, labeller.login, labeller.isBot);
+    rule.kind === 'ignored'
+      ? rule
+      : labeller === undefined
+        ? { kind: 'ignored', reason: `the forge records no one putting the label ${label} on the issue` }
+        : labelTrigger(repo, issue, label, labeller.login, labeller.isBot);
   await takeOnce(intake, forge, deliveryId, reading);
 }
 
