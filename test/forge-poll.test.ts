@@ -252,71 +252,73 @@ describe('polling on the leading coordinator only (PostgreSQL)', () => {
   }, 60_000);
 });
 
-describe('conveyor serve polling GitHub', () => {
-  let server: ForgeServer;
-  let serve: ServeProcess | undefined;
-  const ADMIN = 'poll-serve-admin-token-0123456789abcdef';
+for (const kind of ['github', 'gitea'] as const) {
+  describe(`conveyor serve polling ${kind}`, () => {
+    let server: ForgeServer;
+    let serve: ServeProcess | undefined;
+    const ADMIN = 'poll-serve-admin-token-0123456789abcdef';
 
-  beforeAll(async () => {
-    server = await startForgeServer({ kind: 'github', token: TOKEN });
-    server.createRepo('acme/web');
-    server.setPermission('acme/web', 'maintainer', 'write');
+    beforeAll(async () => {
+      server = await startForgeServer({ kind, token: TOKEN });
+      server.createRepo('acme/web');
+      server.setPermission('acme/web', 'maintainer', 'write');
+    });
+    afterAll(async () => {
+      serve?.child.kill('SIGKILL');
+      await serve?.exited;
+      await server.stop();
+      server.assertFaithful();
+    });
+
+    it('finds issues labelled while it was down, and a restart after kill -9 repeats none', async () => {
+      const cwd = tempDir('forge-poll-serve');
+      writeFileSync(
+        join(cwd, 'conveyor.toml'),
+        [
+          '[forges.f]',
+          `kind = "${kind}"`,
+          `apiUrl = "${server.apiUrl}"`,
+          `gitUrl = "${server.gitUrl}"`,
+          'tokenEnv = "FORGE_TOKEN"',
+          'poll = "10s"',
+          '[[forges.f.repos]]',
+          'name = "acme/web"',
+          '',
+        ].join('\n'),
+      );
+      const start = (): Promise<ServeProcess> =>
+        startServe({ db: join(cwd, 'conveyor.db'), cwd, adminToken: ADMIN, env: { FORGE_TOKEN: TOKEN } });
+      const jobs = async (url: string): Promise<{ title: string; source: string }[]> =>
+        (await callApi(url, ADMIN, 'GET', '/api/jobs?limit=100')).body.jobs as { title: string; source: string }[];
+      const label = (title: string): number => {
+        const issue = server.openIssue('acme/web', { title, body: 'Do it.', author: 'outsider', labels: [] });
+        server.labelIssue('acme/web', issue.number, 'conveyor', 'maintainer');
+        return issue.number;
+      };
+
+      const first = label('Labelled before the start');
+      serve = await start();
+      const url = serve.url;
+      await until('the first job', async () => ((await jobs(url)).length === 1 ? true : undefined));
+
+      serve.child.kill('SIGKILL');
+      await serve.exited;
+      const second = label('Labelled while it was down');
+      const listed = apiCalls(server, '/repos/{owner}/{repo}/issues').length;
+      serve = await start();
+      const again = serve.url;
+      await until('the second job', async () => ((await jobs(again)).length >= 2 ? true : undefined));
+      // Its first poll after the restart has been answered: still one job per issue.
+      await until('a poll after the restart', () =>
+        Promise.resolve(apiCalls(server, '/repos/{owner}/{repo}/issues').length > listed ? true : undefined),
+      );
+      await sleep(500);
+      const found = await jobs(again);
+      expect(found.map((job) => job.source).sort()).toEqual([
+        `f:acme/web#${String(first)}`,
+        `f:acme/web#${String(second)}`,
+      ]);
+      expect(serve.stderr()).not.toContain(TOKEN);
+    }, 60_000);
   });
-  afterAll(async () => {
-    serve?.child.kill('SIGKILL');
-    await serve?.exited;
-    await server.stop();
-    server.assertFaithful();
-  });
-
-  it('finds issues labelled while it was down, and a restart after kill -9 repeats none', async () => {
-    const cwd = tempDir('forge-poll-serve');
-    writeFileSync(
-      join(cwd, 'conveyor.toml'),
-      [
-        '[forges.gh]',
-        'kind = "github"',
-        `apiUrl = "${server.apiUrl}"`,
-        `gitUrl = "${server.gitUrl}"`,
-        'tokenEnv = "FORGE_TOKEN"',
-        'poll = "10s"',
-        '[[forges.gh.repos]]',
-        'name = "acme/web"',
-        '',
-      ].join('\n'),
-    );
-    const start = (): Promise<ServeProcess> =>
-      startServe({ db: join(cwd, 'conveyor.db'), cwd, adminToken: ADMIN, env: { FORGE_TOKEN: TOKEN } });
-    const jobs = async (url: string): Promise<{ title: string; source: string }[]> =>
-      (await callApi(url, ADMIN, 'GET', '/api/jobs?limit=100')).body.jobs as { title: string; source: string }[];
-    const label = (title: string): number => {
-      const issue = server.openIssue('acme/web', { title, body: 'Do it.', author: 'outsider', labels: [] });
-      server.labelIssue('acme/web', issue.number, 'conveyor', 'maintainer');
-      return issue.number;
-    };
-
-    const first = label('Labelled before the start');
-    serve = await start();
-    const url = serve.url;
-    await until('the first job', async () => ((await jobs(url)).length === 1 ? true : undefined));
-
-    serve.child.kill('SIGKILL');
-    await serve.exited;
-    const second = label('Labelled while it was down');
-    const listed = apiCalls(server, '/repos/{owner}/{repo}/issues').length;
-    serve = await start();
-    const again = serve.url;
-    await until('the second job', async () => ((await jobs(again)).length >= 2 ? true : undefined));
-    // Its first poll after the restart has been answered: still one job per issue.
-    await until('a poll after the restart', () =>
-      Promise.resolve(apiCalls(server, '/repos/{owner}/{repo}/issues').length > listed ? true : undefined),
-    );
-    await sleep(500);
-    const found = await jobs(again);
-    expect(found.map((job) => job.source).sort()).toEqual([
-      `gh:acme/web#${String(first)}`,
-      `gh:acme/web#${String(second)}`,
-    ]);
-    expect(serve.stderr()).not.toContain(TOKEN);
-  }, 60_000);
-});
+}
