@@ -23,6 +23,7 @@ const MODULES = {
   mcp: async () => (await import('./mcp.js')).registerMcpCommand,
   tool: async () => (await import('./tool.js')).registerToolCommands,
   gc: async () => (await import('./gc.js')).registerGcCommand,
+  forge: async () => (await import('./forge.js')).registerForgeCommands,
 } satisfies Record<string, () => Promise<Register>>;
 
 /** Each top-level command name → the module that declares it. */
@@ -45,6 +46,7 @@ export const COMMAND_MODULES: Record<string, keyof typeof MODULES> = {
   mcp: 'mcp',
   tool: 'tool',
   gc: 'gc',
+  forge: 'forge',
 };
 
 /** The global options that take a value, so the command name is found after them. */

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { ConfigError } from '../core/errors.js';
+import { DURATION_HINT, parseDurationSec } from '../core/duration.js';
 import { JobSubmissionSchema } from '../core/job.js';
 import { STAGES } from '../core/stages.js';
 
@@ -148,6 +149,24 @@ export interface ForgeConfig {
   repos: ForgeRepoConfig[];
   /** A GitHub Projects v2 board (GitHub only). */
   project?: ForgeProject | undefined;
+  /** `poll`: how often the leading coordinator asks the forge for new issues and comments. @default undefined (off: webhooks only) */
+  pollMs?: number | undefined;
+}
+
+/** The shortest `poll` interval: a forge's rate limit is shared by every poll of every repository. */
+export const MIN_POLL_SEC = 10;
+
+function pollMs(poll: string | undefined, key: string): number | undefined {
+  if (poll === undefined || poll === 'off') return undefined;
+  const seconds = parseDurationSec(poll);
+  if (seconds === undefined)
+    throw new ConfigError(`${key}.poll: "${poll}" is not "off" or a duration; ${DURATION_HINT}`);
+  if (seconds < MIN_POLL_SEC) {
+    throw new ConfigError(
+      `${key}.poll: ${poll} is too often; poll at most every ${String(MIN_POLL_SEC)}s ("60s" is usual)`,
+    );
+  }
+  return seconds * 1000;
 }
 
 const trimSlash = (url: string): string => url.replace(/\/+$/, '');
@@ -160,11 +179,6 @@ export function compileForges(
   return Object.fromEntries(
     Object.entries(entries).map(([name, entry]): [string, ForgeConfig] => {
       const key = `${source}: forges.${name}`;
-      if (entry.poll !== undefined && entry.poll !== 'off') {
-        throw new ConfigError(
-          `${key}.poll: polling is not implemented yet; set poll = "off" and point the forge's webhook at POST /api/forges/${name}/webhook`,
-        );
-      }
       if (entry.appId !== undefined || entry.privateKeyEnv !== undefined) {
         if (entry.kind !== 'github') {
           throw new ConfigError(`${key}.appId: a GitHub App is for kind = "github"; give Gitea a tokenEnv instead`);
@@ -233,6 +247,7 @@ export function compileForges(
             product: repo.product,
             defaults: repo.defaults ?? {},
           })),
+          pollMs: pollMs(entry.poll, key),
         },
       ];
     }),
@@ -241,13 +256,13 @@ export function compileForges(
 
 /**
  * The start-up check of a coordinator that takes webhooks: every forge's token (the permission check
- * needs it) and webhook secret must be set. Throws naming the variable and the fix.
+ * needs it) and webhook secret must be set (a polled forge needs no secret). Throws naming the variable and the fix.
  */
 export function assertForgeSecrets(forges: Readonly<Record<string, ForgeConfig>>): void {
   for (const forge of Object.values(forges)) {
     const missing = missingCredential(forge);
     if (missing !== undefined) throw new ConfigError(missing);
-    if (forge.webhookSecret === undefined) {
+    if (forge.webhookSecret === undefined && forge.pollMs === undefined) {
       throw new ConfigError(
         forge.webhookSecretEnv === undefined
           ? `forges.${forge.name}.webhookSecretEnv: not set; name the variable holding the webhook's secret`

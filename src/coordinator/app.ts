@@ -22,6 +22,7 @@ import { FencedError } from '../core/errors.js';
 import { errorHandler } from './errors.js';
 import { CoordinatorMetrics } from './metrics.js';
 import { openApiDocument } from './openapi.js';
+import { startForgePoll } from './forge-poll.js';
 import { startForgeReport } from './forge-report.js';
 import { startReaper } from './reaper.js';
 import { startRetention } from './retention.js';
@@ -187,7 +188,10 @@ export async function buildCoordinator(options: BuildOptions): Promise<Coordinat
   });
   await app.ready();
 
-  const reaper = startReaper(context, options.reaperIntervalMs ?? Math.min(1000, options.leaseTtlMs / 4));
+  const reaperIntervalMs = options.reaperIntervalMs ?? Math.min(1000, options.leaseTtlMs / 4);
+  const reaper = startReaper(context, reaperIntervalMs);
+  // The poll runs where the reaper does: on the leading coordinator.
+  const stopForgePoll = startForgePoll(context, options.forges ?? [], () => reaper.leading(), reaperIntervalMs);
   const stopForgeReport = startForgeReport(context, options.forges ?? [], {
     intervalMs: options.forgeReportIntervalMs ?? 2000,
     holdMs: options.leaseTtlMs,
@@ -209,6 +213,7 @@ export async function buildCoordinator(options: BuildOptions): Promise<Coordinat
       auth.close();
       await reaper.stop();
       await stopRetention();
+      await stopForgePoll();
       await stopForgeReport();
       await app.close();
       await context.tools?.close();

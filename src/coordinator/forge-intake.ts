@@ -1,5 +1,6 @@
 /**
- * A forge's verified webhook delivery → at most one job, or a command on the issue's job. The trigger
+ * A forge's trigger (from a verified webhook delivery, or found by the poll: `forge-poll.ts`) → at
+ * most one job, or a command on the issue's job. The trigger
  * (an issue opened with, or labelled with, the forge's label; a `/conveyor …` comment) counts only when
  * its actor has write permission on the repository (asked of the forge, cached for
  * `PERMISSION_TTL_MS`) and is not a bot outside `allowedBots`; a person without it who gives a
@@ -12,7 +13,7 @@
 import type { ForgeConfig, ForgeRepoConfig } from '../config/forges.js';
 import type { Clock } from '../core/clock.js';
 import { ConveyorError, IdempotencyConflictError, ValidationError } from '../core/errors.js';
-import { DEFAULT_PRODUCT, type JobSubmission, JobSubmissionSchema, RUNTIMES } from '../core/job.js';
+import { DEFAULT_PRODUCT, type Job, type JobSubmission, JobSubmissionSchema, RUNTIMES } from '../core/job.js';
 import { fromZodError } from '../core/errors.js';
 import { type Forge, canWrite, type ForgePermission, repoUrl } from '../forge/forge.js';
 import type { BoardTrigger, CommandTrigger, IssueTrigger } from '../forge/webhook.js';
@@ -102,6 +103,7 @@ function labelFields(labels: readonly string[]): Partial<JobSubmission> {
 
 export interface IntakeContext {
   store: Store;
+  clock: Clock;
   permissions: PermissionCache;
   defaultMaxAttempts: number;
   repoDefaults: RepoDefaultsTable | undefined;
@@ -134,6 +136,18 @@ export async function writerEntry(
 /** The idempotency key of the job an issue makes: every trigger about the issue finds the same job. */
 function issueKey(forge: Forge, repo: string, issue: number): string {
   return `forge:${forge.config.name}:${repo}#${String(issue)}`;
+}
+
+/** The job an issue of a configured repository already has, if any. */
+export async function issueJob(
+  ctx: Pick<IntakeContext, 'store'>,
+  forge: Forge,
+  repo: string,
+  issue: number,
+): Promise<Job | undefined> {
+  const entry = forge.config.repos.find((r) => r.name.toLowerCase() === repo.toLowerCase());
+  if (entry === undefined) return undefined;
+  return ctx.store.findJobByKey(entry.product ?? DEFAULT_PRODUCT, issueKey(forge, entry.name, issue));
 }
 
 /** What the trigger comes to: a job made or found, or the reason nothing was done. */
@@ -269,7 +283,7 @@ export async function takeCommand(
     return { ignored: '/conveyor fix on an issue, not a pull request' };
   }
   const product = entry.product ?? DEFAULT_PRODUCT;
-  const job = await ctx.store.findJobByKey(product, issueKey(forge, entry.name, trigger.issue.number));
+  const job = await issueJob(ctx, forge, entry.name, trigger.issue.number);
   if (job === undefined) {
     await reply(forge, trigger, 'this issue has no Conveyor job yet; `/conveyor run` starts one.');
     return { ignored: `issue #${String(trigger.issue.number)} has no job` };

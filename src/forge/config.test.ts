@@ -66,8 +66,11 @@ describe('[forges.NAME]', () => {
     expect(() => load(ISSUE_EXAMPLE.replace('name = "acme/web"', 'name = "acme"'))).toThrow(
       /forges\.gh\.repos\.0\.name: must be owner\/repo/,
     );
-    expect(() => load(ISSUE_EXAMPLE.replace('poll = "off"', 'poll = "60s"'))).toThrow(
-      /forges\.gh\.poll: polling is not implemented yet; set poll = "off"/,
+    expect(() => load(ISSUE_EXAMPLE.replace('poll = "off"', 'poll = "often"'))).toThrow(
+      /forges\.gh\.poll: "often" is not "off" or a duration; use a number and a unit/,
+    );
+    expect(() => load(ISSUE_EXAMPLE.replace('poll = "off"', 'poll = "5s"'))).toThrow(
+      /forges\.gh\.poll: 5s is too often; poll at most every 10s/,
     );
     expect(() => load(`${ISSUE_EXAMPLE}\nsecret = "x"\n`.replace('[[forges', 'token = "x"\n[[forges'))).toThrow(
       /remove token/,
@@ -130,5 +133,12 @@ describe('[forges.NAME]', () => {
     expect(() => load(board.replace('shipped = "Shipped"', 'shipping = "Shipped"'))).toThrow(
       /forges\.gh\.project\.columns/,
     );
+  });
+
+  it('takes poll = "<duration>": a polled forge needs no webhook secret', () => {
+    const config = load(ISSUE_EXAMPLE.replace('poll = "off"', 'poll = "60s"'), { GITHUB_TOKEN: 'x' });
+    expect(config.forges.gh?.pollMs).toBe(60_000);
+    assertForgeSecrets(config.forges);
+    expect(load(ISSUE_EXAMPLE).forges.gh?.pollMs).toBeUndefined();
   });
 });

@@ -95,6 +95,50 @@ export interface ForgeBoard {
   setColumn(repo: string, issue: number, project: ForgeProject, column: string): Promise<ColumnOutcome>;
 }
 
+/** An issue as the poll lists it (`forge-poll.ts`). */
+export interface ListedIssue extends ForgeIssue {
+  /** When it last changed, in milliseconds (what `since=` compares). */
+  updatedAt: number;
+  /** It is a pull request (both forges number them with issues). */
+  isPull: boolean;
+}
+
+/** A comment as the poll reads it, from the repository's list. */
+export interface ForgeComment {
+  id: number;
+  /** The number of its issue (or pull request). */
+  issue: number;
+  body: string;
+  author: string;
+  authorIsBot: boolean;
+  updatedAt: number;
+}
+
+/**
+ * A page of a conditional list: `notModified` when the forge answered 304 to the `etag` given (GitHub;
+ * that costs no rate limit), else the items and the ETag to send next time (none from Gitea).
+ */
+export type ForgePage<T> =
+  | { notModified: true }
+  | { notModified: false; items: T[]; etag: string | undefined; /** A next page may hold more. */ more: boolean };
+
+export interface ForgeListQuery {
+  /** Only what changed at or after this time (milliseconds). */
+  since: number | undefined;
+  etag: string | undefined;
+  /** 1-based; `PAGE_SIZE` items a page (Gitea: its own maximum, 50 by default). */
+  page: number;
+}
+
+/** A repository webhook as `conveyor forge check` reads it. */
+export interface ForgeHook {
+  url: string;
+  active: boolean;
+  /** A secret is set (GitHub shows it masked); undefined when the forge does not say (Gitea). */
+  secretSet: boolean | undefined;
+  events: string[];
+}
+
 export interface Forge {
   readonly config: ForgeConfig;
   /** Projects v2 (GitHub). */
@@ -128,6 +172,20 @@ export interface Forge {
   addLabel(repo: string, issue: number, name: string): Promise<void>;
   /** Takes `name` off the issue; one it does not carry is no error. */
   removeLabel(repo: string, issue: number, name: string): Promise<void>;
+  /** The issue (or pull request) `number`; undefined when the forge has none. */
+  issue(repo: string, number: number): Promise<ListedIssue | undefined>;
+  /** Open issues carrying `label`, oldest change first. */
+  listIssues(repo: string, label: string, query: ForgeListQuery): Promise<ForgePage<ListedIssue>>;
+  /** Comments on every issue and pull request of `repo`, oldest change first. */
+  listRepoComments(repo: string, query: ForgeListQuery): Promise<ForgePage<ForgeComment>>;
+  /** Who last put `label` on the issue (GitHub's issue events, Gitea's timeline); undefined if no one did. */
+  labeller(repo: string, issue: number, label: string): Promise<{ login: string; isBot: boolean } | undefined>;
+  /** The token's own user; throws `ForgeError` with status 401 for a bad token. */
+  currentUser(): Promise<string>;
+  /** What the token may do on `repo`; undefined when it cannot see it. */
+  repoAccess(repo: string): Promise<{ push: boolean; admin: boolean } | undefined>;
+  /** The repository's webhooks; `forbidden` when the token may not list them (it needs admin rights). */
+  listHooks(repo: string): Promise<ForgeHook[] | 'forbidden'>;
 }
 
 /** A forge call that failed for good (after the retries the client makes). */
@@ -140,6 +198,25 @@ export class ForgeError extends Error {
     super(message, options);
     this.name = 'ForgeError';
   }
+}
+
+/** Items per page of the poll's lists. */
+export const PAGE_SIZE = 100;
+
+/** Milliseconds of a forge's timestamp; a forge sends ISO 8601. */
+export function forgeTime(text: string | undefined): number {
+  const ms = text === undefined ? Number.NaN : Date.parse(text);
+  return Number.isNaN(ms) ? 0 : ms;
+}
+
+/** `since=` as both forges take it: ISO 8601 in UTC to the second. */
+export function sinceParam(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** The issue number at the end of a comment's `issue_url`. */
+export function issueNumberOf(issueUrl: string | undefined): number {
+  return Number(/\/(\d+)$/.exec(issueUrl ?? '')?.[1] ?? 0);
 }
 
 /** Whether `permission` lets its holder trigger work. */

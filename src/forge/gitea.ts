@@ -7,14 +7,22 @@ import { type ForgeConfig, missingCredential } from '../config/forges.js';
 import { VERSION } from '../version.js';
 import {
   type Forge,
+  type ForgeComment,
   ForgeError,
+  type ForgeHook,
+  type ListedIssue,
+  type ForgeListQuery,
   type ForgePermission,
+  forgeTime,
   type IssueComment,
   type PullRequestInfo,
   type PullRequestInput,
   type PullRequestRef,
   type Review,
   type ReviewComment,
+  issueNumberOf,
+  PAGE_SIZE,
+  sinceParam,
 } from './forge.js';
 
 export interface GiteaOptions {
@@ -53,6 +61,43 @@ const MAX_LABEL_PAGES = 20;
 interface LabelAnswer {
   id: number;
   name: string;
+}
+
+interface IssueAnswer {
+  number: number;
+  title: string;
+  body?: string;
+  html_url: string;
+  user?: { login?: string };
+  labels?: { name: string }[] | null;
+  updated_at?: string;
+  pull_request?: unknown;
+}
+
+function issueOf(data: IssueAnswer): ListedIssue {
+  return {
+    number: data.number,
+    title: data.title,
+    body: data.body ?? '',
+    url: data.html_url,
+    author: data.user?.login ?? '',
+    labels: (data.labels ?? []).map((label) => label.name),
+    updatedAt: forgeTime(data.updated_at),
+    isPull: data.pull_request !== undefined && data.pull_request !== null,
+  };
+}
+
+/**
+ * Gitea answers at most its `MAX_RESPONSE_ITEMS` a page (50 unless its admin raised it), whatever
+ * `limit` asks: a page this long may have a next.
+ */
+const GITEA_PAGE_MAX = 50;
+
+/** `since`, `page` and `limit` of a poll's list (Gitea answers no 304: no ETag is sent). */
+function listQuery(query: ForgeListQuery): string {
+  const params = new URLSearchParams({ page: String(query.page), limit: String(PAGE_SIZE) });
+  if (query.since !== undefined) params.set('since', sinceParam(query.since));
+  return params.toString();
 }
 
 interface PullRequestAnswer {
@@ -248,6 +293,92 @@ export function giteaForge(config: ForgeConfig, options: GiteaOptions = {}): For
       const answer = await call('DELETE', path(repo, `/issues/${String(issue)}/labels/${String(label.id)}`));
       if (answer.status === 404) return;
       ok(`removing the label ${name} from #${String(issue)} on ${repo}`, answer, [204]);
+    },
+    async issue(repo, number): Promise<ListedIssue | undefined> {
+      const answer = await call('GET', path(repo, `/issues/${String(number)}`));
+      if (answer.status === 404) return undefined;
+      return issueOf(ok(`reading #${String(number)} on ${repo}`, answer, [200]) as IssueAnswer);
+    },
+    async listIssues(repo, label, query) {
+      const filter = new URLSearchParams({ labels: label, state: 'open', type: 'issues' });
+      const answer = await call('GET', path(repo, `/issues?${filter.toString()}&${listQuery(query)}`));
+      const issues = ok(`listing the issues labelled ${label} on ${repo}`, answer, [200]) as IssueAnswer[];
+      // Gitea lists by creation; the poll needs the oldest change first.
+      const items = issues.map(issueOf).sort((a, b) => a.updatedAt - b.updatedAt);
+      return { notModified: false, items, etag: undefined, more: issues.length >= GITEA_PAGE_MAX };
+    },
+    async listRepoComments(repo, query) {
+      const answer = await call('GET', path(repo, `/issues/comments?${listQuery(query)}`));
+      const comments = ok(`listing the comments of ${repo}`, answer, [200]) as {
+        id: number;
+        body?: string;
+        user?: { login?: string };
+        issue_url?: string;
+        pull_request_url?: string;
+        updated_at?: string;
+      }[];
+      const items = comments.map((c): ForgeComment => ({
+        id: c.id,
+        issue: issueNumberOf(c.issue_url === undefined || c.issue_url === '' ? c.pull_request_url : c.issue_url),
+        body: c.body ?? '',
+        author: c.user?.login ?? '',
+        // Gitea's API does not mark bot accounts.
+        authorIsBot: false,
+        updatedAt: forgeTime(c.updated_at),
+      }));
+      return { notModified: false, items, etag: undefined, more: comments.length >= GITEA_PAGE_MAX };
+    },
+    async labeller(repo, issue, label) {
+      let found: { login: string; isBot: boolean } | undefined;
+      for (let page = 1; page <= MAX_LABEL_PAGES; page++) {
+        const answer = await call(
+          'GET',
+          path(repo, `/issues/${String(issue)}/timeline?page=${String(page)}&limit=${String(PAGE_SIZE)}`),
+        );
+        const events = ok(`reading the timeline of #${String(issue)} on ${repo}`, answer, [200]) as {
+          type?: string;
+          body?: string;
+          label?: { name?: string } | null;
+          user?: { login?: string } | null;
+        }[];
+        // Oldest first; a `label` entry whose body is "1" put the label on ("" took it off).
+        for (const event of events) {
+          if (event.type === 'label' && event.body === '1' && event.label?.name === label) {
+            found = { login: event.user?.login ?? '', isBot: false };
+          }
+        }
+        if (events.length < GITEA_PAGE_MAX) break;
+      }
+      return found;
+    },
+    async currentUser(): Promise<string> {
+      const answer = await call('GET', '/user');
+      return (ok('reading the token’s user', answer, [200]) as { login: string }).login;
+    },
+    async repoAccess(repo) {
+      const answer = await call('GET', path(repo, ''));
+      if (answer.status === 404 || answer.status === 403) return undefined;
+      const { permissions } = ok(`reading ${repo}`, answer, [200]) as {
+        permissions?: { push?: boolean; admin?: boolean };
+      };
+      return { push: permissions?.push === true, admin: permissions?.admin === true };
+    },
+    async listHooks(repo): Promise<ForgeHook[] | 'forbidden'> {
+      const answer = await call('GET', path(repo, `/hooks?limit=${String(PAGE_SIZE)}`));
+      // Listing hooks needs admin rights on the repository.
+      if (answer.status === 403 || answer.status === 404) return 'forbidden';
+      const hooks = ok(`listing the webhooks of ${repo}`, answer, [200]) as {
+        active?: boolean;
+        config?: Record<string, string>;
+        events?: string[];
+      }[];
+      // Gitea's API never shows a hook's secret, set or not.
+      return hooks.map((hook) => ({
+        url: hook.config?.url ?? '',
+        active: hook.active === true,
+        secretSet: undefined,
+        events: hook.events ?? [],
+      }));
     },
   };
 

@@ -17,14 +17,23 @@ import {
   type ForgeBoard,
   ForgeError,
   type ForgeGitCredentials,
+  type ForgeComment,
+  type ForgeHook,
+  type ListedIssue,
+  type ForgeListQuery,
+  type ForgePage,
   type ForgePermission,
+  forgeTime,
   type IssueComment,
   type PullRequestInfo,
+  issueNumberOf,
+  PAGE_SIZE,
   type PullRequestInput,
   type ProjectItem,
   type PullRequestRef,
   type Review,
   type ReviewComment,
+  sinceParam,
 } from './forge.js';
 
 const OWNER_LOGIN = 'owner { ... on Organization { login } ... on User { login } }';
@@ -148,6 +157,40 @@ function failed(what: string, error: unknown): ForgeError {
     status,
     { cause: error },
   );
+}
+
+interface IssueData {
+  number: number;
+  title: string;
+  body?: string | null;
+  html_url: string;
+  user: { login: string } | null;
+  labels: (string | { name?: string })[];
+  updated_at: string;
+  pull_request?: unknown;
+}
+
+function issueOf(data: IssueData): ListedIssue {
+  return {
+    number: data.number,
+    title: data.title,
+    body: data.body ?? '',
+    url: data.html_url,
+    author: data.user?.login ?? '',
+    labels: data.labels.map((label) => (typeof label === 'string' ? label : (label.name ?? ''))),
+    updatedAt: forgeTime(data.updated_at),
+    isPull: data.pull_request !== undefined && data.pull_request !== null,
+  };
+}
+
+/** The query of a conditional list page: `since` and the page, the ETag as `If-None-Match`. */
+function listParams(query: ForgeListQuery): Record<string, unknown> {
+  return {
+    ...(query.since === undefined ? {} : { since: sinceParam(query.since) }),
+    per_page: PAGE_SIZE,
+    page: query.page,
+    ...(query.etag === undefined ? {} : { headers: { 'if-none-match': query.etag } }),
+  };
 }
 
 export interface GitHubOptions {
@@ -494,6 +537,127 @@ export function gitHubForge(config: ForgeConfig, options: GitHubOptions = {}): F
         // The issue does not carry it.
         if (statusOf(error) === 404) return;
         throw failed(`removing the label ${name} from #${String(issue)} on ${repo}`, error);
+      }
+    },
+    async issue(repo, number): Promise<ListedIssue | undefined> {
+      const octokit = await clientFor(repo);
+      try {
+        const { data } = await octokit.request('GET /repos/{owner}/{repo}/issues/{issue_number}', {
+          ...split(repo),
+          issue_number: number,
+        });
+        return issueOf(data);
+      } catch (error) {
+        if (statusOf(error) === 404 || statusOf(error) === 410) return undefined;
+        throw failed(`reading #${String(number)} on ${repo}`, error);
+      }
+    },
+    async listIssues(repo, label, query): Promise<ForgePage<ListedIssue>> {
+      const octokit = await clientFor(repo);
+      try {
+        const { data, headers } = await octokit.request('GET /repos/{owner}/{repo}/issues', {
+          ...split(repo),
+          labels: label,
+          state: 'open',
+          sort: 'updated',
+          direction: 'asc',
+          ...listParams(query),
+        });
+        return { notModified: false, items: data.map(issueOf), etag: headers.etag, more: data.length === PAGE_SIZE };
+      } catch (error) {
+        // Nothing changed since the ETag: GitHub does not count a 304 against the rate limit.
+        if (statusOf(error) === 304) return { notModified: true };
+        throw failed(`listing the issues labelled ${label} on ${repo}`, error);
+      }
+    },
+    async listRepoComments(repo, query): Promise<ForgePage<ForgeComment>> {
+      const octokit = await clientFor(repo);
+      try {
+        const { data, headers } = await octokit.request('GET /repos/{owner}/{repo}/issues/comments', {
+          ...split(repo),
+          sort: 'updated',
+          direction: 'asc',
+          ...listParams(query),
+        });
+        const items = data.map((c): ForgeComment => ({
+          id: Number(c.id),
+          issue: issueNumberOf(c.issue_url),
+          body: c.body ?? '',
+          author: c.user?.login ?? '',
+          authorIsBot: c.user?.type === 'Bot',
+          updatedAt: forgeTime(c.updated_at),
+        }));
+        return { notModified: false, items, etag: headers.etag, more: data.length === PAGE_SIZE };
+      } catch (error) {
+        if (statusOf(error) === 304) return { notModified: true };
+        throw failed(`listing the comments of ${repo}`, error);
+      }
+    },
+    async labeller(repo, issue, label): Promise<{ login: string; isBot: boolean } | undefined> {
+      const octokit = await clientFor(repo);
+      let found: { login: string; isBot: boolean } | undefined;
+      try {
+        for (let page = 1; page <= MAX_PAGES; page++) {
+          const { data } = await octokit.request('GET /repos/{owner}/{repo}/issues/{issue_number}/events', {
+            ...split(repo),
+            issue_number: issue,
+            per_page: PAGE_SIZE,
+            page,
+          });
+          // Oldest first: the last `labeled` event for the label is who put it on.
+          for (const event of data) {
+            if (event.event === 'labeled' && 'label' in event && event.label.name === label && 'actor' in event) {
+              found = { login: event.actor.login, isBot: event.actor.type === 'Bot' };
+            }
+          }
+          if (data.length < PAGE_SIZE) break;
+        }
+        return found;
+      } catch (error) {
+        throw failed(`reading the events of #${String(issue)} on ${repo}`, error);
+      }
+    },
+    async currentUser(): Promise<string> {
+      try {
+        if (appAuth !== undefined) {
+          // An App has no user: its JWT reads the App itself, as whose bot it acts.
+          const { data } = await main.request('GET /app');
+          return `${data?.slug ?? `app ${appAuth.appId}`}[bot]`;
+        }
+        const { data } = await main.request('GET /user');
+        return data.login;
+      } catch (error) {
+        throw failed(appAuth === undefined ? 'reading the token’s user' : 'reading the GitHub App', error);
+      }
+    },
+    async repoAccess(repo): Promise<{ push: boolean; admin: boolean } | undefined> {
+      const octokit = await clientFor(repo);
+      try {
+        const { data } = await octokit.request('GET /repos/{owner}/{repo}', split(repo));
+        return { push: data.permissions?.push === true, admin: data.permissions?.admin === true };
+      } catch (error) {
+        if (statusOf(error) === 404 || statusOf(error) === 403) return undefined;
+        throw failed(`reading ${repo}`, error);
+      }
+    },
+    async listHooks(repo): Promise<ForgeHook[] | 'forbidden'> {
+      const octokit = await clientFor(repo);
+      try {
+        const { data } = await octokit.request('GET /repos/{owner}/{repo}/hooks', {
+          ...split(repo),
+          per_page: PAGE_SIZE,
+        });
+        return data.map((hook) => ({
+          url: hook.config.url ?? '',
+          active: hook.active,
+          // GitHub masks a secret that is set.
+          secretSet: typeof hook.config.secret === 'string' && hook.config.secret !== '',
+          events: hook.events,
+        }));
+      } catch (error) {
+        // GitHub answers 404 to a token without admin rights on the repository.
+        if (statusOf(error) === 404 || statusOf(error) === 403) return 'forbidden';
+        throw failed(`listing the webhooks of ${repo}`, error);
       }
     },
   };

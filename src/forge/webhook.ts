@@ -203,6 +203,63 @@ export function readCommand(body: string): ConveyorCommand | string | undefined 
   }
 }
 
+type Ignored = { kind: 'ignored'; reason: string };
+
+/** An issue as a trigger carries it, and whether it is a pull request (which never triggers). */
+export type TriggerIssue = IssueTrigger['issue'] & { isPull: boolean };
+
+/**
+ * A comment's command as a trigger, or why it does nothing: the one rule for a webhook's comment and
+ * one the poll finds.
+ */
+export function commentTrigger(
+  repo: string,
+  issue: TriggerIssue,
+  comment: { id: number | undefined; body: string },
+  actor: string,
+  actorIsBot: boolean,
+): CommandTrigger | FollowUpTrigger | Ignored {
+  const command = readCommand(comment.body);
+  if (command === undefined) return { kind: 'ignored', reason: 'the comment is not a /conveyor command' };
+  if (typeof command === 'string') return { kind: 'ignored', reason: command };
+  if (issue.isPull) {
+    if (command.name !== 'fix' || comment.id === undefined) {
+      return { kind: 'ignored', reason: `/conveyor ${command.name} on a pull request: only /conveyor fix acts there` };
+    }
+    return {
+      kind: 'follow-up',
+      repo,
+      pullRequest: { number: issue.number, url: issue.url },
+      review: undefined,
+      fix: { commentId: comment.id, text: command.text, agent: command.agent },
+      actor,
+      actorIsBot,
+    };
+  }
+  const { isPull: _pull, ...rest } = issue;
+  return { kind: 'command', repo, issue: rest, command, actor, actorIsBot };
+}
+
+/**
+ * An issue given the trigger label (opened with it, or labelled) by `actor` as a trigger, or why it
+ * does nothing: the one rule for a webhook's issue event and an issue the poll finds.
+ */
+export function labelTrigger(
+  repo: string,
+  issue: TriggerIssue,
+  label: string,
+  actor: string,
+  actorIsBot: boolean,
+): IssueTrigger | Ignored {
+  if (issue.isPull) return { kind: 'ignored', reason: 'a pull request, not an issue' };
+  if (!issue.labels.includes(label)) return { kind: 'ignored', reason: `the issue does not carry the label ${label}` };
+  const { isPull: _pull, ...rest } = issue;
+  return { kind: 'issue', repo, issue: rest, actor, actorIsBot };
+}
+
+const isPullOf = (issue: z.infer<typeof Issue>): boolean =>
+  issue.pull_request !== undefined && issue.pull_request !== null;
+
 /** A verified `issue_comment` delivery read into a command, or the reason it does nothing. */
 function readComment(payload: unknown): CommandTrigger | FollowUpTrigger | { kind: 'ignored'; reason: string } {
   const parsed = CommentPayload.safeParse(payload);
@@ -210,32 +267,13 @@ function readComment(payload: unknown): CommandTrigger | FollowUpTrigger | { kin
   const { action, issue, comment, repository, sender } = parsed.data;
   if (action !== 'created')
     return { kind: 'ignored', reason: `action ${action} of issue_comment does not trigger work` };
-  const onPull = (issue.pull_request !== undefined && issue.pull_request !== null) || parsed.data.is_pull === true;
-  const command = readCommand(comment.body ?? '');
-  if (command === undefined) return { kind: 'ignored', reason: 'the comment is not a /conveyor command' };
-  if (typeof command === 'string') return { kind: 'ignored', reason: command };
-  if (onPull) {
-    if (command.name !== 'fix' || comment.id === undefined) {
-      return { kind: 'ignored', reason: `/conveyor ${command.name} on a pull request: only /conveyor fix acts there` };
-    }
-    return {
-      kind: 'follow-up',
-      repo: repository.full_name,
-      pullRequest: { number: issue.number, url: issue.html_url },
-      review: undefined,
-      fix: { commentId: comment.id, text: command.text, agent: command.agent },
-      actor: comment.user.login,
-      actorIsBot: comment.user.type === 'Bot' || sender.type === 'Bot',
-    };
-  }
-  return {
-    kind: 'command',
-    repo: repository.full_name,
-    issue: issueOf(issue),
-    command,
-    actor: comment.user.login,
-    actorIsBot: comment.user.type === 'Bot' || sender.type === 'Bot',
-  };
+  return commentTrigger(
+    repository.full_name,
+    { ...issueOf(issue), isPull: isPullOf(issue) || parsed.data.is_pull === true },
+    { id: comment.id, body: comment.body ?? '' },
+    comment.user.login,
+    comment.user.type === 'Bot' || sender.type === 'Bot',
+  );
 }
 
 const PullRequest = z.looseObject({ number: z.int().positive(), html_url: z.string() });
@@ -326,20 +364,16 @@ export function readDelivery(kind: ForgeKind, event: string, payload: unknown, l
   const parsed = IssuesPayload.safeParse(payload);
   if (!parsed.success) return { kind: 'ignored', reason: `the ${event} payload lacks the fields of an issue event` };
   const { action, issue, repository, sender } = parsed.data;
-  if (issue.pull_request !== undefined && issue.pull_request !== null) {
-    return { kind: 'ignored', reason: 'a pull request, not an issue' };
-  }
-  const labels = labelNames(issue);
+  if (isPullOf(issue)) return { kind: 'ignored', reason: 'a pull request, not an issue' };
   const labelled =
     kind === 'github' ? action === 'labeled' && parsed.data.label?.name === label : action === 'label_updated';
   const opened = action === 'opened';
   if (!labelled && !opened) return { kind: 'ignored', reason: `action ${action} of ${event} does not trigger work` };
-  if (!labels.includes(label)) return { kind: 'ignored', reason: `the issue does not carry the label ${label}` };
-  return {
-    kind: 'issue',
-    repo: repository.full_name,
-    issue: issueOf(issue),
-    actor: sender.login,
-    actorIsBot: sender.type === 'Bot',
-  };
+  return labelTrigger(
+    repository.full_name,
+    { ...issueOf(issue), isPull: false },
+    label,
+    sender.login,
+    sender.type === 'Bot',
+  );
 }

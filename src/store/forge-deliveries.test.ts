@@ -28,4 +28,27 @@ describe.each(BACKENDS)('forge deliveries on %s', (backend) => {
     ).toBe(true);
     expect(await store.findForgeDelivery('tea', 'd-1')).toEqual({ ignored: 'no' });
   });
+
+  it('keeps the poll’s cursor per forge, repository and list', async () => {
+    expect(await store.forgePollCursor('gh', 'acme/web', 'issues')).toBeUndefined();
+    await store.saveForgePollCursor({ forge: 'gh', repo: 'acme/web', list: 'issues', since: undefined, etag: '"a"' });
+    await store.saveForgePollCursor({
+      forge: 'gh',
+      repo: 'acme/web',
+      list: 'comments',
+      since: 1_767_225_600_000,
+      etag: undefined,
+    });
+    expect(await store.forgePollCursor('gh', 'acme/web', 'issues')).toEqual({
+      forge: 'gh',
+      repo: 'acme/web',
+      list: 'issues',
+      since: undefined,
+      etag: '"a"',
+    });
+    await store.saveForgePollCursor({ forge: 'gh', repo: 'acme/web', list: 'issues', since: 1000, etag: undefined });
+    expect(await store.forgePollCursor('gh', 'acme/web', 'issues')).toMatchObject({ since: 1000, etag: undefined });
+    expect(await store.forgePollCursor('gh', 'acme/web', 'comments')).toMatchObject({ since: 1_767_225_600_000 });
+    expect(await store.forgePollCursor('gh', 'acme/api', 'issues')).toBeUndefined();
+  });
 });

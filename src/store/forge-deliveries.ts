@@ -1,6 +1,9 @@
-/** Forge webhook deliveries by id, so a redelivery is answered with what the first one came to. */
+/**
+ * Forge deliveries by id (a webhook's, or a poll's synthetic `poll:…` one), so a redelivery is answered
+ * with what the first one came to; and the poll's cursors.
+ */
 import type { StoreContext } from './store-context.js';
-import type { ForgeDelivery, ForgeDeliveryOutcome } from './store.js';
+import type { ForgeDelivery, ForgeDeliveryOutcome, ForgePollCursor } from './store.js';
 
 export async function findForgeDelivery(
   ctx: StoreContext,
@@ -28,4 +31,31 @@ export async function recordForgeDelivery(ctx: StoreContext, delivery: ForgeDeli
     .onConflict((conflict) => conflict.columns(['forge', 'delivery_id']).doNothing())
     .executeTakeFirst();
   return Number(result.numInsertedOrUpdatedRows ?? 0) > 0;
+}
+
+export async function forgePollCursor(
+  ctx: StoreContext,
+  forge: string,
+  repo: string,
+  list: ForgePollCursor['list'],
+): Promise<ForgePollCursor | undefined> {
+  const row = await ctx.db
+    .selectFrom('forge_poll_cursors')
+    .select(['since', 'etag'])
+    .where('forge', '=', forge)
+    .where('repo', '=', repo)
+    .where('list', '=', list)
+    .executeTakeFirst();
+  return row === undefined
+    ? undefined
+    : { forge, repo, list, since: row.since ?? undefined, etag: row.etag ?? undefined };
+}
+
+export async function saveForgePollCursor(ctx: StoreContext, cursor: ForgePollCursor): Promise<void> {
+  const values = { since: cursor.since ?? null, etag: cursor.etag ?? null };
+  await ctx.db
+    .insertInto('forge_poll_cursors')
+    .values({ forge: cursor.forge, repo: cursor.repo, list: cursor.list, ...values })
+    .onConflict((conflict) => conflict.columns(['forge', 'repo', 'list']).doUpdateSet(values))
+    .execute();
 }

@@ -257,6 +257,20 @@ function migrations(kind: BackendKind): Record<string, Migration> {
           .execute();
       },
     },
+    '0011_forge_poll': {
+      async up(db: Kysely<unknown>): Promise<void> {
+        // Per forge, repository and list (`issues`, `comments`): how far the poll has read, and the ETag of its last answer.
+        await db.schema
+          .createTable('forge_poll_cursors')
+          .addColumn('forge', 'text', (c) => c.notNull())
+          .addColumn('repo', 'text', (c) => c.notNull())
+          .addColumn('list', 'text', (c) => c.notNull())
+          .addColumn('since', 'bigint')
+          .addColumn('etag', 'text')
+          .addPrimaryKeyConstraint('forge_poll_cursors_pk', ['forge', 'repo', 'list'])
+          .execute();
+      },
+    },
   };
 }
 

@@ -143,6 +143,18 @@ export interface ForgeReportJobsTable {
   question_seq: number;
 }
 
+export interface ForgePollCursorsTable {
+  forge: string;
+  /** `owner/repo`. */
+  repo: string;
+  /** `issues` or `comments`. */
+  list: string;
+  /** The latest `updated_at` (milliseconds) of what the poll has handled; null before any. */
+  since: number | null;
+  /** The ETag of the list's last answer (GitHub), sent as `If-None-Match`. */
+  etag: string | null;
+}
+
 export interface Database {
   jobs: JobsTable;
   runs: RunsTable;
@@ -153,4 +165,5 @@ export interface Database {
   forge_deliveries: ForgeDeliveriesTable;
   forge_report_cursors: ForgeReportCursorsTable;
   forge_report_jobs: ForgeReportJobsTable;
+  forge_poll_cursors: ForgePollCursorsTable;
 }

@@ -7,7 +7,7 @@
  * - `human-actions.ts`: cancel, retry, unblock, approve, reject
  * - `reaper-queries.ts`: expired leases, lost and expired factories
  * - `factory-registry.ts`, `token-queries.ts`, `quarantine-queries.ts`: factories, tokens, quarantined results
- * - `forge-deliveries.ts`: forge webhook deliveries by id; `forge-reports.ts`: forges' report-back
+ * - `forge-deliveries.ts`: forge webhook deliveries by id, and the poll's cursors; `forge-reports.ts`: forges' report-back
  * - `retention-queries.ts`: finished jobs and old events removed in bounded batches (`conveyor gc`)
  *
  * Every stage change goes through `transition.ts`. Each public method that changes state runs in one
@@ -44,6 +44,7 @@ import type {
   ExpiredLease,
   ForgeDelivery,
   ForgeDeliveryOutcome,
+  ForgePollCursor,
   ForgeReportJob,
   GarbageCount,
   GarbageRequest,
@@ -279,6 +280,14 @@ export class SqlStore implements Store {
 
   recordForgeDelivery(delivery: ForgeDelivery): Promise<boolean> {
     return deliveries.recordForgeDelivery(this.ctx, delivery);
+  }
+
+  forgePollCursor(forge: string, repo: string, list: ForgePollCursor['list']): Promise<ForgePollCursor | undefined> {
+    return deliveries.forgePollCursor(this.ctx, forge, repo, list);
+  }
+
+  saveForgePollCursor(cursor: ForgePollCursor): Promise<void> {
+    return deliveries.saveForgePollCursor(this.ctx, cursor);
   }
 
   holdForgeReport(forge: string, holder: string, now: number, heldUntil: number): Promise<number | undefined> {

@@ -57,6 +57,16 @@ export interface ForgeReportJob {
   questionSeq: number;
 }
 
+/** How far the poll of one list of a forge's repository has read (`coordinator/forge-poll.ts`). */
+export interface ForgePollCursor {
+  forge: string;
+  repo: string;
+  list: 'issues' | 'comments';
+  /** The latest change (milliseconds, the forge's clock) handled; undefined before any. */
+  since: number | undefined;
+  etag: string | undefined;
+}
+
 export interface ForgeDelivery {
   forge: string;
   deliveryId: string;
@@ -362,6 +372,9 @@ export interface Store {
    * false).
    */
   recordForgeDelivery(delivery: ForgeDelivery): Promise<boolean>;
+  /** The poll's cursor of a forge's repository's list, if it has one. */
+  forgePollCursor(forge: string, repo: string, list: ForgePollCursor['list']): Promise<ForgePollCursor | undefined>;
+  saveForgePollCursor(cursor: ForgePollCursor): Promise<void>;
   /**
    * Takes (or keeps) the report-back of `forge` for `holder` until `heldUntil`, when no other holder's
    * time is running; answers its event cursor, or undefined when another coordinator holds it.

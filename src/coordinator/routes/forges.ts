@@ -10,8 +10,8 @@ import { ForgeUnavailableError } from '../errors.js';
 import { deliveryOf, readDelivery, verifySignature } from '../../forge/webhook.js';
 import { ForgeParams, WebhookAnswer } from '../../protocol/forges.js';
 import type { CoordinatorContext } from '../context.js';
-import { type IntakeContext, PermissionCache, takeBoardItem, takeCommand, takeIssue } from '../forge-intake.js';
-import { takeFollowUp } from '../forge-follow-up.js';
+import { type IntakeContext, PermissionCache } from '../forge-intake.js';
+import { takeTrigger } from '../forge-trigger.js';
 import { type AnyRouteSpec, defineRoute } from '../route.js';
 
 export function forgeRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
@@ -46,8 +46,6 @@ export function forgeRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
             `the delivery has no ${kind === 'github' ? 'X-GitHub-Event or X-GitHub-Delivery' : 'X-Gitea-Event or X-Gitea-Delivery'} header`,
           );
         }
-        const earlier = await ctx.store.findForgeDelivery(params.name, delivery.id);
-        if (earlier !== undefined) return { ...earlier, duplicate: true };
         let payload: unknown;
         try {
           payload = JSON.parse(raw) as unknown;
@@ -59,37 +57,24 @@ export function forgeRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
         const reading = readDelivery(kind, delivery.event, payload, forge.config.label);
         const intake: IntakeContext = {
           store: ctx.store,
+          clock: ctx.clock,
           permissions,
           defaultMaxAttempts: ctx.options.maxAttempts,
           repoDefaults: ctx.options.repoDefaults,
         };
-        const { created, ...outcome } =
-          reading.kind === 'ignored'
-            ? { created: false, ignored: reading.reason }
-            : await (
-                reading.kind === 'command'
-                  ? takeCommand(intake, forge, reading)
-                  : reading.kind === 'follow-up'
-                    ? takeFollowUp(intake, forge, reading)
-                    : reading.kind === 'board'
-                      ? takeBoardItem(intake, forge, reading)
-                      : takeIssue(intake, forge, reading)
-              ).catch((error: unknown) => {
-                // Nothing is recorded: the forge's redelivery of this id is taken afresh.
-                if (error instanceof ForgeError) {
-                  throw new ForgeUnavailableError(`${error.message}; redeliver the webhook once the forge answers`, {
-                    cause: error,
-                  });
-                }
-                throw error;
+        const { outcome, created, duplicate } = await takeTrigger(intake, forge, delivery.id, reading).catch(
+          (error: unknown) => {
+            // Nothing is recorded: the forge's redelivery of this id is taken afresh.
+            if (error instanceof ForgeError) {
+              throw new ForgeUnavailableError(`${error.message}; redeliver the webhook once the forge answers`, {
+                cause: error,
               });
-        await ctx.store.recordForgeDelivery({
-          forge: params.name,
-          deliveryId: delivery.id,
-          receivedAt: ctx.clock.now(),
-          outcome,
-        });
-        void reply.code('ignored' in outcome ? 202 : created === true ? 201 : 200);
+            }
+            throw error;
+          },
+        );
+        if (duplicate) return { ...outcome, duplicate: true };
+        void reply.code('ignored' in outcome ? 202 : created ? 201 : 200);
         return reply.send(outcome);
       },
     }),

@@ -4,7 +4,16 @@
  * The server checks each against the description before it leaves.
  */
 import type { ApiDescription } from './spec.js';
-import type { ForgeComment, ForgeIssue, ForgePull, ForgeRepo, ForgeReview, Permission } from './index.js';
+import type {
+  ForgeComment,
+  ForgeHook,
+  ForgeIssue,
+  ForgeLabelEvent,
+  ForgePull,
+  ForgeRepo,
+  ForgeReview,
+  Permission,
+} from './index.js';
 
 type Json = Record<string, unknown>;
 
@@ -19,7 +28,16 @@ export interface ForgeAnswers {
   pull(repo: ForgeRepo, pull: ForgePull, options?: { simple?: boolean }): Json;
   review(repo: ForgeRepo, review: ForgeReview): Json;
   reviewComment(repo: ForgeRepo, review: ForgeReview, comment: ForgeReview['comments'][number]): Json;
+  /** The token's user (`GET /user`). */
+  user(login: string): Json;
+  /** GitHub's `labeled`/`unlabeled` issue event; Gitea's timeline entry of type `label`. */
+  labelEvent(repo: ForgeRepo, event: ForgeLabelEvent): Json;
+  /** `GET /repos/{owner}/{repo}` with the token's permissions. */
+  repository(repo: ForgeRepo, access: { push: boolean; admin: boolean }): Json;
+  hook(repo: ForgeRepo, hook: ForgeHook, id: number): Json;
 }
+
+const iso = (ms: number): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 const NOW = '2026-01-01T00:00:00Z';
 
@@ -71,6 +89,7 @@ export function githubAnswers(description: ApiDescription, base: () => string): 
       url: `${api()}/repos/${repo.owner}/${repo.name}/issues/${issue.number}`,
       html_url: `${web()}/${repo.owner}/${repo.name}/issues/${issue.number}`,
       pull_request: undefined,
+      updated_at: iso(issue.updatedAt),
     }),
     comment: (repo, comment) => ({
       ...description.example('issue-comment'),
@@ -80,6 +99,7 @@ export function githubAnswers(description: ApiDescription, base: () => string): 
       url: `${api()}/repos/${repo.owner}/${repo.name}/issues/comments/${comment.id}`,
       html_url: `${web()}/${repo.owner}/${repo.name}/issues/${comment.issue}#issuecomment-${comment.id}`,
       issue_url: `${api()}/repos/${repo.owner}/${repo.name}/issues/${comment.issue}`,
+      updated_at: iso(comment.updatedAt),
     }),
     label,
     pull: (repo, pull, options = {}) => {
@@ -135,6 +155,45 @@ export function githubAnswers(description: ApiDescription, base: () => string): 
       url: `${api()}/repos/${repo.owner}/${repo.name}/pulls/comments/${comment.id}`,
       pull_request_url: `${api()}/repos/${repo.owner}/${repo.name}/pulls/${review.pull}`,
     }),
+    user: (login) => ({ ...description.example('private-user'), login, id: hashId(login) }),
+    labelEvent: (repo, event) => ({
+      id: event.id,
+      node_id: `LE_${String(event.id)}`,
+      url: `${api()}/repos/${repo.owner}/${repo.name}/issues/events/${String(event.id)}`,
+      actor: user(event.actor),
+      event: event.added ? 'labeled' : 'unlabeled',
+      commit_id: null,
+      commit_url: null,
+      created_at: iso(event.at),
+      performed_via_github_app: null,
+      label: { name: event.label, color: 'ededed' },
+    }),
+    repository: (repo, access) => ({
+      ...description.example('full-repository'),
+      // The example predates `has_discussions` becoming required.
+      has_discussions: false,
+      name: repo.name,
+      full_name: `${repo.owner}/${repo.name}`,
+      permissions: { pull: true, triage: access.push, push: access.push, maintain: access.admin, admin: access.admin },
+    }),
+    hook: (repo, hook, id) => {
+      const [template] = description.example('hook-items') as unknown as Json[];
+      return {
+        ...template,
+        id,
+        name: 'web',
+        active: hook.active,
+        events: hook.events,
+        // GitHub never shows a secret: one that is set is masked.
+        config: {
+          content_type: 'json',
+          insecure_ssl: '0',
+          url: hook.url,
+          ...(hook.secret === '' ? {} : { secret: '********' }),
+        },
+        url: `${api()}/repos/${repo.owner}/${repo.name}/hooks/${String(id)}`,
+      };
+    },
   };
 }
 
@@ -163,7 +222,7 @@ export function giteaAnswers(base: () => string): ForgeAnswers {
       url: `${api()}/repos/${repo.owner}/${repo.name}/issues/${issue.number}`,
       html_url: `${base()}/${repo.owner}/${repo.name}/issues/${issue.number}`,
       created_at: NOW,
-      updated_at: NOW,
+      updated_at: iso(issue.updatedAt),
     }),
     comment: (repo, comment) => ({
       id: comment.id,
@@ -172,7 +231,7 @@ export function giteaAnswers(base: () => string): ForgeAnswers {
       html_url: `${base()}/${repo.owner}/${repo.name}/issues/${comment.issue}#issuecomment-${comment.id}`,
       issue_url: `${base()}/${repo.owner}/${repo.name}/issues/${comment.issue}`,
       created_at: NOW,
-      updated_at: NOW,
+      updated_at: iso(comment.updatedAt),
     }),
     label,
     pull: (repo, pull) => ({
@@ -223,6 +282,41 @@ export function giteaAnswers(base: () => string): ForgeAnswers {
       diff_hunk: '@@ -1 +1 @@',
       html_url: `${base()}/${repo.owner}/${repo.name}/pulls/${review.pull}/files#issuecomment-${comment.id}`,
       pull_request_url: `${base()}/${repo.owner}/${repo.name}/pulls/${review.pull}`,
+      created_at: NOW,
+      updated_at: NOW,
+    }),
+    user: (login) => ({ ...user(login), email: `${login}@localhost`, is_admin: false }),
+    // A label put on is a `label` entry whose body is "1"; taken off, an empty body.
+    labelEvent: (repo, event) => ({
+      id: event.id,
+      type: 'label',
+      body: event.added ? '1' : '',
+      user: user(event.actor),
+      label: label(repo, event.label),
+      html_url: `${base()}/${repo.owner}/${repo.name}/issues/${String(event.issue)}#issuecomment-${String(event.id)}`,
+      issue_url: `${base()}/${repo.owner}/${repo.name}/issues/${String(event.issue)}`,
+      created_at: iso(event.at),
+      updated_at: iso(event.at),
+    }),
+    repository: (repo, access) => ({
+      id: hashId(`${repo.owner}/${repo.name}`),
+      name: repo.name,
+      full_name: `${repo.owner}/${repo.name}`,
+      owner: user(repo.owner),
+      private: true,
+      default_branch: 'main',
+      html_url: `${base()}/${repo.owner}/${repo.name}`,
+      clone_url: `${base()}/git/${repo.owner}/${repo.name}.git`,
+      permissions: { pull: true, push: access.push, admin: access.admin },
+    }),
+    // Gitea's API shows a hook's URL and content type, never its secret.
+    hook: (_repo, hook, id) => ({
+      id,
+      type: 'gitea',
+      active: hook.active,
+      events: hook.events,
+      config: { url: hook.url, content_type: 'json' },
+      branch_filter: '*',
       created_at: NOW,
       updated_at: NOW,
     }),

@@ -10,7 +10,7 @@
  * a GitHub App (`app`) authenticates with its JWT and gets installation tokens.
  */
 import { execFileSync } from 'node:child_process';
-import { randomBytes, verify } from 'node:crypto';
+import { createHash, randomBytes, verify } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -31,6 +31,8 @@ export interface ForgeIssue {
   author: string;
   labels: string[];
   state: 'open' | 'closed';
+  /** When it last changed (milliseconds; the forges' `updated_at`, what `since=` filters on). */
+  updatedAt: number;
 }
 
 export interface ForgeComment {
@@ -38,6 +40,26 @@ export interface ForgeComment {
   issue: number;
   body: string;
   author: string;
+  updatedAt: number;
+}
+
+/** A label put on or taken off an issue: GitHub's issue events, Gitea's timeline. */
+export interface ForgeLabelEvent {
+  id: number;
+  issue: number;
+  label: string;
+  actor: string;
+  added: boolean;
+  at: number;
+}
+
+/** A repository webhook as `GET …/hooks` shows it. */
+export interface ForgeHook {
+  url: string;
+  active: boolean;
+  /** The secret set on it ('' for none); GitHub shows it masked, Gitea not at all. */
+  secret: string;
+  events: string[];
 }
 
 export interface ForgePull {
@@ -71,6 +93,10 @@ export interface ForgeRepo {
   labels: Set<string>;
   /** Issues and pull requests share one sequence of numbers, as on both forges. */
   nextNumber: number;
+  labelEvents: ForgeLabelEvent[];
+  hooks: ForgeHook[];
+  /** What the server's token may do here; `none`: it cannot see the repository. */
+  tokenAccess: { push: boolean; admin: boolean } | 'none';
 }
 
 /** One API request as the server saw it (after authentication). */
@@ -104,6 +130,10 @@ export interface ForgeServer {
   installationTokens(): string[];
   /** Every API and git request so far. */
   requests(): (ForgeRequest | GitRequest)[];
+  /** `actor` puts `label` on the issue (an issue event / timeline entry; the issue's `updated_at` moves). */
+  labelIssue(fullName: string, number: number, label: string, actor: string): void;
+  /** `author` comments on the issue (not through the API: a person on the forge's page). */
+  addComment(fullName: string, number: number, body: string, author: string): ForgeComment;
   /** What did not match the description (empty when the client spoke the forge's API). */
   problems(): string[];
   assertFaithful(): void;
@@ -112,7 +142,7 @@ export interface ForgeServer {
   repo(fullName: string): ForgeRepo;
   /** Sets what `GET …/collaborators/{user}/permission` answers; a user never set is unknown (404). */
   setPermission(fullName: string, user: string, permission: Permission): void;
-  openIssue(fullName: string, issue: Omit<ForgeIssue, 'number' | 'state'>): ForgeIssue;
+  openIssue(fullName: string, issue: Omit<ForgeIssue, 'number' | 'state' | 'updatedAt'>): ForgeIssue;
   /** A review submitted on pull request `pull` (its comments get ids); what a webhook then announces. */
   submitReview(
     fullName: string,
@@ -155,6 +185,8 @@ export interface ForgeServerOptions {
   token: string;
   /** A GitHub App (GitHub only): its JWT finds installations and mints installation tokens. */
   app?: ForgeApp;
+  /** The login the token belongs to (`GET /user`). @default "conveyor-bot" */
+  tokenUser?: string;
   /** Its repositories are private: a clone or fetch must carry the token too. @default false */
   private?: boolean;
 }
@@ -171,6 +203,7 @@ class HttpAnswer extends Error {
 
 /** The calls a GitHub App makes as itself, with its JWT. */
 const APP_ROUTES = new Set([
+  'GET /app',
   'GET /repos/{owner}/{repo}/installation',
   'POST /app/installations/{installation_id}/access_tokens',
 ]);
@@ -200,6 +233,21 @@ function appJwtProblem(jwt: string, app: ForgeApp): string | undefined {
   }
 }
 
+/** An answer of the forge's middleware (Gitea's `reqAdmin`), which the description does not list per operation. */
+class FrontAnswer extends HttpAnswer {}
+
+/** One page of `items` as the query asks (`per_page` on GitHub, `limit` on Gitea; Gitea's maximum is 50). */
+function paged<T>(items: T[], query: URLSearchParams): T[] {
+  const size = Math.min(Number(query.get('per_page') ?? query.get('limit') ?? 30), query.has('limit') ? 50 : 100);
+  const page = Number(query.get('page') ?? 1);
+  return items.slice((page - 1) * size, page * size);
+}
+
+/** `If-None-Match` as GitHub compares it (a list of tags, weak or strong). */
+function etagMatches(header: string | undefined, etag: string): boolean {
+  return (header ?? '').split(',').some((tag) => tag.trim() === etag || tag.trim() === `W/${etag}`);
+}
+
 async function readBody(request: IncomingMessage): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of request as AsyncIterable<Buffer>) chunks.push(chunk);
@@ -215,6 +263,16 @@ export async function startForgeServer(options: ForgeServerOptions): Promise<For
   const problems: string[] = [];
   const log: (ForgeRequest | GitRequest)[] = [];
   let nextCommentId = 1000;
+  let nextEventId = 5000;
+  const tokenUser = options.tokenUser ?? 'conveyor-bot';
+  // Whole seconds, as both forges' timestamps (and `since=`) are.
+  const now = (): number => Math.floor(Date.now() / 1000) * 1000;
+  const addLabel = (repo: ForgeRepo, issue: ForgeIssue, label: string, actor: string): void => {
+    repo.labels.add(label);
+    issue.labels.push(label);
+    issue.updatedAt = now();
+    repo.labelEvents.push({ id: nextEventId++, issue: issue.number, label, actor, added: true, at: now() });
+  };
   let failures: { count: number; status: number; retryAfterSec: number; only: string | undefined } = {
     count: 0,
     status: 0,
@@ -255,6 +313,7 @@ export async function startForgeServer(options: ForgeServerOptions): Promise<For
       author: 'conveyor-bot',
       labels: [],
       state: pull.state,
+      updatedAt: Date.now(),
     };
     pullThreads.set(key, thread);
     return thread;
@@ -264,8 +323,10 @@ export async function startForgeServer(options: ForgeServerOptions): Promise<For
 
   /** The handlers, by the description's path template: what each operation does to the state. */
   const handle = (op: Operation, body: Record<string, unknown>, query: URLSearchParams): HttpAnswer => {
+    if (op.method === 'GET' && op.template === '/user') return new HttpAnswer(200, answers.user(tokenUser));
     const { owner = '', repo: name = '' } = op.params;
     const repo = repoOf(owner, name);
+    if (repo.tokenAccess === 'none') throw new HttpAnswer(404, answers.notFound());
     const number = Number(op.params.issue_number ?? op.params.pull_number ?? op.params.index);
     const issueOf = (): ForgeIssue => {
       const issue = repo.issues.get(number) ?? pullThread(repo, number);
@@ -287,7 +348,13 @@ export async function startForgeServer(options: ForgeServerOptions): Promise<For
       case 'POST /repos/{owner}/{repo}/issues/{issue_number}/comments':
       case 'POST /repos/{owner}/{repo}/issues/{index}/comments': {
         issueOf();
-        const comment = { id: nextCommentId++, issue: number, body: String(body.body), author: 'conveyor-bot' };
+        const comment = {
+          id: nextCommentId++,
+          issue: number,
+          body: String(body.body),
+          author: tokenUser,
+          updatedAt: now(),
+        };
         repo.comments.set(comment.id, comment);
         return new HttpAnswer(201, answers.comment(repo, comment));
       }
@@ -296,6 +363,7 @@ export async function startForgeServer(options: ForgeServerOptions): Promise<For
         const comment = repo.comments.get(Number(op.params.comment_id ?? op.params.id));
         if (comment === undefined) throw new HttpAnswer(404, answers.notFound());
         comment.body = String(body.body);
+        comment.updatedAt = now();
         return new HttpAnswer(200, answers.comment(repo, comment));
       }
       case 'GET /repos/{owner}/{repo}/issues/{issue_number}/comments':
@@ -340,7 +408,7 @@ export async function startForgeServer(options: ForgeServerOptions): Promise<For
             typeof given === 'number' ? [...repo.labels].find((name) => hashId(name) === given) : String(given);
           if (label === undefined || (options.kind === 'gitea' && !repo.labels.has(label))) continue;
           repo.labels.add(label);
-          if (!issue.labels.includes(label)) issue.labels.push(label);
+          if (!issue.labels.includes(label)) addLabel(repo, issue, label, tokenUser);
         }
         return new HttpAnswer(
           200,
@@ -357,6 +425,15 @@ export async function startForgeServer(options: ForgeServerOptions): Promise<For
             : (issue.labels.find((name) => String(hashId(name)) === op.params.id) ?? '');
         if (!issue.labels.includes(label)) throw new HttpAnswer(404, answers.notFound());
         issue.labels = issue.labels.filter((l) => l !== label);
+        issue.updatedAt = now();
+        repo.labelEvents.push({
+          id: nextEventId++,
+          issue: issue.number,
+          label,
+          actor: tokenUser,
+          added: false,
+          at: now(),
+        });
         return options.kind === 'github'
           ? new HttpAnswer(
               200,
@@ -450,6 +527,66 @@ export async function startForgeServer(options: ForgeServerOptions): Promise<For
         if (typeof body.body === 'string') pull.body = body.body;
         return new HttpAnswer(options.kind === 'github' ? 200 : 201, answers.pull(repo, pull));
       }
+      case 'GET /repos/{owner}/{repo}/issues': {
+        // Both filter on labels (all of those named), state and `since` (updated at or after); GitHub
+        // sorts as asked and lists pull requests too, Gitea's `type=issues` leaves them out.
+        const labels = (query.get('labels') ?? '').split(',').filter((l) => l !== '');
+        const since = query.has('since') ? Date.parse(query.get('since') ?? '') : 0;
+        const state = query.get('state') ?? 'open';
+        const found = [...repo.issues.values()]
+          .filter((i) => (state === 'all' || i.state === state) && i.updatedAt >= since)
+          .filter((i) => labels.every((label) => i.labels.includes(label)))
+          .sort((a, b) =>
+            options.kind === 'github' && query.get('sort') === 'updated'
+              ? (a.updatedAt - b.updatedAt) * (query.get('direction') === 'asc' ? 1 : -1)
+              : b.number - a.number,
+          );
+        return new HttpAnswer(
+          200,
+          paged(found, query).map((i) => answers.issue(repo, i)),
+        );
+      }
+      case 'GET /repos/{owner}/{repo}/issues/comments': {
+        const since = query.has('since') ? Date.parse(query.get('since') ?? '') : 0;
+        const found = [...repo.comments.values()]
+          .filter((c) => c.updatedAt >= since)
+          .sort((a, b) => a.updatedAt - b.updatedAt || a.id - b.id);
+        return new HttpAnswer(
+          200,
+          paged(found, query).map((c) => answers.comment(repo, c)),
+        );
+      }
+      case 'GET /repos/{owner}/{repo}/issues/{issue_number}/events':
+        issueOf();
+        return new HttpAnswer(
+          200,
+          paged(
+            repo.labelEvents.filter((e) => e.issue === number),
+            query,
+          ).map((e) => answers.labelEvent(repo, e)),
+        );
+      case 'GET /repos/{owner}/{repo}/issues/{index}/timeline':
+        issueOf();
+        return new HttpAnswer(
+          200,
+          paged(
+            repo.labelEvents.filter((e) => e.issue === number),
+            query,
+          ).map((e) => answers.labelEvent(repo, e)),
+        );
+      case 'GET /repos/{owner}/{repo}':
+        return new HttpAnswer(200, answers.repository(repo, repo.tokenAccess));
+      case 'GET /repos/{owner}/{repo}/hooks':
+        // Both need admin rights on the repository: GitHub answers 404 without them, Gitea 403 (from its
+        // `reqAdmin` middleware, not described per operation).
+        if (!repo.tokenAccess.admin) {
+          if (options.kind === 'github') throw new HttpAnswer(404, answers.notFound());
+          throw new FrontAnswer(403, { message: 'Only admins of the repository can do this', url: '' });
+        }
+        return new HttpAnswer(
+          200,
+          paged(repo.hooks, query).map((hook, i) => answers.hook(repo, hook, i + 1)),
+        );
       default:
         problems.push(`${key}: described, but this forge server does not implement it; add it`);
         throw new HttpAnswer(404, answers.notFound());
@@ -460,6 +597,9 @@ export async function startForgeServer(options: ForgeServerOptions): Promise<For
   const handleApp = (op: Operation): HttpAnswer => {
     const app = options.app;
     if (app === undefined) throw new HttpAnswer(404, answers.notFound());
+    if (op.template === '/app') {
+      return new HttpAnswer(200, { ...description.example('integration'), id: app.id, slug: 'conveyor-test' });
+    }
     if (op.template === '/repos/{owner}/{repo}/installation') {
       repoOf(op.params.owner ?? '', op.params.repo ?? '');
       return new HttpAnswer(200, {
@@ -559,6 +699,22 @@ export async function startForgeServer(options: ForgeServerOptions): Promise<For
     }
     entry.status = answer.status;
     await hook?.(entry);
+    if (answer instanceof FrontAnswer) {
+      response.writeHead(answer.status, { 'Content-Type': 'application/json' }).end(JSON.stringify(answer.body));
+      return;
+    }
+    if (options.kind === 'github' && method === 'GET' && answer.status === 200) {
+      // GitHub tags every GET's answer; a request naming the tag is answered 304 with no body, which
+      // costs no rate limit ("conditional requests" in GitHub's REST docs). The description lists 304
+      // on few operations: it is GitHub's front's answer, as a rate limit is, so it is not checked.
+      const etag = `"${createHash('sha256').update(JSON.stringify(answer.body)).digest('hex').slice(0, 40)}"`;
+      response.setHeader('ETag', etag);
+      if (etagMatches(request.headers['if-none-match'], etag)) {
+        entry.status = 304;
+        response.writeHead(304).end();
+        return;
+      }
+    }
     send(answer.status, answer.body, op);
   };
 
@@ -672,6 +828,9 @@ export async function startForgeServer(options: ForgeServerOptions): Promise<For
         reviews: new Map(),
         labels: new Set(),
         nextNumber: 1,
+        labelEvents: [],
+        hooks: [],
+        tokenAccess: { push: true, admin: true },
       };
       repos.set(fullName, repo);
       return repo;
@@ -682,7 +841,24 @@ export async function startForgeServer(options: ForgeServerOptions): Promise<For
     },
     openIssue(fullName, issue) {
       const repo = repoNamed(fullName);
-      const opened: ForgeIssue = { ...issue, labels: [...issue.labels], number: repo.nextNumber++, state: 'open' };
+      const opened: ForgeIssue = {
+        ...issue,
+        labels: [...issue.labels],
+        number: repo.nextNumber++,
+        state: 'open',
+        updatedAt: now(),
+      };
+      // Opened with labels: each is an event of the opener's.
+      for (const label of opened.labels) {
+        repo.labelEvents.push({
+          id: nextEventId++,
+          issue: opened.number,
+          label,
+          actor: opened.author,
+          added: true,
+          at: now(),
+        });
+      }
       for (const label of opened.labels) repo.labels.add(label);
       repo.issues.set(opened.number, opened);
       return opened;
@@ -697,6 +873,18 @@ export async function startForgeServer(options: ForgeServerOptions): Promise<For
       };
       repo.reviews.set(submitted.id, submitted);
       return submitted;
+    },
+    labelIssue(fullName, number, label, actor) {
+      const repo = repoNamed(fullName);
+      const issue = repo.issues.get(number);
+      if (issue === undefined) throw new Error(`no issue #${String(number)} in ${fullName}`);
+      if (!issue.labels.includes(label)) addLabel(repo, issue, label, actor);
+    },
+    addComment(fullName, number, body, author) {
+      const repo = repoNamed(fullName);
+      const comment = { id: nextCommentId++, issue: number, body, author, updatedAt: now() };
+      repo.comments.set(comment.id, comment);
+      return comment;
     },
     beforeAnswer(given) {
       hook = given;
