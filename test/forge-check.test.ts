@@ -6,6 +6,7 @@
  * is machine-readable. The token appears in no output.
  */
 import { spawn } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -23,10 +24,10 @@ interface Run {
   stderr: string;
 }
 
-function cli(args: string[], cwd: string, token = TOKEN): Promise<Run> {
+function cli(args: string[], cwd: string, token = TOKEN, more: NodeJS.ProcessEnv = {}): Promise<Run> {
   const env: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('CONVEYOR_')) env[key] = value;
-  Object.assign(env, { FORGE_TOKEN: token, FORGE_WEBHOOK_SECRET: SECRET });
+  Object.assign(env, { FORGE_TOKEN: token, FORGE_WEBHOOK_SECRET: SECRET }, more);
   const child = spawn(process.execPath, [BIN, ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
@@ -220,3 +221,66 @@ for (const kind of ['github', 'gitea'] as const) {
     });
   });
 }
+
+describe('conveyor forge check (a GitHub App)', () => {
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const pem = privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();
+  let server: ForgeServer;
+  beforeAll(async () => {
+    server = await startForgeServer({
+      kind: 'github',
+      token: TOKEN,
+      app: { id: 4242, installationId: 77, publicKey: publicKey.export({ type: 'spki', format: 'pem' }).toString() },
+    });
+    server.createRepo('acme/web');
+    const repo = server.repo('acme/web');
+    repo.hooks = [
+      {
+        url: `${PUBLIC_URL}/api/forges/gh/webhook`,
+        active: true,
+        secret: SECRET,
+        events: ['issues', 'issue_comment', 'pull_request_review'],
+      },
+    ];
+    repo.tokenAccess = { push: true, admin: true };
+  });
+  afterAll(async () => {
+    await server.stop();
+    server.assertFaithful();
+  });
+
+  it('reads the App itself, then each repository with its installation token; a missing key is named', async () => {
+    const cwd = tempDir('forge-check-app');
+    const toml = (keyEnv: string) =>
+      [
+        '[server]',
+        `publicUrl = "${PUBLIC_URL}"`,
+        '[forges.gh]',
+        'kind = "github"',
+        `apiUrl = "${server.apiUrl}"`,
+        `gitUrl = "${server.gitUrl}"`,
+        'appId = 4242',
+        `privateKeyEnv = "${keyEnv}"`,
+        'webhookSecretEnv = "FORGE_WEBHOOK_SECRET"',
+        '[[forges.gh.repos]]',
+        'name = "acme/web"',
+        '',
+      ].join('\n');
+    writeFileSync(join(cwd, 'conveyor.toml'), toml('APP_KEY'));
+    const run = await cli(['forge', 'check'], cwd, TOKEN, { APP_KEY: pem });
+    expect(run.status, run.stdout + run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/^ok +gh token: the GitHub App 4242 authenticates as conveyor-test\[bot\]$/m);
+    expect(run.stdout).toMatch(/^ok +gh acme\/web push: the token can push to acme\/web$/m);
+    expect(run.stdout).toMatch(/^ok +gh acme\/web webhook: a secret is set$/m);
+    const minted = server.installationTokens();
+    expect(minted.length).toBeGreaterThan(0);
+    for (const secret of [...minted, 'PRIVATE KEY', SECRET]) expect(run.stdout + run.stderr).not.toContain(secret);
+
+    writeFileSync(join(cwd, 'conveyor.toml'), toml('NO_SUCH_KEY'));
+    const missing = await cli(['forge', 'check'], cwd, TOKEN, { APP_KEY: pem });
+    expect(missing.status).toBe(1);
+    expect(missing.stdout).toMatch(
+      /^MISSING +gh token: the variable NO_SUCH_KEY is not set\n +fix: export the GitHub App's private key \(PEM\) in NO_SUCH_KEY$/m,
+    );
+  });
+});

@@ -5,7 +5,7 @@
  * `missing` with the exact fix, or `unchecked` when the forge will not say (no admin rights to list
  * webhooks; Gitea never shows a webhook's secret). The token never appears in what it says.
  */
-import type { ForgeConfig } from '../config/forges.js';
+import { type ForgeConfig, missingCredential } from '../config/forges.js';
 import { type Forge, ForgeError, type ForgeHook } from './forge.js';
 
 export type CheckStatus = 'ok' | 'missing' | 'unchecked';
@@ -128,14 +128,20 @@ export async function checkForge(
   publicUrl: string | undefined,
 ): Promise<ForgeCheck[]> {
   const at = { forge: config.name };
-  if (config.token === undefined) {
+  const { app } = config;
+  // What authenticates: the token's variable, or the GitHub App.
+  const credential = app === undefined ? (config.tokenEnv ?? 'the token') : `the GitHub App ${app.id}`;
+  if (missingCredential(config) !== undefined) {
     return [
       {
         ...at,
         check: 'token',
         status: 'missing',
-        detail: `the variable ${config.tokenEnv} is not set`,
-        fix: `export the forge's token in ${config.tokenEnv}`,
+        detail: `the variable ${app?.privateKeyEnv ?? config.tokenEnv ?? ''} is not set`,
+        fix:
+          app === undefined
+            ? `export the forge's token in ${config.tokenEnv ?? ''}`
+            : `export the GitHub App's private key (PEM) in ${app.privateKeyEnv}`,
       },
     ];
   }
@@ -143,7 +149,7 @@ export async function checkForge(
   const checks: ForgeCheck[] = [];
   try {
     const login = await forge.currentUser();
-    checks.push({ ...at, check: 'token', status: 'ok', detail: `${config.tokenEnv} authenticates as ${login}` });
+    checks.push({ ...at, check: 'token', status: 'ok', detail: `${credential} authenticates as ${login}` });
   } catch (error) {
     const bad = error instanceof ForgeError && error.status === 401;
     return [
@@ -152,10 +158,12 @@ export async function checkForge(
         check: 'token',
         status: 'missing',
         detail: bad
-          ? `the forge refuses the token in ${config.tokenEnv} (HTTP 401)`
+          ? `the forge refuses ${app === undefined ? `the token in ${credential}` : credential} (HTTP 401)`
           : `cannot ask ${config.apiUrl} who the token is: ${describeError(error)}`,
         fix: bad
-          ? `put a valid token in ${config.tokenEnv} (it needs read and write access to the repositories' issues, pull requests and contents)`
+          ? app === undefined
+            ? `put a valid token in ${credential} (it needs read and write access to the repositories' issues, pull requests and contents)`
+            : `check forges.${config.name}.appId and the private key in ${app.privateKeyEnv} (the App's, PEM)`
           : `check forges.${config.name}.apiUrl and that the forge answers`,
       },
     ];
