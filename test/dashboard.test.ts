@@ -288,7 +288,9 @@ describe('dashboard in Chromium', () => {
     await page.getByRole('button', { name: 'Load earlier events' }).waitFor({ state: 'detached' });
     expect(await items.count()).toBe(total);
     // In order, the job's first event at the top.
-    const seqs = await items.evaluateAll((nodes) => nodes.map((node) => Number(node.getAttribute('data-seq'))));
+    const seqs = await items.evaluateAll((nodes: { getAttribute(name: string): string | null }[]) =>
+      nodes.map((node) => Number(node.getAttribute('data-seq'))),
+    );
     expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
     await page.getByRole('link', { name: 'Board', exact: true }).click();
   });
