@@ -209,6 +209,31 @@ export function forgeTime(text: string | undefined): number {
   return Number.isNaN(ms) ? 0 : ms;
 }
 
+/** An issue (or pull request) of either forge's REST answer, with its label names, as the poll lists it. */
+export function listedIssue(
+  data: {
+    number: number;
+    title: string;
+    body?: string | null | undefined;
+    html_url: string;
+    user?: { login?: string } | null | undefined;
+    updated_at?: string | undefined;
+    pull_request?: unknown;
+  },
+  labels: string[],
+): ListedIssue {
+  return {
+    number: data.number,
+    title: data.title,
+    body: data.body ?? '',
+    url: data.html_url,
+    author: data.user?.login ?? '',
+    labels,
+    updatedAt: forgeTime(data.updated_at),
+    isPull: data.pull_request !== undefined && data.pull_request !== null,
+  };
+}
+
 /** `since=` as both forges take it: ISO 8601 in UTC to the second. */
 export function sinceParam(ms: number): string {
   return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');

@@ -14,6 +14,7 @@ import {
   type ForgeListQuery,
   type ForgePermission,
   forgeTime,
+  listedIssue,
   type IssueComment,
   type PullRequestInfo,
   type PullRequestInput,
@@ -75,16 +76,10 @@ interface IssueAnswer {
 }
 
 function issueOf(data: IssueAnswer): ListedIssue {
-  return {
-    number: data.number,
-    title: data.title,
-    body: data.body ?? '',
-    url: data.html_url,
-    author: data.user?.login ?? '',
-    labels: (data.labels ?? []).map((label) => label.name),
-    updatedAt: forgeTime(data.updated_at),
-    isPull: data.pull_request !== undefined && data.pull_request !== null,
-  };
+  return listedIssue(
+    data,
+    (data.labels ?? []).map((label) => label.name),
+  );
 }
 
 /**

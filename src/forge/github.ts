@@ -24,6 +24,7 @@ import {
   type ForgePage,
   type ForgePermission,
   forgeTime,
+  listedIssue,
   type IssueComment,
   type PullRequestInfo,
   issueNumberOf,
@@ -171,16 +172,10 @@ interface IssueData {
 }
 
 function issueOf(data: IssueData): ListedIssue {
-  return {
-    number: data.number,
-    title: data.title,
-    body: data.body ?? '',
-    url: data.html_url,
-    author: data.user?.login ?? '',
-    labels: data.labels.map((label) => (typeof label === 'string' ? label : (label.name ?? ''))),
-    updatedAt: forgeTime(data.updated_at),
-    isPull: data.pull_request !== undefined && data.pull_request !== null,
-  };
+  return listedIssue(
+    data,
+    data.labels.map((label) => (typeof label === 'string' ? label : (label.name ?? ''))),
+  );
 }
 
 /** The query of a conditional list page: `since` and the page, the ETag as `If-None-Match`. */

@@ -556,15 +556,8 @@ export async function startForgeServer(options: ForgeServerOptions): Promise<For
           paged(found, query).map((c) => answers.comment(repo, c)),
         );
       }
+      // GitHub's issue events, Gitea's timeline: the label events of the issue.
       case 'GET /repos/{owner}/{repo}/issues/{issue_number}/events':
-        issueOf();
-        return new HttpAnswer(
-          200,
-          paged(
-            repo.labelEvents.filter((e) => e.issue === number),
-            query,
-          ).map((e) => answers.labelEvent(repo, e)),
-        );
       case 'GET /repos/{owner}/{repo}/issues/{index}/timeline':
         issueOf();
         return new HttpAnswer(
