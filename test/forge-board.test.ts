@@ -5,11 +5,12 @@
  * report-back. The forge server validates every GraphQL query and mutation against GitHub's schema.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_BOARD_COLUMNS, type ForgeConfig } from '../src/config/forges.js';
+import { DEFAULT_BOARD_COLUMNS } from '../src/config/forges.js';
 import { createForge } from '../src/forge/index.js';
 import { startTestCoordinator, type TestCoordinator } from './helpers/coordinator.js';
 import type { Board } from './helpers/forge-server/graphql.js';
 import { type ForgeServer, startForgeServer } from './helpers/forge-server/index.js';
+import { forgeConfigFor } from './helpers/forge-server/config.js';
 import { githubRecorded, issueDelivery, signedDelivery } from './helpers/forge-server/webhooks.js';
 import { until } from './helpers/factory-process.js';
 
@@ -28,20 +29,13 @@ describe('GitHub Projects v2', () => {
     server.setPermission('acme/web', 'writer', 'write');
     server.setPermission('acme/web', 'reader', 'read');
     board = server.createBoard('acme', 7, COLUMNS);
-    const config: ForgeConfig = {
+    const config = forgeConfigFor(server, {
       name: 'gh',
-      kind: 'github',
-      apiUrl: server.apiUrl,
-      gitUrl: server.gitUrl,
-      tokenEnv: 'FORGE_TOKEN',
       token: TOKEN,
-      webhookSecretEnv: 'FORGE_WEBHOOK_SECRET',
       webhookSecret: SECRET,
-      label: 'conveyor',
-      allowedBots: [],
       repos: [{ name: 'acme/web', product: undefined, defaults: { ship: 'pr' } }],
       project: { owner: 'acme', number: 7, field: 'Status', ready: 'Ready', columns: { ...DEFAULT_BOARD_COLUMNS } },
-    };
+    });
     coordinator = await startTestCoordinator('sqlite', {
       forges: [createForge(config, { retryBaseMs: 0 })],
       forgeReportIntervalMs: 100,

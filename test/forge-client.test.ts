@@ -11,23 +11,12 @@ import { gitHubForge } from '../src/forge/github.js';
 import type { Forge } from '../src/forge/forge.js';
 import { forgeRepoOf, repoUrl } from '../src/forge/forge.js';
 import { type ForgeServer, startForgeServer } from './helpers/forge-server/index.js';
+import { forgeConfigFor } from './helpers/forge-server/config.js';
 
 const TOKEN = 'forge-client-token-sentinel-42';
 
 function configFor(server: ForgeServer): ForgeConfig {
-  return {
-    name: server.kind === 'github' ? 'gh' : 'tea',
-    kind: server.kind,
-    apiUrl: server.apiUrl,
-    gitUrl: server.gitUrl,
-    tokenEnv: 'FORGE_TOKEN',
-    token: TOKEN,
-    webhookSecretEnv: undefined,
-    webhookSecret: undefined,
-    label: 'conveyor',
-    allowedBots: [],
-    repos: [],
-  };
+  return forgeConfigFor(server, { name: server.kind === 'github' ? 'gh' : 'tea', token: TOKEN });
 }
 
 for (const kind of ['github', 'gitea'] as const) {

@@ -17,6 +17,7 @@ import { createForge } from '../src/forge/index.js';
 import { FAST_LEASES, startTestCoordinator, type TestCoordinator } from './helpers/coordinator.js';
 import { BIN, spawnFactory, until } from './helpers/factory-process.js';
 import { type ForgeServer, startForgeServer } from './helpers/forge-server/index.js';
+import { forgeConfigFor } from './helpers/forge-server/config.js';
 import { issueDelivery } from './helpers/forge-server/webhooks.js';
 import { tempDir } from './helpers/git-repo.js';
 
@@ -40,30 +41,24 @@ for (const kind of ['github', 'gitea'] as const) {
     let coordinator: TestCoordinator;
     const name = kind === 'github' ? 'gh' : 'tea';
 
-    const config = (): ForgeConfig => ({
-      name,
-      kind,
-      apiUrl: server.apiUrl,
-      gitUrl: server.gitUrl,
-      tokenEnv: 'FORGE_TOKEN',
-      token: TOKEN,
-      webhookSecretEnv: 'FORGE_WEBHOOK_SECRET',
-      webhookSecret: SECRET,
-      label: 'conveyor',
-      allowedBots: [],
-      repos: [
-        {
-          name: 'acme/web',
-          product: undefined,
-          defaults: {
-            ship: 'pr',
-            draft: true,
-            agent: { runtime: 'command', run: 'echo "fixed by $CONVEYOR_JOB_ID" > FIX.md' },
-            verify: ['test -s FIX.md'],
+    const config = (): ForgeConfig =>
+      forgeConfigFor(server, {
+        name,
+        token: TOKEN,
+        webhookSecret: SECRET,
+        repos: [
+          {
+            name: 'acme/web',
+            product: undefined,
+            defaults: {
+              ship: 'pr',
+              draft: true,
+              agent: { runtime: 'command', run: 'echo "fixed by $CONVEYOR_JOB_ID" > FIX.md' },
+              verify: ['test -s FIX.md'],
+            },
           },
-        },
-      ],
-    });
+        ],
+      });
 
     beforeAll(async () => {
       server = await startForgeServer({ kind, token: TOKEN, private: true });

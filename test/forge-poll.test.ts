@@ -25,6 +25,7 @@ import {
 import { freshDatabase } from './helpers/databases.js';
 import { until } from './helpers/factory-process.js';
 import { type ForgeRequest, type ForgeServer, startForgeServer } from './helpers/forge-server/index.js';
+import { forgeConfigFor } from './helpers/forge-server/config.js';
 import { tempDir } from './helpers/git-repo.js';
 import { callApi, type ServeProcess, startServe } from './helpers/serve-process.js';
 
@@ -33,20 +34,12 @@ const TOKEN = 'forge-poll-token-sentinel-3e8f';
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 function forgeConfig(server: ForgeServer, name: string): ForgeConfig {
-  return {
+  return forgeConfigFor(server, {
     name,
-    kind: server.kind,
-    apiUrl: server.apiUrl,
-    gitUrl: server.gitUrl,
-    tokenEnv: 'FORGE_TOKEN',
     token: TOKEN,
-    webhookSecretEnv: undefined,
-    webhookSecret: undefined,
-    label: 'conveyor',
-    allowedBots: [],
     repos: [{ name: 'acme/web', product: 'web', defaults: { pipeline: 'solo' } }],
     pollMs: 300,
-  };
+  });
 }
 
 const apiCalls = (server: ForgeServer, template: string, status?: number): ForgeRequest[] =>

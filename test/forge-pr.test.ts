@@ -13,6 +13,7 @@ import { forgeCredentials, shipPullRequest } from '../src/factory/pr-step.js';
 import type { JobView } from '../src/protocol/views.js';
 import { commitWip, createWorktree, findShipped, ship } from '../src/workspace/index.js';
 import { type ForgeServer, startForgeServer } from './helpers/forge-server/index.js';
+import { forgeConfigFor } from './helpers/forge-server/config.js';
 import { tempDir } from './helpers/git-repo.js';
 
 const TOKEN = 'forge-pr-token-sentinel-0aa1';
@@ -24,19 +25,7 @@ describe('ship: pr, retried', () => {
   beforeAll(async () => {
     server = await startForgeServer({ kind: 'github', token: TOKEN });
     server.createRepo('acme/web');
-    config = {
-      name: 'gh',
-      kind: 'github',
-      apiUrl: server.apiUrl,
-      gitUrl: server.gitUrl,
-      tokenEnv: 'FORGE_TOKEN',
-      token: TOKEN,
-      webhookSecretEnv: undefined,
-      webhookSecret: undefined,
-      label: 'conveyor',
-      allowedBots: [],
-      repos: [],
-    };
+    config = forgeConfigFor(server, { name: 'gh', token: TOKEN });
   });
   afterAll(async () => {
     await server.stop();

@@ -11,7 +11,6 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { ForgeConfig } from '../src/config/forges.js';
 import { createForge } from '../src/forge/index.js';
 import pino from 'pino';
 import { buildCoordinator } from '../src/coordinator/app.js';
@@ -19,6 +18,7 @@ import { openStore } from '../src/store/open-store.js';
 import { DEFAULT_TEST_OPTIONS, FAST_LEASES, startTestCoordinator } from './helpers/coordinator.js';
 import { until } from './helpers/factory-process.js';
 import { type ForgeRequest, type ForgeServer, startForgeServer } from './helpers/forge-server/index.js';
+import { forgeConfigFor } from './helpers/forge-server/config.js';
 import { issueDelivery } from './helpers/forge-server/webhooks.js';
 import { freePort } from './helpers/free-port.js';
 import { tempDir } from './helpers/git-repo.js';
@@ -242,19 +242,12 @@ for (const kind of ['github', 'gitea'] as const) {
       const server = await startForgeServer({ kind, token: TOKEN });
       server.createRepo('acme/web');
       server.setPermission('acme/web', 'maintainer', 'write');
-      const config: ForgeConfig = {
+      const config = forgeConfigFor(server, {
         name,
-        kind,
-        apiUrl: server.apiUrl,
-        gitUrl: server.gitUrl,
-        tokenEnv: 'FORGE_TOKEN',
         token: TOKEN,
-        webhookSecretEnv: 'FORGE_WEBHOOK_SECRET',
         webhookSecret: SECRET,
-        label: 'conveyor',
-        allowedBots: [],
         repos: [{ name: 'acme/web', product: undefined, defaults: {} }],
-      };
+      });
       const coordinator = await startTestCoordinator('sqlite', {
         ...FAST_LEASES,
         forges: [createForge(config, { retryBaseMs: 0 })],
@@ -318,19 +311,12 @@ describe('two coordinators on one PostgreSQL database', () => {
     const server = await startForgeServer({ kind: 'github', token: TOKEN });
     server.createRepo('acme/web');
     server.setPermission('acme/web', 'maintainer', 'write');
-    const config: ForgeConfig = {
+    const config = forgeConfigFor(server, {
       name: 'gh',
-      kind: 'github',
-      apiUrl: server.apiUrl,
-      gitUrl: server.gitUrl,
-      tokenEnv: 'FORGE_TOKEN',
       token: TOKEN,
-      webhookSecretEnv: 'FORGE_WEBHOOK_SECRET',
       webhookSecret: SECRET,
-      label: 'conveyor',
-      allowedBots: [],
       repos: [{ name: 'acme/web', product: undefined, defaults: {} }],
-    };
+    });
     const options = { ...FAST_LEASES, leaseTtlMs: 10_000, forgeReportIntervalMs: 50 };
     const a = await startTestCoordinator('postgres', { ...options, forges: [createForge(config)] });
     const bStore = await openStore(a.database.url);

@@ -19,6 +19,7 @@ import { BACKENDS } from './helpers/databases.js';
 import { FAST_LEASES, startTestCoordinator, type TestCoordinator } from './helpers/coordinator.js';
 import { spawnFactory, until } from './helpers/factory-process.js';
 import { type ForgeKind, type ForgePull, type ForgeServer, startForgeServer } from './helpers/forge-server/index.js';
+import { forgeConfigFor } from './helpers/forge-server/config.js';
 import {
   commentDelivery,
   type Delivery,
@@ -37,19 +38,12 @@ function forgeConfig(
   defaults: ForgeConfig['repos'][number]['defaults'],
   product: string | undefined,
 ): ForgeConfig {
-  return {
+  return forgeConfigFor(server, {
     name,
-    kind: server.kind,
-    apiUrl: server.apiUrl,
-    gitUrl: server.gitUrl,
-    tokenEnv: 'FORGE_TOKEN',
     token: TOKEN,
-    webhookSecretEnv: 'FORGE_WEBHOOK_SECRET',
     webhookSecret: SECRET,
-    label: 'conveyor',
-    allowedBots: [],
     repos: [{ name: 'acme/web', product, defaults }],
-  };
+  });
 }
 
 const deliverTo = (coordinator: TestCoordinator, name: string) => (delivery: Delivery) =>

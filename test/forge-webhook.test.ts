@@ -10,6 +10,7 @@ import { createForge } from '../src/forge/index.js';
 import { BACKENDS } from './helpers/databases.js';
 import { startTestCoordinator, type TestCoordinator } from './helpers/coordinator.js';
 import { type ForgeKind, type ForgeServer, startForgeServer } from './helpers/forge-server/index.js';
+import { forgeConfigFor } from './helpers/forge-server/config.js';
 import {
   commentDelivery,
   type Delivery,
@@ -23,16 +24,10 @@ const TOKEN = 'forge-webhook-token-sentinel-7c1';
 const SECRET = 'webhook-secret-sentinel-93f';
 
 function forgeConfig(server: ForgeServer, name: string): ForgeConfig {
-  return {
+  return forgeConfigFor(server, {
     name,
-    kind: server.kind,
-    apiUrl: server.apiUrl,
-    gitUrl: server.gitUrl,
-    tokenEnv: 'FORGE_TOKEN',
     token: TOKEN,
-    webhookSecretEnv: 'FORGE_WEBHOOK_SECRET',
     webhookSecret: SECRET,
-    label: 'conveyor',
     allowedBots: ['trusted-bot[bot]'],
     repos: [
       {
@@ -41,7 +36,7 @@ function forgeConfig(server: ForgeServer, name: string): ForgeConfig {
         defaults: { ship: 'pr', pipeline: 'solo', verify: ['npm test'] },
       },
     ],
-  };
+  });
 }
 
 describe.each(BACKENDS)('forge webhooks on %s', (backend) => {
