@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN } from './helpers/factory-process.js';
 import { type ForgeHook, type ForgeServer, startForgeServer } from './helpers/forge-server/index.js';
+import { forgeTomlLines } from './helpers/forge-server/config.js';
 import { tempDir } from './helpers/git-repo.js';
 
 const TOKEN = 'forge-check-token-sentinel-6b0d2e';
@@ -74,11 +75,7 @@ for (const kind of ['github', 'gitea'] as const) {
         [
           '[server]',
           `publicUrl = "${PUBLIC_URL}"`,
-          `[forges.${name}]`,
-          `kind = "${kind}"`,
-          `apiUrl = "${options.apiUrl ?? server.apiUrl}"`,
-          `gitUrl = "${server.gitUrl}"`,
-          'tokenEnv = "FORGE_TOKEN"',
+          ...forgeTomlLines(server, name, options.apiUrl),
           'webhookSecretEnv = "FORGE_WEBHOOK_SECRET"',
           ...(options.extra ?? []),
           `[[forges.${name}.repos]]`,

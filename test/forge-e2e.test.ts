@@ -17,7 +17,7 @@ import { createForge } from '../src/forge/index.js';
 import { FAST_LEASES, startTestCoordinator, type TestCoordinator } from './helpers/coordinator.js';
 import { BIN, spawnFactory, until } from './helpers/factory-process.js';
 import { type ForgeServer, startForgeServer } from './helpers/forge-server/index.js';
-import { forgeConfigFor } from './helpers/forge-server/config.js';
+import { forgeConfigFor, forgeTomlLines } from './helpers/forge-server/config.js';
 import { issueDelivery } from './helpers/forge-server/webhooks.js';
 import { tempDir } from './helpers/git-repo.js';
 
@@ -105,17 +105,7 @@ for (const kind of ['github', 'gitea'] as const) {
       const jobId = answer.body.jobId as string;
 
       const cwd = tempDir('forge-factory');
-      writeFileSync(
-        join(cwd, 'conveyor.toml'),
-        [
-          `[forges.${name}]`,
-          `kind = "${kind}"`,
-          `apiUrl = "${server.apiUrl}"`,
-          `gitUrl = "${server.gitUrl}"`,
-          'tokenEnv = "FORGE_TOKEN"',
-          '',
-        ].join('\n'),
-      );
+      writeFileSync(join(cwd, 'conveyor.toml'), [...forgeTomlLines(server, name), ''].join('\n'));
       const factory = spawnFactory({
         url: coordinator.url,
         token: coordinator.tokens.factory,

@@ -25,7 +25,7 @@ import {
 import { freshDatabase } from './helpers/databases.js';
 import { until } from './helpers/factory-process.js';
 import { type ForgeRequest, type ForgeServer, startForgeServer } from './helpers/forge-server/index.js';
-import { forgeConfigFor } from './helpers/forge-server/config.js';
+import { forgeConfigFor, forgeTomlLines } from './helpers/forge-server/config.js';
 import { tempDir } from './helpers/git-repo.js';
 import { callApi, type ServeProcess, startServe } from './helpers/serve-process.js';
 
@@ -267,17 +267,7 @@ for (const kind of ['github', 'gitea'] as const) {
       const cwd = tempDir('forge-poll-serve');
       writeFileSync(
         join(cwd, 'conveyor.toml'),
-        [
-          '[forges.f]',
-          `kind = "${kind}"`,
-          `apiUrl = "${server.apiUrl}"`,
-          `gitUrl = "${server.gitUrl}"`,
-          'tokenEnv = "FORGE_TOKEN"',
-          'poll = "10s"',
-          '[[forges.f.repos]]',
-          'name = "acme/web"',
-          '',
-        ].join('\n'),
+        [...forgeTomlLines(server, 'f'), 'poll = "10s"', '[[forges.f.repos]]', 'name = "acme/web"', ''].join('\n'),
       );
       const start = (): Promise<ServeProcess> =>
         startServe({ db: join(cwd, 'conveyor.db'), cwd, adminToken: ADMIN, env: { FORGE_TOKEN: TOKEN } });

@@ -18,7 +18,7 @@ import { openStore } from '../src/store/open-store.js';
 import { DEFAULT_TEST_OPTIONS, FAST_LEASES, startTestCoordinator } from './helpers/coordinator.js';
 import { until } from './helpers/factory-process.js';
 import { type ForgeRequest, type ForgeServer, startForgeServer } from './helpers/forge-server/index.js';
-import { forgeConfigFor } from './helpers/forge-server/config.js';
+import { forgeConfigFor, forgeTomlLines } from './helpers/forge-server/config.js';
 import { issueDelivery } from './helpers/forge-server/webhooks.js';
 import { freePort } from './helpers/free-port.js';
 import { tempDir } from './helpers/git-repo.js';
@@ -49,11 +49,7 @@ for (const kind of ['github', 'gitea'] as const) {
       writeFileSync(
         join(cwd, 'conveyor.toml'),
         [
-          `[forges.${name}]`,
-          `kind = "${kind}"`,
-          `apiUrl = "${server.apiUrl}"`,
-          `gitUrl = "${server.gitUrl}"`,
-          'tokenEnv = "FORGE_TOKEN"',
+          ...forgeTomlLines(server, name),
           'webhookSecretEnv = "FORGE_WEBHOOK_SECRET"',
           `[[forges.${name}.repos]]`,
           'name = "acme/web"',

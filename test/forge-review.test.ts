@@ -19,7 +19,7 @@ import { BACKENDS } from './helpers/databases.js';
 import { FAST_LEASES, startTestCoordinator, type TestCoordinator } from './helpers/coordinator.js';
 import { spawnFactory, until } from './helpers/factory-process.js';
 import { type ForgeKind, type ForgePull, type ForgeServer, startForgeServer } from './helpers/forge-server/index.js';
-import { forgeConfigFor } from './helpers/forge-server/config.js';
+import { forgeConfigFor, forgeTomlLines } from './helpers/forge-server/config.js';
 import {
   commentDelivery,
   type Delivery,
@@ -448,17 +448,7 @@ for (const kind of ['github', 'gitea'] as const) {
     /** One `conveyor factory --once` pass whose conveyor.toml names the forge. */
     async function factoryPass(id: string): Promise<void> {
       const cwd = tempDir('forge-review-factory');
-      writeFileSync(
-        join(cwd, 'conveyor.toml'),
-        [
-          `[forges.${name}]`,
-          `kind = "${kind}"`,
-          `apiUrl = "${server.apiUrl}"`,
-          `gitUrl = "${server.gitUrl}"`,
-          'tokenEnv = "FORGE_TOKEN"',
-          '',
-        ].join('\n'),
-      );
+      writeFileSync(join(cwd, 'conveyor.toml'), [...forgeTomlLines(server, name), ''].join('\n'));
       const factory = spawnFactory({
         url: coordinator.url,
         token: coordinator.tokens.factory,

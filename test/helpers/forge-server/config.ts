@@ -24,3 +24,21 @@ export function forgeConfigFor(
     ...rest,
   };
 }
+
+/**
+ * The same forge as the head of a `conveyor.toml` section (`[forges.NAME]`, its kind and URLs, the token
+ * from `FORGE_TOKEN`), for a test that starts a real `conveyor serve` or factory; its other keys follow.
+ */
+export function forgeTomlLines(
+  server: Pick<ForgeServer, 'kind' | 'apiUrl' | 'gitUrl'>,
+  name: string,
+  apiUrl = server.apiUrl,
+): string[] {
+  return [
+    `[forges.${name}]`,
+    `kind = "${server.kind}"`,
+    `apiUrl = "${apiUrl}"`,
+    `gitUrl = "${server.gitUrl}"`,
+    'tokenEnv = "FORGE_TOKEN"',
+  ];
+}
