@@ -19,7 +19,15 @@ import { Pool } from 'undici';
 import { parsePrometheus, total } from '../test/helpers/prometheus.js';
 import type { BackendName } from './conveyor-store.js';
 import { removeScratchDirs } from './conveyor-store.js';
-import { HEALTHZ_P99_MS, load, type LoadedCoordinator, RSS_MB, sleep, startLoadedCoordinator } from './parked-load.js';
+import {
+  HEALTHZ_P99_MS,
+  load,
+  type LoadedCoordinator,
+  RSS_MB,
+  send,
+  sleep,
+  startLoadedCoordinator,
+} from './parked-load.js';
 import { startPostgres } from './postgres-server.js';
 import { percentile, printSettings, printTable, printTargets } from './report.js';
 
@@ -56,20 +64,6 @@ interface Held {
   fds: number;
   parked: number;
   listeners: number;
-}
-
-/** One API call through `pool` with `token`: its status and JSON body. */
-async function send(
-  pool: Pool,
-  c: LoadedCoordinator,
-  path: string,
-  token: string,
-  body: unknown,
-  method: 'POST' | 'PATCH' = 'POST',
-): Promise<{ status: number; body: unknown }> {
-  const answer = await pool.request({ method, path, headers: c.headers(token), body: JSON.stringify(body) });
-  const text = await answer.body.text();
-  return { status: answer.statusCode, body: text === '' ? undefined : (JSON.parse(text) as unknown) };
 }
 
 /**

@@ -252,3 +252,17 @@ export async function parkedPhase(
   await Promise.allSettled([...parkers, submitting]);
   return { ...parked, submitClaimMs, claimed };
 }
+
+/** One API call through `pool` with `token`: its status and JSON body. */
+export async function send(
+  pool: Pool,
+  c: LoadedCoordinator,
+  path: string,
+  token: string,
+  body: unknown,
+  method: 'POST' | 'PATCH' = 'POST',
+): Promise<{ status: number; body: unknown }> {
+  const answer = await pool.request({ method, path, headers: c.headers(token), body: JSON.stringify(body) });
+  const text = await answer.body.text();
+  return { status: answer.statusCode, body: text === '' ? undefined : (JSON.parse(text) as unknown) };
+}

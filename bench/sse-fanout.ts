@@ -20,6 +20,7 @@ import {
   load,
   type LoadedCoordinator,
   RSS_MB,
+  send,
   sleep,
   startLoadedCoordinator,
 } from './parked-load.js';
@@ -130,11 +131,7 @@ async function main(): Promise<void> {
   const pgServer = BACKEND === 'postgres' ? await startPostgres(process.env.CONVEYOR_BENCH_PG_URL) : undefined;
   const c = await startLoadedCoordinator(BACKEND, pgServer, 0);
   const pool = new Pool(c.serve.url, { connections: 4 });
-  const post = async (path: string, token: string, body: unknown): Promise<{ status: number; body: any }> => {
-    const answer = await pool.request({ method: 'POST', path, headers: c.headers(token), body: JSON.stringify(body) });
-    const text = await answer.body.text();
-    return { status: answer.statusCode, body: text === '' ? undefined : (JSON.parse(text) as unknown) };
-  };
+  const post = (path: string, token: string, body: unknown) => send(pool, c, path, token, body);
   const subscribers: Subscriber[] = [];
   try {
     const submitted = await post('/api/jobs', c.tokens.submit, {
@@ -145,8 +142,8 @@ async function main(): Promise<void> {
     if (submitted.status !== 201) throw new Error(`POST /api/jobs answered ${String(submitted.status)}`);
     const claim = await post('/api/fleet/claim', c.tokens.factory, { factoryId: 'fanout', capabilities: [] });
     if (claim.status !== 200) throw new Error(`claim answered ${String(claim.status)}`);
-    const jobId = claim.body.job.id as string;
-    const leaseEpoch = claim.body.leaseEpoch as number;
+    const { job, leaseEpoch } = claim.body as { job: { id: string }; leaseEpoch: number };
+    const jobId = job.id;
     const latencies: number[] = [];
     for (let i = 0; i < SUBSCRIBERS; i += 50) {
       const batch = await Promise.all(
