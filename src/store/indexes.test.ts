@@ -7,7 +7,11 @@
 import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshDatabase, type TestDatabase } from '../../test/helpers/databases.js';
+import { Kysely, SqliteDialect } from 'kysely';
 import { openStore } from './open-store.js';
+import type { Database } from './schema.js';
+import { sqliteClaimFilters } from './sqlite/claim-filters.js';
+import { claimPick } from './sqlite/fast-paths.js';
 
 describe('query plans on SQLite', () => {
   let database: TestDatabase;
@@ -22,6 +26,9 @@ describe('query plans on SQLite', () => {
     await database.drop();
   });
 
+  // Compiles the store's queries to SQLite's SQL; never runs them.
+  const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: async () => db }) });
+
   const plan = (query: string, ...params: unknown[]): string =>
     (db.prepare(`explain query plan ${query}`).all(...params) as { detail: string }[])
       .map((row) => row.detail)
@@ -35,6 +42,12 @@ describe('query plans on SQLite', () => {
     expect(plan('select * from "jobs" where "product" = ? and "id" < ? order by "id" desc limit ?', 'p', 'X', 51)).toBe(
       'SEARCH jobs USING INDEX jobs_product_id (product=? AND id<?)',
     );
+  });
+
+  it('claims through the partial index in claim order, without a sort', () => {
+    const pick = claimPick(sqliteClaimFilters, { product: 'p', capabilities: [], now: 1, limit: 1 }).compile(kysely);
+    expect(plan(pick.sql, ...pick.parameters)).toMatch(/^SEARCH jobs USING INDEX jobs_claim \(product=\?\)/);
+    expect(plan(pick.sql, ...pick.parameters)).not.toContain('TEMP B-TREE');
   });
 
   it('takes finished jobs for retention oldest first from the partial index', () => {

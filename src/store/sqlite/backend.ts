@@ -11,7 +11,7 @@ import type { Backend } from '../backend.js';
 import type { Database } from '../schema.js';
 import { sqliteClaimFilters } from './claim-filters.js';
 import { sqliteEventOrder } from './event-order.js';
-import { sqliteFastPaths } from './fast-paths.js';
+import { type Prepare, sqliteFastPaths } from './fast-paths.js';
 import { sqliteMaintenance } from './maintenance.js';
 import { sqliteSignals } from './signals.js';
 import { sqliteTransactions } from './transactions.js';
@@ -21,9 +21,10 @@ const STATEMENT_CACHE_SIZE = 500;
 
 /**
  * Kysely prepares every query anew; preparing costs as much as running our small statements. The
- * query shapes are few, so prepared statements are kept by SQL text (oldest dropped past the limit).
+ * query shapes are few, so prepared statements are kept by SQL text (oldest dropped past the limit),
+ * for Kysely and for the fast paths alike.
  */
-function withStatementCache(database: BetterSqlite3.Database): SqliteDatabase {
+function withStatementCache(database: BetterSqlite3.Database): SqliteDatabase & { prepare: Prepare } {
   const cache = new Map<string, BetterSqlite3.Statement>();
   return {
     prepare(text: string) {
@@ -52,17 +53,19 @@ export function openSqliteBackend(path: string): Backend {
   database.pragma(wal === undefined ? 'synchronous = FULL' : 'synchronous = NORMAL');
   database.pragma('busy_timeout = 5000');
   database.pragma('foreign_keys = ON');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(database) }) });
+  const statements = withStatementCache(database);
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: statements }) });
+  const transactions = sqliteTransactions(db, statements.prepare, wal);
 
   return {
     kind: 'sqlite',
     db,
-    ...sqliteTransactions(db, wal),
+    ...transactions,
     ...sqliteClaimFilters,
     ...sqliteEventOrder(db),
     ...sqliteSignals,
     ...sqliteMaintenance(db, path),
-    fastPaths: sqliteFastPaths,
+    fastPaths: sqliteFastPaths(db, statements.prepare, transactions, sqliteClaimFilters),
     async close(): Promise<void> {
       await wal?.idle();
       file?.close();

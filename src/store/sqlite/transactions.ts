@@ -3,14 +3,18 @@
  * lock), so no row locks are needed, and concurrent transactions share one transaction and one durable
  * flush of the WAL (`wal-sync.ts`).
  */
-import { type Kysely, sql } from 'kysely';
+import type { Kysely } from 'kysely';
 import type { Transactions } from '../backend.js';
 import type { Database } from '../schema.js';
+import type { Prepare } from './fast-paths.js';
 import type { WalSync } from './wal-sync.js';
 
-/** `wal` makes each commit durable before it is acknowledged; none for an in-memory database. */
-export function sqliteTransactions(db: Kysely<Database>, wal: WalSync | undefined): Transactions {
-  const groupCommit = new GroupCommit(db, wal);
+/**
+ * `wal` makes each commit durable before it is acknowledged; none for an in-memory database. The
+ * transaction's own statements (begin, savepoints, commit) go straight to the connection (`prepare`).
+ */
+export function sqliteTransactions(db: Kysely<Database>, prepare: Prepare, wal: WalSync | undefined): Transactions {
+  const groupCommit = new GroupCommit(db, (text) => prepare(text).run(), wal);
   return {
     rowLocks: false,
     writeTransaction<T>(fn: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
@@ -43,6 +47,7 @@ class GroupCommit {
 
   constructor(
     private readonly db: Kysely<Database>,
+    private readonly exec: (statement: string) => void,
     private readonly wal: WalSync | undefined,
   ) {}
 
@@ -91,14 +96,14 @@ class GroupCommit {
   private async runSavepoints(conn: Kysely<Database>, group: Pending[]): Promise<Outcome[]> {
     const outcomes: Outcome[] = [];
     for (const item of group) {
-      await sql`savepoint tx`.execute(conn);
+      this.exec('savepoint tx');
       try {
         const value = await item.fn(conn);
-        await sql`release tx`.execute(conn);
+        this.exec('release tx');
         outcomes.push({ ok: true, value });
       } catch (error) {
-        await sql`rollback to tx`.execute(conn);
-        await sql`release tx`.execute(conn);
+        this.exec('rollback to tx');
+        this.exec('release tx');
         outcomes.push({ ok: false, error });
       }
     }
@@ -110,7 +115,7 @@ class GroupCommit {
     try {
       // `connection()` holds the dialect's single connection for the whole group.
       return await this.db.connection().execute(async (conn) => {
-        await sql`begin immediate`.execute(conn);
+        this.exec('begin immediate');
         try {
           let outcomes: Outcome[];
           if (group.length === 1 && group[0] !== undefined) {
@@ -119,10 +124,14 @@ class GroupCommit {
           } else {
             outcomes = await this.runSavepoints(conn, group);
           }
-          await sql`commit`.execute(conn);
+          this.exec('commit');
           return outcomes;
         } catch (error) {
-          await sql`rollback`.execute(conn).catch(() => undefined);
+          try {
+            this.exec('rollback');
+          } catch {
+            // Already rolled back (SQLite ends a transaction itself on some errors); the first error is the news.
+          }
           throw error;
         }
       });
