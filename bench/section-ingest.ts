@@ -70,7 +70,9 @@ async function ingest(
       Array.from({ length: LOOPS }, async (_, loop) => {
         for (let n = 0; performance.now() - started < durationMs; n++) {
           const sent = performance.now();
-          events += await send(loop, n);
+          // Not `events += await …`: that reads `events` before the await, and the loops' sums overwrite each other.
+          const recorded = await send(loop, n);
+          events += recorded;
           latencies.push(performance.now() - sent);
         }
       }),

@@ -62,7 +62,11 @@ interface Guarded {
   max_attempts: number;
 }
 
-/** The jobs a claim takes, in claim order; the literal stage lets SQLite walk the partial index `jobs_claim`. */
+/**
+ * The jobs a claim takes, in claim order. The literal stage lets SQLite walk the partial index
+ * `jobs_claim`; the literal limit (an integer the route has checked, one statement per value) lets it stop
+ * at the first rows that pass: with `limit ?` the same query takes ten times longer.
+ */
 export function claimPick(
   filters: ClaimFilters,
   input: { product: string; capabilities: string[]; now: number; limit: number },
@@ -71,7 +75,7 @@ export function claimPick(
     where product = ${input.product} and stage = 'queued' and run_after <= ${input.now}
       and ${filters.capabilitiesMatch(input.capabilities)} and ${filters.orderingSatisfied()}
     order by priority desc, id
-    limit ${input.limit}`;
+    limit ${sql.lit(Math.trunc(input.limit))}`;
 }
 
 const flag = (on: boolean): number | null => (on ? 1 : null);
