@@ -7,7 +7,7 @@
 import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshDatabase, type TestDatabase } from '../../test/helpers/databases.js';
-import { Kysely, SqliteDialect } from 'kysely';
+import { DummyDriver, Kysely, SqliteAdapter, SqliteIntrospector, SqliteQueryCompiler } from 'kysely';
 import { openStore } from './open-store.js';
 import type { Database } from './schema.js';
 import { sqliteClaimFilters } from './sqlite/claim-filters.js';
@@ -27,7 +27,14 @@ describe('query plans on SQLite', () => {
   });
 
   // Compiles the store's queries to SQLite's SQL; never runs them.
-  const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: async () => db }) });
+  const kysely = new Kysely<Database>({
+    dialect: {
+      createAdapter: () => new SqliteAdapter(),
+      createDriver: () => new DummyDriver(),
+      createIntrospector: (k) => new SqliteIntrospector(k),
+      createQueryCompiler: () => new SqliteQueryCompiler(),
+    },
+  });
 
   const plan = (query: string, ...params: unknown[]): string =>
     (db.prepare(`explain query plan ${query}`).all(...params) as { detail: string }[])

@@ -6,12 +6,12 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import { Kysely, type SqliteDatabase, SqliteDialect } from 'kysely';
+import { Kysely, SqliteDialect } from 'kysely';
 import type { Backend } from '../backend.js';
 import type { Database } from '../schema.js';
 import { sqliteClaimFilters } from './claim-filters.js';
 import { sqliteEventOrder } from './event-order.js';
-import { type Prepare, sqliteFastPaths } from './fast-paths.js';
+import { sqliteFastPaths } from './fast-paths.js';
 import { sqliteMaintenance } from './maintenance.js';
 import { sqliteSignals } from './signals.js';
 import { sqliteTransactions } from './transactions.js';
@@ -24,23 +24,27 @@ const STATEMENT_CACHE_SIZE = 500;
  * query shapes are few, so prepared statements are kept by SQL text (oldest dropped past the limit),
  * for Kysely and for the fast paths alike.
  */
-function withStatementCache(database: BetterSqlite3.Database): SqliteDatabase & { prepare: Prepare } {
+interface StatementCache {
+  prepare: (text: string) => BetterSqlite3.Statement;
+  close: () => void;
+}
+
+function withStatementCache(database: BetterSqlite3.Database): StatementCache {
   const cache = new Map<string, BetterSqlite3.Statement>();
-  return {
-    prepare(text: string) {
-      let statement = cache.get(text);
-      if (statement === undefined) {
-        statement = database.prepare(text);
-        if (cache.size >= STATEMENT_CACHE_SIZE) cache.delete(cache.keys().next().value as string);
-        cache.set(text, statement);
-      }
-      return statement;
-    },
-    close() {
-      cache.clear();
-      database.close();
-    },
+  const prepare = (text: string): BetterSqlite3.Statement => {
+    let statement = cache.get(text);
+    if (statement === undefined) {
+      statement = database.prepare(text);
+      if (cache.size >= STATEMENT_CACHE_SIZE) cache.delete(cache.keys().next().value as string);
+      cache.set(text, statement);
+    }
+    return statement;
   };
+  const close = (): void => {
+    cache.clear();
+    database.close();
+  };
+  return { prepare, close };
 }
 
 export function openSqliteBackend(path: string): Backend {
