@@ -1,12 +1,14 @@
 /**
- * A real coordinator in this process on loopback, over a fresh store, with a factory and a submit
- * token, and a keep-alive undici Pool to call it with.
+ * A real coordinator on loopback over a fresh store, with a factory and a submit token, and a
+ * keep-alive undici Pool to call it with: in this process, or as a `conveyor serve` child process, as
+ * it runs in production (the bench then holds a second store on the same database, to enqueue with).
  */
 import { setMaxListeners } from 'node:events';
 import { pino } from 'pino';
 import { Pool } from 'undici';
 import { buildCoordinator } from '../src/coordinator/app.js';
 import { createToken } from '../src/coordinator/auth.js';
+import { startServe } from '../test/helpers/serve-process.js';
 import type { CoordinatorOptions } from '../src/coordinator/context.js';
 import type { Store } from '../src/store/store.js';
 import { type BackendName, freshStore, LEASE_TTL_MS } from './conveyor-store.js';
@@ -36,21 +38,57 @@ export interface BenchCoordinator {
   close(): Promise<void>;
 }
 
+/** Where the coordinator runs: beside the bench (its CPU shared with the clients) or on its own. */
+export type CoordinatorPlace = 'in-process' | 'child';
+
+export const PLACE_LABEL: Record<CoordinatorPlace, string> = {
+  'in-process': 'buildCoordinator in the bench process, silent pino',
+  child: '`conveyor serve` child process (its own event loop and core, as in production), --log-level warn',
+};
+
+async function inProcess(store: Store): Promise<{ url: string; close: () => Promise<void> }> {
+  const coordinator = await buildCoordinator({ ...COORDINATOR_OPTIONS, store, logger: pino({ level: 'silent' }) });
+  // Every in-flight claim listens on the shutdown signal; past 10, Node prints a leak warning.
+  setMaxListeners(0, coordinator.context.closing);
+  return { url: await coordinator.app.listen({ host: '127.0.0.1', port: 0 }), close: () => coordinator.close() };
+}
+
+async function child(databaseUrl: string): Promise<{ url: string; close: () => Promise<void> }> {
+  const serve = await startServe({
+    db: databaseUrl,
+    cwd: process.cwd(),
+    adminToken: undefined,
+    env: { CONVEYOR_LEASE_TTL_SEC: String(COORDINATOR_OPTIONS.leaseTtlMs / 1000) },
+  });
+  // Never leave the coordinator running when the bench dies.
+  const kill = (): void => {
+    serve.child.kill('SIGKILL');
+  };
+  process.once('exit', kill);
+  return {
+    url: serve.url,
+    async close() {
+      process.off('exit', kill);
+      serve.child.kill('SIGTERM');
+      await serve.exited;
+    },
+  };
+}
+
 export async function startCoordinator(
   backend: BackendName,
   pg: PostgresServer | undefined,
   connections: number,
+  place: CoordinatorPlace = 'in-process',
 ): Promise<BenchCoordinator> {
   const fresh = await freshStore(backend, pg);
   const { store } = fresh;
-  const coordinator = await buildCoordinator({ ...COORDINATOR_OPTIONS, store, logger: pino({ level: 'silent' }) });
-  // Every in-flight claim listens on the shutdown signal; past 10, Node prints a leak warning.
-  setMaxListeners(0, coordinator.context.closing);
-  const url = await coordinator.app.listen({ host: '127.0.0.1', port: 0 });
   const tokens = {
     factory: (await createToken(store, { role: 'factory', product: null, label: 'bench' })).secret,
     submit: (await createToken(store, { role: 'submit', product: null, label: 'bench' })).secret,
   };
+  const coordinator = place === 'child' ? await child(fresh.url) : await inProcess(store);
+  const { url } = coordinator;
   const pool = new Pool(url, { connections, pipelining: 1 });
   return {
     url,

@@ -1,5 +1,5 @@
 /**
- * The core benchmark (`npm run bench:core [-- --quick] [-- --jobs N --concurrency C]`): store-level
+ * The core benchmark (`npm run bench:core [-- --quick] [-- --jobs N --concurrency C --fleet-loops L]`): store-level
  * drain throughput against Graphile Worker and pg-boss, HTTP fleet throughput, claim and wake-up
  * latency, on SQLite and on a real PostgreSQL (embedded unless CONVEYOR_BENCH_PG_URL names one).
  * A script that prints figures and the verdict on each target; not a test.
@@ -35,7 +35,8 @@ try {
   printSettings('Conveyor core benchmark', [
     ['mode', options.quick ? 'quick' : 'default'],
     ['jobs per measurement', options.jobs.toString()],
-    ['concurrency', `${options.concurrency.toString()} workers / worker slots / client loops`],
+    ['concurrency', `${options.concurrency.toString()} store workers / worker slots`],
+    ['fleet', `${options.fleetLoops.toString()} HTTP client loops (one request at a time each, as factory slots)`],
     [
       'machine',
       `${cpus().length.toString()} × ${cpus()[0]?.model ?? '?'}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, Node ${process.version}`,

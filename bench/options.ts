@@ -7,8 +7,13 @@ import { parseArgs } from 'node:util';
 export interface BenchOptions {
   /** Jobs per throughput measurement. @default 5 000 (1 000 with --quick) */
   jobs: number;
-  /** Workers (store), worker slots (peers) and client loops (HTTP). @default 8 */
+  /** Workers (store) and worker slots (peers). @default 8 */
   concurrency: number;
+  /**
+   * Client loops of the HTTP fleet sections (lifecycle, claim throughput): each one factory slot calling
+   * the coordinator one request at a time, as a fleet of that many does. @default 128
+   */
+  fleetLoops: number;
   quick: boolean;
   /** A PostgreSQL server to use instead of starting an embedded one (`CONVEYOR_BENCH_PG_URL`). */
   pgUrl: string | undefined;
@@ -36,7 +41,7 @@ export interface BenchOptions {
   parkedLoad: { parked: number; queued: number; claimable: number; settleMs: number };
 }
 
-const USAGE = 'usage: npm run bench:core -- [--quick] [--jobs N] [--concurrency C]';
+const USAGE = 'usage: npm run bench:core -- [--quick] [--jobs N] [--concurrency C] [--fleet-loops L]';
 
 function positiveInt(value: string | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;
@@ -51,6 +56,7 @@ export function readOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOption
     options: {
       jobs: { type: 'string' },
       concurrency: { type: 'string' },
+      'fleet-loops': { type: 'string' },
       quick: { type: 'boolean', default: false },
     },
     strict: true,
@@ -61,6 +67,7 @@ export function readOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOption
   return {
     jobs,
     concurrency: positiveInt(values.concurrency, '--concurrency') ?? 8,
+    fleetLoops: positiveInt(values['fleet-loops'], '--fleet-loops') ?? 128,
     quick,
     pgUrl: pgUrl === undefined || pgUrl === '' ? undefined : pgUrl,
     claimRatePerSec: 1_000,

@@ -3,7 +3,7 @@
  * client loops; claim latency at a fixed offered rate; wake-up of a parked long-poll claim.
  */
 import type { BackendName } from './conveyor-store.js';
-import { type BenchCoordinator, startCoordinator } from './coordinator-http.js';
+import { type BenchCoordinator, type CoordinatorPlace, PLACE_LABEL, startCoordinator } from './coordinator-http.js';
 import { claimThroughput, httpLifecycle } from './http-lifecycle.js';
 import { claimLatency, type SubmitPath, wakeUpLatency } from './latency.js';
 import type { BenchOptions } from './options.js';
@@ -29,9 +29,10 @@ async function withCoordinator<T>(
   backend: BackendName,
   pg: PostgresServer | undefined,
   connections: number,
+  place: CoordinatorPlace,
   fn: (coordinator: BenchCoordinator) => Promise<T>,
 ): Promise<T> {
-  const coordinator = await startCoordinator(backend, pg, connections);
+  const coordinator = await startCoordinator(backend, pg, connections, place);
   try {
     return await fn(coordinator);
   } finally {
@@ -52,10 +53,10 @@ export async function httpSections(pg: PostgresServer | undefined, options: Benc
   const lifecycleRows: Cell[][] = [];
   for (const backend of backends) {
     try {
-      const r = await withCoordinator(backend, pg, options.concurrency, (c) =>
+      const r = await withCoordinator(backend, pg, options.fleetLoops, 'child', (c) =>
         httpLifecycle(c, {
           jobs: options.jobs,
-          loops: options.concurrency,
+          loops: options.fleetLoops,
           warmupJobs: options.warmupJobs,
           capMs: options.drainCapMs,
         }),
@@ -68,7 +69,7 @@ export async function httpSections(pg: PostgresServer | undefined, options: Benc
     }
   }
   printTable(
-    `2. HTTP fleet lifecycle: ${options.jobs.toString()} jobs, ${options.concurrency.toString()} client loops of claim → building → review → testing → shipped`,
+    `2. HTTP fleet lifecycle: ${options.jobs.toString()} jobs, ${options.fleetLoops.toString()} client loops of claim → building → review → testing → shipped`,
     ['backend', 'shipped', 'seconds', 'jobs/s', 'requests/s', 'note'],
     lifecycleRows,
   );
@@ -77,8 +78,8 @@ export async function httpSections(pg: PostgresServer | undefined, options: Benc
   for (const backend of backends) {
     for (const maxJobs of [1, BATCH_CLAIM_JOBS]) {
       try {
-        const r = await withCoordinator(backend, pg, options.concurrency, (c) =>
-          claimThroughput(c, { jobs: options.jobs, loops: options.concurrency, maxJobs }),
+        const r = await withCoordinator(backend, pg, options.fleetLoops, 'child', (c) =>
+          claimThroughput(c, { jobs: options.jobs, loops: options.fleetLoops, maxJobs }),
         );
         if (maxJobs > 1) figures.batchClaims[backend] = r.claimed / r.seconds;
         const call = maxJobs === 1 ? 'POST /api/fleet/claim' : `POST /api/fleet/claims, maxJobs ${maxJobs.toString()}`;
@@ -89,7 +90,7 @@ export async function httpSections(pg: PostgresServer | undefined, options: Benc
     }
   }
   printTable(
-    `2b. Claim throughput: ${options.jobs.toString()} jobs claimed by ${options.concurrency.toString()} client loops until none is left`,
+    `2b. Claim throughput: ${options.jobs.toString()} jobs claimed by ${options.fleetLoops.toString()} client loops until none is left`,
     ['backend', 'call', 'claimed', 'seconds', 'jobs/s', 'requests/s'],
     throughputRows,
   );
@@ -97,7 +98,7 @@ export async function httpSections(pg: PostgresServer | undefined, options: Benc
   const claimRows: Cell[][] = [];
   for (const backend of backends) {
     try {
-      const r = await withCoordinator(backend, pg, 64, (c) =>
+      const r = await withCoordinator(backend, pg, 64, 'in-process', (c) =>
         claimLatency(c, { ratePerSec: options.claimRatePerSec, durationMs: options.claimDurationMs }),
       );
       figures.claimP99[backend] = r.p99;
@@ -116,7 +117,7 @@ export async function httpSections(pg: PostgresServer | undefined, options: Benc
   for (const backend of backends) {
     const paths: SubmitPath[] = backend === 'postgres' ? ['store', 'http', 'other-store'] : ['store', 'http'];
     try {
-      await withCoordinator(backend, pg, 4, async (c) => {
+      await withCoordinator(backend, pg, 4, 'in-process', async (c) => {
         for (const path of paths) {
           const r = await wakeUpLatency(c, { samples: options.wakeSamples, path });
           if (path === 'store') figures.wakeP50[backend] = r.p50;
@@ -133,8 +134,14 @@ export async function httpSections(pg: PostgresServer | undefined, options: Benc
     wakeRows,
   );
   printSettings('   Settings', [
-    ['coordinator', 'buildCoordinator in this process, silent pino, 127.0.0.1:0, leaseTtlMs 30000, reaper on'],
-    ['client', 'undici Pool, keep-alive, pipelining 1; connections = loops (2), 64 (3a), 4 (3b)'],
+    [
+      'coordinator',
+      `2, 2b: ${PLACE_LABEL.child}; 3a, 3b: ${PLACE_LABEL['in-process']}; 127.0.0.1:0, lease TTL 30 s, reaper on`,
+    ],
+    [
+      'client',
+      'undici Pool in the bench process, keep-alive, pipelining 1; connections = loops (2, 2b), 64 (3a), 4 (3b)',
+    ],
     ['HTTP jobs', `enqueued with store.submit; ${options.warmupJobs.toString()} warm-up jobs shipped untimed first`],
     [
       '3a',

@@ -3,7 +3,7 @@
  * `POST /api/fleet/events`, several client loops at once against a coordinator on loopback, each request
  * carrying `UPLOADS` runs × `EVENTS_PER_UPLOAD` events; events recorded per second against ≥ 20,000.
  */
-import { type BenchCoordinator, startCoordinator } from './coordinator-http.js';
+import { type BenchCoordinator, PLACE_LABEL, startCoordinator } from './coordinator-http.js';
 import type { BackendName } from './conveyor-store.js';
 import { load } from './parked-load.js';
 import type { PostgresServer } from './postgres-server.js';
@@ -44,7 +44,7 @@ async function ingest(
   pgServer: PostgresServer | undefined,
   durationMs: number,
 ): Promise<IngestFigures> {
-  const c = await startCoordinator(backend, pgServer, LOOPS);
+  const c = await startCoordinator(backend, pgServer, LOOPS, 'child');
   try {
     const runs = await claimedRuns(c, UPLOADS * LOOPS);
     const body = (loop: number, n: number): unknown => ({
@@ -112,7 +112,7 @@ export async function ingestSection(
       'requests',
       `${String(LOOPS)} client loops, each request ${String(UPLOADS)} runs × ${String(EVENTS_PER_UPLOAD)} tool.call events, for ${String(durationMs / 1000)} s`,
     ],
-    ['coordinator', 'in this process on loopback, durable commits (SQLite: WAL fdatasync before each answer)'],
+    ['coordinator', `${PLACE_LABEL.child}, on loopback; durable commits (SQLite: WAL fdatasync before each answer)`],
   ]);
   return targets;
 }
