@@ -13,7 +13,27 @@ import {
 import type { TokenView } from '../protocol/tokens.js';
 import type { EventView, FactoryView, JobDetailView, JobView, QuarantineView, RunView } from '../protocol/views.js';
 
-const iso = (ms: number): string => new Date(ms).toISOString();
+/** Year 10000: from there `toISOString` writes six-digit years. */
+const YEAR_10000 = 253_402_300_800_000;
+/** `YYYY-MM-DDTHH:MM:SS.` of recent seconds: an answer's times fall in a few of them, again and again. */
+const isoSeconds = new Map<number, string>();
+
+/**
+ * `new Date(ms).toISOString()`, which costs 0.4 µs a call and runs four times per job answered: the
+ * second's text is kept and the milliseconds appended.
+ */
+export function iso(ms: number): string {
+  if (!Number.isInteger(ms) || ms < 0 || ms >= YEAR_10000) return new Date(ms).toISOString();
+  const millis = ms % 1000;
+  const second = ms - millis;
+  let prefix = isoSeconds.get(second);
+  if (prefix === undefined) {
+    if (isoSeconds.size >= 256) isoSeconds.clear();
+    prefix = new Date(second).toISOString().slice(0, 20);
+    isoSeconds.set(second, prefix);
+  }
+  return `${prefix}${millis < 10 ? '00' : millis < 100 ? '0' : ''}${String(millis)}Z`;
+}
 const isoOrNull = (ms: number | null): string | null => (ms === null ? null : iso(ms));
 
 /**

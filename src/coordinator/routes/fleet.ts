@@ -32,7 +32,7 @@ import type { FastifyReply } from 'fastify';
 import { assertActsAs, issueAgentCredential, type Principal } from '../auth.js';
 import type { CoordinatorContext } from '../context.js';
 import { type AnyRouteSpec, defineRoute, FLEET } from '../route.js';
-import { jobView, quarantineView } from '../views.js';
+import { iso, jobView, quarantineView } from '../views.js';
 import { toErrorResponse } from '../errors.js';
 import type { Claim } from '../../store/store.js';
 import { jobReadRoutes } from './job-reads.js';
@@ -323,7 +323,7 @@ export function fleetRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
           { ...body, product: principal.product, jobId: params.id },
           options.leaseTtlMs,
         );
-        return { leaseExpiresAt: new Date(expiresAt).toISOString() };
+        return { leaseExpiresAt: iso(expiresAt) };
       },
     }),
     defineRoute({
@@ -371,6 +371,6 @@ function claimedJob(claim: Claim): ClaimedJob {
   return {
     job: jobView(claim.job),
     leaseEpoch: claim.leaseEpoch,
-    leaseExpiresAt: new Date(claim.leaseExpiresAt).toISOString(),
+    leaseExpiresAt: iso(claim.leaseExpiresAt),
   };
 }
