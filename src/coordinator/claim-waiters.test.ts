@@ -102,6 +102,31 @@ describe.each(BACKENDS)('claim waiters on %s', (backend) => {
     await Promise.all(waits);
   });
 
+  it('wakes a suitable waiter for a submission at once, without the product’s check', async () => {
+    const node = waiters.arm(PRODUCT, ['node']);
+    const gpu = waiters.arm(PRODUCT, ['gpu']);
+    // Let the first check (made when the product's first waiter arrived) end.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    let checks = 0;
+    const check = store.claimableByCapabilities.bind(store);
+    store.claimableByCapabilities = (product) => {
+      checks++;
+      return check(product);
+    };
+    const abort = new AbortController();
+    let nodeWoken = false;
+    void node.wait(5_000, abort.signal).then(() => {
+      nodeWoken = !abort.signal.aborted;
+    });
+    const gpuWaits = gpu.wait(5_000, abort.signal);
+    await store.submit(newJob({ product: PRODUCT, requiredCapabilities: ['gpu'] }));
+    // Woken in the submission's own turn: no query ran between the commit and the wake.
+    expect(await timed(gpuWaits)).toBeLessThan(100);
+    expect(checks).toBe(0);
+    expect(nodeWoken).toBe(false);
+    abort.abort();
+  });
+
   it('lets a claim skip its query only while a fresh check found nothing it could take, and never after a commit', async () => {
     await store.submit(newJob({ product: PRODUCT, requiredCapabilities: ['gpu'] }));
     const first = waiters.arm(PRODUCT, ['node']);

@@ -5,7 +5,8 @@
  * store's `jobs` signals (a commit in this process, or NOTIFY from another coordinator) and every
  * RECHECK_MS (jobs that become due by time, a NOTIFY that was lost), and wakes only waiters whose
  * capabilities cover a claimable job, at most as many per capability set as it has jobs. So 500 parked
- * claims over a queue none of them can take cost one query a second, not 500.
+ * claims over a queue none of them can take cost one query a second, not 500. A submission in this
+ * process says what its job needs, and wakes one suitable waiter at once, without the check.
  */
 import type { Store } from '../store/store.js';
 
@@ -63,6 +64,11 @@ export class ClaimWaiters {
       if (entry === undefined) return;
       entry.signals++;
       entry.snapshot = undefined;
+      // A submission names what it needs: one parked claim that suits it is woken without the product's
+      // check (a query's round trip). Should that claim leave without it, the next check finds the job.
+      // Not while a check runs: it may have seen the job already, and would wake a second claim for it.
+      const { submitted } = signal;
+      if (submitted !== undefined && !entry.checking && wake(entry, submitted.capabilities, 1) === 1) return;
       this.requestCheck(signal.product);
     });
   }
@@ -208,16 +214,20 @@ export class ClaimWaiters {
 
   /** Fires, per claimable capability set, up to its number of jobs of the waiters it suits (oldest first). */
   private wakeMatching(entry: ProductWaiters, claimable: readonly { capabilities: string[]; jobs: number }[]): void {
-    for (const { capabilities, jobs } of claimable) {
-      let left = jobs;
-      for (const waiter of [...entry.waiters]) {
-        if (left <= 0) break;
-        if (waiter.fired) continue;
-        if (capabilities.every((c) => waiter.capabilities.has(c))) {
-          waiter.fire();
-          left--;
-        }
-      }
+    for (const { capabilities, jobs } of claimable) wake(entry, capabilities, jobs);
+  }
+}
+
+/** Fires up to `count` of the waiters `capabilities` suit, oldest first; how many it fired. */
+function wake(entry: ProductWaiters, capabilities: readonly string[], count: number): number {
+  let fired = 0;
+  for (const waiter of [...entry.waiters]) {
+    if (fired >= count) break;
+    if (waiter.fired) continue;
+    if (capabilities.every((c) => waiter.capabilities.has(c))) {
+      waiter.fire();
+      fired++;
     }
   }
+  return fired;
 }

@@ -69,7 +69,10 @@ export async function submit(ctx: StoreContext, input: NewJob): Promise<{ job: J
     ]);
     return { job: toJob(row), created: true };
   });
-  if (result.created) ctx.emit({ kind: 'jobs', product: input.product }, { kind: 'events' });
+  if (result.created) {
+    const submitted = { capabilities: result.job.requiredCapabilities };
+    ctx.emit({ kind: 'jobs', product: input.product, submitted }, { kind: 'events' });
+  }
   return result;
 }
 

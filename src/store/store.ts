@@ -196,7 +196,15 @@ export interface ExpiredLease {
  * What changed, for waiters in this process and (PostgreSQL) in other coordinators. `tokens`: a token
  * was revoked, so cached tokens must be looked up again.
  */
-export type StoreSignal = { kind: 'jobs'; product: string } | { kind: 'events' } | { kind: 'tokens' };
+export type StoreSignal =
+  | {
+      kind: 'jobs';
+      product: string;
+      /** A job just submitted, claimable at once by a factory with these capabilities (none: look and see). */
+      submitted?: { capabilities: readonly string[] };
+    }
+  | { kind: 'events' }
+  | { kind: 'tokens' };
 
 /** What `collectGarbage` removes (`conveyor gc`, `[retention]`); times in ms since the epoch. */
 export interface GarbageRequest {
