@@ -80,7 +80,11 @@ export async function startPostgres(externalUrl: string | undefined): Promise<Po
     origin,
     async freshDatabase(prefix) {
       const name = `${prefix}_${process.pid}_${(counter++).toString()}`;
-      await withClient(adminUrl, (client) => client.query(`create database ${name}`));
+      await withClient(adminUrl, async (client) => {
+        await client.query(`create database ${name}`);
+        // Each measurement starts with nothing left to flush from the one before (a checkpoint mid-run skews it).
+        await client.query('checkpoint');
+      });
       const url = new URL(adminUrl);
       url.pathname = `/${name}`;
       return url.toString();
