@@ -29,15 +29,18 @@ export function postgresFastPaths(db: Kysely<Database>, pool: pg.Pool, filters: 
   return {
     async claim({ product, factoryId, capabilities, now, expiresAt, limit }) {
       const payload = JSON.stringify({ from: 'queued', to: 'assigned', factoryId, leaseExpiresAt: expiresAt });
+      // The limit is a literal, one statement per value: with `limit $n` the planner cannot trust a plan
+      // made once (it guesses a tenth of the queue and hash-joins the whole table), so it planned every
+      // claim again, and planning cost more than running it (0.9 ms a claim that way, 0.5 ms this way).
       const rows = await prepared(
-        'conveyor_claim_v3',
+        `conveyor_claim_v4_${String(Math.trunc(limit))}`,
         sql<JobRow>`
         with pick as (
           select id from jobs
           where product = ${product} and stage = 'queued' and run_after <= ${now} and ${filters.capabilitiesMatch(capabilities)}
             and ${filters.orderingSatisfied()}
           order by priority desc, id
-          limit ${limit}
+          limit ${sql.lit(Math.trunc(limit))}
           for update skip locked
         ), upd as (
           update jobs j
