@@ -35,6 +35,11 @@ export interface BenchOptions {
   /** Jobs drained (untimed) before each throughput measurement, to warm the JIT and caches. */
   warmupJobs: number;
   /**
+   * The same before the HTTP lifecycle: a fresh `conveyor serve` child compiles its hot paths over its
+   * first thousand jobs or so. @default 1 000
+   */
+  fleetWarmupJobs: number;
+  /**
    * The parked-claims load of section 4. @default 500 parked, 10 000 queued, 100 claimable, 10 000 ms
    * sampled before the submissions (200, 2 000, 100, 3 000 ms with --quick)
    */
@@ -77,6 +82,7 @@ export function readOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOption
     drainCapMs: quick ? 5_000 : 20_000,
     pgBossBatchSizes: quick ? [100] : [20, 100, 500],
     warmupJobs: Math.min(500, Math.max(50, Math.floor(jobs / 10))),
+    fleetWarmupJobs: 1_000,
     parkedLoad: quick
       ? { parked: 200, queued: 2_000, claimable: 100, settleMs: 3_000 }
       : { parked: 500, queued: 10_000, claimable: 100, settleMs: 10_000 },

@@ -57,7 +57,7 @@ export async function httpSections(pg: PostgresServer | undefined, options: Benc
         httpLifecycle(c, {
           jobs: options.jobs,
           loops: options.fleetLoops,
-          warmupJobs: options.warmupJobs,
+          warmupJobs: options.fleetWarmupJobs,
           capMs: options.drainCapMs,
         }),
       );
@@ -142,7 +142,10 @@ export async function httpSections(pg: PostgresServer | undefined, options: Benc
       'client',
       'undici Pool in the bench process, keep-alive, pipelining 1; connections = loops (2, 2b), 64 (3a), 4 (3b)',
     ],
-    ['HTTP jobs', `enqueued with store.submit; ${options.warmupJobs.toString()} warm-up jobs shipped untimed first`],
+    [
+      'HTTP jobs',
+      `enqueued with store.submit; ${options.fleetWarmupJobs.toString()} warm-up jobs shipped untimed first`,
+    ],
     [
       '3a',
       'requests leave on a 1 ms timer by schedule; 300 warm-up claims; latency from send (p99 from schedule adds client delay); a request due while 1 000 are outstanding is dropped and counts as ∞',
