@@ -4,7 +4,7 @@ import type { BackendKind } from './migrations.js';
 import type { Checkpoint, JobError, JobResult } from '../core/job.js';
 import type { Stage } from '../core/stages.js';
 import type { EventRow, JobRow } from './rows.js';
-import type { Database } from './schema.js';
+import type { Database, JobsTable } from './schema.js';
 import type { EventCursorQuery, LeaseFence, StoreSignal } from './store.js';
 
 /**
@@ -109,4 +109,9 @@ export interface FastPaths {
   renew(
     input: LeaseFence & { now: number; expiresAt: number; activeStages: readonly Stage[] },
   ): Promise<JobRow | undefined>;
+  /**
+   * A new job without an idempotency key, inserted with its `job.created` event `payload` at `row.created_at`
+   * (PostgreSQL only: one statement instead of four round trips; SQLite has none to save).
+   */
+  submit?(row: JobsTable, payload: Record<string, unknown>): Promise<JobRow>;
 }

@@ -7,6 +7,7 @@ import type { Stage } from '../core/stages.js';
 import * as family from './family-queries.js';
 import { type JobRow, json, queuedJobRow, toEvent, toJob, toRun } from './rows.js';
 import { appendEvents, newId, requireJob, type StoreContext, type Trx } from './store-context.js';
+import type { JobsTable } from './schema.js';
 import type { EventCursorQuery, EventPage, JobFilter, NewJob } from './store.js';
 
 /**
@@ -23,31 +24,56 @@ export async function submit(ctx: StoreContext, input: NewJob): Promise<{ job: J
     }
     return { job: toJob(existing), created: false };
   };
-  const result = await ctx.backend.writeTransaction(async (trx) => {
+  const created = { title: input.title, source: input.source, to: 'queued' as const };
+  const fast = ctx.backend.fastPaths;
+  const result =
+    fast?.submit !== undefined && input.idempotencyKey === null
+      ? { job: toJob(await fast.submit(newJobRow(now, input, hash), created)), created: true }
+      : await submitInTransaction(ctx, now, input, hash, created, replay);
+  if (result.created) {
+    const submitted = { capabilities: result.job.requiredCapabilities };
+    ctx.emit({ kind: 'jobs', product: input.product, submitted }, { kind: 'events' });
+  }
+  return result;
+}
+
+/** The new job's row, queued now. */
+function newJobRow(now: number, input: NewJob, hash: string | null): JobsTable {
+  return queuedJobRow(now, {
+    id: newId(now),
+    product: input.product,
+    title: input.title,
+    body: input.body,
+    source: input.source,
+    repo: input.repo,
+    base_ref: input.base,
+    target_branch: input.target,
+    required_capabilities: json(input.requiredCapabilities),
+    priority: input.priority,
+    max_attempts: input.maxAttempts,
+    spec: json(input.spec),
+    idempotency_key: input.idempotencyKey,
+    submission_hash: hash,
+  });
+}
+
+/** The shared path: the key looked up, the job inserted (or the earlier one replayed) and its event, in one transaction. */
+function submitInTransaction(
+  ctx: StoreContext,
+  now: number,
+  input: NewJob,
+  hash: string | null,
+  created: { title: string; source: string; to: 'queued' },
+  replay: (existing: JobRow) => { job: Job; created: false },
+): Promise<{ job: Job; created: boolean }> {
+  return ctx.backend.writeTransaction(async (trx) => {
     if (input.idempotencyKey !== null) {
       const existing = await findByIdempotencyKey(trx, input.product, input.idempotencyKey);
       if (existing !== undefined) return replay(existing);
     }
     const row = await trx
       .insertInto('jobs')
-      .values(
-        queuedJobRow(now, {
-          id: newId(now),
-          product: input.product,
-          title: input.title,
-          body: input.body,
-          source: input.source,
-          repo: input.repo,
-          base_ref: input.base,
-          target_branch: input.target,
-          required_capabilities: json(input.requiredCapabilities),
-          priority: input.priority,
-          max_attempts: input.maxAttempts,
-          spec: json(input.spec),
-          idempotency_key: input.idempotencyKey,
-          submission_hash: hash,
-        }),
-      )
+      .values(newJobRow(now, input, hash))
       .onConflict((oc) => oc.doNothing())
       .returningAll()
       .executeTakeFirst();
@@ -58,22 +84,10 @@ export async function submit(ctx: StoreContext, input: NewJob): Promise<{ job: J
       return replay(existing);
     }
     await appendEvents(trx, now, [
-      {
-        product: row.product,
-        jobId: row.id,
-        epoch: 0,
-        type: 'job.created',
-        actor: 'human',
-        payload: { title: row.title, source: row.source, to: 'queued' },
-      },
+      { product: row.product, jobId: row.id, epoch: 0, type: 'job.created', actor: 'human', payload: created },
     ]);
     return { job: toJob(row), created: true };
   });
-  if (result.created) {
-    const submitted = { capabilities: result.job.requiredCapabilities };
-    ctx.emit({ kind: 'jobs', product: input.product, submitted }, { kind: 'events' });
-  }
-  return result;
 }
 
 /**

@@ -6,6 +6,7 @@
  * fence (epoch, holder, expiry) or stage guard does not pass, the statement changes nothing and returns no row; the caller then
  * takes the shared path, which names the reason (404, 409 or 422). A subtask's final report (shipped,
  * or failed for good) is left to the shared path too, which settles the parent in the same transaction.
+ * A submission without an idempotency key is one statement too (the job and its `job.created` event).
  */
 import { type Kysely, type RawBuilder, sql } from 'kysely';
 import type pg from 'pg';
@@ -109,6 +110,22 @@ export function postgresFastPaths(db: Kysely<Database>, pool: pg.Pool, filters: 
         )
         select * from upd`,
       );
+    },
+
+    async submit(row, payload) {
+      const inserted = await preparedRow(
+        'conveyor_submit_v1',
+        sql<JobRow>`
+        with ins as (${db.insertInto('jobs').values(row).returningAll()}),
+        ev as (
+          insert into events (at, product, job_id, epoch, type, actor, payload, ends_run, ends_job)
+          select created_at, product, id, 0, 'job.created', 'human', ${JSON.stringify(payload)}, null, null from ins
+          returning 1
+        )
+        select * from ins`,
+      );
+      if (inserted === undefined) throw new Error('job insert returned no row');
+      return inserted;
     },
 
     async renew({ product, jobId, leaseEpoch, factoryId, now, expiresAt, activeStages }) {
