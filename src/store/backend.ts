@@ -16,8 +16,8 @@ export interface Backend extends Transactions, ClaimFilters, EventOrder, Signals
   readonly kind: BackendKind;
   readonly db: Kysely<Database>;
   close(): Promise<void>;
-  /** One-statement versions of the hottest writes, where the backend has them (PostgreSQL). */
-  readonly fastPaths: FastPaths | undefined;
+  /** The hottest writes in as few statements as the backend allows (`fast-paths.ts`). */
+  readonly fastPaths: FastPaths;
 }
 
 /** How writes are isolated (`transactions.ts`). */
@@ -96,7 +96,10 @@ export interface FencedMove extends LeaseFence {
  * did not pass); the shared path then decides, and names the error.
  */
 export interface FastPaths {
-  /** Up to `limit` jobs, each claimed as the shared path does it; none when nothing matched. */
+  /**
+   * Up to `limit` jobs, each claimed (the job assigned under a new epoch, a run opened, `job.claimed`
+   * appended) in claim order; none when nothing matched. The claim has no other path.
+   */
   claim(input: {
     product: string;
     factoryId: string;

@@ -27,7 +27,7 @@ export async function submit(ctx: StoreContext, input: NewJob): Promise<{ job: J
   const created = { title: input.title, source: input.source, to: 'queued' as const };
   const fast = ctx.backend.fastPaths;
   const result =
-    fast?.submit !== undefined && input.idempotencyKey === null
+    fast.submit !== undefined && input.idempotencyKey === null
       ? { job: toJob(await fast.submit(newJobRow(now, input, hash), created)), created: true }
       : await submitInTransaction(ctx, now, input, hash, created, replay);
   if (result.created) {

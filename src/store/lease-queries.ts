@@ -2,8 +2,9 @@
  * A lease's life: the claim that grants it, then its holder's writes (stage reports, renew, release,
  * events, decomposition), each fenced by the lease epoch and the holder: a stale epoch, or the right
  * epoch from a factory that does not hold the lease, throws `FencedError` and leaves a `fence.rejected`
- * event naming both factories. Where the backend has one-statement fast paths (`Backend.fastPaths`), claim,
- * reports and renew try them first; the transactional path here is the reference they must match.
+ * event naming both factories. The claim is the backend's fast path (`Backend.fastPaths`); reports and
+ * renew try theirs first, and the transactional path here is the reference they must match (and what
+ * names the error when their guard does not pass).
  *
  * The hottest code in the coordinator: keep the round trips of these paths as they are.
  */
@@ -44,57 +45,14 @@ import type {
 
 /**
  * Up to `maxJobs` claimable jobs for one factory, each with its own lease, epoch and run, in claim
- * order (highest priority, then oldest), all in one transaction.
+ * order (highest priority, then oldest), all in one transaction (the backend's `fastPaths.claim`).
  */
 export async function claimJobs(ctx: StoreContext, request: ClaimRequest, maxJobs: number): Promise<Claim[]> {
   const now = ctx.clock.now();
   const expiresAt = now + request.leaseTtlMs;
-  const fast = ctx.backend.fastPaths;
-  if (fast !== undefined) {
-    const rows = await fast.claim({ ...request, now, expiresAt, limit: maxJobs });
-    if (rows.length > 0) ctx.emit({ kind: 'events' });
-    return rows.map((row) => ({ job: toJob(row), leaseEpoch: row.lease_epoch, leaseExpiresAt: expiresAt }));
-  }
-  const claimed = await ctx.backend.writeTransaction(async (trx) => {
-    let pick = trx
-      .selectFrom('jobs')
-      .selectAll()
-      .where('product', '=', request.product)
-      .where('stage', '=', 'queued')
-      .where('run_after', '<=', now)
-      .where(ctx.backend.capabilitiesMatch(request.capabilities))
-      .where(ctx.backend.orderingSatisfied())
-      .orderBy('priority', 'desc')
-      .orderBy('id')
-      .limit(maxJobs);
-    if (ctx.backend.rowLocks) pick = pick.forUpdate().skipLocked();
-    const claims: Claim[] = [];
-    for (const candidate of await pick.execute()) {
-      const epoch = candidate.lease_epoch + 1;
-      const row = await ctx.mover.apply(trx, now, candidate, {
-        to: 'assigned',
-        actor: 'coordinator',
-        type: 'job.claimed',
-        payload: { factoryId: request.factoryId, leaseExpiresAt: expiresAt },
-        patch: { lease_epoch: epoch, lease_factory: request.factoryId, lease_expires_at: expiresAt },
-      });
-      await trx
-        .insertInto('runs')
-        .values({
-          job_id: row.id,
-          epoch,
-          factory_id: request.factoryId,
-          started_at: now,
-          ended_at: null,
-          outcome: null,
-        })
-        .execute();
-      claims.push({ job: toJob(row), leaseEpoch: epoch, leaseExpiresAt: expiresAt });
-    }
-    return claims;
-  });
-  if (claimed.length > 0) ctx.emit({ kind: 'events' });
-  return claimed;
+  const rows = await ctx.backend.fastPaths.claim({ ...request, now, expiresAt, limit: maxJobs });
+  if (rows.length > 0) ctx.emit({ kind: 'events' });
+  return rows.map((row) => ({ job: toJob(row), leaseEpoch: row.lease_epoch, leaseExpiresAt: expiresAt }));
 }
 
 export async function reportStage(ctx: StoreContext, report: StageReport, policy: RetryPolicy): Promise<Job> {
@@ -102,7 +60,7 @@ export async function reportStage(ctx: StoreContext, report: StageReport, policy
   const reportable = FACTORY_REPORTABLE_STAGES.includes(report.stage);
   // A retryable failure's outcome depends on the attempts left; everything else on the stage guard alone.
   const finalFailure = report.stage === 'failed' && report.error?.retryable === false;
-  if (fast !== undefined && reportable && (report.stage !== 'failed' || finalFailure)) {
+  if (reportable && (report.stage !== 'failed' || finalFailure)) {
     const to = report.stage;
     const allowedFrom = [...allowedSources(to, 'factory'), ...(isActive(to) ? [to] : [])].filter(isActive);
     const row = await fast.move({
@@ -173,19 +131,16 @@ export async function reportStage(ctx: StoreContext, report: StageReport, policy
 }
 
 export async function renew(ctx: StoreContext, fence: LeaseFence, leaseTtlMs: number): Promise<number> {
-  const fast = ctx.backend.fastPaths;
-  if (fast !== undefined) {
-    const now = ctx.clock.now();
-    const row = await fast.renew({
-      ...fence,
-      now,
-      expiresAt: now + leaseTtlMs,
-      activeStages: ACTIVE_STAGES,
-    });
-    if (row !== undefined) {
-      ctx.emit({ kind: 'events' });
-      return now + leaseTtlMs;
-    }
+  const now = ctx.clock.now();
+  const renewed = await ctx.backend.fastPaths.renew({
+    ...fence,
+    now,
+    expiresAt: now + leaseTtlMs,
+    activeStages: ACTIVE_STAGES,
+  });
+  if (renewed !== undefined) {
+    ctx.emit({ kind: 'events' });
+    return now + leaseTtlMs;
   }
   const { job } = await fencedWrite(ctx, fence, async (trx, row, now) => {
     const next = await updateJob(trx, now, row, { lease_expires_at: now + leaseTtlMs });

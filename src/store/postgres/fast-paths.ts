@@ -1,8 +1,9 @@
 /**
  * PostgreSQL fast paths: the hottest writes (claim, a fenced stage report, a renew) as one statement
  * each, with data-modifying CTEs, instead of five or six round trips in a transaction. Each statement
- * is still atomic (the job row, the run and the events change together), and it does exactly what the
- * shared path in `lease-queries.ts` does for the same input: the conformance suite runs both. When the
+ * is still atomic (the job row, the run and the events change together). A report or renew does exactly
+ * what the shared path in `lease-queries.ts` does for the same input (the conformance suite runs both);
+ * the claim has no other path, and does what `sqlite/fast-paths.ts` does. When the
  * fence (epoch, holder, expiry) or stage guard does not pass, the statement changes nothing and returns no row; the caller then
  * takes the shared path, which names the reason (404, 409 or 422). A subtask's final report (shipped,
  * or failed for good) is left to the shared path too, which settles the parent in the same transaction.

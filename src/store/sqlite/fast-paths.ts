@@ -3,8 +3,9 @@
  * statements run straight on the connection, inside one write transaction of the group commit
  * (`transactions.ts`). The shared path in `lease-queries.ts` builds, compiles and runs five or six queries
  * through Kysely for the same write; on SQLite, where a statement is a call into the library, that
- * building cost more than the statements themselves. Each path does exactly what the shared path does
- * for the same input (the conformance suite runs both). When the fence (epoch, holder, expiry) or the
+ * building cost more than the statements themselves. A report or renew does exactly what the shared
+ * path does for the same input (the conformance suite runs both); the claim has no other path, and does
+ * what `postgres/fast-paths.ts` does. When the fence (epoch, holder, expiry) or the
  * stage guard does not pass, it changes nothing and returns no row; the caller then takes the shared
  * path, which names the reason (404, 409 or 422). A subtask's final report (shipped, or failed for
  * good) is left to the shared path too, which settles the parent in the same transaction.
