@@ -8,10 +8,10 @@ import { pino } from 'pino';
 import { Pool } from 'undici';
 import { buildCoordinator } from '../src/coordinator/app.js';
 import { createToken } from '../src/coordinator/auth.js';
-import { startServe } from '../test/helpers/serve-process.js';
 import type { CoordinatorOptions } from '../src/coordinator/context.js';
 import type { Store } from '../src/store/store.js';
 import { type BackendName, freshStore, LEASE_TTL_MS } from './conveyor-store.js';
+import { serveChild } from './parked-load.js';
 import type { PostgresServer } from './postgres-server.js';
 
 export const COORDINATOR_OPTIONS: CoordinatorOptions = {
@@ -54,25 +54,10 @@ async function inProcess(store: Store): Promise<{ url: string; close: () => Prom
 }
 
 async function child(databaseUrl: string): Promise<{ url: string; close: () => Promise<void> }> {
-  const serve = await startServe({
-    db: databaseUrl,
-    cwd: process.cwd(),
-    adminToken: undefined,
-    env: { CONVEYOR_LEASE_TTL_SEC: String(COORDINATOR_OPTIONS.leaseTtlMs / 1000) },
+  const { serve, stop } = await serveChild(databaseUrl, {
+    CONVEYOR_LEASE_TTL_SEC: String(COORDINATOR_OPTIONS.leaseTtlMs / 1000),
   });
-  // Never leave the coordinator running when the bench dies.
-  const kill = (): void => {
-    serve.child.kill('SIGKILL');
-  };
-  process.once('exit', kill);
-  return {
-    url: serve.url,
-    async close() {
-      process.off('exit', kill);
-      serve.child.kill('SIGTERM');
-      await serve.exited;
-    },
-  };
+  return { url: serve.url, close: stop };
 }
 
 export async function startCoordinator(

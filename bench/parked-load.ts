@@ -117,6 +117,26 @@ export function figures(samples: number[], rssPeakMb: number): PhaseFigures {
   };
 }
 
+/** `conveyor serve` as a child process on `db`, killed with the bench should it die; `stop` ends it (SIGTERM). */
+export async function serveChild(
+  db: string,
+  env: Record<string, string> = {},
+): Promise<{ serve: ServeProcess; stop: () => Promise<void> }> {
+  const serve = await startServe({ db, cwd: process.cwd(), adminToken: undefined, env });
+  const kill = (): void => {
+    serve.child.kill('SIGKILL');
+  };
+  process.once('exit', kill);
+  return {
+    serve,
+    async stop() {
+      process.off('exit', kill);
+      serve.child.kill('SIGTERM');
+      await serve.exited;
+    },
+  };
+}
+
 /** A coordinator child process over a database holding `queued` jobs only a `gpu` factory could take. */
 export interface LoadedCoordinator {
   backend: BackendName;
@@ -153,12 +173,7 @@ export async function startLoadedCoordinator(
   console.log(`  ${backend}: ${queued.toString()} queued jobs in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   await store.close();
 
-  const serve = await startServe({ db: fresh.url, cwd: process.cwd(), adminToken: undefined });
-  // Never leave the coordinator running when the bench dies.
-  const killChild = (): void => {
-    serve.child.kill('SIGKILL');
-  };
-  process.once('exit', killChild);
+  const { serve, stop } = await serveChild(fresh.url);
   const rss = new RssSampler(serve.child.pid ?? 0);
   return {
     backend,
@@ -173,9 +188,7 @@ export async function startLoadedCoordinator(
     }),
     async stop() {
       rss.stop();
-      process.off('exit', killChild);
-      serve.child.kill('SIGTERM');
-      await serve.exited;
+      await stop();
       await fresh.dispose().catch(() => undefined);
     },
   };
