@@ -67,7 +67,7 @@ export async function freshStore(backend: BackendName, pg: PostgresServer | unde
 }
 
 /** Refreshes planner statistics after a bulk enqueue, as the peers get (PostgreSQL only). */
-export async function analyzeJobs(fresh: FreshStore): Promise<void> {
+export async function analyzeJobs(fresh: Pick<FreshStore, 'store' | 'url'>): Promise<void> {
   if (fresh.store.kind !== 'postgres') return;
   const client = new pg.Client({ connectionString: fresh.url });
   await client.connect();

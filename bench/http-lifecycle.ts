@@ -3,7 +3,7 @@
  * testing → shipped under its lease epoch, over real HTTP to an in-process coordinator.
  */
 import type { BenchCoordinator } from './coordinator-http.js';
-import { enqueue } from './conveyor-store.js';
+import { analyzeJobs, enqueue } from './conveyor-store.js';
 
 const STAGES = ['building', 'review', 'testing', 'shipped'] as const;
 
@@ -51,6 +51,7 @@ export async function httpLifecycle(
   await enqueue(coordinator.store, options.warmupJobs);
   await runLoops(coordinator, options.loops);
   await enqueue(coordinator.store, options.jobs);
+  await analyzeJobs({ store: coordinator.store, url: coordinator.databaseUrl });
   const started = performance.now();
   const { shipped, requests } = await runLoops(coordinator, options.loops, options.capMs);
   return { shipped, requests, seconds: (performance.now() - started) / 1000 };
@@ -71,6 +72,7 @@ export async function claimThroughput(
   options: { jobs: number; loops: number; maxJobs: number },
 ): Promise<ClaimThroughput> {
   await enqueue(coordinator.store, options.jobs);
+  await analyzeJobs({ store: coordinator.store, url: coordinator.databaseUrl });
   let claimed = 0;
   let requests = 0;
   const started = performance.now();

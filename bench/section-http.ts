@@ -144,7 +144,7 @@ export async function httpSections(pg: PostgresServer | undefined, options: Benc
     ],
     [
       'HTTP jobs',
-      `enqueued with store.submit; ${options.fleetWarmupJobs.toString()} warm-up jobs shipped untimed first`,
+      `enqueued with store.submit, then ANALYZE of the jobs table (PostgreSQL, as in section 1); ${options.fleetWarmupJobs.toString()} warm-up jobs shipped untimed first`,
     ],
     [
       '3a',

@@ -10,7 +10,7 @@
  * A submission without an idempotency key is one statement too (the job and its `job.created` event).
  *
  * Claims and moves that arrive while earlier ones are in flight go together, several in one statement
- * (`statement-batches.ts`): the same CTEs over a `jsonb_to_recordset` of the calls, each call's rows
+ * (`statement-batches.ts`): the same CTEs over the calls as rows, each call's rows
  * told apart by its place in the batch (`batch_n`).
  */
 import { type Kysely, type RawBuilder, sql } from 'kysely';
@@ -46,6 +46,12 @@ export function postgresFastPaths(db: Kysely<Database>, pool: pg.Pool, filters: 
   };
   const preparedRow = async (name: string, query: RawBuilder<JobRow>): Promise<JobRow | undefined> =>
     (await prepared(name, query))[0];
+  /**
+   * A batch's calls as rows (the caller names the columns): one JSON document each, so the planner
+   * guesses ten rows, where `jsonb_to_recordset` makes it guess a hundred and scan whole tables.
+   */
+  const calledWith = (calls: readonly object[]) =>
+    sql`unnest(${calls.map((call) => JSON.stringify(call))}::jsonb[]) as call(doc) cross join lateral jsonb_to_record(call.doc)`;
   /** Each call's rows of a batch statement, by the call's place in the batch. */
   const byCall = (rows: JobRow[], calls: number): JobRow[][] => {
     const answers = Array.from({ length: calls }, (): JobRow[] => []);
@@ -117,29 +123,30 @@ export function postgresFastPaths(db: Kysely<Database>, pool: pg.Pool, filters: 
     // A job is claimable from the earliest call's `now` on, as if that call had taken it.
     const now = Math.min(...calls.map((call) => call.now));
     const rows = await prepared(
-      `conveyor_claims_v1_${String(total)}`,
+      `conveyor_claims_v2_${String(total)}`,
       sql<JobRow>`
       with req as (
         select r.*, sum(r.lim) over (order by r.n) - r.lim as before
-        from jsonb_to_recordset(${JSON.stringify(requests)}::jsonb)
+        from ${calledWith(requests)}
           as r(n int, factory text, lim int, now bigint, expires bigint, payload text)
       ), pick as (
-        select id, priority from jobs
+        select id, ctid as tid, priority from jobs
         where product = (select ${first.product}::text) and stage = 'queued' and run_after <= (select ${now}::bigint)
           and ${filters.capabilitiesMatch(first.capabilities)} and ${filters.orderingSatisfied()}
         order by priority desc, id
         limit ${sql.lit(total)}
         for update skip locked
       ), ranked as (
-        select id, row_number() over (order by priority desc, id) as k from pick
+        select tid, row_number() over (order by priority desc, id) as k from pick
       ), assigned as (
-        select ranked.id, req.n, req.factory, req.now, req.expires, req.payload
+        select ranked.tid, req.n, req.factory, req.now, req.expires, req.payload
         from ranked join req on ranked.k > req.before and ranked.k <= req.before + req.lim
       ), upd as (
         update jobs j
         set stage = 'assigned', lease_epoch = j.lease_epoch + 1, lease_factory = a.factory,
             lease_expires_at = a.expires, updated_at = a.now
-        from assigned a where j.id = a.id
+        -- By the row's place (ctid): locked above, so no one has moved it since.
+        from assigned a where j.ctid = a.tid
         returning j.*, a.n as batch_n, a.now as claim_now, a.payload as claim_payload
       ), run as (
         insert into runs (job_id, epoch, factory_id, started_at, ended_at, outcome)
@@ -242,19 +249,22 @@ export function postgresFastPaths(db: Kysely<Database>, pool: pg.Pool, filters: 
       'conveyor_moves_v1',
       sql<JobRow>`
       with m as (
-        select * from jsonb_to_recordset(${JSON.stringify(calls)}::jsonb) as m(
+        select m.* from ${calledWith(calls)} as m(
           n int, id text, product text, epoch int, factory text, now bigint, "to" text, allowed text[],
           ends_run boolean, ends_job boolean, count_attempt boolean,
           checkpoint text, result text, error text, payload jsonb)
       ), old as (
-        select j.id, j.stage, m.n from jobs j join m on j.id = m.id
-        -- By primary key: the planner guesses a hundred rows for m and would rather scan every leased job.
-        where j.id = any(${moves.map((move) => move.jobId)}::text[]) and j.product = m.product and j.lease_epoch = m.epoch and j.lease_factory = m.factory
-          and j.lease_expires_at > m.now and j.stage = any(m.allowed)
-          and (j.parent_id is null or not m.ends_job)
-        -- One lock order for every batch, so two batches (or coordinators) cannot deadlock on their rows.
-        order by j.id
-        for update of j
+        -- Job by job through the primary key, then updated by the locked row's place (ctid), in one lock
+        -- order for every batch, so two batches (or coordinators) cannot deadlock on their rows.
+        select j.tid, j.stage, m.n
+        from (select * from m order by id) m
+        cross join lateral (
+          select ctid as tid, stage from jobs
+          where jobs.id = m.id and jobs.product = m.product and jobs.lease_epoch = m.epoch
+            and jobs.lease_factory = m.factory and jobs.lease_expires_at > m.now and jobs.stage = any(m.allowed)
+            and (jobs.parent_id is null or not m.ends_job)
+          for update
+        ) j
       ), upd as (
         update jobs j
         set stage = m."to", updated_at = m.now,
@@ -264,7 +274,7 @@ export function postgresFastPaths(db: Kysely<Database>, pool: pg.Pool, filters: 
             error = coalesce(m.error, j.error),
             lease_factory = case when m.ends_run then null else j.lease_factory end,
             lease_expires_at = case when m.ends_run then null else j.lease_expires_at end
-        from old join m on m.n = old.n where j.id = old.id
+        from old join m on m.n = old.n where j.ctid = old.tid
         returning j.*, old.stage as old_stage, m.n as batch_n
       ), ended as (
         update runs r set ended_at = m.now, outcome = m."to"
