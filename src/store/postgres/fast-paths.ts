@@ -276,10 +276,19 @@ export function postgresFastPaths(db: Kysely<Database>, pool: pg.Pool, filters: 
             lease_expires_at = case when m.ends_run then null else j.lease_expires_at end
         from old join m on m.n = old.n where j.ctid = old.tid
         returning j.*, old.stage as old_stage, m.n as batch_n
-      ), ended as (
-        update runs r set ended_at = m.now, outcome = m."to"
+      ), ending as (
+        -- The runs these moves end, found by primary key and updated by ctid as the jobs are: only a move
+        -- that ends a run changes it, under the job's lock, which these moves hold.
+        select r.tid, m.now, m."to"
         from upd join m on m.n = upd.batch_n
-        where m.ends_run and r.job_id = upd.id and r.epoch = upd.lease_epoch
+        cross join lateral (
+          -- At most one (the primary key); the limit also keeps the planner from making this a join.
+          select ctid as tid from runs where runs.job_id = upd.id and runs.epoch = upd.lease_epoch limit 1
+        ) r
+        where m.ends_run
+      ), ended as (
+        update runs r set ended_at = ending.now, outcome = ending."to"
+        from ending where r.ctid = ending.tid
         returning 1
       ), ev as (
         insert into events (at, product, job_id, epoch, type, actor, payload, ends_run, ends_job)
