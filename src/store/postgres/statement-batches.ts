@@ -91,17 +91,7 @@ export class StatementBatcher<I, O> {
     return batch;
   }
 
-  private static stats = new Map<number, number>();
   private async send(batch: Waiting<I, O>[]): Promise<void> {
-    if (process.env.BSTATS) {
-      const m = StatementBatcher.stats;
-      m.set(batch.length, (m.get(batch.length) ?? 0) + 1);
-      if (!(StatementBatcher as any).t)
-        (StatementBatcher as any).t = setInterval(() => {
-          console.error('batches', JSON.stringify([...m].sort((a, b) => a[0] - b[0])));
-          m.clear();
-        }, 2000).unref();
-    }
     this.inFlight++;
     const keys = batch.flatMap((waiting) => this.statements.key?.(waiting.item) ?? []);
     for (const key of keys) this.busy.add(key);
