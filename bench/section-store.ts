@@ -139,7 +139,7 @@ export async function storeSection(pg: PostgresServer | undefined, options: Benc
   printSettings('   Settings', [
     [
       'Conveyor',
-      `store.claim({leaseTtlMs: 30000}) then (a) report failed {retryable: false} or (b) report building → testing → shipped; policy {backoffMs: () => 1000}; openStore defaults (PostgreSQL pool 10)`,
+      `store.claim({leaseTtlMs: 30000}) then (a) report failed {retryable: false} or (b) report building → testing → shipped; policy {backoffMs: () => 1000}; openStore defaults (PostgreSQL pool 10; claims and reports made while others of their kind are in flight share one statement, src/store/postgres/statement-batches.ts)`,
     ],
     ...peerSettings,
     [
