@@ -1,7 +1,9 @@
 /**
  * Signals between coordinators sharing one PostgreSQL database: NOTIFY on one channel, and a dedicated
- * connection that LISTENs to it.
+ * connection that LISTENs to it. Each payload names its sender, so a coordinator drops its own: it told
+ * its own listeners already, as it wrote, and the echo would wake every SSE stream and parked claim again.
  */
+import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import type { Signals } from '../backend.js';
 import type { StoreSignal } from '../store.js';
@@ -10,7 +12,8 @@ const CHANNEL = 'conveyor_signals';
 
 /** The backend's signals, and `close`: sends what is still pending and stops listening. */
 export function postgresSignals(pool: pg.Pool, url: string): { signals: Signals; close: () => Promise<void> } {
-  const notifier = new Notifier(pool);
+  const sender = `from:${randomUUID()}`;
+  const notifier = new Notifier(pool, sender);
   let listener: pg.Client | undefined;
   const signals: Signals = {
     notify(signal: StoreSignal): void {
@@ -22,7 +25,9 @@ export function postgresSignals(pool: pg.Pool, url: string): { signals: Signals;
       await listener.connect();
       listener.on('notification', (message) => {
         if (message.payload === undefined) return;
-        for (const part of message.payload.split('\n')) {
+        const parts = message.payload.split('\n');
+        if (parts[0] === sender) return;
+        for (const part of parts) {
           if (part === 'events') onSignal({ kind: 'events' });
           else if (part === 'tokens') onSignal({ kind: 'tokens' });
           else if (part.startsWith('jobs:')) onSignal({ kind: 'jobs', product: part.slice(5) });
@@ -50,6 +55,8 @@ class Notifier {
 
   constructor(
     private readonly pool: pg.Pool,
+    /** The first line of every payload: who sent it. */
+    private readonly sender: string,
     /** Gap between two NOTIFYs, so a busy coordinator sends a few per second, not one per write. */
     private readonly minIntervalMs = 10,
   ) {}
@@ -61,7 +68,7 @@ class Notifier {
 
   private async flush(): Promise<void> {
     while (this.pending.size > 0) {
-      const payload = [...this.pending].join('\n');
+      const payload = [this.sender, ...this.pending].join('\n');
       this.pending.clear();
       // Best effort: SSE streams and claim waiters also re-check on a timer, so a lost
       // notification costs latency, not data.
