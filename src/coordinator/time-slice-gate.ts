@@ -23,3 +23,29 @@ export class TimeSliceGate {
     return result;
   }
 }
+
+/**
+ * Lets the event loop turn (I/O, other requests) once the bytes written since the last turn pass
+ * `budget`: writes to many sockets made in one tick are flushed in that tick, however many there are.
+ */
+export class WriteTurns {
+  private written = 0;
+  private turn: Promise<void> | undefined;
+
+  constructor(private readonly budget: number) {}
+
+  /** Resolves when `bytes` more may be written in this turn (at once while under budget). */
+  async take(bytes: number): Promise<void> {
+    while (this.written > 0 && this.written + bytes > this.budget) {
+      this.turn ??= new Promise<void>((resolve) => {
+        setImmediate(() => {
+          this.written = 0;
+          this.turn = undefined;
+          resolve();
+        });
+      });
+      await this.turn;
+    }
+    this.written += bytes;
+  }
+}
