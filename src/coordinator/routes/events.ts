@@ -168,12 +168,11 @@ export function eventRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
                     return { text, full: events.length === BATCH, last };
                   }),
                 );
+                await writeTurns.take(page.text.length);
                 if (page.last === undefined || raw.destroyed) break;
                 cursor = page.last;
                 lastWrite = Date.now();
                 // Backpressure: read the next page only once this one left for the socket.
-                await writeTurns.take(page.text.length);
-                if (raw.destroyed) break;
                 if (!raw.write(page.text) && !(await drained(raw, SLOW_CLIENT_MS))) {
                   // Too slow for too long: dropped; it resumes with Last-Event-ID where it stopped reading.
                   state.closed = true;
