@@ -168,8 +168,9 @@ export function eventRoutes(ctx: CoordinatorContext): AnyRouteSpec[] {
                     return { text, full: events.length === BATCH, last };
                   }),
                 );
+                if (page.last === undefined) break;
                 await writeTurns.take(page.text.length);
-                if (page.last === undefined || raw.destroyed) break;
+                if (raw.destroyed) break;
                 cursor = page.last;
                 lastWrite = Date.now();
                 // Backpressure: read the next page only once this one left for the socket.
