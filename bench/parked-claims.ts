@@ -1,6 +1,6 @@
 /**
  * `npm run bench:load`: two loads that used to stop a coordinator answering (issue 12), against
- * `conveyor serve` as a real child process, with `/healthz` sampled every 200 ms from a worker thread
+ * `conveyor serve` as a real child process, with `/healthz` sampled every 200 ms from a process of its own
  * (its own event loop, so a busy bench loop does not delay the samples):
  * - parked: `--parked` long-poll claims (re-parked as soon as one answers 204) while `--queued` jobs
  *   wait that none of them can take; then `--claimable` jobs any of them can take are submitted one by
@@ -67,7 +67,7 @@ async function runBackend(backend: BackendName, pgServer: PostgresServer | undef
 
     // Phase 2: SSE replay from the start.
     c.rss.reset();
-    const sampler = new HealthSampler(c.serve.url);
+    const sampler = await HealthSampler.start(c.serve.url);
     const agent = new Agent({ keepAlive: false, maxSockets: SSE + 10 });
     const replayStarted = Date.now();
     const clients = Array.from({ length: SSE }, () => replay(c.serve.url, c.tokens.submit, c.lastSeq, agent));
@@ -132,7 +132,7 @@ async function main(): Promise<void> {
     ['queued jobs none can take', `${QUEUED.toString()} (requires [gpu])`],
     ['claimable jobs submitted', `${CLAIMABLE.toString()}, one at a time over HTTP`],
     ['SSE clients', `${SSE.toString()}, all from after=0`],
-    ['/healthz', `every ${SAMPLE_MS.toString()} ms from a worker thread`],
+    ['/healthz', `every ${SAMPLE_MS.toString()} ms from a process of its own, over one kept-alive connection`],
     ['load average at start', load()],
   ]);
   const pgServer = backends.includes('postgres') ? await startPostgres(process.env.CONVEYOR_BENCH_PG_URL) : undefined;

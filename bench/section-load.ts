@@ -33,7 +33,7 @@ export async function loadSection(
   );
   printSettings('   Settings', [
     ['coordinator', '`conveyor serve` child process (npm run bench:load runs this phase and an SSE replay)'],
-    ['/healthz', 'every 200 ms from a worker thread, its own event loop'],
+    ['/healthz', 'every 200 ms from a process of its own, over one kept-alive connection'],
   ]);
   return figures;
 }

@@ -5,7 +5,7 @@
  * (default 10). Each event carries the time it was sent; each subscriber notes when it arrives.
  *
  * Figures: event-to-subscriber latency p50/p95/p99 over every delivery (against p95 ≤ 100 ms), the
- * deliveries missing at the end, `/healthz` p99 from a worker thread, and the coordinator's RSS peak.
+ * deliveries missing at the end, `/healthz` p99 from a process of its own, and the coordinator's RSS peak.
  * One more client opens the stream and never reads: the coordinator must keep its memory bounded
  * (it drops a client that does not drain a page within 30 s) rather than buffer for it.
  * Options: `--backend sqlite|postgres` (default sqlite).
@@ -153,7 +153,7 @@ async function main(): Promise<void> {
     }
     subscribers.push(await subscribe(c, 0, [], { read: false }));
     await sleep(1000);
-    const health = new HealthSampler(c.serve.url);
+    const health = await HealthSampler.start(c.serve.url);
     c.rss.reset();
     const perTick = Math.max(1, Math.round((RATE * TICK_MS) / 1000));
     let sent = 0;
