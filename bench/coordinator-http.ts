@@ -33,6 +33,8 @@ export interface BenchCoordinator {
   store: Store;
   /** The store's database, for opening a second store on it. */
   databaseUrl: string;
+  /** The coordinator's process when it runs as a child; undefined when it runs in the bench process. */
+  pid: number | undefined;
   /** Calls the API as the factory (or with the submit token) and reads the JSON answer; a GET sends no body. */
   call(method: 'GET' | 'POST' | 'PATCH', path: string, json: unknown, as?: 'factory' | 'submit'): Promise<Answer>;
   close(): Promise<void>;
@@ -46,18 +48,21 @@ export const PLACE_LABEL: Record<CoordinatorPlace, string> = {
   child: '`conveyor serve` child process (its own event loop and core, as in production), --log-level warn',
 };
 
-async function inProcess(store: Store): Promise<{ url: string; close: () => Promise<void> }> {
+async function inProcess(store: Store): Promise<{ url: string; pid: undefined; close: () => Promise<void> }> {
   const coordinator = await buildCoordinator({ ...COORDINATOR_OPTIONS, store, logger: pino({ level: 'silent' }) });
   // Every in-flight claim listens on the shutdown signal; past 10, Node prints a leak warning.
   setMaxListeners(0, coordinator.context.closing);
-  return { url: await coordinator.app.listen({ host: '127.0.0.1', port: 0 }), close: () => coordinator.close() };
+  const url = await coordinator.app.listen({ host: '127.0.0.1', port: 0 });
+  return { url, pid: undefined, close: () => coordinator.close() };
 }
 
-async function child(databaseUrl: string): Promise<{ url: string; close: () => Promise<void> }> {
+async function child(
+  databaseUrl: string,
+): Promise<{ url: string; pid: number | undefined; close: () => Promise<void> }> {
   const { serve, stop } = await serveChild(databaseUrl, {
     CONVEYOR_LEASE_TTL_SEC: String(COORDINATOR_OPTIONS.leaseTtlMs / 1000),
   });
-  return { url: serve.url, close: stop };
+  return { url: serve.url, pid: serve.child.pid, close: stop };
 }
 
 export async function startCoordinator(
@@ -73,12 +78,13 @@ export async function startCoordinator(
     submit: (await createToken(store, { role: 'submit', product: null, label: 'bench' })).secret,
   };
   const coordinator = place === 'child' ? await child(fresh.url) : await inProcess(store);
-  const { url } = coordinator;
+  const { url, pid } = coordinator;
   const pool = new Pool(url, { connections, pipelining: 1 });
   return {
     url,
     store,
     databaseUrl: fresh.url,
+    pid,
     async call(method, path, json, as = 'factory') {
       const response = await pool.request({
         method,

@@ -7,6 +7,7 @@ import { Logger, makeWorkerUtils, run } from 'graphile-worker';
 import pg from 'pg';
 import type { PostgresServer } from './postgres-server.js';
 import { sleep } from './timing.js';
+import { type CpuShares, cpuMeter } from './cpu.js';
 
 const TASK = 'noop';
 const POOL_SIZE = 10;
@@ -15,6 +16,8 @@ const silent = new Logger(() => () => undefined);
 export interface DrainResult {
   jobs: number;
   seconds: number;
+  /** Where the CPU went while it drained. */
+  cpu: CpuShares;
 }
 
 export const GRAPHILE_SETTINGS = `run({concurrency: C, pgPool: max ${POOL_SIZE.toString()}, taskList: {noop}}), defaults otherwise (pollInterval 2 s + LISTEN/NOTIFY, no localQueue, no completeJob batching)`;
@@ -82,8 +85,9 @@ export async function graphileWorkerDrain(
     await runUntilDrained(pool, options.warmupJobs, options.concurrency);
     await addJobs(pool, options.jobs);
     await pool.query('analyze graphile_worker._private_jobs');
+    const meter = cpuMeter(undefined);
     const seconds = await runUntilDrained(pool, options.jobs, options.concurrency);
-    return { jobs: options.jobs, seconds };
+    return { jobs: options.jobs, seconds, cpu: meter.stop() };
   } finally {
     await pool.end();
     await server.dropDatabase(url);

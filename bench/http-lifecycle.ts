@@ -3,6 +3,7 @@
  * testing → shipped under its lease epoch, over real HTTP to an in-process coordinator.
  */
 import type { BenchCoordinator } from './coordinator-http.js';
+import { type CpuShares, cpuMeter } from './cpu.js';
 import { analyzeJobs, enqueue } from './conveyor-store.js';
 
 const STAGES = ['building', 'review', 'testing', 'shipped'] as const;
@@ -11,6 +12,8 @@ export interface LifecycleResult {
   shipped: number;
   seconds: number;
   requests: number;
+  /** Where the CPU went meanwhile. */
+  cpu: CpuShares;
 }
 
 async function runLoops(
@@ -53,8 +56,9 @@ export async function httpLifecycle(
   await enqueue(coordinator.store, options.jobs);
   await analyzeJobs({ store: coordinator.store, url: coordinator.databaseUrl });
   const started = performance.now();
+  const meter = cpuMeter(coordinator.pid);
   const { shipped, requests } = await runLoops(coordinator, options.loops, options.capMs);
-  return { shipped, requests, seconds: (performance.now() - started) / 1000 };
+  return { shipped, requests, seconds: (performance.now() - started) / 1000, cpu: meter.stop() };
 }
 
 export interface ClaimThroughput {

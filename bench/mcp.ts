@@ -17,8 +17,7 @@
  *
  * A script that prints figures; not a test. The machine's load average is printed with them.
  */
-import { execFile, spawn, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -27,6 +26,7 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { compiledIsCurrent } from '../bin/source-stamp.js';
 import { startBenchCoordinator } from './coordinator.js';
+import { cpuMsOf } from './cpu.js';
 import { percentile, printSettings, printTable, printTargets } from './report.js';
 
 const USAGE = 'usage: npm run bench:mcp -- [--calls N] [--starts N]';
@@ -53,21 +53,6 @@ function childEnv(extra: Record<string, string>): Record<string, string> {
     if (!key.startsWith('CONVEYOR_') && value !== undefined) env[key] = value;
   }
   return { ...env, ...extra };
-}
-
-/** Clock ticks per second of `/proc/<pid>/stat`'s times. */
-const TICKS_PER_SEC = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
-
-/** CPU time (user + system, every thread) a running process has used, in ms; NaN where `/proc` is missing. */
-function cpuMsOf(pid: number | undefined): number {
-  try {
-    const stat = readFileSync(`/proc/${String(pid)}/stat`, 'utf8');
-    // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SEC;
-  } catch {
-    return Number.NaN;
-  }
 }
 
 /** Spawns `conveyor mcp`, sends `initialize` at once, and resolves with the ms until its answer arrives (wall and CPU). */

@@ -4,6 +4,7 @@
  */
 import type { BackendName } from './conveyor-store.js';
 import { type BenchCoordinator, type CoordinatorPlace, PLACE_LABEL, startCoordinator } from './coordinator-http.js';
+import { formatShares } from './cpu.js';
 import { claimThroughput, httpLifecycle } from './http-lifecycle.js';
 import { claimLatency, type SubmitPath, wakeUpLatency } from './latency.js';
 import type { BenchOptions } from './options.js';
@@ -63,14 +64,22 @@ export async function httpSections(pg: PostgresServer | undefined, options: Benc
       );
       figures.lifecycle[backend] = r.shipped / r.seconds;
       const note = r.shipped < options.jobs ? `stopped at the ${formatNumber(options.drainCapMs / 1000)} s cap` : '';
-      lifecycleRows.push([backend, r.shipped, r.seconds, r.shipped / r.seconds, r.requests / r.seconds, note]);
+      lifecycleRows.push([
+        backend,
+        r.shipped,
+        r.seconds,
+        r.shipped / r.seconds,
+        r.requests / r.seconds,
+        formatShares(r.cpu),
+        note,
+      ]);
     } catch (error) {
-      lifecycleRows.push([backend, '-', '-', '-', '-', errorText(error)]);
+      lifecycleRows.push([backend, '-', '-', '-', '-', '-', errorText(error)]);
     }
   }
   printTable(
     `2. HTTP fleet lifecycle: ${options.jobs.toString()} jobs, ${options.fleetLoops.toString()} client loops of claim → building → review → testing → shipped`,
-    ['backend', 'shipped', 'seconds', 'jobs/s', 'requests/s', 'note'],
+    ['backend', 'shipped', 'seconds', 'jobs/s', 'requests/s', 'CPU, % of one core', 'note'],
     lifecycleRows,
   );
 
@@ -141,6 +150,10 @@ export async function httpSections(pg: PostgresServer | undefined, options: Benc
     [
       'client',
       'undici Pool in the bench process, keep-alive, pipelining 1; connections = loops (2, 2b), 64 (3a), 4 (3b)',
+    ],
+    [
+      'CPU',
+      'section 2: the coordinator child (coord), the bench process and its client loops (client), every `postgres` process (pg), and the idle time of all cores, each in % of one core over the timed run (/proc)',
     ],
     [
       'HTTP jobs',

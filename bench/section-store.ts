@@ -3,6 +3,7 @@
  * every system. Conveyor on both backends; Graphile Worker and pg-boss on the same PostgreSQL.
  */
 import { analyzeJobs, type BackendName, drain, type DrainMode, enqueue, freshStore } from './conveyor-store.js';
+import { type CpuShares, cpuMeter, formatShares } from './cpu.js';
 import { GRAPHILE_SETTINGS, graphileWorkerDrain } from './graphile-worker.js';
 import type { BenchOptions } from './options.js';
 import { describeBatched, describeDefault, pgBossBatchedDrain, pgBossDefaultWindow } from './pg-boss.js';
@@ -32,17 +33,19 @@ async function conveyorDrain(
   mode: DrainMode,
   pg: PostgresServer | undefined,
   options: BenchOptions,
-): Promise<{ jobs: number; seconds: number; enqueuePerSec: number; capped: boolean }> {
+): Promise<{ jobs: number; seconds: number; enqueuePerSec: number; capped: boolean; cpu: CpuShares }> {
   const fresh = await freshStore(backend, pg);
   try {
     await enqueue(fresh.store, options.warmupJobs);
     await drain(fresh.store, options.concurrency, mode);
     const enqueued = await timed(() => enqueue(fresh.store, options.jobs));
     await analyzeJobs(fresh);
+    const meter = cpuMeter(undefined);
     const { value: jobs, seconds } = await timed(() =>
       drain(fresh.store, options.concurrency, mode, options.drainCapMs),
     );
-    return { jobs, seconds, enqueuePerSec: options.jobs / enqueued.seconds, capped: jobs < options.jobs };
+    const cpu = meter.stop();
+    return { jobs, seconds, enqueuePerSec: options.jobs / enqueued.seconds, capped: jobs < options.jobs, cpu };
   } finally {
     await fresh.dispose();
   }
@@ -65,10 +68,11 @@ export async function storeSection(pg: PostgresServer | undefined, options: Benc
           r.jobs,
           r.seconds,
           rate,
+          formatShares(r.cpu),
           `${formatNumber(r.enqueuePerSec)}/s`,
         ]);
       } catch (error) {
-        rows.push(['Conveyor', backend, MODE_LABEL[mode], '-', '-', '-', errorText(error)]);
+        rows.push(['Conveyor', backend, MODE_LABEL[mode], '-', '-', '-', '-', errorText(error)]);
       }
     }
   }
@@ -85,10 +89,11 @@ export async function storeSection(pg: PostgresServer | undefined, options: Benc
         r.jobs,
         r.seconds,
         figures.graphile,
+        formatShares(r.cpu),
         'addJobs ×1000',
       ]);
     } catch (error) {
-      rows.push(['Graphile Worker 0.18', 'postgres', 'get job + complete job', '-', '-', '-', errorText(error)]);
+      rows.push(['Graphile Worker 0.18', 'postgres', 'get job + complete job', '-', '-', '-', '-', errorText(error)]);
     }
     peerSettings.push(['Graphile Worker', GRAPHILE_SETTINGS]);
     for (const batchSize of options.pgBossBatchSizes) {
@@ -98,9 +103,9 @@ export async function storeSection(pg: PostgresServer | undefined, options: Benc
         const rate = r.jobs / r.seconds;
         if (figures.pgBossBest === undefined || rate > figures.pgBossBest.rate)
           figures.pgBossBest = { batchSize, rate };
-        rows.push(['pg-boss 12.35 batched', 'postgres', label, r.jobs, r.seconds, rate, 'insert ×1000']);
+        rows.push(['pg-boss 12.35 batched', 'postgres', label, r.jobs, r.seconds, rate, '', 'insert ×1000']);
       } catch (error) {
-        rows.push(['pg-boss 12.35 batched', 'postgres', label, '-', '-', '-', errorText(error)]);
+        rows.push(['pg-boss 12.35 batched', 'postgres', label, '-', '-', '-', '-', errorText(error)]);
       }
     }
     peerSettings.push([
@@ -121,10 +126,11 @@ export async function storeSection(pg: PostgresServer | undefined, options: Benc
         r.jobs,
         r.seconds,
         figures.pgBossDefault,
+        '',
         `window ${formatNumber(options.pgBossDefaultWindowMs / 1000)} s`,
       ]);
     } catch (error) {
-      rows.push(['pg-boss 12.35 defaults', 'postgres', 'fetch 1 + complete 1', '-', '-', '-', errorText(error)]);
+      rows.push(['pg-boss 12.35 defaults', 'postgres', 'fetch 1 + complete 1', '-', '-', '-', '-', errorText(error)]);
     }
     peerSettings.push([
       'pg-boss defaults',
@@ -133,7 +139,7 @@ export async function storeSection(pg: PostgresServer | undefined, options: Benc
   }
   printTable(
     `1. Store-level drain throughput: ${options.jobs.toString()} no-op jobs, ${options.concurrency.toString()} workers, one job at a time each`,
-    ['system', 'backend', 'work per job', 'jobs', 'seconds', 'jobs/s', 'enqueue'],
+    ['system', 'backend', 'work per job', 'jobs', 'seconds', 'jobs/s', 'CPU, % of one core', 'enqueue'],
     rows,
   );
   printSettings('   Settings', [
@@ -145,6 +151,10 @@ export async function storeSection(pg: PostgresServer | undefined, options: Benc
     [
       'every system',
       `fresh database; ${options.warmupJobs.toString()} warm-up jobs drained untimed first; ANALYZE of the jobs table after enqueue (PostgreSQL); timed from the first fetch to the last completion committed`,
+    ],
+    [
+      'CPU',
+      'Conveyor and Graphile Worker: the bench process, where the store or the worker runs (client), every `postgres` process (pg), and the idle time of all cores, each in % of one core over the drain (/proc); much idle means the drain waits on round trips and commits, not on the CPU',
     ],
   ]);
   const pgA = figures.conveyor['postgres:terminal'];
