@@ -12,21 +12,19 @@
  *
  * A script that prints figures; not a test.
  */
-import { parseArgs } from 'node:util';
 import type { Page } from 'playwright-core';
 import { ensureWebBuilt, launchChromium } from '../test/helpers/browser.js';
 import { type BenchCoordinator, startBenchCoordinator } from './coordinator.js';
 import { percentile, printSettings, printTable, printTargets } from './report.js';
+import { benchArgs, intFlag } from './args.js';
 
 const USAGE = 'usage: npm run bench:dashboard -- [--changes N] [--jobs N]';
-const { values } = parseArgs({
-  args: process.argv.slice(2),
-  options: { changes: { type: 'string', default: '200' }, jobs: { type: 'string', default: '10000' } },
+const values = benchArgs(USAGE, {
+  changes: { type: 'string', default: '200' },
+  jobs: { type: 'string', default: '10000' },
 });
-const changes = Number(values.changes);
-const totalJobs = Number(values.jobs);
-if (!Number.isInteger(changes) || changes < 1) throw new Error(`--changes must be a positive integer\n${USAGE}`);
-if (!Number.isInteger(totalJobs) || totalJobs < 10) throw new Error(`--jobs must be an integer ≥ 10\n${USAGE}`);
+const changes = intFlag(values.changes, '--changes', USAGE);
+const totalJobs = intFlag(values.jobs, '--jobs', USAGE, 10);
 const shippedJobs = Math.round(totalJobs / 10);
 const queuedJobs = totalJobs - shippedJobs;
 const BIG_PRODUCT = 'bench10k';

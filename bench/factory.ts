@@ -10,7 +10,6 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { buildCoordinator, type Coordinator } from '../src/coordinator/app.js';
 import { createToken } from '../src/coordinator/auth.js';
@@ -21,15 +20,12 @@ import { gitSteps } from '../src/factory/git-steps.js';
 import { openStore } from '../src/store/open-store.js';
 import type { Store } from '../src/store/store.js';
 import { percentile, printSettings, printTable, printTargets } from './report.js';
+import { benchArgs, intFlag } from './args.js';
 
 const USAGE = 'usage: npm run bench:factory -- [--quick] [--jobs N]';
-const { values } = parseArgs({
-  args: process.argv.slice(2),
-  options: { quick: { type: 'boolean', default: false }, jobs: { type: 'string' } },
-});
+const values = benchArgs(USAGE, { quick: { type: 'boolean', default: false }, jobs: { type: 'string' } });
 const quick = values.quick;
-const jobs = values.jobs === undefined ? (quick ? 10 : 50) : Number(values.jobs);
-if (!Number.isInteger(jobs) || jobs < 1) throw new Error(`--jobs must be a positive integer\n${USAGE}`);
+const jobs = values.jobs === undefined ? (quick ? 10 : 50) : intFlag(values.jobs, '--jobs', USAGE);
 const SIZES = [5000, 50];
 const FILE_BYTES = 1024;
 const TARGET_MS = 300;

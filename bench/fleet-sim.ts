@@ -14,7 +14,6 @@
  * Options: `--backend sqlite|postgres` (default sqlite).
  */
 import { readdirSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
 import { parsePrometheus, total } from '../test/helpers/prometheus.js';
 import type { BackendName } from './conveyor-store.js';
@@ -30,17 +29,16 @@ import {
 } from './parked-load.js';
 import { startPostgres } from './postgres-server.js';
 import { percentile, printSettings, printTable, printTargets } from './report.js';
+import { benchArgs, usageError } from './args.js';
 
 const USAGE =
   'usage: npm run bench:fleet -- [--backend sqlite|postgres] [--factories N] [--heartbeat-sec S] [--jobs N] [--interval-ms MS]';
-const { values } = parseArgs({
-  options: {
-    backend: { type: 'string', default: 'sqlite' },
-    factories: { type: 'string', default: '2000' },
-    'heartbeat-sec': { type: 'string', default: '10' },
-    jobs: { type: 'string', default: '300' },
-    'interval-ms': { type: 'string', default: '50' },
-  },
+const values = benchArgs(USAGE, {
+  backend: { type: 'string', default: 'sqlite' },
+  factories: { type: 'string', default: '2000' },
+  'heartbeat-sec': { type: 'string', default: '10' },
+  jobs: { type: 'string', default: '300' },
+  'interval-ms': { type: 'string', default: '50' },
 });
 const FACTORIES = Number(values.factories);
 const HEARTBEAT_MS = Number(values['heartbeat-sec']) * 1000;
@@ -53,10 +51,11 @@ for (const [name, value] of [
   ['--jobs', JOBS],
   ['--interval-ms', INTERVAL_MS],
 ] as const) {
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number\n${USAGE}`);
+  if (!Number.isFinite(value) || value <= 0) usageError(`${name} must be a positive number`, USAGE);
 }
-if (values.backend !== 'sqlite' && values.backend !== 'postgres')
-  throw new Error(`--backend: sqlite or postgres\n${USAGE}`);
+if (values.backend !== 'sqlite' && values.backend !== 'postgres') {
+  usageError(`--backend must be sqlite or postgres, got "${values.backend}"`, USAGE);
+}
 const WAKE_TARGET_MS = 4;
 const STAGES = ['building', 'review', 'testing', 'shipped'] as const;
 

@@ -20,7 +20,6 @@
 import { execFile, spawn } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -28,16 +27,15 @@ import { compiledIsCurrent } from '../bin/source-stamp.js';
 import { startBenchCoordinator } from './coordinator.js';
 import { cpuMsOf } from './cpu.js';
 import { percentile, printSettings, printTable, printTargets } from './report.js';
+import { benchArgs, intFlag } from './args.js';
 
 const USAGE = 'usage: npm run bench:mcp -- [--calls N] [--starts N]';
-const { values } = parseArgs({
-  args: process.argv.slice(2),
-  options: { calls: { type: 'string', default: '1000' }, starts: { type: 'string', default: '10' } },
+const values = benchArgs(USAGE, {
+  calls: { type: 'string', default: '1000' },
+  starts: { type: 'string', default: '10' },
 });
-const calls = Number(values.calls);
-const starts = Number(values.starts);
-if (!Number.isInteger(calls) || calls < 10) throw new Error(`--calls must be an integer ≥ 10\n${USAGE}`);
-if (!Number.isInteger(starts) || starts < 1) throw new Error(`--starts must be a positive integer\n${USAGE}`);
+const calls = intFlag(values.calls, '--calls', USAGE, 10);
+const starts = intFlag(values.starts, '--starts', USAGE);
 
 const BIN = resolve(import.meta.dirname, '..', 'bin', 'conveyor.js');
 const CALL_TARGET_MS = 5;

@@ -2,7 +2,7 @@
  * The benchmark's settings: command-line flags and the one environment variable, read here only.
  * `--quick` shrinks every section for a run of about a minute; explicit flags still win.
  */
-import { parseArgs } from 'node:util';
+import { benchArgs, intFlag } from './args.js';
 
 export interface BenchOptions {
   /** Jobs per throughput measurement. @default 5 000 (1 000 with --quick) */
@@ -49,23 +49,20 @@ export interface BenchOptions {
 const USAGE = 'usage: npm run bench:core -- [--quick] [--jobs N] [--concurrency C] [--fleet-loops L]';
 
 function positiveInt(value: string | undefined, flag: string): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} must be a positive integer, got "${value}"\n${USAGE}`);
-  return n;
+  return value === undefined ? undefined : intFlag(value, flag, USAGE);
 }
 
 export function readOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptions {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
+  const values = benchArgs(
+    USAGE,
+    {
       jobs: { type: 'string' },
       concurrency: { type: 'string' },
       'fleet-loops': { type: 'string' },
       quick: { type: 'boolean', default: false },
     },
-    strict: true,
-  });
+    argv,
+  );
   const quick = values.quick;
   const jobs = positiveInt(values.jobs, '--jobs') ?? (quick ? 1_000 : 5_000);
   const pgUrl = env.CONVEYOR_BENCH_PG_URL;

@@ -12,7 +12,6 @@
  * submissions).
  */
 import { type IncomingMessage, request as httpRequest, Agent } from 'node:http';
-import { parseArgs } from 'node:util';
 import { type BackendName, removeScratchDirs } from './conveyor-store.js';
 import {
   figures,
@@ -31,22 +30,26 @@ import {
 } from './parked-load.js';
 import { startPostgres, type PostgresServer } from './postgres-server.js';
 import { printSettings, printTable, printTargets, type Target } from './report.js';
+import { benchArgs, intFlag, usageError } from './args.js';
 
-const { values } = parseArgs({
-  options: {
-    backend: { type: 'string', default: 'sqlite' },
-    parked: { type: 'string', default: '500' },
-    queued: { type: 'string', default: '10000' },
-    claimable: { type: 'string', default: '100' },
-    sse: { type: 'string', default: '200' },
-    'settle-ms': { type: 'string', default: '10000' },
-  },
+const USAGE =
+  'usage: npm run bench:load -- [--backend sqlite|postgres|both] [--parked N] [--queued N] [--claimable N] [--sse N] [--settle-ms MS]';
+const values = benchArgs(USAGE, {
+  backend: { type: 'string', default: 'sqlite' },
+  parked: { type: 'string', default: '500' },
+  queued: { type: 'string', default: '10000' },
+  claimable: { type: 'string', default: '100' },
+  sse: { type: 'string', default: '200' },
+  'settle-ms': { type: 'string', default: '10000' },
 });
-const PARKED = Number(values.parked);
-const QUEUED = Number(values.queued);
-const CLAIMABLE = Number(values.claimable);
-const SSE = Number(values.sse);
-const SETTLE_MS = Number(values['settle-ms']);
+const PARKED = intFlag(values.parked, '--parked', USAGE);
+const QUEUED = intFlag(values.queued, '--queued', USAGE);
+const CLAIMABLE = intFlag(values.claimable, '--claimable', USAGE);
+const SSE = intFlag(values.sse, '--sse', USAGE);
+const SETTLE_MS = intFlag(values['settle-ms'], '--settle-ms', USAGE, 0);
+if (!['sqlite', 'postgres', 'both'].includes(values.backend)) {
+  usageError(`--backend must be sqlite, postgres or both, got "${values.backend}"`, USAGE);
+}
 
 interface LoadResult {
   backend: BackendName;

@@ -4,13 +4,13 @@
  * (`section-ingest.ts`, 0 s skips it), then the data-scale section (`section-data.ts`), on SQLite and a
  * real PostgreSQL (embedded unless CONVEYOR_BENCH_PG_URL names one). Prints figures and PASS/MISS; not a test.
  */
-import { parseArgs } from 'node:util';
 import { removeScratchDirs, type BackendName } from './conveyor-store.js';
 import { load } from './parked-load.js';
 import { type PostgresServer, startPostgres } from './postgres-server.js';
 import { printSettings, printTargets } from './report.js';
 import { dataSection } from './section-data.js';
 import { ingestSection } from './section-ingest.js';
+import { benchArgs, intFlag, usageError } from './args.js';
 
 const USAGE =
   'usage: npm run bench:scale -- [--backend sqlite|postgres|both] [--sizes 10000,100000,1000000|none] [--samples N] [--budget-min M] [--ingest-sec S]';
@@ -24,16 +24,12 @@ interface ScaleArgs {
 }
 
 function readArgs(): ScaleArgs {
-  const { values } = parseArgs({
-    args: process.argv.slice(2),
-    options: {
-      backend: { type: 'string', default: 'both' },
-      sizes: { type: 'string', default: '10000,100000,1000000' },
-      samples: { type: 'string', default: '200' },
-      'budget-min': { type: 'string', default: '15' },
-      'ingest-sec': { type: 'string', default: '5' },
-    },
-    strict: true,
+  const values = benchArgs(USAGE, {
+    backend: { type: 'string', default: 'both' },
+    sizes: { type: 'string', default: '10000,100000,1000000' },
+    samples: { type: 'string', default: '200' },
+    'budget-min': { type: 'string', default: '15' },
+    'ingest-sec': { type: 'string', default: '5' },
   });
   const known: Record<string, BackendName[]> = {
     both: ['sqlite', 'postgres'],
@@ -41,13 +37,18 @@ function readArgs(): ScaleArgs {
     postgres: ['postgres'],
   };
   const backends = known[values.backend];
-  if (backends === undefined) throw new Error(`--backend: ${values.backend}\n${USAGE}`);
+  if (backends === undefined) usageError(`--backend must be sqlite, postgres or both, got "${values.backend}"`, USAGE);
   const sizes = values.sizes === 'none' ? [] : values.sizes.split(',').map(Number);
-  if (!sizes.every((n) => Number.isInteger(n) && n > 0)) throw new Error(`--sizes: ${values.sizes}\n${USAGE}`);
-  const samples = Number(values.samples);
+  if (!sizes.every((n) => Number.isInteger(n) && n > 0)) {
+    usageError(`--sizes must be whole numbers ≥ 1 separated by commas, or none; got "${values.sizes}"`, USAGE);
+  }
+  const samples = intFlag(values.samples, '--samples', USAGE);
   const budgetMin = Number(values['budget-min']);
   const ingestSec = Number(values['ingest-sec']);
-  if (!Number.isInteger(samples) || samples < 1 || !(budgetMin > 0) || !(ingestSec >= 0)) throw new Error(USAGE);
+  if (!(budgetMin > 0))
+    usageError(`--budget-min must be a number of minutes > 0, got "${values['budget-min']}"`, USAGE);
+  if (!(ingestSec >= 0))
+    usageError(`--ingest-sec must be a number of seconds ≥ 0, got "${values['ingest-sec']}"`, USAGE);
   return {
     backends,
     sizes: [...sizes].sort((x, y) => x - y),

@@ -11,7 +11,6 @@
  * Options: `--backend sqlite|postgres` (default sqlite).
  */
 import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
 import { removeScratchDirs, type BackendName } from './conveyor-store.js';
 import {
@@ -26,15 +25,14 @@ import {
 } from './parked-load.js';
 import { startPostgres } from './postgres-server.js';
 import { percentile, printSettings, printTable, printTargets } from './report.js';
+import { benchArgs, usageError } from './args.js';
 
 const USAGE = 'usage: npm run bench:fanout -- [--backend sqlite|postgres] [--subscribers N] [--rate N] [--seconds S]';
-const { values } = parseArgs({
-  options: {
-    backend: { type: 'string', default: 'sqlite' },
-    subscribers: { type: 'string', default: '500' },
-    rate: { type: 'string', default: '1000' },
-    seconds: { type: 'string', default: '10' },
-  },
+const values = benchArgs(USAGE, {
+  backend: { type: 'string', default: 'sqlite' },
+  subscribers: { type: 'string', default: '500' },
+  rate: { type: 'string', default: '1000' },
+  seconds: { type: 'string', default: '10' },
 });
 const SUBSCRIBERS = Number(values.subscribers);
 const RATE = Number(values.rate);
@@ -44,10 +42,11 @@ for (const [name, value] of [
   ['--rate', RATE],
   ['--seconds', SECONDS],
 ] as const) {
-  if (!Number.isInteger(value) || value <= 0) throw new Error(`${name} must be a positive integer\n${USAGE}`);
+  if (!Number.isInteger(value) || value <= 0) usageError(`${name} must be a positive integer`, USAGE);
 }
-if (values.backend !== 'sqlite' && values.backend !== 'postgres')
-  throw new Error(`--backend: sqlite or postgres\n${USAGE}`);
+if (values.backend !== 'sqlite' && values.backend !== 'postgres') {
+  usageError(`--backend must be sqlite or postgres, got "${values.backend}"`, USAGE);
+}
 const BACKEND: BackendName = values.backend;
 const P95_GOAL_MS = 100;
 const TICK_MS = 20;

@@ -22,34 +22,25 @@
 import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { buildComponent } from '../src/tools/build.js';
 import { parsePolicy } from '../src/tools/policy.js';
 import { DEFAULT_MAX_WARM_WORKERS, ToolHost } from '../src/tools/sandbox/host.js';
 import type { ToolBundle } from '../src/tools/sandbox/types.js';
 import { cachedBuild, UPPER_TOOL } from '../src/tools/sandbox/test-tools.js';
 import { percentile, printSettings, printTable, printTargets } from './report.js';
+import { benchArgs, intFlag } from './args.js';
 
 const USAGE = 'usage: npm run bench:tools -- [--calls N] [--tools N] [--rounds N] [--max-warm N]';
-const { values } = parseArgs({
-  args: process.argv.slice(2),
-  options: {
-    calls: { type: 'string', default: '2000' },
-    tools: { type: 'string', default: '20' },
-    rounds: { type: 'string', default: '2' },
-    'max-warm': { type: 'string', default: String(DEFAULT_MAX_WARM_WORKERS) },
-  },
+const values = benchArgs(USAGE, {
+  calls: { type: 'string', default: '2000' },
+  tools: { type: 'string', default: '20' },
+  rounds: { type: 'string', default: '2' },
+  'max-warm': { type: 'string', default: String(DEFAULT_MAX_WARM_WORKERS) },
 });
-const calls = Number(values.calls);
-const toolCount = Number(values.tools);
-const rounds = Number(values.rounds);
-const maxWarmWorkers = Number(values['max-warm']);
-if (!Number.isInteger(calls) || calls < 10) throw new Error(`--calls must be an integer ≥ 10\n${USAGE}`);
-if (!Number.isInteger(toolCount) || toolCount < 1) throw new Error(`--tools must be a positive integer\n${USAGE}`);
-if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds must be a positive integer\n${USAGE}`);
-if (!Number.isInteger(maxWarmWorkers) || maxWarmWorkers < 1) {
-  throw new Error(`--max-warm must be a positive integer\n${USAGE}`);
-}
+const calls = intFlag(values.calls, '--calls', USAGE, 10);
+const toolCount = intFlag(values.tools, '--tools', USAGE);
+const rounds = intFlag(values.rounds, '--rounds', USAGE);
+const maxWarmWorkers = intFlag(values['max-warm'], '--max-warm', USAGE);
 
 const WARMUP = 100;
 const MB = 2 ** 20;

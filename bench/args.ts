@@ -1,0 +1,35 @@
+/**
+ * The benches' command lines: `--help` prints the usage; a flag that is unknown, malformed or out of
+ * range stops the bench with what is wrong and the usage on stderr (exit 2), never a stack trace.
+ */
+import { type ParseArgsConfig, parseArgs } from 'node:util';
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+/** Says what is wrong with the command line, then the usage, and exits 2. */
+export function usageError(message: string, usage: string): never {
+  console.error(`${message}\n${usage}`);
+  process.exit(2);
+}
+
+/** The values of `options` read strictly from `args` (the process's own by default). */
+export function benchArgs<const O extends Options>(usage: string, options: O, args: string[] = process.argv.slice(2)) {
+  if (args.includes('--help') || args.includes('-h')) {
+    console.log(usage);
+    process.exit(0);
+  }
+  try {
+    return parseArgs({ args, options, strict: true, allowPositionals: false }).values;
+  } catch (error) {
+    return usageError(error instanceof Error ? error.message : String(error), usage);
+  }
+}
+
+/** `value` as a whole number of at least `min`, or a usage error naming `flag`. */
+export function intFlag(value: string | undefined, flag: string, usage: string, min = 1): number {
+  const n = Number(value);
+  if (value === undefined || value.trim() === '' || !Number.isInteger(n) || n < min) {
+    usageError(`${flag} must be a whole number ≥ ${min.toString()}, got "${String(value)}"`, usage);
+  }
+  return n;
+}
