@@ -62,6 +62,8 @@ process.on('message', () => {
   const now = performance.now();
   process.send({ open: [...pending].map((e) => now - e.started) }, () => process.exit(0));
 });
+// The bench ended without stopping it (it failed, or was killed): no probe outlives it.
+process.on('disconnect', () => process.exit(0));
 `;
 
 /**
