@@ -12,12 +12,37 @@ export function usageError(message: string, usage: string): never {
   process.exit(2);
 }
 
+/** Where `printTargets` also appends its targets as JSON (`--targets-json FILE`, any bench): `npm run bench:all` reads them. */
+let targetsFile: string | undefined;
+
+export function targetsJsonFile(): string | undefined {
+  return targetsFile;
+}
+
+/** Takes `--targets-json FILE` (or `=FILE`) out of `args`, for every bench alike. */
+function takeTargetsJson(args: string[], usage: string): string[] {
+  const rest: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] ?? '';
+    if (arg === '--targets-json') {
+      targetsFile = args[++i];
+      if (targetsFile === undefined || targetsFile.startsWith('--')) usageError('--targets-json needs a file', usage);
+    } else if (arg.startsWith('--targets-json=')) {
+      targetsFile = arg.slice('--targets-json='.length);
+    } else {
+      rest.push(arg);
+    }
+  }
+  return rest;
+}
+
 /** The values of `options` read strictly from `args` (the process's own by default). */
-export function benchArgs<const O extends Options>(usage: string, options: O, args: string[] = process.argv.slice(2)) {
-  if (args.includes('--help') || args.includes('-h')) {
-    console.log(usage);
+export function benchArgs<const O extends Options>(usage: string, options: O, argv: string[] = process.argv.slice(2)) {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(`${usage}\n(every bench also takes --targets-json FILE: its targets appended to FILE as JSON)`);
     process.exit(0);
   }
+  const args = takeTargetsJson(argv, usage);
   try {
     return parseArgs({ args, options, strict: true, allowPositionals: false }).values;
   } catch (error) {

@@ -1,4 +1,6 @@
 /** Printing: aligned text tables, number formats, percentiles and the target verdicts. */
+import { appendFileSync } from 'node:fs';
+import { targetsJsonFile } from './args.js';
 
 export type Cell = string | number;
 
@@ -51,23 +53,27 @@ export interface Target {
   unit: string;
 }
 
-/** Prints PASS/MISS per target with the margin (how far past or short of the goal, in percent). */
+/** A target's row: name, goal, measured, PASS or MISS, margin (how far past or short of the goal, in percent). */
+export function targetRow(t: Target): string[] {
+  const pass = !Number.isNaN(t.actual) && (t.better === 'higher' ? t.actual >= t.goal : t.actual <= t.goal);
+  const margin = t.better === 'higher' ? t.actual / t.goal - 1 : 1 - t.actual / t.goal;
+  const sign = margin >= 0 ? '+' : '';
+  return [
+    t.name,
+    `${t.better === 'higher' ? '≥' : '≤'} ${formatNumber(t.goal)} ${t.unit}`,
+    `${formatNumber(t.actual)} ${t.unit}`,
+    pass ? 'PASS' : 'MISS',
+    Number.isFinite(margin) ? `${sign}${(margin * 100).toFixed(1)}%` : 'n/a',
+  ];
+}
+
+/** Prints PASS/MISS per target with the margin; with `--targets-json FILE`, appends them to FILE too. */
 export function printTargets(targets: Target[]): void {
-  const rows = targets.map((t) => {
-    const pass = !Number.isNaN(t.actual) && (t.better === 'higher' ? t.actual >= t.goal : t.actual <= t.goal);
-    const margin = t.better === 'higher' ? t.actual / t.goal - 1 : 1 - t.actual / t.goal;
-    const sign = margin >= 0 ? '+' : '';
-    return [
-      t.name,
-      `${t.better === 'higher' ? '≥' : '≤'} ${formatNumber(t.goal)} ${t.unit}`,
-      `${formatNumber(t.actual)} ${t.unit}`,
-      pass ? 'PASS' : 'MISS',
-      Number.isFinite(margin) ? `${sign}${(margin * 100).toFixed(1)}%` : 'n/a',
-    ];
-  });
   printTable(
     'Targets (margin: how far past the goal, negative = short of it)',
     ['target', 'goal', 'measured', 'result', 'margin'],
-    rows,
+    targets.map(targetRow),
   );
+  const file = targetsJsonFile();
+  if (file !== undefined) appendFileSync(file, `${JSON.stringify(targets)}\n`);
 }
