@@ -7,9 +7,10 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { benchArgs } from './args.js';
+import { load } from './parked-load.js';
 import { formatNumber, printTable, type Target, targetRow } from './report.js';
 
 const USAGE = 'usage: npm run bench:all -- [--quick]';
@@ -45,11 +46,6 @@ const STEPS: Step[] = [
     quickArgs: ['--subscribers', '100', '--seconds', '3'],
   })),
 ];
-
-const load = (): string =>
-  loadavg()
-    .map((l) => l.toFixed(2))
-    .join(' ');
 
 /** Runs one bench with its output on ours; resolves with its exit code (or the signal that ended it). */
 function run(step: Step, targetsFile: string): Promise<string | number> {

@@ -3,6 +3,7 @@
  * range stops the bench with what is wrong and the usage on stderr (exit 2), never a stack trace.
  */
 import { type ParseArgsConfig, parseArgs } from 'node:util';
+import type { BackendName } from './conveyor-store.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -48,6 +49,23 @@ export function benchArgs<const O extends Options>(usage: string, options: O, ar
   } catch (error) {
     return usageError(error instanceof Error ? error.message : String(error), usage);
   }
+}
+
+/** `value` if it is one of `choices`, or a usage error naming `flag` and the choices. */
+export function choiceFlag<const C extends readonly string[]>(
+  value: string,
+  flag: string,
+  choices: C,
+  usage: string,
+): C[number] {
+  if (!choices.includes(value)) usageError(`${flag} must be one of ${choices.join(', ')}, got "${value}"`, usage);
+  return value;
+}
+
+/** `--backend sqlite|postgres|both` as the backends to run. */
+export function backendsFlag(value: string, usage: string): BackendName[] {
+  const backend = choiceFlag(value, '--backend', ['sqlite', 'postgres', 'both'], usage);
+  return backend === 'both' ? ['sqlite', 'postgres'] : [backend];
 }
 
 /** `value` as a whole number of at least `min`, or a usage error naming `flag`. */

@@ -5,7 +5,6 @@
  */
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { cpus } from 'node:os';
 
 /** Clock ticks per second of `/proc`'s CPU times. */
 const TICKS_PER_SEC = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
@@ -15,7 +14,6 @@ export interface CpuShares {
   client: number;
   postgres: number;
   idle: number;
-  cores: number;
 }
 
 /** CPU time (user + system, every thread) a running process has used, in ms; NaN where `/proc` is missing. */
@@ -75,13 +73,12 @@ export function cpuMeter(coordinatorPid: number | undefined): { stop(): CpuShare
         client: share(clientMs() - before.client),
         postgres: share(postgresMs() - before.postgres),
         idle: share(idleMs() - before.idle),
-        cores: cpus().length,
       };
     },
   };
 }
 
-/** `coordinator 98 · client 40 · PostgreSQL 55 · idle 24 (% of one core, 2 cores)`, short. */
+/** `coord 98 · client 40 · pg 55 · idle 24` (% of one core); pg only where PostgreSQL ran. */
 export function formatShares(shares: CpuShares): string {
   const pct = (value: number): string => Math.round(value).toString();
   const parts = [

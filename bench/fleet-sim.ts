@@ -16,7 +16,6 @@
 import { readdirSync } from 'node:fs';
 import { Pool } from 'undici';
 import { parsePrometheus, total } from '../test/helpers/prometheus.js';
-import type { BackendName } from './conveyor-store.js';
 import { removeScratchDirs } from './conveyor-store.js';
 import {
   HEALTHZ_P99_MS,
@@ -29,7 +28,7 @@ import {
 } from './parked-load.js';
 import { startPostgres } from './postgres-server.js';
 import { percentile, printSettings, printTable, printTargets } from './report.js';
-import { benchArgs, usageError } from './args.js';
+import { benchArgs, choiceFlag, usageError } from './args.js';
 
 const USAGE =
   'usage: npm run bench:fleet -- [--backend sqlite|postgres] [--factories N] [--heartbeat-sec S] [--jobs N] [--interval-ms MS]';
@@ -44,7 +43,7 @@ const FACTORIES = Number(values.factories);
 const HEARTBEAT_MS = Number(values['heartbeat-sec']) * 1000;
 const JOBS = Number(values.jobs);
 const INTERVAL_MS = Number(values['interval-ms']);
-const BACKEND: BackendName = values.backend === 'postgres' ? 'postgres' : 'sqlite';
+const BACKEND = choiceFlag(values.backend, '--backend', ['sqlite', 'postgres'], USAGE);
 for (const [name, value] of [
   ['--factories', FACTORIES],
   ['--heartbeat-sec', HEARTBEAT_MS],
@@ -52,9 +51,6 @@ for (const [name, value] of [
   ['--interval-ms', INTERVAL_MS],
 ] as const) {
   if (!Number.isFinite(value) || value <= 0) usageError(`${name} must be a positive number`, USAGE);
-}
-if (values.backend !== 'sqlite' && values.backend !== 'postgres') {
-  usageError(`--backend must be sqlite or postgres, got "${values.backend}"`, USAGE);
 }
 const WAKE_TARGET_MS = 4;
 const STAGES = ['building', 'review', 'testing', 'shipped'] as const;

@@ -18,7 +18,7 @@
  * A script that prints figures; not a test. The machine's load average is printed with them.
  */
 import { execFile, spawn } from 'node:child_process';
-import { cpus, loadavg } from 'node:os';
+import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
@@ -26,6 +26,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { compiledIsCurrent } from '../bin/source-stamp.js';
 import { startBenchCoordinator } from './coordinator.js';
 import { cpuMsOf } from './cpu.js';
+import { load } from './parked-load.js';
 import { percentile, printSettings, printTable, printTargets } from './report.js';
 import { benchArgs, intFlag } from './args.js';
 
@@ -119,9 +120,8 @@ try {
   const token = await bench.token('submit');
   const env = childEnv({ CONVEYOR_URL: url, CONVEYOR_TOKEN: token });
   const compiled = compiledIsCurrent() ? 'dist/, compiled' : 'src/ through tsx: run npm run build:cli';
-  const load = loadavg().map((n) => n.toFixed(2));
   printSettings('MCP benchmark', [
-    ['machine', `${String(cpus().length)} CPUs, load average ${load.join(' ')} (1, 5, 15 min)`],
+    ['machine', `${String(cpus().length)} CPUs, load average ${load()} (1, 5, 15 min)`],
     ['coordinator', `in this process, SQLite, ${url}`],
     ['start-up', `${String(starts)} sequential starts of node bin/conveyor.js mcp (${compiled}), initialize → answer`],
     ['calls', `${String(calls)} sequential tools/call get_job per transport after ${String(WARMUP)} warm-up calls`],

@@ -30,7 +30,7 @@ import {
 } from './parked-load.js';
 import { startPostgres, type PostgresServer } from './postgres-server.js';
 import { printSettings, printTable, printTargets, type Target } from './report.js';
-import { benchArgs, intFlag, usageError } from './args.js';
+import { backendsFlag, benchArgs, intFlag } from './args.js';
 
 const USAGE =
   'usage: npm run bench:load -- [--backend sqlite|postgres|both] [--parked N] [--queued N] [--claimable N] [--sse N] [--settle-ms MS]';
@@ -47,9 +47,7 @@ const QUEUED = intFlag(values.queued, '--queued', USAGE);
 const CLAIMABLE = intFlag(values.claimable, '--claimable', USAGE);
 const SSE = intFlag(values.sse, '--sse', USAGE);
 const SETTLE_MS = intFlag(values['settle-ms'], '--settle-ms', USAGE, 0);
-if (!['sqlite', 'postgres', 'both'].includes(values.backend)) {
-  usageError(`--backend must be sqlite, postgres or both, got "${values.backend}"`, USAGE);
-}
+const BACKENDS = backendsFlag(values.backend, USAGE);
 
 interface LoadResult {
   backend: BackendName;
@@ -128,8 +126,6 @@ function replay(url: string, token: string, lastSeq: number, agent: Agent): { do
 }
 
 async function main(): Promise<void> {
-  const backends: BackendName[] =
-    values.backend === 'both' ? ['sqlite', 'postgres'] : [values.backend === 'postgres' ? 'postgres' : 'sqlite'];
   printSettings('Load (issue 12: parked claims and SSE replay)', [
     ['parked claims', `${PARKED.toString()} (capabilities [node], waitMs 30 s, re-parked on 204)`],
     ['queued jobs none can take', `${QUEUED.toString()} (requires [gpu])`],
@@ -138,10 +134,10 @@ async function main(): Promise<void> {
     ['/healthz', `every ${SAMPLE_MS.toString()} ms from a process of its own, over one kept-alive connection`],
     ['load average at start', load()],
   ]);
-  const pgServer = backends.includes('postgres') ? await startPostgres(process.env.CONVEYOR_BENCH_PG_URL) : undefined;
+  const pgServer = BACKENDS.includes('postgres') ? await startPostgres(process.env.CONVEYOR_BENCH_PG_URL) : undefined;
   const results: LoadResult[] = [];
   try {
-    for (const backend of backends) results.push(await runBackend(backend, pgServer));
+    for (const backend of BACKENDS) results.push(await runBackend(backend, pgServer));
   } finally {
     await pgServer?.stop();
     removeScratchDirs();

@@ -10,7 +10,7 @@ import { type PostgresServer, startPostgres } from './postgres-server.js';
 import { printSettings, printTargets } from './report.js';
 import { dataSection } from './section-data.js';
 import { ingestSection } from './section-ingest.js';
-import { benchArgs, intFlag, usageError } from './args.js';
+import { backendsFlag, benchArgs, intFlag, usageError } from './args.js';
 
 const USAGE =
   'usage: npm run bench:scale -- [--backend sqlite|postgres|both] [--sizes 10000,100000,1000000|none] [--samples N] [--budget-min M] [--ingest-sec S]';
@@ -31,13 +31,7 @@ function readArgs(): ScaleArgs {
     'budget-min': { type: 'string', default: '15' },
     'ingest-sec': { type: 'string', default: '5' },
   });
-  const known: Record<string, BackendName[]> = {
-    both: ['sqlite', 'postgres'],
-    sqlite: ['sqlite'],
-    postgres: ['postgres'],
-  };
-  const backends = known[values.backend];
-  if (backends === undefined) usageError(`--backend must be sqlite, postgres or both, got "${values.backend}"`, USAGE);
+  const backends = backendsFlag(values.backend, USAGE);
   const sizes = values.sizes === 'none' ? [] : values.sizes.split(',').map(Number);
   if (!sizes.every((n) => Number.isInteger(n) && n > 0)) {
     usageError(`--sizes must be whole numbers ≥ 1 separated by commas, or none; got "${values.sizes}"`, USAGE);

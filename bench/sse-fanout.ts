@@ -12,7 +12,7 @@
  */
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { Pool } from 'undici';
-import { removeScratchDirs, type BackendName } from './conveyor-store.js';
+import { removeScratchDirs } from './conveyor-store.js';
 import {
   HealthSampler,
   HEALTHZ_P99_MS,
@@ -25,7 +25,7 @@ import {
 } from './parked-load.js';
 import { startPostgres } from './postgres-server.js';
 import { percentile, printSettings, printTable, printTargets } from './report.js';
-import { benchArgs, usageError } from './args.js';
+import { benchArgs, choiceFlag, intFlag } from './args.js';
 
 const USAGE = 'usage: npm run bench:fanout -- [--backend sqlite|postgres] [--subscribers N] [--rate N] [--seconds S]';
 const values = benchArgs(USAGE, {
@@ -34,20 +34,10 @@ const values = benchArgs(USAGE, {
   rate: { type: 'string', default: '1000' },
   seconds: { type: 'string', default: '10' },
 });
-const SUBSCRIBERS = Number(values.subscribers);
-const RATE = Number(values.rate);
-const SECONDS = Number(values.seconds);
-for (const [name, value] of [
-  ['--subscribers', SUBSCRIBERS],
-  ['--rate', RATE],
-  ['--seconds', SECONDS],
-] as const) {
-  if (!Number.isInteger(value) || value <= 0) usageError(`${name} must be a positive integer`, USAGE);
-}
-if (values.backend !== 'sqlite' && values.backend !== 'postgres') {
-  usageError(`--backend must be sqlite or postgres, got "${values.backend}"`, USAGE);
-}
-const BACKEND: BackendName = values.backend;
+const SUBSCRIBERS = intFlag(values.subscribers, '--subscribers', USAGE);
+const RATE = intFlag(values.rate, '--rate', USAGE);
+const SECONDS = intFlag(values.seconds, '--seconds', USAGE);
+const BACKEND = choiceFlag(values.backend, '--backend', ['sqlite', 'postgres'], USAGE);
 const P95_GOAL_MS = 100;
 const TICK_MS = 20;
 const MARK = '"sentAt":';

@@ -20,7 +20,7 @@
  * A script that prints figures; not a test.
  */
 import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { buildComponent } from '../src/tools/build.js';
 import { parsePolicy } from '../src/tools/policy.js';
@@ -29,6 +29,7 @@ import type { ToolBundle } from '../src/tools/sandbox/types.js';
 import { cachedBuild, UPPER_TOOL } from '../src/tools/sandbox/test-tools.js';
 import { percentile, printSettings, printTable, printTargets } from './report.js';
 import { benchArgs, intFlag } from './args.js';
+import { load } from './parked-load.js';
 
 const USAGE = 'usage: npm run bench:tools -- [--calls N] [--tools N] [--rounds N] [--max-warm N]';
 const values = benchArgs(USAGE, {
@@ -46,12 +47,7 @@ const WARMUP = 100;
 const MB = 2 ** 20;
 
 printSettings('bench:tools', [
-  [
-    'machine',
-    `${String(cpus().length)} CPUs, load average ${loadavg()
-      .map((n) => n.toFixed(2))
-      .join(' ')}`,
-  ],
+  ['machine', `${String(cpus().length)} CPUs, load average ${load()}`],
   ['calls', String(calls)],
   ['tools held', String(toolCount)],
   ['round-robin rounds', String(rounds)],
