@@ -17,18 +17,11 @@ import { readdirSync } from 'node:fs';
 import { Pool } from 'undici';
 import { parsePrometheus, total } from '../test/helpers/prometheus.js';
 import { removeScratchDirs } from './conveyor-store.js';
-import {
-  HEALTHZ_P99_MS,
-  load,
-  type LoadedCoordinator,
-  RSS_MB,
-  send,
-  sleep,
-  startLoadedCoordinator,
-} from './parked-load.js';
+import { HEALTHZ_P99_MS, load, type LoadedCoordinator, RSS_MB, send, startLoadedCoordinator } from './parked-load.js';
 import { startPostgres } from './postgres-server.js';
 import { percentile, printSettings, printTable, printTargets } from './report.js';
 import { benchArgs, choiceFlag, usageError } from './args.js';
+import { sleep } from './timing.js';
 
 const USAGE =
   'usage: npm run bench:fleet -- [--backend sqlite|postgres] [--factories N] [--heartbeat-sec S] [--jobs N] [--interval-ms MS]';

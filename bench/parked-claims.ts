@@ -25,12 +25,12 @@ import {
   PRODUCT,
   RSS_MB,
   SAMPLE_MS,
-  sleep,
   startLoadedCoordinator,
 } from './parked-load.js';
 import { startPostgres, type PostgresServer } from './postgres-server.js';
 import { printSettings, printTable, printTargets, type Target } from './report.js';
 import { backendsFlag, benchArgs, intFlag } from './args.js';
+import { sleep } from './timing.js';
 
 const USAGE =
   'usage: npm run bench:load -- [--backend sqlite|postgres|both] [--parked N] [--queued N] [--claimable N] [--sse N] [--settle-ms MS]';

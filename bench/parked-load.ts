@@ -13,6 +13,7 @@ import { newJob } from '../test/helpers/jobs.js';
 import { type BackendName, type FreshStore, freshStore } from './conveyor-store.js';
 import type { PostgresServer } from './postgres-server.js';
 import { percentile } from './report.js';
+import { sleep } from './timing.js';
 
 export const PRODUCT = 'bench';
 export const SAMPLE_MS = 200;
@@ -25,10 +26,6 @@ export const load = (): string =>
   loadavg()
     .map((l) => l.toFixed(2))
     .join(' ');
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 /** What the probe process sends: a sample, that it is ready, or the samples still unanswered at stop. */
 type ProbeMessage = number | 'ready' | { open: number[] };

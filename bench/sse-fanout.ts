@@ -20,12 +20,12 @@ import {
   type LoadedCoordinator,
   RSS_MB,
   send,
-  sleep,
   startLoadedCoordinator,
 } from './parked-load.js';
 import { startPostgres } from './postgres-server.js';
 import { percentile, printSettings, printTable, printTargets } from './report.js';
 import { benchArgs, choiceFlag, intFlag } from './args.js';
+import { sleep } from './timing.js';
 
 const USAGE = 'usage: npm run bench:fanout -- [--backend sqlite|postgres] [--subscribers N] [--rate N] [--seconds S]';
 const values = benchArgs(USAGE, {
