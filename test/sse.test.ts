@@ -8,7 +8,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventView } from '../src/coordinator/views.js';
 import type { EventView } from '../src/protocol/views.js';
-import { BACKENDS } from './helpers/databases.js';
+import { BACKENDS, freshDatabase } from './helpers/databases.js';
 import { startTestCoordinator, type TestCoordinator } from './helpers/coordinator.js';
 
 interface SseFrame {
@@ -385,6 +385,38 @@ describe('event stream on postgres behind a running transaction', () => {
     } finally {
       client.close();
       await blocker.end();
+    }
+  });
+  it('is not held back by a transaction open in another database on the same server', async () => {
+    // Transaction ids and snapshots are the server's: another tenant's long transaction is no reason to wait.
+    const other = await freshDatabase('postgres');
+    const blocker = new pg.Client({ connectionString: other.url });
+    await blocker.connect();
+    const client = await SseClient.open(`${tc.url}/api/events`, tc.tokens.submit);
+    try {
+      await client.connected();
+      await blocker.query('create table t (n int)');
+      await blocker.query('begin');
+      await blocker.query('insert into t values (1)');
+      const submitted = await tc.call('POST', '/api/jobs', {
+        token: tc.tokens.submit,
+        json: { title: 'not held back', body: 'Another database is busy.', repo: 'https://git.example/app.git' },
+      });
+      expect(submitted.status).toBe(201);
+      // The stream starts from the beginning: the earlier test's events come first.
+      let created: ReceivedEvent | undefined;
+      while (created === undefined) {
+        const frame = await client.next(5000);
+        expect(frame, 'delivered while the other database keeps its transaction open').toBeDefined();
+        const event = toEvent(frame!);
+        if ((event.data as { jobId?: string }).jobId === submitted.body.id) created = event;
+      }
+      expect(created.type).toBe('job.created');
+      await blocker.query('rollback');
+    } finally {
+      client.close();
+      await blocker.end();
+      await other.drop();
     }
   });
 });
