@@ -10,7 +10,7 @@ import { createForge } from '../src/forge/index.js';
 import { startTestCoordinator, type TestCoordinator } from './helpers/coordinator.js';
 import type { Board } from './helpers/forge-server/graphql.js';
 import { type ForgeServer, startForgeServer } from './helpers/forge-server/index.js';
-import { forgeConfigFor } from './helpers/forge-server/config.js';
+import { forgeConfigFor, TEST_FORGE_CLIENT } from './helpers/forge-server/config.js';
 import { githubRecorded, issueDelivery, signedDelivery } from './helpers/forge-server/webhooks.js';
 import { until } from './helpers/factory-process.js';
 
@@ -37,7 +37,7 @@ describe('GitHub Projects v2', () => {
       project: { owner: 'acme', number: 7, field: 'Status', ready: 'Ready', columns: { ...DEFAULT_BOARD_COLUMNS } },
     });
     coordinator = await startTestCoordinator('sqlite', {
-      forges: [createForge(config, { retryBaseMs: 0 })],
+      forges: [createForge(config, TEST_FORGE_CLIENT)],
       forgeReportIntervalMs: 100,
     });
   });
@@ -137,7 +137,6 @@ describe('GitHub Projects v2', () => {
       });
     expect((await report('building')).status).toBe(200);
     await column('In Progress');
-    // Each step waits on Octokit's throttling of writes (a second apart, as GitHub asks of integrations).
     expect((await report('review')).status).toBe(200);
     expect((await report('testing')).status).toBe(200);
     await column('QA');

@@ -25,7 +25,7 @@ import {
 import { freshDatabase } from './helpers/databases.js';
 import { until } from './helpers/factory-process.js';
 import { type ForgeRequest, type ForgeServer, startForgeServer } from './helpers/forge-server/index.js';
-import { forgeConfigFor, forgeTomlLines } from './helpers/forge-server/config.js';
+import { forgeConfigFor, forgeTomlLines, TEST_FORGE_CLIENT } from './helpers/forge-server/config.js';
 import { tempDir } from './helpers/git-repo.js';
 import { callApi, type ServeProcess, startServe } from './helpers/serve-process.js';
 
@@ -82,7 +82,7 @@ for (const kind of ['github', 'gitea'] as const) {
       server.addComment('acme/web', labelled, '/conveyor retry', 'maintainer');
       coordinator = await startTestCoordinator('sqlite', {
         ...FAST_LEASES,
-        forges: [createForge(forgeConfig(server, name), { retryBaseMs: 0 })],
+        forges: [createForge(forgeConfig(server, name), TEST_FORGE_CLIENT)],
       });
     });
     afterAll(async () => {
@@ -214,7 +214,7 @@ describe('polling on the leading coordinator only (PostgreSQL)', () => {
         reaperIntervalMs: 200,
         store,
         logger: pino({ level: 'silent' }),
-        forges: [createForge({ ...forgeConfig(server, `gh-${name}`) }, { retryBaseMs: 0 })],
+        forges: [createForge({ ...forgeConfig(server, `gh-${name}`) }, TEST_FORGE_CLIENT)],
       });
       peers.push({ server, store, coordinator, closed: false });
     }

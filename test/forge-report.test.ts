@@ -18,7 +18,7 @@ import { openStore } from '../src/store/open-store.js';
 import { DEFAULT_TEST_OPTIONS, FAST_LEASES, startTestCoordinator } from './helpers/coordinator.js';
 import { until } from './helpers/factory-process.js';
 import { type ForgeRequest, type ForgeServer, startForgeServer } from './helpers/forge-server/index.js';
-import { forgeConfigFor, forgeTomlLines } from './helpers/forge-server/config.js';
+import { forgeConfigFor, forgeTomlLines, TEST_FORGE_CLIENT } from './helpers/forge-server/config.js';
 import { issueDelivery } from './helpers/forge-server/webhooks.js';
 import { freePort } from './helpers/free-port.js';
 import { tempDir } from './helpers/git-repo.js';
@@ -246,7 +246,7 @@ for (const kind of ['github', 'gitea'] as const) {
       });
       const coordinator = await startTestCoordinator('sqlite', {
         ...FAST_LEASES,
-        forges: [createForge(config, { retryBaseMs: 0 })],
+        forges: [createForge(config, TEST_FORGE_CLIENT)],
         forgeReportIntervalMs: 100,
       });
       try {
@@ -314,12 +314,12 @@ describe('two coordinators on one PostgreSQL database', () => {
       repos: [{ name: 'acme/web', product: undefined, defaults: {} }],
     });
     const options = { ...FAST_LEASES, leaseTtlMs: 10_000, forgeReportIntervalMs: 50 };
-    const a = await startTestCoordinator('postgres', { ...options, forges: [createForge(config)] });
+    const a = await startTestCoordinator('postgres', { ...options, forges: [createForge(config, TEST_FORGE_CLIENT)] });
     const bStore = await openStore(a.database.url);
     const b = await buildCoordinator({
       ...DEFAULT_TEST_OPTIONS,
       ...options,
-      forges: [createForge(config)],
+      forges: [createForge(config, TEST_FORGE_CLIENT)],
       store: bStore,
       logger: pino({ level: 'silent' }),
     });

@@ -19,7 +19,7 @@ import { BACKENDS } from './helpers/databases.js';
 import { FAST_LEASES, startTestCoordinator, type TestCoordinator } from './helpers/coordinator.js';
 import { spawnFactory, until } from './helpers/factory-process.js';
 import { type ForgeKind, type ForgePull, type ForgeServer, startForgeServer } from './helpers/forge-server/index.js';
-import { forgeConfigFor, forgeTomlLines } from './helpers/forge-server/config.js';
+import { forgeConfigFor, forgeTomlLines, TEST_FORGE_CLIENT } from './helpers/forge-server/config.js';
 import {
   commentDelivery,
   type Delivery,
@@ -142,6 +142,7 @@ describe.each(BACKENDS)('review follow-up webhooks on %s', (backend) => {
                 },
                 'web',
               ),
+              TEST_FORGE_CLIENT,
             ),
           ],
         });
@@ -434,6 +435,7 @@ for (const kind of ['github', 'gitea'] as const) {
               },
               undefined,
             ),
+            TEST_FORGE_CLIENT,
           ),
         ],
         forgeReportIntervalMs: 200,

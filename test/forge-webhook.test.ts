@@ -10,7 +10,7 @@ import { createForge } from '../src/forge/index.js';
 import { BACKENDS } from './helpers/databases.js';
 import { startTestCoordinator, type TestCoordinator } from './helpers/coordinator.js';
 import { type ForgeKind, type ForgeServer, startForgeServer } from './helpers/forge-server/index.js';
-import { forgeConfigFor } from './helpers/forge-server/config.js';
+import { forgeConfigFor, TEST_FORGE_CLIENT } from './helpers/forge-server/config.js';
 import {
   commentDelivery,
   type Delivery,
@@ -56,7 +56,7 @@ describe.each(BACKENDS)('forge webhooks on %s', (backend) => {
         server.setPermission('acme/web', 'other-bot[bot]', 'write');
         // Retries at once: a forge answering 500 is given up on without Octokit's seconds of backoff.
         coordinator = await startTestCoordinator(backend, {
-          forges: [createForge(forgeConfig(server, name), { retryBaseMs: 0 })],
+          forges: [createForge(forgeConfig(server, name), TEST_FORGE_CLIENT)],
         });
       });
       afterAll(async () => {

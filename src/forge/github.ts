@@ -9,6 +9,7 @@ import { createAppAuth } from '@octokit/auth-app';
 import { Octokit } from '@octokit/core';
 import { retry } from '@octokit/plugin-retry';
 import { throttling } from '@octokit/plugin-throttling';
+import Bottleneck from 'bottleneck';
 import { type ForgeConfig, type ForgeProject, missingCredential } from '../config/forges.js';
 import { VERSION } from '../version.js';
 import {
@@ -191,6 +192,14 @@ function listParams(query: ForgeListQuery): Record<string, unknown> {
 export interface GitHubOptions {
   /** Base of the retry plugin's backoff, for tests. @default Octokit's */
   retryAfterBaseSec?: number;
+  /** The least time between two writes, for tests (`ForgeClientOptions.writeIntervalMs`). @default Octokit's */
+  writeIntervalMs?: number;
+}
+
+/** Write queues of one forge's clients, `intervalMs` apart: Octokit's own are the process's, 1 s and 3 s. */
+function writeQueues(intervalMs: number): { write: Bottleneck.Group; notifications: Bottleneck.Group } {
+  const queue = (): Bottleneck.Group => new Bottleneck.Group({ maxConcurrent: 1, minTime: intervalMs });
+  return { write: queue(), notifications: queue() };
 }
 
 type GitHubClient = InstanceType<typeof GitHubClient>;
@@ -198,6 +207,7 @@ type GitHubClient = InstanceType<typeof GitHubClient>;
 export function gitHubForge(config: ForgeConfig, options: GitHubOptions = {}): Forge {
   const missing = missingCredential(config);
   if (missing !== undefined) throw new ForgeError(missing, undefined);
+  const queues = options.writeIntervalMs === undefined ? {} : writeQueues(options.writeIntervalMs);
   const client = (auth: object): GitHubClient =>
     new GitHubClient({
       ...auth,
@@ -206,6 +216,7 @@ export function gitHubForge(config: ForgeConfig, options: GitHubOptions = {}): F
       // Octokit's own log would go to the console: Conveyor reports failures itself.
       log: { debug: quiet, info: quiet, warn: quiet, error: quiet },
       throttle: {
+        ...queues,
         onRateLimit: (_after: number, _options: object, _octokit: unknown, retryCount: number) =>
           retryCount < RATE_LIMIT_RETRIES,
         onSecondaryRateLimit: (_after: number, _options: object, _octokit: unknown, retryCount: number) =>

@@ -11,12 +11,21 @@ export interface ForgeClientOptions {
    * For tests. @default 1 000
    */
   retryBaseMs?: number;
+  /**
+   * GitHub only: the least time between two writes (or GraphQL calls) of this client, and between two
+   * writes that notify people. For tests. @default Octokit's: a second between writes and three between
+   * notifying ones, the same queues for every client in the process (as GitHub asks of integrations)
+   */
+  writeIntervalMs?: number;
 }
 
 export function createForge(config: ForgeConfig, options: ForgeClientOptions = {}): Forge {
-  const { retryBaseMs } = options;
+  const { retryBaseMs, writeIntervalMs } = options;
   return config.kind === 'github'
-    ? gitHubForge(config, retryBaseMs === undefined ? {} : { retryAfterBaseSec: retryBaseMs / 1000 })
+    ? gitHubForge(config, {
+        ...(retryBaseMs === undefined ? {} : { retryAfterBaseSec: retryBaseMs / 1000 }),
+        ...(writeIntervalMs === undefined ? {} : { writeIntervalMs }),
+      })
     : giteaForge(config, retryBaseMs === undefined ? {} : { retryBaseMs });
 }
 

@@ -4,7 +4,15 @@
  * `FORGE_WEBHOOK_SECRET`, the label `conveyor`, no bots and no repositories unless `fields` say otherwise.
  */
 import type { ForgeConfig } from '../../../src/config/forges.js';
+import type { ForgeClientOptions } from '../../../src/forge/index.js';
 import type { ForgeServer } from './index.js';
+
+/**
+ * The forge client of an in-process test: retries at once, and GitHub's writes 10 ms apart instead of
+ * Octokit's second (three for a comment), which made a report-back test wait a second per label or
+ * comment. `forge-client.test.ts` and `forge-e2e.test.ts` keep Octokit's defaults.
+ */
+export const TEST_FORGE_CLIENT: ForgeClientOptions = { retryBaseMs: 0, writeIntervalMs: 10 };
 
 export function forgeConfigFor(
   server: Pick<ForgeServer, 'kind' | 'apiUrl' | 'gitUrl'>,
