@@ -140,9 +140,10 @@ describe('conveyor tool', { timeout: 240_000 }, () => {
     expect(pulled.code, pulled.stderr).toBe(0);
     const tool = JSON.parse(pulled.stdout) as { name: string; version: string; dir: string; wasmDigest: string };
     expect(tool).toMatchObject({ name: 'slugify', version: '0.1.0' });
-    expect(readFileSync(join(tool.dir, 'tool.wasm'))).toEqual(
-      readFileSync(join(root, 'cache', 'slugify', '0.1.0', 'tool.wasm')),
-    );
+    // Buffer.equals: toEqual walks a component's megabytes byte by byte (over a minute).
+    const pulledWasm = readFileSync(join(tool.dir, 'tool.wasm'));
+    const builtWasm = readFileSync(join(root, 'cache', 'slugify', '0.1.0', 'tool.wasm'));
+    expect(pulledWasm.equals(builtWasm), 'the pulled tool.wasm is the built one, byte for byte').toBe(true);
     expect(readdirSync(tool.dir).sort()).toEqual(['manifest.json', 'policy.yaml', 'spec.json', 'tool.wasm']);
     const ran = await cli(['tool', 'run', 'slugify', '--input', '{"text":"Pulled & run"}'], empty);
     expect(JSON.parse(ran.stdout)).toEqual({ slug: 'pulled-run' });
