@@ -361,61 +361,67 @@ describe('event stream on postgres behind a running transaction', () => {
     await tc.close();
   });
 
-  it('delivers an event held back by an older open transaction soon after that transaction ends', async () => {
-    // The stream only reads below the oldest running transaction, whose end sends no signal of its own.
-    const blocker = new pg.Client({ connectionString: tc.database.url });
+  /**
+   * A write transaction left open on the database at `url`, an SSE client on the stream, and a job
+   * submitted after both.
+   */
+  async function submitBehindOpenTransaction(url: string, title: string) {
+    const blocker = new pg.Client({ connectionString: url });
     await blocker.connect();
     const client = await SseClient.open(`${tc.url}/api/events`, tc.tokens.submit);
+    const close = async (): Promise<void> => {
+      client.close();
+      await blocker.end();
+    };
     try {
       await client.connected();
       await blocker.query('begin');
       await blocker.query('select pg_current_xact_id()');
       const submitted = await tc.call('POST', '/api/jobs', {
         token: tc.tokens.submit,
-        json: { title: 'held back', body: 'Wait for the older transaction.', repo: 'https://git.example/app.git' },
+        json: { title, body: 'Behind an open transaction.', repo: 'https://git.example/app.git' },
       });
       expect(submitted.status).toBe(201);
+      return { blocker, client, jobId: submitted.body.id as string, close };
+    } catch (error) {
+      await close();
+      throw error;
+    }
+  }
+
+  it('delivers an event held back by an older open transaction soon after that transaction ends', async () => {
+    // The stream only reads below the oldest running transaction, whose end sends no signal of its own.
+    const { blocker, client, jobId, close } = await submitBehindOpenTransaction(tc.database.url, 'held back');
+    try {
       expect(await client.next(200), 'held back while the older transaction runs').toBeUndefined();
       await blocker.query('commit');
       const ended = Date.now();
       const frame = await client.next(1000);
       expect(frame, 'delivered within 1 s of the older transaction ending').toBeDefined();
-      expect(toEvent(frame!).data).toMatchObject({ type: 'job.created', jobId: submitted.body.id });
+      expect(toEvent(frame!).data).toMatchObject({ type: 'job.created', jobId });
       expect(Date.now() - ended).toBeLessThan(1000);
     } finally {
-      client.close();
-      await blocker.end();
+      await close();
     }
   });
+
   it('is not held back by a transaction open in another database on the same server', async () => {
     // Transaction ids and snapshots are the server's: another tenant's long transaction is no reason to wait.
     const other = await freshDatabase('postgres');
-    const blocker = new pg.Client({ connectionString: other.url });
-    await blocker.connect();
-    const client = await SseClient.open(`${tc.url}/api/events`, tc.tokens.submit);
+    const { blocker, client, jobId, close } = await submitBehindOpenTransaction(other.url, 'not held back');
     try {
-      await client.connected();
-      await blocker.query('create table t (n int)');
-      await blocker.query('begin');
-      await blocker.query('insert into t values (1)');
-      const submitted = await tc.call('POST', '/api/jobs', {
-        token: tc.tokens.submit,
-        json: { title: 'not held back', body: 'Another database is busy.', repo: 'https://git.example/app.git' },
-      });
-      expect(submitted.status).toBe(201);
       // The stream starts from the beginning: the earlier test's events come first.
       let created: ReceivedEvent | undefined;
       while (created === undefined) {
         const frame = await client.next(5000);
         expect(frame, 'delivered while the other database keeps its transaction open').toBeDefined();
         const event = toEvent(frame!);
-        if ((event.data as { jobId?: string }).jobId === submitted.body.id) created = event;
+        if ((event.data as { jobId?: string }).jobId === jobId) created = event;
       }
       expect(created.type).toBe('job.created');
       await blocker.query('rollback');
     } finally {
-      client.close();
-      await blocker.end();
+      await close();
       await other.drop();
     }
   });
