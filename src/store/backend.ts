@@ -24,8 +24,14 @@ export interface Backend extends Transactions, ClaimFilters, EventOrder, Signals
 export interface Transactions {
   /** PostgreSQL takes row locks (`FOR UPDATE [SKIP LOCKED]`); SQLite's write transaction is exclusive. */
   readonly rowLocks: boolean;
-  /** Runs `fn` in one write transaction: SQLite `BEGIN IMMEDIATE`, PostgreSQL read committed. */
-  writeTransaction<T>(fn: (trx: Kysely<Database>) => Promise<T>): Promise<T>;
+  /**
+   * Runs `fn` in one write transaction (SQLite `BEGIN IMMEDIATE`, PostgreSQL read committed) and
+   * resolves once its commit is durable. `committed` is called with `fn`'s value as soon as the
+   * transaction has committed, before it is durable on SQLite (its WAL flush follows): to wake the
+   * waiters of what it wrote, whose own writes are answered only after a later flush, which covers
+   * this one too.
+   */
+  writeTransaction<T>(fn: (trx: Kysely<Database>) => Promise<T>, committed?: (value: T) => void): Promise<T>;
 }
 
 /** Which queued jobs a claim may take, as SQL over `jobs` (`claim-filters.ts`). */

@@ -4,7 +4,7 @@
  * fails nor undoes the others, and leaves nothing of its own behind.
  */
 import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { FencedError, IllegalTransitionError } from '../core/errors.js';
 import { ManualClock } from '../../test/helpers/clock.js';
 import { BACKENDS, freshDatabase, type TestDatabase } from '../../test/helpers/databases.js';
@@ -94,5 +94,59 @@ describe.each(BACKENDS)('write transactions on %s', (name) => {
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled', 'rejected']);
     const rows = await sql<{ id: string }>`select id from tokens order by id`.execute(backend.db);
     expect(rows.rows.map((r) => r.id)).toEqual(['t1', 't3']);
+  });
+});
+
+describe('committed hook on sqlite', () => {
+  let database: TestDatabase;
+  let backend: Backend;
+  /** Each WAL flush waits for this gate. */
+  let gate = Promise.resolve();
+  beforeAll(async () => {
+    database = await freshDatabase('sqlite');
+    backend = openSqliteBackend(database.url, { beforeWalFlush: () => gate });
+    await migrateToLatest(backend.db, backend.kind);
+  });
+  afterAll(async () => {
+    await backend.close();
+    await database.drop();
+  });
+
+  it('runs once the transaction commits, before its WAL flush; the write is answered after the flush', async () => {
+    let open = (): void => undefined;
+    gate = new Promise((resolve) => {
+      open = resolve;
+    });
+    const hooks: string[] = [];
+    let answered = false;
+    const insert = (id: string) =>
+      sql`insert into tokens (id, hash, role, created_at) values (${id}, ${`hash-${id}`}, 'admin', 0)`;
+    const writes = ['c1', 'c2'].map((id) =>
+      backend
+        .writeTransaction(
+          async (trx) => {
+            await insert(id).execute(trx);
+            if (id === 'c2') throw new Error('c2 rolls back');
+            return id;
+          },
+          (value) => hooks.push(value),
+        )
+        .then(() => {
+          answered = true;
+        }),
+    );
+    await vi.waitFor(() => {
+      expect(hooks).toEqual(['c1']);
+    });
+    // Committed (another reader sees it) but not yet flushed, so not answered.
+    const seen = await sql<{ id: string }>`select id from tokens where id = 'c1'`.execute(backend.db);
+    expect(seen.rows).toHaveLength(1);
+    expect(answered).toBe(false);
+    open();
+    const [c1, c2] = await Promise.allSettled(writes);
+    expect(c1?.status).toBe('fulfilled');
+    expect(c2?.status).toBe('rejected');
+    // The rolled-back transaction's hook never ran.
+    expect(hooks).toEqual(['c1']);
   });
 });

@@ -25,16 +25,19 @@ export async function submit(ctx: StoreContext, input: NewJob): Promise<{ job: J
     return { job: toJob(existing), created: false };
   };
   const created = { title: input.title, source: input.source, to: 'queued' as const };
-  const fast = ctx.backend.fastPaths;
-  const result =
-    fast.submit !== undefined && input.idempotencyKey === null
-      ? { job: toJob(await fast.submit(newJobRow(now, input, hash), created)), created: true }
-      : await submitInTransaction(ctx, now, input, hash, created, replay);
-  if (result.created) {
-    const submitted = { capabilities: result.job.requiredCapabilities };
+  // Parked claims wake as soon as the job is committed: a claim is answered only once a flush that
+  // covers its own commit, and so this one, has ended.
+  const wake = (): void => {
+    const submitted = { capabilities: input.requiredCapabilities };
     ctx.emit({ kind: 'jobs', product: input.product, submitted }, { kind: 'events' });
+  };
+  const fast = ctx.backend.fastPaths;
+  if (fast.submit !== undefined && input.idempotencyKey === null) {
+    const job = toJob(await fast.submit(newJobRow(now, input, hash), created));
+    wake();
+    return { job, created: true };
   }
-  return result;
+  return submitInTransaction(ctx, now, input, hash, created, replay, wake);
 }
 
 /** The new job's row, queued now. */
@@ -65,7 +68,11 @@ function submitInTransaction(
   hash: string | null,
   created: { title: string; source: string; to: 'queued' },
   replay: (existing: JobRow) => { job: Job; created: false },
+  wake: () => void,
 ): Promise<{ job: Job; created: boolean }> {
+  const committed = (result: { created: boolean }): void => {
+    if (result.created) wake();
+  };
   return ctx.backend.writeTransaction(async (trx) => {
     if (input.idempotencyKey !== null) {
       const existing = await findByIdempotencyKey(trx, input.product, input.idempotencyKey);
@@ -87,7 +94,7 @@ function submitInTransaction(
       { product: row.product, jobId: row.id, epoch: 0, type: 'job.created', actor: 'human', payload: created },
     ]);
     return { job: toJob(row), created: true };
-  });
+  }, committed);
 }
 
 /**

@@ -9,8 +9,11 @@ import type { Database } from '../schema.js';
 export function postgresTransactions(db: Kysely<Database>): Transactions {
   return {
     rowLocks: true,
-    writeTransaction<T>(fn: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
-      return db.transaction().execute(fn);
+    async writeTransaction<T>(fn: (trx: Kysely<Database>) => Promise<T>, committed?: (value: T) => void): Promise<T> {
+      // Synchronous commit: committed is durable.
+      const value = await db.transaction().execute(fn);
+      committed?.(value);
+      return value;
     },
   };
 }

@@ -47,11 +47,24 @@ function withStatementCache(database: BetterSqlite3.Database): StatementCache {
   return { prepare, close };
 }
 
-export function openSqliteBackend(path: string): Backend {
+export interface SqliteBackendOptions {
+  /** Awaited before each flush of the WAL. For tests: holds the flushes back. */
+  beforeWalFlush?: () => Promise<void>;
+}
+
+export function openSqliteBackend(path: string, options: SqliteBackendOptions = {}): Backend {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const database = new BetterSqlite3(path);
   const file = database.pragma('journal_mode = WAL', { simple: true }) === 'wal' ? walFile(`${path}-wal`) : undefined;
-  const wal = file === undefined ? undefined : new WalSync(file.flush);
+  const { beforeWalFlush } = options;
+  const flush =
+    file === undefined || beforeWalFlush === undefined
+      ? file?.flush
+      : async (): Promise<void> => {
+          await beforeWalFlush();
+          await file.flush();
+        };
+  const wal = flush === undefined ? undefined : new WalSync(flush);
   // A commit writes the WAL without syncing it; every acknowledged write survives a crash of the process
   // or the machine all the same, because it is answered only after `wal` has flushed it.
   database.pragma(wal === undefined ? 'synchronous = FULL' : 'synchronous = NORMAL');

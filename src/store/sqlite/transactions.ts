@@ -17,14 +17,15 @@ export function sqliteTransactions(db: Kysely<Database>, prepare: Prepare, wal: 
   const groupCommit = new GroupCommit(db, (text) => prepare(text).run(), wal);
   return {
     rowLocks: false,
-    writeTransaction<T>(fn: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
-      return groupCommit.run(fn);
+    writeTransaction<T>(fn: (trx: Kysely<Database>) => Promise<T>, committed?: (value: T) => void): Promise<T> {
+      return groupCommit.run(fn, committed);
     },
   };
 }
 
 interface Pending {
   fn: (trx: Kysely<Database>) => Promise<unknown>;
+  committed: ((value: unknown) => void) | undefined;
   resolve(value: unknown): void;
   reject(error: unknown): void;
 }
@@ -40,6 +41,7 @@ const MAX_GROUP = 64;
  * still succeeds or fails on its own (ROLLBACK TO its savepoint). A group's COMMIT only writes the
  * WAL; its writes are acknowledged when a flush of the WAL begun after that COMMIT ends, and the
  * next group runs meanwhile, so the statements of one group overlap the flush of the one before.
+ * A transaction's `committed` hook runs right after its group's COMMIT, before that flush.
  */
 class GroupCommit {
   private readonly queue: Pending[] = [];
@@ -51,9 +53,9 @@ class GroupCommit {
     private readonly wal: WalSync | undefined,
   ) {}
 
-  run<T>(fn: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
+  run<T>(fn: (trx: Kysely<Database>) => Promise<T>, committed?: (value: T) => void): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ fn, resolve, reject });
+      this.queue.push({ fn, committed: committed as ((value: unknown) => void) | undefined, resolve, reject });
       if (!this.scheduled) {
         this.scheduled = true;
         setImmediate(() => void this.drain());
@@ -66,11 +68,25 @@ class GroupCommit {
       while (this.queue.length > 0) {
         const group = this.queue.splice(0, MAX_GROUP);
         const outcomes = await this.commitGroup(group);
+        if (!('failed' in outcomes)) this.announce(group, outcomes);
         void this.acknowledge(group, outcomes);
       }
     } finally {
       this.scheduled = false;
     }
+  }
+
+  /** Runs the `committed` hooks of a committed group's transactions; a hook's error is its caller's answer. */
+  private announce(group: Pending[], outcomes: Outcome[]): void {
+    group.forEach((item, i) => {
+      const outcome = outcomes[i];
+      if (outcome?.ok !== true || item.committed === undefined) return;
+      try {
+        item.committed(outcome.value);
+      } catch (error) {
+        outcomes[i] = { ok: false, error };
+      }
+    });
   }
 
   /** Answers each transaction of a committed group once the WAL holding it is on disk. */
