@@ -7,6 +7,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { Pool } from 'undici';
+import { compiledIsCurrent } from '../bin/source-stamp.js';
 import { createToken } from '../src/coordinator/auth.js';
 import { startServe, type ServeProcess } from '../test/helpers/serve-process.js';
 import { newJob } from '../test/helpers/jobs.js';
@@ -154,6 +155,12 @@ export async function serveChild(
   db: string,
   env: Record<string, string> = {},
 ): Promise<{ serve: ServeProcess; stop: () => Promise<void> }> {
+  // bin/conveyor.js runs dist/ only while it matches src/ (an edit under src/ during a run included).
+  if (!compiledIsCurrent()) {
+    console.warn(
+      'bench: dist/ does not match src/, so this `conveyor serve` runs the sources through tsx: npm run build:cli first for figures',
+    );
+  }
   const serve = await startServe({ db, cwd: process.cwd(), adminToken: undefined, env });
   const kill = (): void => {
     serve.child.kill('SIGKILL');
