@@ -10,8 +10,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { benchArgs } from './args.js';
-import { load } from './parked-load.js';
-import { formatNumber, printTable, type Target, targetRow } from './report.js';
+import { formatNumber, load, printTable, type Target, targetRow } from './report.js';
 
 const USAGE = 'usage: npm run bench:all -- [--quick]';
 const values = benchArgs(USAGE, { quick: { type: 'boolean', default: false } });

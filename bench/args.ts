@@ -25,11 +25,11 @@ function takeTargetsJson(args: string[], usage: string): string[] {
   const rest: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const arg = args[i] ?? '';
-    if (arg === '--targets-json') {
-      targetsFile = args[++i];
-      if (targetsFile === undefined || targetsFile.startsWith('--')) usageError('--targets-json needs a file', usage);
-    } else if (arg.startsWith('--targets-json=')) {
-      targetsFile = arg.slice('--targets-json='.length);
+    if (arg === '--targets-json' || arg.startsWith('--targets-json=')) {
+      targetsFile = arg === '--targets-json' ? args[++i] : arg.slice('--targets-json='.length);
+      if (targetsFile === undefined || targetsFile === '' || targetsFile.startsWith('--')) {
+        usageError('--targets-json needs a file', usage);
+      }
     } else {
       rest.push(arg);
     }

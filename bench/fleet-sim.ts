@@ -17,10 +17,10 @@ import { readdirSync } from 'node:fs';
 import { Pool } from 'undici';
 import { parsePrometheus, total } from '../test/helpers/prometheus.js';
 import { removeScratchDirs } from './conveyor-store.js';
-import { HEALTHZ_P99_MS, load, type LoadedCoordinator, RSS_MB, send, startLoadedCoordinator } from './parked-load.js';
+import { HEALTHZ_P99_MS, type LoadedCoordinator, RSS_MB, send, startLoadedCoordinator } from './parked-load.js';
 import { startPostgres } from './postgres-server.js';
-import { percentile, printSettings, printTable, printTargets } from './report.js';
-import { benchArgs, choiceFlag, usageError } from './args.js';
+import { load, percentile, printSettings, printTable, printTargets } from './report.js';
+import { benchArgs, choiceFlag, intFlag, usageError } from './args.js';
 import { sleep } from './timing.js';
 
 const USAGE =
@@ -32,15 +32,14 @@ const values = benchArgs(USAGE, {
   jobs: { type: 'string', default: '300' },
   'interval-ms': { type: 'string', default: '50' },
 });
-const FACTORIES = Number(values.factories);
+const FACTORIES = intFlag(values.factories, '--factories', USAGE);
 const HEARTBEAT_MS = Number(values['heartbeat-sec']) * 1000;
-const JOBS = Number(values.jobs);
+const JOBS = intFlag(values.jobs, '--jobs', USAGE);
 const INTERVAL_MS = Number(values['interval-ms']);
 const BACKEND = choiceFlag(values.backend, '--backend', ['sqlite', 'postgres'], USAGE);
+// Either may be a fraction.
 for (const [name, value] of [
-  ['--factories', FACTORIES],
   ['--heartbeat-sec', HEARTBEAT_MS],
-  ['--jobs', JOBS],
   ['--interval-ms', INTERVAL_MS],
 ] as const) {
   if (!Number.isFinite(value) || value <= 0) usageError(`${name} must be a positive number`, USAGE);

@@ -26,8 +26,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { compiledIsCurrent } from '../bin/source-stamp.js';
 import { startBenchCoordinator } from './coordinator.js';
 import { cpuMsOf } from './cpu.js';
-import { load } from './parked-load.js';
-import { percentile, printSettings, printTable, printTargets } from './report.js';
+import { load, percentile, printSettings, printTable, printTargets } from './report.js';
 import { benchArgs, intFlag } from './args.js';
 
 const USAGE = 'usage: npm run bench:mcp -- [--calls N] [--starts N]';

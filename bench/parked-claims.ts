@@ -17,7 +17,6 @@ import {
   figures,
   HEALTHZ_P99_MS,
   HealthSampler,
-  load,
   type ParkedFigures,
   parkedPhase,
   PHASE_TIMEOUT_MS,
@@ -28,7 +27,7 @@ import {
   startLoadedCoordinator,
 } from './parked-load.js';
 import { startPostgres, type PostgresServer } from './postgres-server.js';
-import { printSettings, printTable, printTargets, type Target } from './report.js';
+import { load, printSettings, printTable, printTargets, type Target } from './report.js';
 import { backendsFlag, benchArgs, intFlag } from './args.js';
 import { sleep } from './timing.js';
 

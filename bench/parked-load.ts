@@ -5,7 +5,6 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
 import { Pool } from 'undici';
 import { compiledIsCurrent } from '../bin/source-stamp.js';
 import { createToken } from '../src/coordinator/auth.js';
@@ -22,11 +21,6 @@ export const HEALTHZ_P99_MS = 50;
 export const RSS_MB = 300;
 /** A stuck phase is reported as a miss at this bound rather than waited out. */
 export const PHASE_TIMEOUT_MS = 120_000;
-
-export const load = (): string =>
-  loadavg()
-    .map((l) => l.toFixed(2))
-    .join(' ');
 
 /** What the probe process sends: a sample, that it is ready, or the samples still unanswered at stop. */
 type ProbeMessage = number | 'ready' | { open: number[] };

@@ -1,5 +1,6 @@
-/** Printing: aligned text tables, number formats, percentiles and the target verdicts. */
+/** Printing: aligned text tables, number formats, percentiles, the load average and the target verdicts. */
 import { appendFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { targetsJsonFile } from './args.js';
 
 export type Cell = string | number;
@@ -20,6 +21,12 @@ export function printTable(title: string, header: string[], rows: Cell[][]): voi
     console.log(line(text[r] ?? [], (i) => typeof row[i] === 'number'));
   });
 }
+
+/** The machine's load average over 1, 5 and 15 minutes: `1.24 1.52 2.26`. */
+export const load = (): string =>
+  loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
 
 export function printSettings(title: string, settings: [string, string][]): void {
   console.log(`\n${title}`);

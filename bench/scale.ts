@@ -5,9 +5,8 @@
  * real PostgreSQL (embedded unless CONVEYOR_BENCH_PG_URL names one). Prints figures and PASS/MISS; not a test.
  */
 import { removeScratchDirs, type BackendName } from './conveyor-store.js';
-import { load } from './parked-load.js';
 import { type PostgresServer, startPostgres } from './postgres-server.js';
-import { printSettings, printTargets } from './report.js';
+import { load, printSettings, printTargets } from './report.js';
 import { dataSection } from './section-data.js';
 import { ingestSection } from './section-ingest.js';
 import { backendsFlag, benchArgs, intFlag, usageError } from './args.js';

@@ -9,9 +9,8 @@ import { statSync } from 'node:fs';
 import { type BulkFiller, bulkJobId, EVENTS_PER_JOB, postgresFiller, QUEUED_EVERY, sqliteFiller } from './bulk-data.js';
 import { type BenchCoordinator, startCoordinator } from './coordinator-http.js';
 import type { BackendName } from './conveyor-store.js';
-import { load } from './parked-load.js';
 import type { PostgresServer } from './postgres-server.js';
-import { type Cell, percentile, printSettings, printTable, type Target } from './report.js';
+import { type Cell, load, percentile, printSettings, printTable, type Target } from './report.js';
 
 export const DATA_GOAL_MS = 20;
 const BIG_JOB_EVENTS = 10_000;

@@ -5,9 +5,8 @@
  */
 import { type BenchCoordinator, PLACE_LABEL, startCoordinator } from './coordinator-http.js';
 import type { BackendName } from './conveyor-store.js';
-import { load } from './parked-load.js';
 import type { PostgresServer } from './postgres-server.js';
-import { type Cell, percentile, printSettings, printTable, type Target } from './report.js';
+import { type Cell, load, percentile, printSettings, printTable, type Target } from './report.js';
 
 export const INGEST_GOAL_PER_SEC = 20_000;
 const UPLOADS = 10;

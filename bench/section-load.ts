@@ -4,9 +4,9 @@
  */
 import type { BackendName } from './conveyor-store.js';
 import type { BenchOptions } from './options.js';
-import { load, type ParkedFigures, parkedPhase, startLoadedCoordinator } from './parked-load.js';
+import { type ParkedFigures, parkedPhase, startLoadedCoordinator } from './parked-load.js';
 import type { PostgresServer } from './postgres-server.js';
-import { type Cell, printSettings, printTable } from './report.js';
+import { type Cell, load, printSettings, printTable } from './report.js';
 
 export async function loadSection(
   pg: PostgresServer | undefined,

@@ -16,14 +16,13 @@ import { removeScratchDirs } from './conveyor-store.js';
 import {
   HealthSampler,
   HEALTHZ_P99_MS,
-  load,
   type LoadedCoordinator,
   RSS_MB,
   send,
   startLoadedCoordinator,
 } from './parked-load.js';
 import { startPostgres } from './postgres-server.js';
-import { percentile, printSettings, printTable, printTargets } from './report.js';
+import { load, percentile, printSettings, printTable, printTargets } from './report.js';
 import { benchArgs, choiceFlag, intFlag } from './args.js';
 import { sleep } from './timing.js';
 

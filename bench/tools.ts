@@ -27,9 +27,8 @@ import { parsePolicy } from '../src/tools/policy.js';
 import { DEFAULT_MAX_WARM_WORKERS, ToolHost } from '../src/tools/sandbox/host.js';
 import type { ToolBundle } from '../src/tools/sandbox/types.js';
 import { cachedBuild, UPPER_TOOL } from '../src/tools/sandbox/test-tools.js';
-import { percentile, printSettings, printTable, printTargets } from './report.js';
+import { load, percentile, printSettings, printTable, printTargets } from './report.js';
 import { benchArgs, intFlag } from './args.js';
-import { load } from './parked-load.js';
 
 const USAGE = 'usage: npm run bench:tools -- [--calls N] [--tools N] [--rounds N] [--max-warm N]';
 const values = benchArgs(USAGE, {
